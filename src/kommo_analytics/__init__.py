@@ -1,0 +1,3 @@
+"""Kommo Analytics: business intelligence for the Kommo CRM."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,65 @@
+"""The project's one exception tree.
+
+Every failure a person may see is a subclass of :class:`KommoAnalyticsError` and carries a
+``hint``: what to do about it. The CLI and the dashboard only translate these for people; they
+never decide on their own whether something is retriable.
+"""
+
+from __future__ import annotations
+
+
+class KommoAnalyticsError(Exception):
+    """Base class: a problem with a message for people and a hint on how to fix it."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+    def one_line(self) -> str:
+        """The message and the hint on one line, as the CLI prints it."""
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class ConfigError(KommoAnalyticsError):
+    """A setting is missing or wrong."""
+
+    hint = "check your .env file or environment variables (see .env.example)"
+
+
+class ApiError(KommoAnalyticsError):
+    """A request to the Kommo API failed."""
+
+    retriable: bool = False
+
+    def __init__(
+        self, message: str, *, status: int | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class RetriableApiError(ApiError):
+    """A failure that may pass if the same request is sent again later (429, 5xx, network)."""
+
+    retriable = True
+
+
+class FatalApiError(ApiError):
+    """A failure that no retry can fix (blocked IP, ended subscription, bad request)."""
+
+
+class AuthError(FatalApiError):
+    """The token is missing, expired or revoked, and could not be renewed."""
+
+    hint = "run `kommo-analytics auth --code <code>` with a fresh authorization code, or set a new KOMMO_ACCESS_TOKEN"
+
+
+class EmulatorError(KommoAnalyticsError):
+    """The emulator was asked for something it cannot do (bad fault spec, unknown scale)."""

@@ -1,0 +1,77 @@
+"""Settings, read from the environment and from a `.env` file (pydantic-settings).
+
+Every field is documented in `.env.example`. Names kept from the earlier system
+(`KOMMO_CLIENT_ID`, `KOMMO_CLIENT_SECRET`, `KOMMO_REDIRECT_URI`, `KOMMO_ACCESS_TOKEN`) mean
+the same thing here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kommo_analytics.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    kommo_base_url: str | None = Field(
+        default=None, description="Your account's address, e.g. https://acme.kommo.com"
+    )
+    kommo_access_token: SecretStr | None = Field(
+        default=None, description="A long-lived token from a private integration"
+    )
+    kommo_client_id: str | None = None
+    kommo_client_secret: SecretStr | None = None
+    kommo_redirect_uri: str | None = None
+    kommo_auth_code: SecretStr | None = None
+    kommo_rate_limit_per_second: float = Field(default=7.0, gt=0, le=50)
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None, description="duckdb:///path, mysql+pymysql://…, postgresql+psycopg://…"
+    )
+    log_level: str = "INFO"
+
+    @field_validator("kommo_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"KOMMO_BASE_URL must look like https://<subdomain>.kommo.com, got {value!r}"
+            )
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"duckdb:///{self.data_dir / 'kommo.duckdb'}"
+
+    @property
+    def has_kommo_credentials(self) -> bool:
+        return self.kommo_base_url is not None and (
+            self.kommo_access_token is not None
+            or (self.kommo_client_id is not None and self.kommo_client_secret is not None)
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from env and `.env`, with a readable error instead of a pydantic trace."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid setting — {problems}") from exc
