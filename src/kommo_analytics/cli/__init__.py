@@ -1,0 +1,1 @@
+"""The `kommo-analytics` command line (Typer + Rich)."""

@@ -1,0 +1,170 @@
+"""`kommo-analytics emulator` and `kommo-analytics demo`: serve the synthetic Kommo account."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from kommo_analytics.cli.errors import handle_errors
+from kommo_analytics.emulator.config import SCALES, EmulatorConfig, FaultSpec, LiveConfig
+from kommo_analytics.errors import EmulatorError
+
+console = Console()
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EmulatorError(
+                    f"port {port} on {host} is already in use",
+                    hint="stop the other process (maybe an emulator already running) or pass --port",
+                ) from None
+            raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    seed: int,
+    scale: str,
+    faults: str | None,
+    live: bool,
+    live_interval: float,
+    rate_limit: float,
+    block_after: int,
+    dump: Path | None,
+    title: str,
+) -> None:
+    if scale not in SCALES:
+        raise EmulatorError(f"unknown scale {scale!r}", hint=f"use one of: {', '.join(SCALES)}")
+    fault_spec = FaultSpec.parse(faults)
+    if dump is None:
+        _check_port_free(host, port)
+
+    # Imported here so that `kommo-analytics --help` stays fast.
+    import uvicorn
+
+    from kommo_analytics.emulator.app import create_app
+    from kommo_analytics.emulator.generator import build_account
+    from kommo_analytics.emulator.state import get_state
+
+    started = time.perf_counter()
+    with console.status(f"Generating the {scale} demo account (seed {seed})…"):
+        store = build_account(seed=seed, scale=scale)
+    counts = {t: store.count(t) for t in ("users", "leads", "contacts", "events", "tasks", "notes")}
+    console.print(
+        f"[green]✓[/] account generated in {time.perf_counter() - started:.1f} s: "
+        + ", ".join(f"{n:,} {t}" for t, n in counts.items())
+    )
+
+    if dump is not None:
+        with console.status(f"Writing the ground truth to {dump}…"):
+            files = store.dump(dump)
+        console.print(f"[green]✓[/] wrote {len(files)} Parquet files to {dump}")
+        return
+
+    config = EmulatorConfig(
+        seed=seed,
+        rate_limit_per_second=rate_limit,
+        block_after_violations=block_after if block_after > 0 else None,
+        faults=fault_spec,
+        live=LiveConfig(interval_seconds=live_interval) if live else None,
+    )
+    app = create_app(store, config)
+    state = get_state(app)
+    base = f"http://{host}:{port}"
+    token = state.tokens.demo_token
+    code = state.tokens.issue_auth_code()
+    console.print(
+        Panel.fit(
+            f"[bold]{title}[/] serving a {scale} account at [cyan]{base}[/]\n\n"
+            f"Long-lived token (no refresh needed):\n  [yellow]{token}[/]\n\n"
+            f"Try it:\n  curl -H 'Authorization: Bearer {token}' \\\n"
+            f"       '{base}/api/v4/leads?limit=250&page=1'\n\n"
+            f"OAuth: client_id={config.client_id}\n"
+            f"       client_secret={config.client_secret}\n"
+            f"       redirect_uri={config.redirect_uri}\n"
+            f"       authorization code (valid {config.auth_code_ttl // 60} min): {code}\n"
+            f"       more codes: curl -X POST {base}/_emulator/auth-code\n\n"
+            f"Rate limit {rate_limit:g} req/s; faults: {fault_spec.describe()}; "
+            f"live mode: {'on' if live else 'off'}\n"
+            "Press Ctrl+C to stop.",
+            title="Kommo API v4 emulator",
+        )
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def emulator(
+        host: str = typer.Option(DEFAULT_HOST, help="Address to listen on."),
+        port: int = typer.Option(DEFAULT_PORT, help="Port to listen on."),
+        seed: int = typer.Option(1, help="Seed of the synthetic account (same seed, same data)."),
+        scale: str = typer.Option(
+            "small", help="small (~2k leads), medium (~50k) or large (~1M)."
+        ),
+        faults: str | None = typer.Option(None, help=f"Fault switches: {FaultSpec.SYNTAX}."),
+        live: bool = typer.Option(False, help="Keep changing the account while serving it."),
+        live_interval: float = typer.Option(2.0, help="Seconds between live changes."),
+        rate_limit: float = typer.Option(7.0, help="Requests per second before a 429."),
+        block_after: int = typer.Option(
+            30, help="429s within a minute before the sticky 403 block (0 = never block)."
+        ),
+        dump: Path | None = typer.Option(
+            None, help="Write the account's ground truth as Parquet to this folder and exit."
+        ),
+    ) -> None:
+        """Serve a synthetic Kommo account through a faithful API v4 emulator."""
+        serve(
+            host=host,
+            port=port,
+            seed=seed,
+            scale=scale,
+            faults=faults,
+            live=live,
+            live_interval=live_interval,
+            rate_limit=rate_limit,
+            block_after=block_after,
+            dump=dump,
+            title="Kommo emulator",
+        )
+
+    @app.command()
+    @handle_errors
+    def demo(
+        port: int = typer.Option(DEFAULT_PORT, help="Port of the demo account's API."),
+    ) -> None:
+        """Run the demo: a synthetic Kommo account served on localhost.
+
+        The sync and the dashboard join this command as they are built; today it serves the
+        demo account and says what you can do with it.
+        """
+        serve(
+            host=DEFAULT_HOST,
+            port=port,
+            seed=1,
+            scale="small",
+            faults=None,
+            live=False,
+            live_interval=2.0,
+            rate_limit=7.0,
+            block_after=30,
+            dump=None,
+            title="Demo account",
+        )

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from kommo_analytics import __version__
+from kommo_analytics.cli.main import app
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"kommo-analytics {__version__}"
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("emulator", "demo"):
+        assert command in result.stdout
+
+
+def test_a_bad_fault_spec_is_one_line_with_the_syntax_and_exit_code_1() -> None:
+    result = runner.invoke(app, ["emulator", "--faults", "latency=fast"])
+    assert result.exit_code == 1
+    assert "bad fault switch 'latency=fast'" in result.stderr
+    assert "--faults takes" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_unknown_scale_names_the_choices() -> None:
+    result = runner.invoke(app, ["emulator", "--scale", "huge"])
+    assert result.exit_code == 1
+    assert "unknown scale 'huge'" in result.stderr
+    assert "small, medium, large" in result.stderr

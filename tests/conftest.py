@@ -1,0 +1,70 @@
+"""Shared fixtures: throw-away databases on the real MariaDB and PostgreSQL servers.
+
+On a laptop without a server the tests that need one skip with the reason; in CI
+(`KOMMO_TEST_REQUIRE_SERVERS=1`, set by `.ci/run`) they fail instead, so a missing server can
+never turn a red run green.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+REQUIRE_SERVERS = os.environ.get("KOMMO_TEST_REQUIRE_SERVERS") == "1"
+MARIADB_HOST = os.environ.get("KOMMO_TEST_MARIADB_HOST", "127.0.0.1")
+MARIADB_PORT = int(os.environ.get("KOMMO_TEST_MARIADB_PORT", "3306"))
+MARIADB_USER = os.environ.get("KOMMO_TEST_MARIADB_USER", "root")
+POSTGRES_HOST = os.environ.get("KOMMO_TEST_POSTGRES_HOST", "127.0.0.1")
+POSTGRES_PORT = int(os.environ.get("KOMMO_TEST_POSTGRES_PORT", "5432"))
+POSTGRES_USER = os.environ.get("KOMMO_TEST_POSTGRES_USER", "postgres")
+
+
+def server_unavailable(what: str, exc: Exception) -> None:
+    reason = f"{what} is not reachable ({type(exc).__name__}: {exc})"
+    if REQUIRE_SERVERS:
+        pytest.fail(f"{reason}; KOMMO_TEST_REQUIRE_SERVERS=1 forbids skipping", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database, dropped afterwards; yields a SQLAlchemy-style URL."""
+    import pymysql
+
+    name = f"kommo_test_{uuid.uuid4().hex[:12]}"
+    try:
+        con = pymysql.connect(
+            host=MARIADB_HOST, port=MARIADB_PORT, user=MARIADB_USER, connect_timeout=5
+        )
+    except pymysql.MySQLError as exc:
+        server_unavailable(f"MariaDB at {MARIADB_HOST}:{MARIADB_PORT}", exc)
+    with con.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}"
+    finally:
+        with con.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        con.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards; yields a SQLAlchemy-style URL."""
+    import psycopg
+
+    name = f"kommo_test_{uuid.uuid4().hex[:12]}"
+    admin = f"host={POSTGRES_HOST} port={POSTGRES_PORT} user={POSTGRES_USER} dbname=postgres"
+    try:
+        con = psycopg.connect(admin, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        server_unavailable(f"PostgreSQL at {POSTGRES_HOST}:{POSTGRES_PORT}", exc)
+    con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
+    finally:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.close()

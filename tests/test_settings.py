@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kommo_analytics.errors import ConfigError
+from kommo_analytics.settings import Settings, load_settings
+
+ENV_NAMES = (
+    "KOMMO_BASE_URL", "KOMMO_ACCESS_TOKEN", "KOMMO_CLIENT_ID", "KOMMO_CLIENT_SECRET",
+    "KOMMO_REDIRECT_URI", "KOMMO_AUTH_CODE", "DATABASE_URL", "DATA_DIR",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+
+
+def test_earlier_systems_variable_names_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KOMMO_CLIENT_ID", "abc")
+    monkeypatch.setenv("KOMMO_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("KOMMO_REDIRECT_URI", "https://example.com/cb")
+    monkeypatch.setenv("KOMMO_ACCESS_TOKEN", "tok")
+    monkeypatch.setenv("KOMMO_BASE_URL", "https://acme.kommo.com/")
+    s = load_settings()
+    assert s.kommo_client_id == "abc"
+    assert s.kommo_client_secret is not None
+    assert s.kommo_client_secret.get_secret_value() == "s3cret"
+    assert s.kommo_redirect_uri == "https://example.com/cb"
+    assert s.kommo_base_url == "https://acme.kommo.com"  # trailing slash dropped
+    assert s.has_kommo_credentials
+
+
+def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KOMMO_ACCESS_TOKEN", "very-secret-token")
+    monkeypatch.setenv("KOMMO_CLIENT_SECRET", "very-secret-secret")
+    s = load_settings()
+    assert "very-secret" not in repr(s)
+    assert "very-secret" not in str(s.model_dump())
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("KOMMO_BASE_URL=https://beta.kommo.com\nDATA_DIR=/tmp/x\n")
+    s = load_settings()
+    assert s.kommo_base_url == "https://beta.kommo.com"
+    assert s.resolved_database_url == "duckdb:////tmp/x/kommo.duckdb"
+
+
+def test_default_database_is_a_duckdb_file_under_data() -> None:
+    s = Settings()
+    assert s.resolved_database_url == "duckdb:///data/kommo.duckdb"
+    assert not s.has_kommo_credentials
+
+
+def test_a_wrong_setting_names_the_variable_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KOMMO_BASE_URL", "acme.kommo.com")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "KOMMO_BASE_URL" in info.value.message
+    assert "https://<subdomain>.kommo.com" in info.value.message
+    assert ".env" in info.value.hint
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (Path(__file__).parents[1] / ".env.example").read_text()
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in example, f"{name.upper()} is missing from .env.example"
