@@ -44,7 +44,7 @@ def test_postgres_fixture_gives_a_private_writable_database(postgres_url: str) -
 
 def test_missing_server_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     """With KOMMO_TEST_REQUIRE_SERVERS=1 an unreachable server is a failure, not a skip."""
-    import conftest
+    from tests import conftest
 
     monkeypatch.setattr(conftest, "REQUIRE_SERVERS", True)
     with pytest.raises(pytest.fail.Exception, match="forbids skipping"):
