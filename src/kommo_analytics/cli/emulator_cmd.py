@@ -116,9 +116,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option(DEFAULT_HOST, help="Address to listen on."),
         port: int = typer.Option(DEFAULT_PORT, help="Port to listen on."),
         seed: int = typer.Option(1, help="Seed of the synthetic account (same seed, same data)."),
-        scale: str = typer.Option(
-            "small", help="small (~2k leads), medium (~50k) or large (~1M)."
-        ),
+        scale: str = typer.Option("small", help="small (~2k leads), medium (~50k) or large (~1M)."),
         faults: str | None = typer.Option(None, help=f"Fault switches: {FaultSpec.SYNTAX}."),
         live: bool = typer.Option(False, help="Keep changing the account while serving it."),
         live_interval: float = typer.Option(2.0, help="Seconds between live changes."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from kommo_analytics.errors import EmulatorError
@@ -54,7 +55,7 @@ class FaultSpec:
     def parse(cls, spec: str | None) -> FaultSpec:
         if not spec or spec.strip() in ("", "none"):
             return cls()
-        keys = {
+        keys: dict[str, tuple[str, Callable[[str], object]]] = {
             "latency": ("latency_ms", _duration_ms),
             "jitter": ("jitter_ms", _duration_ms),
             "5xx": ("error_rate", _rate),

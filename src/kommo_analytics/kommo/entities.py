@@ -45,13 +45,29 @@ class Entity:
 
 
 _LEAD_FILTERS = (
-    "id", "name", "price", "created_by", "updated_by", "responsible_user_id",
-    "created_at", "updated_at", "closed_at", "closest_task_at", "pipeline_id", "statuses",
-)  # fmt: skip
+    "id",
+    "name",
+    "price",
+    "created_by",
+    "updated_by",
+    "responsible_user_id",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "closest_task_at",
+    "pipeline_id",
+    "statuses",
+)
 _CONTACT_FILTERS = (
-    "id", "name", "created_by", "updated_by", "responsible_user_id",
-    "created_at", "updated_at", "closest_task_at",
-)  # fmt: skip
+    "id",
+    "name",
+    "created_by",
+    "updated_by",
+    "responsible_user_id",
+    "created_at",
+    "updated_at",
+    "closest_task_at",
+)
 
 ACCOUNT = Entity(
     name="account",
@@ -60,9 +76,17 @@ ACCOUNT = Entity(
     shape=Shape.OBJECT,
     with_options=("datetime_settings", "task_types", "users_groups"),
     allowed_with=(
-        "amojo_id", "amojo_rights", "users_groups", "task_types", "version",
-        "entity_names", "datetime_settings", "drive_url", "uuid", "is_api_filter_enabled",
-    ),  # fmt: skip
+        "amojo_id",
+        "amojo_rights",
+        "users_groups",
+        "task_types",
+        "version",
+        "entity_names",
+        "datetime_settings",
+        "drive_url",
+        "uuid",
+        "is_api_filter_enabled",
+    ),
 )
 USERS = Entity(
     name="users",
@@ -112,9 +136,14 @@ LEADS = Entity(
     cursor_field="updated_at",
     with_options=("contacts", "loss_reason", "source"),
     allowed_with=(
-        "catalog_elements", "is_price_modified_by_robot", "loss_reason", "contacts",
-        "only_deleted", "source_id", "source",
-    ),  # fmt: skip
+        "catalog_elements",
+        "is_price_modified_by_robot",
+        "loss_reason",
+        "contacts",
+        "only_deleted",
+        "source_id",
+        "source",
+    ),
     order_fields=("created_at", "updated_at", "id"),
     filters=_LEAD_FILTERS,
     entity_type="leads",
@@ -155,10 +184,24 @@ EVENTS = Entity(
     max_page_size=EVENTS_PAGE_SIZE,
     cursor_field="created_at",
     allowed_with=(
-        "lead_name", "contact_name", "company_name", "customer_name", "catalog_name",
-        "catalog_element_name", "note",
-    ),  # fmt: skip
-    filters=("id", "type", "entity", "entity_id", "created_at", "created_by", "value_before", "value_after"),
+        "lead_name",
+        "contact_name",
+        "company_name",
+        "customer_name",
+        "catalog_name",
+        "catalog_element_name",
+        "note",
+    ),
+    filters=(
+        "id",
+        "type",
+        "entity",
+        "entity_id",
+        "created_at",
+        "created_by",
+        "value_before",
+        "value_after",
+    ),
 )
 TASKS = Entity(
     name="tasks",
@@ -170,9 +213,16 @@ TASKS = Entity(
     cursor_field="updated_at",
     order_fields=("created_at", "complete_till", "id"),
     filters=(
-        "id", "responsible_user_id", "created_by", "is_completed", "task_type",
-        "task_type_id", "entity_type", "entity_id", "updated_at",
-    ),  # fmt: skip
+        "id",
+        "responsible_user_id",
+        "created_by",
+        "is_completed",
+        "task_type",
+        "task_type_id",
+        "entity_type",
+        "entity_id",
+        "updated_at",
+    ),
 )
 LEAD_NOTES = Entity(
     name="lead_notes",
@@ -209,13 +259,31 @@ UNSORTED_SUMMARY = Entity(
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in (
-        ACCOUNT, USERS, PIPELINES, STATUSES, LOSS_REASONS, LEAD_CUSTOM_FIELDS, LEADS,
-        CONTACTS, COMPANIES, EVENTS, TASKS, LEAD_NOTES, CONTACT_NOTES, UNSORTED_SUMMARY,
+        ACCOUNT,
+        USERS,
+        PIPELINES,
+        STATUSES,
+        LOSS_REASONS,
+        LEAD_CUSTOM_FIELDS,
+        LEADS,
+        CONTACTS,
+        COMPANIES,
+        EVENTS,
+        TASKS,
+        LEAD_NOTES,
+        CONTACT_NOTES,
+        UNSORTED_SUMMARY,
     )
-}  # fmt: skip
+}
 
 # UTM tracking fields are matched by `field_code`, never by their per-account ids [§7.11].
 TRACKING_FIELD_CODES: tuple[str, ...] = (
-    "UTM_SOURCE", "UTM_MEDIUM", "UTM_CAMPAIGN", "UTM_CONTENT", "UTM_TERM",
-    "REFERRER", "GCLID", "FBCLID",
-)  # fmt: skip
+    "UTM_SOURCE",
+    "UTM_MEDIUM",
+    "UTM_CAMPAIGN",
+    "UTM_CONTENT",
+    "UTM_TERM",
+    "REFERRER",
+    "GCLID",
+    "FBCLID",
+)
