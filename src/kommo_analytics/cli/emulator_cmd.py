@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
 
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.emulator.config import SCALES, EmulatorConfig, FaultSpec, LiveConfig
@@ -89,23 +88,30 @@ def serve(
     base = f"http://{host}:{port}"
     token = state.tokens.demo_token
     code = state.tokens.issue_auth_code()
-    console.print(
-        Panel.fit(
-            f"[bold]{title}[/] serving a {scale} account at [cyan]{base}[/]\n\n"
-            f"Long-lived token (no refresh needed):\n  [yellow]{token}[/]\n\n"
-            f"Try it:\n  curl -H 'Authorization: Bearer {token}' \\\n"
-            f"       '{base}/api/v4/leads?limit=250&page=1'\n\n"
-            f"OAuth: client_id={config.client_id}\n"
-            f"       client_secret={config.client_secret}\n"
-            f"       redirect_uri={config.redirect_uri}\n"
-            f"       authorization code (valid {config.auth_code_ttl // 60} min): {code}\n"
-            f"       more codes: curl -X POST {base}/_emulator/auth-code\n\n"
-            f"Rate limit {rate_limit:g} req/s; faults: {fault_spec.describe()}; "
-            f"live mode: {'on' if live else 'off'}\n"
-            "Press Ctrl+C to stop.",
-            title="Kommo API v4 emulator",
-        )
-    )
+    # Printed without a panel and with soft wrapping so that tokens stay copyable in one piece.
+    lines = [
+        f"[bold]{title}[/] serving a {scale} account at [cyan]{base}[/]",
+        "",
+        "Long-lived token (no refresh needed):",
+        f"  [yellow]{token}[/]",
+        "",
+        "Try it:",
+        f"  curl -H 'Authorization: Bearer {token}' '{base}/api/v4/leads?limit=250&page=1'",
+        "",
+        f"OAuth client_id:     {config.client_id}",
+        f"OAuth client_secret: {config.client_secret}",
+        f"OAuth redirect_uri:  {config.redirect_uri}",
+        f"Authorization code (single use, valid {config.auth_code_ttl // 60} min):",
+        f"  {code}",
+        f"More codes: curl -X POST {base}/_emulator/auth-code",
+        "",
+        f"Rate limit {rate_limit:g} req/s; faults: {fault_spec.describe()}; "
+        f"live mode: {'on' if live else 'off'}",
+        "Press Ctrl+C to stop.",
+    ]
+    console.rule("Kommo API v4 emulator")
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -1,0 +1,112 @@
+"""`kommo-analytics emulator` as a newcomer runs it: a real process, a real socket, curl-like use."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+
+TOKEN = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kommo_analytics", *args]
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[tuple[str, str]]:
+    port = _free_port()
+    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
+    proc = subprocess.Popen(
+        _command("emulator", "--scale", "small", "--port", str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    output = ""
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"emulator exited early:\n{output}")
+            output += line
+            if "Ctrl+C" in line:
+                break
+        match = TOKEN.search(output)
+        assert match, f"no token printed:\n{output}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/_emulator/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, match.group(0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_printed_token_and_curl_line_return_a_hal_page(
+    emulator_process: tuple[str, str],
+) -> None:
+    base, token = emulator_process
+    response = httpx.get(
+        f"{base}/api/v4/leads?limit=250&page=1",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/hal+json")
+    body = response.json()
+    assert body["_page"] == 1
+    assert len(body["_embedded"]["leads"]) == 250
+    assert body["_links"]["next"]["href"].startswith(f"{base}/api/v4/leads?")
+    unauthorised = httpx.get(f"{base}/api/v4/leads", timeout=10)
+    assert unauthorised.status_code == 401
+
+
+def test_a_busy_port_is_one_line_with_the_fix() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            _command("emulator", "--port", str(port)), capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "--port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dump_writes_the_ground_truth_as_parquet(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _command("emulator", "--scale", "small", "--dump", str(tmp_path / "truth")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    leads = pq.read_table(tmp_path / "truth" / "leads.parquet")
+    assert 1500 <= leads.num_rows <= 3000
+    assert {"id", "status_id", "pipeline_id", "utm_source", "updated_at"} <= set(leads.column_names)
+    assert pq.read_table(tmp_path / "truth" / "events.parquet").num_rows > leads.num_rows
