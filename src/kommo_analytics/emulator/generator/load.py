@@ -1,0 +1,582 @@
+"""Writing the generated arrays into the store.
+
+Numbers travel as Arrow columns registered on the DuckDB connection; text (names, JSON values,
+tracking fields) is assembled by DuckDB from small integer codes in one INSERT ... SELECT per
+table, so no Python code runs per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from kommo_analytics.emulator.generator import vocab
+from kommo_analytics.emulator.generator.activity import (
+    ACTIVITY_TYPES,
+    INCOMING_CHAT,
+    NOTE_CALL_IN,
+    NOTE_CALL_OUT,
+    NOTE_COMMON,
+    NOTE_SMS_OUT,
+    NOTE_TYPES,
+    OUTGOING_CHAT,
+    OUTGOING_SMS,
+    Activity,
+    Notes,
+    Tasks,
+)
+from kommo_analytics.emulator.generator.common import (
+    NEVER,
+    STREAM_EVENTS,
+    Arr,
+    release_memory,
+    sql_list,
+    stream,
+)
+from kommo_analytics.emulator.generator.funnel import LOST, WON, Leads, Moves
+from kommo_analytics.emulator.generator.lifecycle import LeadFields
+from kommo_analytics.emulator.generator.people import People, phone_parts
+from kommo_analytics.emulator.generator.setup import Setup
+
+# Event kinds: the order of EVENT_TYPES; activity kinds follow ACTIVITY_TYPES from index 3.
+EVENT_TYPES: tuple[str, ...] = (
+    "lead_added", "lead_status_changed", "entity_responsible_changed", *ACTIVITY_TYPES,
+    "task_completed", "lead_deleted", "lead_restored",
+)  # fmt: skip
+EV_ADDED, EV_STATUS, EV_RESPONSIBLE = 0, 1, 2
+EV_ACTIVITY = 3
+EV_TASK_DONE = EVENT_TYPES.index("task_completed")
+EV_DELETED = EVENT_TYPES.index("lead_deleted")
+EV_RESTORED = EVENT_TYPES.index("lead_restored")
+ENTITY_TYPES = ("lead", "contact", "task")
+EVENT_CHUNK = 1_000_000
+CROCKFORD = np.frombuffer(b"0123456789abcdefghjkmnpqrstvwxyz", dtype=np.uint8)
+
+
+@contextmanager
+def registered(
+    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, Any]
+) -> Iterator[None]:
+    con.register(name, pa.table(columns))
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def nullable(values: Arr, null: Arr) -> pa.Array:
+    return pa.array(values.astype(np.int64), mask=null, type=pa.int64())
+
+
+def id_list(mask: Arr, ids: Sequence[int]) -> pa.Array:
+    """A BIGINT[] column from a (rows × choices) membership matrix."""
+    rows, cols = np.nonzero(mask)
+    offsets = np.zeros(mask.shape[0] + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=mask.shape[0]), out=offsets[1:])
+    values = pa.array(np.asarray(ids, dtype=np.int64)[cols], type=pa.int64())
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
+
+
+def ulids(ms: Arr, seq: Arr, rng: np.random.Generator) -> pa.Array:
+    """ULID-like ids: 10 base32 characters of milliseconds, then 80 bits of which 40 are random
+    and 40 a bijective scramble of `seq`, so ids are unique by construction and sort by time."""
+    n = ms.size
+    mat = np.empty((n, 26), dtype=np.uint8)
+    t = ms.astype(np.uint64)
+    for k in range(10):
+        mat[:, 9 - k] = CROCKFORD[((t >> np.uint64(5 * k)) & np.uint64(31)).astype(np.intp)]
+    rand = rng.integers(0, 1 << 40, n, dtype=np.int64).astype(np.uint64)
+    mask40 = np.uint64((1 << 40) - 1)
+    mixed = (seq.astype(np.uint64) * np.uint64(0x9E3779B97F) + np.uint64(0x5DEECE66D)) & mask40
+    for k in range(8):
+        mat[:, 17 - k] = CROCKFORD[((rand >> np.uint64(5 * k)) & np.uint64(31)).astype(np.intp)]
+        mat[:, 25 - k] = CROCKFORD[((mixed >> np.uint64(5 * k)) & np.uint64(31)).astype(np.intp)]
+    offsets = np.arange(0, 26 * (n + 1), 26, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(mat.reshape(-1)))
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]]
+) -> None:
+    """A few dictionary rows in one statement (executemany costs milliseconds per row)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    row_sql = "(" + ", ".join("?" * width) + ")"
+    params = [value for row in rows for value in row]
+    con.execute(f"INSERT INTO {table} VALUES " + ", ".join([row_sql] * len(rows)), params)
+
+
+def _uuid_sql(hex_expr: str) -> str:
+    """A UUID-formatted string from a 32-character hex expression."""
+    h = hex_expr
+    return (
+        f"substr({h}, 1, 8) || '-' || substr({h}, 9, 4) || '-4' || substr({h}, 14, 3) || '-a' "
+        f"|| substr({h}, 18, 3) || '-' || substr({h}, 21, 12)"
+    )
+
+
+def _phone_sql(ddd: str, digits: str) -> str:
+    d = f"lpad(CAST({digits} AS VARCHAR), 8, '0')"
+    return f"'+55 ' || {ddd} || ' 9' || substr({d}, 1, 4) || '-' || substr({d}, 5, 4)"
+
+
+class Writer:
+    def __init__(self, con: duckdb.DuckDBPyConnection, setup: Setup) -> None:
+        self.con = con
+        self.setup = setup
+        users = setup.users
+        self._user_ids = np.concatenate([users.ids, np.zeros(1, np.int64)])
+        self._groups = np.concatenate([users.group_ids, np.zeros(1, np.int64)])
+        width = max(len(p.stage_ids) for p in setup.pipelines)
+        self._status = np.zeros((len(setup.pipelines), max(width, LOST + 1)), dtype=np.int64)
+        for i, p in enumerate(setup.pipelines):
+            self._status[i, : len(p.stage_ids)] = p.stage_ids
+            self._status[i, WON] = 142
+            self._status[i, LOST] = 143
+        self._pipe_ids = np.array([p.id for p in setup.pipelines], dtype=np.int64)
+
+    def uid(self, index: Arr) -> Arr:
+        """User ids from user indices; -1 (robot) becomes 0."""
+        return self._user_ids[np.where(index >= 0, index, -1)]
+
+    def group(self, index: Arr) -> Arr:
+        return self._groups[np.where(index >= 0, index, -1)]
+
+    def status(self, pipe: Arr, pos: Arr) -> Arr:
+        return self._status[pipe, pos]
+
+    # -- dictionaries -------------------------------------------------------------------------
+
+    def dictionaries(self) -> None:
+        s, con, users = self.setup, self.con, self.setup.users
+        con.execute(
+            "INSERT INTO account VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'BR', 'BRL', 'R$', 'disabled', "
+            "true, true, false, false, 1, ?, ?, 11, 'America/Sao_Paulo', '-03:00', "
+            "'d/m/Y H:i', 'd/m/Y', 'H:i', 'd/m/Y', 'H:i')",
+            [s.account_id, s.account_name, s.subdomain, s.account_created_at, int(users.ids[0]),
+             s.now - 12 * 86_400, int(users.ids[0]), int(users.ids[0]), s.amojo_id,
+             s.account_uuid],
+        )  # fmt: skip
+        _insert_rows(con, "users_groups", s.groups)
+        _insert_rows(con, "task_types", [
+            (1, "Follow-up", "FOLLOW_UP", None, None), (2, "Reunião", "MEETING", None, None),
+            (s.custom_task_type_id, "Enviar proposta", None, "#ffc8c8", 5),
+        ])  # fmt: skip
+        _insert_rows(con, "users", [
+            (int(users.ids[i]), users.names[i], users.emails[i], "pt", bool(users.is_admin[i]),
+             False, bool(users.is_active[i]), int(users.group_ids[i]), users.role_ids[i])
+            for i in range(len(users.ids))
+        ])  # fmt: skip
+        _insert_rows(con, "pipelines", [
+            (p.id, p.name, p.sort, p.is_main, True, False) for p in s.pipelines
+        ])  # fmt: skip
+        rows: list[tuple[object, ...]] = []
+        for p in s.pipelines:
+            for j, (sid, name) in enumerate(zip(p.stage_ids, p.stage_names, strict=True)):
+                if j == 0:
+                    rows.append((sid, p.id, name, 10, 1, "#c1c1c1", False))
+                else:
+                    color = vocab.STAGE_COLORS[(j - 1 + p.sort) % len(vocab.STAGE_COLORS)]
+                    rows.append((sid, p.id, name, 10 + 10 * j, 0, color, True))
+            rows.append((142, p.id, "Venda ganha", 10_000, 0, "#CCFF66", False))
+            rows.append((143, p.id, "Venda perdida", 11_000, 0, "#D5D8DB", False))
+        _insert_rows(con, "statuses", rows)
+        _insert_rows(con, "loss_reasons", [
+            (rid, name, i + 1, created, updated) for i, (rid, name, (created, updated)) in enumerate(
+                zip(s.loss_reason_ids, vocab.LOSS_REASONS, s.loss_reason_times, strict=True))
+        ])  # fmt: skip
+        _insert_rows(con, "custom_fields", s.custom_fields)
+        tag_rows: list[tuple[object, ...]] = [
+            (tid, "leads", name, vocab.TAG_COLORS[i % len(vocab.TAG_COLORS)])
+            for i, (tid, name) in enumerate(zip(s.lead_tag_ids, vocab.LEAD_TAGS, strict=True))
+        ]
+        tag_rows += [(tid, "contacts", name, None)
+                     for tid, name in zip(s.contact_tag_ids, vocab.CONTACT_TAGS, strict=True)]  # fmt: skip
+        _insert_rows(con, "tags", tag_rows)
+        _insert_rows(con, "sources", [src[:5] for src in s.sources])
+
+    # -- people -------------------------------------------------------------------------------
+
+    def people(self, people: People, leads: Leads, tasks: Tasks) -> None:
+        p = people
+        # closest_task_at of a contact: its nearest open task deadline.
+        closest = np.full(p.contact_ids.size, NEVER, dtype=np.int64)
+        sel = (tasks.lead >= 0) & tasks.on_contact & (tasks.completed_at == NEVER)
+        np.minimum.at(closest, p.lead_contact[tasks.lead[sel]], tasks.deadline[sel])
+        del leads
+        with registered(self.con, "g_companies", {
+            "id": p.company_ids, "kind": p.company_kind, "core": p.company_core,
+            "suffix": p.company_suffix, "owner": self.uid(p.company_owner),
+            "grp": self.group(p.company_owner), "creator": self.uid(p.company_creator),
+            "created_at": p.company_created, "updated_at": p.company_updated,
+        }):  # fmt: skip
+            self.con.execute(f"""
+                INSERT INTO companies SELECT id,
+                    {sql_list(vocab.COMPANY_KINDS)}[kind + 1] || ' '
+                        || {sql_list(vocab.COMPANY_CORES)}[core + 1]
+                        || CASE WHEN suffix = {vocab.COMPANY_SUFFIXES.index("")} THEN ''
+                           ELSE ' ' || {sql_list(vocab.COMPANY_SUFFIXES)}[suffix + 1] END,
+                    owner, grp, creator, creator, created_at, updated_at, NULL, false
+                FROM g_companies""")
+        company_id = nullable(
+            p.company_ids[np.maximum(p.contact_company, 0)] if p.company_ids.size else
+            np.zeros(p.contact_ids.size, np.int64), p.contact_company < 0,
+        )  # fmt: skip
+        with registered(self.con, "g_contacts", {
+            "id": p.contact_ids, "first": p.contact_first, "last": p.contact_last,
+            "last2": p.contact_last2, "owner": self.uid(p.contact_owner),
+            "grp": self.group(p.contact_owner), "creator": self.uid(p.contact_creator),
+            "created_at": p.contact_created, "updated_at": p.contact_updated,
+            "closest": nullable(closest, closest == NEVER),
+            "company_id": company_id,
+            "tag_ids": id_list(p.contact_tag_mask, self.setup.contact_tag_ids),
+        }):  # fmt: skip
+            self.con.execute(f"""
+                INSERT INTO contacts SELECT id, fn || ' ' || ln, fn, ln, owner, grp, creator,
+                    creator, created_at, updated_at, closest, false, company_id, tag_ids
+                FROM (SELECT *, {sql_list(vocab.FIRST_NAMES)}[first + 1] AS fn,
+                        {sql_list(vocab.LAST_NAMES)}[last + 1]
+                        || CASE WHEN last2 < 0 THEN ''
+                           ELSE ' ' || {sql_list(vocab.LAST_NAMES)}[last2 + 1] END AS ln
+                      FROM g_contacts)""")
+
+    # -- leads --------------------------------------------------------------------------------
+
+    def leads(self, leads: Leads, fields: LeadFields, people: People) -> None:
+        s, f = self.setup, fields
+        owner = leads.owner
+        contact = people.lead_contact
+        company = people.lead_company
+        reason = np.asarray(s.loss_reason_ids, dtype=np.int64)[np.maximum(leads.loss_reason, 0)]
+        products = np.asarray(s.product_enum_ids, dtype=np.int64)[np.maximum(f.product, 0)]
+        source_ids = np.asarray([src[0] for src in s.sources], dtype=np.int64)
+        has_co = people.company_ids.size > 0
+        comp_ids = people.company_ids if has_co else np.zeros(1, np.int64)
+        co_kind = people.company_kind if has_co else np.zeros(1, np.int64)
+        co_core = people.company_core if has_co else np.zeros(1, np.int64)
+        company_at = np.maximum(company, 0)
+        partner_pipe = np.array([p.kind == "partners" for p in s.pipelines])[leads.pipe]
+        name_style = np.where(partner_pipe & (f.name_style != 9), 10, f.name_style)
+        cols = {
+            "id": leads.ids,
+            "price": nullable(f.price, f.price_null),
+            "owner": self.uid(owner),
+            "grp": self.group(owner),
+            "status": self.status(leads.pipe, leads.pos),
+            "pipeline": self._pipe_ids[leads.pipe],
+            "reason": nullable(reason, (leads.pos != LOST) | (leads.loss_reason < 0)),
+            "source": nullable(source_ids[np.maximum(f.source, 0)], f.source < 0),
+            "creator": self.uid(np.where(leads.robot_created, -1, leads.owner0)),
+            "updater": self.uid(f.updated_by),
+            "created_at": leads.created,
+            "updated_at": f.updated_at,
+            "closed_at": nullable(leads.closed_at, leads.closed_at == NEVER),
+            "closest": nullable(f.closest_task, f.closest_task == NEVER),
+            "is_deleted": f.deleted_at < NEVER,
+            "deleted_at": nullable(f.deleted_at, f.deleted_at == NEVER),
+            "score": nullable(f.score, f.score < 0),
+            "ch": leads.channel,
+            "category": leads.category,
+            "has_utm": f.has_utm,
+            "ig_paid": f.instagram_paid,
+            "campaign": f.campaign,
+            "content": f.content,
+            "term": f.term,
+            "referrer": f.referrer,
+            "gclid": f.gclid,
+            "fbclid": f.fbclid,
+            "year": f.year,
+            "month": f.month,
+            "product": f.product,
+            "product_enum": nullable(products, f.product < 0),
+            "quantity": nullable(f.quantity, f.quantity < 0),
+            "company_id": nullable(comp_ids[company_at], company < 0),
+            "tag_ids": id_list(f.tag_mask, s.lead_tag_ids),
+            "style": name_style,
+            "fn": people.contact_first[contact],
+            "ln": people.contact_last[contact],
+            "ln2": people.contact_last2[contact],
+            "co_kind": np.where(company >= 0, co_kind[company_at], -1),
+            "co_core": co_core[company_at],
+        }  # fmt: skip
+        seed = int(s.seed)
+        partner = f"{sql_list(vocab.PARTNER_SITES)}[(id % {len(vocab.PARTNER_SITES)}) + 1]"
+        click = (
+            "replace(replace(rtrim(to_base64(unhex(md5('{seed}:{tag}:' || id) || "
+            "md5('{seed}:{tag}2:' || id))), '='), '+', '-'), '/', '_')"
+        )
+        gclid_expr = "'Cj0KCQjw' || " + click.format(seed=seed, tag="g") + " || '_BwE'"
+        fbclid_expr = "'IwAR' || " + click.format(seed=seed, tag="f")
+        product_names = sql_list([name for name, _ in vocab.PRODUCTS])
+        with registered(self.con, "g_leads", cols):
+            self.con.execute(f"""
+                INSERT INTO leads SELECT id,
+                    CASE style
+                        WHEN 9 THEN 'Negócio #' || id
+                        WHEN 10 THEN 'Parceria - ' || who
+                        WHEN 0 THEN 'Formulário do site - ' || cname
+                        WHEN 3 THEN 'Formulário do site - ' || cname
+                        WHEN 1 THEN 'Facebook Lead Ads - ' || cname
+                        WHEN 2 THEN CASE WHEN category = 1 THEN 'Instagram Direct: ' ELSE 'Instagram - ' END || cname
+                        WHEN 4 THEN CASE WHEN category = 3 THEN 'E-mail: ' ELSE 'Newsletter - ' END || cname
+                        WHEN 5 THEN 'Indicação - ' || who
+                        WHEN 6 THEN who || ' - ' || coalesce({product_names}[product + 1], 'Prospecção')
+                        WHEN 7 THEN CASE WHEN category = 1 THEN 'WhatsApp: ' ELSE 'Ligação recebida - ' END || cname
+                        ELSE 'Renovação ' || who || ' ' || year
+                    END,
+                    price, owner, grp, status, pipeline, reason, source, creator, updater,
+                    created_at, updated_at, closed_at, closest, is_deleted, deleted_at, score, 0,
+                    CASE WHEN has_utm THEN CASE ch WHEN 0 THEN 'google' WHEN 1 THEN 'facebook'
+                        WHEN 2 THEN 'instagram' WHEN 3 THEN 'google' WHEN 4 THEN 'newsletter'
+                        ELSE {partner} END END,
+                    CASE WHEN has_utm THEN CASE ch WHEN 0 THEN 'cpc' WHEN 1 THEN 'paid_social'
+                        WHEN 2 THEN CASE WHEN ig_paid THEN 'paid_social' ELSE 'social' END
+                        WHEN 3 THEN 'organic' WHEN 4 THEN 'email' ELSE 'referral' END END,
+                    CASE WHEN NOT has_utm THEN NULL
+                        WHEN campaign = -2 THEN 'black_friday_' || year
+                        WHEN campaign >= 0 AND ch = 0 THEN {sql_list(vocab.GOOGLE_CAMPAIGNS)}[campaign + 1]
+                        WHEN campaign >= 0 THEN {sql_list(vocab.META_CAMPAIGNS)}[campaign + 1]
+                        WHEN ch = 4 THEN 'newsletter_' || lpad(CAST(month AS VARCHAR), 2, '0') || '_' || year
+                        WHEN ch = 5 THEN 'programa_indicacao' END,
+                    CASE WHEN has_utm AND content >= 0 THEN {sql_list(vocab.AD_CONTENTS)}[content + 1] END,
+                    CASE WHEN has_utm AND term >= 0 THEN {sql_list(vocab.GOOGLE_TERMS)}[term + 1] END,
+                    CASE WHEN referrer THEN CASE ch WHEN 0 THEN 'https://www.google.com/'
+                        WHEN 1 THEN 'https://l.facebook.com/' WHEN 2 THEN 'https://l.instagram.com/'
+                        WHEN 3 THEN 'https://www.google.com.br/' WHEN 4 THEN 'https://mail.google.com/'
+                        ELSE 'https://' || {partner} || '/' END END,
+                    CASE WHEN gclid THEN {gclid_expr} END,
+                    CASE WHEN fbclid THEN {fbclid_expr} END,
+                    product_enum, quantity, company_id, tag_ids
+                FROM (SELECT *, CASE WHEN co_kind >= 0
+                                THEN {sql_list(vocab.COMPANY_KINDS)}[co_kind + 1] || ' '
+                                    || {sql_list(vocab.COMPANY_CORES)}[co_core + 1]
+                                ELSE cname END AS who
+                      FROM (SELECT *, {sql_list(vocab.FIRST_NAMES)}[fn + 1] || ' '
+                                || {sql_list(vocab.LAST_NAMES)}[ln + 1]
+                                || CASE WHEN ln2 < 0 THEN ''
+                                   ELSE ' ' || {sql_list(vocab.LAST_NAMES)}[ln2 + 1] END AS cname
+                            FROM g_leads))""")
+
+        main = pa.table({"lead_id": leads.ids, "contact_id": people.contact_ids[contact],
+                         "is_main": np.ones(leads.n, bool)})  # fmt: skip
+        extra = pa.table({"lead_id": leads.ids[people.extra_lead],
+                          "contact_id": people.contact_ids[people.extra_contact],
+                          "is_main": np.zeros(people.extra_lead.size, bool)})  # fmt: skip
+        for name, table in (("g_main", main), ("g_extra", extra)):
+            self.con.register(name, table)
+            self.con.execute(f"INSERT INTO lead_contacts SELECT * FROM {name}")
+            self.con.unregister(name)
+
+    # -- tasks, notes -------------------------------------------------------------------------
+
+    def tasks(self, tasks: Tasks, leads: Leads, people: People) -> None:
+        s = self.setup
+        linked = tasks.lead >= 0
+        li = np.maximum(tasks.lead, 0)
+        entity = np.where(
+            tasks.on_contact, people.contact_ids[people.lead_contact[li]], leads.ids[li]
+        )
+        done = tasks.completed_at < NEVER
+        type_ids = np.array([1, 2, s.custom_task_type_id], dtype=np.int64)
+        with registered(self.con, "g_tasks", {
+            "id": tasks.ids, "creator": self.uid(tasks.creator),
+            "updater": self.uid(np.where(done, tasks.owner, tasks.creator)),
+            "created_at": tasks.created,
+            "updated_at": np.where(done, tasks.completed_at, tasks.created),
+            "owner": self.uid(tasks.owner), "grp": self.group(tasks.owner),
+            "entity_id": nullable(entity, ~linked), "on_contact": tasks.on_contact,
+            "linked": linked, "duration": tasks.duration, "done": done,
+            "type_id": type_ids[tasks.kind], "kind": tasks.kind, "text": tasks.text,
+            "result": tasks.result, "deadline": tasks.deadline,
+            "completed_at": nullable(tasks.completed_at, ~done),
+        }):  # fmt: skip
+            self.con.execute(f"""
+                INSERT INTO tasks SELECT id, creator, updater, created_at, updated_at, owner, grp,
+                    entity_id,
+                    CASE WHEN NOT linked THEN NULL WHEN on_contact THEN 'contacts' ELSE 'leads' END,
+                    duration, done, type_id,
+                    CASE kind WHEN 0 THEN {sql_list(vocab.TASK_TEXTS_FOLLOW_UP)}[text + 1]
+                        WHEN 1 THEN {sql_list(vocab.TASK_TEXTS_MEETING)}[text + 1]
+                        ELSE {sql_list(vocab.TASK_TEXTS_PROPOSAL)}[text + 1] END,
+                    CASE WHEN result >= 0 THEN {sql_list(vocab.TASK_RESULTS)}[result + 1] END,
+                    deadline, completed_at
+                FROM g_tasks""")
+
+    def notes(self, notes: Notes, leads: Leads, people: People) -> None:
+        s = self.setup
+        contact = people.lead_contact[notes.lead]
+        entity = np.where(notes.on_contact, people.contact_ids[contact], leads.ids[notes.lead])
+        ddd, digits = phone_parts(people.contact_ids[contact], s.seed)
+        n_sources = 1 + s.seed % 2
+        first_source = s.seed % len(vocab.CALL_SOURCES)
+        src_pick = (first_source + (notes.ids % n_sources)) % len(vocab.CALL_SOURCES)
+        n_ans = len(vocab.CALL_RESULTS_ANSWERED)
+        statuses = "[" + ", ".join(str(code) for code, _ in vocab.CALL_UNANSWERED) + "]"
+        unanswered = sql_list([text for _, text in vocab.CALL_UNANSWERED])
+        phone = _phone_sql("ddd", "digits")
+        uniq = _uuid_sql(f"md5('{s.seed}:n:' || id)")
+        link_host = f"https://gravacoes.{s.subdomain}.com.br/rec/"
+        with registered(self.con, "g_notes", {
+            "id": notes.ids, "on_contact": notes.on_contact, "entity_id": entity,
+            "author": self.uid(notes.author), "created_at": notes.t, "updated_at": notes.updated,
+            "owner": self.uid(notes.owner), "grp": self.group(notes.owner), "kind": notes.kind,
+            "duration": notes.duration, "code": notes.call_code, "ddd": ddd, "digits": digits,
+            "src": src_pick,
+        }):  # fmt: skip
+            self.con.execute(f"""
+                INSERT INTO notes SELECT id,
+                    CASE WHEN on_contact THEN 'contacts' ELSE 'leads' END, entity_id, author, author,
+                    created_at, updated_at, owner, grp, {sql_list(NOTE_TYPES)}[kind + 1],
+                    CASE
+                    WHEN kind IN ({NOTE_CALL_IN}, {NOTE_CALL_OUT}) THEN
+                        '{{"uniq":"' || uniq || '","duration":' || duration || ',"source":"'
+                        || {sql_list(vocab.CALL_SOURCES)}[src + 1] || '","link":"'
+                        || CASE WHEN duration > 0 THEN '{link_host}' || uniq || '.mp3' ELSE '' END
+                        || '","phone":"' || {phone} || '","call_status":'
+                        || CASE WHEN code < {n_ans} THEN 4 ELSE {statuses}[code - {n_ans} + 1] END
+                        || ',"call_result":"'
+                        || CASE WHEN code < {n_ans} THEN {sql_list(vocab.CALL_RESULTS_ANSWERED)}[code + 1]
+                           ELSE {unanswered}[code - {n_ans} + 1] END || '"}}'
+                    WHEN kind = {NOTE_SMS_OUT} THEN
+                        '{{"text":' || CAST(to_json({sql_list(vocab.SMS_TEXTS)}[code + 1]) AS VARCHAR)
+                        || ',"phone":"' || {phone} || '"}}'
+                    WHEN kind = {NOTE_COMMON} THEN
+                        '{{"text":' || CAST(to_json({sql_list(vocab.COMMON_NOTES)}[code + 1]) AS VARCHAR)
+                        || '}}'
+                    END
+                FROM (SELECT *, {uniq} AS uniq FROM g_notes)""")
+
+    # -- unsorted -----------------------------------------------------------------------------
+
+    def unsorted(self, leads: Leads, moves: Moves) -> None:
+        s = self.setup
+        inc = np.nonzero(leads.inbound)[0]
+        first = np.searchsorted(moves.lead, inc)  # moves are sorted by (lead, time)
+        moved = leads.n_moves[inc] > 0
+        fi = np.minimum(first, max(moves.lead.size - 1, 0))
+        declined = moved & (moves.dst[fi] == LOST)
+        status = np.where(~moved, 2, np.where(declined, 1, 0))
+        sorted_at = np.where(moved, moves.t[fi], NEVER)
+        with registered(self.con, "g_unsorted", {
+            "lead_id": leads.ids[inc], "category": leads.category[inc], "ch": leads.channel[inc],
+            "pipeline_id": self._pipe_ids[leads.pipe[inc]], "created_at": leads.created[inc],
+            "status": status, "sorted_at": nullable(sorted_at, ~moved),
+        }):  # fmt: skip
+            self.con.execute(f"""
+                INSERT INTO unsorted SELECT md5('{s.seed}:u:' || lead_id),
+                    CASE category WHEN 0 THEN 'site-form' WHEN 1 THEN
+                        CASE WHEN ch = 2 THEN 'instagram-direct' ELSE 'whatsapp-business' END
+                        WHEN 2 THEN 'pabx-virtual' ELSE 'contato@{s.subdomain}.com.br' END,
+                    CASE category
+                        WHEN 0 THEN CASE ch WHEN 1 THEN 'Facebook Lead Ads'
+                            WHEN 2 THEN 'Formulário do Instagram' ELSE 'Formulário do site' END
+                        WHEN 1 THEN CASE WHEN ch = 2 THEN 'Instagram Direct' ELSE 'WhatsApp Business' END
+                        WHEN 2 THEN 'Telefonia' ELSE 'E-mail comercial' END,
+                    (['forms', 'chats', 'sip', 'mail'])[category + 1], pipeline_id, created_at,
+                    lead_id, (['accepted', 'declined', 'pending'])[status + 1], sorted_at
+                FROM g_unsorted""")
+
+    # -- events -------------------------------------------------------------------------------
+
+    def events(
+        self, leads: Leads, moves: Moves, activity: Activity, notes: Notes, tasks: Tasks,
+        fields: LeadFields, people: People,
+    ) -> int:  # fmt: skip
+        """Write all events in time order; returns the next free `seq`."""
+        rng = stream(self.setup.seed, STREAM_EVENTS)
+        zero = np.zeros(0, dtype=np.int64)
+        parts: list[tuple[int, Arr, Arr, int, Arr, Arr, Arr, Arr, Arr]] = []
+        # (kind, entity id, entity type, created_by, created_at, a, b, c, priority) per part
+        n = leads.n
+        parts.append((EV_ADDED, leads.ids, np.zeros(n, np.int64), 0,
+                      self.uid(np.where(leads.robot_created, -1, leads.owner0)), leads.created,
+                      zero, zero, zero))  # fmt: skip
+        pipe = leads.pipe[moves.lead]
+        parts.append((EV_STATUS, leads.ids[moves.lead], np.zeros(moves.lead.size, np.int64), 2,
+                      self.uid(moves.author), moves.t, self.status(pipe, moves.src),
+                      self.status(pipe, moves.dst), self._pipe_ids[pipe]))  # fmt: skip
+        for t, to, who, frm in (
+            (leads.r1_t, leads.r1_to, leads.r1_by, leads.owner0),
+            (leads.r2_t, leads.r2_to, leads.r2_by, leads.r1_to),
+        ):
+            sel = np.nonzero(t < NEVER)[0]
+            parts.append((EV_RESPONSIBLE, leads.ids[sel], np.zeros(sel.size, np.int64), 1,
+                          self.uid(who[sel]), t[sel], self.uid(frm[sel]), self.uid(to[sel]),
+                          np.zeros(sel.size, np.int64)))  # fmt: skip
+        a = activity
+        contact_ids = people.contact_ids[people.lead_contact[a.lead]]
+        note_ids = np.where(a.note >= 0, notes.ids[np.maximum(a.note, 0)], 0)
+        parts.append((-1, np.where(a.on_contact, contact_ids, leads.ids[a.lead]),
+                      a.on_contact.astype(np.int64), 3, self.uid(a.author), a.t,
+                      note_ids, a.kind + EV_ACTIVITY, zero))  # fmt: skip
+        done = np.nonzero(tasks.completed_at < NEVER)[0]
+        parts.append((EV_TASK_DONE, tasks.ids[done], np.full(done.size, 2, np.int64), 3,
+                      self.uid(tasks.owner[done]), tasks.completed_at[done], zero, zero, zero))  # fmt: skip
+        dele = np.nonzero(fields.delete_t < NEVER)[0]
+        parts.append((EV_DELETED, leads.ids[dele], np.zeros(dele.size, np.int64), 4,
+                      self.uid(fields.delete_by[dele]), fields.delete_t[dele], zero, zero, zero))  # fmt: skip
+        rest = np.nonzero(fields.restore_t < NEVER)[0]
+        parts.append((EV_RESTORED, leads.ids[rest], np.zeros(rest.size, np.int64), 5,
+                      self.uid(fields.restore_by[rest]), fields.restore_t[rest], zero, zero, zero))  # fmt: skip
+
+        kinds, ent, etype, by, at, va, vb, vc, prio = [], [], [], [], [], [], [], [], []
+        for kind, eid, et, pr, cb, t, x, y, z in parts:
+            m = eid.size
+            if kind == -1:  # activity: the kind travels in `y`
+                kinds.append(y.astype(np.int8))
+                vb.append(np.zeros(m, np.int64))
+            else:
+                kinds.append(np.full(m, kind, np.int8))
+                vb.append(y if y.size else np.zeros(m, np.int64))
+            ent.append(eid)
+            etype.append(et.astype(np.int8))
+            by.append(cb)
+            at.append(t)
+            va.append(x if x.size else np.zeros(m, np.int64))
+            vc.append(z if z.size else np.zeros(m, np.int64))
+            prio.append(np.full(m, pr, np.int64))
+        created_at = np.concatenate(at)
+        order = np.argsort(created_at * 8 + np.concatenate(prio), kind="stable")
+        del prio
+        columns = {
+            "kind": np.concatenate(kinds), "entity_id": np.concatenate(ent),
+            "etype": np.concatenate(etype), "created_by": np.concatenate(by),
+            "created_at": created_at, "a": np.concatenate(va), "b": np.concatenate(vb),
+            "c": np.concatenate(vc),
+        }  # fmt: skip
+        del kinds, ent, etype, by, at, va, vb, vc
+        seed = int(self.setup.seed)
+        chat = f"({INCOMING_CHAT + EV_ACTIVITY}, {OUTGOING_CHAT + EV_ACTIVITY})"
+        note_kinds = ", ".join(str(k + EV_ACTIVITY) for k in (0, 1, OUTGOING_SMS))
+        sql = f"""
+            INSERT INTO events SELECT id, seq, {sql_list(EVENT_TYPES)}[kind + 1], entity_id,
+                {sql_list(ENTITY_TYPES)}[etype + 1], created_by, created_at,
+                CASE kind
+                    WHEN {EV_STATUS} THEN '[{{"lead_status":{{"id":' || a || ',"pipeline_id":' || c || '}}}}]'
+                    WHEN {EV_RESPONSIBLE} THEN '[{{"responsible_user":{{"id":' || a || '}}}}]'
+                    ELSE '[]' END,
+                CASE
+                    WHEN kind = {EV_STATUS} THEN '[{{"lead_status":{{"id":' || b || ',"pipeline_id":' || c || '}}}}]'
+                    WHEN kind = {EV_RESPONSIBLE} THEN '[{{"responsible_user":{{"id":' || b || '}}}}]'
+                    WHEN kind IN ({note_kinds}) THEN '[{{"note":{{"id":' || a || '}}}}]'
+                    WHEN kind IN {chat} THEN '[{{"message":{{"id":"' || {_uuid_sql(f"md5('{seed}:m:' || seq)")} || '"}}}}]'
+                    ELSE '[]' END
+            FROM g_events"""
+        # In slices, so that the Arrow staging copy of a large account stays small.
+        for lo in range(0, order.size, EVENT_CHUNK):
+            part = order[lo : lo + EVENT_CHUNK]
+            seq = np.arange(lo + 1, lo + part.size + 1, dtype=np.int64)
+            at_part = columns["created_at"][part]
+            ms = at_part * 1000 + rng.integers(0, 1000, part.size)
+            chunk = {name: values[part] for name, values in columns.items()}
+            with registered(self.con, "g_events", {"id": ulids(ms, seq, rng), "seq": seq, **chunk}):
+                self.con.execute(sql)
+            del chunk
+            release_memory()
+        return int(order.size) + 1
