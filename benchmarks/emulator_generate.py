@@ -62,7 +62,7 @@ def main() -> None:
         _child(args.child, args.seed)
         return
 
-    console = Console()
+    console = Console(width=160)
     table = Table(title=f"Synthetic account generation (seed {args.seed})")
     for column in ("scale", "leads", "stage changes", "events", "tasks", "notes", "contacts",
                    "seconds", "peak RSS", "live ms/change"):  # fmt: skip

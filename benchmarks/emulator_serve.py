@@ -101,7 +101,7 @@ def main() -> None:
         for scale_name, kind, n, median, p95 in asyncio.run(_bench(scale.strip(), args.pages)):
             table.add_row(scale_name, kind, str(n), f"{median:,.1f}", f"{p95:,.1f}" if p95 else "")
         table.add_row(scale, "peak RSS of the process so far (MB)", "", f"{_rss_mb():,.0f}", "")
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

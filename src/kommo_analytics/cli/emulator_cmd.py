@@ -47,6 +47,7 @@ def serve(
     block_after: int,
     dump: Path | None,
     title: str,
+    token_ttl: int = 86400,
 ) -> None:
     if scale not in SCALES:
         raise EmulatorError(f"unknown scale {scale!r}", hint=f"use one of: {', '.join(SCALES)}")
@@ -80,6 +81,7 @@ def serve(
         seed=seed,
         rate_limit_per_second=rate_limit,
         block_after_violations=block_after if block_after > 0 else None,
+        access_token_ttl=token_ttl,
         faults=fault_spec,
         live=LiveConfig(interval_seconds=live_interval) if live else None,
     )
@@ -130,6 +132,9 @@ def register(app: typer.Typer) -> None:
         block_after: int = typer.Option(
             30, help="429s within a minute before the sticky 403 block (0 = never block)."
         ),
+        token_ttl: int = typer.Option(
+            86400, min=1, help="Lifetime in seconds of OAuth access tokens (Kommo: 86400)."
+        ),
         dump: Path | None = typer.Option(
             None, help="Write the account's ground truth as Parquet to this folder and exit."
         ),
@@ -147,6 +152,7 @@ def register(app: typer.Typer) -> None:
             block_after=block_after,
             dump=dump,
             title="Kommo emulator",
+            token_ttl=token_ttl,
         )
 
     @app.command()
