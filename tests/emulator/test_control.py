@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -189,14 +188,6 @@ async def test_live_tick_endpoint_and_python_api() -> None:
         assert abs(mutator.calls[0][0] - time.time()) < 5
         assert state.stats["live"] == {"ticks": 2, "changes": {"leads_updated": 5, "events": 10}}
         assert (await client.post("/_emulator/live/tick?changes=x")).status_code == 400
-
-
-@pytest.mark.anyio
-async def test_live_tick_without_live_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    # None in sys.modules makes the import fail as if live.py did not exist.
-    monkeypatch.setitem(sys.modules, "kommo_analytics.emulator.live", None)
-    async with client_for(make_app()) as client:
-        assert (await client.post("/_emulator/live/tick?changes=1")).status_code == 501
 
 
 @pytest.mark.anyio

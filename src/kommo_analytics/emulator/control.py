@@ -104,10 +104,7 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
             return problem(400, "Bad Request", "changes must be an integer")
         if changes < 0:
             return problem(400, "Bad Request", "changes must not be negative")
-        try:
-            counts = await anyio.to_thread.run_sync(state.live_tick, changes)
-        except ModuleNotFoundError as exc:
-            return problem(501, "Not Implemented", f"live mode is not available: {exc}")
+        counts = await anyio.to_thread.run_sync(state.live_tick, changes)
         return JSONResponse(counts)
 
     return [
@@ -132,9 +129,6 @@ async def _live_loop(state: EmulatorState) -> None:
             # DuckDB work blocks: keep it off the event loop. Not abandoned on cancel, so that
             # shutdown waits for a half-applied batch instead of leaving it behind.
             await anyio.to_thread.run_sync(state.live_tick, live.changes_per_tick)
-        except ModuleNotFoundError as exc:
-            log.error("live mode is not available: %s", exc)
-            return
         except Exception:
             # One bad batch must not end live mode for the rest of the run.
             log.exception("live mode: applying a batch of changes failed")

@@ -12,13 +12,12 @@ Tests reach it from the ASGI app with :func:`get_state`::
 from __future__ import annotations
 
 import asyncio
-import importlib
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import duckdb
 
@@ -110,9 +109,10 @@ class EmulatorState:
         """Apply ``changes`` live changes now (blocking DuckDB work: call it off the loop)."""
         with self._live_lock:
             if self.live_mutator is None:
-                # Imported late: live mode is optional and must not slow down or break imports.
-                live = importlib.import_module("kommo_analytics.emulator.live")
-                self.live_mutator = cast(Mutator, live.LiveMutator(self.store, self.config.seed))
+                # Imported on first use: most runs never need live mode.
+                from kommo_analytics.emulator.live import LiveMutator
+
+                self.live_mutator = LiveMutator(self.store, self.config.seed)
             # Readers take the same lock, so no page is rendered from a half-applied change.
             with self.store.write_lock:
                 counts = dict(self.live_mutator.tick(int(self.clock()), changes))
