@@ -39,7 +39,6 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="duckdb:///path, mysql+pymysql://…, postgresql+psycopg://…"
     )
-    log_level: str = "INFO"
 
     @field_validator("kommo_base_url")
     @classmethod
