@@ -69,3 +69,13 @@ def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).parents[1] / ".env.example").read_text()
     for name in Settings.model_fields:
         assert f"{name.upper()}=" in example, f"{name.upper()} is missing from .env.example"
+
+
+def test_an_untouched_copy_of_env_example_means_nothing_is_set(tmp_path: Path) -> None:
+    example = Path(__file__).parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    s = load_settings()
+    assert not s.has_kommo_credentials
+    assert s.kommo_access_token is None and s.kommo_client_id is None
+    assert s.resolved_database_url == "duckdb:///data/kommo.duckdb"
+    assert s.kommo_rate_limit_per_second == 7

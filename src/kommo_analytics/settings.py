@@ -20,7 +20,12 @@ DEFAULT_DATA_DIR = Path("data")
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # `.env.example` copied as it is leaves every value empty: that means "not set".
+        env_ignore_empty=True,
     )
 
     kommo_base_url: str | None = Field(
