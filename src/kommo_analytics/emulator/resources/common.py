@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kommo_analytics.emulator.http import base_url, hal_json, no_content
-from kommo_analytics.emulator.query import IntRange, Query, QueryError, path_name
+from kommo_analytics.emulator.query import IntRange, Query, QueryError, path_name, to_int
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.kommo.entities import Entity
@@ -354,3 +354,26 @@ def tags_by_id(ctx: Ctx, tag_lists: Iterable[Sequence[int] | None]) -> dict[int,
 
 def render_tags(tags: Sequence[int] | None, known: Mapping[int, Json]) -> list[Json]:
     return [known[tag] for tag in tags or () if tag in known]
+
+
+def stage_pairs(query: Query, *keys: str) -> list[int] | None:
+    """``filter[…][i][pipeline_id|status_id]`` items as a flat ``[pipeline, status, …]`` list.
+
+    Stage ids other than 142/143 are unique only within their pipeline, so both are required:
+    Kommo's SDK never sends half an item, and the emulator refuses one rather than guess.
+    """
+    items = query.items(*keys)
+    if items is None:
+        return None
+    prefix = keys[0] + "".join(f"[{key}]" for key in keys[1:])
+    pairs: list[int] = []
+    for index, item in enumerate(items):
+        path = f"{prefix}[{index}]"
+        pipeline_id = to_int(item.get("pipeline_id"), f"{path}[pipeline_id]")
+        status_id = to_int(item.get("status_id"), f"{path}[status_id]")
+        if pipeline_id is None or status_id is None:
+            raise QueryError.invalid(
+                path, "Both pipeline_id and status_id are required.", "NotBlank"
+            )
+        pairs.extend((pipeline_id, status_id))
+    return pairs

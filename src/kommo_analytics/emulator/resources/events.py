@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from kommo_analytics.emulator.query import QueryError, to_int
+from kommo_analytics.emulator.query import QueryError
 from kommo_analytics.emulator.resources.common import (
     Ctx,
     Filter,
@@ -25,6 +25,7 @@ from kommo_analytics.emulator.resources.common import (
     in_ids,
     order_by,
     page_of,
+    stage_pairs,
 )
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import (
@@ -119,18 +120,8 @@ def _value_filters(ctx: Ctx, where: Where) -> None:
             continue
         if not isinstance(section, dict):
             raise QueryError.invalid(f"filter[{side}]", "This value should be an array.")
-        items = ctx.query.items("filter", side, "leads_statuses")
-        if items is not None:
-            pairs: list[int] = []
-            for index, item in enumerate(items):
-                path = f"filter[{side}][leads_statuses][{index}]"
-                pipeline_id = to_int(item.get("pipeline_id"), f"{path}[pipeline_id]")
-                status_id = to_int(item.get("status_id"), f"{path}[status_id]")
-                if pipeline_id is None or status_id is None:
-                    raise QueryError.invalid(
-                        path, "Both pipeline_id and status_id are required.", "NotBlank"
-                    )
-                pairs.extend((pipeline_id, status_id))
+        pairs = stage_pairs(ctx.query, "filter", side, "leads_statuses")
+        if pairs:
             # `side` is one of two literals, never client text.
             match = (
                 f"(TRY_CAST({side} ->> '$[0].lead_status.pipeline_id' AS BIGINT) = ? "

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from kommo_analytics.emulator.query import QueryError, to_int
 from kommo_analytics.emulator.resources.common import (
     Ctx,
     Filter,
@@ -27,6 +26,7 @@ from kommo_analytics.emulator.resources.common import (
     order_by,
     page_of,
     render_tags,
+    stage_pairs,
     tags_by_id,
 )
 from kommo_analytics.emulator.schema import TRACKING_COLUMNS
@@ -264,20 +264,9 @@ def _render_deleted(ctx: Ctx, rows: list[Row]) -> list[Json]:
 
 
 def _statuses(ctx: Ctx, where: Where) -> None:
-    items = ctx.query.items("filter", "statuses")
-    if items is None:
+    pairs = stage_pairs(ctx.query, "filter", "statuses")
+    if not pairs:
         return
-    pairs: list[int] = []
-    for index, item in enumerate(items):
-        path = f"filter[statuses][{index}]"
-        pipeline_id = to_int(item.get("pipeline_id"), f"{path}[pipeline_id]")
-        status_id = to_int(item.get("status_id"), f"{path}[status_id]")
-        if pipeline_id is None or status_id is None:
-            # Kommo's SDK never sends half an item; the emulator refuses one rather than guess.
-            raise QueryError.invalid(
-                path, "Both pipeline_id and status_id are required.", "NotBlank"
-            )
-        pairs.extend((pipeline_id, status_id))
     where.add(" OR ".join(["(pipeline_id = ? AND status_id = ?)"] * (len(pairs) // 2)), *pairs)
 
 
