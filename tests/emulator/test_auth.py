@@ -7,60 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from kommo_analytics.emulator import control, oauth, protocol
 from kommo_analytics.emulator.config import EmulatorConfig
-from kommo_analytics.emulator.http import hal_json
-from kommo_analytics.emulator.state import EmulatorState, get_state
-from kommo_analytics.emulator.store import AccountStore
+from kommo_analytics.emulator.state import get_state
 from kommo_analytics.emulator.tokens import decode_claims
+from tests.emulator.harness import T0, FakeClock, client_for, protocol_app
 
 ACCOUNT_ID = 31000001
-T0 = 1_795_000_000.0  # 2026-11-18
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_app(config: EmulatorConfig | None = None, clock: FakeClock | None = None) -> ASGIApp:
     """The protocol layer, OAuth and control routes, and a test-only API route."""
-    store = AccountStore.empty()
-    store.cursor().execute(
-        "INSERT INTO account (id, name, subdomain, current_user_id) VALUES (?, 'Test', 'acme', 8)",
-        [ACCOUNT_ID],
-    )
-    state = EmulatorState(
-        store=store,
-        config=config or EmulatorConfig(rate_limit_per_second=1000),
-        clock=clock or FakeClock(),
-    )
-
-    async def ping(request: Request) -> Response:
-        return hal_json({"ok": True})
-
-    app = Starlette(
-        routes=[*oauth.routes(state), *control.routes(state), Route("/api/v4/ping", ping)],
-        lifespan=control.lifespan(state),
-    )
-    return protocol.wrap(app, state)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+    return protocol_app(config, clock, account_id=ACCOUNT_ID)
 
 
 @pytest.fixture
@@ -75,8 +34,7 @@ def app(clock: FakeClock) -> ASGIApp:
 
 @pytest.fixture
 async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://acme.kommo.test") as c:
+    async with client_for(app, authorised=False, base_url="http://acme.kommo.test") as c:
         yield c
 
 

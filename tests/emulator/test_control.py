@@ -11,39 +11,19 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from kommo_analytics.emulator import control, oauth, protocol
+from kommo_analytics.emulator import control
 from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig, LiveConfig
-from kommo_analytics.emulator.http import hal_json
 from kommo_analytics.emulator.state import EmulatorState, get_state
-from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.emulator.tokens import decode_claims
-
-
-def account_store() -> AccountStore:
-    store = AccountStore.empty()
-    store.cursor().execute("INSERT INTO account (id, name, subdomain) VALUES (1, 'T', 't')")
-    store.set_meta("scale", "small")
-    return store
+from tests.emulator import harness
+from tests.emulator.harness import account_store, protocol_app
 
 
 def make_app(config: EmulatorConfig | None = None) -> ASGIApp:
-    state = EmulatorState(store=account_store(), config=config or EmulatorConfig(seed=5))
-
-    async def ping(request: Request) -> Response:
-        return hal_json({"ok": True})
-
-    app = Starlette(
-        routes=[*oauth.routes(state), *control.routes(state), Route("/api/v4/ping", ping)],
-        lifespan=control.lifespan(state),
-    )
-    return protocol.wrap(app, state)
+    return protocol_app(config or EmulatorConfig(seed=5), time.time)
 
 
 class FakeMutator:
@@ -57,15 +37,9 @@ class FakeMutator:
         return {"leads_updated": changes, "events": 2 * changes}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @asynccontextmanager
 async def client_for(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kommo.test") as client:
+    async with harness.client_for(app, authorised=False) as client:
         yield client
 
 

@@ -4,35 +4,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from kommo_analytics.emulator import control, oauth, protocol
 from kommo_analytics.emulator.config import EmulatorConfig, FaultSpec
 from kommo_analytics.emulator.faults import draw
 from kommo_analytics.emulator.http import hal_json, no_content
-from kommo_analytics.emulator.state import EmulatorState, get_state
-from kommo_analytics.emulator.store import AccountStore
+from kommo_analytics.emulator.state import get_state
+from tests.emulator.harness import client_for, protocol_app
 
 PAGE = {"_page": 1, "_embedded": {"leads": [{"id": i, "name": f"Lead {i}"} for i in range(40)]}}
 
 
 def make_app(faults: str = "", seed: int = 1, **config: Any) -> ASGIApp:
-    store = AccountStore.empty()
-    store.cursor().execute("INSERT INTO account (id, name, subdomain) VALUES (1, 'T', 't')")
     settings = {"rate_limit_per_second": 10_000, "block_after_violations": 1, **config}
-    state = EmulatorState(
-        store=store, config=EmulatorConfig(seed=seed, faults=FaultSpec.parse(faults), **settings)
-    )
 
     async def leads(request: Request) -> Response:
         return hal_json(PAGE)
@@ -40,28 +31,11 @@ def make_app(faults: str = "", seed: int = 1, **config: Any) -> ASGIApp:
     async def empty(request: Request) -> Response:
         return no_content()
 
-    app = Starlette(
-        routes=[
-            *oauth.routes(state),
-            *control.routes(state),
-            Route("/api/v4/leads", leads),
-            Route("/api/v4/tasks", empty),
-        ]
+    return protocol_app(
+        EmulatorConfig(seed=seed, faults=FaultSpec.parse(faults), **settings),
+        time.time,
+        routes=[Route("/api/v4/leads", leads), Route("/api/v4/tasks", empty)],
     )
-    return protocol.wrap(app, state)
-
-
-@asynccontextmanager
-async def client_for(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kommo.test") as client:
-        client.headers["Authorization"] = f"Bearer {get_state(app).tokens.demo_token}"
-        yield client
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 async def outcomes(app: ASGIApp, n: int, path: str = "/api/v4/leads") -> list[str]:

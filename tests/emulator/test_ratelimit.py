@@ -3,69 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import anyio
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from kommo_analytics.emulator import control, oauth, protocol
 from kommo_analytics.emulator.config import EmulatorConfig
-from kommo_analytics.emulator.http import hal_json
 from kommo_analytics.emulator.ratelimit import RateLimiter, Verdict
-from kommo_analytics.emulator.state import EmulatorState, get_state
-from kommo_analytics.emulator.store import AccountStore
-
-T0 = 1_795_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from kommo_analytics.emulator.state import get_state
+from tests.emulator.harness import FakeClock, client_for, protocol_app
 
 
 def make_app(config: EmulatorConfig, clock: Callable[[], float]) -> ASGIApp:
-    store = AccountStore.empty()
-    store.cursor().execute("INSERT INTO account (id, name, subdomain) VALUES (1, 'T', 't')")
-    state = EmulatorState(store=store, config=config, clock=clock)
-
-    async def ping(request: Request) -> Response:
-        return hal_json({"ok": True})
-
-    app = Starlette(
-        routes=[*oauth.routes(state), *control.routes(state), Route("/api/v4/ping", ping)]
-    )
-    return protocol.wrap(app, state)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+    return protocol_app(config, clock)
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@asynccontextmanager
-async def _client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kommo.test") as c:
-        c.headers["Authorization"] = f"Bearer {get_state(app).tokens.demo_token}"
-        yield c
 
 
 def assert_html_429(response: httpx.Response) -> None:
@@ -86,7 +43,7 @@ async def test_real_limit_of_7_per_second() -> None:
     """The documented limit, on the real clock: the 8th quick request is refused; a client
     pacing itself at 7/s is never refused."""
     app = make_app(EmulatorConfig(), time.time)
-    async with _client(app) as client:
+    async with client_for(app) as client:
         statuses = [(await client.get("/api/v4/ping")).status_code for _ in range(8)]
         assert statuses[:7] == [200] * 7
         assert_html_429(await client.get("/api/v4/ping"))
@@ -106,7 +63,7 @@ async def test_real_limit_of_7_per_second() -> None:
 @pytest.mark.anyio
 async def test_window_slides_and_rejected_requests_count(clock: FakeClock) -> None:
     app = make_app(EmulatorConfig(block_after_violations=None), clock)
-    async with _client(app) as client:
+    async with client_for(app) as client:
         for _ in range(7):
             assert (await client.get("/api/v4/ping")).status_code == 200
             clock.advance(0.1)
@@ -131,7 +88,7 @@ async def test_limit_is_per_token_and_oauth_counts(clock: FakeClock) -> None:
     app = make_app(EmulatorConfig(), clock)
     state = get_state(app)
     other = state.tokens.issue_long_lived()
-    async with _client(app) as client:
+    async with client_for(app) as client:
         for _ in range(7):
             assert (await client.get("/api/v4/ping")).status_code == 200
         assert (await client.get("/api/v4/ping")).status_code == 429
@@ -151,7 +108,7 @@ async def test_limit_is_per_token_and_oauth_counts(clock: FakeClock) -> None:
 async def test_repeated_violations_block_with_sticky_403(clock: FakeClock) -> None:
     app = make_app(EmulatorConfig(block_after_violations=3, block_window_seconds=60), clock)
     state = get_state(app)
-    async with _client(app) as client:
+    async with client_for(app) as client:
         statuses = [(await client.get("/api/v4/ping")).status_code for _ in range(10)]
         assert statuses == [200] * 7 + [429] * 3
         assert state.limiter.blocked == ["127.0.0.1"]
@@ -177,7 +134,7 @@ async def test_repeated_violations_block_with_sticky_403(clock: FakeClock) -> No
 @pytest.mark.anyio
 async def test_spread_out_violations_do_not_block(clock: FakeClock) -> None:
     app = make_app(EmulatorConfig(block_after_violations=3, block_window_seconds=10), clock)
-    async with _client(app) as client:
+    async with client_for(app) as client:
         for _ in range(6):
             for _ in range(7):
                 await client.get("/api/v4/ping")
