@@ -70,7 +70,9 @@ def server() -> Iterator[Server]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     uv = uvicorn.Server(
-        uvicorn.Config(protocol.wrap(app, state), log_level="warning", access_log=False)
+        uvicorn.Config(
+            protocol.wrap(app, state), log_level="warning", access_log=False, date_header=False
+        )
     )
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

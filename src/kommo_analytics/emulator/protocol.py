@@ -16,6 +16,8 @@ a response half-way, and bodies must stream through untouched otherwise.
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kommo_analytics.emulator import faults
@@ -55,9 +57,15 @@ class _Exchange:
         self._counted = False
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and not self._counted:
-            self._counted = True
-            self._state.counters.response(self._path, int(message["status"]))
+        if message["type"] == "http.response.start":
+            # Like nginx in front of Kommo, every response says the server's time; the sync
+            # bounds its windows by it rather than by the client's clock.
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+            headers.append((b"date", formatdate(self._state.clock(), usegmt=True).encode()))
+            message = {**message, "headers": headers}
+            if not self._counted:
+                self._counted = True
+                self._state.counters.response(self._path, int(message["status"]))
         await self._send(message)
 
     def event(self, name: str) -> None:
