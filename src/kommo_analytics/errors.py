@@ -59,5 +59,44 @@ class AuthError(FatalApiError):
     hint = "run `kommo-analytics auth --code <code>` with a fresh authorization code, or set a new KOMMO_ACCESS_TOKEN"
 
 
+class RateLimitedError(RetriableApiError):
+    """HTTP 429: the per-second limit was hit. Every concurrent caller must slow down, not only
+    the one that got it, or repeated 429s turn into Kommo's IP block (kommo-api.md §4)."""
+
+
+class MalformedResponseError(RetriableApiError):
+    """A 200 whose body is cut short or lacks the expected list: a garbled answer, worth asking
+    again."""
+
+
+class BlockedError(FatalApiError):
+    """HTTP 403 with nginx's HTML page: Kommo has blocked this integration's IP (kommo-api.md §4)."""
+
+    hint = (
+        "once support has lifted the block, sync again with KOMMO_RATE_LIMIT_PER_SECOND at 7 or "
+        "lower"
+    )
+
+
+class SubscriptionEndedError(FatalApiError):
+    """HTTP 402: the account's paid or trial period has ended."""
+
+    hint = "only an account admin can renew it; Kommo answers no API calls until then"
+
+
+class TokenRejectedError(AuthError):
+    """HTTP 401 from an API call. The client renews the token once before giving up with this."""
+
+
 class EmulatorError(KommoAnalyticsError):
     """The emulator was asked for something it cannot do (bad fault spec, unknown scale)."""
+
+
+class WarehouseError(KommoAnalyticsError):
+    """The warehouse database cannot be reached, or refused what the sync asked of it."""
+
+    hint = "check DATABASE_URL and that the database server is running"
+
+
+class SyncError(KommoAnalyticsError):
+    """A sync cannot start or go on (another sync running, inconsistent state)."""
