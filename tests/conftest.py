@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +48,9 @@ def mariadb_url() -> Iterator[str]:
         yield f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}"
     finally:
         with con.cursor() as cur:
+            # dlt keeps its merge staging tables in a sibling database.
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}_staging`")
         con.close()
 
 
@@ -68,3 +71,13 @@ def postgres_url() -> Iterator[str]:
     finally:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         con.close()
+
+
+@pytest.fixture(params=["duckdb", "mariadb", "postgres"])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty warehouse on each backend in turn: a DuckDB file, MariaDB, PostgreSQL."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'warehouse' / 'kommo.duckdb'}"
+    fixture = "mariadb_url" if request.param == "mariadb" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url

@@ -1,0 +1,74 @@
+"""Reading the warehouse while a sync may be writing it.
+
+A reader opens a connection per query and closes it at once: on DuckDB it reads the *served*
+file (never the sync's private one), and a long-lived connection would keep seeing an old file
+after a publish. On MySQL/MariaDB and PostgreSQL each query sees committed data only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from kommo_analytics.errors import WarehouseError
+from kommo_analytics.warehouse.target import Kind, Target
+
+
+@contextmanager
+def connect(target: Target) -> Iterator[Any]:
+    """A DB-API connection for reading; closed when the block ends."""
+    try:
+        if target.kind is Kind.DUCKDB:
+            import duckdb
+
+            assert target.serving_path is not None
+            if not target.serving_path.exists():
+                raise WarehouseError(
+                    f"the warehouse {target.serving_path} does not exist yet",
+                    hint="run `kommo-analytics sync` (or `kommo-analytics demo`) first",
+                )
+            con: Any = duckdb.connect(str(target.serving_path), read_only=True)
+        elif target.kind is Kind.MYSQL:
+            import pymysql
+
+            parts = urlsplit(target.url)
+            con = pymysql.connect(
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or 3306,
+                user=unquote(parts.username or "root"),
+                password=unquote(parts.password or ""),
+                database=target.dataset,
+                connect_timeout=10,
+            )
+        else:
+            import psycopg
+
+            parts = urlsplit(target.url)
+            con = psycopg.connect(
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or 5432,
+                user=unquote(parts.username or "postgres"),
+                password=unquote(parts.password or "") or None,
+                dbname=parts.path.strip("/"),
+                connect_timeout=10,
+            )
+    except WarehouseError:
+        raise
+    except Exception as exc:
+        raise WarehouseError(
+            f"cannot read the warehouse {target.display}: {str(exc).strip().splitlines()[0]}"
+        ) from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def query(target: Target, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one query. Parameters use the driver's style: `?` on DuckDB, `%s` otherwise."""
+    with connect(target) as con:
+        cur = con.cursor()
+        cur.execute(sql, list(params)) if params else cur.execute(sql)
+        return [tuple(row) for row in cur.fetchall()]

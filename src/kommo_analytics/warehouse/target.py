@@ -1,0 +1,112 @@
+"""Where the warehouse lives: one `DATABASE_URL`, three kinds of database.
+
+- ``duckdb:///path/kommo.duckdb`` — the default. DuckDB lets no other process open a file while
+  one process writes it, not even read-only, so the sync never writes the file readers use: it
+  writes a private file beside it (``kommo.sync.duckdb``) and *publishes* a copy over the served
+  path (see ``publish.py``).
+- ``mysql+pymysql://user:pass@host:3306/db`` (MariaDB or MySQL 8) — tables go into ``db``.
+- ``postgresql+psycopg://user:pass@host:5432/db`` — tables go into the schema ``kommo_raw`` of ``db``.
+
+On the two servers readers and the sync share the database; their own transactions keep readers
+from seeing half a load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from kommo_analytics.errors import ConfigError
+
+POSTGRES_SCHEMA = "kommo_raw"
+DUCKDB_SCHEMA = "kommo_raw"
+
+_URL_HINT = (
+    "set DATABASE_URL (or --db) to duckdb:///data/kommo.duckdb, "
+    "mysql+pymysql://user:password@host:3306/database or "
+    "postgresql+psycopg://user:password@host:5432/database"
+)
+
+
+class Kind(StrEnum):
+    DUCKDB = "duckdb"
+    MYSQL = "mysql"
+    POSTGRES = "postgres"
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Kind
+    url: str  # as given; may hold a password, so never print it: use `display`
+    dataset: str  # DuckDB/PostgreSQL schema, or the MySQL database
+    serving_path: Path | None = None  # DuckDB: the file readers open
+    sync_path: Path | None = None  # DuckDB: the sync's private file
+
+    @property
+    def display(self) -> str:
+        """The URL without its password, for messages and logs."""
+        if self.kind is Kind.DUCKDB:
+            return f"duckdb:///{self.serving_path}"
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        user = f"{parts.username}@" if parts.username else ""
+        return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
+
+    @property
+    def key(self) -> str:
+        """A short stable name for this warehouse (lock files, dlt pipeline names)."""
+        return hashlib.sha256(self.display.encode()).hexdigest()[:12]
+
+    def qualified(self, table: str) -> str:
+        """`schema.table` as SQL for this database (names are ours, never user input)."""
+        if self.kind is Kind.MYSQL:
+            return f"`{self.dataset}`.`{table}`"
+        return f'"{self.dataset}"."{table}"'
+
+
+def parse_database_url(url: str) -> Target:
+    """Check a DATABASE_URL and say what it points at; a ConfigError names what is wrong."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    driver = scheme.partition("+")[2]
+    if scheme == "duckdb":
+        # duckdb:///relative/path or duckdb:////absolute/path, as SQLAlchemy spells them.
+        raw = url[len("duckdb:///") :] if url.lower().startswith("duckdb:///") else ""
+        if not raw or raw.endswith("/"):
+            raise ConfigError(f"DATABASE_URL {url!r} names no DuckDB file", hint=_URL_HINT)
+        serving = Path(raw)
+        sync = serving.with_name(f"{serving.stem}.sync{serving.suffix or '.duckdb'}")
+        return Target(Kind.DUCKDB, url, DUCKDB_SCHEMA, serving_path=serving, sync_path=sync)
+    if scheme.startswith(("mysql", "mariadb")):
+        if driver not in ("", "pymysql"):
+            raise ConfigError(
+                f"DATABASE_URL uses the MySQL driver {driver!r}, which is not installed",
+                hint="use mysql+pymysql://user:password@host:3306/database",
+            )
+        database = parts.path.strip("/")
+        if not database:
+            raise ConfigError(
+                "DATABASE_URL names no MySQL/MariaDB database",
+                hint="add it after the host: mysql+pymysql://user:password@host:3306/kommo",
+            )
+        normalised = urlunsplit(("mysql+pymysql", parts.netloc, parts.path, parts.query, ""))
+        return Target(Kind.MYSQL, normalised, database)
+    if scheme.startswith(("postgresql", "postgres")):
+        if driver not in ("", "psycopg"):
+            raise ConfigError(
+                f"DATABASE_URL uses the PostgreSQL driver {driver!r}, which is not installed",
+                hint="use postgresql+psycopg://user:password@host:5432/database",
+            )
+        if not parts.path.strip("/"):
+            raise ConfigError(
+                "DATABASE_URL names no PostgreSQL database",
+                hint="add it after the host: postgresql+psycopg://user:password@host:5432/kommo",
+            )
+        normalised = urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, parts.query, ""))
+        return Target(Kind.POSTGRES, normalised, POSTGRES_SCHEMA)
+    raise ConfigError(f"DATABASE_URL has an unsupported scheme {parts.scheme!r}", hint=_URL_HINT)
