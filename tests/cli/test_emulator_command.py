@@ -110,3 +110,38 @@ def test_dump_writes_the_ground_truth_as_parquet(tmp_path: Path) -> None:
     assert 1500 <= leads.num_rows <= 3000
     assert {"id", "status_id", "pipeline_id", "utm_source", "updated_at"} <= set(leads.column_names)
     assert pq.read_table(tmp_path / "truth" / "events.parquet").num_rows > leads.num_rows
+
+
+@pytest.mark.slow
+def test_demo_without_an_account_syncs_the_demo_account_and_says_where_the_data_is(
+    tmp_path: Path,
+) -> None:
+    import duckdb
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KOMMO_") and k not in ("DATABASE_URL", "DATA_DIR")
+    }
+    # The demo account allows more than Kommo's 7 requests/second so that the test is quick.
+    env.update(COLUMNS="200", TERM="dumb", KOMMO_RATE_LIMIT_PER_SECOND="45")
+    result = subprocess.run(
+        _command("demo", "--port", str(_free_port()), "--rate-limit", "50"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo account" in result.stdout
+    assert "data/kommo.duckdb" in result.stdout
+    # Not a terminal: progress comes as plain lines, one per stream at least.
+    assert "sync leads: done" in result.stdout
+    con = duckdb.connect(str(tmp_path / "data" / "kommo.duckdb"), read_only=True)
+    try:
+        (leads,) = con.execute("SELECT count(*) FROM kommo_raw.leads").fetchone() or (0,)
+        (status,) = con.execute("SELECT status FROM kommo_raw.sync_runs").fetchone() or ("",)
+    finally:
+        con.close()
+    assert leads == 2000 and status == "ok"

@@ -114,7 +114,7 @@ def serve(
     console.rule("Kommo API v4 emulator")
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, date_header=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -159,22 +159,70 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def demo(
         port: int = typer.Option(DEFAULT_PORT, help="Port of the demo account's API."),
+        keep_serving: bool = typer.Option(
+            False, "--serve", help="Keep serving the demo account after the sync."
+        ),
+        rate_limit: float = typer.Option(
+            7.0,
+            help="Requests per second the demo account allows (Kommo: 7). The sync's own pace "
+            "is KOMMO_RATE_LIMIT_PER_SECOND.",
+        ),
     ) -> None:
-        """Run the demo: a synthetic Kommo account served on localhost.
+        """Run the demo: a synthetic Kommo account, synced into the warehouse.
 
-        The sync and the dashboard join this command as they are built; today it serves the
-        demo account and says what you can do with it.
+        With no Kommo credentials configured, a synthetic account is served on localhost by
+        the emulator and synced with progress bars. With credentials (KOMMO_BASE_URL and a
+        token in .env), your real account is synced instead.
         """
-        serve(
-            host=DEFAULT_HOST,
-            port=port,
-            seed=1,
-            scale="small",
-            faults=None,
-            live=False,
-            live_interval=2.0,
-            rate_limit=7.0,
-            block_after=30,
-            dump=None,
-            title="Demo account",
+        run_demo(port=port, keep_serving=keep_serving, rate_limit=rate_limit)
+
+
+def run_demo(*, port: int, keep_serving: bool, rate_limit: float = 7.0) -> None:
+    from pydantic import SecretStr
+
+    from kommo_analytics.cli.sync_cmd import sync_with_progress
+    from kommo_analytics.settings import load_settings
+    from kommo_analytics.sync.engine import SyncOptions
+
+    settings = load_settings()
+    if settings.has_kommo_credentials:
+        console.print(f"Kommo credentials found: syncing [cyan]{settings.kommo_base_url}[/]")
+        sync_with_progress(settings, SyncOptions(), None)
+        return
+
+    from kommo_analytics.emulator.app import create_app
+    from kommo_analytics.emulator.generator import build_account
+    from kommo_analytics.emulator.server import serve_in_thread
+    from kommo_analytics.emulator.state import get_state
+
+    _check_port_free(DEFAULT_HOST, port)
+    with console.status("Generating the demo account (synthetic data, seed 1)…"):
+        store = build_account(seed=1, scale="small")
+    # By default the demo keeps Kommo's real limit: it shows what syncing a real account is like.
+    app = create_app(store, EmulatorConfig(seed=1, rate_limit_per_second=rate_limit))
+    state = get_state(app)
+    with serve_in_thread(app, DEFAULT_HOST, port) as base:
+        console.print(
+            f"No Kommo account configured: syncing the [bold]demo account[/] served by the "
+            f"emulator at [cyan]{base}[/] (set KOMMO_BASE_URL and a token in .env for yours)",
+            highlight=False,
         )
+        demo_settings = settings.model_copy(
+            update={
+                "kommo_base_url": base,
+                "kommo_access_token": SecretStr(state.tokens.demo_token),
+            }
+        )
+        sync_with_progress(demo_settings, SyncOptions(), None)
+        if keep_serving:
+            console.print(
+                f"Serving the demo account at {base}; token: {state.tokens.demo_token}",
+                soft_wrap=True,
+                highlight=False,
+            )
+            console.print("Press Ctrl+C to stop.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass

@@ -28,7 +28,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except KommoAnalyticsError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_ERROR) from None
 
     return wrapper

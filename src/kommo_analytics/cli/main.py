@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kommo_analytics import __version__
-from kommo_analytics.cli import emulator_cmd
+from kommo_analytics.cli import emulator_cmd, sync_cmd
 
 app = typer.Typer(
     name="kommo-analytics",
@@ -32,3 +32,4 @@ def main(
 
 
 emulator_cmd.register(app)
+sync_cmd.register(app)

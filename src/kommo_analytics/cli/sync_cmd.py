@@ -1,0 +1,176 @@
+"""`kommo-analytics sync` and `kommo-analytics auth`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kommo_analytics.cli.errors import handle_errors
+from kommo_analytics.errors import ConfigError
+from kommo_analytics.settings import Settings, load_settings
+from kommo_analytics.sync.engine import SyncOptions, SyncResult
+from kommo_analytics.sync.progress import LogReporter, RichReporter
+from kommo_analytics.sync.streams import GROUPS
+from kommo_analytics.warehouse.target import Kind, parse_database_url
+
+console = Console()
+
+
+def parse_groups(entities: str | None) -> frozenset[str] | None:
+    if not entities:
+        return None
+    names = {name.strip().lower() for name in entities.split(",") if name.strip()}
+    unknown = sorted(names - set(GROUPS))
+    if unknown:
+        raise ConfigError(
+            f"unknown entities: {', '.join(unknown)}",
+            hint=f"choose from: {', '.join(GROUPS)}",
+        )
+    return frozenset(names)
+
+
+def print_summary(
+    result: SyncResult, settings: Settings, database_url: str | None, took: float
+) -> None:
+    table = Table(title=f"Sync {result.mode} — {result.status}", title_justify="left")
+    table.add_column("stream")
+    table.add_column("rows", justify="right")
+    table.add_column("requests", justify="right")
+    for name in sorted(set(result.rows) | set(result.requests)):
+        table.add_row(name, f"{result.rows.get(name, 0):,}", f"{result.requests.get(name, 0):,}")
+    console.print(table)
+    target = parse_database_url(database_url or settings.resolved_database_url)
+    total = sum(result.requests.values())
+    console.print(
+        f"{total:,} requests in {took:.1f} s ({total / max(took, 1e-6):.1f}/s).", highlight=False
+    )
+    if target.kind is Kind.DUCKDB:
+        console.print(
+            f"Data: [cyan]{target.serving_path}[/] (DuckDB; tables in schema "
+            f"[bold]{target.dataset}[/], e.g. SELECT count(*) FROM {target.dataset}.leads)",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"Data: [cyan]{target.display}[/] ({target.kind.value}; tables in "
+            f"[bold]{target.dataset}[/])",
+            highlight=False,
+        )
+
+
+def sync_with_progress(
+    settings: Settings, options: SyncOptions, database_url: str | None
+) -> SyncResult:
+    from kommo_analytics.sync.runner import run_sync
+
+    started = time.perf_counter()
+    reporter: RichReporter | LogReporter
+    if console.is_terminal:
+        reporter = RichReporter(console)
+    else:
+        reporter = LogReporter(lambda line: print(line, flush=True))
+    with reporter:
+        result = run_sync(settings, options, reporter, database_url=database_url)
+    print_summary(result, settings, database_url, time.perf_counter() - started)
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def sync(
+        full: bool = typer.Option(
+            False, "--full", help="Read the whole history again instead of what changed."
+        ),
+        entities: str | None = typer.Option(
+            None, "--entities", help=f"Only these, comma-separated: {', '.join(GROUPS)}."
+        ),
+        db: str | None = typer.Option(
+            None, "--db", help="Warehouse URL (default: DATABASE_URL or data/kommo.duckdb)."
+        ),
+        overlap: int = typer.Option(
+            600, min=0, help="Seconds re-read before each watermark, to catch late writes."
+        ),
+    ) -> None:
+        """Copy the Kommo account into the warehouse: everything once, then what changed."""
+        settings = load_settings()
+        if not settings.has_kommo_credentials:
+            raise ConfigError(
+                "no Kommo account is configured",
+                hint="set KOMMO_BASE_URL and KOMMO_ACCESS_TOKEN (or KOMMO_CLIENT_ID/SECRET and "
+                "run `kommo-analytics auth`) in .env — or try `kommo-analytics demo`",
+            )
+        options = SyncOptions(full=full, groups=parse_groups(entities), overlap_seconds=overlap)
+        sync_with_progress(settings, options, db)
+
+    @app.command()
+    @handle_errors
+    def auth(
+        code: str | None = typer.Option(
+            None, "--code", help="Authorization code (default: KOMMO_AUTH_CODE)."
+        ),
+    ) -> None:
+        """Exchange an OAuth authorization code for tokens, kept in DATA_DIR (mode 0600)."""
+        import httpx
+
+        from kommo_analytics.kommo.auth import TokenFile, exchange_code
+        from kommo_analytics.kommo.ratelimit import shared_limiter
+
+        settings = load_settings()
+        missing = [
+            name
+            for name, value in (
+                ("KOMMO_BASE_URL", settings.kommo_base_url),
+                ("KOMMO_CLIENT_ID", settings.kommo_client_id),
+                ("KOMMO_CLIENT_SECRET", settings.kommo_client_secret),
+                ("KOMMO_REDIRECT_URI", settings.kommo_redirect_uri),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(
+                f"missing setting(s): {', '.join(missing)}",
+                hint="copy them from your integration's Keys and scopes tab in Kommo into .env",
+            )
+        the_code = code or (
+            settings.kommo_auth_code.get_secret_value() if settings.kommo_auth_code else None
+        )
+        if not the_code:
+            raise ConfigError(
+                "no authorization code given",
+                hint="copy one from the integration's Keys and scopes tab (valid 20 minutes) "
+                "and pass --code <code> or set KOMMO_AUTH_CODE",
+            )
+        assert settings.kommo_base_url and settings.kommo_client_id
+        assert settings.kommo_client_secret and settings.kommo_redirect_uri
+        token_file = TokenFile(settings.data_dir / "kommo_tokens.json")
+
+        async def main() -> None:
+            async with httpx.AsyncClient(timeout=60) as http:
+                await exchange_code(
+                    http,
+                    base_url=settings.kommo_base_url or "",
+                    client_id=settings.kommo_client_id or "",
+                    client_secret=(
+                        settings.kommo_client_secret.get_secret_value()
+                        if settings.kommo_client_secret
+                        else ""
+                    ),
+                    redirect_uri=settings.kommo_redirect_uri or "",
+                    code=the_code or "",
+                    token_file=token_file,
+                    limiter=shared_limiter(settings.kommo_rate_limit_per_second),
+                )
+
+        asyncio.run(main())
+        console.print(
+            f"[green]✓[/] tokens saved to {token_file.path} — run `kommo-analytics sync`",
+            highlight=False,
+        )
+        if sys.stdout.isatty():
+            console.print("The authorization code is now used up; you will not need it again.")

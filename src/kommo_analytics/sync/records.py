@@ -1,0 +1,341 @@
+"""Kommo JSON → warehouse rows (pure functions; the column list is ``warehouse/tables.py``).
+
+Every row keeps the entity's JSON in ``raw``. Kommo's quirks handled here, once:
+``result: []`` for "no result", numeric values as strings, ``[]`` for empty objects, singular vs
+plural entity types, UTM values found by ``field_code`` (ids differ per account).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from kommo_analytics.warehouse.loader import Row
+
+Json = dict[str, Any]
+
+# field_code → column. Matched by code first; accounts that made plain text fields named like
+# the codes are matched by name (kommo-api.md §7.11).
+UTM_COLUMNS: dict[str, str] = {
+    "UTM_SOURCE": "utm_source",
+    "UTM_MEDIUM": "utm_medium",
+    "UTM_CAMPAIGN": "utm_campaign",
+    "UTM_CONTENT": "utm_content",
+    "UTM_TERM": "utm_term",
+    "REFERRER": "referrer",
+    "GCLID": "gclid",
+    "FBCLID": "fbclid",
+}
+
+
+def ts(value: Any) -> datetime | None:
+    """Unix seconds (int or numeric string) → aware UTC datetime; 0/None/garbage → None."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "" or isinstance(value, list | dict):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None or isinstance(value, list | dict) else str(value)
+
+
+def _raw(item: Json) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _embedded(item: Json, key: str) -> list[Json]:
+    embedded = item.get("_embedded")
+    value = embedded.get(key) if isinstance(embedded, dict) else None
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+# -- dictionaries -----------------------------------------------------------------------------
+
+
+def account_rows(account: Json) -> dict[str, list[Row]]:
+    settings = _embedded_obj(account, "datetime_settings")
+    return {
+        "account": [
+            {
+                "id": _int(account.get("id")),
+                "name": _str(account.get("name")),
+                "subdomain": _str(account.get("subdomain")),
+                "country": _str(account.get("country")),
+                "currency": _str(account.get("currency")),
+                "currency_symbol": _str(account.get("currency_symbol")),
+                "timezone": _str(settings.get("timezone")),
+                "timezone_offset": _str(settings.get("timezone_offset")),
+                "created_at": ts(account.get("created_at")),
+                "raw": _raw(account),
+            }
+        ],
+        "task_types": [
+            {
+                "id": _int(t.get("id")),
+                "name": _str(t.get("name")),
+                "code": _str(t.get("code")),
+                "color": _str(t.get("color")),
+            }
+            for t in _embedded(account, "task_types")
+        ],
+        "user_groups": [
+            {"id": _int(g.get("id")), "name": _str(g.get("name"))}
+            for g in _embedded(account, "users_groups")
+        ],
+    }
+
+
+def _embedded_obj(item: Json, key: str) -> Json:
+    embedded = item.get("_embedded")
+    value = embedded.get(key) if isinstance(embedded, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def user_row(user: Json) -> Row:
+    rights = user.get("rights") if isinstance(user.get("rights"), dict) else {}
+    assert isinstance(rights, dict)
+    return {
+        "id": _int(user.get("id")),
+        "name": _str(user.get("name")),
+        "email": _str(user.get("email")),
+        "lang": _str(user.get("lang")),
+        "is_admin": _bool(rights.get("is_admin")),
+        "is_free": _bool(rights.get("is_free")),
+        "is_active": _bool(rights.get("is_active")),
+        "group_id": _int(rights.get("group_id")),
+        "role_id": _int(rights.get("role_id")),
+        "raw": _raw(user),
+    }
+
+
+def pipeline_rows(pipelines: Iterable[Json]) -> dict[str, list[Row]]:
+    rows: dict[str, list[Row]] = {"pipelines": [], "statuses": []}
+    for p in pipelines:
+        rows["pipelines"].append(
+            {
+                "id": _int(p.get("id")),
+                "name": _str(p.get("name")),
+                "sort": _int(p.get("sort")),
+                "is_main": _bool(p.get("is_main")),
+                "is_unsorted_on": _bool(p.get("is_unsorted_on")),
+                "is_archive": _bool(p.get("is_archive")),
+                "raw": _raw({k: v for k, v in p.items() if k != "_embedded"}),
+            }
+        )
+        for s in _embedded(p, "statuses"):
+            rows["statuses"].append(
+                {
+                    # 142/143 repeat in every pipeline: a stage is (pipeline_id, id).
+                    "pipeline_id": _int(s.get("pipeline_id")) or _int(p.get("id")),
+                    "id": _int(s.get("id")),
+                    "name": _str(s.get("name")),
+                    "sort": _int(s.get("sort")),
+                    "type": _int(s.get("type")),
+                    "color": _str(s.get("color")),
+                    "is_editable": _bool(s.get("is_editable")),
+                    "raw": _raw(s),
+                }
+            )
+    return rows
+
+
+def loss_reason_row(reason: Json) -> Row:
+    return {
+        "id": _int(reason.get("id")),
+        "name": _str(reason.get("name")),
+        "sort": _int(reason.get("sort")),
+        "created_at": ts(reason.get("created_at")),
+        "updated_at": ts(reason.get("updated_at")),
+        "raw": _raw(reason),
+    }
+
+
+def custom_field_row(field: Json) -> Row:
+    enums = field.get("enums")
+    return {
+        "id": _int(field.get("id")),
+        "name": _str(field.get("name")),
+        "code": _str(field.get("code")),
+        "type": _str(field.get("type")),
+        "sort": _int(field.get("sort")),
+        "enums": json.dumps(enums, ensure_ascii=False) if isinstance(enums, list) else None,
+        "raw": _raw(field),
+    }
+
+
+# -- leads and contacts -----------------------------------------------------------------------
+
+
+def _tracking_values(lead: Json) -> dict[str, str | None]:
+    values: dict[str, str | None] = dict.fromkeys(UTM_COLUMNS.values())
+    by_name: dict[str, str | None] = {}
+    fields = lead.get("custom_fields_values")
+    for field in fields if isinstance(fields, list) else []:
+        if not isinstance(field, dict):
+            continue
+        field_values = field.get("values")
+        first = field_values[0] if isinstance(field_values, list) and field_values else None
+        value = _str(first.get("value")) if isinstance(first, dict) else None
+        code = field.get("field_code")
+        if isinstance(code, str) and code.upper() in UTM_COLUMNS:
+            values[UTM_COLUMNS[code.upper()]] = value
+        elif isinstance(field.get("field_name"), str):
+            by_name[str(field["field_name"]).strip().upper()] = value
+    for code, column in UTM_COLUMNS.items():
+        if values[column] is None and by_name.get(code) is not None:
+            values[column] = by_name[code]
+    return values
+
+
+def lead_rows(lead: Json) -> tuple[Row, list[Row]]:
+    """The lead's row and its contact links."""
+    lead_id = _int(lead.get("id"))
+    contacts = _embedded(lead, "contacts")
+    links = [
+        {"lead_id": lead_id, "contact_id": _int(c.get("id")), "is_main": _bool(c.get("is_main"))}
+        for c in contacts
+        if _int(c.get("id")) is not None
+    ]
+    main = next((link["contact_id"] for link in links if link["is_main"]), None)
+    companies = _embedded(lead, "companies")
+    source = _embedded_obj(lead, "source")
+    tags = [t.get("name") for t in _embedded(lead, "tags") if t.get("name") is not None]
+    row: Row = {
+        "id": lead_id,
+        "name": _str(lead.get("name")),
+        "price": _int(lead.get("price")),
+        "responsible_user_id": _int(lead.get("responsible_user_id")),
+        "group_id": _int(lead.get("group_id")),
+        "status_id": _int(lead.get("status_id")),
+        "pipeline_id": _int(lead.get("pipeline_id")),
+        "loss_reason_id": _int(lead.get("loss_reason_id")),
+        "source_id": _int(source.get("id")) if source else _int(lead.get("source_id")),
+        "source_name": _str(source.get("name")) if source else None,
+        "created_by": _int(lead.get("created_by")),
+        "updated_by": _int(lead.get("updated_by")),
+        "created_at": ts(lead.get("created_at")),
+        "updated_at": ts(lead.get("updated_at")),
+        "closed_at": ts(lead.get("closed_at")),
+        "closest_task_at": ts(lead.get("closest_task_at")),
+        "is_deleted": bool(lead.get("is_deleted") or False),
+        "deleted_at": None,
+        "score": _int(lead.get("score")),
+        "labor_cost": _int(lead.get("labor_cost")),
+        "company_id": _int(companies[0].get("id")) if companies else None,
+        "main_contact_id": main,
+        "tags": json.dumps(tags, ensure_ascii=False),
+        **_tracking_values(lead),
+        "raw": _raw(lead),
+    }
+    return row, links
+
+
+def deleted_lead_row(item: Json) -> Row:
+    """A lead known only from `with=only_deleted`: its id and when it went to the trash."""
+    deleted_at = ts(item.get("updated_at"))
+    return {
+        "id": _int(item.get("id")),
+        "updated_at": deleted_at,
+        "is_deleted": True,
+        "deleted_at": deleted_at,
+        "raw": _raw(item),
+    }
+
+
+def contact_row(contact: Json) -> Row:
+    companies = _embedded(contact, "companies")
+    leads = [_int(lead.get("id")) for lead in _embedded(contact, "leads")]
+    return {
+        "id": _int(contact.get("id")),
+        "name": _str(contact.get("name")),
+        "responsible_user_id": _int(contact.get("responsible_user_id")),
+        "group_id": _int(contact.get("group_id")),
+        "created_by": _int(contact.get("created_by")),
+        "updated_by": _int(contact.get("updated_by")),
+        "created_at": ts(contact.get("created_at")),
+        "updated_at": ts(contact.get("updated_at")),
+        "closest_task_at": ts(contact.get("closest_task_at")),
+        "company_id": _int(companies[0].get("id")) if companies else None,
+        "lead_ids": json.dumps([i for i in leads if i is not None]),
+        "raw": _raw(contact),
+    }
+
+
+# -- activity ---------------------------------------------------------------------------------
+
+
+def event_row(event: Json) -> Row:
+    return {
+        "id": _str(event.get("id")),
+        "type": _str(event.get("type")),
+        "entity_id": _int(event.get("entity_id")),
+        "entity_type": _str(event.get("entity_type")),
+        "created_by": _int(event.get("created_by")),
+        "created_at": ts(event.get("created_at")),
+        "value_before": json.dumps(event.get("value_before"), ensure_ascii=False),
+        "value_after": json.dumps(event.get("value_after"), ensure_ascii=False),
+        "raw": _raw(event),
+    }
+
+
+def task_row(task: Json) -> Row:
+    result = task.get("result")
+    return {
+        "id": _int(task.get("id")),
+        "created_by": _int(task.get("created_by")),
+        "updated_by": _int(task.get("updated_by")),
+        "created_at": ts(task.get("created_at")),
+        "updated_at": ts(task.get("updated_at")),
+        "responsible_user_id": _int(task.get("responsible_user_id")),
+        "group_id": _int(task.get("group_id")),
+        "entity_id": _int(task.get("entity_id")),
+        "entity_type": _str(task.get("entity_type")),
+        "duration": _int(task.get("duration")),
+        "is_completed": _bool(task.get("is_completed")),
+        "task_type_id": _int(task.get("task_type_id")),
+        "text": _str(task.get("text")),
+        # `"result": []` means no result (PHP serialises an empty object as a list).
+        "result_text": _str(result.get("text")) if isinstance(result, dict) else None,
+        "complete_till": ts(task.get("complete_till")),
+        "raw": _raw(task),
+    }
+
+
+def call_note_row(note: Json, entity_type: str) -> Row:
+    params = note.get("params") if isinstance(note.get("params"), dict) else {}
+    assert isinstance(params, dict)
+    return {
+        "entity_type": entity_type,
+        "id": _int(note.get("id")),
+        "entity_id": _int(note.get("entity_id")),
+        "note_type": _str(note.get("note_type")),
+        "created_by": _int(note.get("created_by")),
+        "updated_by": _int(note.get("updated_by")),
+        "created_at": ts(note.get("created_at")),
+        "updated_at": ts(note.get("updated_at")),
+        "responsible_user_id": _int(note.get("responsible_user_id")),
+        "duration": _int(params.get("duration")),
+        "call_status": _int(params.get("call_status")),
+        "call_result": _str(params.get("call_result")),
+        "source": _str(params.get("source")),
+        "raw": _raw(note),
+    }

@@ -1,0 +1,44 @@
+"""Running one sync from settings: the lock, the client, the warehouse, the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from kommo_analytics.kommo.client import client_from_settings
+from kommo_analytics.settings import Settings
+from kommo_analytics.sync.engine import Reporter, SyncEngine, SyncOptions, SyncResult
+from kommo_analytics.sync.lock import sync_lock
+from kommo_analytics.warehouse.loader import Warehouse
+from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
+
+
+def lock_path(target: Target, data_dir: Path) -> Path:
+    if target.kind is Kind.DUCKDB and target.sync_path is not None:
+        return target.sync_path.with_name(target.sync_path.name + ".lock")
+    return data_dir / f"sync-{target.key}.lock"
+
+
+def run_sync(
+    settings: Settings,
+    options: SyncOptions | None = None,
+    reporter: Reporter | None = None,
+    *,
+    database_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> SyncResult:
+    target = parse_database_url(database_url or settings.resolved_database_url)
+    warehouse = Warehouse(target, settings.data_dir)
+
+    async def main() -> SyncResult:
+        async with client_from_settings(settings, transport=transport) as client:
+            engine = SyncEngine(client, warehouse, options, reporter, clock=clock)
+            return await engine.run()
+
+    with sync_lock(lock_path(target, settings.data_dir)):
+        return asyncio.run(main())

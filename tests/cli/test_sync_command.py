@@ -1,0 +1,65 @@
+"""`kommo-analytics sync` and `auth`: what a person sees when something is missing or wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kommo_analytics.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No .env and no Kommo settings from the machine running the tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("KOMMO_") or name in ("DATABASE_URL", "DATA_DIR"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_sync_without_an_account_says_how_to_configure_one(clean_env: Path) -> None:
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2
+    assert "no Kommo account is configured" in result.stderr
+    assert "KOMMO_BASE_URL" in result.stderr and "demo" in result.stderr
+
+
+def test_unknown_entities_are_named_with_the_choices(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOMMO_BASE_URL", "https://acme.kommo.com")
+    monkeypatch.setenv("KOMMO_ACCESS_TOKEN", "t")
+    result = runner.invoke(app, ["sync", "--entities", "leads,deals"])
+    assert result.exit_code == 2
+    assert "unknown entities: deals" in result.stderr
+    assert "leads" in result.stderr and "events" in result.stderr
+
+
+@pytest.mark.server
+def test_a_dead_database_is_one_line_naming_it_without_the_password(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOMMO_BASE_URL", "https://acme.kommo.com")
+    monkeypatch.setenv("KOMMO_ACCESS_TOKEN", "t")
+    result = runner.invoke(
+        app, ["sync", "--db", "postgresql+psycopg://kommo:hunter2@127.0.0.1:1/kommo"]
+    )
+    assert result.exit_code == 1
+    assert "cannot use the database postgresql+psycopg://kommo@127.0.0.1:1/kommo" in result.stderr
+    assert "server is running" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_auth_without_keys_lists_the_missing_settings(clean_env: Path) -> None:
+    result = runner.invoke(app, ["auth", "--code", "abc"])
+    assert result.exit_code == 2
+    for name in ("KOMMO_BASE_URL", "KOMMO_CLIENT_ID", "KOMMO_CLIENT_SECRET", "KOMMO_REDIRECT_URI"):
+        assert name in result.stderr

@@ -1,0 +1,137 @@
+"""The sync as a real process: killed at random moments, one at a time, and read while it
+writes."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kommo_analytics.emulator.app import create_app
+from kommo_analytics.emulator.config import EmulatorConfig
+from kommo_analytics.emulator.server import serve_in_thread
+from kommo_analytics.emulator.state import get_state
+from kommo_analytics.sync.engine import SyncOptions
+from kommo_analytics.sync.lock import sync_lock
+from kommo_analytics.sync.runner import lock_path
+from kommo_analytics.warehouse.target import parse_database_url
+from tests.sync.harness import NOW, Clock, account, assert_matches_truth, duckdb_url, sync
+
+
+def _env(base: str, token: str, tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KOMMO_", "DATABASE_URL"))}
+    env.update(
+        KOMMO_BASE_URL=base,
+        KOMMO_ACCESS_TOKEN=token,
+        KOMMO_RATE_LIMIT_PER_SECOND="40",
+        DATA_DIR=str(tmp_path / "data"),
+        DATABASE_URL=database_url,
+    )
+    return env
+
+
+SYNC = [sys.executable, "-m", "kommo_analytics", "sync"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_a_sync_killed_at_random_moments_resumes_with_nothing_lost_or_doubled(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    database_url = (
+        duckdb_url(tmp_path) if backend == "duckdb" else request.getfixturevalue("postgres_url")
+    )
+    acc = account(seed=8)
+    app = create_app(acc.store, EmulatorConfig(rate_limit_per_second=1000), clock=Clock(NOW + 60))
+    state = get_state(app)
+    rng = random.Random(f"kill-{backend}")
+    killed = 0
+    with serve_in_thread(app) as base:
+        env = _env(base, state.tokens.demo_token, tmp_path, database_url)
+        for _ in range(5):
+            proc = subprocess.Popen(
+                SYNC, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            try:
+                proc.wait(timeout=rng.uniform(1.0, 8.0))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                killed += 1
+            else:
+                assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+            if proc.stderr:
+                proc.stderr.close()
+        final = subprocess.run(
+            SYNC, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert killed >= 3, "the runs ended before they could be killed: the test proves nothing"
+    assert_matches_truth(acc.store, database_url)
+
+
+READER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    path, stop, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    good = wrong = 0
+    errors = []
+    import os
+    while not os.path.exists(stop):
+        try:
+            con = duckdb.connect(path, read_only=True)
+            n = con.execute("SELECT count(*) FROM kommo_raw.leads").fetchone()[0]
+            con.close()
+            if n == expected:
+                good += 1
+            else:
+                wrong += 1
+        except Exception as exc:
+            errors.append(repr(exc))
+        time.sleep(0.005)
+    print(good, wrong, len(errors))
+    print(errors[:3])
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_reader_can_query_the_duckdb_warehouse_while_a_sync_writes(tmp_path: Path) -> None:
+    acc = account(seed=3)
+    url = duckdb_url(tmp_path)
+    sync(acc, tmp_path, url)
+    target = parse_database_url(url)
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(target.serving_path), str(stop),
+         str(acc.store.count("leads"))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # A full re-sync that publishes after every commit: many swaps under the reader.
+        result = sync(acc, tmp_path, url, SyncOptions(full=True, publish_every_seconds=0))
+    finally:
+        stop.touch()
+        out, err = reader.communicate(timeout=60)
+    assert result.status == "ok"
+    good, wrong, errors = (int(x) for x in out.split("\n")[0].split())
+    assert errors == 0 and wrong == 0, out + err
+    assert good > 20, "the reader hardly ran during the sync"
+
+
+def test_a_second_sync_of_the_same_warehouse_exits_with_a_clear_message(tmp_path: Path) -> None:
+    url = duckdb_url(tmp_path)
+    env = _env("http://127.0.0.1:9", "token", tmp_path, url)
+    with sync_lock(lock_path(parse_database_url(url), tmp_path / "data")):
+        result = subprocess.run(
+            SYNC, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert "another sync of this warehouse is running" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

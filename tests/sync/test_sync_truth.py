@@ -1,0 +1,123 @@
+"""A sync of the small account equals the emulator's ground truth, on every backend, with and
+without faults, in-process and over a real socket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kommo_analytics.emulator.app import create_app
+from kommo_analytics.emulator.config import EmulatorConfig, FaultSpec
+from kommo_analytics.emulator.server import serve_in_thread
+from kommo_analytics.emulator.state import get_state
+from kommo_analytics.kommo.auth import TokenFile, exchange_code
+from kommo_analytics.kommo.ratelimit import RateLimiter
+from kommo_analytics.settings import Settings
+from kommo_analytics.sync.engine import SyncOptions
+from kommo_analytics.sync.runner import run_sync
+from kommo_analytics.warehouse.target import parse_database_url
+from tests.sync.harness import (
+    NOW,
+    Clock,
+    account,
+    assert_matches_truth,
+    duckdb_url,
+    no_block,
+    rows,
+    settings_for,
+    sync,
+)
+
+FAULTS = (
+    "latency=2ms,jitter=3ms,5xx=0.04,429burst=0.01,429burst_len=2,drop=0.03,truncate=0.03,"
+    "expire_tokens_after=60"
+)
+
+
+@pytest.mark.slow
+def test_first_sync_equals_the_ground_truth(warehouse_url: str, tmp_path: Path) -> None:
+    acc = account()
+    result = sync(acc, tmp_path, warehouse_url)
+    assert result.status == "ok"
+    assert_matches_truth(acc.store, warehouse_url)
+    no_block(acc)
+    target = parse_database_url(warehouse_url)
+    ((status, requests),) = rows(
+        target, f"SELECT status, requests FROM {target.qualified('sync_runs')}"
+    )
+    assert status == "ok" and requests == sum(result.requests.values())
+
+
+async def _oauth_settings(acc_app: object, tmp_path: Path, database_url: str) -> Settings:
+    """Settings for an OAuth integration whose tokens were obtained with a fresh code."""
+    state = get_state(acc_app)
+    config = state.config
+    token_file = TokenFile(tmp_path / "data" / "kommo_tokens.json")
+    token_file.path.parent.mkdir(parents=True, exist_ok=True)
+    transport = httpx.ASGITransport(app=acc_app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport) as http:
+        await exchange_code(
+            http,
+            base_url="http://kommo.test",
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            redirect_uri=config.redirect_uri,
+            code=state.tokens.issue_auth_code(),
+            token_file=token_file,
+            limiter=RateLimiter(1000),
+        )
+    return Settings(
+        kommo_base_url="http://kommo.test",
+        kommo_client_id=config.client_id,
+        kommo_client_secret=config.client_secret,  # type: ignore[arg-type]
+        kommo_redirect_uri=config.redirect_uri,
+        kommo_rate_limit_per_second=50,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_sync_through_faults_and_token_refreshes_equals_the_truth(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    acc = account(config=EmulatorConfig(rate_limit_per_second=60, faults=FaultSpec.parse(FAULTS)))
+    settings = await _oauth_settings(acc.app, tmp_path, warehouse_url)
+    import anyio.to_thread
+
+    result = await anyio.to_thread.run_sync(
+        lambda: run_sync(settings, transport=httpx.ASGITransport(app=acc.app), clock=acc.clock)
+    )
+    assert result.status == "ok"
+    assert_matches_truth(acc.store, warehouse_url)
+    stats = acc.state.stats
+    # The faults really happened, and the client rode them out without being blocked.
+    assert stats["5xx"] > 0 and stats["dropped"] > 0 and stats["truncated"] > 0
+    assert stats["429_burst"] > 0
+    no_block(acc)
+    target = parse_database_url(warehouse_url)
+    ((retries, refreshes),) = rows(
+        target, f"SELECT retries, refreshes FROM {target.qualified('sync_runs')}"
+    )
+    assert retries > 0 and refreshes > 0
+
+
+@pytest.mark.slow
+def test_sync_over_a_real_socket_at_kommos_rate_limit(tmp_path: Path) -> None:
+    """Kommo's own 7 requests/second, enforced by the emulator, and never exceeded."""
+    acc = account()
+    app = create_app(acc.store, EmulatorConfig(rate_limit_per_second=7), clock=Clock(NOW + 60))
+    state = get_state(app)
+    database_url = duckdb_url(tmp_path)
+    with serve_in_thread(app) as base:
+        settings = settings_for(base, state.tokens.demo_token, tmp_path, database_url, rate=7)
+        result = run_sync(settings, SyncOptions(groups=frozenset({"leads", "contacts"})))
+    assert result.status == "ok"
+    stats = state.stats
+    assert stats["429"] == 0 and stats["blocks"] == 0
+    target = parse_database_url(database_url)
+    ((leads,),) = rows(target, f"SELECT count(*) FROM {target.qualified('leads')}")
+    assert leads == acc.store.count("leads")
