@@ -63,3 +63,60 @@ def test_auth_without_keys_lists_the_missing_settings(clean_env: Path) -> None:
     assert result.exit_code == 2
     for name in ("KOMMO_BASE_URL", "KOMMO_CLIENT_ID", "KOMMO_CLIENT_SECRET", "KOMMO_REDIRECT_URI"):
         assert name in result.stderr
+
+
+@pytest.mark.slow
+def test_auth_then_sync_with_oauth_against_a_served_account(clean_env: Path) -> None:
+    """The OAuth path as a user runs it: `auth --code`, then `sync`, as real processes."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from kommo_analytics.emulator.app import create_app
+    from kommo_analytics.emulator.config import EmulatorConfig
+    from kommo_analytics.emulator.server import serve_in_thread
+    from kommo_analytics.emulator.state import get_state
+    from tests.sync.harness import NOW, Clock, account
+
+    acc = account(seed=3)
+    app = create_app(acc.store, EmulatorConfig(rate_limit_per_second=1000), clock=Clock(NOW + 60))
+    state = get_state(app)
+    config = state.config
+    with serve_in_thread(app) as base:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KOMMO_")}
+        env.update(
+            KOMMO_BASE_URL=base,
+            KOMMO_CLIENT_ID=config.client_id,
+            KOMMO_CLIENT_SECRET=config.client_secret,
+            KOMMO_REDIRECT_URI=config.redirect_uri,
+            KOMMO_RATE_LIMIT_PER_SECOND="40",
+        )
+        command = [sys.executable, "-m", "kommo_analytics"]
+        code = state.tokens.issue_auth_code()
+        auth = subprocess.run(
+            [*command, "auth", "--code", code], cwd=clean_env, env=env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert auth.returncode == 0, auth.stderr
+        tokens = clean_env / "data" / "kommo_tokens.json"
+        assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+        assert code not in auth.stdout + auth.stderr
+        again = subprocess.run(
+            [*command, "auth", "--code", code], cwd=clean_env, env=env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert again.returncode == 1 and "authorization code" in again.stderr.lower()
+        synced = subprocess.run(
+            [*command, "sync", "--entities", "leads"], cwd=clean_env, env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+    con = duckdb.connect(str(clean_env / "data" / "kommo.duckdb"), read_only=True)
+    try:
+        (leads,) = con.execute("SELECT count(*) FROM kommo_raw.leads").fetchone() or (0,)
+    finally:
+        con.close()
+    assert leads == acc.store.count("leads")

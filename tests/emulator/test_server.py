@@ -4,14 +4,11 @@ and live mode look on the wire as they do in-process."""
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +17,7 @@ from starlette.routing import Route
 from kommo_analytics.emulator import control, oauth, protocol
 from kommo_analytics.emulator.config import EmulatorConfig, FaultSpec, LiveConfig
 from kommo_analytics.emulator.http import hal_json
+from kommo_analytics.emulator.server import serve_in_thread
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.emulator.store import AccountStore
 
@@ -65,27 +63,8 @@ def server() -> Iterator[Server]:
         routes=[*oauth.routes(state), *control.routes(state), Route("/api/v4/leads", leads)],
         lifespan=control.lifespan(state),
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(
-        uvicorn.Config(
-            protocol.wrap(app, state), log_level="warning", access_log=False, date_header=False
-        )
-    )
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield Server(state, f"http://127.0.0.1:{port}")
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_in_thread(protocol.wrap(app, state)) as base:
+        yield Server(state, base)
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,10 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import socket
 import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig, FaultSpec
 from kommo_analytics.emulator.generator import build_account
+from kommo_analytics.emulator.server import serve_in_thread
 from kommo_analytics.emulator.state import EmulatorState, get_state
 from kommo_analytics.emulator.tokens import TokenStatus
 from kommo_analytics.errors import AuthError, ConfigError
@@ -420,26 +418,8 @@ class SlowTokenEndpoint:
 @pytest.fixture
 def server() -> Iterator[tuple[EmulatorState, str]]:
     app = protocol_app(EmulatorConfig(rate_limit_per_second=1000), time.time)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        SlowTokenEndpoint(app), log_level="warning", access_log=False, date_header=False
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield get_state(app), f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_in_thread(SlowTokenEndpoint(app)) as base:
+        yield get_state(app), base
 
 
 def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(

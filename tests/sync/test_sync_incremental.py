@@ -112,7 +112,7 @@ def test_changes_during_a_crawl_lose_no_rows(tmp_path: Path) -> None:
     url = duckdb_url(tmp_path)
     settings = settings_for("http://kommo.test", acc.state.tokens.demo_token, tmp_path, url)
     # Small commits make the keyset crawl move its watermark mid-run too.
-    options = SyncOptions(commit_rows=500)
+    options = SyncOptions(commit_rows=1500)
     transport = TickingTransport(acc.app, acc, every=8, changes=15)
     first = run_sync(settings, options, transport=transport, clock=acc.clock)
     assert first.status == "ok"

@@ -11,6 +11,8 @@ exact JSON the API serves for that field; ``NULL`` where the real API sends ``nu
 
 from __future__ import annotations
 
+from kommo_analytics.kommo.entities import TRACKING_COLUMNS as ENTITY_TRACKING_COLUMNS
+
 DDL = """
 CREATE TABLE account (
     id BIGINT PRIMARY KEY, name VARCHAR, subdomain VARCHAR,
@@ -134,13 +136,4 @@ TABLES: tuple[str, ...] = (
 )  # fmt: skip
 
 # Lead columns that are tracking_data custom fields, keyed by their Kommo field_code.
-TRACKING_COLUMNS: dict[str, str] = {
-    "UTM_SOURCE": "utm_source",
-    "UTM_MEDIUM": "utm_medium",
-    "UTM_CAMPAIGN": "utm_campaign",
-    "UTM_CONTENT": "utm_content",
-    "UTM_TERM": "utm_term",
-    "REFERRER": "referrer",
-    "GCLID": "gclid",
-    "FBCLID": "fbclid",
-}
+TRACKING_COLUMNS = ENTITY_TRACKING_COLUMNS

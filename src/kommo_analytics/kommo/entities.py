@@ -287,3 +287,5 @@ TRACKING_FIELD_CODES: tuple[str, ...] = (
     "GCLID",
     "FBCLID",
 )
+# The column each tracking field's value is kept in, by its code (emulator store and warehouse).
+TRACKING_COLUMNS: dict[str, str] = {code: code.lower() for code in TRACKING_FIELD_CODES}

@@ -47,7 +47,8 @@ class SyncOptions:
     groups: frozenset[str] | None = None  # None = everything
     overlap_seconds: int = 600
     commit_rows: int = 20_000
-    event_pages_in_flight: int = 3
+    event_pages_in_flight: int = 4
+    windows_in_flight: int = 3
     publish_every_seconds: float = 300.0
     recheck_rounds: int = 3
 
@@ -157,9 +158,13 @@ class SyncEngine:
                 self.result.mode = "full"
             t0, history_start = await self._dictionaries()
             self.result.server_time = t0
-            await asyncio.gather(
-                *(self._stream(s, marks, t0, history_start) for s in self.selected_streams())
-            )
+            try:
+                # A failing stream cancels the others (each finishes the load it is in first).
+                async with asyncio.TaskGroup() as group:
+                    for stream in self.selected_streams():
+                        group.create_task(self._stream(stream, marks, t0, history_start))
+            except BaseExceptionGroup as failures:
+                raise _first(failures) from None
             await self._locked(self._apply_deletions)
             self.result.status = "ok"
         except BaseException as exc:
@@ -201,7 +206,14 @@ class SyncEngine:
     async def _locked(self, work: Callable[[], None]) -> None:
         # dlt runs one load at a time per pipeline; streams take turns.
         async with self._commit_lock:
-            await asyncio.to_thread(work)
+            load = asyncio.ensure_future(asyncio.to_thread(work))
+            try:
+                await asyncio.shield(load)
+            except asyncio.CancelledError:
+                # A thread cannot be stopped: let its load end before the lock is released, so
+                # that no other load (or the run log) ever overlaps it.
+                await asyncio.wait([load])
+                raise
 
     def _count(self, stream: str, rows: int, requests: int) -> None:
         self.result.rows[stream] = self.result.rows.get(stream, 0) + rows
@@ -352,6 +364,9 @@ class SyncEngine:
         buffer: Rows = defaultdict(list)
         buffered = 0
         while True:
+            # UNCERTAIN (kommo-api.md §7.2): [from] and [to] are taken as inclusive. Were `to`
+            # exclusive, rows of second T0 are read by the next run (the overlap); were `from`
+            # exclusive, ties at the cursor would need the overlap of the next run too.
             params = {
                 **stream.params,
                 "filter[updated_at][from]": str(cursor),
@@ -392,6 +407,8 @@ class SyncEngine:
         seen_in: dict[int, int] = {}  # record id → index of the window it was read in
         spans = windows(start, t0, stream.window_seconds, history_start)
 
+        gate = asyncio.Semaphore(self.options.windows_in_flight)
+
         async def read(index: int) -> None:
             lo, hi = spans[index]
             params = {
@@ -399,15 +416,24 @@ class SyncEngine:
                 "filter[updated_at][from]": str(lo),
                 "filter[updated_at][to]": str(hi),
             }
-            for item in await self._window_pages(stream, params, buffer):
+            async with gate:
+                items = await self._window_pages(stream, params, buffer)
+            for item in items:
                 if isinstance(item.get("id"), int):
                     seen_in[int(item["id"])] = index
             if sum(len(v) for v in buffer.values()) >= self.options.commit_rows:
-                await self._commit(stream, buffer, None)
+                # Hand over what was read so far; other windows keep filling a fresh buffer.
+                batch = {table: list(rows) for table, rows in buffer.items()}
                 buffer.clear()
+                await self._commit(stream, batch, None)
 
-        for index in range(len(spans)):
-            await read(index)
+        async def read_all(indexes: Iterable[int]) -> None:
+            # Windows are independent, so several are paged at once (tasks cannot be keyset).
+            async with asyncio.TaskGroup() as group:
+                for index in indexes:
+                    group.create_task(read(index))
+
+        await read_all(range(len(spans)))
         # A record changed since T0 left its window while the crawl may have been inside it,
         # shifting the rows behind it one place towards pages already read: read that window
         # again. The changed records themselves are read here too.
@@ -424,8 +450,7 @@ class SyncEngine:
             shifted = sorted({seen_in[i] for i in fresh if i in seen_in})
             if not shifted:
                 break
-            for index in shifted:
-                await read(index)
+            await read_all(shifted)
         await self._commit(stream, buffer, t0)
 
     # -- events: closed windows, several pages at once ----------------------------------------
@@ -468,6 +493,22 @@ class SyncEngine:
                 return collected
             page += batch
             batch = self.options.event_pages_in_flight
+
+
+def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The failure to report from a group: ours (they carry a hint) before anything else."""
+    leaves: list[BaseException] = []
+
+    def walk(group: BaseExceptionGroup[BaseException]) -> None:
+        for exc in group.exceptions:
+            if isinstance(exc, BaseExceptionGroup):
+                walk(exc)
+            else:
+                leaves.append(exc)
+
+    walk(failures)
+    ours = [e for e in leaves if isinstance(e, KommoAnalyticsError)]
+    return (ours or leaves)[0]
 
 
 def _collect(stream: Stream, items: Iterable[Json], buffer: Rows) -> int:

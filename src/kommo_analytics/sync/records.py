@@ -12,22 +12,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from kommo_analytics.kommo.entities import TRACKING_COLUMNS
 from kommo_analytics.warehouse.loader import Row
 
 Json = dict[str, Any]
 
 # field_code → column. Matched by code first; accounts that made plain text fields named like
 # the codes are matched by name (kommo-api.md §7.11).
-UTM_COLUMNS: dict[str, str] = {
-    "UTM_SOURCE": "utm_source",
-    "UTM_MEDIUM": "utm_medium",
-    "UTM_CAMPAIGN": "utm_campaign",
-    "UTM_CONTENT": "utm_content",
-    "UTM_TERM": "utm_term",
-    "REFERRER": "referrer",
-    "GCLID": "gclid",
-    "FBCLID": "fbclid",
-}
+UTM_COLUMNS = TRACKING_COLUMNS
 
 
 def ts(value: Any) -> datetime | None:

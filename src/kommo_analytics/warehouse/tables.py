@@ -16,6 +16,8 @@ from enum import StrEnum
 
 import pyarrow as pa
 
+from kommo_analytics.kommo.entities import TRACKING_COLUMNS
+
 
 class Disposition(StrEnum):
     REPLACE = "replace"  # small dictionaries: reloaded whole every run
@@ -153,8 +155,10 @@ LEADS = _table(
     "source_name text, created_by bigint, updated_by bigint, created_at timestamp, "
     "updated_at timestamp, closed_at timestamp, closest_task_at timestamp, is_deleted bool!, "
     "deleted_at timestamp, score bigint, labor_cost bigint, company_id bigint, "
-    "main_contact_id bigint, tags text, utm_source text, utm_medium text, utm_campaign text, "
-    "utm_content text, utm_term text, referrer text, gclid text, fbclid text, raw text",
+    "main_contact_id bigint, tags text, "
+    # One text column per UTM/tracking field code: utm_source, utm_medium, ...
+    + "".join(f"{column} text, " for column in TRACKING_COLUMNS.values())
+    + "raw text",
 )
 LEAD_CONTACTS = _table(
     "lead_contacts",
