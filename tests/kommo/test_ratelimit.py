@@ -24,7 +24,7 @@ def most_in_any_window(times: Sequence[float], window: float) -> int:
 @pytest.mark.anyio
 async def test_window_opens_only_when_the_oldest_send_is_a_window_and_margin_old() -> None:
     clock = FakeClock(100.0)
-    limiter = RateLimiter(7, clock=clock)
+    limiter = RateLimiter(7, margin=0.03, clock=clock)
     for _ in range(7):
         assert limiter.delay() == 0
         await limiter.acquire()  # returns at once: the fake clock never moves by itself
@@ -46,7 +46,7 @@ async def test_a_bucket_refill_cannot_double_the_burst() -> None:
     # A leaky bucket that drained during an idle second would let another full burst go right
     # after the first one; the sliding window does not.
     clock = FakeClock(0.0)
-    limiter = RateLimiter(5, clock=clock)
+    limiter = RateLimiter(5, margin=0.03, clock=clock)
     clock.advance(10)  # long idle
     for _ in range(5):
         await limiter.acquire()

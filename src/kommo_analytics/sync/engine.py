@@ -457,19 +457,37 @@ class SyncEngine:
 
     async def _events(self, stream: Stream, start: int, t0: int, history_start: int) -> None:
         buffer: Rows = defaultdict(list)
-        buffered = 0
         end = t0 - 1  # events of second T0 may still be arriving
         spans = windows(start, end, stream.window_seconds, history_start)
-        for lo, hi in spans:
+        finished = [False] * len(spans)
+        prefix = -1  # every window up to this index has been read whole
+        gate = asyncio.Semaphore(self.options.windows_in_flight)
+
+        async def read(index: int) -> None:
+            nonlocal prefix
+            lo, hi = spans[index]
             params = {
                 **stream.params,
                 "filter[created_at][from]": str(lo),
                 "filter[created_at][to]": str(hi),
             }
-            buffered += await self._parallel_pages(stream, params, buffer)
-            if buffered >= self.options.commit_rows:
-                await self._commit(stream, buffer, hi)
-                buffer, buffered = defaultdict(list), 0
+            async with gate:
+                await self._parallel_pages(stream, params, buffer)
+            finished[index] = True
+            while prefix + 1 < len(spans) and finished[prefix + 1]:
+                prefix += 1
+            if sum(len(v) for v in buffer.values()) >= self.options.commit_rows:
+                batch = {table: list(rows) for table, rows in buffer.items()}
+                buffer.clear()
+                # Windows are read a few at a time, so the watermark is the end of the last
+                # window before which every window is read — never one still being paged.
+                await self._commit(stream, batch, spans[prefix][1] if prefix >= 0 else None)
+
+        # Several windows at once: the start of each window (one page, to learn whether there
+        # are more) would otherwise leave the rate limit unused.
+        async with asyncio.TaskGroup() as group:
+            for index in range(len(spans)):
+                group.create_task(read(index))
         await self._commit(stream, buffer, max(end, start))
 
     async def _parallel_pages(self, stream: Stream, params: dict[str, str], buffer: Rows) -> int:
