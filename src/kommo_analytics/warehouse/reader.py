@@ -66,8 +66,13 @@ def connect(target: Target) -> Iterator[Any]:
         con.close()
 
 
+def placeholder(target: Target) -> str:
+    """The driver's parameter marker: write SQL with it, e.g. f"... WHERE id = {mark}"."""
+    return "?" if target.kind is Kind.DUCKDB else "%s"
+
+
 def query(target: Target, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Rows of one query. Parameters use the driver's style: `?` on DuckDB, `%s` otherwise."""
+    """Rows of one query. Parameters use :func:`placeholder` (`?` on DuckDB, `%s` otherwise)."""
     with connect(target) as con:
         cur = con.cursor()
         cur.execute(sql, list(params)) if params else cur.execute(sql)

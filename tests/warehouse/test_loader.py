@@ -1,0 +1,58 @@
+"""The loader on each backend: upserts by key, link sets replaced whole, dictionaries replaced,
+and readers with the driver's parameter style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.loader import Warehouse
+from kommo_analytics.warehouse.target import parse_database_url
+
+
+def _lead(lead_id: int, name: str) -> dict[str, Any]:
+    return {"id": lead_id, "name": name, "is_deleted": False}
+
+
+def test_loads_upsert_by_key_and_replace_link_sets_and_dictionaries(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    target = parse_database_url(warehouse_url)
+    warehouse = Warehouse(target, tmp_path / "data")
+    warehouse.load(
+        {
+            "leads": [_lead(1, "a"), _lead(2, "b")],
+            "lead_contacts": [
+                {"lead_id": 1, "contact_id": 10, "is_main": True},
+                {"lead_id": 1, "contact_id": 11, "is_main": False},
+                {"lead_id": 2, "contact_id": 20, "is_main": True},
+            ],
+            "users": [{"id": 7, "name": "Ana"}, {"id": 8, "name": "Bia"}],
+        }
+    )
+    # Lead 2 changed, lead 3 is new, the same batch carrying lead 3 twice keeps the last copy;
+    # lead 1's contacts are now only contact 12; the users list is now only Caio.
+    warehouse.load(
+        {
+            "leads": [_lead(2, "b2"), _lead(3, "c"), _lead(3, "c2")],
+            "lead_contacts": [{"lead_id": 1, "contact_id": 12, "is_main": True}],
+            "users": [{"id": 9, "name": "Caio"}],
+        }
+    )
+    warehouse.publish()
+    leads = reader.query(target, f"SELECT id, name FROM {target.qualified('leads')} ORDER BY id")
+    assert leads == [(1, "a"), (2, "b2"), (3, "c2")]
+    links = reader.query(
+        target,
+        f"SELECT lead_id, contact_id FROM {target.qualified('lead_contacts')} "
+        "ORDER BY lead_id, contact_id",
+    )
+    assert links == [(1, 12), (2, 20)]
+    users = reader.query(target, f"SELECT id, name FROM {target.qualified('users')}")
+    assert users == [(9, "Caio")]
+    mark = reader.placeholder(target)
+    named = reader.query(
+        target, f"SELECT name FROM {target.qualified('leads')} WHERE id = {mark}", [2]
+    )
+    assert named == [("b2",)]
