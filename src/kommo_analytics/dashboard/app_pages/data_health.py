@@ -1,0 +1,180 @@
+"""Data health: the last sync runs, how far each stream has been read, rows per raw table.
+
+Everything here is the sync's own bookkeeping (`sync_runs`, `sync_state`) and plain row counts;
+the sidebar filters do not apply. Data-quality checks are not built yet, and the page says so
+instead of showing a result it does not have.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Final
+
+import pandas as pd
+import streamlit as st
+
+from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.warehouse.tables import TABLES
+
+RUN_COLUMNS: Final = (
+    ("started", "health.col.started"),
+    ("finished", "health.col.finished"),
+    ("duration", "health.col.duration"),
+    ("status", "health.col.status"),
+    ("mode", "health.col.mode"),
+    ("rows_per_stream", "health.col.rows"),
+    ("requests", "health.col.requests"),
+    ("retries", "health.col.retries"),
+    ("rate_limited", "health.col.rate_limited"),
+    ("error", "health.col.error"),
+)
+STREAM_COLUMNS: Final = (
+    ("stream", "health.col.stream"),
+    ("watermark", "health.col.watermark"),
+    ("age", "health.col.age"),
+    ("rows_total", "health.col.rows_total"),
+    ("updated", "health.col.updated"),
+)
+COUNT_COLUMNS: Final = (("table", "health.col.table"), ("rows", "health.col.count"))
+NUMBER_COLUMNS: Final = frozenset({"requests", "retries", "rate_limited", "rows_total", "rows"})
+KNOWN_RUN_STATUSES: Final = frozenset({"ok", "failed", "running"})
+KNOWN_RUN_MODES: Final = frozenset({"full", "incremental"})
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def _moment(value: Any, zone: tzinfo, locale: Locale) -> str:
+    return i18n.moment(pd.Timestamp(value).to_pydatetime(), zone, locale) if _present(value) else ""
+
+
+def _count(value: Any, locale: Locale) -> str:
+    return i18n.number(int(value), locale) if _present(value) else ""
+
+
+def rows_per_stream(rows_json: str | None, locale: Locale) -> str:
+    """`{"events": 14531, "leads": 1982}` → "events: 14.531 · leads: 1.982" (pt-BR)."""
+    if not rows_json:
+        return ""
+    try:
+        rows = json.loads(rows_json)
+    except ValueError:
+        return rows_json  # written by another version: show it as it is rather than nothing
+    if not isinstance(rows, dict):
+        return rows_json
+    return " · ".join(f"{name}: {_count(rows[name], locale)}" for name in sorted(rows))
+
+
+def runs_frame(runs: pd.DataFrame, zone: tzinfo, locale: Locale) -> pd.DataFrame:
+    def label(prefix: str, value: Any, known: frozenset[str]) -> str:
+        return t(f"{prefix}.{value}", locale) if value in known else str(value or "")
+
+    durations = [
+        i18n.duration(pd.Timestamp(end) - pd.Timestamp(start), locale)
+        if _present(start) and _present(end)
+        else ""
+        for start, end in zip(runs["started_at"], runs["finished_at"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "started": [_moment(v, zone, locale) for v in runs["started_at"]],
+            "finished": [_moment(v, zone, locale) for v in runs["finished_at"]],
+            "duration": durations,
+            "status": [label("health.run_status", v, KNOWN_RUN_STATUSES) for v in runs["status"]],
+            "mode": [label("health.run_mode", v, KNOWN_RUN_MODES) for v in runs["mode"]],
+            "rows_per_stream": [rows_per_stream(v, locale) for v in runs["rows_json"]],
+            "requests": [_count(v, locale) for v in runs["requests"]],
+            "retries": [_count(v, locale) for v in runs["retries"]],
+            "rate_limited": [_count(v, locale) for v in runs["rate_limited"]],
+            "error": [v if isinstance(v, str) else "" for v in runs["error"]],
+        }
+    )
+
+
+def streams_frame(
+    streams: pd.DataFrame, now: datetime, zone: tzinfo, locale: Locale
+) -> pd.DataFrame:
+    marks = [
+        datetime.fromtimestamp(int(v), UTC) if _present(v) else None for v in streams["watermark"]
+    ]
+    return pd.DataFrame(
+        {
+            "stream": streams["stream"],
+            "watermark": [i18n.moment(m, zone, locale) if m else "" for m in marks],
+            "age": [i18n.ago(m, now, locale) if m else "" for m in marks],
+            "rows_total": [_count(v, locale) for v in streams["rows_total"]],
+            "updated": [_moment(v, zone, locale) for v in streams["updated_at"]],
+        }
+    )
+
+
+def counts_frame(counts: pd.DataFrame, locale: Locale) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"table": counts["table"], "rows": [_count(v, locale) for v in counts["rows"]]}
+    )
+
+
+def _table(frame: pd.DataFrame, columns: tuple[tuple[str, str], ...], locale: Locale) -> None:
+    config: dict[str, Any] = {
+        key: (
+            st.column_config.TextColumn(t(label, locale), alignment="right")
+            if key in NUMBER_COLUMNS
+            else t(label, locale)
+        )
+        for key, label in columns
+    }
+    st.dataframe(
+        frame, hide_index=True, column_config=config, column_order=[key for key, _ in columns]
+    )
+
+
+def render() -> None:
+    view = filters.current_view()
+    locale = view.locale
+    st.title(t("health.title", locale))
+    warehouse = view.warehouse
+    if not warehouse.ready:
+        data.show_problem(warehouse, locale)
+        st.caption(t("health.quality", locale))
+        return
+    st.caption(t("health.scope", locale, tz=str(view.zone)))
+    try:
+        runs = data.load_runs(warehouse.url, warehouse.version)
+        streams = (
+            data.load_streams(warehouse.url, warehouse.version)
+            if "sync_state" in warehouse.tables
+            else None
+        )
+        present = tuple(name for name in TABLES if name in warehouse.tables)
+        counts = data.load_row_counts(warehouse.url, warehouse.version, present)
+    except KommoAnalyticsError as exc:
+        data.show_error(exc, locale)
+        return
+
+    st.subheader(t("health.runs", locale))
+    if runs.empty:
+        st.info(t("health.runs_empty", locale))
+    else:
+        _table(runs_frame(runs, view.zone, locale), RUN_COLUMNS, locale)
+
+    st.subheader(t("health.freshness", locale))
+    if streams is None or streams.empty:
+        st.info(t("health.freshness_empty", locale))
+    else:
+        st.caption(
+            t("health.freshness_caption", locale, now=i18n.moment(view.now, view.zone, locale))
+        )
+        _table(streams_frame(streams, view.now, view.zone, locale), STREAM_COLUMNS, locale)
+
+    st.subheader(t("health.counts", locale))
+    _table(counts_frame(counts, locale), COUNT_COLUMNS, locale)
+
+    st.info(t("health.quality", locale))
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,225 @@
+"""Leads: the raw leads table, filtered by the sidebar, linked to Kommo, downloadable.
+
+An explorer, not a metric: it lists leads and counts rows. Deleted leads are left out; the
+period is of creation dates, in the account's time zone.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Final
+
+import pandas as pd
+import streamlit as st
+
+from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard.i18n import Locale, t, tn
+from kommo_analytics.errors import KommoAnalyticsError
+
+# Display columns, in order, with their catalogue keys.
+COLUMNS: Final = (
+    ("id", "leads.col.id"),
+    ("name", "leads.col.name"),
+    ("pipeline", "leads.col.pipeline"),
+    ("stage", "leads.col.stage"),
+    ("user", "leads.col.user"),
+    ("created", "leads.col.created"),
+    ("price", "leads.col.price"),
+    ("status", "leads.col.status"),
+    ("utm_source", "leads.col.utm_source"),
+    ("utm_medium", "leads.col.utm_medium"),
+    ("utm_campaign", "leads.col.utm_campaign"),
+)
+
+# Text a spreadsheet would run as a formula (OWASP "CSV injection"): lead names come from web
+# forms, so an export must not turn one into a command on the manager's machine.
+_FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def lead_url(subdomain: str | None, lead_id: int) -> str | None:
+    return f"https://{subdomain}.kommo.com/leads/detail/{lead_id}" if subdomain else None
+
+
+def _local_times(values: pd.Series, zone_name: str) -> pd.Series:
+    """UTC instants as wall-clock times in the account's zone, without the offset (Excel and
+    Streamlit's datetime column both want naive values)."""
+    local: pd.Series = values.dt.tz_convert(zone_name).dt.tz_localize(None)
+    return local
+
+
+def _zone_name(account: data.Account | None) -> str:
+    zone = data.zone_of(account.timezone if account else None)
+    return str(zone)
+
+
+def display_frame(
+    frame: pd.DataFrame, account: data.Account | None, locale: Locale
+) -> pd.DataFrame:
+    """The leads as the table shows them: named, localised, one link per lead."""
+    subdomain = account.subdomain if account else None
+    currency = account.currency if account else None
+    ids = frame["id"].astype("int64")
+
+    def text(column: str) -> pd.Series:
+        # Streamlit writes a missing value as the English word "None": show an empty cell.
+        return frame[column].fillna("")
+
+    return pd.DataFrame(
+        {
+            "id": [lead_url(subdomain, int(i)) for i in ids] if subdomain else ids,
+            "name": text("name"),
+            "pipeline": text("pipeline_name"),
+            "stage": text("status_name"),
+            "user": text("user_name"),
+            "created": _local_times(frame["created_at"], _zone_name(account)),
+            "price": [_money(v, currency, locale) for v in frame["price"]],
+            "status": [t(f"status.{data.status_key(_int(s))}", locale) for s in frame["status_id"]],
+            "utm_source": text("utm_source"),
+            "utm_medium": text("utm_medium"),
+            "utm_campaign": text("utm_campaign"),
+        }
+    )
+
+
+def export_frame(frame: pd.DataFrame, account: data.Account | None, locale: Locale) -> pd.DataFrame:
+    """The leads for a spreadsheet: the same rows as the table, with raw values (a number for
+    the price, a date-time for the creation) so they can be summed and sorted there."""
+    subdomain = account.subdomain if account else None
+    zone_name = _zone_name(account)
+    currency = (account.currency if account else None) or ""
+    price_label = (
+        t("leads.col.price_currency", locale, currency=currency)
+        if currency
+        else t("leads.col.price", locale)
+    )
+    out = {
+        t("leads.col.id", locale): frame["id"].astype("int64"),
+        t("leads.col.url", locale): [lead_url(subdomain, int(i)) for i in frame["id"]],
+        t("leads.col.name", locale): frame["name"],
+        t("leads.col.pipeline", locale): frame["pipeline_name"],
+        t("leads.col.stage", locale): frame["status_name"],
+        t("leads.col.user", locale): frame["user_name"],
+        t("leads.col.created_tz", locale, tz=zone_name): _local_times(
+            frame["created_at"], zone_name
+        ),
+        price_label: frame["price"],
+        t("leads.col.status", locale): [
+            t(f"status.{data.status_key(_int(s))}", locale) for s in frame["status_id"]
+        ],
+        t("leads.col.utm_source", locale): frame["utm_source"],
+        t("leads.col.utm_medium", locale): frame["utm_medium"],
+        t("leads.col.utm_campaign", locale): frame["utm_campaign"],
+    }
+    return pd.DataFrame(out)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _money(value: Any, currency: str | None, locale: Locale) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return i18n.money(value, currency, locale) if currency else i18n.number(value, locale)
+
+
+def _defuse(frame: pd.DataFrame, prefixes: tuple[str, ...]) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        # pandas 3 keeps text in its own string dtype, older data may be plain objects.
+        if pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series):
+            out[column] = [
+                f"'{v}" if isinstance(v, str) and v.startswith(prefixes) else v for v in out[column]
+            ]
+    return out
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    # The BOM makes Excel read UTF-8 (accents in names) instead of the machine's code page.
+    text = _defuse(frame, _FORMULA_PREFIXES).to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
+    return text.encode("utf-8-sig")
+
+
+def to_xlsx(frame: pd.DataFrame, sheet: str) -> bytes:
+    buffer = io.BytesIO()
+    # openpyxl turns only a leading "=" into a formula; other text stays text.
+    _defuse(frame, ("=",)).to_excel(buffer, index=False, sheet_name=sheet, engine="openpyxl")
+    return buffer.getvalue()
+
+
+def _column_config(account: data.Account | None, locale: Locale) -> dict[str, Any]:
+    config: dict[str, Any] = {key: t(label, locale) for key, label in COLUMNS}
+    if account and account.subdomain:
+        # The link shows the lead id (the URL's last segment) and opens the lead in Kommo.
+        config["id"] = st.column_config.LinkColumn(
+            t("leads.col.id", locale), display_text=r"/leads/detail/(\d+)$"
+        )
+    else:
+        config["id"] = st.column_config.NumberColumn(t("leads.col.id", locale), format="%d")
+    config["created"] = st.column_config.DatetimeColumn(
+        t("leads.col.created", locale), format=i18n.DATETIME_COLUMN_FORMAT[locale]
+    )
+    config["price"] = st.column_config.TextColumn(t("leads.col.price", locale), alignment="right")
+    return config
+
+
+def render() -> None:
+    view = filters.current_view()
+    locale = view.locale
+    st.title(t("leads.title", locale))
+    warehouse = view.warehouse
+    if not warehouse.ready or not data.LEADS_TABLES.issubset(warehouse.tables):
+        data.show_problem(warehouse, locale)
+        return
+    created_from, created_before = view.created_bounds()
+    try:
+        frame = data.load_leads(
+            warehouse.url,
+            warehouse.version,
+            created_from,
+            created_before,
+            view.filters.pipelines,
+            view.filters.users,
+        )
+    except KommoAnalyticsError as exc:
+        data.show_error(exc, locale)
+        return
+    account = view.account
+    st.caption(t("leads.caption", locale, tz=_zone_name(account)))
+    st.markdown(f"**{tn('leads.count', len(frame), locale)}**")
+    if frame.empty:
+        st.info(t("leads.empty", locale))
+        return
+    st.dataframe(
+        display_frame(frame, account, locale),
+        hide_index=True,
+        column_config=_column_config(account, locale),
+        column_order=[key for key, _ in COLUMNS],
+    )
+    stem = f"leads_{view.start.isoformat()}_{view.end.isoformat()}"
+    # Passing callables builds a file only when its button is clicked, not on every render
+    # (an Excel file of a large account takes seconds).
+    left, right, _ = st.columns([1, 1, 4])
+    with left:
+        st.download_button(
+            t("leads.download_csv", locale),
+            data=lambda: to_csv(export_frame(frame, account, locale)),
+            file_name=f"{stem}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    with right:
+        st.download_button(
+            t("leads.download_xlsx", locale),
+            data=lambda: to_xlsx(export_frame(frame, account, locale), t("leads.sheet", locale)),
+            file_name=f"{stem}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,76 @@
+"""A warehouse synced once per session from the emulated small account, plus empty ones.
+
+The dashboard's clock is pinned: the emulated history ends at ``harness.NOW`` and "today", the
+presets and every "how long ago" must not depend on the day the tests run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kommo_analytics import dashboard
+from kommo_analytics.dashboard import ENV_DATABASE_URL, filters
+from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.target import parse_database_url
+from tests.sync.harness import NOW, account, duckdb_url, sync
+
+APP = Path(dashboard.__file__).parent / "app.py"
+
+# Calling cached functions outside a Streamlit runtime (the pure-function tests) logs a warning
+# per call; it says nothing about the code under test.
+logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
+# Three hours after the emulated history ends at 15:00 UTC: 18:00 UTC, 15:00 in São Paulo.
+PINNED_NOW = datetime.fromtimestamp(NOW, UTC) + timedelta(hours=3)
+
+
+@pytest.fixture(scope="session")
+def synced_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    base = tmp_path_factory.mktemp("dashboard")
+    url = duckdb_url(base)
+    result = sync(account(seed=3), base, url)
+    assert result.status == "ok"
+    return url
+
+
+@pytest.fixture
+def missing_url(tmp_path: Path) -> str:
+    return f"duckdb:///{tmp_path / 'nowhere' / 'kommo.duckdb'}"
+
+
+@pytest.fixture
+def empty_url(tmp_path: Path) -> str:
+    """A DuckDB file that exists but that no sync has written to."""
+    path = tmp_path / "kommo.duckdb"
+    duckdb.connect(str(path)).close()
+    return f"duckdb:///{path}"
+
+
+def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Ask the warehouse directly; `{t}` in the statement stands for the schema-qualifier."""
+    target = parse_database_url(url)
+    return reader.query(target, statement.format(t=f'"{target.dataset}".'), params)
+
+
+MakeApp = Callable[..., AppTest]
+
+
+@pytest.fixture
+def make_app(monkeypatch: pytest.MonkeyPatch) -> MakeApp:
+    """An AppTest of the dashboard reading `url`, with the clock pinned and `params` in the URL."""
+
+    def make(url: str, **params: str) -> AppTest:
+        monkeypatch.setenv(ENV_DATABASE_URL, url)
+        monkeypatch.setattr(filters, "now_utc", lambda: PINNED_NOW)
+        app = AppTest.from_file(str(APP), default_timeout=30)
+        app.query_params.update(params)
+        return app
+
+    return make

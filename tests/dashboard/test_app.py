@@ -1,0 +1,543 @@
+"""The dashboard in Streamlit's AppTest, against a synced warehouse and against none, plus its
+pure rules (presets, comparison periods, time-zone bounds, query strings, messages, exports)."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import socket
+import string
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import openpyxl
+import pandas as pd
+import pytest
+import typer
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from kommo_analytics.cli import dashboard_cmd
+from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard.app_pages import leads as leads_page
+from kommo_analytics.dashboard.filters import (
+    Comparison,
+    FilterState,
+    Preset,
+    comparison_range,
+    decode_params,
+    encode_params,
+    resolve_preset,
+    utc_bounds,
+)
+from kommo_analytics.warehouse.target import parse_database_url
+from tests.dashboard.conftest import PINNED_NOW, MakeApp, sql
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+# São Paulo has had no daylight saving time since 2019: local time is UTC−3 all year, so a
+# local midnight is 03:00 UTC. The tests write UTC bounds out by hand from that fact instead of
+# reusing the dashboard's conversion.
+UTC_MINUS_3 = timedelta(hours=3)
+HEALTH = "app_pages/data_health.py"
+
+LIVE_LEADS = "SELECT count(*) FROM {t}leads WHERE NOT is_deleted"
+LIVE_LEADS_CREATED = LIVE_LEADS + " AND created_at >= ? AND created_at < ?"
+
+
+def shown_count(app: AppTest) -> int:
+    """The "N leads" line above the table, as a number."""
+    (line,) = [m.value for m in app.markdown if re.search(r"\d+\s+leads?\*\*$", m.value)]
+    return int(re.sub(r"\D", "", line))
+
+
+def sp_day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    lower = datetime(first.year, first.month, first.day, tzinfo=UTC) + UTC_MINUS_3
+    upper = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1) + UTC_MINUS_3
+    return lower, upper
+
+
+def w(name: str, locale: i18n.Locale) -> str:
+    """A sidebar widget's key (filter widgets are keyed per language)."""
+    return filters.widget_key(name, locale)
+
+
+def no_exception(app: AppTest) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+
+
+# -- pure rules ---------------------------------------------------------------------------------
+
+
+def test_every_message_exists_in_every_locale_with_the_same_placeholders() -> None:
+    reference = i18n.MESSAGES[i18n.DEFAULT_LOCALE]
+    for locale in i18n.LOCALES:
+        messages = i18n.MESSAGES[locale]
+        assert set(messages) == set(reference), locale
+        for key, text in messages.items():
+            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+            expected = {f for _, f, _, _ in string.Formatter().parse(reference[key]) if f}
+            assert fields == expected, (locale, key)
+            assert text.strip(), (locale, key)
+    # Every preset, comparison and language has its label.
+    for key in (
+        *(f"preset.{p}" for p in Preset),
+        *(f"compare.{c}" for c in Comparison),
+        *(f"lang.{code}" for code in i18n.LOCALES),
+    ):
+        assert key in reference, key
+
+
+def test_babel_formats_money_numbers_and_dates_per_locale() -> None:
+    assert i18n.money(1234, "BRL", "pt-BR") == "R$\xa01.234,00"
+    assert i18n.money(1234, "BRL", "en") == "R$1,234.00"
+    assert i18n.number(14531, "es") == "14.531"
+    moment = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)
+    assert i18n.moment(moment, SAO_PAULO, "pt-BR") == "25/11/2026 23:30"
+    assert i18n.ago(moment - timedelta(hours=3), moment, "en") == "3 hours ago"
+    assert i18n.tn("leads.count", 1, "en") == "1 lead"
+    assert i18n.tn("leads.count", 1982, "pt-BR") == "1.982 leads"
+
+
+TODAY = date(2026, 11, 25)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    ("preset", "today", "expected"),
+    [
+        (Preset.TODAY, TODAY, (TODAY, TODAY)),
+        (Preset.LAST_7_DAYS, TODAY, (date(2026, 11, 19), TODAY)),
+        (Preset.LAST_30_DAYS, TODAY, (date(2026, 10, 27), TODAY)),
+        (Preset.LAST_90_DAYS, TODAY, (date(2026, 8, 28), TODAY)),
+        (Preset.THIS_MONTH, TODAY, (date(2026, 11, 1), TODAY)),
+        (Preset.LAST_MONTH, TODAY, (date(2026, 10, 1), date(2026, 10, 31))),
+        (Preset.LAST_MONTH, date(2026, 1, 15), (date(2025, 12, 1), date(2025, 12, 31))),
+        (Preset.LAST_MONTH, date(2024, 3, 31), (date(2024, 2, 1), date(2024, 2, 29))),
+        (Preset.THIS_QUARTER, TODAY, (date(2026, 10, 1), TODAY)),
+        (Preset.THIS_QUARTER, date(2026, 3, 31), (date(2026, 1, 1), date(2026, 3, 31))),
+        (Preset.THIS_YEAR, TODAY, (date(2026, 1, 1), TODAY)),
+    ],
+)
+def test_presets_are_inclusive_day_ranges_ending_today(
+    preset: Preset, today: date, expected: tuple[date, date]
+) -> None:
+    assert resolve_preset(preset, today) == expected
+
+
+def test_a_custom_range_is_put_in_order_and_needs_both_dates() -> None:
+    assert resolve_preset(Preset.CUSTOM, TODAY, date(2026, 3, 1), date(2026, 1, 1)) == (
+        date(2026, 1, 1),
+        date(2026, 3, 1),
+    )
+    with pytest.raises(ValueError):
+        resolve_preset(Preset.CUSTOM, TODAY, date(2026, 3, 1), None)
+
+
+def test_comparison_periods() -> None:
+    nov = (date(2026, 11, 1), date(2026, 11, 25))
+    # 25 days, ending the day before the period starts.
+    assert comparison_range(*nov, Comparison.PREVIOUS_PERIOD) == (
+        date(2026, 10, 7),
+        date(2026, 10, 31),
+    )
+    assert comparison_range(*nov, Comparison.PREVIOUS_YEAR) == (
+        date(2025, 11, 1),
+        date(2025, 11, 25),
+    )
+    # 29 February has no twin a year before: the 28th stands in.
+    assert comparison_range(date(2024, 2, 1), date(2024, 2, 29), Comparison.PREVIOUS_YEAR) == (
+        date(2023, 2, 1),
+        date(2023, 2, 28),
+    )
+    assert comparison_range(*nov, Comparison.NONE) is None
+
+
+def test_local_days_become_utc_bounds_in_the_account_zone() -> None:
+    lower, upper = utc_bounds(date(2026, 11, 1), date(2026, 11, 25), SAO_PAULO)
+    assert (lower, upper) == sp_day_bounds(date(2026, 11, 1), date(2026, 11, 25))
+    late_evening = datetime(2026, 11, 25, 23, 30, tzinfo=SAO_PAULO)  # 02:30 UTC on the 26th
+    assert late_evening.astimezone(UTC).day == 26
+    assert lower <= late_evening < upper
+    # A zone with daylight saving time: the day of the spring change is 23 hours long.
+    berlin = ZoneInfo("Europe/Berlin")
+    lower, upper = utc_bounds(date(2026, 3, 29), date(2026, 3, 29), berlin)
+    assert upper - lower == timedelta(hours=23)
+
+
+def test_query_params_round_trip_and_survive_bad_values() -> None:
+    state = FilterState(
+        locale="es",
+        preset=Preset.CUSTOM,
+        start=date(2026, 1, 1),
+        end=date(2026, 3, 31),
+        comparison=Comparison.NONE,
+        pipelines=(8813109, 8814616),
+        users=(6821760,),
+    )
+    params = encode_params(state)
+    assert params == {
+        "lang": "es",
+        "period": "custom",
+        "from": "2026-01-01",
+        "to": "2026-03-31",
+        "compare": "none",
+        "pipeline": "8813109,8814616",
+        "user": "6821760",
+    }
+    assert decode_params(params) == state
+    relative = FilterState(preset=Preset.THIS_MONTH)
+    assert "from" not in encode_params(relative)
+    assert decode_params(encode_params(relative)) == relative
+    # A hand-edited link: unknown values fall back to the defaults, bad ids are dropped, and
+    # reversed dates are put in order.
+    assert decode_params(
+        {"lang": "fr", "period": "fortnight", "compare": "?", "pipeline": "12,x,12,3"}
+    ) == FilterState(pipelines=(3, 12))
+    assert decode_params({"period": "custom", "from": "2026-02-30", "to": "2026-03-01"}) == (
+        FilterState()
+    )
+    assert decode_params({"period": "custom", "from": "2026-03-01", "to": "2026-01-01"}) == (
+        FilterState(preset=Preset.CUSTOM, start=date(2026, 1, 1), end=date(2026, 3, 1))
+    )
+
+
+def test_exports_hold_every_row_and_defuse_formulas() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "name": ['=HYPERLINK("http://evil")', "Ação & Cia"],
+            "pipeline_name": ["Vendas", "Vendas"],
+            "status_name": ["Venda ganha", "Negociação"],
+            "user_name": ["Ana", None],
+            "created_at": data.utc_times(
+                pd.Series([datetime(2026, 11, 26, 2, 30, tzinfo=UTC)] * 2)
+            ),
+            "price": [1500, None],
+            "status_id": [142, 73810801],
+            "utm_source": ["google", None],
+            "utm_medium": ["-cpc", None],
+            "utm_campaign": [None, None],
+        }
+    )
+    account = data.Account("Acme", "acme", "BRL", "America/Sao_Paulo")
+    export = leads_page.export_frame(frame, account, "en")
+    csv = pd.read_csv(io.BytesIO(leads_page.to_csv(export)), encoding="utf-8-sig")
+    assert len(csv) == 2
+    assert csv["Name"].tolist() == ['\'=HYPERLINK("http://evil")', "Ação & Cia"]
+    assert csv["Medium (utm_medium)"].tolist()[0] == "'-cpc"
+    assert csv["Kommo link"].tolist()[0] == "https://acme.kommo.com/leads/detail/1"
+    # 02:30 UTC is 23:30 the day before in the account's zone.
+    assert csv["Created (America/Sao_Paulo)"].tolist()[0] == "2026-11-25 23:30:00"
+    assert csv["Status"].tolist() == ["Won", "Open"]
+
+    book = openpyxl.load_workbook(io.BytesIO(leads_page.to_xlsx(export, "Leads")))
+    sheet = book["Leads"]
+    assert sheet.max_row == 3  # header + two leads
+    name = sheet.cell(row=2, column=3)
+    assert name.data_type == "s" and name.value == '\'=HYPERLINK("http://evil")'
+    assert sheet.cell(row=2, column=8).value == 1500  # the value stays a number
+    assert sheet.cell(row=2, column=7).value == datetime(2026, 11, 25, 23, 30)
+
+    shown = leads_page.display_frame(frame, account, "pt-BR")
+    assert shown["price"].tolist() == ["R$\xa01.500,00", ""]
+    assert shown["status"].tolist() == ["Ganho", "Em aberto"]
+
+
+# -- the app on a synced warehouse ---------------------------------------------------------------
+
+
+def test_both_pages_render_from_the_synced_warehouse(make_app: MakeApp, synced_url: str) -> None:
+    app = make_app(synced_url).run()
+    no_exception(app)
+    assert app.title[0].value == "Leads"
+    assert len(app.dataframe) == 1
+    app.switch_page(HEALTH).run()
+    no_exception(app)
+    assert app.title[0].value == "Saúde dos dados"
+    assert [s.value for s in app.subheader] == [
+        "Últimas sincronizações",
+        "Atualização por fluxo",
+        "Linhas por tabela",
+    ]
+    assert len(app.dataframe) == 3
+    assert any("qualidade" in i.value for i in app.info)
+
+
+@pytest.mark.parametrize("which", ["missing", "empty"])
+def test_without_a_sync_every_page_says_how_to_get_data(
+    make_app: MakeApp, which: str, missing_url: str, empty_url: str
+) -> None:
+    url = missing_url if which == "missing" else empty_url
+    app = make_app(url, lang="en").run()
+    for page in (None, HEALTH):
+        if page:
+            app.switch_page(page).run()
+        no_exception(app)
+        assert not app.dataframe
+        (message,) = [i.value for i in app.info if "sync" in i.value]
+        assert "`kommo-analytics sync`" in message and "`kommo-analytics demo`" in message
+    assert any("Data-quality checks do not exist yet" in c.value for c in app.caption)
+    # The sidebar still works: no pipeline or seller to offer, the language still switches.
+    assert app.sidebar.multiselect(key=w(filters.K_PIPELINES, "en")).options == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message", "hint"),
+    [
+        ("sqlite:///nope.db", "unsupported scheme", "set DATABASE_URL"),
+        # Nothing listens on port 1: the connection is refused at once.
+        (
+            "postgresql+psycopg://kommo:hunter2@127.0.0.1:1/kommo",
+            "cannot read the warehouse postgresql+psycopg://kommo@127.0.0.1:1/kommo",
+            "check DATABASE_URL and that the database server is running",
+        ),
+    ],
+)
+def test_an_unreadable_warehouse_shows_the_error_and_its_hint(
+    make_app: MakeApp, url: str, message: str, hint: str
+) -> None:
+    app = make_app(url, lang="en").run()
+    for page in (None, HEALTH):
+        if page:
+            app.switch_page(page).run()
+        no_exception(app)
+        (error,) = [e.value for e in app.error]
+        assert error.startswith("The warehouse cannot be read: ") and message in error
+        assert "hunter2" not in error
+        assert any(i.value.startswith(f"What to do: {hint}") for i in app.info)
+
+
+def test_a_new_sync_changes_the_cache_key(synced_url: str, tmp_path: Path) -> None:
+    """Cached results are keyed by the warehouse's version, so what a sync writes shows up on
+    the next render instead of after the cache's TTL."""
+    source = parse_database_url(synced_url).serving_path
+    assert source is not None
+    copy = tmp_path / "kommo.duckdb"
+    shutil.copy(source, copy)
+    url = f"duckdb:///{copy}"
+    before = data.probe(url)
+    assert before.ready and len(data.load_runs(url, before.version)) == 1
+    with duckdb.connect(str(copy)) as con:  # what the publish of a second run amounts to
+        con.execute(
+            "INSERT INTO kommo_raw.sync_runs (run_id, started_at, finished_at, status, mode) "
+            "VALUES ('second', now(), now(), 'ok', 'incremental')"
+        )
+    after = data.probe(url)
+    assert after.version != before.version
+    assert len(data.load_runs(url, after.version)) == 2
+    assert len(data.load_runs(url, before.version)) == 1  # the old key still holds old rows
+
+
+def test_the_leads_shown_are_the_live_leads_created_on_the_account_days(
+    make_app: MakeApp, synced_url: str
+) -> None:
+    app = make_app(synced_url, period="custom", **{"from": "2026-11-01", "to": "2026-11-25"})
+    app.run()
+    no_exception(app)
+    lower, upper = sp_day_bounds(date(2026, 11, 1), date(2026, 11, 25))
+    ((expected,),) = sql(synced_url, LIVE_LEADS_CREATED, (lower, upper))
+    assert expected > 0
+    table = app.dataframe[0].value
+    assert len(table) == shown_count(app) == expected
+    # Every row links to the lead in Kommo, on the account's subdomain.
+    ((subdomain,),) = sql(synced_url, "SELECT subdomain FROM {t}account")
+    assert table["id"].str.fullmatch(rf"https://{subdomain}\.kommo\.com/leads/detail/\d+").all()
+
+
+def test_a_late_evening_lead_is_on_its_local_day_not_its_utc_day(
+    make_app: MakeApp, synced_url: str
+) -> None:
+    rows = sql(synced_url, "SELECT id, created_at FROM {t}leads WHERE NOT is_deleted ORDER BY id")
+    # Created between 21:00 and 24:00 in São Paulo: already the next day in UTC.
+    lead_id, created = next((i, c.astimezone(UTC)) for i, c in rows if c.astimezone(UTC).hour < 3)
+    local_day = (created - UTC_MINUS_3).date()
+    utc_day = created.date()
+    assert local_day != utc_day
+
+    def ids_shown(day: date) -> set[str]:
+        app = make_app(synced_url, period="custom", **{"from": str(day), "to": str(day)}).run()
+        no_exception(app)
+        return (
+            {url.rsplit("/", 1)[1] for url in app.dataframe[0].value["id"]}
+            if app.dataframe
+            else set()
+        )
+
+    assert str(lead_id) in ids_shown(local_day)
+    assert str(lead_id) not in ids_shown(utc_day)
+
+
+def test_filters_change_the_leads_shown(make_app: MakeApp, synced_url: str) -> None:
+    app = make_app(synced_url, period="custom", **{"from": "2024-01-01", "to": "2026-12-31"})
+    app.run()
+    ((total,),) = sql(synced_url, LIVE_LEADS)
+    assert shown_count(app) == total  # the range covers the whole history
+
+    ((pipeline, in_pipeline),) = sql(
+        synced_url,
+        "SELECT pipeline_id, count(*) FROM {t}leads WHERE NOT is_deleted "
+        "GROUP BY pipeline_id ORDER BY count(*) LIMIT 1",
+    )
+    app.sidebar.multiselect(key=w(filters.K_PIPELINES, "pt-BR")).set_value([pipeline]).run()
+    no_exception(app)
+    assert shown_count(app) == in_pipeline < total
+    assert set(app.dataframe[0].value["pipeline"]) == {
+        sql(synced_url, "SELECT name FROM {t}pipelines WHERE id = ?", (pipeline,))[0][0]
+    }
+    assert app.query_params["pipeline"] == str(pipeline)
+
+    ((seller, sold),) = sql(
+        synced_url,
+        "SELECT responsible_user_id, count(*) FROM {t}leads WHERE NOT is_deleted "
+        "AND pipeline_id = ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1",
+        (pipeline,),
+    )
+    app.sidebar.multiselect(key=w(filters.K_USERS, "pt-BR")).set_value([seller]).run()
+    assert shown_count(app) == sold < in_pipeline
+
+    # A preset counts from "today" in the account's zone (the pinned clock: 25 Nov 2026).
+    app.sidebar.multiselect(key=w(filters.K_PIPELINES, "pt-BR")).set_value([]).run()
+    app.sidebar.multiselect(key=w(filters.K_USERS, "pt-BR")).set_value([]).run()
+    app.sidebar.selectbox(key=w(filters.K_PERIOD, "pt-BR")).set_value("last_7_days").run()
+    no_exception(app)
+    assert PINNED_NOW.astimezone(SAO_PAULO).date() == date(2026, 11, 25)
+    lower, upper = sp_day_bounds(date(2026, 11, 19), date(2026, 11, 25))
+    ((week,),) = sql(synced_url, LIVE_LEADS_CREATED, (lower, upper))
+    assert shown_count(app) == week < total
+    assert app.query_params["period"] == "last_7_days" and "from" not in app.query_params
+
+
+def test_query_params_set_the_widgets_and_follow_their_changes(
+    make_app: MakeApp, synced_url: str
+) -> None:
+    ((pipeline,),) = sql(synced_url, "SELECT min(id) FROM {t}pipelines")
+    params = {
+        "lang": "es",
+        "period": "custom",
+        "from": "2026-01-01",
+        "to": "2026-03-31",
+        "compare": "previous_year",
+        "pipeline": str(pipeline),
+    }
+    app = make_app(synced_url, **params).run()
+    no_exception(app)
+    sidebar = app.sidebar
+    assert sidebar.selectbox(key=filters.K_LANG).value == "es"
+    assert sidebar.selectbox(key=w(filters.K_PERIOD, "es")).value == "custom"
+    assert sidebar.date_input(key=w(filters.K_FROM, "es")).value == date(2026, 1, 1)
+    assert sidebar.date_input(key=w(filters.K_TO, "es")).value == date(2026, 3, 31)
+    assert sidebar.selectbox(key=w(filters.K_COMPARE, "es")).value == "previous_year"
+    assert sidebar.multiselect(key=w(filters.K_PIPELINES, "es")).value == [pipeline]
+    assert app.query_params == params  # unchanged: the link reproduces itself
+    assert any(c.value.startswith("Comparación: 1 ene") for c in sidebar.caption)
+
+    sidebar.date_input(key=w(filters.K_TO, "es")).set_value(date(2026, 2, 28)).run()
+    sidebar.selectbox(key=w(filters.K_COMPARE, "es")).set_value("none").run()
+    assert app.query_params == {**params, "to": "2026-02-28", "compare": "none"}
+    # Switching pages keeps the filters in the URL.
+    app.switch_page(HEALTH).run()
+    assert app.query_params == {**params, "to": "2026-02-28", "compare": "none"}
+
+
+def test_the_language_switch_changes_the_strings(make_app: MakeApp, synced_url: str) -> None:
+    app = make_app(synced_url, period="custom", **{"from": "2026-11-01", "to": "2026-11-25"})
+    app.run()
+    ((pipeline,),) = sql(synced_url, "SELECT min(id) FROM {t}pipelines")
+    app.sidebar.multiselect(key=w(filters.K_PIPELINES, "pt-BR")).set_value([pipeline]).run()
+    period = app.sidebar.selectbox(key=w(filters.K_PERIOD, "pt-BR"))
+    assert (period.label, period.options[-1]) == ("Período", "Personalizado")
+    assert "Em aberto" in set(app.dataframe[0].value["status"])
+    count_pt = shown_count(app)
+
+    app.sidebar.selectbox(key=filters.K_LANG).set_value("en").run()
+    no_exception(app)
+    # Each filter is drawn afresh under its English key, holding the same choice.
+    period = app.sidebar.selectbox(key=w(filters.K_PERIOD, "en"))
+    assert (period.label, period.value, period.options[-1]) == ("Period", "custom", "Custom")
+    assert app.sidebar.multiselect(key=w(filters.K_PIPELINES, "en")).value == [pipeline]
+    assert app.sidebar.multiselect(key=w(filters.K_USERS, "en")).label == "Sellers"
+    assert "Open" in set(app.dataframe[0].value["status"])
+    assert shown_count(app) == count_pt  # the language changes words, not rows
+    assert app.query_params["lang"] == "en"
+    app.switch_page(HEALTH).run()
+    assert app.title[0].value == "Data health"
+
+    app.sidebar.selectbox(key=filters.K_LANG).set_value("es").run()
+    assert app.title[0].value == "Salud de los datos"
+
+
+def test_data_health_shows_the_warehouse_bookkeeping(make_app: MakeApp, synced_url: str) -> None:
+    app = make_app(synced_url, lang="en")
+    app.run()
+    app.switch_page(HEALTH).run()
+    no_exception(app)
+    runs, streams, counts = (frame.value for frame in app.dataframe)
+
+    ((requests, rows_json),) = sql(synced_url, "SELECT requests, rows_json FROM {t}sync_runs")
+    assert runs["status"].tolist() == ["Finished"]
+    assert runs["mode"].tolist() == ["Full"]
+    assert runs["requests"].tolist() == [f"{requests:,}"]
+    assert '"leads": 1982' in rows_json and "leads: 1,982" in runs["rows_per_stream"][0]
+
+    state = dict(sql(synced_url, "SELECT stream, watermark FROM {t}sync_state"))
+    assert sorted(streams["stream"]) == sorted(state)
+    # Watermarks are seconds; shown in São Paulo time, and against the pinned clock (three
+    # hours after the history ends) they are three hours old.
+    leads_row = streams[streams["stream"] == "leads"].iloc[0]
+    expected_time = datetime.fromtimestamp(state["leads"], UTC).astimezone(SAO_PAULO)
+    assert leads_row["watermark"] == f"11/25/26, {expected_time:%-I:%M}\u202fPM"
+    assert leads_row["age"] == "3 hours ago"
+
+    expected_counts = {
+        name: sql(synced_url, f"SELECT count(*) FROM {{t}}{name}")[0][0] for name in counts["table"]
+    }
+    assert {"leads", "events", "sync_runs"} <= set(expected_counts)
+    assert dict(zip(counts["table"], counts["rows"], strict=True)) == {
+        name: f"{n:,}" for name, n in expected_counts.items()
+    }
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def command() -> typer.Typer:
+    """The command on an app of its own (the lead registers it in `cli/main.py`)."""
+    app = typer.Typer()
+    dashboard_cmd.register(app)
+
+    @app.callback()
+    def main() -> None:  # with a callback, Typer keeps `dashboard` as a named subcommand
+        pass
+
+    return app
+
+
+def test_the_command_refuses_a_busy_port_and_a_bad_url_before_starting() -> None:
+    runner = CliRunner()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(
+            command(), ["dashboard", "--port", str(port), "--db", "duckdb:///x.duckdb"]
+        )
+    assert result.exit_code == 2
+    assert f"cannot serve the dashboard on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+
+    result = runner.invoke(command(), ["dashboard", "--db", "sqlite:///x.db"])
+    assert result.exit_code == 2
+    assert "unsupported scheme" in result.stderr
+
+
+def test_streamlit_is_started_on_the_entrypoint_headless_and_without_telemetry() -> None:
+    cmd = dashboard_cmd.streamlit_command("0.0.0.0", 8600)
+    assert cmd[1:5] == ["-m", "streamlit", "run", str(dashboard_cmd.APP_PATH)]
+    assert dashboard_cmd.APP_PATH.is_file()
+    options = dict(zip(cmd[5::2], cmd[6::2], strict=True))
+    assert options["--server.address"] == "0.0.0.0"
+    assert options["--server.port"] == "8600"
+    assert options["--server.headless"] == "true"
+    assert options["--browser.gatherUsageStats"] == "false"
