@@ -113,9 +113,10 @@ def test_dump_writes_the_ground_truth_as_parquet(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_without_an_account_syncs_the_demo_account_and_says_where_the_data_is(
+def test_demo_without_an_account_syncs_the_demo_account_then_serves_the_dashboard(
     tmp_path: Path,
 ) -> None:
+    """README command 1's job: demo account → sync → dashboard, as a newcomer runs it."""
     import duckdb
 
     env = {
@@ -125,23 +126,45 @@ def test_demo_without_an_account_syncs_the_demo_account_and_says_where_the_data_
     }
     # The demo account allows more than Kommo's 7 requests/second so that the test is quick.
     env.update(COLUMNS="200", TERM="dumb", KOMMO_RATE_LIMIT_PER_SECOND="45")
-    result = subprocess.run(
-        _command("demo", "--port", str(_free_port()), "--rate-limit", "50"),
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "demo account" in result.stdout
-    assert "data/kommo.duckdb" in result.stdout
-    # Not a terminal: progress comes as plain lines, one per stream at least.
-    assert "sync leads: done" in result.stdout
-    con = duckdb.connect(str(tmp_path / "data" / "kommo.duckdb"), read_only=True)
+    dashboard_port = _free_port()
+    proc = subprocess.Popen(
+        _command("demo", "--port", str(_free_port()), "--rate-limit", "50",
+                 "--dashboard-port", str(dashboard_port)),
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    output = ""
     try:
-        (leads,) = con.execute("SELECT count(*) FROM kommo_raw.leads").fetchone() or (0,)
-        (status,) = con.execute("SELECT status FROM kommo_raw.sync_runs").fetchone() or ("",)
+        deadline = time.monotonic() + 180
+        while "Dashboard:" not in output:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"demo exited before serving the dashboard:\n{output}")
+            assert time.monotonic() < deadline, output
+            output += line
+        health = f"http://127.0.0.1:{dashboard_port}/_stcore/health"
+        for _ in range(300):
+            try:
+                if httpx.get(health, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the dashboard never answered:\n{output}")
+        assert httpx.get(f"http://127.0.0.1:{dashboard_port}/", timeout=5).status_code == 200
+        # The warehouse can be read while the dashboard serves it.
+        con = duckdb.connect(str(tmp_path / "data" / "kommo.duckdb"), read_only=True)
+        try:
+            (leads,) = con.execute("SELECT count(*) FROM kommo_raw.leads").fetchone() or (0,)
+            (status,) = con.execute("SELECT status FROM kommo_raw.sync_runs").fetchone() or ("",)
+        finally:
+            con.close()
     finally:
-        con.close()
+        proc.terminate()
+        rest, _ = proc.communicate(timeout=30)
+        output += rest or ""
     assert leads == 2000 and status == "ok"
+    assert "demo account" in output and "data/kommo.duckdb" in output
+    # Not a terminal: progress comes as plain lines, one per stream at least.
+    assert "sync leads: done" in output

@@ -11,7 +11,7 @@ from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
 from kommo_analytics.emulator.state import get_state
 
-NOW = 1_795_618_800  # 2026-11-25 12:00 UTC
+NOW = 1_795_618_800  # 2026-11-25 15:00 UTC
 
 
 # Live mode changes open deals, which are the recently updated ones: crawl the last 90 days.

@@ -25,7 +25,7 @@ from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import Target, parse_database_url
 
-NOW = 1_795_618_800  # 2026-11-25 12:00 UTC: the generated history ends here
+NOW = 1_795_618_800  # 2026-11-25 15:00 UTC (12:00 in São Paulo): the generated history ends here
 BACKENDS = ("duckdb", "mariadb", "postgres")
 
 

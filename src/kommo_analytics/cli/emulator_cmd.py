@@ -167,27 +167,45 @@ def register(app: typer.Typer) -> None:
             help="Requests per second the demo account allows (Kommo: 7). The sync's own pace "
             "is KOMMO_RATE_LIMIT_PER_SECOND.",
         ),
+        dashboard: bool = typer.Option(
+            True, "--dashboard/--no-dashboard", help="End by serving the dashboard."
+        ),
+        dashboard_port: int = typer.Option(8501, help="Port of the dashboard."),
     ) -> None:
-        """Run the demo: a synthetic Kommo account, synced into the warehouse.
+        """Run the demo: a Kommo account synced into the warehouse, then the dashboard.
 
         With no Kommo credentials configured, a synthetic account is served on localhost by
         the emulator and synced with progress bars. With credentials (KOMMO_BASE_URL and a
-        token in .env), your real account is synced instead.
+        token in .env), your real account is synced instead. Then the dashboard is served on
+        http://localhost:8501 until Ctrl+C.
         """
-        run_demo(port=port, keep_serving=keep_serving, rate_limit=rate_limit)
+        run_demo(
+            port=port,
+            keep_serving=keep_serving,
+            rate_limit=rate_limit,
+            dashboard_port=dashboard_port if dashboard else None,
+        )
 
 
-def run_demo(*, port: int, keep_serving: bool, rate_limit: float = 7.0) -> None:
+def run_demo(
+    *, port: int, keep_serving: bool, rate_limit: float = 7.0, dashboard_port: int | None = 8501
+) -> None:
     from pydantic import SecretStr
 
+    from kommo_analytics.cli.dashboard_cmd import check_port_free, serve_dashboard
     from kommo_analytics.cli.sync_cmd import sync_with_progress
     from kommo_analytics.settings import load_settings
     from kommo_analytics.sync.engine import SyncOptions
 
     settings = load_settings()
+    if dashboard_port is not None:
+        # Before the sync, not after a minute of it.
+        check_port_free(DEFAULT_HOST, dashboard_port)
     if settings.has_kommo_credentials:
         console.print(f"Kommo credentials found: syncing [cyan]{settings.kommo_base_url}[/]")
         sync_with_progress(settings, SyncOptions(), None)
+        if dashboard_port is not None:
+            serve_dashboard(host=DEFAULT_HOST, port=dashboard_port, database_url=None)
         return
 
     from kommo_analytics.emulator.app import create_app
@@ -214,7 +232,15 @@ def run_demo(*, port: int, keep_serving: bool, rate_limit: float = 7.0) -> None:
             }
         )
         sync_with_progress(demo_settings, SyncOptions(), None)
-        if keep_serving:
+        if dashboard_port is not None:
+            if keep_serving:
+                console.print(
+                    f"The demo account stays served at {base}; token: {state.tokens.demo_token}",
+                    soft_wrap=True,
+                    highlight=False,
+                )
+            serve_dashboard(host=DEFAULT_HOST, port=dashboard_port, database_url=None)
+        elif keep_serving:
             console.print(
                 f"Serving the demo account at {base}; token: {state.tokens.demo_token}",
                 soft_wrap=True,
