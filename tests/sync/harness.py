@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,9 +154,10 @@ def _norm(row: tuple[Any, ...], time_columns: set[int], bool_columns: set[int]) 
 
 
 def _by_id(
-    data: list[tuple[Any, ...]], time_columns: set[int] = frozenset(), bools: set[int] = frozenset()
-) -> dict[Any, tuple[Any, ...]]:  # type: ignore[assignment]
-    return {row[0]: _norm(row, set(time_columns), set(bools)) for row in data}
+    data: list[tuple[Any, ...]], time_columns: Iterable[int] = (), bools: Iterable[int] = ()
+) -> dict[Any, tuple[Any, ...]]:
+    times, flags = set(time_columns), set(bools)
+    return {row[0]: _norm(row, times, flags) for row in data}
 
 
 LEAD_COLUMNS = (

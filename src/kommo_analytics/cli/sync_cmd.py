@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         """Exchange an OAuth authorization code for tokens, kept in DATA_DIR (mode 0600)."""
         import httpx
 
-        from kommo_analytics.kommo.auth import TokenFile, exchange_code
+        from kommo_analytics.kommo.auth import exchange_code, token_file_for
         from kommo_analytics.kommo.ratelimit import shared_limiter
 
         settings = load_settings()
@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
             )
         assert settings.kommo_base_url and settings.kommo_client_id
         assert settings.kommo_client_secret and settings.kommo_redirect_uri
-        token_file = TokenFile(settings.data_dir / "kommo_tokens.json")
+        token_file = token_file_for(settings)
 
         async def main() -> None:
             async with httpx.AsyncClient(timeout=60) as http:
