@@ -1,0 +1,105 @@
+"""How long each dashboard page takes to render on a synced account, cold and warm.
+
+Syncs the emulated account into a DuckDB warehouse in-process, then renders every page with
+Streamlit's AppTest: "cold" is the first render after a new sync (nothing cached), "warm" the
+median of the renders after it. The issue's target: every page under 2 s on `medium`.
+
+    .venv/bin/python benchmarks/dashboard_render.py --scale medium
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+from streamlit import logger as streamlit_logger
+from streamlit.testing.v1 import AppTest
+
+from kommo_analytics import dashboard
+from kommo_analytics.dashboard import ENV_DATABASE_URL
+from kommo_analytics.emulator.app import create_app
+from kommo_analytics.emulator.config import EmulatorConfig
+from kommo_analytics.emulator.generator import build_account
+from kommo_analytics.emulator.state import get_state
+from kommo_analytics.settings import Settings
+from kommo_analytics.sync.runner import run_sync
+
+APP = Path(dashboard.__file__).parent / "app.py"
+PAGES = {"Leads": None, "Data health": "app_pages/data_health.py"}
+PERIODS = {"last 30 days": {"period": "last_30_days"}, "whole history": {"period": "custom",
+           "from": "2000-01-01", "to": "2100-12-31"}}  # fmt: skip
+
+
+def _sync(scale: str, work: Path) -> str:
+    store = build_account(seed=1, scale=scale)
+    app = create_app(store, EmulatorConfig(rate_limit_per_second=1e9))
+    url = f"duckdb:///{work / 'kommo.duckdb'}"
+    settings = Settings(
+        kommo_base_url="http://kommo.test",
+        kommo_access_token=SecretStr(get_state(app).tokens.demo_token),
+        kommo_rate_limit_per_second=50,
+        data_dir=work / "data",
+        database_url=url,
+    )
+    run_sync(settings, transport=httpx.ASGITransport(app=app))
+    return url
+
+
+def _render(page: str | None, params: dict[str, str]) -> float:
+    app = AppTest.from_file(str(APP), default_timeout=120)
+    app.query_params.update(params)
+    started = time.perf_counter()
+    app.run()
+    if page is not None:
+        app.switch_page(page).run()
+    took = time.perf_counter() - started
+    if app.exception:
+        raise RuntimeError(app.exception[0].message)
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", default="medium")
+    parser.add_argument("--renders", type=int, default=5)
+    args = parser.parse_args()
+    # AppTest outside a server logs a "missing ScriptRunContext" warning per cached call.
+    streamlit_logger.set_log_level("error")
+    work = Path(tempfile.mkdtemp(prefix="kommo-dash-bench-"))
+    console = Console(width=140)
+    try:
+        started = time.perf_counter()
+        os.environ[ENV_DATABASE_URL] = _sync(args.scale, work)
+        console.print(f"synced the {args.scale} account in {time.perf_counter() - started:.0f} s")
+        table = Table(title=f"Dashboard render times, {args.scale} account (seconds)")
+        for column in ("page", "period", "cold", "warm median", "warm max"):
+            table.add_column(column, justify="left" if column in ("page", "period") else "right")
+        for name, page in PAGES.items():
+            for period, params in PERIODS.items():
+                if page is not None and period != "last 30 days":
+                    continue  # only the Leads page depends on the period
+                cold = _render(page, params)
+                warm = [_render(page, params) for _ in range(args.renders)]
+                table.add_row(
+                    name,
+                    period if page is None else "(all data)",
+                    f"{cold:.2f}",
+                    f"{statistics.median(warm):.2f}",
+                    f"{max(warm):.2f}",
+                )
+        console.print(table)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
