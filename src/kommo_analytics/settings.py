@@ -45,6 +45,30 @@ class Settings(BaseSettings):
         default=None, description="duckdb:///path, mysql+pymysql://…, postgresql+psycopg://…"
     )
 
+    account_timezone: str | None = Field(
+        default=None,
+        description="IANA time zone for day/week/month buckets; default: the account's own",
+    )
+    channel_rules_file: Path | None = Field(
+        default=None, description="A TOML file of channel rules replacing the shipped defaults"
+    )
+    response_sla_hours: float = Field(default=2.0, gt=0, le=24 * 30)
+
+    @field_validator("account_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone; use an IANA name such as America/Sao_Paulo"
+            ) from None
+        return value
+
     @field_validator("kommo_base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:

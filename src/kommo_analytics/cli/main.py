@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kommo_analytics import __version__
-from kommo_analytics.cli import dashboard_cmd, emulator_cmd, sync_cmd
+from kommo_analytics.cli import dashboard_cmd, emulator_cmd, metrics_cmd, sync_cmd
 
 app = typer.Typer(
     name="kommo-analytics",
@@ -34,3 +34,4 @@ def main(
 emulator_cmd.register(app)
 sync_cmd.register(app)
 dashboard_cmd.register(app)
+metrics_cmd.register(app)

@@ -126,7 +126,9 @@ class SyncEngine:
         reporter: Reporter | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        after_load: Callable[[], str] | None = None,
     ) -> None:
+        self.after_load = after_load  # rebuilds what is derived from the raw tables
         self.client = client
         self.warehouse = warehouse
         self.options = options or SyncOptions()
@@ -166,6 +168,10 @@ class SyncEngine:
             except BaseExceptionGroup as failures:
                 raise _first(failures) from None
             await self._locked(self._apply_deletions)
+            if self.after_load is not None:
+                # Before the final publish, so DuckDB readers get data and model together.
+                self.reporter.message("building the analytics model…")
+                self.reporter.message(await asyncio.to_thread(self.after_load))
             self.result.status = "ok"
         except BaseException as exc:
             self.result.status = "failed"

@@ -14,6 +14,7 @@ from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import Reporter, SyncEngine, SyncOptions, SyncResult
 from kommo_analytics.sync.lock import sync_lock
 from kommo_analytics.warehouse.loader import Warehouse
+from kommo_analytics.warehouse.model_store import rebuild
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
 
 
@@ -37,7 +38,14 @@ def run_sync(
 
     async def main() -> SyncResult:
         async with client_from_settings(settings, transport=transport) as client:
-            engine = SyncEngine(client, warehouse, options, reporter, clock=clock)
+            engine = SyncEngine(
+                client,
+                warehouse,
+                options,
+                reporter,
+                clock=clock,
+                after_load=lambda: rebuild(settings, target, now=clock),
+            )
             return await engine.run()
 
     with sync_lock(lock_path(target, settings.data_dir)):

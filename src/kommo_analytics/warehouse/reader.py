@@ -17,19 +17,24 @@ from kommo_analytics.warehouse.target import Kind, Target
 
 
 @contextmanager
-def connect(target: Target) -> Iterator[Any]:
-    """A DB-API connection for reading; closed when the block ends."""
+def connect(target: Target, *, write: bool = False) -> Iterator[Any]:
+    """A DB-API connection, closed when the block ends.
+
+    ``write=True`` is for the one writer that holds the sync lock: on DuckDB it opens the sync's
+    private file read-write (published to readers afterwards) instead of the served copy.
+    """
     try:
         if target.kind is Kind.DUCKDB:
             import duckdb
 
-            assert target.serving_path is not None
-            if not target.serving_path.exists():
+            path = target.sync_path if write else target.serving_path
+            assert path is not None
+            if not path.exists():
                 raise WarehouseError(
-                    f"the warehouse {target.serving_path} does not exist yet",
+                    f"the warehouse {path} does not exist yet",
                     hint="run `kommo-analytics sync` (or `kommo-analytics demo`) first",
                 )
-            con: Any = duckdb.connect(str(target.serving_path), read_only=True)
+            con: Any = duckdb.connect(str(path), read_only=not write)
         elif target.kind is Kind.MYSQL:
             import pymysql
 
@@ -77,3 +82,18 @@ def query(target: Target, sql: str, params: Sequence[Any] = ()) -> list[tuple[An
         cur = con.cursor()
         cur.execute(sql, list(params)) if params else cur.execute(sql)
         return [tuple(row) for row in cur.fetchall()]
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """Whether a driver's error says a table (or schema) does not exist, on any backend."""
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in (
+            "does not exist",
+            "doesn't exist",
+            "(1146",
+            "catalog error",
+            "undefinedtable",
+        )
+    )

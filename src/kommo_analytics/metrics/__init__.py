@@ -1,0 +1,1 @@
+"""Metrics: every number on the dashboard, defined once (see docs/metrics.md)."""

@@ -1,0 +1,134 @@
+"""Module 1 — lead intake and origin: leads by channel and UTM, first response, cost per lead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from kommo_analytics.metrics.common import (
+    Model,
+    Queries,
+    Results,
+    count,
+    created_in_period,
+    median,
+    num,
+    pct,
+    ratio,
+    ts,
+    tuples,
+)
+from kommo_analytics.metrics.params import MetricParams
+
+UTM_DIMENSIONS = ("utm_source", "utm_medium", "utm_campaign")
+
+
+def costs_in_period(m: Model, p: MetricParams) -> Any:
+    costs = m.input_costs
+    costs = costs.filter((costs.day >= p.start) & (costs.day <= p.end))
+    if p.channels:
+        costs = costs.filter(costs.channel.isin(list(p.channels)))
+    return costs
+
+
+def queries(m: Model, p: MetricParams) -> Queries:
+    leads = created_in_period(m, p)
+    answered = leads.first_response_at.notnull() & (leads.first_response_at <= ts(p.as_of_utc))
+    flagged = leads.mutate(
+        answered=answered,
+        hours=answered.ifelse(leads.response_hours, None),
+        won_to_date=(leads.outcome == "won") & (leads.closed_at <= ts(p.as_of_utc)),
+    )
+    costs = costs_in_period(m, p)
+    return {
+        "by_channel": flagged.group_by("channel").aggregate(
+            leads=flagged.count(),
+            won=flagged.won_to_date.sum(),
+            revenue=flagged.won_to_date.ifelse(flagged.price.fill_null(0), 0).sum(),
+        ),
+        "response": flagged.aggregate(
+            leads=flagged.count(),
+            answered=flagged.answered.sum(),
+            avg_hours=flagged.hours.mean(),
+            within_sla=(flagged.answered & (flagged.hours <= p.sla_hours)).sum(),
+        ),
+        "response_median": median(flagged.filter(flagged.answered), "hours"),
+        "utm": flagged.group_by(list(UTM_DIMENSIONS)).aggregate(
+            leads=flagged.count(),
+            won=flagged.won_to_date.sum(),
+            revenue=flagged.won_to_date.ifelse(flagged.price.fill_null(0), 0).sum(),
+        ),
+        "costs": costs.group_by("channel").aggregate(amount=costs.amount.sum(), rows=costs.count()),
+    }
+
+
+def cost_by_channel(results: Results) -> dict[str, float]:
+    frame = results["costs"]
+    return {str(r.channel): num(r.amount) or 0.0 for r in tuples(frame)}
+
+
+def assemble(results: Results, p: MetricParams, channels: tuple[str, ...]) -> dict[str, Any]:
+    by_channel = {str(r.channel): count(r.leads) for r in tuples(results["by_channel"])}
+    total = sum(by_channel.values())
+    response = results["response"]
+    row = response.iloc[0] if len(response) else None
+    answered = count(row.answered) if row is not None else 0
+    costs = cost_by_channel(results)
+    cost_total = sum(costs.values()) if costs else None
+    return {
+        "total": total,
+        "by_channel": {key: by_channel.get(key, 0) for key in channels}
+        | {k: v for k, v in by_channel.items() if k not in channels},
+        "response_time": {
+            "avg_hours": num(row.avg_hours) if row is not None and answered else None,
+            "median_hours": num(results["response_median"]["median"].iloc[0])
+            if answered and len(results["response_median"])
+            else None,
+            "within_sla_pct": pct(count(row.within_sla) if row is not None else 0, total),
+            "without_response": total - answered,
+            "answered": answered,
+            "sla_hours": p.sla_hours,
+        },
+        "cost": {
+            # No cost rows in the period is "unknown", not zero: nothing was imported for it.
+            "total": cost_total,
+            "per_lead": ratio(cost_total, total),
+            "by_channel": {
+                key: {"total": costs[key], "per_lead": ratio(costs[key], by_channel.get(key, 0))}
+                if key in costs
+                else None
+                for key in channels
+            },
+            "imported": bool(costs),
+        },
+        "utm": utm_tables(results["utm"]),
+    }
+
+
+def utm_tables(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Leads, won deals and revenue per UTM source, medium and campaign ("(none)" when unset)."""
+    tables: dict[str, list[dict[str, Any]]] = {}
+    if frame.empty:
+        return {dim: [] for dim in UTM_DIMENSIONS}
+    data = frame.copy()
+    for column in ("leads", "won", "revenue"):
+        data[column] = data[column].map(num).fillna(0)
+    for dim in UTM_DIMENSIONS:
+        grouped = (
+            data.assign(**{dim: data[dim].fillna("(none)")})
+            .groupby(dim, dropna=False)[["leads", "won", "revenue"]]
+            .sum()
+            .sort_values(["leads", "revenue"], ascending=False)
+        )
+        tables[dim] = [
+            {
+                "value": str(value),
+                "leads": int(r.leads),
+                "won": int(r.won),
+                "revenue": float(r.revenue),
+                "conversion_pct": pct(r.won, r.leads),
+            }
+            for value, r in grouped.iterrows()
+        ]
+    return tables

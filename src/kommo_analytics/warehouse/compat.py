@@ -1,0 +1,127 @@
+"""Views named as in the earlier MySQL system, so its users keep their SQL.
+
+They live in the database's default schema (DuckDB ``main``, PostgreSQL ``public``, the URL's
+database on MySQL), so ``SELECT … FROM leads_metrics`` works unqualified, and read the model.
+Deleted leads are left out, as everywhere else. Column names are the earlier system's, some in
+Portuguese (``vendedor`` = seller, ``vendas`` = sales, ``receita`` = revenue).
+
+One difference is the database's, not ours: PostgreSQL divides integers as integers, so the earlier
+``COUNT(…) / COUNT(…) * 100`` gives 0 there; write ``100.0 * COUNT(…) / COUNT(…)`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kommo_analytics.warehouse.model import model_qualified
+from kommo_analytics.warehouse.target import Kind, Target
+
+VIEWS = (
+    "leads_metrics",
+    "sales_metrics",
+    "funnel_history",
+    "commercial_activities",
+    "performance_vendedores",
+    "monthly_forecasts",
+)
+
+
+def view_name(target: Target, view: str) -> str:
+    return f"`{target.dataset}`.`{view}`" if target.kind is Kind.MYSQL else f'"{view}"'
+
+
+def definitions(target: Target) -> dict[str, str]:
+    def m(table: str) -> str:
+        return model_qualified(target, table)
+
+    text = "CHAR" if target.kind is Kind.MYSQL else "VARCHAR"
+    not_deleted = "l.is_deleted = FALSE"
+    won = "CASE WHEN l.outcome = 'won' THEN 1 ELSE 0 END"
+    lost = "CASE WHEN l.outcome = 'lost' THEN 1 ELSE 0 END"
+    return {
+        "leads_metrics": f"""
+            SELECT l.lead_id, l.outcome AS status, CAST(l.created_local AS DATE) AS created_date,
+                   l.channel AS primary_source, l.utm_source, l.utm_medium, l.utm_campaign,
+                   l.utm_content, l.utm_term, l.price AS lead_value,
+                   l.response_hours AS response_time_hours, l.pipeline_id, l.status_id,
+                   l.responsible_user_id
+            FROM {m("fact_leads")} l
+            WHERE {not_deleted}""",
+        "sales_metrics": f"""
+            SELECT l.lead_id, u.name AS vendedor, l.responsible_user_id, l.outcome AS status,
+                   l.price AS sale_price,
+                   CASE WHEN l.outcome <> 'open' THEN l.cycle_days END AS sales_cycle_days,
+                   l.closed_at,
+                   CASE WHEN l.outcome = 'lost' THEN COALESCE(l.loss_reason, 'not specified')
+                   END AS loss_reason,
+                   l.pipeline_id
+            FROM {m("fact_leads")} l
+            LEFT JOIN {m("dim_users")} u ON u.user_id = l.responsible_user_id
+            WHERE {not_deleted}""",
+        "funnel_history": f"""
+            SELECT s.lead_id, s.seq, s.pipeline_id, p.name AS pipeline_name, s.status_id,
+                   st.name AS stage_name, s.entered_at, s.left_at,
+                   s.hours AS hours_in_stage, s.next_status_id, s.moved_by
+            FROM {m("fact_stage_stays")} s
+            JOIN {m("fact_leads")} l ON l.lead_id = s.lead_id
+            LEFT JOIN {m("dim_pipelines")} p ON p.pipeline_id = s.pipeline_id
+            LEFT JOIN {m("dim_stages")} st
+                   ON st.pipeline_id = s.pipeline_id AND st.status_id = s.status_id
+            WHERE {not_deleted}""",
+        "commercial_activities": f"""
+            SELECT CAST(t.task_id AS {text}) AS activity_id,
+                   CONCAT('task_', t.kind) AS activity_type,
+                   t.responsible_user_id AS user_id, u.name AS vendedor, t.lead_id,
+                   t.created_at, t.complete_till AS due_at, t.is_completed AS completed,
+                   t.completed_at, t.on_time, CAST(NULL AS {_double(target)}) AS duration_minutes
+            FROM {m("fact_tasks")} t
+            LEFT JOIN {m("dim_users")} u ON u.user_id = t.responsible_user_id
+            WHERE t.lead_deleted = FALSE
+            UNION ALL
+            SELECT a.event_id, CONCAT(a.medium, '_', a.direction), a.created_by, u.name,
+                   a.lead_id, a.created_at, CAST(NULL AS {_timestamp(target)}),
+                   CAST(NULL AS {_bool(target)}), CAST(NULL AS {_timestamp(target)}),
+                   CAST(NULL AS {_bool(target)}), a.call_seconds / 60.0
+            FROM {m("fact_activities")} a
+            LEFT JOIN {m("dim_users")} u ON u.user_id = a.created_by
+            WHERE a.lead_deleted = FALSE""",
+        "performance_vendedores": f"""
+            SELECT u.user_id, u.name AS vendedor,
+                   COUNT(l.lead_id) AS total_leads,
+                   SUM({won}) AS vendas,
+                   SUM({lost}) AS perdidas,
+                   SUM(CASE WHEN l.outcome = 'won' THEN COALESCE(l.price, 0) ELSE 0 END)
+                       AS receita,
+                   100.0 * SUM({won}) / NULLIF(SUM({won}) + SUM({lost}), 0) AS win_rate
+            FROM {m("dim_users")} u
+            LEFT JOIN {m("fact_leads")} l
+                   ON l.responsible_user_id = u.user_id AND {not_deleted}
+            GROUP BY u.user_id, u.name""",
+        "monthly_forecasts": f"""
+            SELECT f.month, f.snapshot_at, f.p10, f.p50, f.p90, f.method
+            FROM {m("forecast_snapshots")} f""",
+    }
+
+
+def _timestamp(target: Target) -> str:
+    return "DATETIME(6)" if target.kind is Kind.MYSQL else "TIMESTAMP"
+
+
+def _double(target: Target) -> str:
+    return {Kind.MYSQL: "DOUBLE", Kind.POSTGRES: "DOUBLE PRECISION"}.get(target.kind, "DOUBLE")
+
+
+def _bool(target: Target) -> str:
+    # MySQL cannot CAST to BOOLEAN; its booleans are small integers.
+    return "SIGNED" if target.kind is Kind.MYSQL else "BOOLEAN"
+
+
+def create_views(con: Any, target: Target) -> None:
+    cur = con if target.kind is Kind.DUCKDB else con.cursor()
+    for view, sql in definitions(target).items():
+        if target.kind is Kind.MYSQL:
+            cur.execute(f"CREATE OR REPLACE VIEW {view_name(target, view)} AS {sql}")
+        else:
+            cur.execute(f"DROP VIEW IF EXISTS {view_name(target, view)}")
+            cur.execute(f"CREATE VIEW {view_name(target, view)} AS {sql}")
+    con.commit() if target.kind is not Kind.DUCKDB else None

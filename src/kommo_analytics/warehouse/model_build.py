@@ -1,0 +1,515 @@
+"""Deriving the analytics model from the raw tables: pure functions on DataFrames.
+
+Nothing here reads a database or a clock; ``model_store.py`` reads the raw tables into a
+:class:`RawFrames`, calls :func:`build_model` and writes what it returns. Each rule below is the
+contract's (``docs/metrics.md`` explains them for people):
+
+- a lead's **stage history** comes from its ``lead_status_changed`` events in time order: it
+  entered its first stage (the first event's ``value_before``, else its current stage) when it was
+  created, and every event ends one stay and starts the next;
+- its **first response** is the earliest *human* outgoing call, chat message, e-mail or SMS on the
+  lead or on one of its contacts, at or after the lead's creation;
+- its **channel** is the first matching rule of the channel rules;
+- a task's **completion time** is its latest ``task_completed`` event, else its ``updated_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kommo_analytics.kommo.entities import TRACKING_COLUMNS
+from kommo_analytics.metrics.channels import ChannelRules
+from kommo_analytics.warehouse.model import MODEL_TABLES, MODEL_VERSION, M
+
+WON, LOST = 142, 143
+RESPONSE_TYPES = ("outgoing_call", "outgoing_chat_message", "outgoing_mail", "outgoing_sms")
+ACTIVITY_TYPES: dict[str, tuple[str, str]] = {
+    "incoming_call": ("call", "in"),
+    "outgoing_call": ("call", "out"),
+    "incoming_chat_message": ("chat", "in"),
+    "outgoing_chat_message": ("chat", "out"),
+    "incoming_mail": ("mail", "in"),
+    "outgoing_mail": ("mail", "out"),
+    "outgoing_sms": ("sms", "out"),
+}
+# The event types the model reads (``model_store`` fetches only these).
+MODEL_EVENT_TYPES = ("lead_status_changed", "task_completed", *ACTIVITY_TYPES)
+TASK_KINDS = {1: "follow_up", 2: "meeting"}
+
+_ID = re.compile(r'"id"\s*:\s*(\d+)')
+_PIPELINE = re.compile(r'"pipeline_id"\s*:\s*(\d+)')
+
+
+@dataclass
+class RawFrames:
+    """The raw tables the model needs, as read from the warehouse (timestamps UTC, aware or
+    naive). Empty frames are fine: a new account has no leads yet."""
+
+    account: pd.DataFrame
+    users: pd.DataFrame
+    pipelines: pd.DataFrame
+    statuses: pd.DataFrame
+    loss_reasons: pd.DataFrame
+    task_types: pd.DataFrame
+    leads: pd.DataFrame
+    lead_contacts: pd.DataFrame
+    events: pd.DataFrame
+    tasks: pd.DataFrame
+    call_notes: pd.DataFrame
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _utc(series: pd.Series) -> pd.Series:
+    """Naive UTC timestamps, whatever the driver returned."""
+    values = pd.to_datetime(series, utc=True, errors="coerce")
+    naive: pd.Series = values.dt.tz_localize(None).astype("datetime64[us]")
+    return naive
+
+
+def _at(keys: pd.Series, times: pd.Series) -> pd.Series:
+    """Timestamps looked up by id (missing → NaT), aligned with ``keys``."""
+    found = times.reindex(keys.to_numpy()).astype(object).to_numpy()
+    return _utc(pd.Series(found, index=keys.index, dtype=object))
+
+
+def _local(utc_naive: pd.Series, timezone: str) -> pd.Series:
+    """The same instants as naive wall-clock times in the account's time zone."""
+    local: pd.Series = (
+        utc_naive.dt.tz_localize("UTC")
+        .dt.tz_convert(timezone)
+        .dt.tz_localize(None)
+        .astype("datetime64[us]")
+    )
+    return local
+
+
+def _hours(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    return (later - earlier).dt.total_seconds() / 3600.0
+
+
+def _int(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce").astype("Int64")
+
+
+def _bool(series: pd.Series) -> pd.Series:
+    return series.astype("boolean").fillna(False).astype(bool)
+
+
+def _outcome(status: pd.Series) -> pd.Series:
+    won = status.eq(WON).fillna(False).to_numpy(dtype=bool)
+    lost = status.eq(LOST).fillna(False).to_numpy(dtype=bool)
+    return pd.Series(np.select([won, lost], ["won", "lost"], "open"), index=status.index)
+
+
+def _extract(values: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
+    return _int(values.fillna("").astype(str).str.extract(pattern, expand=False))
+
+
+def _frame(name: str, data: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
+    """A model table with exactly its declared columns, in order, with predictable dtypes."""
+    table = MODEL_TABLES[name]
+    source = data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
+    out = pd.DataFrame(index=source.index)
+    for column in table.columns:
+        values = (
+            source[column.name]
+            if column.name in source
+            else pd.Series([None] * len(source), index=source.index, dtype=object)
+        )
+        if column.type is M.BIGINT:
+            values = _int(values)
+        elif column.type is M.DOUBLE:
+            values = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif column.type is M.BOOL:
+            values = values.astype("boolean")
+        elif column.type is M.TIMESTAMP:
+            values = pd.to_datetime(values, errors="coerce").astype("datetime64[us]")
+        elif column.type is M.TEXT:
+            values = values.astype(object).where(values.notna(), None)
+        out[column.name] = values
+    return out.reset_index(drop=True)
+
+
+# -- dimensions -----------------------------------------------------------------------------------
+
+
+def build_stages(statuses: pd.DataFrame) -> pd.DataFrame:
+    stages = statuses.rename(columns={"id": "status_id"}).copy()
+    stages["status_id"] = _int(stages["status_id"])
+    stages["pipeline_id"] = _int(stages["pipeline_id"])
+    stages["outcome"] = _outcome(stages["status_id"])
+    open_ = stages[stages["outcome"] == "open"].sort_values(["pipeline_id", "sort", "status_id"])
+    order = open_.groupby("pipeline_id").cumcount() + 1
+    stages["stage_order"] = order.reindex(stages.index)
+    return _frame("dim_stages", stages)
+
+
+def build_task_types(task_types: pd.DataFrame) -> pd.DataFrame:
+    types = task_types.rename(columns={"id": "task_type_id"}).copy()
+    types["kind"] = _int(types["task_type_id"]).map(TASK_KINDS).fillna("other")
+    return _frame("dim_task_types", types)
+
+
+def build_channels(rules: ChannelRules) -> pd.DataFrame:
+    return _frame(
+        "dim_channels",
+        {
+            "channel": [r.key for r in rules.rules],
+            "label": [r.label for r in rules.rules],
+            "rule_order": list(range(1, len(rules.rules) + 1)),
+            "rule": [r.describe() for r in rules.rules],
+        },
+    )
+
+
+# -- stage history ---------------------------------------------------------------------------------
+
+
+def status_events(events: pd.DataFrame) -> pd.DataFrame:
+    """``lead_status_changed`` events with the stages before and after, in time order per lead
+    (ties within a second broken by the event id, which Kommo issues in time order)."""
+    moves = events[(events["type"] == "lead_status_changed") & (events["entity_type"] == "lead")]
+    moves = pd.DataFrame(
+        {
+            "lead_id": _int(moves["entity_id"]),
+            "event_id": moves["id"].astype(str),
+            "at": _utc(moves["created_at"]),
+            "by": _int(moves["created_by"]),
+            "status_before": _extract(moves["value_before"], _ID),
+            "pipeline_before": _extract(moves["value_before"], _PIPELINE),
+            "status_after": _extract(moves["value_after"], _ID),
+            "pipeline_after": _extract(moves["value_after"], _PIPELINE),
+        }
+    )
+    return moves.sort_values(["lead_id", "at", "event_id"], kind="stable").reset_index(drop=True)
+
+
+def build_stays(leads: pd.DataFrame, moves: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """One row per stay; ``leads`` has lead_id, pipeline_id, status_id, created_at (naive UTC)."""
+    moves = moves[moves["lead_id"].isin(leads["lead_id"])]
+    created = leads.set_index("lead_id")["created_at"]
+    first = moves.groupby("lead_id", sort=False).head(1)
+    # The stay a lead was created in: the first move's "before", else where it is now.
+    without = leads[~leads["lead_id"].isin(first["lead_id"])]
+    initial = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "lead_id": first["lead_id"],
+                    "pipeline_id": first["pipeline_before"],
+                    "status_id": first["status_before"],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "lead_id": without["lead_id"],
+                    "pipeline_id": without["pipeline_id"],
+                    "status_id": without["status_id"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    initial["entered_at"] = _at(initial["lead_id"], created)
+    initial["order"] = -1
+    later = pd.DataFrame(
+        {
+            "lead_id": moves["lead_id"],
+            "pipeline_id": moves["pipeline_after"],
+            "status_id": moves["status_after"],
+            "entered_at": moves["at"],
+            "order": moves.groupby("lead_id", sort=False).cumcount(),
+        }
+    )
+    stays = pd.concat([initial, later], ignore_index=True)
+    stays = stays.sort_values(["lead_id", "order"], kind="stable").reset_index(drop=True)
+    stays["seq"] = stays["order"] + 1
+    # Each stay ends with the next move; the move's author and destination belong to the stay.
+    nxt = moves.assign(seq=moves.groupby("lead_id", sort=False).cumcount())[
+        ["lead_id", "seq", "at", "by", "pipeline_after", "status_after"]
+    ]
+    stays = stays.merge(nxt, on=["lead_id", "seq"], how="left")
+    stays = stays.rename(
+        columns={
+            "at": "left_at",
+            "by": "moved_by",
+            "pipeline_after": "next_pipeline_id",
+            "status_after": "next_status_id",
+        }
+    )
+    stays["entered_at"] = pd.to_datetime(stays["entered_at"]).astype("datetime64[us]")
+    stays["left_at"] = pd.to_datetime(stays["left_at"]).astype("datetime64[us]")
+    stays["entered_local"] = _local(stays["entered_at"], timezone)
+    stays["hours"] = _hours(stays["left_at"], stays["entered_at"])
+    return _frame("fact_stage_stays", stays)
+
+
+def lead_history_facts(
+    leads: pd.DataFrame, stays: pd.DataFrame, stages: pd.DataFrame
+) -> pd.DataFrame:
+    """Per lead: entry stage, furthest stage reached in its current pipeline, ever won, the last
+    open stage it was in, and how many moves it made."""
+    order = stages.set_index(["pipeline_id", "status_id"])["stage_order"]
+    s = stays.copy()
+    s["stage_order"] = pd.Series(
+        order.reindex(pd.MultiIndex.from_frame(s[["pipeline_id", "status_id"]])).to_numpy(),
+        index=s.index,
+    ).astype("Int64")
+    current = leads.set_index("lead_id")["pipeline_id"]
+    in_current = s["pipeline_id"] == s["lead_id"].map(current)
+    facts = pd.DataFrame(index=pd.Index(leads["lead_id"], name="lead_id"))
+    facts["entry_status_id"] = s[s["seq"] == 0].set_index("lead_id")["status_id"]
+    facts["max_stage_order"] = s[in_current].groupby("lead_id")["stage_order"].max()
+    facts["ever_won"] = s.assign(won=s["status_id"] == WON).groupby("lead_id")["won"].any()
+    open_stays = s[~s["status_id"].isin([WON, LOST]) & s["status_id"].notna()]
+    last_open = open_stays.sort_values(["lead_id", "seq"]).groupby("lead_id").tail(1)
+    facts["last_open_pipeline_id"] = last_open.set_index("lead_id")["pipeline_id"]
+    facts["last_open_status_id"] = last_open.set_index("lead_id")["status_id"]
+    facts["status_changes"] = s.groupby("lead_id")["seq"].max()
+    facts["ever_won"] = facts["ever_won"].astype("boolean").fillna(False)
+    return facts.reset_index()
+
+
+# -- leads ------------------------------------------------------------------------------------------
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    return [str(t) for t in parsed] if isinstance(parsed, list) else []
+
+
+def first_responses(
+    leads: pd.DataFrame, events: pd.DataFrame, lead_contacts: pd.DataFrame
+) -> pd.Series:
+    """Earliest human outgoing contact on the lead or its contacts, at or after its creation."""
+    out = events[events["type"].isin(RESPONSE_TYPES)]
+    out = out[_int(out["created_by"]).fillna(0) != 0]
+    out = pd.DataFrame(
+        {
+            "entity_type": out["entity_type"],
+            "entity_id": _int(out["entity_id"]),
+            "at": _utc(out["created_at"]),
+        }
+    )
+    on_lead = out[out["entity_type"] == "lead"].rename(columns={"entity_id": "lead_id"})
+    links = pd.DataFrame(
+        {
+            "lead_id": _int(lead_contacts["lead_id"]),
+            "contact_id": _int(lead_contacts["contact_id"]),
+        }
+    )
+    on_contact = out[out["entity_type"] == "contact"].rename(columns={"entity_id": "contact_id"})
+    via_contact = on_contact.merge(links, on="contact_id")[["lead_id", "at"]]
+    touches = pd.concat([on_lead[["lead_id", "at"]], via_contact], ignore_index=True)
+    touches = touches.merge(leads[["lead_id", "created_at"]], on="lead_id")
+    touches = touches[touches["at"] >= touches["created_at"]]
+    return touches.groupby("lead_id")["at"].min()
+
+
+def build_leads(
+    raw: RawFrames,
+    stages: pd.DataFrame,
+    rules: ChannelRules,
+    timezone: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``fact_leads`` and ``fact_stage_stays``."""
+    src = raw.leads
+    leads = pd.DataFrame(
+        {
+            "lead_id": _int(src["id"]),
+            "name": src["name"],
+            "pipeline_id": _int(src["pipeline_id"]),
+            "status_id": _int(src["status_id"]),
+            "responsible_user_id": _int(src["responsible_user_id"]),
+            "created_by": _int(src["created_by"]),
+            "price": pd.to_numeric(src["price"], errors="coerce"),
+            "loss_reason_id": _int(src["loss_reason_id"]),
+            "tags": src["tags"],
+            "created_at": _utc(src["created_at"]),
+            "closed_at": _utc(src["closed_at"]),
+            "is_deleted": _bool(src["is_deleted"]),
+        }
+    )
+    for column in TRACKING_COLUMNS.values():
+        values = src[column] if column in src else pd.Series([None] * len(src), index=src.index)
+        text = values.astype(object).where(values.notna(), None)
+        leads[column] = text.map(lambda v: v.strip() or None if isinstance(v, str) else v)
+    leads["outcome"] = _outcome(leads["status_id"])
+    # A lead that is open again has no closing date, whatever Kommo kept.
+    leads.loc[leads["outcome"] == "open", "closed_at"] = pd.NaT
+    reasons = raw.loss_reasons.set_index(_int(raw.loss_reasons["id"]))["name"]
+    leads["loss_reason"] = leads["loss_reason_id"].map(reasons).where(leads["outcome"] == "lost")
+    leads["created_local"] = _local(leads["created_at"], timezone)
+    leads["closed_local"] = _local(leads["closed_at"], timezone)
+    leads["cycle_days"] = _hours(leads["closed_at"], leads["created_at"]) / 24.0
+    tag_lists = leads["tags"].map(_tags)
+    leads["tags"] = tag_lists.map(lambda tags: json.dumps(tags, ensure_ascii=False))
+    leads["channel"] = rules.classify_frame(
+        leads[[*TRACKING_COLUMNS.values(), "created_by"]].assign(tags=tag_lists)
+    )
+    response = first_responses(leads, raw.events, raw.lead_contacts)
+    leads["first_response_at"] = _at(leads["lead_id"], response)
+    leads["response_hours"] = _hours(leads["first_response_at"], leads["created_at"])
+
+    stays = build_stays(leads, status_events(raw.events), timezone)
+    facts = lead_history_facts(leads, stays, stages)
+    leads = leads.merge(facts, on="lead_id", how="left")
+    return _frame("fact_leads", leads), stays
+
+
+# -- activities and tasks -----------------------------------------------------------------------
+
+
+def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    events = raw.events[raw.events["type"].isin(list(ACTIVITY_TYPES))]
+    acts = pd.DataFrame(
+        {
+            "event_id": events["id"].astype(str),
+            "type": events["type"],
+            "medium": events["type"].map(lambda t: ACTIVITY_TYPES[t][0]),
+            "direction": events["type"].map(lambda t: ACTIVITY_TYPES[t][1]),
+            "created_by": _int(events["created_by"]),
+            "created_at": _utc(events["created_at"]),
+            "entity_type": events["entity_type"],
+            "entity_id": _int(events["entity_id"]),
+            "note_id": _extract(events["value_after"], _ID),
+        }
+    )
+    acts["created_local"] = _local(acts["created_at"], timezone)
+    acts["lead_id"] = acts["entity_id"].where(acts["entity_type"] == "lead")
+    acts["contact_id"] = acts["entity_id"].where(acts["entity_type"] == "contact")
+    # Call notes are numbered per entity type; the event names the note on its own entity.
+    notes = pd.DataFrame(
+        {
+            "entity_type": raw.call_notes["entity_type"].map(
+                {"leads": "lead", "contacts": "contact"}
+            ),
+            "note_id": _int(raw.call_notes["id"]),
+            "call_seconds": pd.to_numeric(raw.call_notes["duration"], errors="coerce"),
+        }
+    ).drop_duplicates(["entity_type", "note_id"])
+    acts = acts.merge(notes, on=["entity_type", "note_id"], how="left")
+    acts.loc[acts["medium"] != "call", "call_seconds"] = np.nan
+    deleted = set(leads.loc[leads["is_deleted"].astype(bool), "lead_id"].tolist())
+    acts["lead_deleted"] = acts["lead_id"].isin(deleted)
+    return _frame("fact_activities", acts)
+
+
+def build_tasks(
+    raw: RawFrames, leads: pd.DataFrame, task_types: pd.DataFrame, timezone: str
+) -> pd.DataFrame:
+    src = raw.tasks
+    tasks = pd.DataFrame(
+        {
+            "task_id": _int(src["id"]),
+            "task_type_id": _int(src["task_type_id"]),
+            "responsible_user_id": _int(src["responsible_user_id"]),
+            "created_by": _int(src["created_by"]),
+            "entity_type": src["entity_type"],
+            "entity_id": _int(src["entity_id"]),
+            "created_at": _utc(src["created_at"]),
+            "updated_at": _utc(src["updated_at"]),
+            "complete_till": _utc(src["complete_till"]),
+            "is_completed": _bool(src["is_completed"]),
+        }
+    )
+    types = task_types.set_index("task_type_id")
+    tasks["kind"] = (
+        tasks["task_type_id"]
+        .map(types["kind"])
+        .fillna(tasks["task_type_id"].map(TASK_KINDS))
+        .fillna("other")
+    )
+    tasks["type_name"] = tasks["task_type_id"].map(types["name"])
+    tasks["lead_id"] = tasks["entity_id"].where(tasks["entity_type"] == "leads")
+    done = raw.events[
+        (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task")
+    ]
+    latest = (
+        pd.DataFrame({"task_id": _int(done["entity_id"]), "at": _utc(done["created_at"])})
+        .groupby("task_id")["at"]
+        .max()
+    )
+    completed_at = _at(tasks["task_id"], latest)
+    tasks["completed_at"] = completed_at.fillna(tasks["updated_at"]).where(tasks["is_completed"])
+    tasks["on_time"] = (tasks["completed_at"] <= tasks["complete_till"]).where(
+        tasks["is_completed"]
+    )
+    tasks["complete_till_local"] = _local(tasks["complete_till"], timezone)
+    deleted = set(leads.loc[leads["is_deleted"].astype(bool), "lead_id"].tolist())
+    tasks["lead_deleted"] = tasks["lead_id"].isin(deleted)
+    return _frame("fact_tasks", tasks)
+
+
+# -- everything -------------------------------------------------------------------------------------
+
+
+def account_facts(account: pd.DataFrame, timezone_override: str | None) -> dict[str, str | None]:
+    row = account.iloc[0].to_dict() if len(account) else {}
+
+    def text(key: str) -> str | None:
+        value = row.get(key)
+        return (
+            None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+        )
+
+    return {
+        "timezone": timezone_override or text("timezone") or "UTC",
+        "currency": text("currency"),
+        "currency_symbol": text("currency_symbol"),
+        "subdomain": text("subdomain"),
+        "account_name": text("name"),
+    }
+
+
+def build_model(
+    raw: RawFrames,
+    rules: ChannelRules,
+    *,
+    built_at: datetime,
+    timezone_override: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every derived model table, by name."""
+    info = account_facts(raw.account, timezone_override)
+    timezone = info["timezone"] or "UTC"
+    stages = build_stages(raw.statuses)
+    task_types = build_task_types(raw.task_types)
+    leads, stays = build_leads(raw, stages, rules, timezone)
+    info.update(
+        {
+            "built_at": built_at.isoformat(),
+            "model_version": str(MODEL_VERSION),
+            "channel_rules": rules.source,
+            "channels": ",".join(rules.keys),
+        }
+    )
+    return {
+        "model_info": _frame("model_info", {"item": list(info), "value": list(info.values())}),
+        "dim_users": _frame("dim_users", raw.users.rename(columns={"id": "user_id"})),
+        "dim_pipelines": _frame(
+            "dim_pipelines", raw.pipelines.rename(columns={"id": "pipeline_id"})
+        ),
+        "dim_stages": stages,
+        "dim_loss_reasons": _frame(
+            "dim_loss_reasons", raw.loss_reasons.rename(columns={"id": "loss_reason_id"})
+        ),
+        "dim_channels": build_channels(rules),
+        "dim_task_types": task_types,
+        "fact_leads": leads,
+        "fact_stage_stays": stays,
+        "fact_tasks": build_tasks(raw, leads, task_types, timezone),
+        "fact_activities": build_activities(raw, leads, timezone),
+    }

@@ -1,0 +1,323 @@
+"""Reading the raw tables for the model, and writing the model so no reader sees half of it.
+
+Every derived table is emptied and refilled inside **one transaction** (``DELETE`` + bulk insert;
+on PostgreSQL and MariaDB/InnoDB readers keep seeing the previous model until the commit, and are
+never blocked by it). Table definitions are created beforehand, outside that transaction, because
+MySQL commits implicitly on DDL. On DuckDB the writer works on the sync's private file, which is
+published to readers afterwards (``Warehouse.publish``).
+
+The input tables (imported costs and goals) and forecast snapshots are never emptied by a build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from kommo_analytics.errors import WarehouseError
+from kommo_analytics.metrics.channels import ChannelRules
+from kommo_analytics.settings import Settings
+from kommo_analytics.warehouse import compat, reader
+from kommo_analytics.warehouse.model import (
+    DERIVED,
+    MODEL_TABLES,
+    MODEL_VERSION,
+    M,
+    ModelTable,
+    create_sql,
+    model_qualified,
+    model_schema,
+)
+from kommo_analytics.warehouse.model_build import MODEL_EVENT_TYPES, RawFrames, build_model
+from kommo_analytics.warehouse.tables import TABLES
+from kommo_analytics.warehouse.target import Kind, Target
+
+# The raw columns the model reads; ``raw`` JSON columns stay in the warehouse.
+_RAW_TABLES: dict[str, str] = {
+    "account": "account",
+    "users": "users",
+    "pipelines": "pipelines",
+    "statuses": "statuses",
+    "loss_reasons": "loss_reasons",
+    "task_types": "task_types",
+    "leads": "leads",
+    "lead_contacts": "lead_contacts",
+    "events": "events",
+    "tasks": "tasks",
+    "call_notes": "call_notes",
+}
+
+
+def _cursor(con: Any, target: Target) -> Any:
+    # A DuckDB "cursor" is a second connection with its own transaction; use the connection.
+    return con if target.kind is Kind.DUCKDB else con.cursor()
+
+
+def _columns(name: str) -> list[str]:
+    return [c for c in TABLES[name].column_names if c != "raw"]
+
+
+def _fetch(con: Any, target: Target, sql: str, columns: list[str]) -> pd.DataFrame:
+    cur = _cursor(con, target)
+    try:
+        cur.execute(sql)
+    except Exception as exc:
+        if reader.is_missing_table(exc):
+            if target.kind is Kind.POSTGRES:
+                con.rollback()  # the failed statement aborted the transaction
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        raise
+    rows = cur.fetchall()
+    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
+
+
+def read_raw(con: Any, target: Target) -> RawFrames:
+    """The raw tables the model needs (tables a young warehouse lacks read as empty)."""
+    frames: dict[str, pd.DataFrame] = {}
+    for field_name, table in _RAW_TABLES.items():
+        columns = _columns(table)
+        where = ""
+        if table == "events":
+            types = ", ".join(f"'{t}'" for t in MODEL_EVENT_TYPES)
+            where = f" WHERE type IN ({types})"
+        sql = f"SELECT {', '.join(columns)} FROM {target.qualified(table)}{where}"
+        frames[field_name] = _fetch(con, target, sql, columns)
+    return RawFrames(
+        account=frames["account"],
+        users=frames["users"],
+        pipelines=frames["pipelines"],
+        statuses=frames["statuses"],
+        loss_reasons=frames["loss_reasons"],
+        task_types=frames["task_types"],
+        leads=frames["leads"],
+        lead_contacts=frames["lead_contacts"],
+        events=frames["events"],
+        tasks=frames["tasks"],
+        call_notes=frames["call_notes"],
+    )
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+def _python_rows(frame: pd.DataFrame, table: ModelTable) -> list[tuple[Any, ...]]:
+    """Rows as plain Python values (None for every kind of missing) for DB-API drivers."""
+    columns = []
+    for column in table.columns:
+        series = frame[column.name]
+        if column.type is M.TIMESTAMP:
+            values = [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        elif column.type is M.DATE:
+            values = [None if pd.isna(v) else pd.Timestamp(v).date() for v in series]
+        elif column.type is M.BIGINT:
+            values = [None if pd.isna(v) else int(v) for v in series]
+        elif column.type is M.DOUBLE:
+            values = [None if pd.isna(v) else float(v) for v in series]
+        elif column.type is M.BOOL:
+            values = [None if pd.isna(v) else bool(v) for v in series]
+        else:
+            values = [
+                None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                for v in series
+            ]
+        columns.append(values)
+    return list(zip(*columns, strict=True)) if columns else []
+
+
+def _existing_columns(con: Any, target: Target, table: str) -> list[str] | None:
+    cur = _cursor(con, target)
+    mark = reader.placeholder(target)
+    cur.execute(
+        "SELECT column_name FROM information_schema.columns "
+        f"WHERE table_schema = {mark} AND table_name = {mark} ORDER BY ordinal_position",
+        [model_schema(target), table],
+    )
+    columns = [str(row[0]) for row in cur.fetchall()]
+    return columns or None
+
+
+def ensure_tables(con: Any, target: Target, tables: Iterable[ModelTable]) -> None:
+    """Create the model's schema and tables; re-create derived tables whose columns changed."""
+    cur = _cursor(con, target)
+    if target.kind is not Kind.MYSQL:
+        cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{model_schema(target)}"')
+    for table in tables:
+        existing = _existing_columns(con, target, table.name)
+        if existing is not None and existing != list(table.column_names):
+            if not table.derived:
+                raise WarehouseError(
+                    f"the table {table.name} has columns this version does not know",
+                    hint="it holds data you imported; back it up, then drop it and import again",
+                )
+            cur.execute(f"DROP TABLE {model_qualified(target, table.name)}")
+            existing = None
+        if existing is None:
+            cur.execute(create_sql(target, table))
+    if target.kind is not Kind.MYSQL:
+        con.commit()
+
+
+def insert_rows(con: Any, target: Target, table: ModelTable, frame: pd.DataFrame) -> None:
+    name = model_qualified(target, table.name)
+    if frame.empty:
+        return
+    cur = _cursor(con, target)
+    if target.kind is Kind.DUCKDB:
+        con.register("_model_rows", frame[list(table.column_names)])
+        try:
+            cur.execute(f"INSERT INTO {name} SELECT * FROM _model_rows")
+        finally:
+            con.unregister("_model_rows")
+        return
+    rows = _python_rows(frame, table)
+    columns = ", ".join(table.column_names)
+    if target.kind is Kind.POSTGRES:
+        with cur.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join(["%s"] * len(table.columns))
+    sql = f"INSERT INTO {name} ({columns}) VALUES ({marks})"
+    # pymysql turns executemany into multi-row INSERTs; chunks keep each under the packet limit.
+    for start in range(0, len(rows), 5000):
+        cur.executemany(sql, rows[start : start + 5000])
+
+
+def replace_tables(con: Any, target: Target, frames: Mapping[str, pd.DataFrame]) -> None:
+    """Empty and refill the given tables in one transaction."""
+    cur = _cursor(con, target)
+    if target.kind is Kind.DUCKDB:
+        cur.execute("BEGIN TRANSACTION")
+    elif target.kind is Kind.MYSQL:
+        con.begin()
+    try:
+        for name, frame in frames.items():
+            cur.execute(f"DELETE FROM {model_qualified(target, name)}")
+            insert_rows(con, target, MODEL_TABLES[name], frame)
+        con.commit() if target.kind is not Kind.DUCKDB else cur.execute("COMMIT")
+    except BaseException:
+        con.rollback() if target.kind is not Kind.DUCKDB else cur.execute("ROLLBACK")
+        raise
+
+
+def prepare_duckdb(target: Target) -> None:
+    """The writer's DuckDB file, copied from the served one if it went missing."""
+    if target.kind is not Kind.DUCKDB:
+        return
+    sync, serving = target.sync_path, target.serving_path
+    assert sync is not None and serving is not None
+    if not sync.exists() and serving.exists():
+        shutil.copyfile(serving, sync)
+
+
+def build_and_store(
+    target: Target,
+    rules: ChannelRules,
+    *,
+    timezone_override: str | None = None,
+    now: Callable[[], float] = time.time,
+) -> dict[str, int]:
+    """Rebuild the model from the raw tables; returns rows per derived table.
+
+    The caller holds the sync lock (and, on DuckDB, publishes afterwards).
+    """
+    if target.kind is Kind.DUCKDB:
+        prepare_duckdb(target)
+    try:
+        with reader.connect(target, write=True) as con:
+            raw = read_raw(con, target)
+            frames = build_model(
+                raw,
+                rules,
+                built_at=datetime.fromtimestamp(now(), UTC),
+                timezone_override=timezone_override,
+            )
+            ensure_tables(con, target, MODEL_TABLES.values())
+            replace_tables(con, target, frames)
+            compat.create_views(con, target)
+    except WarehouseError:
+        raise
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WarehouseError(
+            f"building the analytics model in {target.display} failed: {reason}",
+            hint="the previous model is unchanged; fix the cause and run `kommo-analytics model`",
+        ) from exc
+    return {name: len(frame) for name, frame in frames.items()}
+
+
+def rebuild(settings: Settings, target: Target, *, now: Callable[[], float] = time.time) -> str:
+    """Rebuild the model with the user's settings; a one-line summary for the progress output."""
+    rules = ChannelRules.load(settings.channel_rules_file)
+    counts = build_and_store(target, rules, timezone_override=settings.account_timezone, now=now)
+    return (
+        f"analytics model built: {counts['fact_leads']:,} leads, "
+        f"{counts['fact_stage_stays']:,} stage stays, {counts['fact_tasks']:,} tasks, "
+        f"{counts['fact_activities']:,} calls and messages"
+    )
+
+
+def replace_input_rows(
+    target: Target,
+    table: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    delete_where: str | None,
+    delete_params: Sequence[Any] = (),
+) -> int:
+    """Write imported rows in one transaction: delete what they replace, insert them.
+
+    ``delete_where`` is a SQL condition on the table (``None``: delete nothing), written with
+    :func:`reader.placeholder` marks for ``delete_params``.
+    """
+    spec = MODEL_TABLES[table]
+    if spec.derived:
+        raise ValueError(f"{table} is rebuilt from the raw tables, not imported")
+    if target.kind is Kind.DUCKDB:
+        prepare_duckdb(target)
+    with reader.connect(target, write=True) as con:
+        ensure_tables(con, target, [spec])
+        cur = _cursor(con, target)
+        if target.kind is Kind.DUCKDB:
+            cur.execute("BEGIN TRANSACTION")
+        elif target.kind is Kind.MYSQL:
+            con.begin()
+        try:
+            if delete_where is not None:
+                sql = f"DELETE FROM {model_qualified(target, table)} WHERE {delete_where}"
+                cur.execute(sql, list(delete_params)) if delete_params else cur.execute(sql)
+            frame = pd.DataFrame([dict(r) for r in rows], columns=list(spec.column_names))
+            insert_rows(con, target, spec, frame)
+            con.commit() if target.kind is not Kind.DUCKDB else cur.execute("COMMIT")
+        except BaseException:
+            con.rollback() if target.kind is not Kind.DUCKDB else cur.execute("ROLLBACK")
+            raise
+    return len(rows)
+
+
+def model_version_of(target: Target) -> int | None:
+    """The version of the model readers see, or None when it was never built."""
+    try:
+        rows = reader.query(
+            target,
+            f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'model_version'",
+        )
+    except Exception as exc:
+        if reader.is_missing_table(exc):
+            return None
+        raise
+    return int(rows[0][0]) if rows else None
+
+
+__all__ = [
+    "DERIVED",
+    "MODEL_VERSION",
+    "build_and_store",
+    "read_raw",
+    "replace_input_rows",
+]

@@ -1,0 +1,78 @@
+"""Running the metrics' Ibis expressions on a warehouse.
+
+Expressions are compiled to the target's SQL dialect and run through the same per-query
+connections as every other reader (``reader.py``): no long-lived connection, nothing Ibis-specific
+to install per backend (Ibis's own MySQL backend would need the compiled ``mysqlclient``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from kommo_analytics.errors import WarehouseError
+from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.model import model_qualified, model_schema
+from kommo_analytics.warehouse.target import Kind, Target
+
+DIALECTS = {Kind.DUCKDB: "duckdb", Kind.MYSQL: "mysql", Kind.POSTGRES: "postgres"}
+
+
+def compile_sql(target: Target, expr: ir.Table) -> str:
+    return str(ibis.to_sql(expr, dialect=DIALECTS[target.kind]))
+
+
+def _frame(cur: Any) -> pd.DataFrame:
+    columns = [d[0] for d in cur.description]
+    return pd.DataFrame.from_records([tuple(r) for r in cur.fetchall()], columns=columns)
+
+
+def run_all(target: Target, queries: Mapping[str, ir.Table]) -> dict[str, pd.DataFrame]:
+    """Every query on one connection (one consistent read on MySQL/PostgreSQL: a sync that
+    commits in between cannot mix two models into one report)."""
+    results: dict[str, pd.DataFrame] = {}
+    with reader.connect(target) as con:
+        if target.kind is Kind.POSTGRES:
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        elif target.kind is Kind.MYSQL:
+            con.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        for name, expr in queries.items():
+            sql = compile_sql(target, expr)
+            cur = con.cursor()
+            try:
+                cur.execute(sql)
+            except Exception as exc:
+                raise _query_problem(target, name, exc) from exc
+            results[name] = _frame(cur)
+    return results
+
+
+def _query_problem(target: Target, name: str, exc: Exception) -> WarehouseError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if reader.is_missing_table(exc):
+        return WarehouseError(
+            f"the analytics model is missing in {target.display} ({reason})",
+            hint="run `kommo-analytics sync` (it builds the model) or `kommo-analytics model`",
+        )
+    return WarehouseError(f"the metric query {name!r} failed on {target.display}: {reason}")
+
+
+def model_info(target: Target) -> dict[str, str]:
+    """The build's facts (time zone, currency, subdomain, built_at); empty before a build."""
+    try:
+        rows = reader.query(
+            target, f"SELECT item, value FROM {model_qualified(target, 'model_info')}"
+        )
+    except Exception as exc:
+        if reader.is_missing_table(exc):
+            return {}
+        raise
+    return {str(k): str(v) for k, v in rows if v is not None}
+
+
+def schema_of(target: Target) -> str:
+    return model_schema(target)
