@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ def server_unavailable(what: str, exc: Exception) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def mariadb_url() -> Iterator[str]:
+@contextmanager
+def mariadb_database() -> Iterator[str]:
     """A fresh, empty MariaDB database, dropped afterwards; yields a SQLAlchemy-style URL."""
     import pymysql
 
@@ -54,8 +55,8 @@ def mariadb_url() -> Iterator[str]:
         con.close()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards; yields a SQLAlchemy-style URL."""
     import psycopg
 
@@ -71,6 +72,18 @@ def postgres_url() -> Iterator[str]:
     finally:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         con.close()
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    with mariadb_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["duckdb", "mariadb", "postgres"])

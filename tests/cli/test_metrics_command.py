@@ -1,0 +1,212 @@
+"""`kommo-analytics metrics`, `model`, `channels`, `costs import` and `goals import` as a person
+uses them, on a warehouse synced from the emulated small account."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kommo_analytics.cli.main import app
+from tests.sync.harness import account, duckdb_url, sync
+
+runner = CliRunner()
+PERIOD = ["--from", "2026-10-01", "--to", "2026-10-31", "--as-of", "2026-11-25T12:00"]
+
+# The keys the contract fixes for `metrics --json` (shared/metrics-contract.md, last section).
+CONTRACT_KEYS: dict[str, Any] = {
+    "period": ["from", "to", "timezone"],
+    "currency": None,
+    "leads": {
+        "total": None,
+        "by_channel": ["paid", "referral", "organic", "outbound", "other", "unknown"],
+        "response_time": ["avg_hours", "median_hours", "within_sla_pct", "without_response"],
+        "cost": ["total", "per_lead", "by_channel"],
+    },
+    "funnel[]": ["pipeline_id", "name", "stages"],
+    "funnel[].stages[]": ["status_id", "name", "reached", "conversion_to_next_pct",
+                          "avg_hours_in_stage", "median_hours_in_stage", "abandonment_pct"],
+    "activities": ["tasks_total", "tasks_completed", "completion_rate_pct", "on_time_rate_pct",
+                   "overdue", "meetings_scheduled", "meetings_held", "calls_outgoing",
+                   "calls_incoming", "call_minutes", "messages_outgoing", "messages_incoming"],
+    "sales": ["won", "lost", "win_rate_pct", "revenue", "avg_ticket", "sales_cycle_avg_days",
+              "sales_cycle_median_days", "loss_reasons"],
+    "sales.loss_reasons[]": ["reason", "count", "share_pct", "value"],
+    "sellers[]": ["user_id", "name", "leads", "won", "lost", "win_rate_pct", "revenue",
+                  "avg_ticket", "response_time_avg_hours", "tasks_completed", "calls", "goal",
+                  "attainment_pct"],
+    "channels[]": ["channel", "leads", "won", "revenue", "cost", "cpl", "roi_pct"],
+    "forecast": None,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def synced_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("metrics_cli")
+    assert sync(account(seed=3), base, duckdb_url(base)).status == "ok"
+    return base
+
+
+@pytest.fixture
+def warehouse(synced_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the synced warehouse (imports write to it), set as the default."""
+    for name in list(os.environ):
+        if name.startswith("KOMMO_") or name in ("DATABASE_URL", "DATA_DIR"):
+            monkeypatch.delenv(name)
+    folder = tmp_path / "data"
+    shutil.copytree(synced_dir / "warehouse", folder)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(folder))
+    return folder
+
+
+def metrics_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["metrics", *PERIOD, "--json", *args])
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_metrics_json_has_every_contract_key_with_plausible_values(warehouse: Path) -> None:
+    data = metrics_json()
+    assert set(data["period"]) >= {"from", "to", "timezone"}
+    assert data["period"] == {"from": "2026-10-01", "to": "2026-10-31",
+                              "timezone": "America/Sao_Paulo"}  # fmt: skip
+    assert data["currency"] == "BRL"
+    leads = data["leads"]
+    for key, sub in CONTRACT_KEYS["leads"].items():
+        assert key in leads
+        if sub:
+            assert set(sub) <= set(leads[key]), key
+    for path in ("activities", "sales"):
+        assert set(CONTRACT_KEYS[path]) <= set(data[path]), path
+    for path, owner in (("funnel[]", data["funnel"]), ("sellers[]", data["sellers"]),
+                        ("channels[]", data["channels"])):  # fmt: skip
+        assert owner, path
+        for row in owner:
+            assert set(CONTRACT_KEYS[path]) <= set(row), path
+    for pipeline in data["funnel"]:
+        for stage in pipeline["stages"]:
+            assert set(CONTRACT_KEYS["funnel[].stages[]"]) <= set(stage)
+    for reason in data["sales"]["loss_reasons"]:
+        assert set(CONTRACT_KEYS["sales.loss_reasons[]"]) <= set(reason)
+    assert "forecast" in data
+
+    # Plausible: the channel split adds up, rates are rates, no costs means unknown, not 0.
+    assert leads["total"] > 0
+    assert sum(leads["by_channel"].values()) == leads["total"]
+    sales = data["sales"]
+    assert 0 <= sales["win_rate_pct"] <= 100
+    assert sales["won"] > 0 and sales["revenue"] > 0
+    assert sales["avg_ticket"] == pytest.approx(sales["revenue"] / sales["won"])
+    assert sum(r["count"] for r in sales["loss_reasons"]) == sales["lost"]
+    assert leads["cost"]["total"] is None and leads["cost"]["per_lead"] is None
+    assert all(s["goal"] is None and s["attainment_pct"] is None for s in data["sellers"])
+    assert data["forecast"]["status"] == "not_built"
+    assert sum(r["leads"] for r in data["channels"]) == leads["total"]
+    activities = data["activities"]
+    assert activities["tasks_completed"] <= activities["tasks_total"]
+    assert activities["meetings_held"] <= activities["meetings_scheduled"]
+
+
+def test_metrics_tables_for_people(warehouse: Path) -> None:
+    result = runner.invoke(app, ["metrics", *PERIOD])
+    assert result.exit_code == 0, result.output
+    for title in ("1 · Leads and origin", "2 · Funnel", "3 · Activities", "4 · Sales",
+                  "5 · Sellers", "5 · Channels", "6 · Forecast"):  # fmt: skip
+        assert title in result.stdout
+    assert "no costs imported" in result.stdout
+
+
+def test_filters_by_name(warehouse: Path) -> None:
+    everything = metrics_json()
+    seller = everything["sellers"][0]
+    pipeline = everything["funnel"][0]
+    narrowed = metrics_json("--seller", seller["name"], "--pipeline", pipeline["name"],
+                            "--channel", "paid")  # fmt: skip
+    assert narrowed["filters"] == {"pipelines": [pipeline["pipeline_id"]],
+                                   "sellers": [seller["user_id"]], "channels": ["paid"]}  # fmt: skip
+    assert narrowed["leads"]["total"] < everything["leads"]["total"]
+    assert set(narrowed["leads"]["by_channel"]) >= {"paid"}
+    assert sum(narrowed["leads"]["by_channel"].values()) == narrowed["leads"]["by_channel"]["paid"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--from", "2026-13-01"], 2, "is not a date"),
+        (["--from", "2026-11-02", "--to", "2026-11-01"], 2, "ends (2026-11-01) before it starts"),
+        (["--channel", "tv"], 2, "unknown channel tv"),
+        (["--seller", "Nobody Here"], 2, "seller 'Nobody Here' is unknown"),
+        (["--as-of", "yesterday"], 2, "is not a date and time"),
+    ],
+)
+def test_bad_options_say_what_to_write(
+    warehouse: Path, args: list[str], code: int, message: str
+) -> None:
+    result = runner.invoke(app, ["metrics", *args])
+    assert result.exit_code == code
+    assert message in result.stderr
+
+
+def test_metrics_before_any_sync_says_to_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    result = runner.invoke(app, ["metrics"])
+    assert result.exit_code == 1
+    assert "kommo-analytics sync" in result.stderr
+
+
+def test_a_costs_file_with_a_bad_line_is_refused_whole(warehouse: Path, tmp_path: Path) -> None:
+    good = tmp_path / "costs.csv"
+    good.write_text("date;channel;amount\n2026-10-01;paid;2.000,00\n2026-10-15;organic;500\n")
+    result = runner.invoke(app, ["costs", "import", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 costs rows" in result.stdout
+    before = metrics_json()["channels"]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,channel,amount\n2026-10-02,paid,10\n2026-10-03,paid,-5\n")
+    result = runner.invoke(app, ["costs", "import", str(bad), "--replace"])
+    assert result.exit_code == 1
+    # Line 3 (the header is line 1) has a negative amount: listed with its line and column.
+    assert "line 3, column amount" in result.stderr
+    assert "nothing was imported" in result.stderr
+    assert metrics_json()["channels"] == before
+    paid = next(c for c in before if c["channel"] == "paid")
+    assert paid["cost"] == 2000.0
+    assert paid["cpl"] == pytest.approx(2000.0 / paid["leads"])
+    assert paid["roi_pct"] == pytest.approx(100 * (paid["revenue"] - 2000.0) / 2000.0)
+
+
+def test_goals_give_sellers_a_target(warehouse: Path, tmp_path: Path) -> None:
+    seller = metrics_json()["sellers"][0]
+    goals = tmp_path / "goals.csv"
+    goals.write_text(f'month,user,revenue_goal\n2026-10,{seller["name"]},"10.000,00"\n')
+    result = runner.invoke(app, ["goals", "import", str(goals)])
+    assert result.exit_code == 0, result.output
+    row = next(s for s in metrics_json()["sellers"] if s["user_id"] == seller["user_id"])
+    # The whole of October is in the period: the goal counts in full.
+    assert row["goal"] == pytest.approx(10_000.0)
+    assert row["attainment_pct"] == pytest.approx(100 * row["revenue"] / 10_000.0)
+
+
+def test_channels_lists_the_rules_and_their_leads(warehouse: Path) -> None:
+    result = runner.invoke(app, ["channels"])
+    assert result.exit_code == 0, result.output
+    for key in ("paid", "referral", "organic", "outbound", "other", "unknown"):
+        assert key in result.stdout
+
+
+def test_model_rebuilds_on_demand(warehouse: Path) -> None:
+    result = runner.invoke(app, ["model"])
+    assert result.exit_code == 0, result.output
+    assert "analytics model built" in result.stdout
