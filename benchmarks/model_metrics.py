@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
 from kommo_analytics.emulator.state import get_state
+from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse import model_store
@@ -65,17 +67,51 @@ def _drop(url: str) -> None:
             pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _timed(work: object, repeat: int = 1) -> float:
+def _timed(work: Callable[[], object], repeat: int = 1) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        work()  # type: ignore[operator]
+        work()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
+def _measure(backend: str, store: AccountStore, work: Path) -> list[str]:
+    url = _database(backend, work)
+    try:
+        app = create_app(store, EmulatorConfig(rate_limit_per_second=1e9))
+        settings = Settings(
+            kommo_base_url="http://kommo.test",
+            kommo_access_token=SecretStr(get_state(app).tokens.demo_token),
+            kommo_rate_limit_per_second=50,
+            data_dir=work / "data",
+            database_url=url,
+        )
+        sync_s = _timed(lambda: run_sync(settings, transport=httpx.ASGITransport(app=app)))
+        target = analytics.target_for(settings)
+        rules = analytics.load_rules(settings)
+        counts: dict[str, int] = {}
+        rebuild_s = _timed(lambda: counts.update(model_store.build_and_store(target, rules)))
+        acc = analytics.account(target)
+        as_of = datetime.fromtimestamp(NOW, UTC)
+
+        def report(start: date | None, end: date | None) -> None:
+            params = analytics.params_for(acc, start=start, end=end, as_of=as_of, now=as_of)
+            analytics.compute(target, acc, params)
+
+        recent = _timed(lambda: report(None, None), repeat=3)
+        everything = _timed(lambda: report(date(2000, 1, 1), date(2100, 12, 31)), repeat=3)
+    finally:
+        _drop(url)
+    return [
+        backend, f"{counts['fact_leads']:,}", f"{counts['fact_stage_stays']:,}",
+        f"{counts['fact_activities']:,}", f"{sync_s:.1f}", f"{rebuild_s:.1f}",
+        f"{recent:.2f}", f"{everything:.2f}",
+    ]  # fmt: skip
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", default="medium", choices=["small", "medium", "large"])
     parser.add_argument("--backends", default="duckdb,mariadb,postgres")
     args = parser.parse_args()
@@ -85,51 +121,9 @@ def main() -> None:
     for column in ("warehouse", "leads", "stays", "activities", "sync s", "rebuild s",
                    "metrics 30 days s", "metrics all history s"):  # fmt: skip
         table.add_column(column, justify="left" if column == "warehouse" else "right")
-    as_of = datetime.fromtimestamp(NOW, UTC)
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            url = _database(backend, work)
-            try:
-                app = create_app(store, EmulatorConfig(rate_limit_per_second=1e9))
-                settings = Settings(
-                    kommo_base_url="http://kommo.test",
-                    kommo_access_token=SecretStr(get_state(app).tokens.demo_token),
-                    kommo_rate_limit_per_second=50,
-                    data_dir=work / "data",
-                    database_url=url,
-                )
-                started = time.perf_counter()
-                run_sync(settings, transport=httpx.ASGITransport(app=app))
-                sync_s = time.perf_counter() - started
-                target = analytics.target_for(settings)
-                counts: dict[str, int] = {}
-
-                def rebuild(target: object = target) -> None:
-                    counts.update(
-                        model_store.build_and_store(
-                            target,  # type: ignore[arg-type]
-                            analytics.load_rules(settings),
-                        )
-                    )
-
-                rebuild_s = _timed(rebuild)
-                acc = analytics.account(target)
-
-                def report(start: date | None, end: date | None) -> None:
-                    params = analytics.params_for(acc, start=start, end=end, as_of=as_of,
-                                                  now=as_of)  # fmt: skip
-                    analytics.compute(target, acc, params)
-
-                recent = _timed(lambda: report(None, None), repeat=3)
-                everything = _timed(lambda: report(date(2000, 1, 1), date(2100, 12, 31)), 3)
-                table.add_row(
-                    backend, f"{counts['fact_leads']:,}", f"{counts['fact_stage_stays']:,}",
-                    f"{counts['fact_activities']:,}", f"{sync_s:.1f}", f"{rebuild_s:.1f}",
-                    f"{recent:.2f}", f"{everything:.2f}",
-                )  # fmt: skip
-            finally:
-                _drop(url)
+            table.add_row(*_measure(backend, store, Path(tmp)))
     console.print(table)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     console.print(f"Peak RSS of this process: {peak:.2f} GB (the emulated account included).")
