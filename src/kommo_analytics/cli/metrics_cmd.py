@@ -82,12 +82,13 @@ def print_report(data: dict[str, Any]) -> None:
     t.add_row(f"answered within {rt['sla_hours']:g} h", _fmt(rt["within_sla_pct"], suffix=" %"))
     t.add_row("without a response", _fmt(rt["without_response"]))
     cost = leads["cost"]
-    t.add_row(
-        "cost / cost per lead",
-        f"{_fmt(cost['total'], 2)} / {_fmt(cost['per_lead'], 2)}"
-        if cost["total"] is not None
-        else "no costs imported for this period (kommo-analytics costs import FILE.csv)",
-    )
+    if cost["total"] is not None:
+        cost_text = f"{_fmt(cost['total'], 2)} / {_fmt(cost['per_lead'], 2)}"
+    elif cost["not_split_by_filter"]:
+        cost_text = "costs are per channel: not shown with a seller or pipeline filter"
+    else:
+        cost_text = "no costs imported for this period (kommo-analytics costs import FILE.csv)"
+    t.add_row("cost / cost per lead", cost_text)
     console.print(t)
 
     for pipeline in data["funnel"]:

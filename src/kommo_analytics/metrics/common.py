@@ -124,6 +124,14 @@ def num(value: Any) -> float | None:
     return None if math.isnan(result) else result
 
 
+def text(value: Any) -> str | None:
+    """A string from a result cell; None for SQL NULL, however the driver or pandas spelled it
+    (pandas turns None into NaN in a column it infers as text)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
 def count(value: Any) -> int:
     number = num(value)
     return 0 if number is None else round(number)

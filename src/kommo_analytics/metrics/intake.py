@@ -63,7 +63,15 @@ def queries(m: Model, p: MetricParams) -> Queries:
     }
 
 
-def cost_by_channel(results: Results) -> dict[str, float]:
+def costs_apply(p: MetricParams) -> bool:
+    """Costs are imported per channel (and day): they cannot be split by seller or pipeline, so
+    under those filters cost figures are left empty rather than set against a subset of leads."""
+    return not (p.sellers or p.pipelines)
+
+
+def cost_by_channel(results: Results, p: MetricParams) -> dict[str, float]:
+    if not costs_apply(p):
+        return {}
     frame = results["costs"]
     return {str(r.channel): num(r.amount) or 0.0 for r in tuples(frame)}
 
@@ -74,7 +82,7 @@ def assemble(results: Results, p: MetricParams, channels: tuple[str, ...]) -> di
     response = results["response"]
     row = response.iloc[0] if len(response) else None
     answered = count(row.answered) if row is not None else 0
-    costs = cost_by_channel(results)
+    costs = cost_by_channel(results, p)
     cost_total = sum(costs.values()) if costs else None
     return {
         "total": total,
@@ -101,6 +109,7 @@ def assemble(results: Results, p: MetricParams, channels: tuple[str, ...]) -> di
                 for key in channels
             },
             "imported": bool(costs),
+            "not_split_by_filter": not costs_apply(p),
         },
         "utm": utm_tables(results["utm"]),
     }

@@ -113,9 +113,11 @@ def sellers(
     return rows
 
 
-def channels(intake_results: Results, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+def channels(
+    intake_results: Results, keys: tuple[str, ...], p: MetricParams
+) -> list[dict[str, Any]]:
     by_channel = {str(r.channel): r for r in tuples(intake_results["by_channel"])}
-    costs = intake.cost_by_channel(intake_results)
+    costs = intake.cost_by_channel(intake_results, p)
     rows = []
     for key in (*keys, *sorted(set(by_channel) - set(keys))):
         r = by_channel.get(key)

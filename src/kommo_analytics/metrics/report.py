@@ -71,7 +71,7 @@ def assemble(
         },
         "sales": sales.assemble(r["sales"], p),
         "sellers": performance.sellers(r["performance"], r["sales"], r["activities"], p),
-        "channels": performance.channels(r["intake"], channels),
+        "channels": performance.channels(r["intake"], channels, p),
         "goals_imported": performance.goals_imported(r["performance"]),
         "forecast": forecast.assemble(r["forecast"], p),
         "model": dict(info or {}),

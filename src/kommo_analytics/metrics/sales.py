@@ -16,6 +16,7 @@ from kommo_analytics.metrics.common import (
     num,
     pct,
     ratio,
+    text,
     tuples,
 )
 from kommo_analytics.metrics.params import MetricParams
@@ -57,7 +58,7 @@ def assemble(results: Results, p: MetricParams) -> dict[str, Any]:
     reason_rows: list[dict[str, Any]] = sorted(
         (
             {
-                "reason": str(r.loss_reason) if r.loss_reason is not None else NOT_SPECIFIED,
+                "reason": text(r.loss_reason) or NOT_SPECIFIED,
                 "count": count(r.count),
                 "value": num(r.value) or 0.0,
             }
