@@ -110,7 +110,10 @@ def test_tasks_due_in_the_period(story: dict[str, Any]) -> None:
     assert a["completion_rate_pct"] == pytest.approx(80.0)
     # T1 (event 17:00 ≤ 18:00), T3, T7 on time; T2 done on Oct 12 for Oct 11.
     assert a["on_time_rate_pct"] == pytest.approx(75.0)
-    assert a["overdue"] == 1  # T4
+    assert a["overdue_in_period"] == 1  # T4
+    # Late at as_of (Nov 15 noon) whatever the due date: T4, and T8 (due Nov 1, not done);
+    # T5 is due Nov 20, still ahead.
+    assert a["overdue"] == 2
     assert a["meetings_scheduled"] == 2  # T3, T4
     assert a["meetings_held"] == 1  # T3
     assert a["follow_ups_total"] == 2 and a["follow_ups_completed"] == 2  # T1, T2

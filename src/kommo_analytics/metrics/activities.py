@@ -26,11 +26,13 @@ from kommo_analytics.metrics.common import (
 from kommo_analytics.metrics.params import MetricParams
 
 
-def tasks_due(m: Model, p: MetricParams) -> Any:
+def tasks_in_scope(m: Model, p: MetricParams, *, due_in_period: bool = True) -> Any:
+    """Tasks inside the filters (none of a deleted lead), flagged done / on time / overdue as
+    seen at as_of; only those due in the period unless ``due_in_period`` is False."""
     tasks = m.fact_tasks
-    tasks = tasks.filter(
-        (tasks.lead_deleted == False) & in_local_period(tasks.complete_till_local, p)  # noqa: E712
-    )
+    tasks = tasks.filter(tasks.lead_deleted == False)  # noqa: E712
+    if due_in_period:
+        tasks = tasks.filter(in_local_period(tasks.complete_till_local, p))
     if p.sellers:
         tasks = tasks.filter(tasks.responsible_user_id.isin(list(p.sellers)))
     tasks = restrict_to_leads(tasks, m, p)
@@ -40,6 +42,16 @@ def tasks_due(m: Model, p: MetricParams) -> Any:
         done_on_time=done & (tasks.completed_at <= tasks.complete_till),
         overdue=~done & (tasks.complete_till < ts(p.as_of_utc)),
     )
+
+
+def tasks_due(m: Model, p: MetricParams) -> Any:
+    return tasks_in_scope(m, p)
+
+
+def overdue_at_as_of(m: Model, p: MetricParams) -> Any:
+    """Every task late at as_of, whatever its due date: what a seller has to catch up on."""
+    tasks = tasks_in_scope(m, p, due_in_period=False)
+    return tasks.filter(tasks.overdue)
 
 
 def activities_in_period(m: Model, p: MetricParams) -> Any:
@@ -58,7 +70,9 @@ def activities_in_period(m: Model, p: MetricParams) -> Any:
 def queries(m: Model, p: MetricParams) -> Queries:
     tasks = tasks_due(m, p)
     acts = activities_in_period(m, p)
+    late = overdue_at_as_of(m, p)
     return {
+        "overdue": late.group_by("responsible_user_id").aggregate(overdue=late.count()),
         "tasks": tasks.group_by(["responsible_user_id", "kind"]).aggregate(
             total=tasks.count(),
             completed=tasks.done.sum(),
@@ -87,7 +101,8 @@ def assemble(results: Results, p: MetricParams) -> dict[str, Any]:
         "tasks_completed": completed,
         "completion_rate_pct": pct(completed, total),
         "on_time_rate_pct": pct(_sum(tasks, "on_time"), completed),
-        "overdue": _sum(tasks, "overdue"),
+        "overdue": _sum(results["overdue"], "overdue"),
+        "overdue_in_period": _sum(tasks, "overdue"),
         "follow_ups_total": _sum(tasks, "total", kind="follow_up"),
         "follow_ups_completed": _sum(tasks, "completed", kind="follow_up"),
         "meetings_scheduled": _sum(tasks, "total", kind="meeting"),
@@ -117,6 +132,7 @@ def per_seller(results: Results) -> dict[int, dict[str, Any]]:
                 "tasks_completed": 0,
                 "tasks_on_time": 0,
                 "overdue": 0,
+                "overdue_in_period": 0,
                 "meetings_held": 0,
                 "calls_outgoing": 0,
                 "calls_incoming": 0,
@@ -135,9 +151,12 @@ def per_seller(results: Results) -> dict[int, dict[str, Any]]:
         e["tasks_total"] += count(r.total)
         e["tasks_completed"] += count(r.completed)
         e["tasks_on_time"] += count(r.on_time)
-        e["overdue"] += count(r.overdue)
+        e["overdue_in_period"] += count(r.overdue)
         if r.kind == "meeting":
             e["meetings_held"] += count(r.completed)
+    for r in tuples(results["overdue"]):
+        if num(r.responsible_user_id) is not None:
+            entry(r.responsible_user_id)["overdue"] += count(r.overdue)
     names = {
         ("call", "out"): "calls_outgoing",
         ("call", "in"): "calls_incoming",

@@ -141,8 +141,9 @@ def _entry(key: str, raw: Any) -> _Entry:
 
 @functools.cache
 def _entries() -> dict[str, _Entry]:
-    """Every entry by key, in the order of the rendered document: per module, concepts first
-    (in file order), then metrics (in file order)."""
+    """Every entry by key, in the order of the rendered document: the common rules, then per
+    module 1–6 its concepts and its metrics (each in file order), then the report's context
+    (the "common" metrics: period, filters, model)."""
     data = _raw()
     unknown = sorted(set(data) - {"doc", "concept", "metric"})
     if unknown:
@@ -153,13 +154,10 @@ def _entries() -> dict[str, _Entry]:
         if key.startswith(CONCEPT_PREFIX):
             raise DefinitionsError(f"{_FILE}: metric key {key!r} may not start with 'concept.'")
         metrics.append(_entry(key, raw))
-    ordered = [
-        e
-        for module in MODULES
-        for group in (concepts, metrics)
-        for e in group
-        if e.module == module
-    ]
+    ordered = [c for c in concepts if c.module == "common"]
+    for module in MODULES[1:]:
+        ordered += [e for e in (*concepts, *metrics) if e.module == module]
+    ordered += [m for m in metrics if m.module == "common"]
     return {e.key: e for e in ordered}
 
 
@@ -206,8 +204,8 @@ def definition(key: str, lang: str = DEFAULT_LANGUAGE) -> Definition:
 
 
 def all_definitions(lang: str = DEFAULT_LANGUAGE) -> list[Definition]:
-    """Every definition, in the order of ``docs/metrics.md``: per module (common, 1–6),
-    concepts first, then metrics."""
+    """Every definition, in the order of ``docs/metrics.md``: the common rules, modules 1–6
+    (concepts first, then metrics), then the report's context (period, filters, model)."""
     lang = normalize_language(lang)
     return [entry.localized(lang) for entry in _entries().values()]
 

@@ -74,6 +74,7 @@ def assemble(
         "channels": performance.channels(r["intake"], channels, p),
         "goals_imported": performance.goals_imported(r["performance"]),
         "forecast": forecast.assemble(r["forecast"], p),
+        "data_quality": {"deleted_leads": intake.deleted_leads(r["intake"])},
         "model": dict(info or {}),
     }
 
