@@ -221,3 +221,6 @@ def test_channel_filter() -> None:
     assert result["leads"]["cost"]["total"] == 300.0  # only the paid channel's cost
     assert result["leads"]["cost"]["per_lead"] == pytest.approx(150.0)
     assert channel_row(result, "paid")["roi_pct"] == pytest.approx(400.0)  # (1500 − 300) / 300
+    # Marketing as a whole: only paid has a cost in scope, so the same 400 %.
+    assert result["marketing"]["roi_pct"] == pytest.approx(400.0)
+    assert result["marketing"]["channels"] == ["paid"]

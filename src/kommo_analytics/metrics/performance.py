@@ -143,3 +143,19 @@ def channels(
 def goals_imported(own: Results) -> bool:
     frame = own["goals_any"]
     return bool(len(frame)) and count(frame["rows"].iloc[0]) > 0
+
+
+def marketing(channel_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return on the channels that have costs: their revenue against what they cost. Channels
+    without imported costs are left out (their cost is unknown, not zero)."""
+    paid = [r for r in channel_rows if r["cost"] is not None]
+    if not paid:
+        return {"cost": None, "revenue": None, "roi_pct": None, "channels": []}
+    cost = sum(r["cost"] for r in paid)
+    revenue = sum(r["revenue"] for r in paid)
+    return {
+        "cost": cost,
+        "revenue": revenue,
+        "roi_pct": pct(revenue - cost, cost),
+        "channels": [r["channel"] for r in paid],
+    }

@@ -55,6 +55,7 @@ def assemble(
     info: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     r = _split(results)
+    channel_rows = performance.channels(r["intake"], channels, p)
     return {
         "period": {"from": p.start.isoformat(), "to": p.end.isoformat(), "timezone": p.timezone},
         "as_of": p.as_of.isoformat(),
@@ -71,7 +72,8 @@ def assemble(
         },
         "sales": sales.assemble(r["sales"], p),
         "sellers": performance.sellers(r["performance"], r["sales"], r["activities"], p),
-        "channels": performance.channels(r["intake"], channels, p),
+        "channels": channel_rows,
+        "marketing": performance.marketing(channel_rows),
         "goals_imported": performance.goals_imported(r["performance"]),
         "forecast": forecast.assemble(r["forecast"], p),
         "data_quality": {"deleted_leads": intake.deleted_leads(r["intake"])},
