@@ -64,13 +64,16 @@ MakeApp = Callable[..., AppTest]
 
 @pytest.fixture
 def make_app(monkeypatch: pytest.MonkeyPatch) -> MakeApp:
-    """An AppTest of the dashboard reading `url`, with the clock pinned and `params` in the URL."""
+    """An AppTest of the dashboard reading `url`, with the clock pinned and `params` in the URL,
+    opening on `page` (a file under app_pages/) or the default page."""
 
-    def make(url: str, **params: str) -> AppTest:
+    def make(url: str, page: str | None = None, **params: str) -> AppTest:
         monkeypatch.setenv(ENV_DATABASE_URL, url)
         monkeypatch.setattr(filters, "now_utc", lambda: PINNED_NOW)
         app = AppTest.from_file(str(APP), default_timeout=30)
         app.query_params.update(params)
+        if page is not None:  # else the default page, the overview
+            app.switch_page(page)
         return app
 
     return make

@@ -42,6 +42,7 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 # reusing the dashboard's conversion.
 UTC_MINUS_3 = timedelta(hours=3)
 HEALTH = "app_pages/data_health.py"
+LEADS = "app_pages/leads.py"
 
 LIVE_LEADS = "SELECT count(*) FROM {t}leads WHERE NOT is_deleted"
 LIVE_LEADS_CREATED = LIVE_LEADS + " AND created_at >= ? AND created_at < ?"
@@ -249,7 +250,7 @@ def test_exports_hold_every_row_and_defuse_formulas() -> None:
 
 
 def test_both_pages_render_from_the_synced_warehouse(make_app: MakeApp, synced_url: str) -> None:
-    app = make_app(synced_url).run()
+    app = make_app(synced_url, page=LEADS).run()
     no_exception(app)
     assert app.title[0].value == "Leads"
     assert len(app.dataframe) == 1
@@ -270,7 +271,7 @@ def test_without_a_sync_every_page_says_how_to_get_data(
     make_app: MakeApp, which: str, missing_url: str, empty_url: str
 ) -> None:
     url = missing_url if which == "missing" else empty_url
-    app = make_app(url, lang="en").run()
+    app = make_app(url, page=LEADS, lang="en").run()
     for page in (None, HEALTH):
         if page:
             app.switch_page(page).run()
@@ -298,7 +299,7 @@ def test_without_a_sync_every_page_says_how_to_get_data(
 def test_an_unreadable_warehouse_shows_the_error_and_its_hint(
     make_app: MakeApp, url: str, message: str, hint: str
 ) -> None:
-    app = make_app(url, lang="en").run()
+    app = make_app(url, page=LEADS, lang="en").run()
     for page in (None, HEALTH):
         if page:
             app.switch_page(page).run()
@@ -333,7 +334,7 @@ def test_a_new_sync_changes_the_cache_key(synced_url: str, tmp_path: Path) -> No
 def test_the_leads_shown_are_the_live_leads_created_on_the_account_days(
     make_app: MakeApp, synced_url: str
 ) -> None:
-    app = make_app(synced_url, period="custom", **{"from": "2026-11-01", "to": "2026-11-25"})
+    app = make_app(synced_url, LEADS, period="custom", **{"from": "2026-11-01", "to": "2026-11-25"})
     app.run()
     no_exception(app)
     lower, upper = sp_day_bounds(date(2026, 11, 1), date(2026, 11, 25))
@@ -357,7 +358,8 @@ def test_a_late_evening_lead_is_on_its_local_day_not_its_utc_day(
     assert local_day != utc_day
 
     def ids_shown(day: date) -> set[str]:
-        app = make_app(synced_url, period="custom", **{"from": str(day), "to": str(day)}).run()
+        app = make_app(synced_url, LEADS, period="custom", **{"from": str(day), "to": str(day)})
+        app.run()
         no_exception(app)
         return (
             {url.rsplit("/", 1)[1] for url in app.dataframe[0].value["id"]}
@@ -370,7 +372,7 @@ def test_a_late_evening_lead_is_on_its_local_day_not_its_utc_day(
 
 
 def test_filters_change_the_leads_shown(make_app: MakeApp, synced_url: str) -> None:
-    app = make_app(synced_url, period="custom", **{"from": "2024-01-01", "to": "2026-12-31"})
+    app = make_app(synced_url, LEADS, period="custom", **{"from": "2024-01-01", "to": "2026-12-31"})
     app.run()
     ((total,),) = sql(synced_url, LIVE_LEADS)
     assert shown_count(app) == total  # the range covers the whole history
@@ -442,7 +444,7 @@ def test_query_params_set_the_widgets_and_follow_their_changes(
 
 
 def test_the_language_switch_changes_the_strings(make_app: MakeApp, synced_url: str) -> None:
-    app = make_app(synced_url, period="custom", **{"from": "2026-11-01", "to": "2026-11-25"})
+    app = make_app(synced_url, LEADS, period="custom", **{"from": "2026-11-01", "to": "2026-11-25"})
     app.run()
     ((pipeline,),) = sql(synced_url, "SELECT min(id) FROM {t}pipelines")
     app.sidebar.multiselect(key=w(filters.K_PIPELINES, "pt-BR")).set_value([pipeline]).run()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard.conftest import MakeApp
-from tests.dashboard.test_app import HEALTH, no_exception, shown_count
+from tests.dashboard.test_app import HEALTH, LEADS, no_exception, shown_count
 from tests.sync.harness import account, sync
 
 PERIOD = {"period": "custom", "from": "2026-09-01", "to": "2026-11-25"}
@@ -27,9 +27,9 @@ def test_pages_show_the_same_leads_on_every_backend(
     # The same seed as the session's DuckDB warehouse: the same account.
     assert sync(account(seed=3), tmp_path, url).status == "ok"
 
-    reference = make_app(synced_url, **PERIOD).run()
+    reference = make_app(synced_url, LEADS, **PERIOD).run()
     no_exception(reference)
-    app = make_app(url, **PERIOD).run()
+    app = make_app(url, LEADS, **PERIOD).run()
     no_exception(app)
     assert not app.error, [e.value for e in app.error]
     assert shown_count(app) == shown_count(reference) > 0
@@ -39,3 +39,8 @@ def test_pages_show_the_same_leads_on_every_backend(
     no_exception(app)
     assert not app.error, [e.value for e in app.error]
     assert len(app.dataframe) == 3
+
+    # The overview's cards: the same numbers from the same account on either backend.
+    cards = [(m.label, m.value) for m in make_app(url, **PERIOD).run().metric]
+    expected = [(m.label, m.value) for m in make_app(synced_url, **PERIOD).run().metric]
+    assert cards == expected and len(cards) >= 10

@@ -151,6 +151,15 @@ def expect_count(page: Page, count: int, *, table: bool = False) -> None:
         expect(page.get_by_test_id("stDataFrame").locator("canvas").first).to_be_visible()
 
 
+def choose(page: Page, widget: str, label: str, option: str) -> None:
+    """Pick `option` in the sidebar widget labelled `label` by typing it, as a keyboard user
+    would (clicking the option races with the dropdown's animation on a busy machine)."""
+    page.get_by_test_id(widget).filter(has_text=label).click()
+    page.keyboard.type(option)
+    expect(page.get_by_role("listbox")).to_contain_text(option)
+    page.keyboard.press("Enter")
+
+
 def query_of(page: Page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
@@ -167,21 +176,20 @@ def test_leads_filters_from_the_url_and_the_ui_and_the_csv(
     )
 
     # The whole history, from the URL alone.
-    page.goto(f"{server}/?{WHOLE_HISTORY}")
+    page.goto(f"{server}/leads?{WHOLE_HISTORY}")
     expect(page.get_by_role("heading", name="Leads")).to_be_visible()
     expect_count(page, total)
 
     # A filter added to the URL.
-    page.goto(f"{server}/?{WHOLE_HISTORY}&pipeline={pipeline_id}")
+    page.goto(f"{server}/leads?{WHOLE_HISTORY}&pipeline={pipeline_id}")
     expect_count(page, in_pipeline)
 
     # The same filter through the sidebar: the count follows and the URL records it.
-    page.goto(f"{server}/?{WHOLE_HISTORY}")
-    expect_count(page, total)
-    page.get_by_test_id("stMultiSelect").filter(has_text="Pipelines").click()
-    page.get_by_role("option", name=pipeline, exact=True).click()
+    page.goto(f"{server}/leads?{WHOLE_HISTORY}")
+    expect_count(page, total, table=True)
+    choose(page, "stMultiSelect", "Pipelines", pipeline)
     page.keyboard.press("Escape")
-    expect_count(page, in_pipeline)
+    expect_count(page, in_pipeline, table=True)
     expect(page).to_have_url(re.compile(rf"[?&]pipeline={pipeline_id}(&|$)"))
 
     # The CSV holds exactly the rows the page counts.
@@ -194,7 +202,10 @@ def test_leads_filters_from_the_url_and_the_ui_and_the_csv(
     assert download.value.suggested_filename == "leads_2024-01-01_2026-12-31.csv"
 
     screenshots(
-        browser, f"{server}/?{WHOLE_HISTORY}", "leads", lambda p: expect_count(p, total, table=True)
+        browser,
+        f"{server}/leads?{WHOLE_HISTORY}",
+        "leads",
+        lambda p: expect_count(p, total, table=True),
     )
 
 
@@ -220,17 +231,138 @@ def test_data_health_and_navigation_keep_the_filters(
     )
 
     # The sidebar link to the leads keeps the period and the pipeline.
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Leads").click()
-    expect(page).to_have_url(re.compile(rf"^{server}/\?"))
-    expect_count(page, in_pipeline)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Leads", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"^{server}/leads\?"))
+    # Until the run ends, widgets may be drawn again under the pointer: wait for the table.
+    expect_count(page, in_pipeline, table=True)
     assert query_of(page)["pipeline"] == [str(pipeline_id)]
     assert query_of(page)["from"] == ["2024-01-01"]
 
     # The language switch rewrites the page, the choices inside the filters included.
-    page.get_by_test_id("stSelectbox").filter(has_text="Language").click()
-    page.get_by_role("option", name="Português (Brasil)", exact=True).click()
+    choose(page, "stSelectbox", "Language", "Português (Brasil)")
     expect(page.get_by_text(f"{in_pipeline:,} leads".replace(",", "."), exact=True)).to_be_visible()
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_role("combobox", name="Período")).to_have_value("Personalizado")
     expect(sidebar.get_by_role("combobox", name="Comparar com")).to_have_value("Período anterior")
     expect(page).to_have_url(re.compile(r"[?&]lang=pt-BR(&|$)"))
+
+
+# -- the metrics pages -----------------------------------------------------------------------------
+
+OCTOBER = "period=custom&from=2026-10-01&to=2026-10-31&lang=en"
+# Every page by its URL path and its English title.
+PAGES = {
+    "": "Overview",
+    "leads-and-origin": "Leads and origin",
+    "funnel": "Funnel",
+    "activities": "Activities",
+    "sales": "Sales",
+    "performance": "Performance",
+    "forecast": "Forecast",
+    "leads": "Leads",
+    "definitions": "Definitions",
+    "data-health": "Data health",
+    "settings": "KPI targets",
+}
+
+
+def no_exception_shown(page: Page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
+
+
+def metrics_json(synced_url: str, *args: str) -> dict[str, object]:
+    from typer.testing import CliRunner
+
+    from kommo_analytics.cli.main import app
+
+    result = CliRunner().invoke(
+        app, ["metrics", "--from", "2026-10-01", "--to", "2026-10-31", "--json", "--db",
+              synced_url, *args],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def cards_on(page: Page) -> dict[str, str]:
+    """The overview's KPI cards: label → value as shown, once the page has drawn them all (the
+    month block's card comes last)."""
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="Revenue so far")).to_be_visible()
+    cards = {}
+    for card in page.get_by_test_id("stMetric").all():
+        label = card.get_by_test_id("stMetricLabel").inner_text().strip()
+        cards[label] = card.get_by_test_id("stMetricValue").inner_text().strip()
+    return cards
+
+
+def test_the_overview_shows_the_numbers_of_metrics_json(
+    browser: Browser, page: Page, server: str, synced_url: str
+) -> None:
+    from kommo_analytics.dashboard.app_pages import overview
+
+    # The emulated history ends before the machine's "now", so the CLI's and the dashboard's
+    # "as of" (both the real clock) see the same data.
+    report = metrics_json(synced_url)
+    page.goto(f"{server}/?{OCTOBER}")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    shown = cards_on(page)
+    values = overview.kpi_values(report)
+    currency = str(report["currency"])
+    for card, _, _, kind, _ in overview.CARDS:
+        label = overview.t(f"overview.card.{card}", "en")
+        assert shown[label] == overview.formatted(kind, values[card], currency, "en"), card
+    # Spelled out for the cards people read first: the JSON's own numbers, as English shows them.
+    leads = report["leads"]
+    sales = report["sales"]
+    assert isinstance(leads, dict) and isinstance(sales, dict)
+    assert shown["Leads"] == f"{leads['total']:,}"
+    assert shown["Deals won"] == f"{sales['won']:,}"
+    assert shown["Revenue"] == f"R${sales['revenue']:,.2f}"
+    no_exception_shown(page)
+    screenshots(browser, f"{server}/?{OCTOBER}", "overview",
+                lambda p: expect(p.get_by_test_id("stMetric")).to_have_count(len(shown)))  # fmt: skip
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_opens_on_desktop_and_phone(
+    browser: Browser, page: Page, server: str, path: str
+) -> None:
+    url = f"{server}/{path}?{OCTOBER}"
+    page.goto(url)
+    expect(page.get_by_role("heading", name=PAGES[path], exact=True)).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    no_exception_shown(page)
+    screenshots(browser, url, path or "overview-page",
+                lambda p: expect(p.get_by_role("heading", name=PAGES[path], exact=True))
+                .to_be_visible())  # fmt: skip
+
+
+def test_a_channel_filter_narrows_a_metrics_page_and_its_csv(
+    page: Page, server: str, synced_url: str
+) -> None:
+    everything = metrics_json(synced_url)
+    paid = metrics_json(synced_url, "--channel", "paid")
+    page.goto(f"{server}/?{OCTOBER}")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    assert cards_on(page)["Leads"] == f"{everything['leads']['total']:,}"  # type: ignore[index]
+    choose(page, "stMultiSelect", "Channels", "Paid")
+    page.keyboard.press("Escape")
+    page.wait_for_load_state("networkidle")
+    expect(page).to_have_url(re.compile(r"[?&]channel=paid(&|$)"))
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(
+        f"{paid['leads']['total']:,}"  # type: ignore[index]
+    )
+
+    # The channel table of module 1, downloaded: one row per channel, the paid one holding the
+    # leads the JSON counts.
+    page.goto(f"{server}/leads-and-origin?{OCTOBER}")
+    expect(page.get_by_role("heading", name="Leads and origin")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").first.click()
+    content = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(content)))
+    assert len(rows) > 1
+    assert any(str(everything["leads"]["by_channel"]["paid"]) in row for row in rows)  # type: ignore[index]

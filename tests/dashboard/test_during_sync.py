@@ -10,7 +10,7 @@ import pytest
 
 from kommo_analytics.sync.engine import SyncOptions, SyncResult
 from tests.dashboard.conftest import MakeApp
-from tests.dashboard.test_app import HEALTH, no_exception, shown_count
+from tests.dashboard.test_app import HEALTH, LEADS, no_exception, shown_count
 from tests.sync.harness import account, duckdb_url, sync
 
 
@@ -20,7 +20,7 @@ def test_pages_load_while_a_sync_writes(make_app: MakeApp, tmp_path: Path) -> No
     url = duckdb_url(tmp_path)
     sync(acc, tmp_path, url)
     params = {"period": "custom", "from": "2024-01-01", "to": "2026-12-31"}
-    before = make_app(url, **params).run()
+    before = make_app(url, LEADS, **params).run()
     no_exception(before)
     expected = shown_count(before)
     assert expected > 0
@@ -35,7 +35,7 @@ def test_pages_load_while_a_sync_writes(make_app: MakeApp, tmp_path: Path) -> No
     renders = during = 0
     while resync.is_alive() or renders < 3:
         during += resync.is_alive()
-        app = make_app(url, **params).run()
+        app = make_app(url, LEADS, **params).run()
         no_exception(app)
         assert not app.error, [e.value for e in app.error]
         # A full re-sync rewrites the same rows: every render sees the same count, never a
@@ -44,6 +44,9 @@ def test_pages_load_while_a_sync_writes(make_app: MakeApp, tmp_path: Path) -> No
         app.switch_page(HEALTH).run()
         no_exception(app)
         assert not app.error, [e.value for e in app.error]
+        overview = make_app(url, **params).run()
+        no_exception(overview)
+        assert not overview.error, [e.value for e in overview.error]
         renders += 1
     resync.join()
     assert results and results[0].status == "ok"

@@ -1,12 +1,13 @@
 """The dashboard's Streamlit entrypoint: `streamlit run` this file (`kommo-analytics dashboard`).
 
 It draws the shared sidebar, stores the resulting view for the pages, and runs the page the URL
-names. Pages are files so that each has a URL (`/` for the leads, `/data-health`) that does not
-depend on the language of its title. Only pages that are built are listed: the metrics pages arrive with
-issue 4.
+names. Pages are files so that each has a URL (`/` for the overview, `/funnel`) that does not
+depend on the language of its title.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 
@@ -21,23 +22,32 @@ def main() -> None:
     )
     view = filters.render_sidebar(filters.now_utc())
     st.session_state[filters.VIEW_KEY] = view
-    pages = [
-        # The default page is served at "/" whatever its url_path. Leads is the default until
-        # the metrics overview exists; its url_path is what it will keep when that takes "/".
-        st.Page(
-            "app_pages/leads.py",
-            title=t("nav.leads", view.locale),
-            icon=":material/table_rows:",
-            url_path="leads",
-            default=True,
-        ),
-        st.Page(
-            "app_pages/data_health.py",
-            title=t("nav.data_health", view.locale),
-            icon=":material/monitor_heart:",
-            url_path="data-health",
-        ),
-    ]
+    locale = view.locale
+
+    def page(path: str, key: str, icon: str, url: str, default: bool = False) -> Any:
+        return st.Page(path, title=t(key, locale), icon=icon, url_path=url, default=default)
+
+    pages = {
+        "": [page("app_pages/overview.py", "nav.overview", ":material/dashboard:", "overview",
+                  default=True)],
+        t("nav.section.modules", locale): [
+            page("app_pages/intake.py", "nav.intake", ":material/input:", "leads-and-origin"),
+            page("app_pages/funnel.py", "nav.funnel", ":material/filter_alt:", "funnel"),
+            page("app_pages/activities.py", "nav.activities", ":material/call:", "activities"),
+            page("app_pages/sales.py", "nav.sales", ":material/payments:", "sales"),
+            page("app_pages/performance.py", "nav.performance", ":material/leaderboard:",
+                 "performance"),
+            page("app_pages/forecast.py", "nav.forecast", ":material/trending_up:", "forecast"),
+        ],
+        t("nav.section.more", locale): [
+            page("app_pages/leads.py", "nav.leads", ":material/table_rows:", "leads"),
+            page("app_pages/definitions.py", "nav.definitions", ":material/menu_book:",
+                 "definitions"),
+            page("app_pages/data_health.py", "nav.data_health", ":material/monitor_heart:",
+                 "data-health"),
+            page("app_pages/settings.py", "nav.settings", ":material/tune:", "settings"),
+        ],
+    }  # fmt: skip
     st.navigation(pages).run()
 
 

@@ -210,6 +210,17 @@ def load_users(url: str, version: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_channels(url: str, version: str) -> tuple[str, ...]:
+    """The channel keys of the last model build, in rule order (the defaults before one)."""
+    from kommo_analytics.metrics.channels import DEFAULT_CHANNELS
+    from kommo_analytics.warehouse.query import model_info
+
+    info = model_info(parse_database_url(url))
+    keys = tuple(c for c in info.get("channels", "").split(",") if c)
+    return keys or DEFAULT_CHANNELS
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_runs(url: str, version: str, limit: int = RUNS_SHOWN) -> pd.DataFrame:
     target = parse_database_url(url)
     columns = [

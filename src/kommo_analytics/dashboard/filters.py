@@ -55,6 +55,7 @@ P_TO: Final = "to"
 P_COMPARE: Final = "compare"
 P_PIPELINE: Final = "pipeline"
 P_USER: Final = "user"
+P_CHANNEL: Final = "channel"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class FilterState:
     comparison: Comparison = DEFAULT_COMPARISON
     pipelines: tuple[int, ...] = ()
     users: tuple[int, ...] = ()
+    channels: tuple[str, ...] = ()
 
     def period(self, today: date) -> tuple[date, date]:
         return resolve_preset(self.preset, today, self.start, self.end)
@@ -150,6 +152,12 @@ def _ids(value: str | None) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+def _keys(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(sorted({part.strip().lower() for part in value.split(",") if part.strip()}))
+
+
 def _day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
@@ -183,6 +191,7 @@ def decode_params(params: Mapping[str, str]) -> FilterState:
         comparison=comparison,
         pipelines=_ids(params.get(P_PIPELINE)),
         users=_ids(params.get(P_USER)),
+        channels=_keys(params.get(P_CHANNEL)),
     )
 
 
@@ -197,6 +206,8 @@ def encode_params(state: FilterState) -> dict[str, str]:
         params[P_PIPELINE] = ",".join(str(i) for i in sorted(state.pipelines))
     if state.users:
         params[P_USER] = ",".join(str(i) for i in sorted(state.users))
+    if state.channels:
+        params[P_CHANNEL] = ",".join(sorted(state.channels))
     return params
 
 
@@ -213,6 +224,7 @@ K_TO: Final = "f_to"
 K_COMPARE: Final = "f_compare"
 K_PIPELINES: Final = "f_pipelines"
 K_USERS: Final = "f_users"
+K_CHANNELS: Final = "f_channels"
 
 
 def widget_key(name: str, locale: Locale) -> str:
@@ -250,6 +262,13 @@ class _Options:
     pipelines: dict[int, str]
     users: dict[int, str]
     inactive: frozenset[int]
+    channels: tuple[str, ...] = ()
+
+
+def channel_label(key: str, locale: Locale) -> str:
+    """The channel's name in `locale` (a channel from a user's own rules keeps its key)."""
+    label_key = f"channel.{key}"
+    return t(label_key, locale) if label_key in i18n.MESSAGES[i18n.DEFAULT_LOCALE] else key
 
 
 def now_utc() -> datetime:
@@ -285,7 +304,7 @@ def _load_options(warehouse: data.Warehouse) -> _Options:
             for i, active in zip(frame["id"], frame["is_active"], strict=True)
             if active is not None and not pd.isna(active) and not active
         )
-    return _Options(account, pipelines, users, inactive)
+    return _Options(account, pipelines, users, inactive, data.load_channels(url, version))
 
 
 def _seed(base: FilterState, period: tuple[date, date], options: _Options) -> Locale:
@@ -303,6 +322,7 @@ def _seed(base: FilterState, period: tuple[date, date], options: _Options) -> Lo
     for name, known, wanted in (
         (K_PIPELINES, options.pipelines, base.pipelines),
         (K_USERS, options.users, base.users),
+        (K_CHANNELS, dict.fromkeys(options.channels), base.channels),
     ):
         key = widget_key(name, locale)
         state[key] = [i for i in state.get(key, list(wanted)) if i in known]
@@ -392,6 +412,13 @@ def render_sidebar(now: datetime) -> View:
         ),
         placeholder=t("filter.users_all", locale),
     )
+    chosen_channels = sidebar.multiselect(
+        t("filter.channels", locale),
+        list(options.channels),
+        key=key(K_CHANNELS),
+        format_func=lambda c: channel_label(c, locale),
+        placeholder=t("filter.channels_all", locale),
+    )
     sidebar.divider()
     # Language names are written in their own language, the same in every locale, so this
     # widget keeps one key.
@@ -410,6 +437,7 @@ def render_sidebar(now: datetime) -> View:
         comparison=comparison,
         pipelines=tuple(sorted(int(i) for i in chosen_pipelines)),
         users=tuple(sorted(int(i) for i in chosen_users)),
+        channels=tuple(sorted(str(c) for c in chosen_channels)),
     )
     st.session_state[_STATE_KEY] = (state, period)
     wanted = encode_params(state)

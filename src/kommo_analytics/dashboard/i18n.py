@@ -7,7 +7,9 @@ differ between pages.
 
 from __future__ import annotations
 
+import tomllib
 from datetime import date, datetime, timedelta, tzinfo
+from importlib import resources
 from typing import Final, Literal
 
 from babel.dates import format_datetime, format_interval, format_timedelta
@@ -343,6 +345,25 @@ MESSAGES: Final[dict[Locale, dict[str, str]]] = {
         "health.quality": "Data-quality checks do not exist yet.",
     },
 }
+
+
+def _merge_catalogues() -> None:
+    """Add the pages' catalogues (``dashboard/locales/*.toml``, one table per locale) to
+    :data:`MESSAGES`. Each page keeps its strings in its own file; a key defined twice is a bug
+    caught at import, not a string silently replaced."""
+    folder = resources.files("kommo_analytics.dashboard") / "locales"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        catalogue = tomllib.loads(entry.read_text(encoding="utf-8"))
+        for locale in LOCALES:
+            for key, text in catalogue.get(locale, {}).items():
+                if key in MESSAGES[locale]:
+                    raise KeyError(f"{entry.name}: message {key!r} ({locale}) is defined twice")
+                MESSAGES[locale][key] = text
+
+
+_merge_catalogues()
 
 
 def normalise_locale(value: str | None) -> Locale:

@@ -206,3 +206,104 @@ def reached_stage(m: Model, p: MetricParams, pipeline_id: int, stage_order: int)
         & ((leads.max_stage_order >= stage_order) | (leads.ever_won == ibis.literal(True)))
     )
     return leads.select(*LEAD_LIST_COLUMNS)
+
+
+# -- per seller ---------------------------------------------------------------------------------------
+
+ACTIVITY_BY_SELLER_COLUMNS = (
+    "tasks_due", "tasks_completed", "tasks_on_time", "overdue_in_period", "follow_ups_due",
+    "follow_ups_completed", "meetings_due", "meetings_held", "overdue", "calls_out", "calls_in",
+    "call_seconds", "messages_out", "messages_in", "emails_out", "emails_in", "sms_out", "sms_in",
+)  # fmt: skip
+
+
+def activity_by_seller(m: Model, p: MetricParams) -> ir.Table:
+    """Module 3 per seller (``user_id``): tasks due in the period by kind (by the task's
+    responsible user), tasks overdue at as_of whatever their due date, and calls, messages,
+    e-mails and SMS by direction with call seconds (by their human author), credited as
+    :func:`kommo_analytics.metrics.activities.per_seller` credits them.
+
+    The three parts are unioned and summed rather than outer-joined: MySQL/MariaDB have no FULL
+    OUTER JOIN, and a seller may appear in any one part alone."""
+    # Imported here because this function was appended below the module's imports.
+    from kommo_analytics.metrics.activities import tasks_due
+
+    def part(table: ir.Table, user: str, rows: str | None = None, **sums: ir.Value) -> ir.Table:
+        """One part, every column present (0 where the part has nothing to say); ``rows``
+        names the column that counts the part's rows."""
+        table = table.filter(table[user].notnull())
+        aggregates = {name: value.sum() for name, value in sums.items()}
+        if rows is not None:
+            aggregates[rows] = table.count()
+        agg = table.group_by(user_id=table[user]).aggregate(**aggregates)
+        columns = {
+            name: (agg[name].fill_null(0) if name in aggregates else ibis.literal(0)).cast(
+                "float64" if name == "call_seconds" else "int64"
+            )
+            for name in ACTIVITY_BY_SELLER_COLUMNS
+        }
+        return agg.select(user_id=agg.user_id.cast("int64"), **columns)
+
+    tasks = tasks_due(m, p)
+    follow_up, meeting = tasks.kind == "follow_up", tasks.kind == "meeting"
+    due = part(
+        tasks, "responsible_user_id", "tasks_due",
+        tasks_completed=tasks.done.cast("int64"),
+        tasks_on_time=tasks.done_on_time.cast("int64"),
+        overdue_in_period=tasks.overdue.cast("int64"),
+        follow_ups_due=follow_up.cast("int64"),
+        follow_ups_completed=(follow_up & tasks.done).cast("int64"),
+        meetings_due=meeting.cast("int64"),
+        meetings_held=(meeting & tasks.done).cast("int64"),
+    )  # fmt: skip
+    late = overdue_at_as_of(m, p)
+    overdue = part(late, "responsible_user_id", "overdue")
+    acts = activities_in_period(m, p)
+    acts = acts.filter(acts.created_by != 0)  # a robot's message is nobody's work
+
+    def kind(medium: str, direction: str) -> ir.Value:
+        return ((acts.medium == medium) & (acts.direction == direction)).cast("int64")
+
+    events = part(
+        acts, "created_by", None,
+        calls_out=kind("call", "out"), calls_in=kind("call", "in"),
+        call_seconds=(acts.medium == "call").ifelse(acts.call_seconds.fill_null(0), 0),
+        messages_out=kind("chat", "out"), messages_in=kind("chat", "in"),
+        emails_out=kind("mail", "out"), emails_in=kind("mail", "in"),
+        sms_out=kind("sms", "out"), sms_in=kind("sms", "in"),
+    )  # fmt: skip
+    every = ibis.union(due, overdue, events, distinct=False)
+    return every.group_by("user_id").aggregate(
+        **{name: every[name].sum() for name in ACTIVITY_BY_SELLER_COLUMNS}
+    )
+
+
+def seller_month_pacing(m: Model, p: MetricParams) -> ir.Table:
+    """Per seller with a revenue goal for the month `as_of` falls in: that goal and the revenue
+    and deals won so far in the month, counted as the forecast module counts the whole team's
+    (inside the filters; goals follow only the seller filter). Not the sidebar period: pacing
+    is about the month still running."""
+    month_first = p.as_of_local.date().replace(day=1)
+    # Midnight of the 1st, local, as the naive timestamp `closed_local` is compared with.
+    first = p.as_of_local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    leads = scoped_leads(m, p)
+    won = leads.filter(
+        (leads.outcome == "won")
+        & (leads.closed_local >= ts(first))
+        & (leads.closed_at <= ts(p.as_of_utc))
+    )
+    won = won.group_by("responsible_user_id").aggregate(
+        revenue=won.price.fill_null(0).sum(), won=won.count()
+    )
+    goals = m.input_goals
+    goals = goals.filter(goals.month == month_first)
+    if p.sellers:
+        goals = goals.filter(goals.user_id.isin(list(p.sellers)))
+    goals = goals.group_by("user_id").aggregate(goal=goals.revenue_goal.sum())
+    joined = goals.left_join(won, goals.user_id == won.responsible_user_id)
+    return joined.select(
+        user_id=goals.user_id,
+        goal=goals.goal,
+        revenue=won.revenue.fill_null(0),
+        won=won.won.fill_null(0),
+    ).order_by("user_id")

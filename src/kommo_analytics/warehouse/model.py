@@ -15,14 +15,14 @@ local midnights, so every backend buckets the same way without time-zone support
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from kommo_analytics.kommo.entities import TRACKING_COLUMNS
 from kommo_analytics.warehouse.target import Kind, Target
 
 # Bumped whenever a derived table's columns change: a build then drops and re-creates them.
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 
 # The model's own schema on DuckDB and PostgreSQL (MySQL has no schemas inside a database: the
 # model sits beside the raw tables in the URL's database, which is why raw and model table names
@@ -50,6 +50,11 @@ class ModelTable:
     name: str
     columns: tuple[ModelColumn, ...]
     derived: bool = True  # False: user input or history, never rebuilt
+    key: tuple[str, ...] = ()  # primary key
+    # Secondary indexes. MariaDB joins and filters the model's tables with nested loops and
+    # needs them (a medium account's funnel query ran for minutes without); PostgreSQL uses
+    # them for the period filters. DuckDB gets none: its zone maps serve it better.
+    indexes: tuple[tuple[str, ...], ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -173,6 +178,25 @@ MODEL_TABLES: dict[str, ModelTable] = {
     )
 }
 
+_KEYS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
+    "dim_users": (("user_id",), ()),
+    "dim_pipelines": (("pipeline_id",), ()),
+    "dim_stages": (("pipeline_id", "status_id"), ()),
+    "dim_loss_reasons": (("loss_reason_id",), ()),
+    "dim_task_types": (("task_type_id",), ()),
+    "fact_leads": (
+        ("lead_id",),
+        (("created_local",), ("closed_local",), ("pipeline_id", "status_id")),
+    ),
+    "fact_stage_stays": (("lead_id", "seq"), (("pipeline_id", "status_id"),)),
+    "fact_tasks": (("task_id",), (("complete_till_local",), ("lead_id",))),
+    "fact_activities": ((), (("created_local",), ("lead_id",))),
+}
+MODEL_TABLES = {
+    name: replace(table, key=_KEYS[name][0], indexes=_KEYS[name][1]) if name in _KEYS else table
+    for name, table in MODEL_TABLES.items()
+}
+
 DERIVED = tuple(t for t in MODEL_TABLES.values() if t.derived)
 
 
@@ -209,10 +233,30 @@ def sql_type(kind: Kind, type_: M) -> str:
 
 
 def create_sql(target: Target, table: ModelTable) -> str:
-    columns = ", ".join(
-        f"{_quote(target, c.name)} {sql_type(target.kind, c.type)}" for c in table.columns
+    columns = [
+        f"{_quote(target, c.name)} {sql_type(target.kind, c.type)}"
+        + (" NOT NULL" if c.name in table.key else "")
+        for c in table.columns
+    ]
+    if table.key:
+        columns.append(f"PRIMARY KEY ({', '.join(_quote(target, k) for k in table.key)})")
+    return (
+        f"CREATE TABLE IF NOT EXISTS {model_qualified(target, table.name)} ({', '.join(columns)})"
     )
-    return f"CREATE TABLE IF NOT EXISTS {model_qualified(target, table.name)} ({columns})"
+
+
+def index_sql(target: Target, table: ModelTable) -> list[str]:
+    if target.kind is Kind.DUCKDB:
+        return []
+    statements = []
+    for columns in table.indexes:
+        name = f"ix_{table.name}_{'_'.join(columns)}"
+        cols = ", ".join(_quote(target, c) for c in columns)
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS {_quote(target, name)} "
+            f"ON {model_qualified(target, table.name)} ({cols})"
+        )
+    return statements
 
 
 def _quote(target: Target, name: str) -> str:

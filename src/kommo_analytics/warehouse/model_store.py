@@ -30,6 +30,7 @@ from kommo_analytics.warehouse.model import (
     M,
     ModelTable,
     create_sql,
+    index_sql,
     model_qualified,
     model_schema,
 )
@@ -146,20 +147,45 @@ def ensure_tables(con: Any, target: Target, tables: Iterable[ModelTable]) -> Non
     cur = _cursor(con, target)
     if target.kind is not Kind.MYSQL:
         cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{model_schema(target)}"')
+    # A model built by another version may differ in keys or meaning, not only in columns.
+    stale = _built_version(con, target) not in (None, MODEL_VERSION)
     for table in tables:
         existing = _existing_columns(con, target, table.name)
+        if existing is not None and table.derived and stale:
+            _drop(cur, target, table)
+            existing = None
         if existing is not None and existing != list(table.column_names):
             if not table.derived:
                 raise WarehouseError(
                     f"the table {table.name} has columns this version does not know",
                     hint="it holds data you imported; back it up, then drop it and import again",
                 )
-            cur.execute(f"DROP TABLE {model_qualified(target, table.name)}")
+            _drop(cur, target, table)
             existing = None
         if existing is None:
             cur.execute(create_sql(target, table))
+        for statement in index_sql(target, table):
+            cur.execute(statement)
     if target.kind is not Kind.MYSQL:
         con.commit()
+
+
+def _drop(cur: Any, target: Target, table: ModelTable) -> None:
+    # The compatibility views depend on the tables (PostgreSQL refuses to drop them without
+    # CASCADE); the build re-creates the views after the tables.
+    cascade = " CASCADE" if target.kind is Kind.POSTGRES else ""
+    cur.execute(f"DROP TABLE {model_qualified(target, table.name)}{cascade}")
+
+
+def _built_version(con: Any, target: Target) -> int | None:
+    if _existing_columns(con, target, "model_info") is None:
+        return None
+    cur = _cursor(con, target)
+    cur.execute(
+        f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'model_version'"
+    )
+    row = cur.fetchone()
+    return int(row[0]) if row and str(row[0]).isdigit() else None
 
 
 def insert_rows(con: Any, target: Target, table: ModelTable, frame: pd.DataFrame) -> None:

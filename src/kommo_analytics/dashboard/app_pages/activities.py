@@ -1,0 +1,384 @@
+"""3 Activities: tasks due and done, overdue work, meetings, calls and messages, per seller, by
+weekday and hour, and over time. The cards are the numbers `kommo-analytics metrics --json`
+prints for the same period and filters (module 3); the per-seller table, the overdue list and
+the charts draw the series behind them (:func:`series.activity_by_seller` and friends), which
+count the same tasks and events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from babel.dates import get_day_names
+
+from kommo_analytics.dashboard import components as c
+from kommo_analytics.dashboard import filters, i18n, metrics_data
+from kommo_analytics.dashboard.filters import View
+from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.metrics import series
+from kommo_analytics.metrics.common import pct
+from kommo_analytics.settings import load_settings
+
+SERIES: Final = ("activity_by_seller", "overdue_tasks", "activity_heatmap", "activities_by_day")
+MEDIA: Final = ("call", "chat", "mail", "sms")  # the order of the stack, most personal first
+MEDIUM_COLOURS: Final = {"call": "#4C78A8", "chat": "#54A24B", "mail": "#F58518", "sms": "#B279A2"}
+KNOWN_KINDS: Final = ("follow_up", "meeting")  # other kinds keep the account's own type name
+
+
+# -- KPI cards ----------------------------------------------------------------------------------
+
+# card → (definition key, format, rate?, lower is better?); one row of four per line.
+CARDS: Final[tuple[tuple[str, str, str, bool, bool], ...]] = (
+    ("tasks_total", "activities.tasks_total", "number", False, False),
+    ("tasks_completed", "activities.tasks_completed", "number", False, False),
+    ("completion_rate_pct", "activities.completion_rate_pct", "pct", True, False),
+    ("on_time_rate_pct", "activities.on_time_rate_pct", "pct", True, False),
+    ("overdue", "activities.overdue", "number", False, True),
+    ("meetings_scheduled", "activities.meetings_scheduled", "number", False, False),
+    ("meetings_held", "activities.meetings_held", "number", False, False),
+    ("call_minutes", "activities.call_minutes", "minutes", False, False),
+    ("calls_outgoing", "activities.calls_outgoing", "number", False, False),
+    ("calls_incoming", "activities.calls_incoming", "number", False, False),
+    ("messages_outgoing", "activities.messages_outgoing", "number", False, False),
+    ("messages_incoming", "activities.messages_incoming", "number", False, False),
+)
+
+
+def card_values(report: dict[str, Any]) -> dict[str, float | None]:
+    acts = report["activities"]
+    return {card: None if acts[card] is None else float(acts[card]) for card, *_ in CARDS}
+
+
+def formatted(kind: str, value: float | None, locale: Locale) -> str:
+    if kind == "pct":
+        return c.fmt_pct(value, locale)
+    if kind == "minutes":
+        return (
+            "—" if value is None else t("unit.minutes", locale, value=c.fmt_number(value, locale))
+        )
+    return c.fmt_number(value, locale)
+
+
+def card_note(card: str, report: dict[str, Any], locale: Locale) -> str | None:
+    acts = report["activities"]
+    if card == "completion_rate_pct" and acts[card] is None:
+        return t("activities.no_tasks_due", locale)
+    if card == "on_time_rate_pct" and acts[card] is None:
+        return t("activities.no_tasks_done", locale)
+    if card == "overdue":
+        return t("activities.overdue_note", locale,
+                 count=c.fmt_number(acts["overdue_in_period"], locale))  # fmt: skip
+    return None
+
+
+def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None) -> None:
+    locale = view.locale
+    now = card_values(report)
+    before = card_values(previous) if previous else {}
+    for start in range(0, len(CARDS), 4):
+        row = CARDS[start : start + 4]
+        for column, (card, help_key, kind, rate, lower) in zip(
+            st.columns(len(row)), row, strict=True
+        ):
+            with column:
+                value = now[card]
+                # Overdue is counted at "now" whatever the period: both periods see the same.
+                delta = None if card == "overdue" else before.get(card)
+                c.kpi(
+                    t(f"activities.card.{card}", locale),
+                    formatted(kind, value, locale),
+                    locale=locale,
+                    help_key=help_key,
+                    delta=c.change(value, delta, locale, points=rate),
+                    good_when="lower" if lower else "higher",
+                    note=card_note(card, report, locale),
+                )
+    acts = report["activities"]
+    st.caption(
+        t("activities.other_media", locale,
+          emails_out=c.fmt_number(acts["emails_outgoing"], locale),
+          emails_in=c.fmt_number(acts["emails_incoming"], locale),
+          sms_out=c.fmt_number(acts["sms_outgoing"], locale)),
+        help=c.tip("concept.human_action", locale),
+    )  # fmt: skip
+
+
+# -- per seller ---------------------------------------------------------------------------------
+
+
+def seller_names(report: dict[str, Any]) -> dict[int, str]:
+    return {int(r["user_id"]): str(r["name"]) for r in report["sellers"] if r["name"]}
+
+
+def seller_name(names: dict[int, str], user_id: Any, locale: Locale) -> str:
+    if user_id is None or pd.isna(user_id):
+        return t("activities.no_seller", locale)
+    uid = int(user_id)
+    return names.get(uid) or t("activities.unknown_seller", locale, id=uid)
+
+
+def seller_rows(report: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per seller: every seller of the report (an active seller who did nothing shows
+    real zeros) and anyone else the series credits, with the rates of the report's formulas."""
+    columns = list(series.ACTIVITY_BY_SELLER_COLUMNS)
+    rows = frame.copy()
+    rows["user_id"] = rows["user_id"].astype("int64")
+    known = {int(r["user_id"]) for r in report["sellers"]}
+    missing = sorted(known - set(rows["user_id"]))
+    if missing:
+        zeros = pd.DataFrame({"user_id": missing, **dict.fromkeys(columns, 0)})
+        rows = pd.concat([rows, zeros], ignore_index=True) if len(rows) else zeros
+    for col in columns:
+        rows[col] = pd.to_numeric(rows[col], errors="coerce").fillna(0)
+    rows["calls"] = rows["calls_out"] + rows["calls_in"]
+    rows["call_minutes"] = rows["call_seconds"] / 60.0
+    rows["completion_pct"] = [
+        pct(d, n) for d, n in zip(rows["tasks_completed"], rows["tasks_due"], strict=True)
+    ]
+    rows["on_time_pct"] = [
+        pct(o, d) for o, d in zip(rows["tasks_on_time"], rows["tasks_completed"], strict=True)
+    ]
+    order = ["tasks_completed", "calls", "messages_out", "user_id"]
+    return rows.sort_values(order, ascending=[False, False, False, True]).reset_index(drop=True)
+
+
+# column → (label key, definition key)
+SELLER_COLUMNS: Final = {
+    "seller": ("activities.col.seller", "concept.seller_credit"),
+    "calls": ("activities.col.calls", "sellers.calls"),
+    "call_minutes": ("activities.col.call_minutes", "activities.call_minutes"),
+    "messages_out": ("activities.col.messages_out", "activities.messages_outgoing"),
+    "meetings_held": ("activities.col.meetings_held", "activities.meetings_held"),
+    "follow_ups_completed": ("activities.col.follow_ups", "activities.follow_ups_completed"),
+    "tasks_completed": ("activities.col.tasks_completed", "sellers.tasks_completed"),
+    "completion_pct": ("activities.col.completion", "activities.completion_rate_pct"),
+    "on_time_pct": ("activities.col.on_time", "activities.on_time_rate_pct"),
+    "overdue": ("activities.col.overdue", "activities.overdue"),
+}
+
+
+def seller_section(view: View, report: dict[str, Any], frame: pd.DataFrame) -> None:
+    locale = view.locale
+    st.subheader(t("activities.sellers", locale), help=c.tip("concept.seller_credit", locale))
+    rows = seller_rows(report, frame)
+    if not rows[list(series.ACTIVITY_BY_SELLER_COLUMNS)].to_numpy().any():
+        st.info(t("activities.no_sellers", locale))
+        return
+    names = seller_names(report)
+    sellers = [seller_name(names, uid, locale) for uid in rows["user_id"]]
+
+    def numbers(column: str) -> list[str]:
+        return [c.fmt_number(v, locale) for v in rows[column]]
+
+    def rates(column: str) -> list[str]:
+        return ["—" if v is None else c.fmt_pct(v, locale) for v in rows[column]]
+
+    shown = pd.DataFrame(
+        {
+            "seller": sellers,
+            "calls": numbers("calls"),
+            "call_minutes": numbers("call_minutes"),
+            "messages_out": numbers("messages_out"),
+            "meetings_held": numbers("meetings_held"),
+            "follow_ups_completed": numbers("follow_ups_completed"),
+            "tasks_completed": numbers("tasks_completed"),
+            "completion_pct": rates("completion_pct"),
+            "on_time_pct": rates("on_time_pct"),
+            "overdue": numbers("overdue"),
+        }
+    )
+    config: dict[str, Any] = {
+        key: st.column_config.TextColumn(
+            t(label, locale), help=c.tip(tip_key, locale),
+            alignment="left" if key == "seller" else "right",
+        )
+        for key, (label, tip_key) in SELLER_COLUMNS.items()
+    }  # fmt: skip
+    raw = {
+        "seller": sellers,
+        **{key: rows[key].tolist() for key in SELLER_COLUMNS if key != "seller"},
+    }
+    export = pd.DataFrame({t(SELLER_COLUMNS[k][0], locale): v for k, v in raw.items()})
+    export.insert(0, "user_id", rows["user_id"].tolist())
+    c.table(shown, view=view, name="activities_by_seller", column_config=config, export=export)
+    st.caption(t("activities.sellers_note", locale))
+
+
+# -- overdue tasks ------------------------------------------------------------------------------
+
+
+def task_type(kind: Any, type_name: Any, locale: Locale) -> str:
+    if kind in KNOWN_KINDS:
+        return t(f"activities.kind.{kind}", locale)
+    if isinstance(type_name, str) and type_name:
+        return type_name
+    return t("activities.kind.other", locale)
+
+
+def overdue_section(view: View, report: dict[str, Any], frame: pd.DataFrame, zone: tzinfo,
+                    as_of: datetime, subdomain: str | None) -> None:  # fmt: skip
+    locale = view.locale
+    st.subheader(
+        t("activities.overdue_title", locale, count=c.fmt_number(len(frame), locale)),
+        help=c.tip("activities.overdue", locale),
+    )
+    if frame.empty:
+        st.success(t("activities.no_overdue", locale))
+        return
+    names = seller_names(report)
+    due = pd.to_datetime(frame["complete_till_local"])
+    now_local = pd.Timestamp(as_of.astimezone(zone).replace(tzinfo=None))
+    late_hours = (now_local - due).dt.total_seconds() / 3600.0
+    lead_ids = [None if pd.isna(v) else int(v) for v in frame["lead_id"]]
+    links = [c.lead_url(subdomain, i) if i is not None else None for i in lead_ids]
+    kinds = [
+        task_type(k, n, locale) for k, n in zip(frame["kind"], frame["type_name"], strict=True)
+    ]
+    sellers = [seller_name(names, u, locale) for u in frame["responsible_user_id"]]
+    shown = pd.DataFrame(
+        {
+            "type": kinds,
+            "seller": sellers,
+            "due": [i18n.moment(d.to_pydatetime().replace(tzinfo=zone), zone, locale) for d in due],
+            "late": [c.fmt_hours(h, locale) for h in late_hours],
+            "lead": links if subdomain else lead_ids,
+        }
+    )
+    config: dict[str, Any] = {
+        "type": st.column_config.TextColumn(t("activities.col.task_type", locale)),
+        "seller": st.column_config.TextColumn(t("activities.col.seller", locale)),
+        "due": st.column_config.TextColumn(t("activities.col.due", locale)),
+        "late": st.column_config.TextColumn(t("activities.col.late", locale), alignment="right"),
+        "lead": st.column_config.LinkColumn(
+            t("activities.col.lead", locale), display_text=r"/leads/detail/(\d+)$"
+        )
+        if subdomain
+        else st.column_config.NumberColumn(t("activities.col.lead", locale), format="%d"),
+    }
+    export = pd.DataFrame(
+        {
+            "task_id": frame["task_id"].tolist(),
+            t("activities.col.task_type", locale): kinds,
+            t("activities.col.seller", locale): sellers,
+            t("activities.col.due", locale): due.tolist(),
+            t("activities.col.late_hours", locale): late_hours.round(2).tolist(),
+            "lead_id": lead_ids,
+            t("activities.col.lead", locale): links,
+        }
+    )
+    c.table(shown, view=view, name="overdue_tasks", column_config=config, export=export)
+    off_lead = sum(1 for i in lead_ids if i is None)
+    if off_lead:
+        st.caption(t("activities.off_lead", locale, count=c.fmt_number(off_lead, locale)))
+
+
+# -- charts -------------------------------------------------------------------------------------
+
+
+def heatmap(view: View, report: dict[str, Any], frame: pd.DataFrame) -> None:
+    locale = view.locale
+    st.subheader(t("activities.heatmap", locale, tz=report["period"]["timezone"]),
+                 help=c.tip("concept.human_action", locale))  # fmt: skip
+    if frame.empty:
+        st.info(t("activities.no_events", locale))
+        return
+    grid = [[0] * 24 for _ in range(7)]
+    for weekday, hour, events in zip(frame["weekday"], frame["hour"], frame["events"], strict=True):
+        grid[int(weekday)][int(hour)] += int(events)
+    days = get_day_names("abbreviated", locale=i18n.babel_locale(locale))  # 0 = Monday
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid,
+            x=list(range(24)),
+            y=[days[i] for i in range(7)],
+            colorscale="Blues",
+            hovertemplate="%{y} %{x}h: %{z}<extra></extra>",
+            colorbar={"title": {"text": t("activities.axis_events", locale)}},
+        )
+    )
+    fig.update_layout(
+        height=320,
+        xaxis={"title": t("activities.axis_hour", locale), "dtick": 2},
+        yaxis={"autorange": "reversed"},
+    )
+    c.plot(fig, key="activities.heatmap")
+
+
+def over_time(view: View, frame: pd.DataFrame, grain: series.Grain) -> None:
+    locale = view.locale
+    st.subheader(t("activities.over_time", locale), help=c.tip("concept.human_action", locale))
+    buckets = series.rebucket(frame.drop(columns=["direction"]), grain, ("medium",))
+    if buckets.empty:
+        st.info(t("activities.no_events", locale))
+        return
+    fig = go.Figure()
+    order = [m for m in MEDIA if m in set(buckets["medium"])]
+    order += sorted(set(buckets["medium"]) - set(order))
+    for medium in order:
+        rows = buckets[buckets["medium"] == medium]
+        fig.add_bar(x=rows["bucket"], y=rows["events"], name=medium_label(medium, locale),
+                    marker_color=MEDIUM_COLOURS.get(medium, "#9D755D"))  # fmt: skip
+    fig.update_layout(
+        barmode="stack",
+        height=360,
+        xaxis={"title": t(f"grain.{grain}", locale)},
+        yaxis={"title": t("activities.axis_events", locale)},
+    )
+    c.plot(fig, key="activities.over_time")
+
+
+def medium_label(medium: str, locale: Locale) -> str:
+    return t(f"activities.medium.{medium}", locale) if medium in MEDIA else medium
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+def render() -> None:
+    view = filters.current_view()
+    locale = view.locale
+    st.title(t("activities.title", locale))
+    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
+    if scope is None:
+        c.no_model(view)
+        return
+    sla = load_settings().response_sla_hours
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    previous = None
+    if view.comparison is not None:
+        previous, _ = metrics_data.safe(
+            lambda: metrics_data.load_report(scope.with_period(*view.comparison), sla)  # type: ignore[misc]
+        )
+    st.caption(
+        t("activities.caption", locale, range=i18n.date_range(view.start, view.end, locale),
+          tz=report["period"]["timezone"])
+    )  # fmt: skip
+    cards(view, report, previous)
+
+    def load() -> tuple[dict[str, pd.DataFrame], series.Grain, str | None]:
+        acc = metrics_data.load_account(scope.url, scope.version)
+        grain = series.grain_for(metrics_data.params_of(scope, acc, sla))
+        return metrics_data.load_series(scope, SERIES, sla), grain, acc.subdomain or None
+
+    loaded, error = metrics_data.safe(load)
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    frames, grain, subdomain = loaded
+    seller_section(view, report, frames["activity_by_seller"])
+    zone = ZoneInfo(report["period"]["timezone"])
+    overdue_section(view, report, frames["overdue_tasks"], zone, scope.as_of, subdomain)
+    heatmap(view, report, frames["activity_heatmap"])
+    over_time(view, frames["activities_by_day"], grain)
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,211 @@
+"""Overview: the morning page. KPI cards with their change against the comparison period and a
+colour against their target, the leads and revenue trend, and the month's revenue to date
+against the goal. Every number is the one `kommo-analytics metrics --json` prints for the same
+period and filters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from kommo_analytics.dashboard import components as c
+from kommo_analytics.dashboard import filters, i18n, metrics_data, targets
+from kommo_analytics.dashboard.filters import View, channel_label
+from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.metrics import series
+from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.settings import load_settings
+
+
+def kpi_values(report: dict[str, Any]) -> dict[str, float | None]:
+    """The numbers on the cards, taken from the report (so they equal `metrics --json`)."""
+    leads, sales, acts = report["leads"], report["sales"], report["activities"]
+    return {
+        "leads": float(leads["total"]),
+        "won": float(sales["won"]),
+        "revenue": sales["revenue"],
+        "win_rate_pct": sales["win_rate_pct"],
+        "avg_ticket": sales["avg_ticket"],
+        "first_response_hours": leads["response_time"]["median_hours"],
+        "task_completion_pct": acts["completion_rate_pct"],
+        "sales_cycle_days": sales["sales_cycle_avg_days"],
+        "cost_per_lead": leads["cost"]["per_lead"],
+        "marketing_roi_pct": report["marketing"]["roi_pct"],
+    }
+
+
+# card key → (label key, definition key, target key or None, format, rate?)
+CARDS: tuple[tuple[str, str, str | None, str, bool], ...] = (
+    ("leads", "leads.total", None, "number", False),
+    ("won", "sales.won", None, "number", False),
+    ("revenue", "sales.revenue", None, "money", False),
+    ("win_rate_pct", "sales.win_rate_pct", "win_rate_pct", "pct", True),
+    ("avg_ticket", "sales.avg_ticket", "avg_ticket", "money", False),
+    ("first_response_hours", "leads.response_time.median_hours", "first_response_hours", "hours",
+     False),
+    ("task_completion_pct", "activities.completion_rate_pct", "task_completion_pct", "pct", True),
+    ("sales_cycle_days", "sales.sales_cycle_avg_days", "sales_cycle_days", "days", False),
+    ("cost_per_lead", "leads.cost.per_lead", "cost_per_lead", "money", False),
+    ("marketing_roi_pct", "marketing.roi_pct", "marketing_roi_pct", "pct", True),
+)  # fmt: skip
+LOWER_IS_BETTER = {"first_response_hours", "sales_cycle_days", "cost_per_lead"}
+
+
+def formatted(kind: str, value: float | None, currency: str | None, locale: Locale) -> str:
+    if kind == "money":
+        return c.fmt_money(value, currency, locale)
+    if kind == "pct":
+        return c.fmt_pct(value, locale)
+    if kind == "hours":
+        return c.fmt_hours(value, locale)
+    if kind == "days":
+        return c.fmt_days(value, locale)
+    return c.fmt_number(value, locale)
+
+
+def missing_note(card: str, report: dict[str, Any], locale: Locale) -> str | None:
+    """Why a card is empty, and what to do about it."""
+    cost = report["leads"]["cost"]
+    if card in ("cost_per_lead", "marketing_roi_pct") and report["marketing"]["cost"] is None:
+        return t(
+            "overview.no_costs_filter" if cost["not_split_by_filter"] else "overview.no_costs",
+            locale,
+        )
+    return None
+
+
+def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None,
+          goals: dict[str, float]) -> None:  # fmt: skip
+    locale, currency = view.locale, report["currency"]
+    now, before = kpi_values(report), kpi_values(previous) if previous else {}
+    # At most four to a row: narrower cards cut their labels, and phones stack them anyway.
+    for row in (CARDS[:4], CARDS[4:7], CARDS[7:]):
+        for column, (card, help_key, target_key, kind, rate) in zip(
+            st.columns(len(row)), row, strict=True
+        ):
+            with column:
+                value = now[card]
+                target_text = hit = None
+                if target_key is not None:
+                    target_text = formatted(kind, goals[target_key], currency, locale)
+                    target_text = ("≥ " if card not in LOWER_IS_BETTER else "≤ ") + target_text
+                    hit = targets.hit(target_key, value, goals)
+                c.kpi(
+                    t(f"overview.card.{card}", locale),
+                    formatted(kind, value, currency, locale),
+                    locale=locale,
+                    help_key=help_key,
+                    delta=c.change(value, before.get(card), locale, points=rate),
+                    good_when="lower" if card in LOWER_IS_BETTER else "higher",
+                    target=target_text,
+                    hit=hit,
+                    note=missing_note(card, report, locale) if value is None else None,
+                )
+
+
+def trend(view: View, scope: metrics_data.Scope, params: MetricParams) -> None:
+    locale = view.locale
+    frames = metrics_data.load_series(scope, ("leads_by_day", "sales_by_day"))
+    grain = series.grain_for(params)
+    leads = series.rebucket(frames["leads_by_day"], grain, ("channel",))
+    sales = series.rebucket(frames["sales_by_day"], grain)
+    st.subheader(t("overview.trend", locale), help=c.tip("leads.total", locale))
+    if leads.empty and sales.empty:
+        st.info(t("overview.trend_empty", locale))
+        return
+    fig = go.Figure()
+    colours = c.channel_colours(sorted(set(leads["channel"]))) if not leads.empty else {}
+    for channel, rows in leads.groupby("channel"):
+        fig.add_bar(
+            x=rows["bucket"], y=rows["leads"], name=channel_label(str(channel), locale),
+            marker_color=colours.get(str(channel)),
+        )  # fmt: skip
+    if not sales.empty:
+        fig.add_scatter(
+            x=sales["bucket"], y=sales["revenue"], name=t("overview.revenue_line", locale),
+            yaxis="y2", mode="lines+markers", line={"color": "#222", "width": 2},
+        )  # fmt: skip
+    fig.update_layout(
+        barmode="stack",
+        yaxis={"title": t("overview.axis_leads", locale)},
+        yaxis2={"title": t("overview.axis_revenue", locale), "overlaying": "y", "side": "right",
+                "showgrid": False},
+        xaxis={"title": t(f"grain.{grain}", locale)},
+        height=380,
+    )  # fmt: skip
+    c.plot(fig, key="overview.trend")
+
+
+def month_vs_goal(view: View, report: dict[str, Any]) -> None:
+    locale, currency = view.locale, report["currency"]
+    f = report["forecast"]
+    st.subheader(t("overview.month", locale, month=f["month"]),
+                 help=c.tip("forecast.month_revenue_to_date", locale))  # fmt: skip
+    revenue, goal = f["month_revenue_to_date"], f["month_goal"]
+    left, right = st.columns([2, 1])
+    with right:
+        st.metric(t("overview.month_revenue", locale), c.fmt_money(revenue, currency, locale),
+                  border=True)  # fmt: skip
+        if goal is None:
+            st.info(t("overview.no_goal", locale))
+        else:
+            st.metric(t("overview.month_goal", locale), c.fmt_money(goal, currency, locale),
+                      border=True, help=c.tip("forecast.month_goal", locale))  # fmt: skip
+            st.caption(t("overview.month_gap", locale,
+                         gap=c.fmt_money(f["month_gap_to_goal"], currency, locale),
+                         days=i18n.number(f["working_days_left"], locale)))  # fmt: skip
+        st.caption(t("overview.forecast_not_built", locale))
+    with left:
+        fig = go.Figure()
+        fig.add_bar(y=[""], x=[revenue], orientation="h", name=t("overview.month_revenue", locale),
+                    marker_color="#54A24B")  # fmt: skip
+        if goal is not None:
+            fig.add_vline(x=goal, line_width=3, line_dash="dash", line_color="#E45756",
+                          annotation_text=t("overview.month_goal", locale))  # fmt: skip
+        fig.update_layout(height=160, showlegend=False,
+                          xaxis={"range": [0, max(revenue, goal or 0) * 1.15 or 1]})  # fmt: skip
+        c.plot(fig, key="overview.month")
+
+
+def render() -> None:
+    view = filters.current_view()
+    locale = view.locale
+    st.title(t("overview.title", locale))
+    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
+    if scope is None:
+        c.no_model(view)
+        return
+    sla = load_settings().response_sla_hours
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    previous = None
+    if view.comparison is not None:
+        previous, _ = metrics_data.safe(
+            lambda: metrics_data.load_report(scope.with_period(*view.comparison), sla)  # type: ignore[misc]
+        )
+    try:
+        goals = targets.load(load_settings().data_dir)
+    except Exception as exc:  # a damaged targets file: say so, show the defaults
+        st.warning(str(exc))
+        goals = {spec.key: spec.default for spec in targets.TARGETS}
+    st.caption(
+        t("overview.caption", locale, range=i18n.date_range(view.start, view.end, locale),
+          tz=report["period"]["timezone"], currency=report["currency"] or "—")
+    )  # fmt: skip
+    cards(view, report, previous, goals)
+    acc = metrics_data.load_account(scope.url, scope.version)
+    trend(view, scope, metrics_data.params_of(scope, acc, sla))
+    month_vs_goal(view, report)
+    deleted = report["data_quality"]["deleted_leads"]
+    if deleted:
+        st.caption(t("overview.deleted", locale, count=i18n.number(deleted, locale)),
+                   help=c.tip("data_quality.deleted_leads", locale))  # fmt: skip
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,542 @@
+"""5 Performance: who sells, against which goal, from which channel, and what each channel
+returned on its cost. The ranking, goals and channel figures are the report's (module 5 of
+`kommo-analytics metrics --json` for the same period and filters); the month's pacing and the
+seller × channel conversion come from the series behind them.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any, Final
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from babel.dates import format_skeleton
+
+from kommo_analytics.dashboard import components as c
+from kommo_analytics.dashboard import filters, i18n, metrics_data
+from kommo_analytics.dashboard.filters import View, channel_label
+from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.settings import load_settings
+
+GOALS_COMMAND: Final = "kommo-analytics goals import goals.csv"
+GOALS_FORMAT: Final = "month,user,revenue_goal[,deals_goal]"
+COSTS_COMMAND: Final = "kommo-analytics costs import costs.csv"
+COSTS_FORMAT: Final = "date,channel,amount[,utm_campaign]"
+SERIES: Final = ("seller_channel", "seller_month_pacing")
+
+
+# -- pure rules ---------------------------------------------------------------------------------
+
+
+def needed_per_working_day(
+    goal: float | None, so_far: float, working_days_left: int
+) -> float | None:
+    """What still has to be won on each working day left to reach `goal`: the gap (goal −
+    revenue so far) spread evenly over the Monday–Friday days after today that the report counts
+    (`forecast.working_days_left`; holidays are not known).
+
+    None without a goal, or when a gap remains but no working day does (no daily amount can
+    close it: the page says so); 0 once the goal is reached. A plain division of facts, not a
+    forecast: it assumes nothing about the deals still open.
+    """
+    if goal is None:
+        return None
+    gap = goal - so_far
+    if gap <= 0:
+        return 0.0
+    if working_days_left <= 0:
+        return None
+    return gap / working_days_left
+
+
+def month_label(month: str, locale: Locale) -> str:
+    """The report's month ("2026-11") as the locale names it ("novembro de 2026")."""
+    year, number = (int(part) for part in month.split("-"))
+    return format_skeleton("yMMMM", date(year, number, 1), locale=i18n.babel_locale(locale))
+
+
+def seller_label(user_id: Any, names: dict[int, str | None], locale: Locale) -> str:
+    """A seller's name from the report; a lead with nobody responsible, or a user gone from
+    the account's list, still gets a line people can read."""
+    if user_id is None or pd.isna(user_id) or int(user_id) == 0:
+        return t("performance.nobody", locale)
+    name = names.get(int(user_id))
+    return name if name else t("performance.unknown_user", locale, id=int(user_id))
+
+
+def conversion_matrix(
+    frame: pd.DataFrame, sellers: list[int], channels: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The seller × channel grid of `series.seller_channel`: conversion % (won ÷ leads × 100,
+    as `channels.conversion_pct` is defined), leads and won. Rows in `sellers` order, columns in
+    `channels` order; a cell with no lead is empty (NaN), not 0 %."""
+    if frame.empty:
+        empty = pd.DataFrame(index=pd.Index([], dtype=object), columns=channels, dtype=float)
+        return empty, empty.copy(), empty.copy()
+    # -1 stands for "nobody responsible": a pivot cannot index by a missing value.
+    data = frame.assign(
+        _s=[-1 if pd.isna(u) else int(u) for u in frame["responsible_user_id"]],
+        leads=pd.to_numeric(frame["leads"]).astype(float),
+        won=pd.to_numeric(frame["won"]).astype(float),
+    )
+    leads = data.pivot_table(index="_s", columns="channel", values="leads", aggfunc="sum")
+    won = data.pivot_table(index="_s", columns="channel", values="won", aggfunc="sum")
+    order = [s for s in sellers if s in leads.index]
+    order += [s for s in leads.index if s not in order]  # nobody responsible, last
+    columns = [ch for ch in channels if ch in leads.columns]
+    columns += [ch for ch in leads.columns if ch not in columns]
+    leads = leads.reindex(index=order, columns=columns)
+    won = won.reindex(index=order, columns=columns).where(leads > 0)
+    leads = leads.where(leads > 0)
+    conversion = 100.0 * won / leads
+    return conversion, leads, won
+
+
+# -- ranking ------------------------------------------------------------------------------------
+
+# column → (label key, definition key)
+RANKING: Final[dict[str, tuple[str, str]]] = {
+    "rank": ("performance.col.rank", "sellers.rank"),
+    "seller": ("performance.col.seller", "sellers.name"),
+    "leads": ("performance.col.leads", "sellers.leads"),
+    "won": ("performance.col.won", "sellers.won"),
+    "lost": ("performance.col.lost", "sellers.lost"),
+    "win_rate": ("performance.col.win_rate", "sellers.win_rate_pct"),
+    "revenue": ("performance.col.revenue", "sellers.revenue"),
+    "avg_ticket": ("performance.col.avg_ticket", "sellers.avg_ticket"),
+    "response": ("performance.col.response", "sellers.response_time_avg_hours"),
+    "tasks": ("performance.col.tasks", "sellers.tasks_completed"),
+    "calls": ("performance.col.calls", "sellers.calls"),
+    "goal": ("performance.col.goal", "sellers.goal"),
+    "attainment": ("performance.col.attainment", "sellers.attainment_pct"),
+}
+# The report's field behind each column, for the raw export.
+RANKING_FIELDS: Final[dict[str, str]] = {
+    "rank": "rank", "seller": "name", "leads": "leads", "won": "won", "lost": "lost",
+    "win_rate": "win_rate_pct", "revenue": "revenue", "avg_ticket": "avg_ticket",
+    "response": "response_time_avg_hours", "tasks": "tasks_completed", "calls": "calls",
+    "goal": "goal", "attainment": "attainment_pct",
+}  # fmt: skip
+
+
+def ranking_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+                    names: dict[int, str | None], subdomain: str | None) -> None:  # fmt: skip
+    locale, currency = view.locale, report["currency"]
+    rows = report["sellers"]
+    st.subheader(t("performance.ranking", locale), help=c.tip("sellers", locale))
+    if not rows:
+        st.info(t("performance.no_sellers", locale))
+        return
+    st.caption(t("performance.ranking_caption", locale))
+
+    def blank(value: float | None, shown: str) -> str:
+        return "" if value is None else shown
+
+    shown = pd.DataFrame(
+        {
+            "rank": [c.fmt_number(r["rank"], locale) for r in rows],
+            "seller": [seller_label(r["user_id"], names, locale) for r in rows],
+            "leads": [c.fmt_number(r["leads"], locale) for r in rows],
+            "won": [c.fmt_number(r["won"], locale) for r in rows],
+            "lost": [c.fmt_number(r["lost"], locale) for r in rows],
+            "win_rate": [blank(r["win_rate_pct"], c.fmt_pct(r["win_rate_pct"], locale))
+                         for r in rows],
+            "revenue": [c.fmt_money(r["revenue"], currency, locale) for r in rows],
+            "avg_ticket": [blank(r["avg_ticket"], c.fmt_money(r["avg_ticket"], currency, locale))
+                           for r in rows],
+            "response": [blank(r["response_time_avg_hours"],
+                               c.fmt_hours(r["response_time_avg_hours"], locale)) for r in rows],
+            "tasks": [c.fmt_number(r["tasks_completed"], locale) for r in rows],
+            "calls": [c.fmt_number(r["calls"], locale) for r in rows],
+            "goal": [blank(r["goal"], c.fmt_money(r["goal"], currency, locale)) for r in rows],
+            "attainment": [blank(r["attainment_pct"], c.fmt_pct(r["attainment_pct"], locale))
+                           for r in rows],
+        }
+    )  # fmt: skip
+    config: dict[str, Any] = {
+        key: st.column_config.TextColumn(
+            t(label, locale), help=c.tip(tip_key, locale),
+            alignment="left" if key == "seller" else "right",
+        )
+        for key, (label, tip_key) in RANKING.items()
+    }  # fmt: skip
+    export = pd.DataFrame(
+        {
+            t(RANKING[key][0], locale): [
+                seller_label(r["user_id"], names, locale) if key == "seller" else r[field]
+                for r in rows
+            ]
+            for key, field in RANKING_FIELDS.items()
+        }
+    )
+    export.insert(1, t("performance.col.user_id", locale), [r["user_id"] for r in rows])
+    c.table(shown, view=view, name="sellers", column_config=config, export=export)
+    if not report["goals_imported"]:
+        st.caption(t("performance.goal_columns_empty", locale))
+    # Leads and response times are counted by creation date, won/lost/revenue by closing date:
+    # each seller has both lists, so the rows behind every column can be opened.
+    options: list[tuple[str, str, tuple[tuple[str, Any], ...]]] = []
+    for r in rows:
+        label = seller_label(r["user_id"], names, locale)
+        where = (("responsible_user_id", int(r["user_id"])),)
+        if r["leads"]:
+            options.append((t("performance.drill_created", locale, seller=label,
+                              count=i18n.number(r["leads"], locale)), "created", where))  # fmt: skip
+        if r["won"] or r["lost"]:
+            options.append((t("performance.drill_closed", locale, seller=label,
+                              count=i18n.number(r["won"] + r["lost"], locale)), "closed", where))  # fmt: skip
+    c.drill_down(view, scope, options=options, basis="created", key="performance_sellers",
+                 currency=currency, subdomain=subdomain)  # fmt: skip
+    revenue_chart(view, report, names)
+
+
+def revenue_chart(view: View, report: dict[str, Any], names: dict[int, str | None]) -> None:
+    locale, currency = view.locale, report["currency"]
+    rows = [r for r in report["sellers"] if r["revenue"] or r["goal"] is not None]
+    st.subheader(t("performance.revenue_chart", locale), help=c.tip("sellers.revenue", locale))
+    if not rows:
+        st.info(t("performance.no_revenue", locale))
+        return
+    labels = [seller_label(r["user_id"], names, locale) for r in rows]
+    fig = go.Figure()
+    fig.add_bar(
+        y=labels, x=[r["revenue"] for r in rows], orientation="h",
+        name=t("performance.col.revenue", locale), marker_color="#54A24B",
+        text=[c.fmt_money(r["revenue"], currency, locale) for r in rows],
+        hovertemplate="%{y}: %{text}<extra></extra>",
+    )  # fmt: skip
+    with_goal = [(label, r) for label, r in zip(labels, rows, strict=True) if r["goal"] is not None]
+    if with_goal:
+        fig.add_scatter(
+            y=[label for label, _ in with_goal], x=[r["goal"] for _, r in with_goal],
+            mode="markers", name=t("performance.goal_marker", locale),
+            marker={"symbol": "diamond", "size": 12, "color": "#E45756"},
+            text=[c.fmt_money(r["goal"], currency, locale) for _, r in with_goal],
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        )  # fmt: skip
+    fig.update_layout(
+        height=120 + 32 * len(rows),
+        yaxis={"autorange": "reversed", "automargin": True},
+        xaxis={"title": t("performance.axis_revenue", locale, currency=currency or "")},
+        showlegend=bool(with_goal),
+    )
+    c.plot(fig, key="performance.revenue")
+    if not report["goals_imported"]:
+        st.caption(t("performance.no_goal_markers", locale))
+
+
+# -- goals and pacing ---------------------------------------------------------------------------
+
+
+def goals_missing(locale: Locale) -> None:
+    st.info(t("performance.no_goals", locale, command=GOALS_COMMAND, format=GOALS_FORMAT))
+
+
+def pacing_section(view: View, report: dict[str, Any], pacing: pd.DataFrame | None,
+                   names: dict[int, str | None]) -> None:  # fmt: skip
+    locale, currency = view.locale, report["currency"]
+    f = report["forecast"]
+    month = month_label(f["month"], locale)
+    st.subheader(t("performance.pacing", locale, month=month),
+                 help=c.tip("forecast.month_goal", locale))  # fmt: skip
+    st.caption(t("performance.pacing_caption", locale, month=month,
+                 days=i18n.number(f["working_days_left"], locale)))  # fmt: skip
+    if not report["goals_imported"]:
+        goals_missing(locale)
+        return
+    goal, so_far, days = f["month_goal"], f["month_revenue_to_date"], f["working_days_left"]
+    if goal is None:
+        st.info(t("performance.no_month_goal", locale, month=month, command=GOALS_COMMAND))
+        return
+    needed = needed_per_working_day(goal, so_far, days)
+    # Two by two: four amounts side by side do not fit their cards beside the sidebar.
+    cols = [*st.columns(2), *st.columns(2)]
+    with cols[0]:
+        c.kpi(t("performance.card.so_far", locale), c.fmt_money(so_far, currency, locale),
+              locale=locale, help_key="forecast.month_revenue_to_date")  # fmt: skip
+    with cols[1]:
+        c.kpi(t("performance.card.goal", locale), c.fmt_money(goal, currency, locale),
+              locale=locale, help_key="forecast.month_goal")  # fmt: skip
+    with cols[2]:
+        c.kpi(t("performance.card.gap", locale),
+              c.fmt_money(f["month_gap_to_goal"], currency, locale), locale=locale,
+              help_key="forecast.month_gap_to_goal", good_when="lower")  # fmt: skip
+    with cols[3]:
+        c.kpi(t("performance.card.needed", locale), needed_text(needed, goal, so_far, currency,
+              locale), locale=locale, help_key="forecast.working_days_left",
+              note=t("performance.needed_note", locale,
+                     days=i18n.number(days, locale)))  # fmt: skip
+    seller_pacing(view, report, pacing, names, days)
+
+
+def needed_text(needed: float | None, goal: float, so_far: float, currency: str | None,
+                locale: Locale) -> str:  # fmt: skip
+    if so_far >= goal:
+        return t("performance.goal_reached", locale)
+    if needed is None:
+        return t("performance.no_days_left", locale)
+    return c.fmt_money(needed, currency, locale)
+
+
+# pacing column → (label key, definition key or None for the page's own column)
+PACING: Final[dict[str, tuple[str, str | None]]] = {
+    "seller": ("performance.col.seller", "sellers.name"),
+    "goal": ("performance.col.month_goal", "forecast.month_goal"),
+    "so_far": ("performance.col.so_far", "forecast.month_revenue_to_date"),
+    "share": ("performance.col.share", None),
+    "gap": ("performance.col.gap", "forecast.month_gap_to_goal"),
+    "needed": ("performance.col.needed", None),
+}
+
+
+def seller_pacing(view: View, report: dict[str, Any], pacing: pd.DataFrame | None,
+                  names: dict[int, str | None], days: int) -> None:  # fmt: skip
+    locale, currency = view.locale, report["currency"]
+    st.markdown(f"**{t('performance.pacing_sellers', locale)}**")
+    if pacing is None:
+        return  # the series failed to load: the error is already on the page
+    if pacing.empty:
+        st.info(t("performance.no_seller_goals", locale,
+                  month=month_label(report["forecast"]["month"], locale)))  # fmt: skip
+        return
+    rows: list[dict[str, Any]] = []
+    for record in pacing.to_dict("records"):  # one row per seller with a goal: a handful
+        goal, so_far = float(record["goal"]), float(record["revenue"])
+        rows.append({
+            "user_id": int(record["user_id"]),
+            "seller": seller_label(record["user_id"], names, locale),
+            "goal": goal,
+            "so_far": so_far,
+            "share": 100.0 * so_far / goal if goal else None,
+            "gap": goal - so_far,
+            "needed": needed_per_working_day(goal, so_far, days),
+        })  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            "seller": [r["seller"] for r in rows],
+            "goal": [c.fmt_money(r["goal"], currency, locale) for r in rows],
+            "so_far": [c.fmt_money(r["so_far"], currency, locale) for r in rows],
+            "share": ["" if r["share"] is None else c.fmt_pct(r["share"], locale) for r in rows],
+            "gap": [c.fmt_money(r["gap"], currency, locale) for r in rows],
+            "needed": [needed_text(r["needed"], r["goal"], r["so_far"], currency, locale)
+                       for r in rows],
+        }
+    )  # fmt: skip
+    config: dict[str, Any] = {
+        key: st.column_config.TextColumn(
+            t(label, locale),
+            help=c.tip(tip_key, locale) if tip_key else t(f"{label}_help", locale),
+            alignment="left" if key == "seller" else "right",
+        )
+        for key, (label, tip_key) in PACING.items()
+    }
+    export = pd.DataFrame({t("performance.col.user_id", locale): [r["user_id"] for r in rows]})
+    for key, (label, _) in PACING.items():
+        export[t(label, locale)] = [r[key] for r in rows]
+    c.table(shown, view=view, name="seller_pacing", column_config=config, export=export)
+
+
+# -- seller × channel ---------------------------------------------------------------------------
+
+
+def heatmap_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+                    frame: pd.DataFrame | None, names: dict[int, str | None],
+                    subdomain: str | None) -> None:  # fmt: skip
+    locale = view.locale
+    st.subheader(t("performance.heatmap", locale), help=c.tip("channels.conversion_pct", locale))
+    if frame is None:
+        return
+    if frame.empty:
+        st.info(t("performance.no_leads", locale))
+        return
+    st.caption(t("performance.heatmap_caption", locale))
+    sellers = [int(r["user_id"]) for r in report["sellers"]]
+    channels = [r["channel"] for r in report["channels"]]
+    conversion, leads, won = conversion_matrix(frame, sellers, channels)
+    row_ids = [None if s == -1 else int(s) for s in conversion.index]
+    row_labels = [seller_label(s, names, locale) for s in row_ids]
+    col_labels = [channel_label(str(ch), locale) for ch in conversion.columns]
+
+    def cell(pct: float, n_won: float, n_leads: float) -> str:
+        if pd.isna(n_leads):
+            return ""
+        return (f"{c.fmt_pct(pct, locale)}<br>{i18n.number(int(n_won), locale)}/"
+                f"{i18n.number(int(n_leads), locale)}")  # fmt: skip
+
+    text = [
+        [cell(p, w, n) for p, w, n in zip(pr, wr, nr, strict=True)]
+        for pr, wr, nr in zip(conversion.values, won.values, leads.values, strict=True)
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=conversion.values, x=col_labels, y=row_labels, text=text,
+            texttemplate="%{text}", hovertemplate="%{y} · %{x}<br>%{text}<extra></extra>",
+            colorscale="Blues", zmin=0, zmax=100, xgap=2, ygap=2,
+            colorbar={"title": {"text": "%"}},
+        )
+    )  # fmt: skip
+    fig.update_layout(
+        height=140 + 36 * len(row_labels),
+        yaxis={"autorange": "reversed", "automargin": True, "showgrid": False},
+        xaxis={"side": "top", "showgrid": False},
+    )
+    c.plot(fig, key="performance.heatmap")
+    counts = leads.to_numpy(dtype=float)
+    options = []
+    for i, (s, label) in enumerate(zip(row_ids, row_labels, strict=True)):
+        for j, (ch, ch_label) in enumerate(zip(conversion.columns, col_labels, strict=True)):
+            if math.isnan(counts[i, j]):
+                continue
+            options.append((t("performance.drill_cell", locale, seller=label, channel=ch_label,
+                              count=i18n.number(int(counts[i, j]), locale)), "created",
+                            (("responsible_user_id", s), ("channel", str(ch)))))  # fmt: skip
+    c.drill_down(view, scope, options=options, basis="created", key="performance_cells",
+                 currency=report["currency"], subdomain=subdomain)  # fmt: skip
+
+
+# -- channel ROI --------------------------------------------------------------------------------
+
+
+def cost_message(report: dict[str, Any], locale: Locale) -> str | None:
+    """Why there is no return on cost to show, and what to do about it (None when there is)."""
+    if report["leads"]["cost"]["not_split_by_filter"]:
+        return t("performance.costs_filtered", locale)
+    if report["marketing"]["cost"] is None:
+        return t("performance.no_costs", locale, command=COSTS_COMMAND, format=COSTS_FORMAT)
+    return None
+
+
+def roi_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+                subdomain: str | None) -> None:  # fmt: skip
+    locale, currency = view.locale, report["currency"]
+    st.subheader(t("performance.roi", locale), help=c.tip("channels.roi_pct", locale))
+    rows = report["channels"]
+    if view.filters.channels:  # the other channels are 0 by construction
+        rows = [r for r in rows if r["channel"] in view.filters.channels]
+    message = cost_message(report, locale)
+    if message:
+        st.info(message)
+    else:
+        marketing = report["marketing"]
+        cols = st.columns(3)
+        with cols[0]:
+            c.kpi(t("performance.card.cost", locale),
+                  c.fmt_money(marketing["cost"], currency, locale), locale=locale,
+                  help_key="marketing.cost")  # fmt: skip
+        with cols[1]:
+            c.kpi(t("performance.card.paid_revenue", locale),
+                  c.fmt_money(marketing["revenue"], currency, locale), locale=locale,
+                  help_key="marketing.revenue")  # fmt: skip
+        with cols[2]:
+            c.kpi(t("performance.card.roi", locale), c.fmt_pct(marketing["roi_pct"], locale),
+                  locale=locale, help_key="marketing.roi_pct")  # fmt: skip
+        roi_chart(view, report, [r for r in rows if r["cost"] is not None])
+    if not rows:
+        st.info(t("performance.no_leads", locale))
+        return
+
+    def money(value: float | None) -> str:
+        return "" if value is None else c.fmt_money(value, currency, locale)
+
+    def pct(value: float | None) -> str:
+        return "" if value is None else c.fmt_pct(value, locale)
+
+    shown = pd.DataFrame(
+        {
+            "channel": [channel_label(r["channel"], locale) for r in rows],
+            "leads": [c.fmt_number(r["leads"], locale) for r in rows],
+            "won": [c.fmt_number(r["won"], locale) for r in rows],
+            "revenue": [money(r["revenue"]) for r in rows],
+            "cost": [money(r["cost"]) for r in rows],
+            "cpl": [money(r["cpl"]) for r in rows],
+            "roi": [pct(r["roi_pct"]) for r in rows],
+        }
+    )
+    labels = {
+        "channel": ("performance.col.channel", "channels.channel", "channel"),
+        "leads": ("performance.col.leads", "channels.leads", "leads"),
+        "won": ("performance.col.won_to_date", "channels.won", "won"),
+        "revenue": ("performance.col.revenue", "channels.revenue", "revenue"),
+        "cost": ("performance.col.cost", "channels.cost", "cost"),
+        "cpl": ("performance.col.cpl", "channels.cpl", "cpl"),
+        "roi": ("performance.col.roi", "channels.roi_pct", "roi_pct"),
+    }
+    config: dict[str, Any] = {
+        key: st.column_config.TextColumn(
+            t(label, locale), help=c.tip(tip_key, locale),
+            alignment="left" if key == "channel" else "right",
+        )
+        for key, (label, tip_key, _) in labels.items()
+    }  # fmt: skip
+    export = pd.DataFrame(
+        {t(label, locale): [r[field] for r in rows] for label, _, field in labels.values()}
+    )
+    c.table(shown, view=view, name="channel_roi", column_config=config, export=export)
+    options = [
+        (t("performance.drill_channel", locale, channel=channel_label(r["channel"], locale),
+           count=i18n.number(r["leads"], locale)), "created", (("channel", r["channel"]),))
+        for r in rows
+        if r["leads"]
+    ]  # fmt: skip
+    c.drill_down(view, scope, options=options, basis="created", key="performance_channels",
+                 currency=currency, subdomain=subdomain)  # fmt: skip
+
+
+def roi_chart(view: View, report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    locale, currency = view.locale, report["currency"]
+    if not rows:
+        return
+    labels = [channel_label(r["channel"], locale) for r in rows]
+    fig = go.Figure()
+    for field, colour in (("cost", "#E45756"), ("revenue", "#54A24B")):
+        fig.add_bar(
+            x=labels, y=[r[field] for r in rows], name=t(f"performance.col.{field}", locale),
+            marker_color=colour,
+            text=[c.fmt_money(r[field], currency, locale) for r in rows],
+            hovertemplate="%{x}: %{text}<extra></extra>",
+        )  # fmt: skip
+    fig.update_layout(
+        barmode="group", height=320,
+        yaxis={"title": t("performance.axis_revenue", locale, currency=currency or "")},
+    )  # fmt: skip
+    c.plot(fig, key="performance.roi")
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+def render() -> None:
+    view = filters.current_view()
+    locale = view.locale
+    st.title(t("performance.title", locale))
+    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
+    if scope is None:
+        c.no_model(view)
+        return
+    sla = load_settings().response_sla_hours
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    st.caption(
+        t("performance.caption", locale, range=i18n.date_range(view.start, view.end, locale),
+          tz=report["period"]["timezone"], currency=report["currency"] or "—")
+    )  # fmt: skip
+    frames, error = metrics_data.safe(lambda: metrics_data.load_series(scope, SERIES, sla))
+    if error is not None:
+        c.show_error(error, locale)
+        frames = {}
+    names: dict[int, str | None] = {int(r["user_id"]): r["name"] for r in report["sellers"]}
+    subdomain = view.account.subdomain if view.account is not None else None
+    subdomain = subdomain or report.get("model", {}).get("subdomain") or None
+    ranking_section(view, scope, report, names, subdomain)
+    pacing_section(view, report, frames.get("seller_month_pacing"), names)
+    heatmap_section(view, scope, report, frames.get("seller_channel"), names, subdomain)
+    roi_section(view, scope, report, subdomain)
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,303 @@
+"""Pieces every metrics page is made of: KPI cards with their definition as a tooltip, tables with
+CSV and Excel downloads, Plotly charts, lead lists linked to Kommo (drill-down), and the
+messages that stand where a number cannot be shown.
+
+Texts come from the catalogues (:mod:`i18n`) and the metric definitions
+(:mod:`kommo_analytics.metrics.definitions`); numbers are formatted by Babel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from kommo_analytics.dashboard import i18n, metrics_data
+from kommo_analytics.dashboard.export import to_csv, to_xlsx
+from kommo_analytics.dashboard.filters import View, channel_label
+from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.metrics import definitions
+
+Direction = Literal["higher", "lower"]
+
+# The palette of every chart, so a channel keeps its colour from page to page.
+CHANNEL_COLOURS: Final = {
+    "paid": "#4C78A8",
+    "referral": "#54A24B",
+    "organic": "#F58518",
+    "outbound": "#B279A2",
+    "other": "#9D755D",
+    "unknown": "#BAB0AC",
+}
+
+
+def tip(key: str, locale: Locale) -> str | None:
+    """The metric's definition (docs/metrics.md), for a tooltip; None for an unknown key."""
+    try:
+        return definitions.tooltip(key, locale)
+    except KeyError:
+        return None
+
+
+# -- formatting ---------------------------------------------------------------------------------------
+
+
+def fmt_number(value: float | None, locale: Locale, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return i18n.number(round(value, digits) if digits else round(value), locale)
+
+
+def fmt_pct(value: float | None, locale: Locale) -> str:
+    return "—" if value is None else f"{i18n.number(round(value, 1), locale)} %"
+
+
+def fmt_money(value: float | None, currency: str | None, locale: Locale) -> str:
+    if value is None:
+        return "—"
+    return (
+        i18n.money(round(value, 2), currency, locale) if currency else fmt_number(value, locale, 2)
+    )
+
+
+def fmt_hours(value: float | None, locale: Locale) -> str:
+    if value is None:
+        return "—"
+    if value < 1:
+        return t("unit.minutes", locale, value=i18n.number(round(value * 60), locale))
+    if value < 48:
+        return t("unit.hours", locale, value=i18n.number(round(value, 1), locale))
+    return t("unit.days", locale, value=i18n.number(round(value / 24, 1), locale))
+
+
+def fmt_days(value: float | None, locale: Locale) -> str:
+    return (
+        "—" if value is None else t("unit.days", locale, value=i18n.number(round(value, 1), locale))
+    )
+
+
+# -- KPI cards --------------------------------------------------------------------------------------
+
+
+def change(
+    current: float | None, previous: float | None, locale: Locale, *, points: bool
+) -> str | None:
+    """The change against the comparison period: percentage points for rates, % otherwise."""
+    if current is None or previous is None:
+        return None
+    if points:
+        return t(
+            "kpi.delta_points", locale, value=i18n.number(round(current - previous, 1), locale)
+        )
+    if previous == 0:
+        return None
+    relative = 100.0 * (current - previous) / abs(previous)
+    return f"{'+' if relative >= 0 else ''}{i18n.number(round(relative, 1), locale)} %"
+
+
+def on_target(value: float | None, target: float | None, direction: Direction) -> bool | None:
+    if value is None or target is None:
+        return None
+    return value >= target if direction == "higher" else value <= target
+
+
+def kpi(
+    label: str,
+    value: str,
+    *,
+    locale: Locale,
+    help_key: str | None = None,
+    delta: str | None = None,
+    good_when: Direction = "higher",
+    target: str | None = None,
+    hit: bool | None = None,
+    note: str | None = None,
+) -> None:
+    """One card: the value, its change against the comparison period (green when it moved the
+    good way), and the target with a coloured mark."""
+    st.metric(
+        label,
+        value,
+        delta=delta,
+        delta_color="normal" if good_when == "higher" else "inverse",
+        help=tip(help_key, locale) if help_key else None,
+        border=True,
+    )
+    if target is not None:
+        if hit is None:
+            st.caption(t("kpi.target", locale, target=target))
+        else:
+            colour, word = (
+                ("green", t("kpi.on_target", locale))
+                if hit
+                else ("red", t("kpi.off_target", locale))
+            )
+            st.caption(f":{colour}-badge[{word}] {t('kpi.target', locale, target=target)}")
+    if note:
+        st.caption(note)
+
+
+# -- tables and downloads ---------------------------------------------------------------------------
+
+
+def downloads(export: Callable[[], pd.DataFrame], stem: str, locale: Locale, key: str) -> None:
+    """CSV and Excel buttons; the files are built only when a button is clicked."""
+    left, right, _ = st.columns([1, 1, 3])
+    with left:
+        st.download_button(
+            t("table.download_csv", locale),
+            data=lambda: to_csv(export()),
+            file_name=f"{stem}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
+            key=f"{key}.csv",
+        )
+    with right:
+        st.download_button(
+            t("table.download_xlsx", locale),
+            data=lambda: to_xlsx(export(), stem[:31]),
+            file_name=f"{stem}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            on_click="ignore",
+            icon=":material/download:",
+            key=f"{key}.xlsx",
+        )
+
+
+def table(
+    frame: pd.DataFrame,
+    *,
+    view: View,
+    name: str,
+    column_config: dict[str, Any] | None = None,
+    export: pd.DataFrame | None = None,
+) -> None:
+    """A table with its downloads (`export`, raw values, defaults to the table itself)."""
+    locale = view.locale
+    st.dataframe(frame, hide_index=True, column_config=column_config, width="stretch")
+    stem = f"{name}_{view.start.isoformat()}_{view.end.isoformat()}"
+    downloads(lambda: frame if export is None else export, stem, locale, key=f"dl.{name}")
+
+
+def plot(fig: go.Figure, key: str) -> None:
+    fig.update_layout(
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    )
+    st.plotly_chart(fig, width="stretch", key=key, config={"displayModeBar": False})
+
+
+# -- drill-down ---------------------------------------------------------------------------------------
+
+
+def lead_url(subdomain: str | None, lead_id: int) -> str | None:
+    return f"https://{subdomain}.kommo.com/leads/detail/{lead_id}" if subdomain else None
+
+
+def lead_table(frame: pd.DataFrame, view: View, currency: str | None, subdomain: str | None,
+               name: str) -> None:  # fmt: skip
+    """Leads of a drill-down, each linked to the lead in Kommo, with downloads."""
+    locale = view.locale
+    if frame.empty:
+        st.info(t("drill.none", locale))
+        return
+    ids = [int(i) for i in frame["lead_id"]]
+    shown = pd.DataFrame(
+        {
+            "lead": [lead_url(subdomain, i) for i in ids] if subdomain else ids,
+            "name": frame["name"].fillna(""),
+            "pipeline": frame["pipeline_name"].fillna(""),
+            "stage": frame["stage_name"].fillna(""),
+            "seller": frame["seller"].fillna(""),
+            "channel": [channel_label(str(c), locale) for c in frame["channel"]],
+            "created": pd.to_datetime(frame["created_local"]),
+            "price": [fmt_money(_num(v), currency, locale) for v in frame["price"]],
+        }
+    )
+    config: dict[str, Any] = {
+        "lead": st.column_config.LinkColumn(t("drill.col.lead", locale),
+                                            display_text=r"/leads/detail/(\d+)$")
+        if subdomain
+        else st.column_config.NumberColumn(t("drill.col.lead", locale), format="%d"),
+        "name": t("drill.col.name", locale),
+        "pipeline": t("drill.col.pipeline", locale),
+        "stage": t("drill.col.stage", locale),
+        "seller": t("drill.col.seller", locale),
+        "channel": t("drill.col.channel", locale),
+        "created": st.column_config.DatetimeColumn(
+            t("drill.col.created", locale), format=i18n.DATETIME_COLUMN_FORMAT[locale]
+        ),
+        "price": st.column_config.TextColumn(t("drill.col.price", locale), alignment="right"),
+    }  # fmt: skip
+    st.caption(t("drill.count", locale, count=i18n.number(len(frame), locale),
+                 limit=i18n.number(metrics_data.DRILL_LIMIT, locale)))  # fmt: skip
+    export = frame.copy()
+    export["url"] = pd.Series(
+        [lead_url(subdomain, i) for i in ids], index=frame.index, dtype=object
+    )
+    table(shown, view=view, name=name, column_config=config, export=export)
+
+
+def drill_down(
+    view: View,
+    scope: metrics_data.Scope,
+    *,
+    options: Sequence[tuple[str, str, tuple[tuple[str, Any], ...]]],
+    basis: str,
+    key: str,
+    currency: str | None,
+    subdomain: str | None,
+) -> None:
+    """ "Show the leads" under a table: pick one of its rows (label, basis, filters)."""
+    locale = view.locale
+    # A toggle, not an expander: Streamlit runs an expander's body even when it is closed, and
+    # the leads would be read on every render of the page.
+    if not st.toggle(t("drill.title", locale), key=f"drill.{key}.open"):
+        return
+    with st.container(border=True):
+        if not options:
+            st.info(t("drill.none", locale))
+            return
+        labels = [label for label, _, _ in options]
+        picked = st.selectbox(t("drill.pick", locale), labels, key=f"drill.{key}.{locale}")
+        _, row_basis, where = options[labels.index(picked)]
+        try:
+            frame = metrics_data.load_leads(scope, row_basis or basis, where)
+        except KommoAnalyticsError as exc:
+            show_error(exc, locale)
+            return
+        lead_table(frame, view, currency, subdomain, name=f"leads_{key}")
+
+
+def show_error(error: KommoAnalyticsError, locale: Locale) -> None:
+    st.error(t("warehouse.unreadable", locale, message=error.message))
+    if error.hint:
+        st.info(t("warehouse.hint", locale, hint=error.hint))
+
+
+def no_model(view: View) -> None:
+    """What a metrics page says before the first sync (or model build)."""
+    locale = view.locale
+    if view.warehouse.error is not None:
+        show_error(view.warehouse.error, locale)
+    else:
+        st.info(t("model.missing", locale, where=f"`{view.warehouse.where}`"))
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if pd.isna(number) else number
+
+
+def channel_colours(keys: Sequence[str]) -> dict[str, str]:
+    return {k: CHANNEL_COLOURS.get(k, "#72B7B2") for k in keys}
