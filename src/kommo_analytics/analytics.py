@@ -102,7 +102,13 @@ def params_for(
     )
 
 
-def compute(target: Target, acc: Account, params: MetricParams) -> dict[str, Any]:
+def compute(
+    target: Target,
+    acc: Account,
+    params: MetricParams,
+    sections: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The report (or only some of its sections, see ``report.SECTIONS``)."""
     return report.compute(
         Model(model_schema(target)),
         params,
@@ -110,6 +116,7 @@ def compute(target: Target, acc: Account, params: MetricParams) -> dict[str, Any
         currency=acc.currency,
         channels=acc.channels,
         info=acc.info,
+        sections=sections,
     )
 
 

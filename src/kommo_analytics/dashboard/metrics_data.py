@@ -110,11 +110,14 @@ def load_account(url: str, version: str) -> analytics.Account:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def load_report(scope: Scope, sla_hours: float = 2.0) -> dict[str, Any]:
-    """The whole `metrics --json` object for the scope."""
+def load_report(
+    scope: Scope, sla_hours: float = 2.0, sections: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """The `metrics --json` object for the scope, or only the sections a page shows (the
+    others' queries are not run: a page renders in a fraction of the whole report's time)."""
     target = parse_database_url(scope.url)
     acc = load_account(scope.url, scope.version)
-    return analytics.compute(target, acc, params_of(scope, acc, sla_hours))
+    return analytics.compute(target, acc, params_of(scope, acc, sla_hours), sections)
 
 
 def series_function(name: str) -> Callable[[Model, MetricParams], Any]:

@@ -7,7 +7,7 @@ parameter, so tests can run the same definitions on any backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import ibis.expr.types as ir
@@ -30,10 +30,33 @@ MODULES: dict[str, Any] = {
 Executor = Callable[[Mapping[str, ir.Table]], Mapping[str, pd.DataFrame]]
 
 
-def plan(m: Model, p: MetricParams) -> Queries:
+# The report's sections and the modules whose queries each needs. A page that shows a few
+# sections asks for those only; `metrics --json` asks for all.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "leads": ("intake",),
+    "funnel": ("funnel",),
+    "activities": ("activities",),
+    "sales": ("sales",),
+    "sellers": ("performance", "sales", "activities"),
+    "channels": ("intake",),
+    "marketing": ("intake",),
+    "goals_imported": ("performance",),
+    "forecast": ("forecast",),
+    "data_quality": ("intake",),
+}
+
+
+def modules_for(sections: Iterable[str] | None) -> tuple[str, ...]:
+    if sections is None:
+        return tuple(MODULES)
+    wanted = {module for section in sections for module in SECTIONS[section]}
+    return tuple(name for name in MODULES if name in wanted)
+
+
+def plan(m: Model, p: MetricParams, sections: Iterable[str] | None = None) -> Queries:
     queries: Queries = {}
-    for module_name, module in MODULES.items():
-        for name, expr in module.queries(m, p).items():
+    for module_name in modules_for(sections):
+        for name, expr in MODULES[module_name].queries(m, p).items():
             queries[f"{module_name}.{name}"] = expr
     return queries
 
@@ -53,10 +76,28 @@ def assemble(
     currency: str | None,
     channels: tuple[str, ...] = DEFAULT_CHANNELS,
     info: Mapping[str, str] | None = None,
+    sections: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     r = _split(results)
-    channel_rows = performance.channels(r["intake"], channels, p)
-    return {
+    wanted = set(SECTIONS) if sections is None else set(sections)
+    channel_rows = (
+        performance.channels(r["intake"], channels, p) if "intake" in modules_for(wanted) else []
+    )
+    builders: dict[str, Callable[[], Any]] = {
+        "leads": lambda: intake.assemble(r["intake"], p, channels),
+        "funnel": lambda: funnel.assemble(r["funnel"], p),
+        "activities": lambda: {
+            k: v for k, v in activities.assemble(r["activities"], p).items() if k != "per_seller"
+        },
+        "sales": lambda: sales.assemble(r["sales"], p),
+        "sellers": lambda: performance.sellers(r["performance"], r["sales"], r["activities"], p),
+        "channels": lambda: channel_rows,
+        "marketing": lambda: performance.marketing(channel_rows),
+        "goals_imported": lambda: performance.goals_imported(r["performance"]),
+        "forecast": lambda: forecast.assemble(r["forecast"], p),
+        "data_quality": lambda: {"deleted_leads": intake.deleted_leads(r["intake"])},
+    }
+    report: dict[str, Any] = {
         "period": {"from": p.start.isoformat(), "to": p.end.isoformat(), "timezone": p.timezone},
         "as_of": p.as_of.isoformat(),
         "currency": currency,
@@ -65,20 +106,12 @@ def assemble(
             "sellers": list(p.sellers),
             "channels": list(p.channels),
         },
-        "leads": intake.assemble(r["intake"], p, channels),
-        "funnel": funnel.assemble(r["funnel"], p),
-        "activities": {
-            k: v for k, v in activities.assemble(r["activities"], p).items() if k != "per_seller"
-        },
-        "sales": sales.assemble(r["sales"], p),
-        "sellers": performance.sellers(r["performance"], r["sales"], r["activities"], p),
-        "channels": channel_rows,
-        "marketing": performance.marketing(channel_rows),
-        "goals_imported": performance.goals_imported(r["performance"]),
-        "forecast": forecast.assemble(r["forecast"], p),
-        "data_quality": {"deleted_leads": intake.deleted_leads(r["intake"])},
-        "model": dict(info or {}),
     }
+    for section, build in builders.items():
+        if section in wanted:
+            report[section] = build()
+    report["model"] = dict(info or {})
+    return report
 
 
 def compute(
@@ -89,5 +122,8 @@ def compute(
     currency: str | None,
     channels: tuple[str, ...] = DEFAULT_CHANNELS,
     info: Mapping[str, str] | None = None,
+    sections: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    return assemble(execute(plan(m, p)), p, currency=currency, channels=channels, info=info)
+    """The report, or only the given sections of it (the others are not computed)."""
+    results = execute(plan(m, p, sections))
+    return assemble(results, p, currency=currency, channels=channels, info=info, sections=sections)

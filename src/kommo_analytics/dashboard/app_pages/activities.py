@@ -29,6 +29,10 @@ MEDIA: Final = ("call", "chat", "mail", "sms")  # the order of the stack, most p
 MEDIUM_COLOURS: Final = {"call": "#4C78A8", "chat": "#54A24B", "mail": "#F58518", "sms": "#B279A2"}
 KNOWN_KINDS: Final = ("follow_up", "meeting")  # other kinds keep the account's own type name
 
+# The report sections this page shows: only their queries run.
+SECTIONS = ("activities", "sellers")
+COMPARED_SECTIONS = ("activities",)  # what the change against the comparison period needs
+
 
 # -- KPI cards ----------------------------------------------------------------------------------
 
@@ -348,14 +352,15 @@ def render() -> None:
         c.no_model(view)
         return
     sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
     if error is not None:
         c.show_error(error, locale)
         return
     previous = None
     if view.comparison is not None:
+        compared = view.comparison
         previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*view.comparison), sla)  # type: ignore[misc]
+            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
         )
     st.caption(
         t("activities.caption", locale, range=i18n.date_range(view.start, view.end, locale),

@@ -26,6 +26,9 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.settings import load_settings
 
+# The report sections this page shows: only their queries run.
+SECTIONS = ("forecast",)
+
 
 def pipeline_names(view: View) -> dict[int, str]:
     """Pipeline names (the sidebar's cached list): the report names stages, not pipelines."""
@@ -195,7 +198,7 @@ def render() -> None:
         c.no_model(view)
         return
     sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
     if error is not None:
         c.show_error(error, locale)
         return

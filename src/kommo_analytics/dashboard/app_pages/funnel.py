@@ -30,6 +30,9 @@ WON_COLOUR: Final = "#54A24B"
 OTHER_COLOUR: Final = "#BAB0AC"
 SERIES: Final = ("stage_hours", "stage_flows")
 
+# The report sections this page shows: only their queries run.
+SECTIONS = ("funnel",)
+
 
 def stage_label(order: int, stage: dict[str, Any]) -> str:
     """The stage's name with its position: names repeat across pipelines, and a number keeps
@@ -352,7 +355,7 @@ def render() -> None:
         c.no_model(view)
         return
     sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
     if error is not None:
         c.show_error(error, locale)
         return

@@ -23,6 +23,10 @@ from kommo_analytics.settings import load_settings
 NONE_VALUE: Final = "(none)"  # how the report names leads without that UTM field
 HISTOGRAM_BINS: Final = 40
 
+# The report sections this page shows: only their queries run.
+SECTIONS = ("leads", "channels")
+COMPARED_SECTIONS = ("leads",)  # what the change against the comparison period needs
+
 
 def cost_note(report: dict[str, Any], locale: Locale) -> str | None:
     """Why cost figures are empty, and what to do about it (None when costs are shown)."""
@@ -351,7 +355,7 @@ def render() -> None:
         c.no_model(view)
         return
     sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
     if error is not None:
         c.show_error(error, locale)
         return
@@ -360,7 +364,7 @@ def render() -> None:
     if compared is not None:
         # Without the comparison the cards still stand, only their change is missing.
         previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*compared), sla)
+            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
         )
     st.caption(
         t("intake.caption", locale, range=i18n.date_range(view.start, view.end, locale),

@@ -19,6 +19,15 @@ from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.settings import load_settings
 
+# The report sections this page shows: only their queries run.
+SECTIONS = ("leads", "activities", "sales", "marketing", "forecast", "data_quality")
+COMPARED_SECTIONS = (
+    "leads",
+    "activities",
+    "sales",
+    "marketing",
+)  # what the change against the comparison period needs
+
 
 def kpi_values(report: dict[str, Any]) -> dict[str, float | None]:
     """The numbers on the cards, taken from the report (so they equal `metrics --json`)."""
@@ -179,14 +188,15 @@ def render() -> None:
         c.no_model(view)
         return
     sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
     if error is not None:
         c.show_error(error, locale)
         return
     previous = None
     if view.comparison is not None:
+        compared = view.comparison
         previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*view.comparison), sla)  # type: ignore[misc]
+            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
         )
     try:
         goals = targets.load(load_settings().data_dir)

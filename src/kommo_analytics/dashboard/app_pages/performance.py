@@ -27,6 +27,9 @@ COSTS_COMMAND: Final = "kommo-analytics costs import costs.csv"
 COSTS_FORMAT: Final = "date,channel,amount[,utm_campaign]"
 SERIES: Final = ("seller_channel", "seller_month_pacing")
 
+# The report sections this page shows: only their queries run.
+SECTIONS = ("leads", "channels", "marketing", "sellers", "goals_imported", "forecast")
+
 
 # -- pure rules ---------------------------------------------------------------------------------
 
@@ -517,7 +520,7 @@ def render() -> None:
         c.no_model(view)
         return
     sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
     if error is not None:
         c.show_error(error, locale)
         return

@@ -25,6 +25,10 @@ WON_COLOUR: Final = "#54A24B"
 LOST_COLOUR: Final = "#E45756"
 HISTOGRAM_BINS: Final = 30
 
+# The report sections this page shows: only their queries run.
+SECTIONS = ("sales", "sellers")
+COMPARED_SECTIONS = ("sales",)  # what the change against the comparison period needs
+
 
 # -- KPI cards ----------------------------------------------------------------------------------
 
@@ -347,14 +351,15 @@ def render() -> None:
         c.no_model(view)
         return
     sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla))
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
     if error is not None:
         c.show_error(error, locale)
         return
     previous = None
     if view.comparison is not None:
+        compared = view.comparison
         previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*view.comparison), sla)  # type: ignore[misc]
+            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
         )
     st.caption(
         t("sales.caption", locale, range=i18n.date_range(view.start, view.end, locale),
