@@ -225,10 +225,19 @@ def replace_tables(con: Any, target: Target, frames: Mapping[str, pd.DataFrame])
         for name, frame in frames.items():
             cur.execute(f"DELETE FROM {model_qualified(target, name)}")
             insert_rows(con, target, MODEL_TABLES[name], frame)
+        if target.kind is Kind.POSTGRES:
+            # Fresh statistics with the rows: planned on a table it believes empty, the funnel's
+            # joins ran as nested loops for minutes. ANALYZE is transactional here.
+            for name in frames:
+                cur.execute(f"ANALYZE {model_qualified(target, name)}")
         con.commit() if target.kind is not Kind.DUCKDB else cur.execute("COMMIT")
     except BaseException:
         con.rollback() if target.kind is not Kind.DUCKDB else cur.execute("ROLLBACK")
         raise
+    if target.kind is Kind.MYSQL:
+        # After the commit: MySQL commits implicitly on ANALYZE TABLE.
+        cur.execute(f"ANALYZE TABLE {', '.join(model_qualified(target, n) for n in frames)}")
+        cur.fetchall()
 
 
 def prepare_duckdb(target: Target) -> None:
