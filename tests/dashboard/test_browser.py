@@ -266,6 +266,13 @@ PAGES = {
 }
 
 
+def drawn(page: Page, title: str) -> None:
+    """Wait until the page's run has ended: its title is there and no placeholder is left."""
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0)
+
+
 def no_exception_shown(page: Page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
     expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
@@ -332,12 +339,9 @@ def test_every_page_opens_on_desktop_and_phone(
 ) -> None:
     url = f"{server}/{path}?{OCTOBER}"
     page.goto(url)
-    expect(page.get_by_role("heading", name=PAGES[path], exact=True)).to_be_visible()
-    page.wait_for_load_state("networkidle")
+    drawn(page, PAGES[path])
     no_exception_shown(page)
-    screenshots(browser, url, path or "overview-page",
-                lambda p: expect(p.get_by_role("heading", name=PAGES[path], exact=True))
-                .to_be_visible())  # fmt: skip
+    screenshots(browser, url, path or "overview-page", lambda p: drawn(p, PAGES[path]))
 
 
 def test_a_channel_filter_narrows_a_metrics_page_and_its_csv(
