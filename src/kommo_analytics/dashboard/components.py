@@ -90,9 +90,9 @@ def change(
     if current is None or previous is None:
         return None
     if points:
-        return t(
-            "kpi.delta_points", locale, value=i18n.number(round(current - previous, 1), locale)
-        )
+        diff = round(current - previous, 1)
+        sign = "+" if diff > 0 else ""
+        return t("kpi.delta_points", locale, value=f"{sign}{i18n.number(diff, locale)}")
     if previous == 0:
         return None
     relative = 100.0 * (current - previous) / abs(previous)
