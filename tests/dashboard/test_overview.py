@@ -128,3 +128,20 @@ def test_the_language_switch(make_app: MakeApp, synced_url: str) -> None:
     app = make_app(synced_url, lang="es", **OCTOBER).run()
     assert app.title[0].value == "Resumen"
     assert "Ventas ganadas" in cards(app)
+
+
+def test_the_cards_drill_down_to_their_leads(make_app: MakeApp, synced_url: str) -> None:
+    app = make_app(synced_url, lang="en", **OCTOBER).run()
+    expected = report(synced_url)
+    # Nothing is read until asked.
+    assert not [d for d in app.dataframe if "lead" in d.value.columns]
+    app.toggle(key="drill.overview.open").set_value(True).run()
+    no_exception(app)
+    (leads,) = [d.value for d in app.dataframe if "lead" in d.value.columns]
+    assert len(leads) == expected["leads"]["total"]  # "Leads created in the period"
+    picker = app.selectbox(key="drill.overview.en")
+    picker.set_value("Deals won in the period").run()
+    (won,) = [d.value for d in app.dataframe if "lead" in d.value.columns]
+    assert len(won) == expected["sales"]["won"]
+    # Each row links to the lead in Kommo.
+    assert won["lead"].str.fullmatch(r"https://[a-z0-9-]+\.kommo\.com/leads/detail/\d+").all()

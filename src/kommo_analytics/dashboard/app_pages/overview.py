@@ -209,6 +209,20 @@ def render() -> None:
     )  # fmt: skip
     cards(view, report, previous, goals)
     acc = metrics_data.load_account(scope.url, scope.version)
+    c.drill_down(
+        view,
+        scope,
+        options=[
+            (t("overview.drill.created", locale), "created", ()),
+            (t("overview.drill.won", locale), "closed", (("outcome", "won"),)),
+            (t("overview.drill.lost", locale), "closed", (("outcome", "lost"),)),
+            (t("overview.drill.open", locale), "open", ()),
+        ],
+        basis="created",
+        key="overview",
+        currency=report["currency"],
+        subdomain=acc.subdomain,
+    )
     trend(view, scope, metrics_data.params_of(scope, acc, sla))
     month_vs_goal(view, report)
     deleted = report["data_quality"]["deleted_leads"]
