@@ -192,6 +192,12 @@ def _doc_text(name: str, lang: str) -> str:
 # -- the API ------------------------------------------------------------------------------------------
 
 
+def label(name: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A label of the document itself (``formula``, ``basis``, ``edge_cases``, ``context``, …)
+    in `lang`, so every place that shows a definition names its parts with the same words."""
+    return _doc_text(name, normalize_language(lang))
+
+
 def definition(key: str, lang: str = DEFAULT_LANGUAGE) -> Definition:
     """The definition of a metric (its JSON path) or of a concept (``concept.NAME``).
 

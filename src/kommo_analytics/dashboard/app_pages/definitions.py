@@ -61,7 +61,7 @@ def escape(text: str) -> str:
 
 def heading(module: str, locale: Locale) -> str:
     if module == CONTEXT:
-        return t("definitions.context", locale)
+        return definitions.label("context", locale)
     return definitions.module_name(module, locale)
 
 
@@ -71,12 +71,12 @@ def show(item: Definition, locale: Locale, expanded: bool) -> None:
             st.markdown(f"`{item.key}`")
         st.markdown(escape(item.definition))
         if item.formula:
-            st.markdown(f"**{t('definitions.formula', locale)}**")
+            st.markdown(f"**{definitions.label('formula', locale)}**")
             st.code(item.formula, language=None, wrap_lines=True)
         if item.basis:
-            st.markdown(f"**{t('definitions.basis', locale)}:** {escape(item.basis)}")
+            st.markdown(f"**{definitions.label('basis', locale)}:** {escape(item.basis)}")
         if item.edge_cases:
-            st.markdown(f"**{t('definitions.edge_cases', locale)}:** {escape(item.edge_cases)}")
+            st.markdown(f"**{definitions.label('edge_cases', locale)}:** {escape(item.edge_cases)}")
 
 
 def render() -> None:
