@@ -82,6 +82,8 @@ def params_for(
     moment = as_of or now
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(acc.timezone))
+    # Shown as the account's wall-clock time (the same instant).
+    moment = moment.astimezone(ZoneInfo(acc.timezone))
     today = acc.today(moment)
     end = end or today
     start = start or end - timedelta(days=29)
