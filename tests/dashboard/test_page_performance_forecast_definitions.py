@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from kommo_analytics import analytics
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import i18n
+from kommo_analytics.dashboard import goals, i18n
 from kommo_analytics.dashboard.app_pages import definitions as definitions_page
 from kommo_analytics.dashboard.app_pages import performance as performance_page
 from kommo_analytics.metrics import definitions, series
@@ -92,7 +92,7 @@ def goals_url(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_needed_per_working_day_spreads_the_gap_over_the_working_days_left() -> None:
-    needed = performance_page.needed_per_working_day
+    needed = goals.needed_per_working_day
     assert needed(None, 100.0, 3) is None  # no goal: nothing to pace
     assert needed(90_000.0, 30_000.0, 3) == pytest.approx(20_000.0)
     assert needed(90_000.0, 95_000.0, 3) == 0.0  # beaten

@@ -15,14 +15,14 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import data, filters, i18n, metrics_data
-from kommo_analytics.dashboard.app_pages.performance import (
+from kommo_analytics.dashboard.filters import View
+from kommo_analytics.dashboard.goals import (
     GOALS_COMMAND,
     GOALS_FORMAT,
     month_label,
     needed_per_working_day,
     needed_text,
 )
-from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.settings import load_settings
 

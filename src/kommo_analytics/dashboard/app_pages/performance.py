@@ -7,24 +7,27 @@ seller × channel conversion come from the series behind them.
 from __future__ import annotations
 
 import math
-from datetime import date
 from typing import Any, Final
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from babel.dates import format_skeleton
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, i18n, metrics_data
 from kommo_analytics.dashboard.filters import View, channel_label
+from kommo_analytics.dashboard.goals import (
+    COSTS_COMMAND,
+    COSTS_FORMAT,
+    GOALS_COMMAND,
+    GOALS_FORMAT,
+    month_label,
+    needed_per_working_day,
+    needed_text,
+)
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.settings import load_settings
 
-GOALS_COMMAND: Final = "kommo-analytics goals import goals.csv"
-GOALS_FORMAT: Final = "month,user,revenue_goal[,deals_goal]"
-COSTS_COMMAND: Final = "kommo-analytics costs import costs.csv"
-COSTS_FORMAT: Final = "date,channel,amount[,utm_campaign]"
 SERIES: Final = ("seller_channel", "seller_month_pacing")
 
 # The report sections this page shows: only their queries run.
@@ -32,33 +35,6 @@ SECTIONS = ("leads", "channels", "marketing", "sellers", "goals_imported", "fore
 
 
 # -- pure rules ---------------------------------------------------------------------------------
-
-
-def needed_per_working_day(
-    goal: float | None, so_far: float, working_days_left: int
-) -> float | None:
-    """What still has to be won on each working day left to reach `goal`: the gap (goal −
-    revenue so far) spread evenly over the Monday–Friday days after today that the report counts
-    (`forecast.working_days_left`; holidays are not known).
-
-    None without a goal, or when a gap remains but no working day does (no daily amount can
-    close it: the page says so); 0 once the goal is reached. A plain division of facts, not a
-    forecast: it assumes nothing about the deals still open.
-    """
-    if goal is None:
-        return None
-    gap = goal - so_far
-    if gap <= 0:
-        return 0.0
-    if working_days_left <= 0:
-        return None
-    return gap / working_days_left
-
-
-def month_label(month: str, locale: Locale) -> str:
-    """The report's month ("2026-11") as the locale names it ("novembro de 2026")."""
-    year, number = (int(part) for part in month.split("-"))
-    return format_skeleton("yMMMM", date(year, number, 1), locale=i18n.babel_locale(locale))
 
 
 def seller_label(user_id: Any, names: dict[int, str | None], locale: Locale) -> str:
@@ -273,15 +249,6 @@ def pacing_section(view: View, report: dict[str, Any], pacing: pd.DataFrame | No
               note=t("performance.needed_note", locale,
                      days=i18n.number(days, locale)))  # fmt: skip
     seller_pacing(view, report, pacing, names, days)
-
-
-def needed_text(needed: float | None, goal: float, so_far: float, currency: str | None,
-                locale: Locale) -> str:  # fmt: skip
-    if so_far >= goal:
-        return t("performance.goal_reached", locale)
-    if needed is None:
-        return t("performance.no_days_left", locale)
-    return c.fmt_money(needed, currency, locale)
 
 
 # pacing column → (label key, definition key or None for the page's own column)

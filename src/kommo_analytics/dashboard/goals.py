@@ -1,0 +1,54 @@
+"""Goals (and costs) as the Performance and Forecast pages show them: how to import them, the
+month's name, and the revenue still needed per working day. Pure, tested rules; not forecasts."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Final
+
+from babel.dates import format_skeleton
+
+from kommo_analytics.dashboard import components as c
+from kommo_analytics.dashboard import i18n
+from kommo_analytics.dashboard.i18n import Locale, t
+
+GOALS_COMMAND: Final = "kommo-analytics goals import goals.csv"
+GOALS_FORMAT: Final = "month,user,revenue_goal[,deals_goal]"
+COSTS_COMMAND: Final = "kommo-analytics costs import costs.csv"
+COSTS_FORMAT: Final = "date,channel,amount[,utm_campaign]"
+
+
+def needed_per_working_day(
+    goal: float | None, so_far: float, working_days_left: int
+) -> float | None:
+    """What still has to be won on each working day left to reach `goal`: the gap (goal −
+    revenue so far) spread evenly over the Monday–Friday days after today that the report counts
+    (`forecast.working_days_left`; holidays are not known).
+
+    None without a goal, or when a gap remains but no working day does (no daily amount can
+    close it: the page says so); 0 once the goal is reached. A plain division of facts, not a
+    forecast: it assumes nothing about the deals still open.
+    """
+    if goal is None:
+        return None
+    gap = goal - so_far
+    if gap <= 0:
+        return 0.0
+    if working_days_left <= 0:
+        return None
+    return gap / working_days_left
+
+
+def month_label(month: str, locale: Locale) -> str:
+    """The report's month ("2026-11") as the locale names it ("novembro de 2026")."""
+    year, number = (int(part) for part in month.split("-"))
+    return format_skeleton("yMMMM", date(year, number, 1), locale=i18n.babel_locale(locale))
+
+
+def needed_text(needed: float | None, goal: float, so_far: float, currency: str | None,
+                locale: Locale) -> str:  # fmt: skip
+    if so_far >= goal:
+        return t("performance.goal_reached", locale)
+    if needed is None:
+        return t("performance.no_days_left", locale)
+    return c.fmt_money(needed, currency, locale)
