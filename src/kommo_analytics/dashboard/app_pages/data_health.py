@@ -14,7 +14,7 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard import components, data, filters, i18n
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.warehouse.tables import TABLES
@@ -118,7 +118,10 @@ def counts_frame(counts: pd.DataFrame, locale: Locale) -> pd.DataFrame:
     )
 
 
-def _table(frame: pd.DataFrame, columns: tuple[tuple[str, str], ...], locale: Locale) -> None:
+def _table(
+    frame: pd.DataFrame, columns: tuple[tuple[str, str], ...], view: filters.View, name: str
+) -> None:
+    locale = view.locale
     config: dict[str, Any] = {
         key: (
             st.column_config.TextColumn(t(label, locale), alignment="right")
@@ -127,9 +130,10 @@ def _table(frame: pd.DataFrame, columns: tuple[tuple[str, str], ...], locale: Lo
         )
         for key, label in columns
     }
-    st.dataframe(
-        frame, hide_index=True, column_config=config, column_order=[key for key, _ in columns]
-    )
+    shown = frame[[key for key, _ in columns]]
+    # The download names its columns as the screen does.
+    export = shown.rename(columns={key: t(label, locale) for key, label in columns})
+    components.table(shown, view=view, name=name, column_config=config, export=export)
 
 
 def render() -> None:
@@ -159,7 +163,7 @@ def render() -> None:
     if runs.empty:
         st.info(t("health.runs_empty", locale))
     else:
-        _table(runs_frame(runs, view.zone, locale), RUN_COLUMNS, locale)
+        _table(runs_frame(runs, view.zone, locale), RUN_COLUMNS, view, "sync_runs")
 
     st.subheader(t("health.freshness", locale))
     if streams is None or streams.empty:
@@ -168,10 +172,12 @@ def render() -> None:
         st.caption(
             t("health.freshness_caption", locale, now=i18n.moment(view.now, view.zone, locale))
         )
-        _table(streams_frame(streams, view.now, view.zone, locale), STREAM_COLUMNS, locale)
+        _table(
+            streams_frame(streams, view.now, view.zone, locale), STREAM_COLUMNS, view, "freshness"
+        )
 
     st.subheader(t("health.counts", locale))
-    _table(counts_frame(counts, locale), COUNT_COLUMNS, locale)
+    _table(counts_frame(counts, locale), COUNT_COLUMNS, view, "row_counts")
 
     st.info(t("health.quality", locale))
 
