@@ -9,6 +9,7 @@ Texts come from the catalogues (:mod:`i18n`) and the metric definitions
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import pandas as pd
@@ -21,6 +22,7 @@ from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics import definitions
+from kommo_analytics.settings import load_settings
 
 Direction = Literal["higher", "lower"]
 
@@ -278,6 +280,40 @@ def show_error(error: KommoAnalyticsError, locale: Locale) -> None:
     st.error(t("warehouse.unreadable", locale, message=error.message))
     if error.hint:
         st.info(t("warehouse.hint", locale, hint=error.hint))
+
+
+@dataclass(frozen=True)
+class PageReport:
+    """What a metrics page renders from."""
+
+    scope: metrics_data.Scope
+    report: dict[str, Any]
+    previous: dict[str, Any] | None  # the comparison period's, when the page compares
+    sla: float
+
+
+def page_report(
+    view: View, sections: tuple[str, ...], compared_sections: tuple[str, ...] | None = None
+) -> PageReport | None:
+    """The report sections a metrics page shows, and the comparison period's when it asks for
+    them; None after the page has said why there is nothing (no model yet, or a warehouse
+    error). Without the comparison report the cards still stand: only their change is missing."""
+    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
+    if scope is None:
+        no_model(view)
+        return None
+    sla = load_settings().response_sla_hours
+    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, sections))
+    if error is not None:
+        show_error(error, view.locale)
+        return None
+    previous = None
+    compared = view.comparison
+    if compared_sections is not None and compared is not None:
+        previous, _ = metrics_data.safe(
+            lambda: metrics_data.load_report(scope.with_period(*compared), sla, compared_sections)
+        )
+    return PageReport(scope, report, previous, sla)
 
 
 def no_model(view: View) -> None:

@@ -22,7 +22,6 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import pct
-from kommo_analytics.settings import load_settings
 
 SERIES: Final = ("activity_by_seller", "overdue_tasks", "activity_heatmap", "activities_by_day")
 MEDIA: Final = ("call", "chat", "mail", "sms")  # the order of the stack, most personal first
@@ -347,21 +346,11 @@ def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("activities.title", locale))
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
-    if scope is None:
-        c.no_model(view)
+    page = c.page_report(view, SECTIONS, COMPARED_SECTIONS)
+    if page is None:
         return
-    sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
-    if error is not None:
-        c.show_error(error, locale)
-        return
-    previous = None
-    if view.comparison is not None:
-        compared = view.comparison
-        previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
-        )
+    scope, report, sla = page.scope, page.report, page.sla
+    previous = page.previous
     st.caption(
         t("activities.caption", locale, range=i18n.date_range(view.start, view.end, locale),
           tz=report["period"]["timezone"])

@@ -24,7 +24,6 @@ from kommo_analytics.dashboard.goals import (
     needed_text,
 )
 from kommo_analytics.dashboard.i18n import Locale, t
-from kommo_analytics.settings import load_settings
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("forecast",)
@@ -193,15 +192,10 @@ def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("forecast.title", locale))
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
-    if scope is None:
-        c.no_model(view)
+    page = c.page_report(view, SECTIONS)
+    if page is None:
         return
-    sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
-    if error is not None:
-        c.show_error(error, locale)
-        return
+    scope, report = page.scope, page.report
     st.info(t("forecast.not_built", locale), icon=":material/construction:")
     subdomain = view.account.subdomain if view.account is not None else None
     subdomain = subdomain or report.get("model", {}).get("subdomain") or None

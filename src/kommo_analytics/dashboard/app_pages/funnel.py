@@ -20,7 +20,6 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.params import MetricParams
-from kommo_analytics.settings import load_settings
 
 WON_STATUS: Final = 142
 LOST_STATUS: Final = 143
@@ -350,15 +349,10 @@ def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("funnel.title", locale))
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
-    if scope is None:
-        c.no_model(view)
+    page = c.page_report(view, SECTIONS)
+    if page is None:
         return
-    sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
-    if error is not None:
-        c.show_error(error, locale)
-        return
+    scope, report, sla = page.scope, page.report, page.sla
     st.caption(
         t("funnel.caption", locale, range=i18n.date_range(view.start, view.end, locale),
           tz=report["period"]["timezone"], currency=report["currency"] or "—")

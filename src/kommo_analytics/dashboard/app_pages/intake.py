@@ -18,7 +18,6 @@ from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.intake import UTM_DIMENSIONS
-from kommo_analytics.settings import load_settings
 
 NONE_VALUE: Final = "(none)"  # how the report names leads without that UTM field
 HISTOGRAM_BINS: Final = 40
@@ -350,22 +349,11 @@ def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("intake.title", locale))
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
-    if scope is None:
-        c.no_model(view)
+    page = c.page_report(view, SECTIONS, COMPARED_SECTIONS)
+    if page is None:
         return
-    sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
-    if error is not None:
-        c.show_error(error, locale)
-        return
-    previous = None
-    compared = view.comparison
-    if compared is not None:
-        # Without the comparison the cards still stand, only their change is missing.
-        previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
-        )
+    scope, report, sla = page.scope, page.report, page.sla
+    previous = page.previous
     st.caption(
         t("intake.caption", locale, range=i18n.date_range(view.start, view.end, locale),
           tz=report["period"]["timezone"], currency=report["currency"] or "—")

@@ -183,21 +183,11 @@ def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("overview.title", locale))
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
-    if scope is None:
-        c.no_model(view)
+    page = c.page_report(view, SECTIONS, COMPARED_SECTIONS)
+    if page is None:
         return
-    sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
-    if error is not None:
-        c.show_error(error, locale)
-        return
-    previous = None
-    if view.comparison is not None:
-        compared = view.comparison
-        previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
-        )
+    scope, report, sla = page.scope, page.report, page.sla
+    previous = page.previous
     try:
         goals = targets.load(load_settings().data_dir)
     except Exception as exc:  # a damaged targets file: say so, show the defaults

@@ -26,7 +26,6 @@ from kommo_analytics.dashboard.goals import (
     needed_text,
 )
 from kommo_analytics.dashboard.i18n import Locale, t
-from kommo_analytics.settings import load_settings
 
 SERIES: Final = ("seller_channel", "seller_month_pacing")
 
@@ -482,15 +481,10 @@ def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("performance.title", locale))
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
-    if scope is None:
-        c.no_model(view)
+    page = c.page_report(view, SECTIONS)
+    if page is None:
         return
-    sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
-    if error is not None:
-        c.show_error(error, locale)
-        return
+    scope, report, sla = page.scope, page.report, page.sla
     st.caption(
         t("performance.caption", locale, range=i18n.date_range(view.start, view.end, locale),
           tz=report["period"]["timezone"], currency=report["currency"] or "—")

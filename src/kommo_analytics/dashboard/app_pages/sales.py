@@ -18,7 +18,6 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.sales import NOT_SPECIFIED
-from kommo_analytics.settings import load_settings
 
 SERIES: Final = ("sales_by_day", "cycle_days")
 WON_COLOUR: Final = "#54A24B"
@@ -346,21 +345,11 @@ def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("sales.title", locale))
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
-    if scope is None:
-        c.no_model(view)
+    page = c.page_report(view, SECTIONS, COMPARED_SECTIONS)
+    if page is None:
         return
-    sla = load_settings().response_sla_hours
-    report, error = metrics_data.safe(lambda: metrics_data.load_report(scope, sla, SECTIONS))
-    if error is not None:
-        c.show_error(error, locale)
-        return
-    previous = None
-    if view.comparison is not None:
-        compared = view.comparison
-        previous, _ = metrics_data.safe(
-            lambda: metrics_data.load_report(scope.with_period(*compared), sla, COMPARED_SECTIONS)
-        )
+    scope, report, sla = page.scope, page.report, page.sla
+    previous = page.previous
     st.caption(
         t("sales.caption", locale, range=i18n.date_range(view.start, view.end, locale),
           tz=report["period"]["timezone"], currency=report["currency"] or "—")
