@@ -8,7 +8,7 @@ Texts come from the catalogues (:mod:`i18n`) and the metric definitions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -184,6 +184,23 @@ def table(
     st.dataframe(frame, hide_index=True, column_config=column_config, width="stretch")
     stem = f"{name}_{view.start.isoformat()}_{view.end.isoformat()}"
     downloads(lambda: frame if export is None else export, stem, locale, key=f"dl.{name}")
+
+
+def text_columns(
+    columns: Mapping[str, tuple[Any, ...]], locale: Locale, *, left: Iterable[str]
+) -> dict[str, Any]:
+    """Settings for a table of formatted values, from ``{column: (label key, definition key or
+    None, ...)}``: the label in `locale`, the metric's definition as the column's tooltip, text
+    aligned right (numbers) except the `left` columns (names)."""
+    left = set(left)
+    settings: dict[str, Any] = {}
+    for key, (label, tip_key, *_) in columns.items():
+        settings[key] = st.column_config.TextColumn(
+            t(label, locale),
+            help=tip(tip_key, locale) if tip_key else None,
+            alignment="left" if key in left else "right",
+        )
+    return settings
 
 
 def plot(fig: go.Figure, key: str) -> None:

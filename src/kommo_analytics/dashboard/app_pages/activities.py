@@ -195,13 +195,7 @@ def seller_section(view: View, report: dict[str, Any], frame: pd.DataFrame) -> N
             "overdue": numbers("overdue"),
         }
     )
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale), help=c.tip(tip_key, locale),
-            alignment="left" if key == "seller" else "right",
-        )
-        for key, (label, tip_key) in SELLER_COLUMNS.items()
-    }  # fmt: skip
+    config = c.text_columns(SELLER_COLUMNS, locale, left=("seller",))
     raw = {
         "seller": sellers,
         **{key: rows[key].tolist() for key in SELLER_COLUMNS if key != "seller"},

@@ -157,13 +157,9 @@ def pipeline_section(view: View, scope: metrics_data.Scope, report: dict[str, An
         "deals": ("forecast.col.deals", "forecast.open_pipeline.deals"),
         "value": ("forecast.col.value", "forecast.open_pipeline.value"),
     }
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale), help=c.tip(tip_key, locale),
-            alignment="right" if key in ("deals", "value") else "left",
-        )
-        for key, (label, tip_key) in columns.items()
-    }  # fmt: skip
+    config = c.text_columns(
+        columns, locale, left=[k for k in columns if k not in ("deals", "value")]
+    )
     export = pd.DataFrame(
         {
             t("forecast.col.pipeline_id", locale): [r["pipeline_id"] for r in rows],

@@ -266,13 +266,7 @@ def stage_table(view: View, pipeline: dict[str, Any]) -> None:
         "abandoned": ("funnel.col.abandoned", "funnel.stages.abandoned"),
         "abandonment": ("funnel.col.abandonment", "funnel.stages.abandonment_pct"),
     }
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(text, locale), help=c.tip(tip_key, locale) if tip_key else None,
-            alignment="left" if key == "stage" else "right",
-        )
-        for key, (text, tip_key) in labels.items()
-    }  # fmt: skip
+    config = c.text_columns(labels, locale, left=("stage",))
     export = pd.DataFrame(
         {
             t("funnel.col.order", locale): orders,

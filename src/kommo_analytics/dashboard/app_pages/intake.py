@@ -237,13 +237,7 @@ def channel_section(view: View, scope: metrics_data.Scope, report: dict[str, Any
         "cpl": ("intake.col.cpl", "channels.cpl"),
         "roi": ("intake.col.roi", "channels.roi_pct"),
     }
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale), help=c.tip(tip_key, locale),
-            alignment="left" if key == "channel" else "right",
-        )
-        for key, (label, tip_key) in labels.items()
-    }  # fmt: skip
+    config = c.text_columns(labels, locale, left=("channel",))
     export = pd.DataFrame(
         {
             t("intake.col.channel", locale): [r["channel"] for r in rows],
@@ -302,13 +296,7 @@ def utm_table(view: View, scope: metrics_data.Scope, report: dict[str, Any], dim
         "revenue": ("intake.col.revenue", "leads.utm.revenue"),
         "conversion": ("intake.col.conversion", "leads.utm.conversion_pct"),
     }
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(text, locale), help=c.tip(tip_key, locale),
-            alignment="left" if key == "value" else "right",
-        )
-        for key, (text, tip_key) in labels.items()
-    }  # fmt: skip
+    config = c.text_columns(labels, locale, left=("value",))
     export = pd.DataFrame(
         {
             t(f"intake.col.{dimension}", locale): [

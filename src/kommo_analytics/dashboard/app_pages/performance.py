@@ -134,13 +134,7 @@ def ranking_section(view: View, scope: metrics_data.Scope, report: dict[str, Any
                            for r in rows],
         }
     )  # fmt: skip
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale), help=c.tip(tip_key, locale),
-            alignment="left" if key == "seller" else "right",
-        )
-        for key, (label, tip_key) in RANKING.items()
-    }  # fmt: skip
+    config = c.text_columns(RANKING, locale, left=("seller",))
     export = pd.DataFrame(
         {
             t(RANKING[key][0], locale): [
@@ -433,13 +427,7 @@ def roi_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
         "cpl": ("performance.col.cpl", "channels.cpl", "cpl"),
         "roi": ("performance.col.roi", "channels.roi_pct", "roi_pct"),
     }
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale), help=c.tip(tip_key, locale),
-            alignment="left" if key == "channel" else "right",
-        )
-        for key, (label, tip_key, _) in labels.items()
-    }  # fmt: skip
+    config = c.text_columns(labels, locale, left=("channel",))
     export = pd.DataFrame(
         {t(label, locale): [r[field] for r in rows] for label, _, field in labels.values()}
     )

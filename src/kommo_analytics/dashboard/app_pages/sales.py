@@ -209,13 +209,7 @@ def loss_reasons(view: View, scope: metrics_data.Scope, report: dict[str, Any],
         "cumulative": ("sales.cumulative", "sales.loss_reasons.share_pct"),
         "value": ("sales.col.lost_value", "sales.loss_reasons.value"),
     }
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale), help=c.tip(tip_key, locale),
-            alignment="left" if key == "reason" else "right",
-        )
-        for key, (label, tip_key) in columns.items()
-    }  # fmt: skip
+    config = c.text_columns(columns, locale, left=("reason",))
     export = pd.DataFrame(
         {
             t("sales.col.reason", locale): labels,
@@ -307,13 +301,7 @@ def sellers_section(view: View, scope: metrics_data.Scope, report: dict[str, Any
         "avg_ticket": ("sales.col.avg_ticket", "sellers.avg_ticket"),
         "cycle": ("sales.col.cycle", "sales.sales_cycle_avg_days"),
     }
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale), help=c.tip(tip_key, locale),
-            alignment="left" if key == "seller" else "right",
-        )
-        for key, (label, tip_key) in columns.items()
-    }  # fmt: skip
+    config = c.text_columns(columns, locale, left=("seller",))
     export = pd.DataFrame(
         {
             "user_id": [r["user_id"] for r in rows],
