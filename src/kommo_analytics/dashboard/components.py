@@ -82,6 +82,21 @@ def fmt_days(value: float | None, locale: Locale) -> str:
     )
 
 
+# Table cells: an unknown value is an empty cell (a column of dashes reads as data).
+
+
+def cell_money(value: float | None, currency: str | None, locale: Locale) -> str:
+    return "" if value is None else fmt_money(value, currency, locale)
+
+
+def cell_pct(value: float | None, locale: Locale) -> str:
+    return "" if value is None else fmt_pct(value, locale)
+
+
+def cell_hours(value: float | None, locale: Locale) -> str:
+    return "" if value is None else fmt_hours(value, locale)
+
+
 # -- KPI cards --------------------------------------------------------------------------------------
 
 

@@ -39,14 +39,6 @@ def stage_label(order: int, stage: dict[str, Any]) -> str:
     return f"{order}. {stage['name']}"
 
 
-def _pct(value: float | None, locale: Locale) -> str:
-    return "" if value is None else c.fmt_pct(value, locale)
-
-
-def _hours(value: float | None, locale: Locale) -> str:
-    return "" if value is None else c.fmt_hours(value, locale)
-
-
 # -- cards and the bottleneck -------------------------------------------------------------------
 
 
@@ -80,7 +72,7 @@ def bottleneck_note(view: View, pipeline: dict[str, Any], minimum: int) -> None:
     order, stage = found[0]
     st.warning(
         t("funnel.bottleneck", locale, stage=stage_label(order, stage),
-          pct=_pct(stage["conversion_to_next_pct"], locale),
+          pct=c.cell_pct(stage["conversion_to_next_pct"], locale),
           reached=i18n.number(stage["reached"], locale)),
         icon=":material/warning:",
     )  # fmt: skip
@@ -96,10 +88,10 @@ def funnel_chart(view: View, pipeline: dict[str, Any]) -> None:
     last = len(stages)
     texts = [
         t("funnel.reach_text", locale, reached=i18n.number(s["reached"], locale),
-          pct=_pct(s["conversion_to_next_pct"], locale) or "—")
+          pct=c.cell_pct(s["conversion_to_next_pct"], locale) or "—")
         if i < last
         else t("funnel.reach_text_last", locale, reached=i18n.number(s["reached"], locale),
-               pct=_pct(s["conversion_to_next_pct"], locale) or "—")
+               pct=c.cell_pct(s["conversion_to_next_pct"], locale) or "—")
         for i, s in enumerate(stages, start=1)
     ]  # fmt: skip
     colours = [
@@ -160,7 +152,7 @@ def abandonment_chart(view: View, pipeline: dict[str, Any]) -> None:
         x=[stage_label(i, s) for i, s in enumerate(stages, start=1)],
         y=[s["abandonment_pct"] for s in stages],
         text=[
-            t("funnel.abandonment_text", locale, pct=_pct(s["abandonment_pct"], locale) or "—",
+            t("funnel.abandonment_text", locale, pct=c.cell_pct(s["abandonment_pct"], locale) or "—",
               lost=i18n.number(s["abandoned"], locale),
               reached=i18n.number(s["reached"], locale))
             for s in stages
@@ -249,11 +241,11 @@ def stage_table(view: View, pipeline: dict[str, Any]) -> None:
             "order": [str(o) for o in orders],
             "stage": [s["name"] for s in stages],
             "reached": [c.fmt_number(s["reached"], locale) for s in stages],
-            "conversion": [_pct(s["conversion_to_next_pct"], locale) for s in stages],
-            "avg": [_hours(s["avg_hours_in_stage"], locale) for s in stages],
-            "median": [_hours(s["median_hours_in_stage"], locale) for s in stages],
+            "conversion": [c.cell_pct(s["conversion_to_next_pct"], locale) for s in stages],
+            "avg": [c.cell_hours(s["avg_hours_in_stage"], locale) for s in stages],
+            "median": [c.cell_hours(s["median_hours_in_stage"], locale) for s in stages],
             "abandoned": [c.fmt_number(s["abandoned"], locale) for s in stages],
-            "abandonment": [_pct(s["abandonment_pct"], locale) for s in stages],
+            "abandonment": [c.cell_pct(s["abandonment_pct"], locale) for s in stages],
         }
     )
     labels = {

@@ -209,22 +209,16 @@ def channel_section(view: View, scope: metrics_data.Scope, report: dict[str, Any
         st.info(t("intake.no_leads", locale))
         return
 
-    def money(value: float | None) -> str:
-        return "" if value is None else c.fmt_money(value, currency, locale)
-
-    def pct(value: float | None) -> str:
-        return "" if value is None else c.fmt_pct(value, locale)
-
     shown = pd.DataFrame(
         {
             "channel": [channel_label(r["channel"], locale) for r in rows],
             "leads": [c.fmt_number(r["leads"], locale) for r in rows],
             "won": [c.fmt_number(r["won"], locale) for r in rows],
-            "conversion": [pct(r["conversion_pct"]) for r in rows],
-            "revenue": [money(r["revenue"]) for r in rows],
-            "cost": [money(r["cost"]) for r in rows],
-            "cpl": [money(r["cpl"]) for r in rows],
-            "roi": [pct(r["roi_pct"]) for r in rows],
+            "conversion": [c.cell_pct(r["conversion_pct"], locale) for r in rows],
+            "revenue": [c.cell_money(r["revenue"], currency, locale) for r in rows],
+            "cost": [c.cell_money(r["cost"], currency, locale) for r in rows],
+            "cpl": [c.cell_money(r["cpl"], currency, locale) for r in rows],
+            "roi": [c.cell_pct(r["roi_pct"], locale) for r in rows],
         }
     )
     labels = {
