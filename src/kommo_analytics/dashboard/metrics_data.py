@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Final
 
 import pandas as pd
@@ -162,10 +162,6 @@ def load_leads(
     return run_all(target, {"leads": series.named(model, expr).limit(DRILL_LIMIT)})["leads"]
 
 
-def previous_scope(scope: Scope, compared: tuple[date, date] | None) -> Scope | None:
-    return scope.with_period(*compared) if compared is not None else None
-
-
 def safe(load: Callable[[], Any]) -> tuple[Any, KommoAnalyticsError | None]:
     """Run a loader; a warehouse problem comes back as an error the page explains."""
     try:
@@ -175,9 +171,3 @@ def safe(load: Callable[[], Any]) -> tuple[Any, KommoAnalyticsError | None]:
     except Exception as exc:  # a driver error mid-render: one line for people
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return None, WarehouseError(f"reading the metrics failed: {first}")
-
-
-def month_days(day: date) -> tuple[date, date]:
-    first = day.replace(day=1)
-    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return first, last

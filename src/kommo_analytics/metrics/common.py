@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import ibis
@@ -153,11 +153,3 @@ def ratio(part: float | int | None, whole: float | int | None) -> float | None:
 def tuples(frame: pd.DataFrame) -> list[Any]:
     """Rows as named tuples (typed loosely: drivers return ints, Decimals or floats alike)."""
     return list(frame.itertuples(index=False))
-
-
-def first(frame: pd.DataFrame, column: str) -> Any:
-    return frame[column].iloc[0] if len(frame) else None
-
-
-def iso(day: date) -> str:
-    return day.isoformat()

@@ -24,7 +24,6 @@ from kommo_analytics.metrics.channels import ChannelRules
 from kommo_analytics.settings import Settings
 from kommo_analytics.warehouse import compat, reader
 from kommo_analytics.warehouse.model import (
-    DERIVED,
     MODEL_TABLES,
     MODEL_VERSION,
     M,
@@ -333,26 +332,3 @@ def replace_input_rows(
             con.rollback() if target.kind is not Kind.DUCKDB else cur.execute("ROLLBACK")
             raise
     return len(rows)
-
-
-def model_version_of(target: Target) -> int | None:
-    """The version of the model readers see, or None when it was never built."""
-    try:
-        rows = reader.query(
-            target,
-            f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'model_version'",
-        )
-    except Exception as exc:
-        if reader.is_missing_table(exc):
-            return None
-        raise
-    return int(rows[0][0]) if rows else None
-
-
-__all__ = [
-    "DERIVED",
-    "MODEL_VERSION",
-    "build_and_store",
-    "read_raw",
-    "replace_input_rows",
-]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from kommo_analytics.errors import WarehouseError
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.model import model_qualified, model_schema
+from kommo_analytics.warehouse.model import model_qualified
 from kommo_analytics.warehouse.target import Kind, Target
 
 DIALECTS = {Kind.DUCKDB: "duckdb", Kind.MYSQL: "mysql", Kind.POSTGRES: "postgres"}
@@ -72,7 +72,3 @@ def model_info(target: Target) -> dict[str, str]:
             return {}
         raise
     return {str(k): str(v) for k, v in rows if v is not None}
-
-
-def schema_of(target: Target) -> str:
-    return model_schema(target)
