@@ -429,10 +429,13 @@ def build_tasks(
     # Mapped through plain dicts: an account answered without `task_types` (or a sync that
     # skipped the account) leaves the dictionary empty, and mapping an Int64 column through an
     # empty frame keeps Int64, which cannot take the kind's text.
-    kinds = {int(k): str(v) for k, v in zip(task_types["task_type_id"], task_types["kind"])
-             if pd.notna(k)}  # fmt: skip
-    names = {int(k): v for k, v in zip(task_types["task_type_id"], task_types["name"])
-             if pd.notna(k) and isinstance(v, str) and v}  # fmt: skip
+    ids, type_kinds, type_names = (task_types[c].tolist() for c in ("task_type_id", "kind", "name"))
+    kinds = {int(k): str(v) for k, v in zip(ids, type_kinds, strict=True) if pd.notna(k)}
+    names = {
+        int(k): v
+        for k, v in zip(ids, type_names, strict=True)
+        if pd.notna(k) and isinstance(v, str) and v
+    }
     type_ids = [None if pd.isna(v) else int(v) for v in tasks["task_type_id"]]
     tasks["kind"] = [
         kinds.get(i) or TASK_KINDS.get(i, "other") if i is not None else "other" for i in type_ids
