@@ -25,14 +25,25 @@ class DriftingTransport(httpx.AsyncBaseTransport):
     that turned into text), or the page's body is cut short when `broken`."""
 
     def __init__(
-        self, app: ASGIApp, changes: dict[str, object] | None = None, *, broken: bool = False
+        self,
+        app: ASGIApp,
+        changes: dict[str, object] | None = None,
+        *,
+        broken: bool = False,
+        no_timezone: bool = False,
     ) -> None:
         self.inner = httpx.ASGITransport(app=app)
+        self.no_timezone = no_timezone
         self.changes = changes or {}
         self.broken = broken
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        if request.url.path == "/api/v4/account" and self.no_timezone:
+            body = json.loads(await response.aread())
+            body.get("_embedded", {}).pop("datetime_settings", None)
+            return httpx.Response(200, json=body, headers=headers)
         if request.url.path != "/api/v4/leads" or response.status_code != 200:
             return response
         body = json.loads(await response.aread())
@@ -43,7 +54,6 @@ class DriftingTransport(httpx.AsyncBaseTransport):
                                   headers={"content-type": "application/hal+json"})  # fmt: skip
         for lead in body["_embedded"]["leads"]:
             lead.update(self.changes)
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return httpx.Response(200, json=body, headers=headers)
 
 
@@ -131,3 +141,47 @@ def test_a_page_that_stays_broken_names_entity_window_and_page(tmp_path: Path) -
     assert line.startswith("leads, page 1, updated_at from 1970-01-01 00:00:00 UTC to ")
     assert "invalid JSON" in line and "gave up after" in line
     assert "nothing from it was stored" in line and "report" in line
+
+
+@pytest.mark.slow
+def test_nulls_are_stored_but_a_jump_and_a_missing_time_zone_are_warned(tmp_path: Path) -> None:
+    acc = account(seed=3)
+    url = duckdb_url(tmp_path)
+    first = sync(acc, tmp_path, url)
+    assert first.warnings == []  # the emulator sends every field and the time zone
+
+    settings = settings_for("http://kommo.test", acc.state.tokens.demo_token, tmp_path, url)
+    result = run_sync(
+        settings,
+        SyncOptions(full=True),
+        transport=DriftingTransport(acc.app, {"responsible_user_id": None}, no_timezone=True),
+        clock=acc.clock,
+    )
+    assert result.status == "ok"  # null is what the API said: stored, not refused
+    target = parse_database_url(url)
+    leads = target.qualified("leads")
+    (still_filled,) = rows(
+        target,
+        f"SELECT count(*) FROM {leads} WHERE responsible_user_id IS NOT NULL AND NOT is_deleted",
+    )[0]
+    assert still_filled == 0
+
+    kinds = {w["kind"]: w for w in result.warnings}
+    jump = kinds["null_jump"]
+    assert (jump["table"], jump["column"], jump["run_null_share"]) == (
+        "leads",
+        "responsible_user_id",
+        1.0,
+    )
+    assert jump["stored_null_share"] < 0.05 and jump["run_rows"] == result.rows["leads"]
+    assert kinds["no_timezone"]["used"] == "UTC"
+    # Nothing else jumped: only the field that went missing.
+    assert [w["column"] for w in result.warnings if w["kind"] == "null_jump"] == [
+        "responsible_user_id"
+    ]
+
+    ((logged,),) = rows(
+        target,
+        f"SELECT warnings FROM {target.qualified('sync_runs')} WHERE run_id = '{result.run_id}'",
+    )
+    assert json.loads(logged) == result.warnings

@@ -18,7 +18,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +34,7 @@ from kommo_analytics.kommo.entities import (
     PIPELINES,
     USERS,
 )
-from kommo_analytics.sync import records
+from kommo_analytics.sync import nulls, records
 from kommo_analytics.sync.records import Json
 from kommo_analytics.sync.streams import DICTIONARY_GROUPS, STREAMS, Crawl, Rows, Stream
 from kommo_analytics.warehouse.loader import Row, Warehouse
@@ -86,6 +86,8 @@ class SyncResult:
     rows: dict[str, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    # What a person should look at although the run succeeded (``sync/nulls.py`` words them).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _dt(seconds: float) -> datetime:
@@ -128,7 +130,11 @@ class SyncEngine:
         *,
         clock: Callable[[], float] = time.time,
         after_load: Callable[[], str] | None = None,
+        account_timezone: str | None = None,
     ) -> None:
+        self.account_timezone = account_timezone  # the user's ACCOUNT_TIMEZONE, if set
+        self._stored_nulls: dict[str, tuple[int, Counter[str]]] = {}
+        self._seen_nulls = nulls.Seen()
         self.after_load = after_load  # rebuilds what is derived from the raw tables
         self.client = client
         self.warehouse = warehouse
@@ -159,6 +165,8 @@ class SyncEngine:
             marks = {} if self.options.full else await asyncio.to_thread(self.warehouse.watermarks)
             if not marks:
                 self.result.mode = "full"
+            # Before this run's rows are loaded: what the warehouse held is the comparison.
+            self._stored_nulls = await asyncio.to_thread(self._null_baseline)
             t0, history_start = await self._dictionaries()
             self.result.server_time = t0
             try:
@@ -169,6 +177,7 @@ class SyncEngine:
             except BaseExceptionGroup as failures:
                 raise _first(failures) from None
             await self._locked(self._apply_deletions)
+            self.result.warnings += nulls.jumps(self._stored_nulls, self._seen_nulls)
             if self.after_load is not None:
                 # Before the final publish, so DuckDB readers get data and model together.
                 self.reporter.message("building the analytics model…")
@@ -207,6 +216,7 @@ class SyncEngine:
             "rate_limited": stats.rate_limited,
             "refreshes": stats.refreshes,
             "error": r.error,
+            "warnings": json.dumps(r.warnings, sort_keys=True) if r.warnings else None,
         }
         await self._locked(lambda: self.warehouse.load({"sync_runs": [row]}))
 
@@ -226,6 +236,15 @@ class SyncEngine:
         self.result.rows[stream] = self.result.rows.get(stream, 0) + rows
         self.result.requests[stream] = self.result.requests.get(stream, 0) + requests
         self.reporter.stream_advanced(stream, rows, requests)
+
+    def _null_baseline(self) -> dict[str, tuple[int, Counter[str]]]:
+        wh = self.warehouse
+        baseline: dict[str, tuple[int, Counter[str]]] = {}
+        for table in nulls.WATCHED:
+            if wh.has_table(table):
+                (found,) = wh.query(nulls.stored_sql(table, wh.table(table)))
+                baseline[table] = nulls.stored_nulls(table, found)
+        return baseline
 
     # -- dictionaries: reloaded whole every run -----------------------------------------------
 
@@ -247,6 +266,10 @@ class SyncEngine:
         batches: dict[str, list[Row]] = {}
         with _located("account", {}, None):
             batches.update(records.account_rows(account))
+        if not batches["account"][0]["timezone"] and not self.account_timezone:
+            # The model then counts days in UTC (model_build.account_facts): say so, and how to
+            # change it, rather than shift every day silently.
+            self.result.warnings.append({"kind": "no_timezone", "used": "UTC"})
         with _located("users", {}, None):
             batches["users"] = [records.user_row(u) for u in users]
         with _located("pipelines", {}, None):
@@ -296,6 +319,8 @@ class SyncEngine:
 
     async def _commit(self, stream: Stream, rows: Rows, watermark: int | None) -> None:
         def work() -> None:
+            for table, stream_rows in rows.items():
+                self._seen_nulls.add(table, stream_rows)
             batches = self._prepare(rows)
             self.warehouse.load(batches)
             if watermark is not None:
@@ -610,4 +635,5 @@ def describe(result: SyncResult) -> dict[str, Any]:
         "status": result.status,
         "rows": result.rows,
         "requests": result.requests,
+        "warnings": [nulls.describe(w) for w in result.warnings],
     }
