@@ -100,3 +100,26 @@ class WarehouseError(KommoAnalyticsError):
 
 class SyncError(KommoAnalyticsError):
     """A sync cannot start or go on (another sync running, inconsistent state)."""
+
+
+class DataDriftError(FatalApiError):
+    """A page Kommo answered whose content no longer fits a column: a number became text, an id
+    is missing. Storing it would write NULLs over good data, so the run stops before the page
+    (and the commit it belongs to) is loaded."""
+
+    hint = (
+        "Kommo's API changed the format of this field; nothing from this page was stored and the "
+        "data already in the warehouse is unchanged — update kommo-analytics, or report this "
+        "message if you already run the newest version"
+    )
+
+    def __init__(
+        self, message: str, *, field: str = "", value: object = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+        self.value = value
+
+    def located(self, where: str) -> DataDriftError:
+        """The same problem, told with the entity and page (or window) it was found in."""
+        return DataDriftError(f"{where}: {self.message}", field=self.field, value=self.value)

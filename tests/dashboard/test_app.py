@@ -543,3 +543,26 @@ def test_streamlit_is_started_on_the_entrypoint_headless_and_without_telemetry()
     assert options["--server.port"] == "8600"
     assert options["--server.headless"] == "true"
     assert options["--browser.gatherUsageStats"] == "false"
+
+
+def test_data_health_words_the_last_runs_warnings_in_each_language() -> None:
+    import json
+
+    from kommo_analytics.dashboard.app_pages.data_health import run_warnings
+
+    logged = json.dumps(
+        [
+            {"kind": "no_timezone", "used": "UTC"},
+            {"kind": "null_jump", "table": "leads", "column": "price", "run_rows": 1982,
+             "run_null_share": 1.0, "stored_rows": 1982, "stored_null_share": 0.0},
+            {"kind": "from_a_newer_version"},
+        ]
+    )  # fmt: skip
+    en = run_warnings(logged, "en")
+    assert len(en) == 2
+    assert "ACCOUNT_TIMEZONE" in en[0] and "UTC" in en[0]
+    assert "price (leads)" in en[1] and "100" in en[1] and "1,982" in en[1]
+    pt = run_warnings(logged, "pt-BR")
+    assert "fuso horário" in pt[0] and "1.982" in pt[1]
+    assert "zona horaria" in run_warnings(logged, "es")[0]
+    assert run_warnings(None, "en") == [] and run_warnings("not json", "en") == []

@@ -220,3 +220,13 @@ def test_without_a_model_the_pages_say_how_to_get_data(
     assert not app.dataframe and not app.metric
     (message,) = [i.value for i in app.info if "sync" in i.value]
     assert re.search(r"`kommo-analytics sync`", message)
+
+
+def test_a_task_type_the_account_did_not_name_is_named_by_its_id() -> None:
+    from kommo_analytics.dashboard.app_pages.activities import task_type
+
+    # `/account` answered without `task_types`: the model keeps no name, the page gives one.
+    assert task_type("other", None, "en", 7) == "Task type 7"
+    assert task_type("other", None, "pt-BR", 7) == "Tipo de tarefa 7"
+    assert task_type("other", "Visit", "es", 7) == "Visit"
+    assert task_type("follow_up", None, "en", 1) == i18n.t("activities.kind.follow_up", "en")

@@ -294,3 +294,26 @@ def test_call_seconds_come_from_the_note_on_the_same_entity() -> None:
     assert all(math.isnan(s) for s in seconds[2:])
     assert list(acts["direction"]) == ["out", "in", "out", "out"]
     assert acts.iloc[1]["contact_id"] == MARIA and pd.isna(acts.iloc[1]["lead_id"])
+
+
+def test_tasks_build_when_the_account_sent_no_task_types() -> None:
+    # `/account` without `_embedded.task_types`, or a first `sync --entities users,tasks`:
+    # the dictionary is empty (or lacks a type) while tasks exist. The model must still build.
+    tasks = [
+        task(1, "2026-10-10 18:00", lead=1),
+        task(2, "2026-10-10 18:00", type=MEETING, lead=1),
+        task(3, "2026-10-10 18:00", type=VISIT, lead=1),
+    ]
+    data = raw(leads=[lead(1)], tasks=tasks)
+    data.task_types = data.task_types.iloc[0:0]
+    facts = model(data)["fact_tasks"].set_index("task_id")
+    # Kommo's fixed ids still give the kind; a custom type is "other", with no invented name.
+    assert [facts.loc[i, "kind"] for i in (1, 2, 3)] == ["follow_up", "meeting", "other"]
+    assert all(facts.loc[i, "type_name"] is None for i in (1, 2, 3))
+    assert facts.loc[3, "task_type_id"] == VISIT  # the dashboard names it by this id
+
+    partial = raw(leads=[lead(1)], tasks=tasks)
+    partial.task_types = partial.task_types[partial.task_types["id"] == VISIT]
+    facts = model(partial)["fact_tasks"].set_index("task_id")
+    assert [facts.loc[i, "kind"] for i in (1, 2, 3)] == ["follow_up", "meeting", "other"]
+    assert facts.loc[3, "type_name"] == "Visit" and facts.loc[1, "type_name"] is None

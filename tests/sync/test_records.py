@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
+from kommo_analytics.errors import DataDriftError, FatalApiError
 from kommo_analytics.sync import records
-from kommo_analytics.sync.engine import windows
+from kommo_analytics.sync.engine import where, windows
 
 
 def test_utm_values_are_found_by_field_code_whatever_the_field_ids() -> None:
@@ -72,10 +75,13 @@ def test_call_notes_keep_duration_and_status() -> None:
     assert (row["entity_type"], row["duration"], row["call_status"]) == ("contacts", 125, 4)
 
 
-def test_timestamps_zero_or_garbage_are_null() -> None:
+def test_timestamps_zero_or_null_are_null_and_garbage_is_drift() -> None:
     assert records.ts(0) is None
-    assert records.ts("abc") is None
+    assert records.ts(None) is None
     assert records.ts("1700000000") == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    # A timestamp that is not a number is not "no time": storing NULL would hide it.
+    with pytest.raises(DataDriftError, match="`closed_at`"):
+        records.ts("abc", "closed_at")
 
 
 def test_windows_cover_the_span_without_gaps_or_overlap() -> None:
@@ -84,3 +90,95 @@ def test_windows_cover_the_span_without_gaps_or_overlap() -> None:
     assert spans == [(0, 400), (401, 700), (701, 1000)]
     assert windows(500, 499, 10, 0) == []
     assert windows(5, 5, 10, 0) == [(5, 5)]
+
+
+# -- drift: a value that no longer fits its column fails, it is never stored as NULL ------------
+
+LEAD = {
+    "id": 30011001,
+    "name": "Deal #1",
+    "price": 1500,
+    "responsible_user_id": 8000001,
+    "status_id": 61000001,
+    "pipeline_id": 7100001,
+    "created_at": 1_700_000_000,
+    "updated_at": 1_700_000_100,
+    "closed_at": None,
+    "loss_reason_id": None,
+    "closest_task_at": None,
+    "custom_fields_values": None,
+    "score": None,
+    "labor_cost": None,
+    "is_deleted": False,
+    "_links": {"self": {"href": "https://example.kommo.com/api/v4/leads/30011001?with=contacts"}},
+    "_embedded": {"tags": [], "companies": []},
+}
+
+
+def test_numbers_sent_as_numeric_strings_are_read() -> None:
+    row, _ = records.lead_rows({**LEAD, "price": "1500.00", "responsible_user_id": "8000001"})
+    assert (row["price"], row["responsible_user_id"]) == (1500, 8000001)
+    assert records.lead_rows({**LEAD, "price": 1500.0})[0]["price"] == 1500
+
+
+def test_nulls_the_api_may_send_stay_null() -> None:
+    row, _ = records.lead_rows(LEAD)
+    assert row["closed_at"] is None and row["loss_reason_id"] is None
+    assert row["labor_cost"] is None and row["score"] is None
+    assert row["price"] == 1500 and row["created_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price", "n/a"),
+        ("price", "12.5"),
+        ("responsible_user_id", "someone"),
+        ("status_id", {"id": 5}),
+        ("created_at", "2026-11-25T10:00:00Z"),
+        ("updated_at", True),
+    ],
+)
+def test_an_unparseable_typed_value_is_drift_naming_field_and_value(
+    field: str, value: object
+) -> None:
+    with pytest.raises(DataDriftError) as info:
+        records.lead_rows({**LEAD, field: value})
+    error = info.value
+    assert isinstance(error, FatalApiError)  # no retry can fix it
+    assert error.field == field and error.value == value
+    assert f"`{field}`" in error.message
+    assert "format" in error.hint and "unchanged" in error.hint
+
+
+def test_the_offending_value_is_shown_truncated() -> None:
+    with pytest.raises(DataDriftError) as info:
+        records.lead_rows({**LEAD, "price": "x" * 500})
+    assert '"xxxx' in info.value.message and len(info.value.message) < 120
+
+
+@pytest.mark.parametrize(
+    "body", [{**LEAD, "id": None}, {k: v for k, v in LEAD.items() if k != "id"}]
+)
+def test_a_row_without_an_id_is_drift_not_a_type_error(body: dict[str, object]) -> None:
+    with pytest.raises(DataDriftError, match="`id`"):
+        records.lead_rows(body)
+    for parse in (records.contact_row, records.task_row, records.deleted_lead_row):
+        with pytest.raises(DataDriftError, match="`id`"):
+            parse(body)
+    with pytest.raises(DataDriftError, match="`id`"):
+        records.event_row({"id": None, "type": "lead_added", "created_at": 1_700_000_000})
+    with pytest.raises(DataDriftError, match="`id`"):
+        records.call_note_row({"note_type": "call_in", "params": {}}, "leads")
+
+
+def test_a_drift_error_is_located_by_stream_window_and_page() -> None:
+    with pytest.raises(DataDriftError) as info:
+        records.lead_rows({**LEAD, "price": "n/a"})
+    params = {"filter[updated_at][from]": "1700000000", "filter[updated_at][to]": "1700003600"}
+    located = info.value.located(where("leads", params, 3))
+    assert located.message.startswith(
+        "leads, page 3, updated_at from 2023-11-14 22:13:20 UTC to 2023-11-14 23:13:20 UTC: "
+        'field `price` is "n/a"'
+    )
+    assert located.hint == info.value.hint and located.field == "price"

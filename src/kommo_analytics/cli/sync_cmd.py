@@ -14,6 +14,7 @@ from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.settings import Settings, load_settings
 from kommo_analytics.sync.engine import SyncOptions, SyncResult
+from kommo_analytics.sync.nulls import describe
 from kommo_analytics.sync.progress import LogReporter, RichReporter
 from kommo_analytics.sync.streams import GROUPS
 from kommo_analytics.warehouse.target import Kind, parse_database_url
@@ -44,6 +45,8 @@ def print_summary(
     for name in sorted(set(result.rows) | set(result.requests)):
         table.add_row(name, f"{result.rows.get(name, 0):,}", f"{result.requests.get(name, 0):,}")
     console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {describe(warning)}", highlight=False)
     target = parse_database_url(database_url or settings.resolved_database_url)
     total = sum(result.requests.values())
     console.print(

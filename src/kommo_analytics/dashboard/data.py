@@ -234,12 +234,22 @@ def load_runs(url: str, version: str, limit: int = RUNS_SHOWN) -> pd.DataFrame:
         "retries",
         "rate_limited",
         "error",
+        "warnings",
     ]
-    rows = _query(
-        target,
-        f"SELECT {', '.join(columns)} FROM {target.qualified('sync_runs')} "
-        f"ORDER BY started_at DESC LIMIT {int(limit)}",
-    )
+
+    def select(names: list[str]) -> list[tuple[Any, ...]]:
+        return _query(
+            target,
+            f"SELECT {', '.join(names)} FROM {target.qualified('sync_runs')} "
+            f"ORDER BY started_at DESC LIMIT {int(limit)}",
+        )
+
+    try:
+        rows = select(columns)
+    except WarehouseError:
+        # A warehouse last synced by a version without run warnings: the column comes with the
+        # next sync.
+        rows = [(*row, None) for row in select(columns[:-1])]
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("started_at", "finished_at"):
         frame[column] = utc_times(frame[column])

@@ -139,6 +139,8 @@ MESSAGES: Final[dict[Locale, dict[str, str]]] = {
         "health.col.table": "Tabela",
         "health.col.count": "Linhas",
         "health.quality": "As verificações de qualidade dos dados ainda não existem.",
+        "health.warn_no_timezone": "O Kommo não informou o fuso horário da conta; os dias são contados em {tz}. Defina ACCOUNT_TIMEZONE no arquivo .env (por exemplo ACCOUNT_TIMEZONE=America/Sao_Paulo) e sincronize de novo.",
+        "health.warn_null_jump": "{column} ({table}) veio vazio em {now} das {rows} linhas da última sincronização (antes: {before}). O Kommo pode ter deixado de enviar este campo; confira alguns desses registros no Kommo.",
     },
     "es": {
         "app.title": "Kommo Analytics",
@@ -242,6 +244,8 @@ MESSAGES: Final[dict[Locale, dict[str, str]]] = {
         "health.col.table": "Tabla",
         "health.col.count": "Filas",
         "health.quality": "Las verificaciones de calidad de los datos todavía no existen.",
+        "health.warn_no_timezone": "Kommo no informó la zona horaria de la cuenta; los días se cuentan en {tz}. Defina ACCOUNT_TIMEZONE en el archivo .env (por ejemplo ACCOUNT_TIMEZONE=America/Mexico_City) y sincronice de nuevo.",
+        "health.warn_null_jump": "{column} ({table}) llegó vacío en {now} de las {rows} filas de la última sincronización (antes: {before}). Kommo puede haber dejado de enviar este campo; revise algunos de esos registros en Kommo.",
     },
     "en": {
         "app.title": "Kommo Analytics",
@@ -343,6 +347,8 @@ MESSAGES: Final[dict[Locale, dict[str, str]]] = {
         "health.col.table": "Table",
         "health.col.count": "Rows",
         "health.quality": "Data-quality checks do not exist yet.",
+        "health.warn_no_timezone": "Kommo sent no time zone for the account; days are counted in {tz}. Set ACCOUNT_TIMEZONE in the .env file (e.g. ACCOUNT_TIMEZONE=America/Sao_Paulo) and sync again.",
+        "health.warn_null_jump": "{column} ({table}) was empty in {now} of the last sync's {rows} rows (before: {before}). Kommo may have stopped sending this field; check a few of these records in Kommo.",
     },
 }
 

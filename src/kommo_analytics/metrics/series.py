@@ -156,8 +156,8 @@ def overdue_tasks(m: Model, p: MetricParams) -> ir.Table:
     """Tasks late at as_of, whatever their due date, the longest overdue first."""
     overdue = overdue_at_as_of(m, p)
     return overdue.select(
-        "task_id", "kind", "type_name", "responsible_user_id", "entity_type", "entity_id",
-        "lead_id", "complete_till_local",
+        "task_id", "kind", "task_type_id", "type_name", "responsible_user_id", "entity_type",
+        "entity_id", "lead_id", "complete_till_local",
     ).order_by("complete_till_local")  # fmt: skip
 
 

@@ -18,14 +18,15 @@ import asyncio
 import json
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.kommo.client import KommoClient
+from kommo_analytics.errors import DataDriftError, KommoAnalyticsError, MalformedResponseError
+from kommo_analytics.kommo.client import KommoClient, Page
 from kommo_analytics.kommo.entities import (
     ACCOUNT,
     LEAD_CUSTOM_FIELDS,
@@ -33,7 +34,7 @@ from kommo_analytics.kommo.entities import (
     PIPELINES,
     USERS,
 )
-from kommo_analytics.sync import records
+from kommo_analytics.sync import nulls, records
 from kommo_analytics.sync.records import Json
 from kommo_analytics.sync.streams import DICTIONARY_GROUPS, STREAMS, Crawl, Rows, Stream
 from kommo_analytics.warehouse.loader import Row, Warehouse
@@ -85,6 +86,8 @@ class SyncResult:
     rows: dict[str, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    # What a person should look at although the run succeeded (``sync/nulls.py`` words them).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _dt(seconds: float) -> datetime:
@@ -127,7 +130,11 @@ class SyncEngine:
         *,
         clock: Callable[[], float] = time.time,
         after_load: Callable[[], str] | None = None,
+        account_timezone: str | None = None,
     ) -> None:
+        self.account_timezone = account_timezone  # the user's ACCOUNT_TIMEZONE, if set
+        self._stored_nulls: dict[str, tuple[int, Counter[str]]] = {}
+        self._seen_nulls = nulls.Seen()
         self.after_load = after_load  # rebuilds what is derived from the raw tables
         self.client = client
         self.warehouse = warehouse
@@ -158,6 +165,8 @@ class SyncEngine:
             marks = {} if self.options.full else await asyncio.to_thread(self.warehouse.watermarks)
             if not marks:
                 self.result.mode = "full"
+            # Before this run's rows are loaded: what the warehouse held is the comparison.
+            self._stored_nulls = await asyncio.to_thread(self._null_baseline)
             t0, history_start = await self._dictionaries()
             self.result.server_time = t0
             try:
@@ -168,6 +177,7 @@ class SyncEngine:
             except BaseExceptionGroup as failures:
                 raise _first(failures) from None
             await self._locked(self._apply_deletions)
+            self.result.warnings += nulls.jumps(self._stored_nulls, self._seen_nulls)
             if self.after_load is not None:
                 # Before the final publish, so DuckDB readers get data and model together.
                 self.reporter.message("building the analytics model…")
@@ -206,6 +216,7 @@ class SyncEngine:
             "rate_limited": stats.rate_limited,
             "refreshes": stats.refreshes,
             "error": r.error,
+            "warnings": json.dumps(r.warnings, sort_keys=True) if r.warnings else None,
         }
         await self._locked(lambda: self.warehouse.load({"sync_runs": [row]}))
 
@@ -226,6 +237,15 @@ class SyncEngine:
         self.result.requests[stream] = self.result.requests.get(stream, 0) + requests
         self.reporter.stream_advanced(stream, rows, requests)
 
+    def _null_baseline(self) -> dict[str, tuple[int, Counter[str]]]:
+        wh = self.warehouse
+        baseline: dict[str, tuple[int, Counter[str]]] = {}
+        for table in nulls.WATCHED:
+            if wh.has_table(table):
+                (found,) = wh.query(nulls.stored_sql(table, wh.table(table)))
+                baseline[table] = nulls.stored_nulls(table, found)
+        return baseline
+
     # -- dictionaries: reloaded whole every run -----------------------------------------------
 
     async def _dictionaries(self) -> tuple[int, int]:
@@ -244,11 +264,20 @@ class SyncEngine:
             self.client.get_all(LEAD_CUSTOM_FIELDS),
         )
         batches: dict[str, list[Row]] = {}
-        batches.update(records.account_rows(account))
-        batches["users"] = [records.user_row(u) for u in users]
-        batches.update(records.pipeline_rows(pipelines))
-        batches["loss_reasons"] = [records.loss_reason_row(r) for r in reasons]
-        batches["lead_custom_fields"] = [records.custom_field_row(f) for f in fields]
+        with _located("account", {}, None):
+            batches.update(records.account_rows(account))
+        if not batches["account"][0]["timezone"] and not self.account_timezone:
+            # The model then counts days in UTC (model_build.account_facts): say so, and how to
+            # change it, rather than shift every day silently.
+            self.result.warnings.append({"kind": "no_timezone", "used": "UTC"})
+        with _located("users", {}, None):
+            batches["users"] = [records.user_row(u) for u in users]
+        with _located("pipelines", {}, None):
+            batches.update(records.pipeline_rows(pipelines))
+        with _located("loss reasons", {}, None):
+            batches["loss_reasons"] = [records.loss_reason_row(r) for r in reasons]
+        with _located("lead custom fields", {}, None):
+            batches["lead_custom_fields"] = [records.custom_field_row(f) for f in fields]
         groups = self.options.groups
         if groups is not None:
             keep = {
@@ -290,6 +319,8 @@ class SyncEngine:
 
     async def _commit(self, stream: Stream, rows: Rows, watermark: int | None) -> None:
         def work() -> None:
+            for table, stream_rows in rows.items():
+                self._seen_nulls.add(table, stream_rows)
             batches = self._prepare(rows)
             self.warehouse.load(batches)
             if watermark is not None:
@@ -379,8 +410,9 @@ class SyncEngine:
                 "filter[updated_at][to]": str(t0),
                 "order[updated_at]": "asc",
             }
-            result = await self.client.get_page(stream.entity, params, page)
-            buffered += _collect(stream, result.items, buffer)
+            with _located(stream.name, params, page):
+                result = await self.client.get_page(stream.entity, params, page)
+                buffered += _collect(stream, result.items, buffer)
             self._count(stream.name, len(result.items), 1)
             if not result.items or not result.has_next:
                 break
@@ -402,10 +434,14 @@ class SyncEngine:
         self, stream: Stream, params: dict[str, str], buffer: Rows
     ) -> list[Json]:
         items: list[Json] = []
-        async for result in self.client.pages(stream.entity, params):
-            items += result.items
-            _collect(stream, result.items, buffer)
-            self._count(stream.name, len(result.items), 1)
+        page = 1
+        with _located(stream.name, params, lambda: page):
+            async for result in self.client.pages(stream.entity, params):
+                page = result.page
+                items += result.items
+                _collect(stream, result.items, buffer)
+                self._count(stream.name, len(result.items), 1)
+                page += 1  # a failure from here on is the next page's
         return items
 
     async def _windows(self, stream: Stream, start: int, t0: int, history_start: int) -> None:
@@ -496,13 +532,17 @@ class SyncEngine:
                 group.create_task(read(index))
         await self._commit(stream, buffer, max(end, start))
 
+    async def _event_page(self, stream: Stream, params: dict[str, str], page: int) -> Page:
+        with _located(stream.name, params, page):
+            return await self.client.get_page(stream.entity, params, page)
+
     async def _parallel_pages(self, stream: Stream, params: dict[str, str], buffer: Rows) -> int:
         """All pages of one window; after a full first page, several requests at a time."""
         collected = 0
         page, batch = 1, 1
         while True:
             results = await asyncio.gather(
-                *(self.client.get_page(stream.entity, params, p) for p in range(page, page + batch))
+                *(self._event_page(stream, params, p) for p in range(page, page + batch))
             )
             ended = False
             for result in results:
@@ -510,7 +550,8 @@ class SyncEngine:
                     # Asked for in the same batch, past the end: counted, not read.
                     self._count(stream.name, 0, 1)
                     continue
-                collected += _collect(stream, result.items, buffer)
+                with _located(stream.name, params, result.page):
+                    collected += _collect(stream, result.items, buffer)
                 self._count(stream.name, len(result.items), 1)
                 ended = not result.items or not result.has_next
             if ended:
@@ -535,6 +576,50 @@ def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:
     return (ours or leaves)[0]
 
 
+def _moment(value: str) -> str:
+    try:
+        return _dt(int(value)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return value
+
+
+def where(stream: str, params: Mapping[str, str], page: int | None) -> str:
+    """Which request a problem came from, in words: stream, window and page."""
+    parts = [stream]
+    if page is not None:
+        parts.append(f"page {page}")
+    for key in ("updated_at", "created_at"):
+        lo, hi = params.get(f"filter[{key}][from]"), params.get(f"filter[{key}][to]")
+        if lo is not None or hi is not None:
+            span = f"{key} from {_moment(lo)}" if lo is not None else key
+            parts.append(f"{span} to {_moment(hi)}" if hi is not None else span)
+    return ", ".join(parts)
+
+
+MALFORMED_HINT = (
+    "Kommo kept answering this page with a broken body; nothing from it was stored and the "
+    "warehouse is unchanged — run the sync again later, and report this message if it keeps "
+    "failing on the same page"
+)
+
+
+@contextmanager
+def _located(
+    stream: str, params: Mapping[str, str], page: int | Callable[[], int] | None
+) -> Iterator[None]:
+    """Name the stream, window and page in a page's drift or give-up error: a user (or a bug
+    report) can then tell which request and which field Kommo changed."""
+    try:
+        yield
+    except DataDriftError as exc:
+        raise exc.located(where(stream, params, page() if callable(page) else page)) from None
+    except MalformedResponseError as exc:
+        place = where(stream, params, page() if callable(page) else page)
+        raise MalformedResponseError(
+            f"{place}: {exc.message}", status=exc.status, hint=MALFORMED_HINT
+        ) from exc
+
+
 def _collect(stream: Stream, items: Iterable[Json], buffer: Rows) -> int:
     count = 0
     for item in items:
@@ -550,4 +635,5 @@ def describe(result: SyncResult) -> dict[str, Any]:
         "status": result.status,
         "rows": result.rows,
         "requests": result.requests,
+        "warnings": [nulls.describe(w) for w in result.warnings],
     }

@@ -45,6 +45,7 @@ def run_sync(
                 reporter,
                 clock=clock,
                 after_load=lambda: rebuild(settings, target, now=clock),
+                account_timezone=settings.account_timezone,
             )
             return await engine.run()
 

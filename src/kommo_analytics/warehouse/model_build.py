@@ -426,14 +426,25 @@ def build_tasks(
             "is_completed": _bool(src["is_completed"]),
         }
     )
-    types = task_types.set_index("task_type_id")
-    tasks["kind"] = (
-        tasks["task_type_id"]
-        .map(types["kind"])
-        .fillna(tasks["task_type_id"].map(TASK_KINDS))
-        .fillna("other")
+    # Mapped through plain dicts: an account answered without `task_types` (or a sync that
+    # skipped the account) leaves the dictionary empty, and mapping an Int64 column through an
+    # empty frame keeps Int64, which cannot take the kind's text.
+    ids, type_kinds, type_names = (task_types[c].tolist() for c in ("task_type_id", "kind", "name"))
+    kinds = {int(k): str(v) for k, v in zip(ids, type_kinds, strict=True) if pd.notna(k)}
+    names = {
+        int(k): v
+        for k, v in zip(ids, type_names, strict=True)
+        if pd.notna(k) and isinstance(v, str) and v
+    }
+    type_ids = [None if pd.isna(v) else int(v) for v in tasks["task_type_id"]]
+    tasks["kind"] = [
+        kinds.get(i) or TASK_KINDS.get(i, "other") if i is not None else "other" for i in type_ids
+    ]
+    # A type the dictionary lacks keeps no name here: the dashboard names it by its id in the
+    # reader's language (docs/architecture.md, the analytics model).
+    tasks["type_name"] = pd.Series(
+        [names.get(i) if i is not None else None for i in type_ids], index=tasks.index, dtype=object
     )
-    tasks["type_name"] = tasks["task_type_id"].map(types["name"])
     tasks["lead_id"] = tasks["entity_id"].where(tasks["entity_type"] == "leads")
     done = raw.events[
         (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task")

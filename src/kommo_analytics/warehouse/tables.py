@@ -209,7 +209,7 @@ SYNC_RUNS = _table(
     "sync_runs",
     "run_id text!, started_at timestamp, finished_at timestamp, status text, mode text, "
     "entities text, rows_json text, requests bigint, retries bigint, rate_limited bigint, "
-    "refreshes bigint, error text",
+    "refreshes bigint, error text, warnings text",
     key=("run_id",),
 )
 

@@ -209,11 +209,14 @@ def seller_section(view: View, report: dict[str, Any], frame: pd.DataFrame) -> N
 # -- overdue tasks ------------------------------------------------------------------------------
 
 
-def task_type(kind: Any, type_name: Any, locale: Locale) -> str:
+def task_type(kind: Any, type_name: Any, locale: Locale, type_id: Any = None) -> str:
     if kind in KNOWN_KINDS:
         return t(f"activities.kind.{kind}", locale)
     if isinstance(type_name, str) and type_name:
         return type_name
+    if type_id is not None and not pd.isna(type_id):
+        # The account sent no name for this type (no `task_types` in /account).
+        return t("activities.kind.numbered", locale, id=int(type_id))
     return t("activities.kind.other", locale)
 
 
@@ -234,7 +237,8 @@ def overdue_section(view: View, report: dict[str, Any], frame: pd.DataFrame, zon
     lead_ids = [None if pd.isna(v) else int(v) for v in frame["lead_id"]]
     links = [c.lead_url(subdomain, i) if i is not None else None for i in lead_ids]
     kinds = [
-        task_type(k, n, locale) for k, n in zip(frame["kind"], frame["type_name"], strict=True)
+        task_type(k, n, locale, i)
+        for k, n, i in zip(frame["kind"], frame["type_name"], frame["task_type_id"], strict=True)
     ]
     sellers = [seller_name(names, u, locale) for u in frame["responsible_user_id"]]
     shown = pd.DataFrame(

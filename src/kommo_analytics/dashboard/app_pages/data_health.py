@@ -1,8 +1,9 @@
 """Data health: the last sync runs, how far each stream has been read, rows per raw table.
 
 Everything here is the sync's own bookkeeping (`sync_runs`, `sync_state`) and plain row counts;
-the sidebar filters do not apply. Data-quality checks are not built yet, and the page says so
-instead of showing a result it does not have.
+the sidebar filters do not apply. The last run's warnings (no time zone from Kommo, a column
+whose NULL share jumped) are shown above the runs; other data-quality checks are not built yet,
+and the page says so instead of showing a result it does not have.
 """
 
 from __future__ import annotations
@@ -95,6 +96,36 @@ def runs_frame(runs: pd.DataFrame, zone: tzinfo, locale: Locale) -> pd.DataFrame
     )
 
 
+def run_warnings(warnings_json: Any, locale: Locale) -> list[str]:
+    """The last run's warnings (``sync_runs.warnings``, written by the sync) in the reader's
+    language; a kind this version does not know is left out rather than shown raw."""
+    if not isinstance(warnings_json, str) or not warnings_json:
+        return []
+    try:
+        warnings = json.loads(warnings_json)
+    except ValueError:
+        return []
+    shown: list[str] = []
+    for w in warnings if isinstance(warnings, list) else []:
+        if not isinstance(w, dict):
+            continue
+        if w.get("kind") == "no_timezone":
+            shown.append(t("health.warn_no_timezone", locale, tz=str(w.get("used", "UTC"))))
+        elif w.get("kind") == "null_jump":
+            shown.append(
+                t(
+                    "health.warn_null_jump",
+                    locale,
+                    table=w.get("table", ""),
+                    column=w.get("column", ""),
+                    now=components.fmt_pct(100 * float(w.get("run_null_share", 0)), locale),
+                    rows=i18n.number(int(w.get("run_rows", 0)), locale),
+                    before=components.fmt_pct(100 * float(w.get("stored_null_share", 0)), locale),
+                )
+            )
+    return shown
+
+
 def streams_frame(
     streams: pd.DataFrame, now: datetime, zone: tzinfo, locale: Locale
 ) -> pd.DataFrame:
@@ -159,6 +190,9 @@ def render() -> None:
         data.show_error(exc, locale)
         return
 
+    if not runs.empty:
+        for warning in run_warnings(runs["warnings"].iloc[0], locale):
+            st.warning(warning)
     st.subheader(t("health.runs", locale))
     if runs.empty:
         st.info(t("health.runs_empty", locale))
