@@ -59,6 +59,12 @@ def test_the_cards_show_the_reports_numbers(make_app: MakeApp, synced_url: str) 
     assert any("kommo-analytics goals import" in i.value for i in app.info)
     # Every card carries its definition as a tooltip.
     assert all(m.help for m in app.metric[:10])
+    # Deleted leads are left out of the cards and said in a caption of their own (none when
+    # there are none); their creation date is known for every one here.
+    deleted = expected["data_quality"]["deleted_leads"]
+    said = [c.value for c in app.caption if "were deleted in Kommo" in c.value]
+    assert said == ([overview.t("overview.deleted", "en", count=f"{deleted:,}")] if deleted else [])
+    assert not any("no known creation date" in c.value for c in app.caption)
 
 
 def test_a_filter_changes_the_numbers(make_app: MakeApp, synced_url: str) -> None:

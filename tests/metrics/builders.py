@@ -122,6 +122,12 @@ def lead(
     }
 
 
+def trashed(id: int, deleted: str = "2026-10-20 12:00") -> Row:
+    """A lead known only from Kommo's trash listing (``with=only_deleted``): its id, the time it
+    was deleted and the deleted flag, nothing else — not even its creation time."""
+    return {"id": id, "updated_at": deleted, "is_deleted": True, "deleted_at": deleted}
+
+
 def event(
     type: str,
     entity: int,

@@ -23,6 +23,7 @@ from tests.metrics.builders import (
     params,
     raw,
     run,
+    trashed,
 )
 
 
@@ -80,6 +81,54 @@ def test_deleted_leads_are_left_out_and_restored_ones_count() -> None:
         ],
     )
     assert run(data)["leads"]["total"] == 2  # leads 1 and 3
+
+
+def test_deleted_leads_are_counted_by_their_creation_date() -> None:
+    # The trash listing gives a deleted lead's id and deletion time only; its creation time comes
+    # from its row when the lead was synced before it was deleted, else from its `lead_added`
+    # event.
+    data = raw(
+        leads=[
+            lead(1, "2026-10-05 13:00"),  # alive: not a deleted lead
+            lead(2, "2026-10-06 13:00", deleted=True),  # synced alive, then deleted: Oct 6
+            lead(3, "2026-09-10 13:00", deleted=True),  # September's by its row
+            trashed(4),  # created Oct 8 by its event
+            trashed(5),  # 23:30 local on Oct 31 (02:30 UTC Nov 1) by its event: October's
+            trashed(6),  # created in September by its event
+            trashed(7),  # created Nov 2 by its event: after the period
+            trashed(8),  # no event at all: its creation date is unknown
+        ],
+        events=[
+            event("lead_added", 1, "lead", "2026-10-05 13:00"),
+            event("lead_added", 2, "lead", "2026-10-06 13:00"),
+            event("lead_added", 4, "lead", "2026-10-08 13:00"),
+            event("lead_added", 5, "lead", local("2026-10-31 23:30")),
+            event("lead_added", 6, "lead", "2026-09-25 13:00"),
+            event("lead_added", 7, "lead", "2026-11-02 13:00"),
+            event("lead_deleted", 4, "lead", "2026-10-20 12:00"),
+            # Lead 8's deletion event, but no `lead_added`: that says nothing about its creation.
+            event("lead_deleted", 8, "lead", "2026-10-20 12:00"),
+        ],
+    )
+    report = run(data)
+    # Leads 2 (row), 4 and 5 (events). Not 3 or 6 (September), 7 (November), 1 (alive).
+    assert report["data_quality"]["deleted_leads"] == 3
+    # Lead 8 cannot be put in any period: counted apart, whatever the period, never dropped.
+    assert report["data_quality"]["deleted_leads_creation_unknown"] == 1
+    # Deleted leads stay out of every other number: only lead 1 is a lead of October.
+    assert report["leads"]["total"] == 1
+    september = run(data, params("2026-09-01", "2026-09-30"))["data_quality"]
+    assert september == {"deleted_leads": 2, "deleted_leads_creation_unknown": 1}  # 3 and 6
+
+
+def test_a_deleted_leads_row_creation_time_wins_over_its_event() -> None:
+    # Kommo writes both at the same moment; should they ever differ, the lead's own field is the
+    # one every other figure uses, so it is the one used here too.
+    data = raw(
+        leads=[lead(1, "2026-10-05 13:00", deleted=True)],
+        events=[event("lead_added", 1, "lead", "2026-09-05 13:00")],
+    )
+    assert run(data)["data_quality"] == {"deleted_leads": 1, "deleted_leads_creation_unknown": 0}
 
 
 def test_leads_by_channel_follow_the_default_rules() -> None:

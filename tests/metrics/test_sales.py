@@ -96,6 +96,30 @@ def test_revenue_ignores_a_missing_price_but_the_deal_still_counts(story: dict[s
     assert s["won_without_price"] == 1  # lead 2, for the data-quality warning
 
 
+def test_a_zero_price_is_no_price() -> None:
+    # Kommo sends price 0 when the deal's value is empty: such a won deal has no value, exactly
+    # like one whose price is missing.
+    s = run(
+        raw(
+            leads=[
+                lead(1, status=WON, price=1000, closed="2026-10-10 12:00"),
+                lead(2, status=WON, price=0, closed="2026-10-11 12:00"),  # Kommo's "empty"
+                lead(3, status=WON, price=None, closed="2026-10-12 12:00"),
+                # Lost with price 0: not a won deal, so not counted as won without a value.
+                lead(4, status=LOST, price=0, closed="2026-10-13 12:00"),
+                # Won with price 0 but in November: not October's.
+                lead(5, status=WON, price=0, closed="2026-11-03 12:00"),
+            ]
+        )
+    )["sales"]
+    assert s["won"] == 3  # 1, 2 and 3
+    assert s["won_without_price"] == 2  # 2 (price 0) and 3 (no price)
+    assert s["revenue"] == 1000.0  # only lead 1 has a value
+    # The contract: average ticket = revenue / won, so the deals without a value are in the
+    # denominator (the dashboard says how many pull it down): 1000 / 3.
+    assert s["avg_ticket"] == pytest.approx(1000 / 3)
+
+
 def test_sales_cycle(story: dict[str, Any]) -> None:
     s = story["sales"]
     # Won deals' cycles: 10 (Sep 21 → Oct 1), 4, 20 and 2 days.

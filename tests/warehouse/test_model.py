@@ -121,6 +121,39 @@ def test_filtered_metrics_are_equal_on_all_three_backends(
     assert [s["user_id"] for s in results["duckdb"]["sellers"]] == [seller]
 
 
+def test_deleted_leads_and_unpriced_sales_on_a_synced_account(
+    synced: dict[str, tuple[str, Path]],
+) -> None:
+    for backend in BACKENDS:
+        t = target(synced, backend)
+        leads = t.qualified("leads")
+        acc = analytics.account(t)
+        # The whole generated history: every deleted lead was created in it.
+        params = analytics.params_for(
+            acc, start=date(2000, 1, 1), end=AS_OF.date(), as_of=AS_OF, now=AS_OF
+        )
+        result = analytics.compute(t, acc, params, sections=["sales", "data_quality"])
+        (deleted,) = reader.query(
+            t, f"SELECT SUM(CASE WHEN is_deleted THEN 1 ELSE 0 END) FROM {leads}"
+        )
+        # The emulator records a `lead_added` event for every lead, so each deleted one — most
+        # known only from the trash, without a creation time of their own — has a date.
+        assert int(deleted[0]) > 0, backend
+        assert result["data_quality"] == {
+            "deleted_leads": int(deleted[0]),
+            "deleted_leads_creation_unknown": 0,
+        }, backend
+        # Won deals without a value: Kommo sends 0 for an empty value (the emulator also leaves
+        # a few NULL). Counted straight from the raw table.
+        (unpriced,) = reader.query(
+            t,
+            f"SELECT COUNT(*) FROM {leads} WHERE NOT is_deleted AND status_id = 142 "
+            "AND closed_at IS NOT NULL AND (price IS NULL OR price = 0)",
+        )
+        assert int(unpriced[0]) > 0, backend
+        assert result["sales"]["won_without_price"] == int(unpriced[0]), backend
+
+
 LEGACY_WIN_RATE = """
 SELECT COUNT(DISTINCT lead_id) AS total_leads,
        COUNT(DISTINCT CASE WHEN status = 'won' THEN lead_id END) AS vendas_ganhas,

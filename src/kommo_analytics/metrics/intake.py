@@ -42,13 +42,14 @@ def queries(m: Model, p: MetricParams) -> Queries:
     )
     costs = costs_in_period(m, p)
     gone = m.fact_leads
-    gone = gone.filter(
-        (gone.is_deleted == True)  # noqa: E712
-        & (gone.created_local >= ts(p.local_start))
-        & (gone.created_local < ts(p.local_end))
+    gone = gone.filter(gone.is_deleted == True)  # noqa: E712
+    dated = gone.filter(
+        (gone.created_local >= ts(p.local_start)) & (gone.created_local < ts(p.local_end))
     )
+    undated = gone.filter(gone.created_at.isnull())
     return {
-        "deleted": gone.aggregate(leads=gone.count()),
+        "deleted": dated.aggregate(leads=dated.count()),
+        "deleted_undated": undated.aggregate(leads=undated.count()),
         "by_channel": flagged.group_by("channel").aggregate(
             leads=flagged.count(),
             won=flagged.won_to_date.sum(),
@@ -122,12 +123,22 @@ def assemble(results: Results, p: MetricParams, channels: tuple[str, ...]) -> di
     }
 
 
-def deleted_leads(results: Results) -> int:
-    """Leads created in the period and deleted since: left out of every metric, counted here
-    so a drop in leads can be explained (the filters do not apply: a deleted lead's fields are
-    its last known ones)."""
-    frame = results["deleted"]
-    return count(frame["leads"].iloc[0]) if len(frame) else 0
+def data_quality(results: Results) -> dict[str, int]:
+    """Deleted leads: left out of every metric, counted here so a drop in leads can be explained
+    (the filters do not apply: a deleted lead's fields are its last known ones).
+
+    ``deleted_leads`` are those created in the period. A lead known only from the trash with no
+    creation event has no creation date to put in any period; rather than vanish it is counted
+    in ``deleted_leads_creation_unknown``, whatever the period."""
+
+    def total(name: str) -> int:
+        frame = results[name]
+        return count(frame["leads"].iloc[0]) if len(frame) else 0
+
+    return {
+        "deleted_leads": total("deleted"),
+        "deleted_leads_creation_unknown": total("deleted_undated"),
+    }
 
 
 def utm_tables(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:

@@ -95,7 +95,7 @@ def assemble(
         "marketing": lambda: performance.marketing(channel_rows),
         "goals_imported": lambda: performance.goals_imported(r["performance"]),
         "forecast": lambda: forecast.assemble(r["forecast"], p),
-        "data_quality": lambda: {"deleted_leads": intake.deleted_leads(r["intake"])},
+        "data_quality": lambda: intake.data_quality(r["intake"]),
     }
     report: dict[str, Any] = {
         "period": {"from": p.start.isoformat(), "to": p.end.isoformat(), "timezone": p.timezone},

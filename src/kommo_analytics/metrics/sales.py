@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import ibis.expr.types as ir
+
 from kommo_analytics.metrics.common import (
     Model,
     Queries,
@@ -24,6 +26,12 @@ from kommo_analytics.metrics.params import MetricParams
 NOT_SPECIFIED = "not specified"
 
 
+def without_value(price: ir.NumericValue) -> ir.BooleanValue:
+    """A deal without a value: Kommo sends 0 when the field is empty, so 0 means "no value" as
+    much as a missing price does (docs/metrics.md, "Won without value")."""
+    return price.isnull() | (price == 0)
+
+
 def queries(m: Model, p: MetricParams) -> Queries:
     closed = closed_in_period(m, p)
     is_won = closed.outcome == "won"
@@ -34,7 +42,7 @@ def queries(m: Model, p: MetricParams) -> Queries:
             won=is_won.sum(),
             lost=(~is_won).sum(),
             revenue=is_won.ifelse(closed.price.fill_null(0), 0).sum(),
-            won_without_price=(is_won & closed.price.isnull()).sum(),
+            won_without_price=(is_won & without_value(closed.price)).sum(),
             cycle_days=is_won.ifelse(closed.cycle_days, None).mean(),
         ),
         "cycle_median": median(won, "cycle_days"),

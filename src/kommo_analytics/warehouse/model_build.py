@@ -10,6 +10,7 @@ contract's (``docs/metrics.md`` explains them for people):
 - its **first response** is the earliest *human* outgoing call, chat message, e-mail or SMS on the
   lead or on one of its contacts, at or after the lead's creation;
 - its **channel** is the first matching rule of the channel rules;
+- a lead known only from the trash has no creation time of its own: its ``lead_added`` event's;
 - a task's **completion time** is its latest ``task_completed`` event, else its ``updated_at``.
 """
 
@@ -42,6 +43,10 @@ ACTIVITY_TYPES: dict[str, tuple[str, str]] = {
 }
 # The event types the model reads (``model_store`` fetches only these).
 MODEL_EVENT_TYPES = ("lead_status_changed", "task_completed", *ACTIVITY_TYPES)
+# A lead's creation event. The model needs it only for leads whose row has no creation time —
+# leads known from the trash listing, which gives just an id and the deletion time — so
+# ``model_store`` fetches it for those leads alone, not one event for every lead.
+CREATION_EVENT = "lead_added"
 TASK_KINDS = {1: "follow_up", 2: "meeting"}
 
 _ID = re.compile(r'"id"\s*:\s*(\d+)')
@@ -319,6 +324,14 @@ def first_responses(
     return touches.groupby("lead_id")["at"].min()
 
 
+def creation_times(events: pd.DataFrame) -> pd.Series:
+    """When each lead was created according to its ``lead_added`` event (the earliest, should a
+    re-sync have stored it twice under another id), by lead id."""
+    added = events[(events["type"] == CREATION_EVENT) & (events["entity_type"] == "lead")]
+    times = pd.DataFrame({"lead_id": _int(added["entity_id"]), "at": _utc(added["created_at"])})
+    return times.dropna().groupby("lead_id")["at"].min()
+
+
 def build_leads(
     raw: RawFrames,
     stages: pd.DataFrame,
@@ -347,6 +360,11 @@ def build_leads(
         values = src[column] if column in src else pd.Series([None] * len(src), index=src.index)
         text = values.astype(object).where(values.notna(), None)
         leads[column] = text.map(lambda v: v.strip() or None if isinstance(v, str) else v)
+    # A lead's own creation time when it has one; a trashed lead's, from its creation event,
+    # so it can still be counted by creation date in the data-quality figures.
+    leads["created_at"] = leads["created_at"].fillna(
+        _at(leads["lead_id"], creation_times(raw.events))
+    )
     leads["outcome"] = _outcome(leads["status_id"])
     # A lead that is open again has no closing date, whatever Kommo kept.
     leads.loc[leads["outcome"] == "open", "closed_at"] = pd.NaT

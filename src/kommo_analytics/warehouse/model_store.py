@@ -33,7 +33,12 @@ from kommo_analytics.warehouse.model import (
     model_qualified,
     model_schema,
 )
-from kommo_analytics.warehouse.model_build import MODEL_EVENT_TYPES, RawFrames, build_model
+from kommo_analytics.warehouse.model_build import (
+    CREATION_EVENT,
+    MODEL_EVENT_TYPES,
+    RawFrames,
+    build_model,
+)
 from kommo_analytics.warehouse.tables import TABLES
 from kommo_analytics.warehouse.target import Kind, Target
 
@@ -87,6 +92,21 @@ def read_raw(con: Any, target: Target) -> RawFrames:
             where = f" WHERE type IN ({types})"
         sql = f"SELECT {', '.join(columns)} FROM {target.qualified(table)}{where}"
         frames[field_name] = _fetch(con, target, sql, columns)
+    # A query of its own, so that a warehouse without a leads table yet still reads its events.
+    columns = _columns("events")
+    undated = f"SELECT id FROM {target.qualified('leads')} WHERE is_deleted AND created_at IS NULL"
+    creations = _fetch(
+        con,
+        target,
+        f"SELECT {', '.join(columns)} FROM {target.qualified('events')} "
+        f"WHERE type = '{CREATION_EVENT}' AND entity_type = 'lead' AND entity_id IN ({undated})",
+        columns,
+    )
+    if len(creations):
+        events = frames["events"]
+        frames["events"] = (
+            pd.concat([events, creations], ignore_index=True) if len(events) else creations
+        )
     return RawFrames(
         account=frames["account"],
         users=frames["users"],

@@ -215,10 +215,14 @@ def render() -> None:
     )
     trend(view, scope, metrics_data.params_of(scope, acc, sla))
     month_vs_goal(view, report)
-    deleted = report["data_quality"]["deleted_leads"]
-    if deleted:
-        st.caption(t("overview.deleted", locale, count=i18n.number(deleted, locale)),
-                   help=c.tip("data_quality.deleted_leads", locale))  # fmt: skip
+    quality = report["data_quality"]
+    for key, message in (
+        ("deleted_leads", "overview.deleted"),
+        ("deleted_leads_creation_unknown", "overview.deleted_unknown"),
+    ):
+        if quality[key]:
+            st.caption(t(message, locale, count=i18n.number(quality[key], locale)),
+                       help=c.tip(f"data_quality.{key}", locale))  # fmt: skip
 
 
 if __name__ == "__main__":
