@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from kommo_analytics.cli.errors import handle_errors
-from kommo_analytics.emulator.config import SCALES, EmulatorConfig, FaultSpec, LiveConfig
+from kommo_analytics.emulator.config import SCALES, EmulatorConfig, FaultSpec, LiveConfig, Quirks
 from kommo_analytics.errors import EmulatorError
 
 console = Console()
@@ -48,10 +48,12 @@ def serve(
     dump: Path | None,
     title: str,
     token_ttl: int = 86400,
+    quirks: str | None = None,
 ) -> None:
     if scale not in SCALES:
         raise EmulatorError(f"unknown scale {scale!r}", hint=f"use one of: {', '.join(SCALES)}")
     fault_spec = FaultSpec.parse(faults)
+    quirk_spec = Quirks.parse(quirks)
     if dump is None:
         _check_port_free(host, port)
 
@@ -83,6 +85,7 @@ def serve(
         block_after_violations=block_after if block_after > 0 else None,
         access_token_ttl=token_ttl,
         faults=fault_spec,
+        quirks=quirk_spec,
         live=LiveConfig(interval_seconds=live_interval) if live else None,
     )
     app = create_app(store, config)
@@ -108,6 +111,7 @@ def serve(
         f"More codes: curl -X POST {base}/_emulator/auth-code",
         "",
         f"Rate limit {rate_limit:g} req/s; faults: {fault_spec.describe()}; "
+        f"quirks: {quirk_spec.describe()}; "
         f"live mode: {'on' if live else 'off'}",
         "Press Ctrl+C to stop.",
     ]
@@ -126,6 +130,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1, help="Seed of the synthetic account (same seed, same data)."),
         scale: str = typer.Option("small", help="small (~2k leads), medium (~50k) or large (~1M)."),
         faults: str | None = typer.Option(None, help=f"Fault switches: {FaultSpec.SYNTAX}."),
+        quirks: str | None = typer.Option(
+            None,
+            help=f"Shapes only some accounts send, comma-separated: {', '.join(Quirks.names())}.",
+        ),
         live: bool = typer.Option(False, help="Keep changing the account while serving it."),
         live_interval: float = typer.Option(2.0, help="Seconds between live changes."),
         rate_limit: float = typer.Option(7.0, help="Requests per second before a 429."),
@@ -153,6 +161,7 @@ def register(app: typer.Typer) -> None:
             dump=dump,
             title="Kommo emulator",
             token_ttl=token_ttl,
+            quirks=quirks,
         )
 
     @app.command()

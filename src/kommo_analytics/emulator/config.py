@@ -97,6 +97,37 @@ class FaultSpec:
 
 
 @dataclass(frozen=True)
+class Quirks:
+    """Shapes some real accounts send and others do not (docs/emulator.md, "Real shapes"), off
+    by default so that the demo account stays as it was. Tests elsewhere switch them on to check
+    that the client copes."""
+
+    account_without_embedded: bool = False  # /account ignores `with=`: no `_embedded` at all
+    account_without_datetime: bool = False  # /account never embeds `datetime_settings`
+    pages_without_page: bool = False  # paged lists carry no `_page` number
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Quirks:
+        if not spec or spec.strip() in ("", "none"):
+            return cls()
+        chosen = [part.strip() for part in spec.split(",") if part.strip()]
+        unknown = [name for name in chosen if name not in cls.names()]
+        if unknown:
+            raise EmulatorError(
+                f"unknown quirk {unknown[0]!r}",
+                hint=f"--quirks takes a comma-separated list of: {', '.join(cls.names())}",
+            )
+        return cls(**dict.fromkeys(chosen, True))
+
+    def describe(self) -> str:
+        return ", ".join(name for name in self.names() if getattr(self, name)) or "none"
+
+
+@dataclass(frozen=True)
 class LiveConfig:
     """Live mode: the account keeps changing while it is served."""
 
@@ -119,4 +150,5 @@ class EmulatorConfig:
     client_secret: str = "emulator-client-secret"
     redirect_uri: str = "http://localhost:8501/oauth/callback"
     faults: FaultSpec = field(default_factory=FaultSpec)
+    quirks: Quirks = field(default_factory=Quirks)
     live: LiveConfig | None = None

@@ -90,6 +90,10 @@ CREATE TABLE leads (
     company_id BIGINT,
     tag_ids BIGINT[]
 );
+CREATE TABLE lead_tracking (   -- tracking_data fields beyond the eight lead columns above
+    lead_id BIGINT, field_id BIGINT,  -- custom_fields.id (its code names the tracking code)
+    value VARCHAR, PRIMARY KEY (lead_id, field_id)
+);
 CREATE TABLE lead_contacts (
     lead_id BIGINT, contact_id BIGINT, is_main BOOLEAN, PRIMARY KEY (lead_id, contact_id)
 );
@@ -132,7 +136,7 @@ CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 TABLES: tuple[str, ...] = (
     "account", "users_groups", "task_types", "users", "pipelines", "statuses",
     "loss_reasons", "custom_fields", "tags", "sources", "companies", "contacts", "leads",
-    "lead_contacts", "events", "tasks", "notes", "unsorted", "meta",
+    "lead_tracking", "lead_contacts", "events", "tasks", "notes", "unsorted", "meta",
 )  # fmt: skip
 
 # Lead columns that are tracking_data custom fields, keyed by their Kommo field_code.

@@ -20,7 +20,12 @@ from collections.abc import Callable
 import numpy as np
 
 from kommo_analytics.emulator.config import SCALES
-from kommo_analytics.emulator.generator.activity import activity_end, build_activity, build_tasks
+from kommo_analytics.emulator.generator.activity import (
+    activity_end,
+    add_service_and_mail_notes,
+    build_activity,
+    build_tasks,
+)
 from kommo_analytics.emulator.generator.common import release_memory
 from kommo_analytics.emulator.generator.funnel import build_leads
 from kommo_analytics.emulator.generator.lifecycle import build_fields
@@ -70,6 +75,7 @@ def build_account(
     people = build_people(setup, leads)
     act_end = activity_end(setup, leads)
     activity, notes = build_activity(setup, leads, act_end)
+    activity, notes, creation_note = add_service_and_mail_notes(setup, leads, activity, notes)
     tasks = build_tasks(setup, leads, moves, act_end)
     fields = build_fields(setup, leads, moves, activity, tasks, act_end)
     phase("activity")
@@ -85,7 +91,7 @@ def build_account(
     writer.tasks(tasks, leads, people)
     writer.notes(notes, leads, people)
     phase("load tasks and notes")
-    next_seq = writer.events(leads, moves, activity, notes, tasks, fields, people)
+    next_seq = writer.events(leads, moves, activity, notes, tasks, fields, people, creation_note)
     phase("load events")
     meta = {
         "seed": seed,

@@ -20,6 +20,7 @@ from kommo_analytics.emulator.generator.common import (
     NEVER,
     STREAM_ACTIVITY,
     STREAM_LIFETIME,
+    STREAM_SHAPES,
     STREAM_TASKS,
     TZ_OFFSET,
     Arr,
@@ -43,8 +44,8 @@ OUTGOING = np.array([False, True, False, True, False, True, True])
 EXTRA_MIX = np.array([0.10, 0.22, 0.30, 0.22, 0.05, 0.07, 0.04])
 
 # Note kinds
-NOTE_CALL_IN, NOTE_CALL_OUT, NOTE_SMS_OUT, NOTE_COMMON = 0, 1, 2, 3
-NOTE_TYPES = ("call_in", "call_out", "sms_out", "common")
+NOTE_CALL_IN, NOTE_CALL_OUT, NOTE_SMS_OUT, NOTE_COMMON, NOTE_SERVICE, NOTE_MAIL = range(6)
+NOTE_TYPES = ("call_in", "call_out", "sms_out", "common", "service_message", "amomail_message")
 
 # Task kinds (also decide the task type)
 TASK_FOLLOW_UP, TASK_MEETING, TASK_PROPOSAL = 0, 1, 2
@@ -220,6 +221,61 @@ def build_activity(setup: Setup, leads: Leads, act_end: Arr) -> tuple[Activity, 
     activity = Activity(lead=lead, t=t, kind=kind, on_contact=on_contact, author=author,
                         note=note_of_event)  # fmt: skip
     return activity, notes
+
+
+def add_service_and_mail_notes(
+    setup: Setup, leads: Leads, activity: Activity, notes: Notes
+) -> tuple[Activity, Notes, Arr]:
+    """Add the notes integrations write: a `service_message` when an integration creates a
+    lead, and an `amomail_message` for every e-mail. Returns the activity (its note indices
+    follow the new order), the notes and, per lead, the index of its creation note (-1 for none),
+    which its `lead_added` event points to.
+
+    Note ids grow with creation time, as Kommo's do, so all notes are numbered again in time
+    order.
+    """
+    rng = stream(setup.seed, STREAM_SHAPES)
+    # UNCERTAIN (kommo-api.md §7.7): which leads' `lead_added` carries a note is not documented;
+    # the likeliest are leads an integration created (forms, chats, telephony, e-mail).
+    created = np.nonzero(leads.inbound & (rng.random(leads.n) < 0.7))[0]
+    mail = np.nonzero(np.isin(activity.kind, [INCOMING_MAIL, OUTGOING_MAIL]))[0]
+    # Kommo's mail client files a message under the contact as often as under the deal.
+    mail_on_contact = activity.on_contact[mail] | (rng.random(mail.size) < 0.4)
+    # Service notes: the text by the lead's unsorted category. Mail: the subject, shifted by the
+    # number of subjects for outgoing mail, so load.py knows the direction from the code alone.
+    code = np.concatenate([
+        np.maximum(leads.category[created], 0),
+        rng.integers(0, len(vocab.MAIL_SUBJECTS), mail.size)
+        + np.where(activity.kind[mail] == OUTGOING_MAIL, len(vocab.MAIL_SUBJECTS), 0),
+    ])  # fmt: skip
+    n_old, n_new = notes.ids.size, created.size + mail.size
+    t = np.concatenate([notes.t, leads.created[created], activity.t[mail]])
+    order = np.argsort(t, kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+
+    def merged(old: Arr, *new: Arr) -> Arr:
+        return np.concatenate([old, *new])[order]
+
+    base = int(notes.ids[0]) - 1 if n_old else 40_000_000
+    all_notes = Notes(
+        ids=increasing_ids(rng, base, order.size, 4),
+        lead=merged(notes.lead, created, activity.lead[mail]),
+        on_contact=merged(notes.on_contact, np.zeros(created.size, bool), mail_on_contact),
+        kind=merged(notes.kind, np.full(created.size, NOTE_SERVICE), np.full(mail.size, NOTE_MAIL)),
+        t=t[order],
+        updated=merged(notes.updated, leads.created[created], activity.t[mail]),
+        author=merged(notes.author, np.full(created.size, -1), activity.author[mail]),
+        owner=merged(notes.owner, leads.owner0[created], leads.owner[activity.lead[mail]]),
+        duration=merged(notes.duration, np.zeros(n_new, np.int64)),
+        call_code=merged(notes.call_code, code),
+    )
+    note = np.where(activity.note >= 0, rank[np.maximum(activity.note, 0)], -1)
+    creation_note = np.full(leads.n, -1, dtype=np.int64)
+    creation_note[created] = rank[n_old : n_old + created.size]
+    moved = Activity(lead=activity.lead, t=activity.t, kind=activity.kind,
+                     on_contact=activity.on_contact, author=activity.author, note=note)  # fmt: skip
+    return moved, all_notes, creation_note
 
 
 def _deadline(rng: np.random.Generator, t: Arr, median: float) -> Arr:

@@ -37,6 +37,11 @@ STREAM_LIVE = 10
 STREAM_REASSIGN = 11
 STREAM_LIFETIME = 12
 STREAM_LEAD_IDS = 13
+# The shapes real accounts send beyond the basics (service and e-mail notes, null labor costs,
+# extra tracking codes): a stream of their own, so adding them left every other number as it was.
+STREAM_SHAPES = 14
+STREAM_TRACKING = 15
+STREAM_LEAD_EXTRAS = 16
 
 
 def stream(seed: int, stream_id: int) -> np.random.Generator:

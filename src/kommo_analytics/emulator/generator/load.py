@@ -22,6 +22,8 @@ from kommo_analytics.emulator.generator.activity import (
     NOTE_CALL_IN,
     NOTE_CALL_OUT,
     NOTE_COMMON,
+    NOTE_MAIL,
+    NOTE_SERVICE,
     NOTE_SMS_OUT,
     NOTE_TYPES,
     OUTGOING_CHAT,
@@ -33,12 +35,24 @@ from kommo_analytics.emulator.generator.activity import (
 from kommo_analytics.emulator.generator.common import (
     NEVER,
     STREAM_EVENTS,
+    STREAM_LEAD_EXTRAS,
     Arr,
     release_memory,
     sql_list,
     stream,
 )
-from kommo_analytics.emulator.generator.funnel import LOST, WON, Leads, Moves
+from kommo_analytics.emulator.generator.funnel import (
+    EMAIL,
+    FACEBOOK,
+    FORMS,
+    GOOGLE_ADS,
+    INSTAGRAM,
+    LOST,
+    ORGANIC,
+    WON,
+    Leads,
+    Moves,
+)
 from kommo_analytics.emulator.generator.lifecycle import LeadFields
 from kommo_analytics.emulator.generator.people import People, phone_parts
 from kommo_analytics.emulator.generator.setup import Setup
@@ -261,6 +275,9 @@ class Writer:
         co_kind = people.company_kind if has_co else np.zeros(1, np.int64)
         co_core = people.company_core if has_co else np.zeros(1, np.int64)
         company_at = np.maximum(company, 0)
+        extras = stream(s.seed, STREAM_LEAD_EXTRAS)
+        # UNCERTAIN (kommo-api.md §12.8): real accounts send `labor_cost` as null as well as 0.
+        labor_null = extras.random(leads.n) < 0.3
         partner_pipe = np.array([p.kind == "partners" for p in s.pipelines])[leads.pipe]
         name_style = np.where(partner_pipe & (f.name_style != 9), 10, f.name_style)
         cols = {
@@ -281,6 +298,7 @@ class Writer:
             "is_deleted": f.deleted_at < NEVER,
             "deleted_at": nullable(f.deleted_at, f.deleted_at == NEVER),
             "score": nullable(f.score, f.score < 0),
+            "labor": nullable(np.zeros(leads.n, np.int64), labor_null),
             "ch": leads.channel,
             "category": leads.category,
             "has_utm": f.has_utm,
@@ -331,7 +349,7 @@ class Writer:
                         ELSE 'Renovação ' || who || ' ' || year
                     END,
                     price, owner, grp, status, pipeline, reason, source, creator, updater,
-                    created_at, updated_at, closed_at, closest, is_deleted, deleted_at, score, 0,
+                    created_at, updated_at, closed_at, closest, is_deleted, deleted_at, score, labor,
                     CASE WHEN has_utm THEN CASE ch WHEN 0 THEN 'google' WHEN 1 THEN 'facebook'
                         WHEN 2 THEN 'instagram' WHEN 3 THEN 'google' WHEN 4 THEN 'newsletter'
                         ELSE {partner} END END,
@@ -363,6 +381,9 @@ class Writer:
                                    ELSE ' ' || {sql_list(vocab.LAST_NAMES)}[ln2 + 1] END AS cname
                             FROM g_leads))""")
 
+        with registered(self.con, "g_channels", {"id": leads.ids, "ch": leads.channel}):
+            self._extra_tracking(leads, fields, extras)
+
         main = pa.table({"lead_id": leads.ids, "contact_id": people.contact_ids[contact],
                          "is_main": np.ones(leads.n, bool)})  # fmt: skip
         extra = pa.table({"lead_id": leads.ids[people.extra_lead],
@@ -372,6 +393,75 @@ class Writer:
             self.con.register(name, table)
             self.con.execute(f"INSERT INTO lead_contacts SELECT * FROM {name}")
             self.con.unregister(name)
+
+    def _extra_tracking(self, leads: Leads, f: LeadFields, rng: np.random.Generator) -> None:
+        """The tracking codes beyond the eight lead columns, into `lead_tracking`. UTM_REFERRER
+        comes on some leads instead of REFERRER: their referrer moves out of the column."""
+        s, n, ch = self.setup, leads.n, leads.channel
+        codes = list(s.extra_tracking_ids)
+        web = f.has_utm
+        forms = leads.category == FORMS
+        openstat = web & (rng.random(n) < 0.02)
+        masks = {
+            "UTM_REFERRER": f.referrer & (rng.random(n) < 0.3),
+            "YCLID": np.isin(ch, [GOOGLE_ADS, ORGANIC]) & (rng.random(n) < 0.03),
+            "GCLIENTID": web & (rng.random(n) < 0.5),
+            "ROISTAT": web & (rng.random(n) < 0.05),
+            "_YM_UID": web & (rng.random(n) < 0.08),
+            "OPENSTAT_SERVICE": openstat,
+            "OPENSTAT_CAMPAIGN": openstat,
+            "FROM": forms & (rng.random(n) < 0.2),
+        }
+        for code in codes[len(masks) :]:
+            masks[code] = forms & (rng.random(n) < 0.4)
+        picked = [np.nonzero(masks[code])[0] for code in codes]
+        index = np.concatenate(picked)
+        kind = np.concatenate([np.full(p.size, k, np.int64) for k, p in enumerate(picked)])
+        ids = sql_list([str(s.extra_tracking_ids[code]) for code in codes])
+        site = f"www.{s.subdomain}.com.br"
+        digits = "CAST(('0x' || substr(md5('{seed}:{tag}:' || id), 1, 13))::BIGINT AS VARCHAR)"
+
+        def number(tag: str) -> str:
+            return digits.format(seed=s.seed, tag=tag)
+
+        values = {
+            "UTM_REFERRER": "referrer",
+            "YCLID": number("y"),
+            "GCLIENTID": f"substr({number('ga')}, 1, 10) || '.' || created_at",
+            "ROISTAT": f"substr({number('r')}, 1, 6)",
+            "_YM_UID": f"created_at || substr({number('ym')}, 1, 9)",
+            "OPENSTAT_SERVICE": "'direct.yandex.ru'",
+            "OPENSTAT_CAMPAIGN": f"substr({number('os')}, 1, 8)",
+            "FROM": (
+                f"CASE ch WHEN {GOOGLE_ADS} THEN 'google.com.br' WHEN {FACEBOOK} THEN 'facebook.com'"
+                f" WHEN {INSTAGRAM} THEN 'instagram.com' WHEN {EMAIL} THEN 'mail.google.com'"
+                f" ELSE '{site}' END"
+            ),
+            "SOURCE_PAGE": f"'https://{site}' || {sql_list(vocab.LANDING_PATHS)}[id % "
+            f"{len(vocab.LANDING_PATHS)} + 1]",
+            "SOURCE_DOMAIN": f"'{site}'",
+            "LANDING_PAGE": f"'https://{site}' || {sql_list(vocab.LANDING_PATHS)}[(id // 3) % "
+            f"{len(vocab.LANDING_PATHS)} + 1]",
+            "FORM_NAME": f"{sql_list(vocab.FORM_NAMES)}[id % {len(vocab.FORM_NAMES)} + 1]",
+            "CLIENT_ID": _uuid_sql(f"md5('{s.seed}:cid:' || id)"),
+            "UTM_ID": f"substr({number('u')}, 1, 7)",
+        }
+        value_sql = (
+            "CASE k "
+            + " ".join(f"WHEN {k} THEN {values[code]}" for k, code in enumerate(codes))
+            + " END"
+        )
+        with registered(self.con, "g_tracking", {"lead_id": leads.ids[index], "k": kind}):
+            self.con.execute(f"""
+                INSERT INTO lead_tracking SELECT id, CAST({ids}[k + 1] AS BIGINT), {value_sql}
+                FROM (SELECT g.k, l.id, l.created_at, l.referrer, c.ch
+                      FROM g_tracking g JOIN leads l ON l.id = g.lead_id
+                      JOIN g_channels c ON c.id = g.lead_id)""")
+        self.con.execute(
+            "UPDATE leads SET referrer = NULL WHERE id IN "
+            "(SELECT lead_id FROM lead_tracking WHERE field_id = ?)",
+            [s.extra_tracking_ids["UTM_REFERRER"]],
+        )
 
     # -- tasks, notes -------------------------------------------------------------------------
 
@@ -422,12 +512,17 @@ class Writer:
         phone = _phone_sql("ddd", "digits")
         uniq = _uuid_sql(f"md5('{s.seed}:n:' || id)")
         link_host = f"https://gravacoes.{s.subdomain}.com.br/rec/"
+        line = f"+5511{30_000_000 + s.seed % 10_000_000:08d}"
+        services = sql_list([service for service, _ in vocab.SERVICE_NOTES])
+        service_texts = sql_list([text for _, text in vocab.SERVICE_NOTES])
+        n_subjects = len(vocab.MAIL_SUBJECTS)
         with registered(self.con, "g_notes", {
             "id": notes.ids, "on_contact": notes.on_contact, "entity_id": entity,
             "author": self.uid(notes.author), "created_at": notes.t, "updated_at": notes.updated,
             "owner": self.uid(notes.owner), "grp": self.group(notes.owner), "kind": notes.kind,
+            "owner_i": notes.owner,
             "duration": notes.duration, "code": notes.call_code, "ddd": ddd, "digits": digits,
-            "src": src_pick,
+            "src": src_pick, "fn": people.contact_first[contact], "ln": people.contact_last[contact],
         }):  # fmt: skip
             self.con.execute(f"""
                 INSERT INTO notes SELECT id,
@@ -436,9 +531,10 @@ class Writer:
                     CASE
                     WHEN kind IN ({NOTE_CALL_IN}, {NOTE_CALL_OUT}) THEN
                         '{{"uniq":"' || uniq || '","duration":' || duration || ',"source":"'
-                        || {sql_list(vocab.CALL_SOURCES)}[src + 1] || '","link":"'
-                        || CASE WHEN duration > 0 THEN '{link_host}' || uniq || '.mp3' ELSE '' END
-                        || '","phone":"' || {phone} || '","call_status":'
+                        || CASE WHEN line THEN '{line}' ELSE {sql_list(vocab.CALL_SOURCES)}[src + 1] END
+                        || '","link":' || CASE WHEN line THEN 'null'
+                           WHEN duration > 0 THEN '"{link_host}' || uniq || '.mp3"' ELSE '""' END
+                        || ',"phone":"' || {phone} || '","call_status":'
                         || CASE WHEN code < {n_ans} THEN 4 ELSE {statuses}[code - {n_ans} + 1] END
                         || ',"call_result":"'
                         || CASE WHEN code < {n_ans} THEN {sql_list(vocab.CALL_RESULTS_ANSWERED)}[code + 1]
@@ -449,8 +545,29 @@ class Writer:
                     WHEN kind = {NOTE_COMMON} THEN
                         '{{"text":' || CAST(to_json({sql_list(vocab.COMMON_NOTES)}[code + 1]) AS VARCHAR)
                         || '}}'
+                    WHEN kind = {NOTE_SERVICE} THEN
+                        '{{"service":' || CAST(to_json({services}[code + 1]) AS VARCHAR)
+                        || ',"text":' || CAST(to_json({service_texts}[code + 1]) AS VARCHAR) || '}}'
+                    WHEN kind = {NOTE_MAIL} THEN CAST(to_json({{
+                        'thread_id': 1000000 + id % 9000000, 'message_id': id,
+                        'private': false, 'income': code < {n_subjects},
+                        'from': CASE WHEN code < {n_subjects} THEN client ELSE seller END,
+                        'to': CASE WHEN code < {n_subjects} THEN seller ELSE client END,
+                        'subject': {sql_list(vocab.MAIL_SUBJECTS)}[code % {n_subjects} + 1],
+                        'content_summary': {sql_list(vocab.MAIL_SUBJECTS)}[code % {n_subjects} + 1]
+                            || ' - ' || client.name,
+                        'attach_cnt': CAST(id % 3 = 0 AS INTEGER)}}) AS VARCHAR)
                     END
-                FROM (SELECT *, {uniq} AS uniq FROM g_notes)""")
+                FROM (SELECT *, {uniq} AS uniq,
+                        -- UNCERTAIN (kommo-api.md §7.8): some telephony integrations put the
+                        -- line's number in `source` and send no recording link at all.
+                        (id // 7 + {s.seed}) % 4 = 0 AS line,
+                        {{'email': strip_accents(lower(fname || '.' || lname)) || '@gmail.com',
+                          'name': fname || ' ' || lname}} AS client,
+                        {{'email': {sql_list(list(s.users.emails))}[owner_i + 1],
+                          'name': {sql_list(list(s.users.names))}[owner_i + 1]}} AS seller
+                      FROM (SELECT *, {sql_list(vocab.FIRST_NAMES)}[fn + 1] AS fname,
+                              {sql_list(vocab.LAST_NAMES)}[ln + 1] AS lname FROM g_notes))""")
 
     # -- unsorted -----------------------------------------------------------------------------
 
@@ -486,9 +603,10 @@ class Writer:
 
     def events(
         self, leads: Leads, moves: Moves, activity: Activity, notes: Notes, tasks: Tasks,
-        fields: LeadFields, people: People,
+        fields: LeadFields, people: People, creation_note: Arr,
     ) -> int:  # fmt: skip
-        """Write all events in time order; returns the next free `seq`."""
+        """Write all events in time order; returns the next free `seq`. `creation_note` is, per
+        lead, the index of the note its `lead_added` event points to (-1: none)."""
         rng = stream(self.setup.seed, STREAM_EVENTS)
         zero = np.zeros(0, dtype=np.int64)
         parts: list[tuple[int, Arr, Arr, int, Arr, Arr, Arr, Arr, Arr]] = []
@@ -496,7 +614,8 @@ class Writer:
         n = leads.n
         parts.append((EV_ADDED, leads.ids, np.zeros(n, np.int64), 0,
                       self.uid(np.where(leads.robot_created, -1, leads.owner0)), leads.created,
-                      zero, zero, zero))  # fmt: skip
+                      np.where(creation_note >= 0, notes.ids[np.maximum(creation_note, 0)], 0),
+                      zero, zero))  # fmt: skip
         pipe = leads.pipe[moves.lead]
         parts.append((EV_STATUS, leads.ids[moves.lead], np.zeros(moves.lead.size, np.int64), 2,
                       self.uid(moves.author), moves.t, self.status(pipe, moves.src),
@@ -565,6 +684,9 @@ class Writer:
                     WHEN kind = {EV_STATUS} THEN '[{{"lead_status":{{"id":' || b || ',"pipeline_id":' || c || '}}}}]'
                     WHEN kind = {EV_RESPONSIBLE} THEN '[{{"responsible_user":{{"id":' || b || '}}}}]'
                     WHEN kind IN ({note_kinds}) THEN '[{{"note":{{"id":' || a || '}}}}]'
+                    -- UNCERTAIN (kommo-api.md §7.7): the reference gives `lead_added` the note
+                    -- shape; a lead created by hand has no note, so its list stays empty.
+                    WHEN kind = {EV_ADDED} AND a > 0 THEN '[{{"note":{{"id":' || a || '}}}}]'
                     WHEN kind IN {chat} THEN '[{{"message":{{"id":"' || {_uuid_sql(f"md5('{seed}:m:' || seq)")} || '"}}}}]'
                     ELSE '[]' END
             FROM g_events"""

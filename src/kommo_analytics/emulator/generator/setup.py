@@ -17,6 +17,7 @@ from kommo_analytics.emulator.generator.common import (
     DAY,
     NEVER,
     STREAM_SETUP,
+    STREAM_TRACKING,
     Arr,
     lognormal,
     slug,
@@ -84,6 +85,8 @@ class Setup:
     loss_reason_ids: list[int]
     loss_reason_times: list[tuple[int, int]]
     tracking_field_ids: dict[str, int]
+    # Tracking codes beyond the standard eight: vocab.EXTRA_TRACKING_CODES, then the account's own.
+    extra_tracking_ids: dict[str, int]
     product_enum_ids: list[int]
     custom_fields: list[tuple[object, ...]] = field(default_factory=list)
     lead_tag_ids: list[int] = field(default_factory=list)
@@ -270,14 +273,17 @@ def _custom_fields(rng: np.random.Generator) -> tuple[
     next_id = 500_000 + int(rng.integers(0, 400_000))
     next_enum = 800_000 + int(rng.integers(0, 1_000_000))
 
-    def enums(values: tuple[str, ...]) -> tuple[str, list[int]]:
+    def enums(values: tuple[str, ...], *, keyed: bool = False) -> tuple[str, list[int]]:
+        """The enums as served: a list, or (`keyed`) an object keyed by index, as Kommo's
+        documentation shows them on some fields (a PHP array that lost its list shape)."""
         nonlocal next_enum
         items, ids = [], []
         for i, value in enumerate(values, start=1):
             next_enum += 1
             ids.append(next_enum)
             items.append({"id": next_enum, "value": value, "sort": i})
-        return json.dumps(items, ensure_ascii=False, separators=(",", ":")), ids
+        served: object = {str(i): item for i, item in enumerate(items)} if keyed else items
+        return json.dumps(served, ensure_ascii=False, separators=(",", ":")), ids
 
     tracking: dict[str, int] = {}
     for sort, code in enumerate(TRACKING_FIELD_CODES):
@@ -293,9 +299,13 @@ def _custom_fields(rng: np.random.Generator) -> tuple[
     )
     next_id += int(rng.integers(1, 30))
     rows.append((next_id, "leads", "Quantidade", None, "numeric", 501, False, False, True, None))
+    keyed = False
     for sort, (name, kind, values) in enumerate(vocab.EXTRA_LEAD_FIELDS, start=502):
         next_id += int(rng.integers(1, 30))
-        field_enums = enums(values)[0] if values else None
+        # UNCERTAIN (kommo-api.md §7.11 documents a list): every other field with enums serves
+        # them keyed by index; the product field, which the leads resolve, keeps its list.
+        keyed = not keyed if values else keyed
+        field_enums = enums(values, keyed=keyed)[0] if values else None
         rows.append((next_id, "leads", name, None, kind, sort, False, False, True, field_enums))
     contact_fields = (
         ("Telefone", "PHONE", "multitext", ("WORK", "WORKDD", "MOB", "FAX", "HOME", "OTHER")),
@@ -307,6 +317,23 @@ def _custom_fields(rng: np.random.Generator) -> tuple[
         field_enums = enums(values)[0] if values else None
         rows.append((next_id, "contacts", name, code, kind, sort, False, True, False, field_enums))
     return rows, tracking, product_ids
+
+
+def _extra_tracking_fields(seed: int, fields: list[tuple[object, ...]]) -> dict[str, int]:
+    """Append the tracking fields beyond the standard eight to `fields`: the common extra codes
+    and two or three of the account's own. From a stream of their own, so the other fields keep
+    their ids."""
+    rng = stream(seed, STREAM_TRACKING)
+    pool = vocab.ACCOUNT_TRACKING_CODES
+    own = [pool[i] for i in sorted(rng.choice(len(pool), int(rng.integers(2, 4)), replace=False))]
+    next_id = max(int(str(row[0])) for row in fields)
+    ids: dict[str, int] = {}
+    for sort, code in enumerate((*vocab.EXTRA_TRACKING_CODES, *own), start=100 + 8):
+        next_id += int(rng.integers(1, 30))
+        ids[code] = next_id
+        fields.append((next_id, "leads", code.lower(), code, "tracking_data", sort,
+                       False, code not in own, code in own, None))  # fmt: skip
+    return ids
 
 
 def build_setup(seed: int, now: int) -> Setup:
@@ -336,6 +363,7 @@ def build_setup(seed: int, now: int) -> Setup:
         loss_times.append((created, created + int(rng.integers(0, 3)) * DAY))
 
     fields, tracking, product_ids = _custom_fields(rng)
+    extra_tracking = _extra_tracking_fields(seed, fields)
     tag_base = 40_000 + int(rng.integers(0, 500_000))
     lead_tags = [tag_base + 3 * i for i in range(len(vocab.LEAD_TAGS))]
     contact_tags = [tag_base + 100 + 3 * i for i in range(len(vocab.CONTACT_TAGS))]
@@ -364,6 +392,7 @@ def build_setup(seed: int, now: int) -> Setup:
         loss_reason_ids=loss_ids,
         loss_reason_times=loss_times,
         tracking_field_ids=tracking,
+        extra_tracking_ids=extra_tracking,
         product_enum_ids=product_ids,
         custom_fields=fields,
         lead_tag_ids=lead_tags,

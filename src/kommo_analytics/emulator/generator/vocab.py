@@ -225,3 +225,32 @@ STAGE_COLORS: tuple[str, ...] = (
     "#99ccff", "#ffff99", "#ffcc66", "#ffcccc", "#ccff66", "#98cbff", "#fffd7f", "#ffdc7f",
     "#87f2c0", "#f3beff", "#ccc8f9", "#deff81",
 )  # fmt: skip
+
+# Service notes an integration writes when it creates a lead, by unsorted category
+# (forms, chats, sip, mail): (service name, text).
+SERVICE_NOTES: tuple[tuple[str, str], ...] = (
+    ("Formulário do site", "Lead criado a partir do formulário do site"),
+    ("WhatsApp Business", "Lead criado a partir de uma conversa"),
+    ("Telefonia", "Lead criado a partir de uma chamada recebida"),
+    ("Kommo Mail", "Lead criado a partir de um e-mail recebido"),
+)
+MAIL_SUBJECTS: tuple[str, ...] = (
+    "Proposta comercial", "Dúvida sobre planos", "Re: Orçamento solicitado",
+    "Agendamento de demonstração", "Contrato para assinatura", "Re: Condições de pagamento",
+)  # fmt: skip
+
+# Tracking codes real accounts carry beyond the standard eight (kommo-api.md §7.11), and the pool
+# each account draws its own codes from (forms and landing pages send whatever the site defines).
+EXTRA_TRACKING_CODES: tuple[str, ...] = (
+    "UTM_REFERRER", "YCLID", "GCLIENTID", "ROISTAT", "_YM_UID", "OPENSTAT_SERVICE",
+    "OPENSTAT_CAMPAIGN", "FROM",
+)  # fmt: skip
+ACCOUNT_TRACKING_CODES: tuple[str, ...] = (
+    "SOURCE_PAGE", "SOURCE_DOMAIN", "LANDING_PAGE", "FORM_NAME", "CLIENT_ID", "UTM_ID",
+)  # fmt: skip
+LANDING_PATHS: tuple[str, ...] = (
+    "/", "/planos", "/contato", "/demonstracao", "/blog/automacao-de-vendas", "/lp/black-friday",
+)  # fmt: skip
+FORM_NAMES: tuple[str, ...] = (
+    "Fale conosco", "Solicite uma demonstração", "Orçamento", "Newsletter", "Trabalhe conosco",
+)  # fmt: skip

@@ -67,20 +67,39 @@ def _account(ctx: Ctx) -> Response:
         embedded["task_types"] = ctx.rows(
             "SELECT id, name, color, icon_id, code FROM task_types ORDER BY id"
         )
-    if "datetime_settings" in with_:
+    if "datetime_settings" in with_ and not ctx.quirks.account_without_datetime:
         embedded["datetime_settings"] = {name: row[name] for name in _DATETIME_FIELDS}
-    if embedded:
+    # Some accounts answer without `_embedded` whatever `with=` asks (docs/emulator.md).
+    if embedded and not ctx.quirks.account_without_embedded:
         body["_embedded"] = embedded
     return hal_json(body)
 
 
-def _rights(row: Row) -> Json:
+def _rights(row: Row, closed_stages: list[Row], catalog_id: int) -> Json:
     """The store keeps only the admin flag, so the per-entity letters are derived from it.
 
     UNCERTAIN (kommo-api.md §7.5): a plausible matrix — admins "A" everywhere; other users may
-    view, edit and add everything but not delete or export.
+    view, edit and add everything but not delete or export, and may not edit or delete deals in
+    the won and lost stages (`status_rights`). The reference names `status_rights` only; the
+    shapes of `catalog_rights`, `files_access` and the `oper_day_*` flags follow Kommo's SDK
+    user rights model (no catalogs are emulated: the id is the account's product list).
     """
     admin = bool(row["is_admin"])
+    status_rights = (
+        None
+        if admin
+        else [
+            {
+                "entity_type": "leads",
+                "pipeline_id": stage["pipeline_id"],
+                "status_id": stage["id"],
+                "rights": {"view": "A", "edit": "D", "delete": "D"},
+            }
+            for stage in closed_stages
+        ]
+    )
+    catalog = dict.fromkeys(("view", "edit", "add", "delete", "export"), "A" if admin else "D")
+    catalog["view"] = "A"
     entity = (
         dict.fromkeys(("view", "edit", "add", "delete", "export"), "A")
         if admin
@@ -93,7 +112,11 @@ def _rights(row: Row) -> Json:
         "tasks": {"edit": "A", "delete": "A" if admin else "D"},
         "mail_access": True,
         "catalog_access": admin,
-        "status_rights": None,
+        "files_access": "A" if admin else "M",
+        "status_rights": status_rights,
+        "catalog_rights": [{"catalog_id": catalog_id, "rights": catalog}],
+        "oper_day_reports_view_access": admin,
+        "oper_day_user_tracking": not admin and row["id"] % 3 == 0,
         "is_admin": admin,
         "is_free": bool(row["is_free"]),
         "is_active": bool(row["is_active"]),
@@ -107,6 +130,10 @@ def _render_users(ctx: Ctx, rows: list[Row]) -> list[Json]:
     groups: dict[int, Json] = {}
     if "group" in with_:
         groups = {g["id"]: g for g in ctx.rows("SELECT id, name FROM users_groups")}
+    closed_stages = ctx.rows(
+        "SELECT pipeline_id, id FROM statuses WHERE id IN (142, 143) ORDER BY pipeline_id, id"
+    )
+    catalog_id = 5_000 + ctx.account_id % 90_000
     rendered = []
     for row in rows:
         user: Json = {
@@ -115,7 +142,7 @@ def _render_users(ctx: Ctx, rows: list[Row]) -> list[Json]:
             "email": row["email"],
             "lang": row["lang"],
             # Deactivated users stay listed (kommo-api.md §7.5), flagged by rights.is_active.
-            "rights": _rights(row),
+            "rights": _rights(row, closed_stages, catalog_id),
             "_links": ctx.links(f"{USERS.path}/{row['id']}"),
         }
         if "group" in with_:

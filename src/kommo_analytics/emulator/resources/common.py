@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kommo_analytics.emulator.config import Quirks
 from kommo_analytics.emulator.http import base_url, hal_json, no_content
 from kommo_analytics.emulator.query import IntRange, Query, QueryError, path_name, to_int
 from kommo_analytics.emulator.state import EmulatorState
@@ -43,6 +44,7 @@ class Ctx:
     api: str  # scheme://host/api/v4 as the client addressed us
     account_id: int
     now: int
+    quirks: Quirks = field(default_factory=Quirks)
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         result = self.cur.execute(sql, list(params))
@@ -112,6 +114,7 @@ def endpoint(state: EmulatorState, handler: Handler) -> Callable[[Request], Resp
                         api=f"{base_url(request)}{API_PREFIX}",
                         account_id=_account_id(state.store, cur),
                         now=int(state.clock()),
+                        quirks=state.config.quirks,
                     )
                     return handler(ctx)
                 finally:
@@ -304,15 +307,34 @@ def page_links(ctx: Ctx, page: Page, count: int) -> Json:
     return links
 
 
+def repeat_list_query(ctx: Ctx, items: list[Json], path: str, page: Page) -> None:
+    """Give each item of a list page the page's own query on its `self` link.
+
+    UNCERTAIN (kommo-api.md §3 says only that every entity has `_links.self.href`): real lead and
+    contact lists repeat the list request's query (`?page=…&limit=…`) on their items' links;
+    single entities, embedded stubs and the other endpoints keep plain links.
+    """
+    query = ctx.query.encode(page.number)
+    for item in items:
+        item["_links"] = {"self": {"href": f"{ctx.href(path)}/{item['id']}?{query}"}}
+
+
 def collection(
-    ctx: Ctx, key: str | None, items: list[Json], page: Page, *, head: Json | None = None
-) -> Response:
-    """A paged list, or 204 with an empty body when the page is empty (kommo-api.md §5)."""
+    ctx: Ctx, key: str | None, items: list[Json], page: Page, *, head: Json | None = None,
+    numbered: bool = True,
+) -> Response:  # fmt: skip
+    """A paged list, or 204 with an empty body when the page is empty (kommo-api.md §5).
+
+    `numbered=False`, or the `pages_without_page` quirk, leaves `_page` out, as some endpoints
+    and some accounts do; clients must page by `_links.next` alone.
+    """
     if not items:
         return no_content()
     assert key is not None
     body: Json = dict(head or {})
-    body["_page"] = page.number
+    body.pop("_page", None)
+    if numbered and not ctx.quirks.pages_without_page:
+        body["_page"] = page.number
     body["_links"] = page_links(ctx, page, len(items))
     body["_embedded"] = {key: items}
     return hal_json(body)

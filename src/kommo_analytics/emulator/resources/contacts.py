@@ -23,6 +23,7 @@ from kommo_analytics.emulator.resources.common import (
     order_by,
     page_of,
     render_tags,
+    repeat_list_query,
     tags_by_id,
 )
 from kommo_analytics.emulator.state import EmulatorState
@@ -209,6 +210,8 @@ def _handlers(
             ]
         else:
             items = render(ctx, rows, with_)
+        if entity is CONTACTS:
+            repeat_list_query(ctx, items, entity.path, page)
         return collection(ctx, entity.embedded_key, items, page)
 
     def one(ctx: Ctx) -> Response:

@@ -189,14 +189,11 @@ def _field_list(ctx: Ctx) -> Response:
         ctx, columns=_FIELD_COLUMNS, table="custom_fields", where=where, order=order, page=page
     )
     total = int(ctx.scalar(f"SELECT count(*) FROM custom_fields WHERE {where.sql()}", where.params))
-    # UNCERTAIN (kommo-api.md §7.11): the field list reports totals like the users list does.
-    head = {
-        "_total_items": total,
-        "_page": page.number,
-        "_page_count": math.ceil(total / page.limit),
-    }
+    # UNCERTAIN (kommo-api.md §3, §7.11): the field list reports totals like the users list does
+    # but, like the small dictionaries, `_total_items` instead of `_page`.
+    head = {"_total_items": total, "_page_count": math.ceil(total / page.limit)}
     items = [_field(ctx, row) for row in rows]
-    return collection(ctx, LEAD_CUSTOM_FIELDS.embedded_key, items, page, head=head)
+    return collection(ctx, LEAD_CUSTOM_FIELDS.embedded_key, items, page, head=head, numbered=False)
 
 
 def _field_one(ctx: Ctx) -> Response:

@@ -26,6 +26,7 @@ from kommo_analytics.emulator.resources.common import (
     order_by,
     page_of,
     render_tags,
+    repeat_list_query,
     stage_pairs,
     tags_by_id,
 )
@@ -83,10 +84,11 @@ class _FieldValue:
     value: Callable[[Row], list[Json] | None]
 
 
-def _custom_fields(ctx: Ctx) -> list[_FieldValue]:
+def _custom_fields(ctx: Ctx, extra: dict[tuple[int, int], str]) -> list[_FieldValue]:
     """The account's lead fields the store holds values for, in the account's field order.
 
     Field ids differ per account, so tracking fields are looked up by code, the rest by name.
+    `extra` holds the page's values of the other tracking fields, by (lead id, field id).
     """
     defs = ctx.rows(
         "SELECT id, name, code, type, sort, enums FROM custom_fields "
@@ -112,10 +114,22 @@ def _custom_fields(ctx: Ctx) -> list[_FieldValue]:
             row = by_code[code]
             fields.append(_FieldValue((row["sort"], row["id"]), head(row), text(column)))
 
+    for row in defs:
+        if row["type"] == "tracking_data" and row["code"] not in TRACKING_COLUMNS:
+
+            def tracked(lead: Row, field_id: int = row["id"]) -> list[Json] | None:
+                value = extra.get((lead["id"], field_id))
+                return None if value is None else [{"value": value}]
+
+            fields.append(_FieldValue((row["sort"], row["id"]), head(row), tracked))
+
     by_name = {row["name"]: row for row in defs if not row["code"]}
     if PRODUCT_FIELD_NAME in by_name:
         row = by_name[PRODUCT_FIELD_NAME]
-        enums = {int(e["id"]): e["value"] for e in json.loads(row["enums"] or "[]")}
+        served = json.loads(row["enums"] or "[]")
+        # Served as a list or as an object keyed by index (see generator/setup.py).
+        items = served.values() if isinstance(served, dict) else served
+        enums = {int(e["id"]): e["value"] for e in items}
 
         def product(lead: Row) -> list[Json] | None:
             enum_id = lead["product_enum_id"]
@@ -170,7 +184,14 @@ def render_leads(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> list[Json]
     """Render one page of lead rows; every related table is read once for the whole page."""
     if not rows:
         return []
-    fields = _custom_fields(ctx)
+    clause, params = in_ids("lead_id", [row["id"] for row in rows])
+    extra = {
+        (r["lead_id"], r["field_id"]): r["value"]
+        for r in ctx.rows(
+            f"SELECT lead_id, field_id, value FROM lead_tracking WHERE {clause}", params
+        )
+    }
+    fields = _custom_fields(ctx, extra)
     tags = tags_by_id(ctx, (row["tag_ids"] for row in rows))
     contacts = _contacts_of(ctx, [row["id"] for row in rows]) if "contacts" in with_ else {}
     reasons = (
@@ -301,7 +322,11 @@ def _list(ctx: Ctx) -> Response:
         order=order,
         page=page,
     )
-    items = _render_deleted(ctx, rows) if deleted else render_leads(ctx, rows, with_)
+    if deleted:
+        items = _render_deleted(ctx, rows)
+    else:
+        items = render_leads(ctx, rows, with_)
+        repeat_list_query(ctx, items, LEADS.path, page)
     return collection(ctx, LEADS.embedded_key, items, page)
 
 
