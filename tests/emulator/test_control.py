@@ -97,13 +97,24 @@ async def test_auth_code_endpoint_issues_working_codes() -> None:
         assert (await client.get("/api/v4/ping", headers=headers)).status_code == 200
 
 
+class TickingClock(harness.FakeClock):
+    """A clock one second later at every read: any instant read twice shows as two."""
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now
+
+
 @pytest.mark.anyio
 async def test_long_lived_token_endpoint() -> None:
-    app = make_app()
+    clock = TickingClock()
+    app = protocol_app(EmulatorConfig(seed=5), clock)
     async with client_for(app) as client:
         response = await client.post("/_emulator/long-lived-token", json={"ttl_seconds": 3600})
         token = response.json()["access_token"]
-        assert decode_claims(token)["exp"] == response.json()["expires_at"]
+        # The answer's expiry is the token's own, not the clock read again afterwards.
+        claims = decode_claims(token)
+        assert response.json()["expires_at"] == claims["exp"] == claims["iat"] + 3600
         headers = {"Authorization": f"Bearer {token}"}
         assert (await client.get("/api/v4/ping", headers=headers)).status_code == 200
         bad = await client.post("/_emulator/long-lived-token", json={"ttl_seconds": -1})
