@@ -12,11 +12,8 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.dashboard.conftest import sql
+from tests.readiness import free_port, wait_for_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("KOMMO_TEST_REQUIRE_BROWSER") == "1"
@@ -34,7 +32,6 @@ WHOLE_HISTORY = "period=custom&from=2024-01-01&to=2026-12-31&lang=en"
 # run ended, an element only a finished run draws), so on an idle machine they return in
 # moments and on a loaded one they wait as long as the app takes, up to this.
 WAIT_MS = 180_000
-SERVER_START_SECONDS = 180
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +54,6 @@ from playwright.sync_api import (  # noqa: E402
 expect.set_options(timeout=WAIT_MS)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
@@ -82,22 +72,7 @@ def server(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            if child.poll() is not None:
-                pytest.fail(f"the dashboard exited: {log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the dashboard's /_stcore/health did not answer in {SERVER_START_SECONDS} s: "
-                    f"{log_path.read_text()}"
-                )
-            time.sleep(0.2)
+        wait_for_http(f"{base}/_stcore/health", child, log_path.read_text)
         yield base
     finally:
         child.terminate()  # serve_dashboard passes SIGTERM on to Streamlit
