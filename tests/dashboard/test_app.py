@@ -543,3 +543,36 @@ def test_streamlit_is_started_on_the_entrypoint_headless_and_without_telemetry()
     assert options["--server.port"] == "8600"
     assert options["--server.headless"] == "true"
     assert options["--browser.gatherUsageStats"] == "false"
+
+
+def test_no_runtime_warnings_stay_silent_after_an_app_run(
+    make_app: MakeApp, synced_url: str
+) -> None:
+    """A cached function called outside a Streamlit runtime (the pure-function tests) logs "No
+    runtime found" per call, flooding the test output; the suite silences that one message. An
+    AppTest run resets Streamlit's logger levels, so silencing must survive it."""
+    import logging
+
+    import streamlit as st
+
+    make_app(synced_url).run()
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+
+        @st.cache_data
+        def doubled(n: int) -> int:
+            return 2 * n
+
+        assert doubled(2) == 4
+        logger.warning("another warning")  # the logger still speaks
+    finally:
+        logger.removeHandler(keep)
+    assert [r.getMessage() for r in records] == ["another warning"]
