@@ -7,6 +7,7 @@ never turn a red run green.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+
+class _NoRuntimeWarning(logging.Filter):
+    """Drops Streamlit's "No runtime found, using MemoryCacheStorageManager": logged on every
+    call of an `st.cache_data` function outside a Streamlit server (AppTest, the pure-function
+    tests), it says nothing about the code under test and floods the output. A filter, not a
+    level: an AppTest run resets the levels of Streamlit's loggers, and the logger's other
+    messages must still come through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No runtime found")
+
+
+logging.getLogger("streamlit.runtime.caching.cache_data_api").addFilter(_NoRuntimeWarning())
 
 REQUIRE_SERVERS = os.environ.get("KOMMO_TEST_REQUIRE_SERVERS") == "1"
 MARIADB_HOST = os.environ.get("KOMMO_TEST_MARIADB_HOST", "127.0.0.1")

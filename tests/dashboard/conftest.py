@@ -6,7 +6,6 @@ presets and every "how long ago" must not depend on the day the tests run.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,9 +23,6 @@ from tests.sync.harness import NOW, account, duckdb_url, sync
 
 APP = Path(dashboard.__file__).parent / "app.py"
 
-# Calling cached functions outside a Streamlit runtime (the pure-function tests) logs a warning
-# per call; it says nothing about the code under test.
-logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
 # Three hours after the emulated history ends at 15:00 UTC: 18:00 UTC, 15:00 in São Paulo.
 PINNED_NOW = datetime.fromtimestamp(NOW, UTC) + timedelta(hours=3)
 

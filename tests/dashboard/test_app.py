@@ -566,3 +566,36 @@ def test_data_health_words_the_last_runs_warnings_in_each_language() -> None:
     assert "fuso horário" in pt[0] and "1.982" in pt[1]
     assert "zona horaria" in run_warnings(logged, "es")[0]
     assert run_warnings(None, "en") == [] and run_warnings("not json", "en") == []
+
+
+def test_no_runtime_warnings_stay_silent_after_an_app_run(
+    make_app: MakeApp, synced_url: str
+) -> None:
+    """A cached function called outside a Streamlit runtime (the pure-function tests) logs "No
+    runtime found" per call, flooding the test output; the suite silences that one message. An
+    AppTest run resets Streamlit's logger levels, so silencing must survive it."""
+    import logging
+
+    import streamlit as st
+
+    make_app(synced_url).run()
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+
+        @st.cache_data
+        def doubled(n: int) -> int:
+            return 2 * n
+
+        assert doubled(2) == 4
+        logger.warning("another warning")  # the logger still speaks
+    finally:
+        logger.removeHandler(keep)
+    assert [r.getMessage() for r in records] == ["another warning"]

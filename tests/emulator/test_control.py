@@ -97,13 +97,24 @@ async def test_auth_code_endpoint_issues_working_codes() -> None:
         assert (await client.get("/api/v4/ping", headers=headers)).status_code == 200
 
 
+class TickingClock(harness.FakeClock):
+    """A clock one second later at every read: any instant read twice shows as two."""
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now
+
+
 @pytest.mark.anyio
 async def test_long_lived_token_endpoint() -> None:
-    app = make_app()
+    clock = TickingClock()
+    app = protocol_app(EmulatorConfig(seed=5), clock)
     async with client_for(app) as client:
         response = await client.post("/_emulator/long-lived-token", json={"ttl_seconds": 3600})
         token = response.json()["access_token"]
-        assert decode_claims(token)["exp"] == response.json()["expires_at"]
+        # The answer's expiry is the token's own, not the clock read again afterwards.
+        claims = decode_claims(token)
+        assert response.json()["expires_at"] == claims["exp"] == claims["iat"] + 3600
         headers = {"Authorization": f"Bearer {token}"}
         assert (await client.get("/api/v4/ping", headers=headers)).status_code == 200
         bad = await client.post("/_emulator/long-lived-token", json={"ttl_seconds": -1})
@@ -149,7 +160,8 @@ async def test_unblock_endpoint_and_control_bypasses_the_block() -> None:
 
 @pytest.mark.anyio
 async def test_live_tick_endpoint_and_python_api() -> None:
-    app = make_app()
+    clock = harness.FakeClock()
+    app = protocol_app(EmulatorConfig(seed=5), clock)
     state = get_state(app)
     mutator = FakeMutator()
     state.live_mutator = mutator
@@ -157,9 +169,10 @@ async def test_live_tick_endpoint_and_python_api() -> None:
         response = await client.post("/_emulator/live/tick?changes=4")
         assert response.status_code == 200
         assert response.json() == {"leads_updated": 4, "events": 8}
+        clock.advance(90)
         assert state.live_tick(1) == {"leads_updated": 1, "events": 2}
-        assert [changes for _, changes in mutator.calls] == [4, 1]
-        assert abs(mutator.calls[0][0] - time.time()) < 5
+        # Each batch is stamped with the emulator's clock at the time it is applied.
+        assert mutator.calls == [(int(harness.T0), 4), (int(harness.T0) + 90, 1)]
         assert state.stats["live"] == {"ticks": 2, "changes": {"leads_updated": 5, "events": 10}}
         assert (await client.post("/_emulator/live/tick?changes=x")).status_code == 400
 
@@ -174,7 +187,8 @@ async def test_lifespan_runs_live_mode_off_the_loop_and_stops() -> None:
     state.live_mutator = mutator
     async with control.lifespan(state)(None):
         assert state.live_task is not None
-        with anyio.fail_after(5):
+        # Ticks every 20 ms; the ceiling is only for a loop that never runs.
+        with anyio.fail_after(60):
             while len(mutator.calls) < 3:
                 await anyio.sleep(0.01)
     assert state.live_task is None

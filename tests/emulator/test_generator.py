@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,11 +76,12 @@ def test_scales_match_config() -> None:
     assert SCALE_LEADS["small"] < SCALE_LEADS["medium"] < SCALE_LEADS["large"]
 
 
-def test_default_now_is_the_current_hour() -> None:
+def test_default_now_is_the_current_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clock is pinned: comparing with a second reading of it would race the hour's end.
+    instant = datetime(2026, 11, 18, 14, 59, 59, tzinfo=UTC).timestamp()
+    monkeypatch.setattr(time, "time", lambda: instant)
     store = build_account(seed=3)
-    now = int(store.get_meta("now") or 0)
-    assert now % 3600 == 0
-    assert abs(now - datetime.now(UTC).timestamp()) < 2 * 3600
+    assert int(store.get_meta("now") or 0) == datetime(2026, 11, 18, 14, tzinfo=UTC).timestamp()
 
 
 def test_meta(store: AccountStore) -> None:

@@ -378,19 +378,22 @@ def test_auth_from_settings(settings_env: Path) -> None:
 
 CHILD = textwrap.dedent(
     """
-    import asyncio, hashlib, json, sys, time
+    import asyncio, hashlib, json, sys
     from kommo_analytics.kommo.auth import OAuthAuth, TokenFile
     from kommo_analytics.kommo.client import KommoClient
     from kommo_analytics.kommo.ratelimit import RateLimiter
 
-    base_url, path, start_at, client_id, secret, redirect = sys.argv[1:]
+    base_url, path, client_id, secret, redirect = sys.argv[1:]
 
     async def main() -> None:
         limiter = RateLimiter(100)
         auth = OAuthAuth(base_url=base_url, client_id=client_id, client_secret=secret,
                          redirect_uri=redirect, token_file=TokenFile(path), limiter=limiter)
         async with KommoClient(base_url, auth, limiter=limiter, max_attempts=2) as client:
-            time.sleep(max(0.0, float(start_at) - time.time()))
+            # Both processes are set up before either sends: the parent says "go" once it
+            # has heard "ready" from both, however long starting them took.
+            print("ready", flush=True)
+            sys.stdin.readline()
             body, _ = await client.get_json("/ping")
             token = await auth.token(client._http)
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -429,22 +432,30 @@ def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     token_file = TokenFile(tmp_path / "kommo_tokens.json")
     store_pair(state, token_file, expires_at=time.time() - 1)  # both must refresh first
     config = state.config
-    start_at = time.time() + 2.5  # both children are up and waiting by then
-    args = [base_url, str(token_file.path), str(start_at), config.client_id]
+    args = [base_url, str(token_file.path), config.client_id]
     args += [config.client_secret, config.redirect_uri]
     children = [
         subprocess.Popen(
             [sys.executable, "-c", CHILD, *args],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(2)
     ]
+    for child in children:
+        assert child.stdout is not None and child.stdin is not None
+        if child.stdout.readline().strip() != "ready":
+            pytest.fail(f"a child failed to start: {child.communicate(timeout=120)[1]}")
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
     results = []
     for child in children:
-        out, err = child.communicate(timeout=30)
+        out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
         results.append(json.loads(out))
     assert all(r["ok"] for r in results)

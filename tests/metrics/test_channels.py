@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from pathlib import Path
 
@@ -320,15 +319,14 @@ def test_classify_frame_without_tags_or_creator_columns() -> None:
     assert RULES.classify_frame(frame.iloc[:0]).empty
 
 
-def test_classify_frame_handles_a_million_rows_in_seconds() -> None:
+def test_classify_frame_handles_a_million_rows() -> None:
+    # How long it takes is measured by benchmarks/channel_rules.py: a wall-clock limit here
+    # would fail on a busy machine without anything being wrong.
     base = _random_frame(1000, 3)
     frame = pd.concat([base] * 1000, ignore_index=True)
-    started = time.perf_counter()
     result = RULES.classify_frame(frame)
-    elapsed = time.perf_counter() - started
     assert len(result) == 1_000_000
     # Same leads repeated: the counts are the small frame's counts times 1000.
     assert result.value_counts().to_dict() == {
         k: v * 1000 for k, v in RULES.classify_frame(base).value_counts().to_dict().items()
     }
-    assert elapsed < 5, f"{elapsed:.1f} s for a million leads"

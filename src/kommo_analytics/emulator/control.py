@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from kommo_analytics.emulator.config import FaultSpec
 from kommo_analytics.emulator.http import problem
 from kommo_analytics.emulator.state import EmulatorState
+from kommo_analytics.emulator.tokens import decode_claims
 from kommo_analytics.errors import EmulatorError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
         if body is None or not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0:
             return problem(400, "Bad Request", 'body must be {"ttl_seconds": <positive int>}')
         token = state.tokens.issue_long_lived(ttl, request.headers.get("host") or "localhost")
-        return JSONResponse({"access_token": token, "expires_at": int(state.clock()) + ttl})
+        # The token's own `exp`: reading the clock again could land a second later.
+        return JSONResponse({"access_token": token, "expires_at": decode_claims(token)["exp"]})
 
     async def get_faults(request: Request) -> Response:
         return JSONResponse({"faults": state.fault_spec.describe()})

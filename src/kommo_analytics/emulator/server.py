@@ -12,6 +12,8 @@ from starlette.types import ASGIApp
 
 from kommo_analytics.errors import EmulatorError
 
+START_CEILING_SECONDS = 120.0
+
 
 @contextmanager
 def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -35,11 +37,17 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Ite
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    # Waits on uvicorn's own "started" flag; the ceiling only catches a server that hangs, so it
+    # is far beyond a start on a loaded machine (a few cores shared by many processes).
+    deadline = time.monotonic() + START_CEILING_SECONDS
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             sock.close()
-            raise EmulatorError(f"the emulator did not start on {host}:{bound}")
+            raise EmulatorError(
+                f"the emulator did not start on {host}:{bound}"
+                + ("" if thread.is_alive() else " (its server thread ended)"),
+                hint="look for uvicorn's error above; if the machine is overloaded, try again",
+            )
         time.sleep(0.01)
     try:
         yield f"http://{host}:{bound}"
