@@ -261,9 +261,10 @@ def test_both_pages_render_from_the_synced_warehouse(make_app: MakeApp, synced_u
     assert [s.value for s in app.subheader] == [
         "Últimas sincronizações",
         "Atualização por fluxo",
+        "Códigos de rastreamento",
         "Linhas por tabela",
     ]
-    assert len(app.dataframe) == 3
+    assert len(app.dataframe) == 4
     assert any("qualidade" in i.value for i in app.info)
 
 
