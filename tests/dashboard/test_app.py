@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from kommo_analytics.cli import dashboard_cmd
 from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard.app_pages import data_health
 from kommo_analytics.dashboard.app_pages import leads as leads_page
 from kommo_analytics.dashboard.filters import (
     Comparison,
@@ -260,9 +261,10 @@ def test_both_pages_render_from_the_synced_warehouse(make_app: MakeApp, synced_u
     assert [s.value for s in app.subheader] == [
         "Últimas sincronizações",
         "Atualização por fluxo",
+        "Códigos de rastreamento",
         "Linhas por tabela",
     ]
-    assert len(app.dataframe) == 3
+    assert len(app.dataframe) == 4
     assert any("qualidade" in i.value for i in app.info)
 
 
@@ -475,7 +477,7 @@ def test_data_health_shows_the_warehouse_bookkeeping(make_app: MakeApp, synced_u
     app.run()
     app.switch_page(HEALTH).run()
     no_exception(app)
-    runs, streams, counts = (frame.value for frame in app.dataframe)
+    runs, streams, _tracking, counts = (frame.value for frame in app.dataframe)
 
     ((requests, rows_json),) = sql(synced_url, "SELECT requests, rows_json FROM {t}sync_runs")
     assert runs["status"].tolist() == ["Finished"]
@@ -499,6 +501,59 @@ def test_data_health_shows_the_warehouse_bookkeeping(make_app: MakeApp, synced_u
     assert dict(zip(counts["table"], counts["rows"], strict=True)) == {
         name: f"{n:,}" for name, n in expected_counts.items()
     }
+
+
+def test_data_health_lists_the_tracking_codes_and_marks_those_no_rule_uses(
+    make_app: MakeApp, synced_url: str, tmp_path: Path
+) -> None:
+    source = parse_database_url(synced_url).serving_path
+    assert source is not None
+    copy = tmp_path / "kommo.duckdb"
+    shutil.copy(source, copy)
+    url = f"duckdb:///{copy}"
+    schema = parse_database_url(url).dataset
+    with duckdb.connect(str(copy)) as con:
+        # An account-specific code on two live leads: kept by the sync, ignored by the defaults.
+        con.execute(
+            f"INSERT INTO {schema}.lead_tracking (lead_id, code, name, field_type, value) "
+            "SELECT id, 'SOURCE_DOMAIN', 'Source domain', 'tracking_data', 'blog.example.com' "
+            f"FROM {schema}.leads WHERE NOT is_deleted ORDER BY id LIMIT 2"
+        )
+    app = make_app(url, lang="en")
+    app.run()
+    app.switch_page(HEALTH).run()
+    no_exception(app)
+    assert "Tracking codes" in [s.value for s in app.subheader]
+    shown = app.dataframe[2].value
+    expected = sql(
+        url,
+        "SELECT t.code, count(DISTINCT t.lead_id) FROM {t}lead_tracking t "
+        "JOIN {t}leads l ON l.id = t.lead_id WHERE NOT l.is_deleted AND trim(t.value) <> '' "
+        "GROUP BY t.code",
+    )
+    assert len(expected) > 1  # the emulated account's own codes, and ours
+    assert dict(zip(shown["code"], shown["leads"], strict=True)) == {
+        code: f"{n:,}" for code, n in expected
+    }
+    used = dict(zip(shown["code"], shown["used"], strict=True))
+    assert used["SOURCE_DOMAIN"] == "No"
+    assert shown.set_index("code").loc["SOURCE_DOMAIN", "leads"] == "2"
+    # The emulated account carries only standard codes: the default rules use every one.
+    assert all(v == "Yes" for code, v in used.items() if code != "SOURCE_DOMAIN")
+    assert any("No channel rule uses: SOURCE_DOMAIN." in c.value for c in app.caption)
+
+
+def test_the_tracking_table_leaves_the_used_column_empty_without_a_model() -> None:
+    codes = pd.DataFrame({"code": ["UTM_SOURCE", "FROM"], "name": ["utm_source", None],
+                          "leads": [1200, 3]})  # fmt: skip
+    frame = data_health.tracking_frame(codes, frozenset({"utm_source"}), "pt-BR")
+    assert frame.to_dict("list") == {
+        "code": ["UTM_SOURCE", "FROM"],
+        "name": ["utm_source", ""],
+        "leads": ["1.200", "3"],
+        "used": ["Sim", "Não"],
+    }
+    assert set(data_health.tracking_frame(codes, None, "en")["used"]) == {""}
 
 
 # -- the command ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from kommo_analytics import analytics
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard.app_pages import intake as intake_page
 from kommo_analytics.dashboard.i18n import Locale
 from kommo_analytics.settings import load_settings
 from kommo_analytics.warehouse.target import parse_database_url
@@ -91,6 +92,7 @@ def test_intake_shows_the_reports_numbers(make_app: MakeApp, synced_url: str) ->
         f"First response time · {c.fmt_pct(response['within_sla_pct'], 'en')} within "
         f"{c.fmt_hours(sla, 'en')}",
         "Channels",
+        "Leads of unknown origin",
         "Origin by UTM",
     ]
     assert len(app.get("plotly_chart")) == 2
@@ -114,6 +116,37 @@ def test_intake_shows_the_reports_numbers(make_app: MakeApp, synced_url: str) ->
     (label,) = [o for o in picker.options if o.startswith("(no value)")]
     picker.set_value(label).run()
     assert len(lead_tables(app)[1]) == source_none["leads"]
+
+
+def test_intake_says_how_many_leads_are_unknown_and_why(make_app: MakeApp, synced_url: str) -> None:
+    app = open_page(make_app, synced_url, INTAKE, lang="en", **OCTOBER)
+    unknown = report(synced_url)["leads"]["unknown"]
+    # The emulated account has robot-made leads without tracking data: the section has numbers.
+    assert unknown["total"] > 0
+    assert unknown["total"] == report(synced_url)["leads"]["by_channel"]["unknown"]
+    assert any(m.value.startswith(f"**{number(unknown['total'])}** of ") for m in app.markdown)
+    (table,) = [d.value for d in app.dataframe if "reason" in d.value.columns]
+    assert table["reason"].tolist() == [
+        "No tracking field at all",
+        "No tag at all",
+        "Created by a robot or an integration",
+    ]
+    assert table["leads"].tolist() == [
+        number(unknown[k]) for k in ("no_tracking_field", "no_tag", "created_by_robot")
+    ]
+    assert all(table["fix"])
+
+
+def test_the_unknown_reasons_table_is_localised() -> None:
+    unknown = {"total": 1500, "no_tracking_field": 1200, "no_tag": 1500, "created_by_robot": 7}
+    frame = intake_page.unknown_frame(unknown, "pt-BR")
+    assert frame["reason"].tolist() == [
+        "Sem nenhum campo de rastreamento",
+        "Sem nenhuma tag",
+        "Criados por robô ou integração",
+    ]
+    assert frame["leads"].tolist() == ["1.200", "1.500", "7"]
+    assert intake_page.unknown_frame(unknown, "es")["reason"][1] == "Sin ninguna etiqueta"
 
 
 def test_intake_follows_the_channel_and_seller_filters(make_app: MakeApp, synced_url: str) -> None:

@@ -221,6 +221,18 @@ def call_note(id: int, entity: int, duration_seconds: int, *, entity_type: str =
     }
 
 
+def tracking(lead_id: int, code: str, value: str, *, name: str | None = None) -> Row:
+    """A tracking field of a lead as the raw ``lead_tracking`` table holds it."""
+    return {
+        "lead_id": lead_id,
+        "code": code,
+        "name": name if name is not None else code.lower(),
+        "field_id": None,
+        "field_type": "tracking_data",
+        "value": value,
+    }
+
+
 def link(lead_id: int, contact_id: int, *, main: bool = True) -> Row:
     return {"lead_id": lead_id, "contact_id": contact_id, "is_main": main}
 
@@ -303,6 +315,7 @@ def raw(
     tasks: Iterable[Row] = (),
     notes: Iterable[Row] = (),
     contacts: Iterable[Row] = (),
+    tracking: Iterable[Row] = (),
     configured: bool = True,
 ) -> RawFrames:
     """The raw tables of a small account: one "Sales" pipeline (New lead → Qualified → Proposal,
@@ -338,6 +351,7 @@ def raw(
         events=_table("events", events),
         tasks=_table("tasks", tasks),
         call_notes=_table("call_notes", notes),
+        lead_tracking=_table("lead_tracking", tracking),
     )
 
 

@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from kommo_analytics.errors import ConfigError
-from kommo_analytics.metrics.channels import DEFAULT_CHANNELS, ChannelRules, parse_rules
+from kommo_analytics.metrics.channels import (
+    DEFAULT_CHANNELS,
+    DEFAULT_UTM_FIELDS,
+    ChannelRules,
+    parse_rules,
+)
 
 RULES = ChannelRules.default()
 HUMAN = 7  # any created_by other than 0 is a person
@@ -123,6 +128,29 @@ def test_referrer_counts_as_a_utm_field() -> None:
     assert channel(referrer="https://blog.example.com", created_by=HUMAN) == "other"
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"utm_referrer": "https://blog.example.com"},  # seen instead of REFERRER in a real account
+        {"gclientid": "123.456"},  # analytics cookies are only set by a web visit
+        {"_ym_uid": "1699"},
+        {"from": "instagram"},
+        {"openstat_source": "direct.yandex.ru"},
+        {"roistat": "42"},
+    ],
+)
+def test_referrer_like_tracking_codes_alone_are_other_never_unknown(
+    fields: dict[str, str],
+) -> None:
+    assert channel(**fields) == "other"
+    assert channel(created_by=HUMAN, **fields) == "other"
+
+
+def test_an_account_specific_code_is_no_tracking_field_by_default() -> None:
+    # Nobody can know what SOURCE_DOMAIN means in an account; a rules file may name it.
+    assert channel(source_domain="blog.example.com") == "unknown"
+
+
 @pytest.mark.parametrize("created_by", [ROBOT, None])
 def test_robot_or_unknown_creator_without_utm_is_unknown(created_by: int | None) -> None:
     assert channel(created_by=created_by) == "unknown"
@@ -163,6 +191,70 @@ fallback = true
     # With utm_fields leaving out referrer, a human lead with only a referrer is field sales.
     assert rules.classify({"referrer": "https://x"}, [], HUMAN) == "field_sales"
     assert rules.rules[1].label == "Field sales"  # default label made from the key
+
+
+def test_a_rule_may_name_any_tracking_code() -> None:
+    rules = parse_rules(
+        """
+utm_fields = ["utm_source", "source_domain"]
+
+[[channel]]
+key = "blog"
+fields = { source_domain = ["Blog.example.com"], _ym_counter = ["99"] }
+
+[[channel]]
+key = "yandex"
+any_present = ["YCLID", "openstat_ad"]
+
+[[channel]]
+key = "web"
+any_utm = true
+
+[[channel]]
+key = "rest"
+fallback = true
+""",
+        source="mine.toml",
+    )
+    assert rules.classify({"SOURCE_DOMAIN": " blog.example.com"}, [], None) == "blog"
+    assert rules.classify({"_ym_counter": "99"}, [], None) == "blog"
+    assert rules.classify({"openstat_ad": "x"}, [], None) == "yandex"
+    assert rules.classify({"source_domain": "shop.example.com"}, [], None) == "web"
+    assert rules.classify({"gclid": "x"}, [], None) == "rest"
+    assert rules.rules[0].describe() == ("source_domain is blog.example.com, or _ym_counter is 99")
+    frame = pd.DataFrame(
+        {
+            "source_domain": ["BLOG.example.com", "shop.example.com", None, None],
+            "openstat_ad": [None, None, "ad1", None],
+        }
+    )
+    assert rules.classify_frame(frame).tolist() == ["blog", "web", "yandex", "rest"]
+    # What the rules look at, for showing which tracking codes no rule uses.
+    assert rules.used_fields == frozenset(
+        {"utm_source", "source_domain", "_ym_counter", "yclid", "openstat_ad"}
+    )
+
+
+def test_the_default_rules_use_every_known_tracking_code() -> None:
+    assert {"yclid", "gclid", "fbclid", "utm_referrer", "gclientid", "from"} <= RULES.used_fields
+    assert "source_domain" not in RULES.used_fields
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('fields = ["x"]', "fields must be a table"),
+        ('fields = { "bad code" = ["x"] }', 'field "bad code" is not a tracking code'),
+        ("fields = { utm_medium = [] }", "utm_medium is an empty list"),
+        ("fields = {}", "fields is an empty table"),
+        ('any_present = ["not a code"]', 'field "not a code" is not a tracking code'),
+    ],
+)
+def test_bad_tracking_code_conditions_are_refused(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_rules(f'[[channel]]\nkey = "x"\n{text}\n' + _FALLBACK, source="mine.toml")
+    assert expected in info.value.message
+    assert info.value.hint
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
@@ -276,6 +368,9 @@ def _random_frame(n: int, seed: int) -> pd.DataFrame:
             "gclid": pick([None] * 8 + ["Cj0", " "]),
             "referrer": pick([None] * 5 + ["https://x.example"]),
             "yclid": pick([None] * 9 + ["y1"]),
+            "utm_referrer": pick([None] * 7 + ["https://r.example"]),
+            "gclientid": pick([None] * 9 + [" 1.2 "]),
+            "source_domain": pick([None] * 5 + ["x.example"]),
             # no fbclid column at all: it must count as null
             "tags": pick(tags),
             "created_by": pick([0, 0, 5, 12, None]),
@@ -330,3 +425,8 @@ def test_classify_frame_handles_a_million_rows() -> None:
     assert result.value_counts().to_dict() == {
         k: v * 1000 for k, v in RULES.classify_frame(base).value_counts().to_dict().items()
     }
+
+
+def test_the_default_file_lists_the_same_utm_fields_as_leaving_the_line_out() -> None:
+    # Its comment promises that leaving utm_fields out changes nothing.
+    assert sorted(RULES.utm_fields) == sorted(DEFAULT_UTM_FIELDS)

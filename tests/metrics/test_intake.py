@@ -23,6 +23,7 @@ from tests.metrics.builders import (
     params,
     raw,
     run,
+    tracking,
     trashed,
 )
 
@@ -157,6 +158,35 @@ def test_leads_by_channel_follow_the_default_rules() -> None:
 
 
 # -- first response ---------------------------------------------------------------------------------
+
+
+def test_unknown_leads_are_counted_with_what_they_lack() -> None:
+    data = raw(
+        leads=[
+            lead(1, created_by=ROBOT),  # nothing at all
+            lead(2, created_by=ROBOT, tags=["vip"]),  # a tag no rule uses
+            lead(3, created_by=ROBOT),  # only a code no default rule uses
+            lead(4, created_by=ROBOT),  # only UTM_REFERRER: other, not unknown
+            lead(5, created_by=ANA),  # a person, no tracking: outbound
+            lead(6, "2026-09-10 12:00", created_by=ROBOT),  # before the period
+        ],
+        tracking=[
+            tracking(3, "SOURCE_DOMAIN", "blog.example.com"),
+            tracking(4, "UTM_REFERRER", "https://blog.example.com"),
+        ],
+    )
+    leads = run(data)["leads"]
+    assert leads["by_channel"]["unknown"] == 3
+    assert leads["by_channel"]["other"] == 1
+    assert leads["unknown"] == {
+        "total": 3,
+        "no_tracking_field": 2,  # leads 1 and 2
+        "no_tag": 2,  # leads 1 and 3
+        "created_by_robot": 3,
+    }
+    assert run(raw())["leads"]["unknown"] == dict.fromkeys(
+        ("total", "no_tracking_field", "no_tag", "created_by_robot"), 0
+    )
 
 
 def test_response_time_with_an_odd_number_of_answered_leads() -> None:

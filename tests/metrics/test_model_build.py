@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from kommo_analytics.metrics.channels import ChannelRules
+from kommo_analytics.metrics.channels import ChannelRules, parse_rules
 from kommo_analytics.warehouse.model import DERIVED, MODEL_TABLES
 from kommo_analytics.warehouse.model_build import build_model
 from tests.metrics.builders import (
@@ -37,6 +37,7 @@ from tests.metrics.builders import (
     raw,
     task,
     task_completed,
+    tracking,
 )
 
 
@@ -213,6 +214,49 @@ def test_channel_and_tags_are_stored() -> None:
     assert facts.loc[2, "channel"] == "referral"
     assert json.loads(facts.loc[2, "tags"]) == ["VIP", "Indicação"]
     assert facts.loc[3, "channel"] == "unknown"
+
+
+def test_every_tracking_code_of_a_lead_reaches_the_channel_rules() -> None:
+    leads = [
+        lead(1, created_by=ROBOT),  # only UTM_REFERRER: a web visit, so other
+        lead(2, created_by=ROBOT),  # a Yandex Direct click id: paid
+        lead(3, created_by=ROBOT),  # only an account-specific code the defaults ignore
+        lead(4, created_by=ROBOT, tags=["vip"]),  # nothing to go by
+        lead(5, created_by=ROBOT, utm_medium="cpc"),  # a typed column still counts
+    ]
+    data = raw(
+        leads=leads,
+        tracking=[
+            tracking(1, "UTM_REFERRER", "https://blog.example.com"),
+            tracking(2, "YCLID", "7263"),
+            tracking(3, "SOURCE_DOMAIN", "blog.example.com", name="Source domain"),
+            tracking(5, "UTM_MEDIUM", "cpc"),
+            tracking(5, "ROISTAT", "  "),  # blank: not a value
+        ],
+    )
+    facts = model(data)["fact_leads"].set_index("lead_id")
+    assert facts["channel"].to_dict() == {
+        1: "other",
+        2: "paid",
+        3: "unknown",
+        4: "unknown",
+        5: "paid",
+    }
+    # What the page explaining "unknown" counts: tracking fields with a value, and tags.
+    assert facts["tracking_fields"].to_dict() == {1: 1, 2: 1, 3: 1, 4: 0, 5: 1}
+    assert facts["tag_count"].to_dict() == {1: 0, 2: 0, 3: 0, 4: 1, 5: 0}
+
+    # A rules file may name the account's own code.
+    rules = parse_rules(
+        '[[channel]]\nkey = "blog"\nfields = { source_domain = ["blog.example.com"] }\n'
+        '[[channel]]\nkey = "rest"\nfallback = true\n',
+        source="mine.toml",
+    )
+    built = build_model(data, rules, built_at=datetime(2026, 11, 15, tzinfo=UTC))
+    channels = built["fact_leads"].set_index("lead_id")["channel"]
+    assert channels.to_dict() == {1: "rest", 2: "rest", 3: "blog", 4: "rest", 5: "rest"}
+    info = dict(zip(built["model_info"]["item"], built["model_info"]["value"], strict=True))
+    assert info["tracking_fields_used"] == "source_domain"
 
 
 # -- first response ---------------------------------------------------------------------------------

@@ -182,3 +182,102 @@ def test_a_drift_error_is_located_by_stream_window_and_page() -> None:
         'field `price` is "n/a"'
     )
     assert located.hint == info.value.hint and located.field == "price"
+
+
+def _tracking_lead(*fields: dict[str, object]) -> dict[str, object]:
+    return {"id": 42, "custom_fields_values": list(fields)}
+
+
+def _field(
+    code: str | None, value: str, *, name: str | None = None, type_: str = "tracking_data"
+) -> dict[str, object]:
+    return {
+        "field_id": 500_100,
+        "field_code": code,
+        "field_name": name if name is not None else (code or "").lower(),
+        "field_type": type_,
+        "values": [{"value": value}],
+    }
+
+
+def test_every_tracking_field_is_kept_with_its_code_name_and_value() -> None:
+    lead = _tracking_lead(
+        _field("UTM_SOURCE", "google"),
+        _field("YCLID", "7263"),
+        _field("GCLIENTID", "1.2"),
+        _field("_YM_UID", "1699"),
+        _field("OPENSTAT_SERVICE", "direct"),
+        _field("SOURCE_DOMAIN", "blog.example.com", name="Source domain"),  # account-specific
+        _field(None, "Plano", name="Produto", type_="select"),  # not tracking: left out
+    )
+    rows = records.lead_tracking_rows(lead)
+    assert {r["code"]: r["value"] for r in rows} == {
+        "UTM_SOURCE": "google",
+        "YCLID": "7263",
+        "GCLIENTID": "1.2",
+        "_YM_UID": "1699",
+        "OPENSTAT_SERVICE": "direct",
+        "SOURCE_DOMAIN": "blog.example.com",
+    }
+    domain = next(r for r in rows if r["code"] == "SOURCE_DOMAIN")
+    assert (domain["lead_id"], domain["name"], domain["field_type"]) == (
+        42,
+        "Source domain",
+        "tracking_data",
+    )
+    assert domain["field_id"] == 500_100
+
+
+def test_plain_text_fields_named_like_a_known_code_count_as_tracking() -> None:
+    lead = _tracking_lead(
+        _field(None, "https://x.example/", name=" utm_referrer ", type_="text"),
+        _field(None, "Ana", name="Vendedora", type_="text"),  # not a known code
+        _field(None, "abc", name="yclid", type_="text"),
+    )
+    rows = records.lead_tracking_rows(lead)
+    assert sorted(r["code"] for r in rows) == ["UTM_REFERRER", "YCLID"]
+
+
+def test_the_field_code_wins_over_a_text_field_named_like_it() -> None:
+    lead = _tracking_lead(
+        _field(None, "by-name", name="UTM_SOURCE", type_="text"),
+        _field("UTM_SOURCE", "by-code"),
+    )
+    rows = records.lead_tracking_rows(lead)
+    assert [(r["code"], r["value"]) for r in rows] == [("UTM_SOURCE", "by-code")]
+    row, _ = records.lead_rows(lead)
+    assert row["utm_source"] == "by-code"
+
+
+def test_utm_referrer_fills_the_referrer_column_and_referrer_wins_when_both_exist() -> None:
+    only = _tracking_lead(_field("UTM_REFERRER", "https://blog.example.com/post"))
+    row, _ = records.lead_rows(only)
+    assert row["referrer"] == "https://blog.example.com/post"
+    both = _tracking_lead(
+        _field("UTM_REFERRER", "https://utm.example.com"),
+        _field("REFERRER", "https://page.example.com"),
+    )
+    row, _ = records.lead_rows(both)
+    assert row["referrer"] == "https://page.example.com"
+    # Both stay in lead_tracking, so nothing is lost by the choice.
+    assert {r["code"] for r in records.lead_tracking_rows(both)} == {"UTM_REFERRER", "REFERRER"}
+
+
+def test_a_lead_without_tracking_fields_has_no_tracking_rows() -> None:
+    assert records.lead_tracking_rows({"id": 1, "custom_fields_values": None}) == []
+    assert records.lead_tracking_rows({"id": 1}) == []
+
+
+def test_the_leads_stream_loads_the_tracking_rows_replaced_per_lead() -> None:
+    from kommo_analytics.sync.streams import STREAMS
+    from kommo_analytics.warehouse.tables import TABLES
+
+    leads = next(s for s in STREAMS if s.name == "leads")
+    rows = leads.to_rows(_tracking_lead(_field("FROM", "instagram")))
+    assert [(r["lead_id"], r["code"], r["value"]) for r in rows["lead_tracking"]] == [
+        (42, "FROM", "instagram")
+    ]
+    table = TABLES["lead_tracking"]
+    assert set(rows["lead_tracking"][0]) == set(table.column_names)
+    assert table.primary_key == ("lead_id", "code")
+    assert table.merge_key == ("lead_id",)  # a lead's set is replaced whole, like its contacts

@@ -56,3 +56,30 @@ def test_loads_upsert_by_key_and_replace_link_sets_and_dictionaries(
         target, f"SELECT name FROM {target.qualified('leads')} WHERE id = {mark}", [2]
     )
     assert named == [("b2",)]
+
+
+def test_a_leads_tracking_fields_are_replaced_whole(warehouse_url: str, tmp_path: Path) -> None:
+    target = parse_database_url(warehouse_url)
+    warehouse = Warehouse(target, tmp_path / "data")
+
+    def field(lead_id: int, code: str, value: str) -> dict[str, Any]:
+        return {"lead_id": lead_id, "code": code, "name": code.lower(), "value": value}
+
+    warehouse.load(
+        {
+            "lead_tracking": [
+                field(1, "UTM_SOURCE", "google"),
+                field(1, "GCLID", "Cj0"),
+                field(2, "YCLID", "7263"),
+            ]
+        }
+    )
+    # Lead 1 now carries only an account-specific code: its GCLID and UTM_SOURCE are gone.
+    warehouse.load({"lead_tracking": [field(1, "SOURCE_DOMAIN", "blog.example.com")]})
+    warehouse.publish()
+    rows = reader.query(
+        target,
+        f"SELECT lead_id, code, value FROM {target.qualified('lead_tracking')} "
+        "ORDER BY lead_id, code",
+    )
+    assert rows == [(1, "SOURCE_DOMAIN", "blog.example.com"), (2, "YCLID", "7263")]

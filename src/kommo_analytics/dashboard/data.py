@@ -283,6 +283,32 @@ def load_row_counts(url: str, version: str, tables: tuple[str, ...]) -> pd.DataF
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_tracking_codes(url: str, version: str) -> pd.DataFrame:
+    """Each tracking code the live leads carry with a value: one of its field names and how
+    many leads have it, most frequent first."""
+    target = parse_database_url(url)
+    q = target.qualified
+    rows = _query(
+        target,
+        "SELECT t.code, MIN(t.name), COUNT(DISTINCT t.lead_id) "
+        f"FROM {q('lead_tracking')} t JOIN {q('leads')} l ON l.id = t.lead_id "
+        "WHERE NOT l.is_deleted AND TRIM(t.value) <> '' "
+        "GROUP BY t.code ORDER BY COUNT(DISTINCT t.lead_id) DESC, t.code",
+    )
+    return pd.DataFrame(rows, columns=["code", "name", "leads"])
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_tracking_used(url: str, version: str) -> frozenset[str] | None:
+    """The tracking fields the channel rules of the last model build look at; None when no
+    model, or one built before this was recorded, says."""
+    from kommo_analytics.warehouse.query import model_info
+
+    used = model_info(parse_database_url(url)).get("tracking_fields_used")
+    return None if used is None else frozenset(c for c in used.split(",") if c)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_leads(
     url: str,
     version: str,

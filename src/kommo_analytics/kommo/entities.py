@@ -289,3 +289,25 @@ TRACKING_FIELD_CODES: tuple[str, ...] = (
 )
 # The column each tracking field's value is kept in, by its code (emulator store and warehouse).
 TRACKING_COLUMNS: dict[str, str] = {code: code.lower() for code in TRACKING_FIELD_CODES}
+# Every tracking code real accounts are known to carry on leads. Fields of type `tracking_data`
+# are kept whatever their code; this list is what lets a plain text field count as tracking
+# when its name is one of these codes, and what "has a tracking field" means by default.
+KNOWN_TRACKING_CODES: tuple[str, ...] = (
+    *TRACKING_FIELD_CODES,
+    "UTM_REFERRER",
+    "YCLID",
+    "GCLIENTID",
+    "ROISTAT",
+    "_YM_UID",
+    "_YM_COUNTER",
+    "OPENSTAT_SERVICE",
+    "OPENSTAT_CAMPAIGN",
+    "OPENSTAT_AD",
+    "OPENSTAT_SOURCE",
+    "FROM",
+)
+# Codes that fill another code's typed column when that one is empty: some accounts send
+# UTM_REFERRER instead of REFERRER for the same page. REFERRER wins when both are present
+# (it is the field Kommo's own forms fill); both are kept in `lead_tracking` anyway.
+TRACKING_FALLBACKS: dict[str, str] = {"UTM_REFERRER": "REFERRER"}
+TRACKING_DATA_TYPE = "tracking_data"

@@ -29,12 +29,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from kommo_analytics.errors import ConfigError
-from kommo_analytics.kommo.entities import TRACKING_COLUMNS
+from kommo_analytics.kommo.entities import KNOWN_TRACKING_CODES
 
 DEFAULT_CHANNELS: tuple[str, ...] = ("paid", "referral", "organic", "outbound", "other", "unknown")
 
-# The tracking fields a rule may compare with a list of values. Click ids (gclid, fbclid) are
-# opaque random strings, so only their presence (`any_present`) means anything.
+# The tracking fields a rule may compare with a list of values by name (`utm_medium = [...]`);
+# any other code, an account's own included, goes in the rule's `fields` table. Click ids (gclid,
+# fbclid) are opaque random strings, so only their presence (`any_present`) means anything.
 VALUE_FIELDS: tuple[str, ...] = (
     "utm_source",
     "utm_medium",
@@ -43,16 +44,18 @@ VALUE_FIELDS: tuple[str, ...] = (
     "utm_term",
     "referrer",
 )
-# What "has a UTM field" means when the rules file does not say: every tracking column the
-# warehouse keeps, referrer included (the reason is in default_channels.toml).
-DEFAULT_UTM_FIELDS: tuple[str, ...] = tuple(TRACKING_COLUMNS.values())
+# What "has a UTM field" means when the rules file does not say: every known tracking code,
+# referrer and the analytics cookies included (the reason is in default_channels.toml).
+DEFAULT_UTM_FIELDS: tuple[str, ...] = tuple(code.lower() for code in KNOWN_TRACKING_CODES)
 
 _DEFAULT_FILE = "default_channels.toml"
 _DEFAULT_SOURCE = f"built-in channel rules ({_DEFAULT_FILE})"
 _KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+# A tracking code as rules name it: Kommo's codes lower-cased (`_ym_uid` starts with "_").
+_CODE_PATTERN = re.compile(r"[a-z0-9_]+")
 _LIST_SETTINGS = ("any_present", "tags", *VALUE_FIELDS)
 _BOOL_SETTINGS = ("human_without_utm", "any_utm", "fallback")
-_RULE_SETTINGS = ("key", "label", *_LIST_SETTINGS, *_BOOL_SETTINGS)
+_RULE_SETTINGS = ("key", "label", *_LIST_SETTINGS, "fields", *_BOOL_SETTINGS)
 _TOP_SETTINGS = ("channel", "utm_fields")
 _RULES_HINT = (
     "see the comments at the top of the built-in default_channels.toml for what a rule may contain"
@@ -133,6 +136,11 @@ class ChannelRule:
             return True
         return self.any_utm and has_utm
 
+    @property
+    def used_fields(self) -> frozenset[str]:
+        """The tracking fields this rule's own conditions look at."""
+        return frozenset(self.any_present) | {cond.field for cond in self.field_values}
+
     def describe(self) -> str:
         """One readable line, e.g. "GCLID, FBCLID or YCLID present, or utm_medium is cpc…"."""
         if self.fallback:
@@ -194,6 +202,17 @@ class ChannelRules:
     def keys(self) -> tuple[str, ...]:
         return tuple(rule.key for rule in self.rules)
 
+    @property
+    def used_fields(self) -> frozenset[str]:
+        """Every tracking field (lower-case code) some rule looks at: a code outside this set
+        cannot change any lead's channel."""
+        used: set[str] = set()
+        for rule in self.rules:
+            used |= rule.used_fields
+        if any(rule.human_without_utm or rule.any_utm for rule in self.rules):
+            used |= set(self.utm_fields)
+        return frozenset(used)
+
     def label(self, key: str) -> str:
         for rule in self.rules:
             if rule.key == key:
@@ -204,7 +223,7 @@ class ChannelRules:
         self, fields: Mapping[str, str | None], tags: Sequence[str], created_by: int | None
     ) -> str:
         """The channel key of one lead. ``created_by`` 0 or None means robot or unknown."""
-        values = {name.lower(): normalise(value) for name, value in fields.items()}
+        values = {normalise(name): normalise(value) for name, value in fields.items()}
         # A bare string is one tag, not a sequence of one-letter tags.
         tag_list: Sequence[object] = [tags] if isinstance(tags, str) else (tags or ())
         tag_set = frozenset(normalise(tag) for tag in tag_list)
@@ -218,7 +237,8 @@ class ChannelRules:
     def classify_frame(self, frame: pd.DataFrame) -> pd.Series:
         """The channel key of every row, as a string Series aligned with ``frame.index``.
 
-        Tracking columns missing from ``frame`` count as null; ``tags`` holds a list of tag
+        Columns are tracking fields named by their lower-case code (any code, not only the
+        standard ones); those missing from ``frame`` count as null; ``tags`` holds a list of tag
         names per row (or None); ``created_by`` 0 or null means robot or unknown.
         """
         n = len(frame)
@@ -406,7 +426,7 @@ def parse_rules(text: str, *, source: str) -> ChannelRules:
             )
     utm_fields = DEFAULT_UTM_FIELDS
     if "utm_fields" in data:
-        utm_fields = _string_list(data["utm_fields"], source, "", "utm_fields")
+        utm_fields = _codes(_string_list(data["utm_fields"], source, "", "utm_fields"), source, "")
 
     raw_rules = data.get("channel")
     if raw_rules is None or raw_rules == []:
@@ -464,6 +484,9 @@ def _parse_rule(raw: dict[str, Any], number: int, source: str) -> ChannelRule:
     lists = {
         name: _string_list(raw[name], source, where, name) for name in _LIST_SETTINGS if name in raw
     }
+    if "any_present" in lists:
+        lists["any_present"] = _codes(lists["any_present"], source, where)
+    by_code = _field_table(raw["fields"], source, where) if "fields" in raw else ()
     flags: dict[str, bool] = {}
     for name in _BOOL_SETTINGS:
         if name in raw:
@@ -480,7 +503,10 @@ def _parse_rule(raw: dict[str, Any], number: int, source: str) -> ChannelRule:
         key=key,
         label=label.strip(),
         any_present=lists.get("any_present", ()),
-        field_values=tuple(FieldIn(name, lists[name]) for name in VALUE_FIELDS if name in lists),
+        field_values=(
+            *(FieldIn(name, lists[name]) for name in VALUE_FIELDS if name in lists),
+            *by_code,
+        ),
         tags=lists.get("tags", ()),
         human_without_utm=flags.get("human_without_utm", False),
         any_utm=flags.get("any_utm", False),
@@ -503,6 +529,40 @@ def _parse_rule(raw: dict[str, Any], number: int, source: str) -> ChannelRule:
             "remove the other conditions from the fallback rule, or move them to a rule of their own",
         )
     return rule
+
+
+def _codes(names: tuple[str, ...], source: str, where: str) -> tuple[str, ...]:
+    for name in names:
+        if not _CODE_PATTERN.fullmatch(name):
+            raise _fail(
+                source,
+                where,
+                f'field "{name}" is not a tracking code',
+                "write the field's code as Kommo shows it (letters, digits and _), "
+                'e.g. "utm_source", "yclid" or "source_domain"',
+            )
+    return names
+
+
+def _field_table(value: Any, source: str, where: str) -> tuple[FieldIn, ...]:
+    """`fields = { source_domain = ["blog.example.com"] }`: conditions on any tracking code."""
+    example = 'fields = { source_domain = ["blog.example.com"] }'
+    if not isinstance(value, dict):
+        raise _fail(
+            source,
+            where,
+            f"fields must be a table of tracking codes and values, not {_toml_type(value)}",
+            f"write it in curly brackets, e.g. {example}",
+        )
+    if not value:
+        raise _fail(
+            source, where, "fields is an empty table", f"add a code, e.g. {example}, or remove it"
+        )
+    conditions: list[FieldIn] = []
+    for name, values in value.items():
+        (code,) = _codes((normalise(name),), source, where)
+        conditions.append(FieldIn(code, _string_list(values, source, where, code)))
+    return tuple(conditions)
 
 
 def _check_rule_list(rules: Sequence[ChannelRule], source: str) -> None:

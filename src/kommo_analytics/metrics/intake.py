@@ -68,6 +68,13 @@ def queries(m: Model, p: MetricParams) -> Queries:
             revenue=flagged.won_to_date.ifelse(flagged.price.fill_null(0), 0).sum(),
         ),
         "costs": costs.group_by("channel").aggregate(amount=costs.amount.sum(), rows=costs.count()),
+        # Per channel, so that assemble can pick the fallback's row (its key is the rules').
+        "origin_gaps": flagged.group_by("channel").aggregate(
+            leads=flagged.count(),
+            no_tracking_field=(flagged.tracking_fields.fill_null(0) == 0).sum(),
+            no_tag=(flagged.tag_count.fill_null(0) == 0).sum(),
+            created_by_robot=(flagged.created_by == 0).sum(),
+        ),
     }
 
 
@@ -120,6 +127,20 @@ def assemble(results: Results, p: MetricParams, channels: tuple[str, ...]) -> di
             "not_split_by_filter": not costs_apply(p),
         },
         "utm": utm_tables(results["utm"]),
+        "unknown": unknown_reasons(results["origin_gaps"], channels[-1] if channels else None),
+    }
+
+
+UNKNOWN_REASONS = ("no_tracking_field", "no_tag", "created_by_robot")
+
+
+def unknown_reasons(frame: pd.DataFrame, fallback: str | None) -> dict[str, int]:
+    """How many leads fell through to the fallback channel ("unknown"), and how many of them
+    lack what the rules go by: a tracking field, a tag, a person as creator. A lead may lack
+    several, so the reasons do not add up to the total."""
+    row = next((r for r in tuples(frame) if str(r.channel) == fallback), None)
+    return {"total": count(row.leads) if row is not None else 0} | {
+        reason: count(getattr(row, reason)) if row is not None else 0 for reason in UNKNOWN_REASONS
     }
 
 

@@ -2,7 +2,7 @@
 
 Every row keeps the entity's JSON in ``raw``. Kommo's quirks handled here, once:
 ``result: []`` for "no result", numeric values as strings, ``[]`` for empty objects, singular vs
-plural entity types, UTM values found by ``field_code`` (ids differ per account).
+plural entity types, tracking (UTM) values found by ``field_code`` (ids differ per account).
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kommo_analytics.errors import DataDriftError
-from kommo_analytics.kommo.entities import TRACKING_COLUMNS
+from kommo_analytics.kommo.entities import (
+    KNOWN_TRACKING_CODES,
+    TRACKING_COLUMNS,
+    TRACKING_DATA_TYPE,
+    TRACKING_FALLBACKS,
+)
 from kommo_analytics.warehouse.loader import Row
 
 Json = dict[str, Any]
@@ -22,6 +27,7 @@ Json = dict[str, Any]
 # field_code → column. Matched by code first; accounts that made plain text fields named like
 # the codes are matched by name (kommo-api.md §7.11).
 UTM_COLUMNS = TRACKING_COLUMNS
+_KNOWN_CODES = frozenset(KNOWN_TRACKING_CODES)
 
 
 def _shown(value: Any) -> str:
@@ -256,29 +262,69 @@ def custom_field_row(field: Json) -> Row:
 # -- leads and contacts -----------------------------------------------------------------------
 
 
-def _tracking_values(lead: Json) -> dict[str, str | None]:
-    values: dict[str, str | None] = dict.fromkeys(UTM_COLUMNS.values())
-    by_name: dict[str, str | None] = {}
+def _code(value: Any) -> str | None:
+    return value.strip().upper() or None if isinstance(value, str) else None
+
+
+def lead_tracking_rows(lead: Json) -> list[Row]:
+    """Every tracking field of a lead that has a value, one row per code.
+
+    A field is tracking when its type is ``tracking_data`` (whatever its code: accounts add
+    their own, such as SOURCE_DOMAIN), or when its code or, for plain text fields, its name is
+    a known tracking code. A field found by its code wins over a text field named like it.
+    """
+    lead_id = _id(lead.get("id"))
+    by_code: dict[str, Row] = {}
+    by_name: dict[str, Row] = {}
     fields = lead.get("custom_fields_values")
     for field in fields if isinstance(fields, list) else []:
         if not isinstance(field, dict):
             continue
+        code = _code(field.get("field_code"))
+        name = _code(field.get("field_name"))
+        is_tracking = field.get("field_type") == TRACKING_DATA_TYPE
+        if not (is_tracking or code in _KNOWN_CODES or name in _KNOWN_CODES):
+            # Other fields' values may be objects (files, legal entities, linked entities):
+            # not ours to read, so never a reason to fail the run.
+            continue
         field_values = field.get("values")
         first = field_values[0] if isinstance(field_values, list) and field_values else None
         value = (
-            _str(first.get("value"), "custom_fields_values.values.value")
+            _str(first.get("value"), f"custom_fields_values[{code or name}].value")
             if isinstance(first, dict)
             else None
         )
-        code = field.get("field_code")
-        if isinstance(code, str) and code.upper() in UTM_COLUMNS:
-            values[UTM_COLUMNS[code.upper()]] = value
-        elif isinstance(field.get("field_name"), str):
-            by_name[str(field["field_name"]).strip().upper()] = value
-    for code, column in UTM_COLUMNS.items():
-        if values[column] is None and by_name.get(code) is not None:
-            values[column] = by_name[code]
-    return values
+        if value is None:
+            continue
+        row: Row = {
+            "lead_id": lead_id,
+            "code": "",
+            "name": _str(field.get("field_name"), "custom_fields_values.field_name"),
+            "field_id": _int(field.get("field_id"), "custom_fields_values.field_id"),
+            "field_type": _str(field.get("field_type"), "custom_fields_values.field_type"),
+            "value": value,
+        }
+        if code is not None and (is_tracking or code in _KNOWN_CODES):
+            by_code.setdefault(code, row | {"code": code})
+        elif name is not None and (is_tracking or name in _KNOWN_CODES):
+            by_name.setdefault(name, row | {"code": name})
+        elif is_tracking:
+            # A tracking field with neither code nor name: still kept, under its id.
+            by_code.setdefault(
+                f"FIELD_{row['field_id']}", row | {"code": f"FIELD_{row['field_id']}"}
+            )
+    for code, row in by_name.items():
+        by_code.setdefault(code, row)
+    return list(by_code.values())
+
+
+def _tracking_values(tracking: list[Row]) -> dict[str, str | None]:
+    """The typed tracking columns of the lead's row, from its tracking rows."""
+    found = {row["code"]: row["value"] for row in tracking}
+    for extra, standard in TRACKING_FALLBACKS.items():
+        if not (found.get(standard) or "").strip() and extra in found:
+            found[standard] = found[extra]
+    return {column: found.get(code) for code, column in UTM_COLUMNS.items()}
 
 
 def lead_rows(lead: Json) -> tuple[Row, list[Row]]:
@@ -324,7 +370,7 @@ def lead_rows(lead: Json) -> tuple[Row, list[Row]]:
         "company_id": _int(companies[0].get("id"), "_embedded.companies.id") if companies else None,
         "main_contact_id": main,
         "tags": json.dumps(tags, ensure_ascii=False),
-        **_tracking_values(lead),
+        **_tracking_values(lead_tracking_rows(lead)),
         "raw": _raw(lead),
     }
     return row, links

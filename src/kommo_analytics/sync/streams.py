@@ -46,7 +46,11 @@ Rows = dict[str, list[Row]]
 
 def _leads(item: Json) -> Rows:
     lead, links = records.lead_rows(item)
-    return {"leads": [lead], "lead_contacts": links}
+    return {
+        "leads": [lead],
+        "lead_contacts": links,
+        "lead_tracking": records.lead_tracking_rows(item),
+    }
 
 
 def _calls(entity_type: str) -> Callable[[Json], Rows]:

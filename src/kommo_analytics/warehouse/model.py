@@ -22,7 +22,7 @@ from kommo_analytics.kommo.entities import TRACKING_COLUMNS
 from kommo_analytics.warehouse.target import Kind, Target
 
 # Bumped whenever a derived table's columns change: a build then drops and re-creates them.
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 
 # The model's own schema on DuckDB and PostgreSQL (MySQL has no schemas inside a database: the
 # model sits beside the raw tables in the URL's database, which is why raw and model table names
@@ -113,7 +113,7 @@ MODEL_TABLES: dict[str, ModelTable] = {
                 "lead_id bigint, name text, pipeline_id bigint, status_id bigint, outcome text, "
                 "responsible_user_id bigint, created_by bigint, price double, "
                 "loss_reason_id bigint, loss_reason text, channel text, "
-                f"{_TRACKING}, tags text, "
+                f"{_TRACKING}, tags text, tracking_fields bigint, tag_count bigint, "
                 "created_at timestamp, created_local timestamp, "
                 "closed_at timestamp, closed_local timestamp, "
                 "first_response_at timestamp, response_hours double, cycle_days double, "

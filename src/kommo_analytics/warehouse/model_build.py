@@ -69,6 +69,13 @@ class RawFrames:
     events: pd.DataFrame
     tasks: pd.DataFrame
     call_notes: pd.DataFrame
+    # Every tracking field of every lead; empty in a warehouse synced before it existed, where
+    # the typed columns of `leads` are all there is.
+    lead_tracking: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ("lead_id", "code", "value")}
+        )
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -296,6 +303,31 @@ def _tags(value: Any) -> list[str]:
     return [str(t) for t in parsed] if isinstance(parsed, list) else []
 
 
+def _text(value: Any) -> str | None:
+    """A tracking value as the rules see it: blank means no value."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def tracking_values(lead_tracking: pd.DataFrame, lead_ids: pd.Series) -> pd.DataFrame:
+    """Every tracking value of each lead: one column per lower-case code, one row per lead id
+    (in ``lead_ids``' order, positional index)."""
+    values = lead_tracking["value"].astype(object).map(_text)
+    long = pd.DataFrame(
+        {
+            "lead_id": _int(lead_tracking["lead_id"]),
+            "code": lead_tracking["code"].astype(object).map(lambda c: str(c).strip().lower()),
+            "value": values,
+        }
+    ).dropna(subset=["lead_id", "value"])
+    if long.empty:
+        return pd.DataFrame(index=pd.RangeIndex(len(lead_ids)))
+    wide = long.drop_duplicates(["lead_id", "code"]).pivot(
+        index="lead_id", columns="code", values="value"
+    )
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reindex(lead_ids.to_numpy()).reset_index(drop=True)
+
+
 def first_responses(
     leads: pd.DataFrame, events: pd.DataFrame, lead_contacts: pd.DataFrame
 ) -> pd.Series:
@@ -375,9 +407,20 @@ def build_leads(
     leads["cycle_days"] = _hours(leads["closed_at"], leads["created_at"]) / 24.0
     tag_lists = leads["tags"].map(_tags)
     leads["tags"] = tag_lists.map(lambda tags: json.dumps(tags, ensure_ascii=False))
-    leads["channel"] = rules.classify_frame(
-        leads[[*TRACKING_COLUMNS.values(), "created_by"]].assign(tags=tag_lists)
-    )
+    leads["tag_count"] = tag_lists.map(len).astype("Int64")
+    # The typed columns come from the lead's own row, always current; lead_tracking adds every
+    # other code (yclid, gclientid, an account's source_domain ...) for the rules to use.
+    typed = [*TRACKING_COLUMNS.values()]
+    every = tracking_values(raw.lead_tracking, leads["lead_id"])
+    other = every.drop(columns=[c for c in every.columns if c in {*typed, "tags", "created_by"}])
+    other.index = leads.index
+    inputs = pd.concat([leads[[*typed, "created_by"]], other], axis=1).assign(tags=tag_lists)
+    leads["channel"] = rules.classify_frame(inputs)
+    # A lead's tracking fields with a value; UTM_REFERRER also fills `referrer`, so the typed
+    # columns alone can count one field twice and the larger of the two counts is taken.
+    leads["tracking_fields"] = np.maximum(
+        every.notna().sum(axis=1).to_numpy(), leads[typed].notna().sum(axis=1).to_numpy()
+    ).astype("int64")
     response = first_responses(leads, raw.events, raw.lead_contacts)
     leads["first_response_at"] = _at(leads["lead_id"], response)
     leads["response_hours"] = _hours(leads["first_response_at"], leads["created_at"])
@@ -523,6 +566,8 @@ def build_model(
             "model_version": str(MODEL_VERSION),
             "channel_rules": rules.source,
             "channels": ",".join(rules.keys),
+            # Which tracking codes the rules look at (Data health marks the codes they ignore).
+            "tracking_fields_used": ",".join(sorted(rules.used_fields)),
         }
     )
     return {

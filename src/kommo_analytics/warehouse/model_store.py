@@ -52,6 +52,7 @@ _RAW_TABLES: dict[str, str] = {
     "task_types": "task_types",
     "leads": "leads",
     "lead_contacts": "lead_contacts",
+    "lead_tracking": "lead_tracking",
     "events": "events",
     "tasks": "tasks",
     "call_notes": "call_notes",
@@ -119,6 +120,7 @@ def read_raw(con: Any, target: Target) -> RawFrames:
         events=frames["events"],
         tasks=frames["tasks"],
         call_notes=frames["call_notes"],
+        lead_tracking=frames["lead_tracking"],
     )
 
 

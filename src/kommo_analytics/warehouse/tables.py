@@ -166,6 +166,14 @@ LEAD_CONTACTS = _table(
     key=("lead_id", "contact_id"),
     merge_key=("lead_id",),
 )
+# Every tracking field of a lead (tracking_data fields and text fields named like a known code),
+# by its code: what rules may name beyond the typed columns of `leads`. Replaced whole per lead.
+LEAD_TRACKING = _table(
+    "lead_tracking",
+    "lead_id bigint!, code text!, name text, field_id bigint, field_type text, value text",
+    key=("lead_id", "code"),
+    merge_key=("lead_id",),
+)
 # What the sync learnt about a lead going to the trash or coming back (from the trash listing
 # and from lead_deleted / lead_restored events). `leads.is_deleted` is derived from it after each
 # load: a lead is deleted when its latest fact says so and is not older than the lead's row.
@@ -226,6 +234,7 @@ TABLES: dict[str, Table] = {
         LEAD_CUSTOM_FIELDS,
         LEADS,
         LEAD_CONTACTS,
+        LEAD_TRACKING,
         LEAD_DELETIONS,
         CONTACTS,
         EVENTS,

@@ -2,8 +2,9 @@
 
 Everything here is the sync's own bookkeeping (`sync_runs`, `sync_state`) and plain row counts;
 the sidebar filters do not apply. The last run's warnings (no time zone from Kommo, a column
-whose NULL share jumped) are shown above the runs; other data-quality checks are not built yet,
-and the page says so instead of showing a result it does not have.
+whose NULL share jumped) are shown above the runs. The tracking codes the leads carry are listed,
+marked when no channel rule uses them. Data-quality checks are not built yet, and the page says
+so instead of showing a result it does not have.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ STREAM_COLUMNS: Final = (
     ("updated", "health.col.updated"),
 )
 COUNT_COLUMNS: Final = (("table", "health.col.table"), ("rows", "health.col.count"))
-NUMBER_COLUMNS: Final = frozenset({"requests", "retries", "rate_limited", "rows_total", "rows"})
+TRACKING_COLUMNS: Final = (
+    ("code", "health.col.code"),
+    ("name", "health.col.field_name"),
+    ("leads", "health.col.leads"),
+    ("used", "health.col.used"),
+)
+NUMBER_COLUMNS: Final = frozenset(
+    {"requests", "retries", "rate_limited", "rows_total", "rows", "leads"}
+)
 KNOWN_RUN_STATUSES: Final = frozenset({"ok", "failed", "running"})
 KNOWN_RUN_MODES: Final = frozenset({"full", "incremental"})
 
@@ -149,6 +158,29 @@ def counts_frame(counts: pd.DataFrame, locale: Locale) -> pd.DataFrame:
     )
 
 
+def tracking_frame(
+    codes: pd.DataFrame, used: frozenset[str] | None, locale: Locale
+) -> pd.DataFrame:
+    """The tracking codes seen, with whether a channel rule uses each: rules name a code in
+    lower case, Kommo sends it in upper case. Without a model to say, the column is empty."""
+
+    def mark(code: str) -> str:
+        if used is None:
+            return ""
+        return t(
+            "health.tracking.used" if code.lower() in used else "health.tracking.ignored", locale
+        )
+
+    return pd.DataFrame(
+        {
+            "code": codes["code"],
+            "name": codes["name"].fillna(""),
+            "leads": [_count(v, locale) for v in codes["leads"]],
+            "used": [mark(str(code)) for code in codes["code"]],
+        }
+    )
+
+
 def _table(
     frame: pd.DataFrame, columns: tuple[tuple[str, str], ...], view: filters.View, name: str
 ) -> None:
@@ -165,6 +197,26 @@ def _table(
     # The download names its columns as the screen does.
     export = shown.rename(columns={key: t(label, locale) for key, label in columns})
     components.table(shown, view=view, name=name, column_config=config, export=export)
+
+
+def _tracking_section(view: filters.View) -> None:
+    locale, warehouse = view.locale, view.warehouse
+    st.subheader(t("health.tracking", locale))
+    try:
+        codes = data.load_tracking_codes(warehouse.url, warehouse.version)
+        used = data.load_tracking_used(warehouse.url, warehouse.version)
+    except KommoAnalyticsError as exc:
+        data.show_error(exc, locale)
+        return
+    if codes.empty:
+        st.info(t("health.tracking_empty", locale))
+        return
+    st.caption(t("health.tracking_caption", locale))
+    frame = tracking_frame(codes, used, locale)
+    _table(frame, TRACKING_COLUMNS, view, "tracking_codes")
+    ignored = [str(c) for c in codes["code"] if used is not None and str(c).lower() not in used]
+    if ignored:
+        st.caption(t("health.tracking_ignored", locale, codes=", ".join(map(str, ignored))))
 
 
 def render() -> None:
@@ -209,6 +261,9 @@ def render() -> None:
         _table(
             streams_frame(streams, view.now, view.zone, locale), STREAM_COLUMNS, view, "freshness"
         )
+
+    if "lead_tracking" in warehouse.tables and "leads" in warehouse.tables:
+        _tracking_section(view)
 
     st.subheader(t("health.counts", locale))
     _table(counts_frame(counts, locale), COUNT_COLUMNS, view, "row_counts")

@@ -327,6 +327,57 @@ def utm_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
 # -- the page -----------------------------------------------------------------------------------
 
 
+# Why a lead is "unknown", each with what to do about it (catalogue keys).
+UNKNOWN_REASONS: Final = ("no_tracking_field", "no_tag", "created_by_robot")
+
+
+def unknown_frame(unknown: dict[str, int], locale: Locale) -> pd.DataFrame:
+    """One row per reason: how many unknown leads lack that, and where to fix it."""
+    return pd.DataFrame(
+        {
+            "reason": [t(f"intake.unknown.{r}", locale) for r in UNKNOWN_REASONS],
+            "leads": [c.fmt_number(unknown[r], locale) for r in UNKNOWN_REASONS],
+            "fix": [t(f"intake.unknown.{r}_fix", locale) for r in UNKNOWN_REASONS],
+        }
+    )
+
+
+def unknown_section(view: View, report: dict[str, Any]) -> None:
+    """How many leads no rule could place, and what they lack, so the user knows whether to
+    fix Kommo (forms, integrations, tags) or the rules."""
+    locale = view.locale
+    unknown = report["leads"]["unknown"]
+    st.subheader(t("intake.unknown.title", locale), help=c.tip("leads.unknown.total", locale))
+    if not unknown["total"]:
+        st.caption(t("intake.unknown.none", locale))
+        return
+    st.markdown(
+        t("intake.unknown.summary", locale, count=c.fmt_number(unknown["total"], locale),
+          total=c.fmt_number(report["leads"]["total"], locale))
+    )  # fmt: skip
+    labels = {
+        "reason": ("intake.unknown.col.reason", None),
+        "leads": ("intake.col.leads", None),
+        "fix": ("intake.unknown.col.fix", None),
+    }
+    export = pd.DataFrame(
+        {
+            t("intake.unknown.col.reason", locale): [
+                t(f"intake.unknown.{r}", locale) for r in UNKNOWN_REASONS
+            ],
+            t("intake.col.leads", locale): [unknown[r] for r in UNKNOWN_REASONS],
+        }
+    )
+    c.table(
+        unknown_frame(unknown, locale),
+        view=view,
+        name="unknown_leads",
+        column_config=c.text_columns(labels, locale, left=("reason", "fix")),
+        export=export,
+    )
+    st.caption(t("intake.unknown.overlap", locale))
+
+
 def render() -> None:
     view = filters.current_view()
     locale = view.locale
@@ -358,6 +409,7 @@ def render() -> None:
     subdomain = view.account.subdomain if view.account is not None else None
     subdomain = subdomain or report.get("model", {}).get("subdomain") or None
     channel_section(view, scope, report, subdomain)
+    unknown_section(view, report)
     utm_section(view, scope, report, subdomain)
 
 
