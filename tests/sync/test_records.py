@@ -281,3 +281,19 @@ def test_the_leads_stream_loads_the_tracking_rows_replaced_per_lead() -> None:
     assert set(rows["lead_tracking"][0]) == set(table.column_names)
     assert table.primary_key == ("lead_id", "code")
     assert table.merge_key == ("lead_id",)  # a lead's set is replaced whole, like its contacts
+
+
+def test_other_custom_fields_with_object_values_are_not_drift() -> None:
+    # Real accounts have file, legal-entity and linked-entity fields whose values are objects;
+    # they are kept in `raw` and are no reason to refuse the lead.
+    fields = [
+        {"field_id": 1, "field_name": "Contrato", "field_code": None, "field_type": "file",
+         "values": [{"value": {"file_uuid": "abc", "file_name": "contrato.pdf"}}]},
+        {"field_id": 2, "field_name": "utm_source", "field_code": "UTM_SOURCE",
+         "field_type": "tracking_data", "values": [{"value": "google"}]},
+    ]  # fmt: skip
+    row, _ = records.lead_rows({**LEAD, "custom_fields_values": fields})
+    assert row["utm_source"] == "google"
+    assert [
+        t["code"] for t in records.lead_tracking_rows({**LEAD, "custom_fields_values": fields})
+    ] == ["UTM_SOURCE"]
