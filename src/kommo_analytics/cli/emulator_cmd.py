@@ -207,6 +207,12 @@ def run_demo(
         if dashboard_port is not None:
             serve_dashboard(host=DEFAULT_HOST, port=dashboard_port, database_url=None)
         return
+    if settings.has_any_kommo_setting:
+        # Half of an account's settings means the person meant their account: syncing the demo
+        # one instead would hide the missing half.
+        account_error = settings.kommo_account_error()
+        assert account_error is not None
+        raise account_error
 
     from kommo_analytics.emulator.app import create_app
     from kommo_analytics.emulator.generator import build_account
