@@ -278,7 +278,7 @@ def test_without_a_sync_every_page_says_how_to_get_data(
         no_exception(app)
         assert not app.dataframe
         (message,) = [i.value for i in app.info if "sync" in i.value]
-        assert "`kommo-analytics sync`" in message and "`kommo-analytics demo`" in message
+        assert "`kommo-analytics sync`" in message and "`./scripts/demo.sh`" in message
     assert any("Data-quality checks do not exist yet" in c.value for c in app.caption)
     # The sidebar still works: no pipeline or seller to offer, the language still switches.
     assert app.sidebar.multiselect(key=w(filters.K_PIPELINES, "en")).options == []
@@ -543,3 +543,38 @@ def test_streamlit_is_started_on_the_entrypoint_headless_and_without_telemetry()
     assert options["--server.port"] == "8600"
     assert options["--server.headless"] == "true"
     assert options["--browser.gatherUsageStats"] == "false"
+
+
+PAGES_WITH_DATA = (
+    None,  # the overview
+    LEADS,
+    HEALTH,
+    "app_pages/intake.py",
+    "app_pages/funnel.py",
+    "app_pages/activities.py",
+    "app_pages/sales.py",
+    "app_pages/performance.py",
+    "app_pages/forecast.py",
+)
+
+
+@pytest.mark.parametrize("lang", ["pt-BR", "es", "en"])
+def test_every_page_gives_the_same_no_data_advice_with_the_absolute_path(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    # DATA_DIR is relative to where the dashboard runs: the advice must say where that is.
+    monkeypatch.chdir(tmp_path)
+    app = make_app("duckdb:///data/kommo.duckdb", lang=lang).run()
+    expected = i18n.t(
+        "warehouse.no_data", i18n.normalise_locale(lang), where=f"`{tmp_path}/data/kommo.duckdb`"
+    )
+    assert str(tmp_path / "data" / "kommo.duckdb") in expected
+    assert "kommo-analytics sync" in expected and "demo.sh" in expected
+    for page in PAGES_WITH_DATA:
+        if page:
+            app.switch_page(page).run()
+        no_exception(app)
+        infos = [i.value for i in app.info]
+        assert infos.count(expected) == 1, (page, infos)
+        assert not any("terminal" in i.lower() for i in infos)
+    assert list(tmp_path.rglob("*")) == []

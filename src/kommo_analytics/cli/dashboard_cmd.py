@@ -86,7 +86,8 @@ def serve_dashboard(
     url = database_url or load_settings().resolved_database_url
     target = parse_database_url(url)
     check_port_free(host, port, option=port_option)
-    env = {**os.environ, ENV_DATABASE_URL: url}
+    # The absolute form: the app must read the very file named here, whatever its folder.
+    env = {**os.environ, ENV_DATABASE_URL: target.url}
     console.print(
         f"Dashboard: [cyan]http://{host}:{port}[/] — data from [cyan]{target.display}[/] "
         "(Ctrl+C to stop)",
