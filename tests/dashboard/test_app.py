@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from kommo_analytics.cli import dashboard_cmd
-from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard import ENV_DATABASE_URL, data, filters, i18n
 from kommo_analytics.dashboard.app_pages import leads as leads_page
 from kommo_analytics.dashboard.filters import (
     Comparison,
@@ -532,6 +532,34 @@ def test_the_command_refuses_a_busy_port_and_a_bad_url_before_starting() -> None
     result = runner.invoke(command(), ["dashboard", "--db", "sqlite:///x.db"])
     assert result.exit_code == 2
     assert "unsupported scheme" in result.stderr
+
+
+def test_the_command_hands_streamlit_the_absolute_warehouse_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DATA_DIR is relative to where the command runs: the app gets (and the screen shows) the
+    absolute file, so the dashboard cannot quietly read another folder's."""
+    started: dict[str, str] = {}
+
+    class Child:
+        def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+            started.update(env)
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    for name in ("DATABASE_URL", "DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", Child)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(command(), ["dashboard", "--port", str(port)])
+    assert result.exit_code == 0, result.output
+    expected = tmp_path / "data" / "kommo.duckdb"
+    assert started[ENV_DATABASE_URL] == f"duckdb:///{expected}"
+    assert str(expected) in result.stdout.replace("\n", "")
 
 
 def test_streamlit_is_started_on_the_entrypoint_headless_and_without_telemetry() -> None:
