@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: set everything up, then run every check: lint, format, types, tests.
 set -euo pipefail
-source "$(dirname "$0")/_venv.sh" dev
+KOMMO_VENV_EXTRAS=dev
+source "$(dirname "$0")/_venv.sh"
 
 echo "→ ruff check";  ruff check src tests benchmarks
 echo "→ ruff format"; ruff format --check src tests benchmarks

@@ -49,6 +49,7 @@ def target_for(settings: Settings, database_url: str | None = None) -> Target:
 
 
 def account(target: Target) -> Account:
+    reader.require_synced(target)
     info = model_info(target)
     if not info:
         raise WarehouseError(
@@ -175,6 +176,7 @@ def _locked(settings: Settings, target: Target) -> Any:
 
 
 def rebuild_model(settings: Settings, target: Target) -> str:
+    reader.require_synced(target)
     with _locked(settings, target):
         summary = model_store.rebuild(settings, target)
         Warehouse(target, settings.data_dir).publish()

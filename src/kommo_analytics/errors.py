@@ -98,6 +98,12 @@ class WarehouseError(KommoAnalyticsError):
     hint = "check DATABASE_URL and that the database server is running"
 
 
+class NoSyncedDataError(WarehouseError):
+    """The warehouse named by the settings has nothing synced into it yet (no DuckDB file)."""
+
+    hint = "run `kommo-analytics sync` to copy your Kommo account, or `./scripts/demo.sh` for the demo account"
+
+
 class SyncError(KommoAnalyticsError):
     """A sync cannot start or go on (another sync running, inconsistent state)."""
 

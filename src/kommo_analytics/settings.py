@@ -87,10 +87,65 @@ class Settings(BaseSettings):
 
     @property
     def has_kommo_credentials(self) -> bool:
-        return self.kommo_base_url is not None and (
-            self.kommo_access_token is not None
-            or (self.kommo_client_id is not None and self.kommo_client_secret is not None)
+        return self.kommo_account_error() is None
+
+    @property
+    def has_any_kommo_setting(self) -> bool:
+        """Some Kommo account setting is given, complete or not."""
+        return any(
+            value is not None
+            for value in (
+                self.kommo_base_url,
+                self.kommo_access_token,
+                self.kommo_client_id,
+                self.kommo_client_secret,
+                self.kommo_redirect_uri,
+            )
         )
+
+    def kommo_account_error(self) -> ConfigError | None:
+        """None when a Kommo account is fully configured, else the error naming what is missing.
+
+        A person who set half of the settings needs the other half named, not to be told that
+        nothing is configured.
+        """
+        if not self.has_any_kommo_setting:
+            return ConfigError(
+                "no Kommo account is configured",
+                hint="set KOMMO_BASE_URL and KOMMO_ACCESS_TOKEN (or KOMMO_CLIENT_ID, "
+                "KOMMO_CLIENT_SECRET and KOMMO_REDIRECT_URI, then run `kommo-analytics auth "
+                "--code <code>`) in .env — or try `kommo-analytics demo`",
+            )
+        oauth = {
+            "KOMMO_CLIENT_ID": self.kommo_client_id,
+            "KOMMO_CLIENT_SECRET": self.kommo_client_secret,
+            "KOMMO_REDIRECT_URI": self.kommo_redirect_uri,
+        }
+        has_token = self.kommo_access_token is not None
+        if not has_token and any(value is not None for value in oauth.values()):
+            missing = [name for name, value in oauth.items() if value is None]
+            if missing:
+                return ConfigError(
+                    f"the OAuth keys are incomplete: {', '.join(missing)} not set",
+                    hint="copy them from your integration's Keys and scopes tab in Kommo into "
+                    "your .env, then run `kommo-analytics auth --code <code>` — or set "
+                    "KOMMO_ACCESS_TOKEN instead",
+                )
+        elif not has_token:
+            return ConfigError(
+                "KOMMO_BASE_URL is set but no token is: KOMMO_ACCESS_TOKEN is not set",
+                hint="set KOMMO_ACCESS_TOKEN to a long-lived token from your integration's Keys "
+                "and scopes tab, or set KOMMO_CLIENT_ID, KOMMO_CLIENT_SECRET and "
+                "KOMMO_REDIRECT_URI and run `kommo-analytics auth --code <code>`",
+            )
+        if self.kommo_base_url is None:
+            given = "KOMMO_ACCESS_TOKEN" if has_token else "the OAuth keys"
+            return ConfigError(
+                f"{given} {'is' if has_token else 'are'} set but KOMMO_BASE_URL is not",
+                hint="set KOMMO_BASE_URL to your account's address, e.g. "
+                "https://<subdomain>.kommo.com",
+            )
+        return None
 
 
 def load_settings(**overrides: object) -> Settings:

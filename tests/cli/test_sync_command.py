@@ -31,6 +31,49 @@ def test_sync_without_an_account_says_how_to_configure_one(clean_env: Path) -> N
     assert "KOMMO_BASE_URL" in result.stderr and "demo" in result.stderr
 
 
+def test_an_address_without_a_token_names_the_missing_settings(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOMMO_BASE_URL", "https://acme.kommo.com")
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2
+    assert "no Kommo account is configured" not in result.stderr
+    assert "KOMMO_ACCESS_TOKEN" in result.stderr
+    for name in ("KOMMO_CLIENT_ID", "KOMMO_CLIENT_SECRET", "KOMMO_REDIRECT_URI", "auth --code"):
+        assert name in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_half_of_the_oauth_keys_names_the_other_half(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOMMO_BASE_URL", "https://acme.kommo.com")
+    monkeypatch.setenv("KOMMO_CLIENT_ID", "id")
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2
+    assert "KOMMO_CLIENT_SECRET" in result.stderr and "KOMMO_REDIRECT_URI" in result.stderr
+
+
+def test_a_token_without_an_address_asks_for_kommo_base_url(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOMMO_ACCESS_TOKEN", "t")
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2
+    assert "no Kommo account is configured" not in result.stderr
+    assert "KOMMO_BASE_URL" in result.stderr and "kommo.com" in result.stderr
+
+
+def test_the_demo_does_not_quietly_replace_a_half_configured_account(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOMMO_BASE_URL", "https://acme.kommo.com")
+    result = runner.invoke(app, ["demo", "--no-dashboard"])
+    assert result.exit_code == 2
+    assert "KOMMO_ACCESS_TOKEN" in result.stderr
+    assert "demo account" not in result.stdout
+
+
 def test_unknown_entities_are_named_with_the_choices(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

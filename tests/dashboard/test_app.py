@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from kommo_analytics.cli import dashboard_cmd
-from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard import ENV_DATABASE_URL, data, filters, i18n
 from kommo_analytics.dashboard.app_pages import data_health
 from kommo_analytics.dashboard.app_pages import leads as leads_page
 from kommo_analytics.dashboard.filters import (
@@ -280,7 +280,7 @@ def test_without_a_sync_every_page_says_how_to_get_data(
         no_exception(app)
         assert not app.dataframe
         (message,) = [i.value for i in app.info if "sync" in i.value]
-        assert "`kommo-analytics sync`" in message and "`kommo-analytics demo`" in message
+        assert "`kommo-analytics sync`" in message and "`./scripts/demo.sh`" in message
     assert any("Data-quality checks do not exist yet" in c.value for c in app.caption)
     # The sidebar still works: no pipeline or seller to offer, the language still switches.
     assert app.sidebar.multiselect(key=w(filters.K_PIPELINES, "en")).options == []
@@ -589,6 +589,34 @@ def test_the_command_refuses_a_busy_port_and_a_bad_url_before_starting() -> None
     assert "unsupported scheme" in result.stderr
 
 
+def test_the_command_hands_streamlit_the_absolute_warehouse_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DATA_DIR is relative to where the command runs: the app gets (and the screen shows) the
+    absolute file, so the dashboard cannot quietly read another folder's."""
+    started: dict[str, str] = {}
+
+    class Child:
+        def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+            started.update(env)
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    for name in ("DATABASE_URL", "DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(dashboard_cmd.subprocess, "Popen", Child)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(command(), ["dashboard", "--port", str(port)])
+    assert result.exit_code == 0, result.output
+    expected = tmp_path / "data" / "kommo.duckdb"
+    assert started[ENV_DATABASE_URL] == f"duckdb:///{expected}"
+    assert str(expected) in result.stdout.replace("\n", "")
+
+
 def test_streamlit_is_started_on_the_entrypoint_headless_and_without_telemetry() -> None:
     cmd = dashboard_cmd.streamlit_command("0.0.0.0", 8600)
     assert cmd[1:5] == ["-m", "streamlit", "run", str(dashboard_cmd.APP_PATH)]
@@ -654,3 +682,38 @@ def test_no_runtime_warnings_stay_silent_after_an_app_run(
     finally:
         logger.removeHandler(keep)
     assert [r.getMessage() for r in records] == ["another warning"]
+
+
+PAGES_WITH_DATA = (
+    None,  # the overview
+    LEADS,
+    HEALTH,
+    "app_pages/intake.py",
+    "app_pages/funnel.py",
+    "app_pages/activities.py",
+    "app_pages/sales.py",
+    "app_pages/performance.py",
+    "app_pages/forecast.py",
+)
+
+
+@pytest.mark.parametrize("lang", ["pt-BR", "es", "en"])
+def test_every_page_gives_the_same_no_data_advice_with_the_absolute_path(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    # DATA_DIR is relative to where the dashboard runs: the advice must say where that is.
+    monkeypatch.chdir(tmp_path)
+    app = make_app("duckdb:///data/kommo.duckdb", lang=lang).run()
+    expected = i18n.t(
+        "warehouse.no_data", i18n.normalise_locale(lang), where=f"`{tmp_path}/data/kommo.duckdb`"
+    )
+    assert str(tmp_path / "data" / "kommo.duckdb") in expected
+    assert "kommo-analytics sync" in expected and "demo.sh" in expected
+    for page in PAGES_WITH_DATA:
+        if page:
+            app.switch_page(page).run()
+        no_exception(app)
+        infos = [i.value for i in app.info]
+        assert infos.count(expected) == 1, (page, infos)
+        assert not any("terminal" in i.lower() for i in infos)
+    assert list(tmp_path.rglob("*")) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -531,6 +532,124 @@ def test_classify_exception() -> None:
         assert type(classify_exception(exc, "/leads")) is RetriableApiError
     fatal = classify_exception(httpx.UnsupportedProtocol("ftp", request=request), "/leads")
     assert isinstance(fatal, FatalApiError)
+
+
+def _connect_error_from(cause: BaseException) -> httpx.ConnectError:
+    """A ConnectError chained to its cause as httpx raises it (httpx ← httpcore ← the OS)."""
+    request = httpx.Request("GET", f"{BASE}/api/v4/leads")
+    try:
+        try:
+            raise cause
+        except BaseException as low:
+            raise httpx.ConnectError(str(low), request=request) from low
+    except httpx.ConnectError as exc:
+        return exc
+
+
+@pytest.mark.anyio
+async def test_a_host_name_that_does_not_resolve_fails_at_once_naming_the_setting() -> None:
+    # `.invalid` never resolves (RFC 2606): a real lookup, through httpx's own transport.
+    client = KommoClient(
+        "https://nonexistent.invalid",
+        LongLivedTokenAuth("test-token"),
+        limiter=RateLimiter(200),
+        backoff_base=0.01,
+        backoff_max=0.02,
+    )
+    async with client:
+        with pytest.raises(FatalApiError) as raised:
+            await client.get_json("/account")
+    assert (client.stats.requests, client.stats.retries) == (1, 0)
+    line = raised.value.one_line()
+    assert "KOMMO_BASE_URL" in line and "nonexistent.invalid" in line
+    assert GAVE_UP_HINT not in line
+
+
+@pytest.mark.anyio
+async def test_https_to_a_server_that_does_not_speak_tls_fails_at_once() -> None:
+    import socket
+    import threading
+
+    # A plain-HTTP server behind an https:// KOMMO_BASE_URL: a real TLS handshake failure.
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_in_plain_http() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=answer_in_plain_http, daemon=True).start()
+    client = KommoClient(
+        f"https://127.0.0.1:{port}",
+        LongLivedTokenAuth("test-token"),
+        limiter=RateLimiter(200),
+        backoff_base=0.01,
+        backoff_max=0.02,
+    )
+    try:
+        async with client:
+            with pytest.raises(FatalApiError) as raised:
+                await client.get_json("/account")
+    finally:
+        server.close()
+    assert client.stats.requests == 1
+    assert "TLS" in raised.value.message and "KOMMO_BASE_URL" in raised.value.hint
+
+
+def test_certificate_errors_are_fatal_and_a_dns_hiccup_is_not() -> None:
+    import socket
+    import ssl
+
+    bad_cert = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed")
+    error = classify_exception(_connect_error_from(bad_cert), "/leads")
+    assert type(error) is FatalApiError
+    assert "KOMMO_BASE_URL" in error.hint and "acme.kommo.test" in error.hint
+    unknown = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert type(classify_exception(_connect_error_from(unknown), "/leads")) is FatalApiError
+    # A resolver that cannot be reached right now says "try again": that one may pass.
+    again = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    assert type(classify_exception(_connect_error_from(again), "/leads")) is RetriableApiError
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert type(classify_exception(_connect_error_from(refused), "/leads")) is RetriableApiError
+
+
+@pytest.mark.anyio
+async def test_one_handled_429_is_logged_not_shown(caplog: pytest.LogCaptureFixture) -> None:
+    transport = Scripted(HTML_429, httpx.Response(200, json={}))
+    caplog.set_level(logging.DEBUG, logger="kommo_analytics.kommo.client")
+    async with client_for(transport=transport, backoff_base=0.01, backoff_max=0.1) as client:
+        await client.get_json("/leads")
+    about_429 = [r for r in caplog.records if "429" in r.getMessage()]
+    assert about_429 and all(r.levelno < logging.WARNING for r in about_429)
+
+
+@pytest.mark.anyio
+async def test_429s_in_a_row_warn(caplog: pytest.LogCaptureFixture) -> None:
+    transport = Scripted(HTML_429, HTML_429, HTML_429, httpx.Response(200, json={}))
+    caplog.set_level(logging.DEBUG, logger="kommo_analytics.kommo.client")
+    async with client_for(transport=transport, backoff_base=0.01, backoff_max=0.1) as client:
+        await client.get_json("/leads")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "429" in warnings[0].getMessage()
+
+
+@pytest.mark.anyio
+async def test_429s_spread_over_a_minute_warn(caplog: pytest.LogCaptureFixture) -> None:
+    # Each 429 is followed by a success (so none is "in a row"), but three within a minute are
+    # still more than an occasional one.
+    ok = httpx.Response(200, json={})
+    transport = Scripted(HTML_429, ok, HTML_429, ok, HTML_429, ok)
+    caplog.set_level(logging.DEBUG, logger="kommo_analytics.kommo.client")
+    async with client_for(transport=transport, backoff_base=0.01, backoff_max=0.1) as client:
+        for _ in range(3):
+            await client.get_json("/leads")
+    levels = [r.levelno for r in caplog.records if "pause" in r.getMessage()]
+    assert levels[:2] == [logging.INFO, logging.INFO] and levels[2] == logging.WARNING
 
 
 # -- settings -------------------------------------------------------------------------------

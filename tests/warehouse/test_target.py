@@ -13,9 +13,24 @@ from kommo_analytics.warehouse.target import Kind, parse_database_url
 def test_duckdb_url_gives_a_served_file_and_a_private_sync_file() -> None:
     target = parse_database_url("duckdb:///data/kommo.duckdb")
     assert target.kind is Kind.DUCKDB
-    assert target.serving_path == Path("data/kommo.duckdb")
-    assert target.sync_path == Path("data/kommo.sync.duckdb")
+    # Relative to the folder the command runs in, and said so: the paths are absolute.
+    assert target.serving_path == Path.cwd() / "data" / "kommo.duckdb"
+    assert target.sync_path == Path.cwd() / "data" / "kommo.sync.duckdb"
+    assert target.url == f"duckdb:///{Path.cwd()}/data/kommo.duckdb"
+    assert str(Path.cwd()) in target.display and str(Path.cwd()) in target.location
     assert parse_database_url("duckdb:////abs/w.duckdb").serving_path == Path("/abs/w.duckdb")
+
+
+def test_a_duckdb_warehouses_key_does_not_change_with_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key names dlt's pipeline: an existing warehouse must keep the one it had."""
+    import hashlib
+
+    monkeypatch.chdir(tmp_path)
+    target = parse_database_url("duckdb:///data/kommo.duckdb")
+    before = hashlib.sha256(b"duckdb:///data/kommo.duckdb").hexdigest()[:12]
+    assert target.key == before
 
 
 def test_server_urls_hide_the_password_when_shown() -> None:

@@ -60,7 +60,9 @@ def streamlit_command(host: str, port: int) -> list[str]:
     ]
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, *, option: str = "--port") -> None:
+    """Raise a ConfigError when host:port cannot be served; ``option`` is the calling command's
+    own name for this port (`demo` calls the dashboard's `--dashboard-port`)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         # As Streamlit's server binds: a port whose old connections linger in TIME_WAIT is free.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,11 +71,13 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise ConfigError(
                 f"cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}",
-                hint="pass another --port, or stop what is using that one",
+                hint=f"pass another {option}, or stop what is using that one",
             ) from None
 
 
-def serve_dashboard(*, host: str, port: int, database_url: str | None) -> None:
+def serve_dashboard(
+    *, host: str, port: int, database_url: str | None, port_option: str = "--port"
+) -> None:
     """Serve the dashboard on http://host:port until interrupted (blocking).
 
     `database_url` None means DATABASE_URL or the default DuckDB file. A bad URL or a busy port
@@ -81,8 +85,9 @@ def serve_dashboard(*, host: str, port: int, database_url: str | None) -> None:
     """
     url = database_url or load_settings().resolved_database_url
     target = parse_database_url(url)
-    check_port_free(host, port)
-    env = {**os.environ, ENV_DATABASE_URL: url}
+    check_port_free(host, port, option=port_option)
+    # The absolute form: the app must read the very file named here, whatever its folder.
+    env = {**os.environ, ENV_DATABASE_URL: target.url}
     console.print(
         f"Dashboard: [cyan]http://{host}:{port}[/] — data from [cyan]{target.display}[/] "
         "(Ctrl+C to stop)",
@@ -112,7 +117,7 @@ def serve_dashboard(*, host: str, port: int, database_url: str | None) -> None:
     if code not in (0, -signal.SIGTERM, -signal.SIGINT):
         raise KommoAnalyticsError(
             f"the dashboard stopped with exit code {code}",
-            hint="its messages are above; run with another --port if the port was taken",
+            hint=f"its messages are above; run with another {port_option} if the port was taken",
         )
 
 

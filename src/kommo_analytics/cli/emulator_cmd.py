@@ -18,6 +18,8 @@ console = Console()
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+# `demo` serves two things; its --port is the emulator's, so the dashboard's has its own name.
+DASHBOARD_PORT_OPTION = "--dashboard-port"
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -179,7 +181,9 @@ def register(app: typer.Typer) -> None:
         dashboard: bool = typer.Option(
             True, "--dashboard/--no-dashboard", help="End by serving the dashboard."
         ),
-        dashboard_port: int = typer.Option(8501, help="Port of the dashboard."),
+        dashboard_port: int = typer.Option(
+            8501, DASHBOARD_PORT_OPTION, help="Port of the dashboard."
+        ),
     ) -> None:
         """Run the demo: a Kommo account synced into the warehouse, then the dashboard.
 
@@ -209,13 +213,24 @@ def run_demo(
     settings = load_settings()
     if dashboard_port is not None:
         # Before the sync, not after a minute of it.
-        check_port_free(DEFAULT_HOST, dashboard_port)
+        check_port_free(DEFAULT_HOST, dashboard_port, option=DASHBOARD_PORT_OPTION)
     if settings.has_kommo_credentials:
         console.print(f"Kommo credentials found: syncing [cyan]{settings.kommo_base_url}[/]")
         sync_with_progress(settings, SyncOptions(), None)
         if dashboard_port is not None:
-            serve_dashboard(host=DEFAULT_HOST, port=dashboard_port, database_url=None)
+            serve_dashboard(
+                host=DEFAULT_HOST,
+                port=dashboard_port,
+                database_url=None,
+                port_option=DASHBOARD_PORT_OPTION,
+            )
         return
+    if settings.has_any_kommo_setting:
+        # Half of an account's settings means the person meant their account: syncing the demo
+        # one instead would hide the missing half.
+        account_error = settings.kommo_account_error()
+        assert account_error is not None
+        raise account_error
 
     from kommo_analytics.emulator.app import create_app
     from kommo_analytics.emulator.generator import build_account
@@ -248,7 +263,12 @@ def run_demo(
                     soft_wrap=True,
                     highlight=False,
                 )
-            serve_dashboard(host=DEFAULT_HOST, port=dashboard_port, database_url=None)
+            serve_dashboard(
+                host=DEFAULT_HOST,
+                port=dashboard_port,
+                database_url=None,
+                port_option=DASHBOARD_PORT_OPTION,
+            )
         elif keep_serving:
             console.print(
                 f"Serving the demo account at {base}; token: {state.tokens.demo_token}",

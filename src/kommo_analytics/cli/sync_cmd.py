@@ -102,12 +102,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Copy the Kommo account into the warehouse: everything once, then what changed."""
         settings = load_settings()
-        if not settings.has_kommo_credentials:
-            raise ConfigError(
-                "no Kommo account is configured",
-                hint="set KOMMO_BASE_URL and KOMMO_ACCESS_TOKEN (or KOMMO_CLIENT_ID/SECRET and "
-                "run `kommo-analytics auth`) in .env — or try `kommo-analytics demo`",
-            )
+        account_error = settings.kommo_account_error()
+        if account_error is not None:
+            raise account_error
         options = SyncOptions(full=full, groups=parse_groups(entities), overlap_seconds=overlap)
         sync_with_progress(settings, options, db)
 

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from kommo_analytics.dashboard import i18n, metrics_data
+from kommo_analytics.dashboard import data, i18n, metrics_data
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.i18n import Locale, t
@@ -353,7 +353,9 @@ def no_model(view: View) -> None:
     locale = view.locale
     if view.warehouse.error is not None:
         show_error(view.warehouse.error, locale)
-    else:
+    elif not view.warehouse.ready:
+        data.show_no_data(view.warehouse.where, locale)
+    else:  # synced, but the model was never built (a sync stopped before its end)
         st.info(t("model.missing", locale, where=f"`{view.warehouse.where}`"))
 
 

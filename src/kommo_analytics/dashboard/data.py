@@ -123,7 +123,7 @@ def probe(url: str | None = None) -> Warehouse:
         target = parse_database_url(url)
     except KommoAnalyticsError as exc:
         return Warehouse(Status.UNREADABLE, error=exc)
-    where = target.display
+    where = target.location
     stamp = ""
     if target.kind is Kind.DUCKDB:
         assert target.serving_path is not None
@@ -170,7 +170,12 @@ def show_problem(warehouse: Warehouse, locale: Locale) -> None:
     if warehouse.error is not None:
         show_error(warehouse.error, locale)
     else:
-        st.info(t("warehouse.no_sync", locale, where=f"`{warehouse.where}`"))
+        show_no_data(warehouse.where, locale)
+
+
+def show_no_data(where: str, locale: Locale) -> None:
+    """The one "nothing synced yet" advice of every page: where it looked and what fills it."""
+    st.info(t("warehouse.no_data", locale, where=f"`{where}`"))
 
 
 def show_error(error: KommoAnalyticsError, locale: Locale) -> None:

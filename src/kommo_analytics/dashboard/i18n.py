@@ -71,10 +71,6 @@ MESSAGES: Final[dict[Locale, dict[str, str]]] = {
         "lang.pt-BR": "Português (Brasil)",
         "lang.es": "Español",
         "lang.en": "English",
-        "warehouse.no_sync": (
-            "Ainda não há dados sincronizados em {where}. Rode `kommo-analytics sync` para "
-            "copiar sua conta Kommo, ou `kommo-analytics demo` para uma conta de demonstração."
-        ),
         "warehouse.unreadable": "Não foi possível ler o armazém de dados: {message}",
         "warehouse.hint": "O que fazer: {hint}",
         "leads.title": "Leads",
@@ -176,10 +172,6 @@ MESSAGES: Final[dict[Locale, dict[str, str]]] = {
         "lang.pt-BR": "Português (Brasil)",
         "lang.es": "Español",
         "lang.en": "English",
-        "warehouse.no_sync": (
-            "Todavía no hay datos sincronizados en {where}. Ejecute `kommo-analytics sync` para "
-            "copiar su cuenta de Kommo, o `kommo-analytics demo` para una cuenta de demostración."
-        ),
         "warehouse.unreadable": "No se pudo leer el almacén de datos: {message}",
         "warehouse.hint": "Qué hacer: {hint}",
         "leads.title": "Leads",
@@ -279,10 +271,6 @@ MESSAGES: Final[dict[Locale, dict[str, str]]] = {
         "lang.pt-BR": "Português (Brasil)",
         "lang.es": "Español",
         "lang.en": "English",
-        "warehouse.no_sync": (
-            "There is no synced data in {where} yet. Run `kommo-analytics sync` to copy your "
-            "Kommo account, or `kommo-analytics demo` for a demo account."
-        ),
         "warehouse.unreadable": "The warehouse cannot be read: {message}",
         "warehouse.hint": "What to do: {hint}",
         "leads.title": "Leads",

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
+import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -55,6 +58,9 @@ BLOCKED_MESSAGE = (
     "Kommo refused this integration's IP (HTTP 403) — the account has blocked this "
     "integration's IP; contact Kommo support with your IP address and account subdomain"
 )
+# This many 429 pauses in a row, or within the window (seconds), are shown as a warning.
+_REPEATED_429_COUNT = 3
+_REPEATED_429_WINDOW = 60.0
 # Bounds the renew-and-resend loop of one request when other tasks keep renewing the token.
 _MAX_AUTH_RENEWALS = 3
 
@@ -183,9 +189,56 @@ def classify(
     )
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it was raised from (httpx wraps httpcore, which wraps the OS's)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _wrong_address(exc: httpx.HTTPError) -> str | None:
+    """Why no retry can reach the server at this address, or None when one might.
+
+    A name the resolver says does not exist, or a certificate that does not match or verify, is
+    the same on every attempt: retrying only turns a typo in KOMMO_BASE_URL into a minute of
+    waiting. A resolver that cannot answer *now* (EAI_AGAIN) and a dropped handshake may pass.
+    """
+    no_such_name = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror) and cause.errno in no_such_name:
+            return "the host name does not exist"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = getattr(cause, "verify_message", None) or cause
+            return f"its TLS certificate is not valid ({detail})"
+        if isinstance(cause, ssl.SSLError) and not isinstance(
+            cause, ssl.SSLEOFError | ssl.SSLZeroReturnError
+        ):
+            return f"the TLS handshake failed ({getattr(cause, 'reason', None) or cause})"
+    return None
+
+
+def _host_of(exc: httpx.HTTPError) -> str:
+    try:
+        return exc.request.url.host
+    except RuntimeError:  # an error raised without its request
+        return "the configured host"
+
+
 def classify_exception(exc: httpx.HTTPError, path: str) -> ApiError:
     """What a transport failure means: a timeout or a dropped connection is worth a retry; a
-    request that cannot even be built or sent is not."""
+    request that cannot even be built or sent, a host that does not exist or a certificate that
+    does not verify is not."""
+    why = _wrong_address(exc)
+    if why is not None:
+        host = _host_of(exc)
+        return FatalApiError(
+            f"cannot reach Kommo at {host}: {why}",
+            hint=f"check KOMMO_BASE_URL: {host} should be your account's address, "
+            "like https://<subdomain>.kommo.com",
+        )
     if isinstance(exc, httpx.TimeoutException):
         return RetriableApiError(f"Kommo did not answer {path} in time ({type(exc).__name__})")
     if isinstance(
@@ -275,6 +328,7 @@ class KommoClient:
         )
         self._consecutive_429 = 0
         self._last_pause_at = -float("inf")
+        self._pauses: deque[float] = deque()  # when recent 429s paused everyone
 
     async def __aenter__(self) -> KommoClient:
         return self
@@ -319,9 +373,21 @@ class KommoClient:
             return
         self._consecutive_429 += 1
         pause = min(self._backoff_max, 2 * self._backoff_base * 2 ** (self._consecutive_429 - 1))
-        self._last_pause_at = time.monotonic()
+        now = time.monotonic()
+        self._last_pause_at = now
         self._limiter.pause(pause)
-        log.warning("Kommo answered 429; all requests pause for %.2f s", pause)
+        # An occasional 429 is handled (everyone pauses) and costs little: a log line. A run of
+        # them, or several within a minute, means the pace is wrong and a person should know.
+        self._pauses.append(now)
+        while self._pauses and now - self._pauses[0] > _REPEATED_429_WINDOW:
+            self._pauses.popleft()
+        repeated = max(self._consecutive_429, len(self._pauses)) >= _REPEATED_429_COUNT
+        log.log(
+            logging.WARNING if repeated else logging.INFO,
+            "Kommo answered 429; all requests pause for %.2f s%s",
+            pause,
+            f" ({len(self._pauses)} within a minute)" if repeated else "",
+        )
 
     async def _with_auth(self, call: Awaitable[str]) -> str:
         # A token refresh is a request too: a 429 on it must pause everyone like any other.

@@ -12,8 +12,18 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from kommo_analytics.errors import WarehouseError
+from kommo_analytics.errors import NoSyncedDataError, WarehouseError
 from kommo_analytics.warehouse.target import Kind, Target
+
+
+def require_synced(target: Target) -> None:
+    """Raise NoSyncedDataError when nothing was ever synced into a DuckDB warehouse — before any
+    lock or database file is created, since a command that finds nothing must leave nothing."""
+    if target.kind is not Kind.DUCKDB:
+        return  # a server database exists already; its tables say the rest
+    assert target.serving_path is not None and target.sync_path is not None
+    if not target.serving_path.exists() and not target.sync_path.exists():
+        raise NoSyncedDataError(f"no synced data in {target.serving_path} yet")
 
 
 @contextmanager
@@ -30,10 +40,8 @@ def connect(target: Target, *, write: bool = False) -> Iterator[Any]:
             path = target.sync_path if write else target.serving_path
             assert path is not None
             if not path.exists():
-                raise WarehouseError(
-                    f"the warehouse {path} does not exist yet",
-                    hint="run `kommo-analytics sync` (or `kommo-analytics demo`) first",
-                )
+                # Named by the file people know (the served one), never the sync's private one.
+                raise NoSyncedDataError(f"no synced data in {target.serving_path} yet")
             con: Any = duckdb.connect(str(path), read_only=not write)
         elif target.kind is Kind.MYSQL:
             import pymysql
@@ -86,6 +94,8 @@ def query(target: Target, sql: str, params: Sequence[Any] = ()) -> list[tuple[An
 
 def is_missing_table(exc: BaseException) -> bool:
     """Whether a driver's error says a table (or schema) does not exist, on any backend."""
+    if isinstance(exc, NoSyncedDataError):
+        return True  # no file at all: no table either
     text = str(exc).lower()
     return any(
         marker in text

@@ -42,8 +42,11 @@ class Target:
     kind: Kind
     url: str  # as given; may hold a password, so never print it: use `display`
     dataset: str  # DuckDB/PostgreSQL schema, or the MySQL database
-    serving_path: Path | None = None  # DuckDB: the file readers open
-    sync_path: Path | None = None  # DuckDB: the sync's private file
+    serving_path: Path | None = None  # DuckDB: the file readers open (absolute)
+    sync_path: Path | None = None  # DuckDB: the sync's private file (absolute)
+    # DuckDB: the URL as written, which `key` hashes so that dlt's pipeline name of an existing
+    # warehouse stays what it was before paths were made absolute.
+    given: str = ""
 
     @property
     def display(self) -> str:
@@ -58,9 +61,14 @@ class Target:
         return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
 
     @property
+    def location(self) -> str:
+        """Where the data is, for people: a DuckDB file's absolute path, else `display`."""
+        return str(self.serving_path) if self.serving_path is not None else self.display
+
+    @property
     def key(self) -> str:
         """A short stable name for this warehouse (lock files, dlt pipeline names)."""
-        return hashlib.sha256(self.display.encode()).hexdigest()[:12]
+        return hashlib.sha256((self.given or self.display).encode()).hexdigest()[:12]
 
     def qualified(self, table: str) -> str:
         """`schema.table` as SQL for this database (names are ours, never user input)."""
@@ -79,9 +87,20 @@ def parse_database_url(url: str) -> Target:
         raw = url[len("duckdb:///") :] if url.lower().startswith("duckdb:///") else ""
         if not raw or raw.endswith("/"):
             raise ConfigError(f"DATABASE_URL {url!r} names no DuckDB file", hint=_URL_HINT)
-        serving = Path(raw)
+        given = f"duckdb:///{Path(raw)}"
+        # A relative path means "from the folder the command runs in": made absolute once, here,
+        # so that every message names the file really looked at and a dashboard child process
+        # started elsewhere reads the same file.
+        serving = Path(raw).expanduser().absolute()
         sync = serving.with_name(f"{serving.stem}.sync{serving.suffix or '.duckdb'}")
-        return Target(Kind.DUCKDB, url, DUCKDB_SCHEMA, serving_path=serving, sync_path=sync)
+        return Target(
+            Kind.DUCKDB,
+            f"duckdb:///{serving}",
+            DUCKDB_SCHEMA,
+            serving_path=serving,
+            sync_path=sync,
+            given=given,
+        )
     if scheme.startswith(("mysql", "mariadb")):
         if driver not in ("", "pymysql"):
             raise ConfigError(
