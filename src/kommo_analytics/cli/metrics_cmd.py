@@ -13,6 +13,7 @@ from rich.table import Table
 
 from kommo_analytics import analytics
 from kommo_analytics.cli.errors import handle_errors
+from kommo_analytics.cli.help import App
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.settings import load_settings
 from kommo_analytics.warehouse.inputs import InputFileError
@@ -254,9 +255,7 @@ def _import_app(kind: str) -> typer.Typer:
         "month's first day)",
         "goals": "month,user,revenue_goal[,deals_goal] — user by id, e-mail or name",
     }
-    sub = typer.Typer(
-        help=f"Import {kind} from a CSV file ({formats[kind]}).", no_args_is_help=True
-    )
+    sub = App(help=f"Import {kind} from a CSV file ({formats[kind]}).", no_args_is_help=True)
 
     @sub.command("import")
     @handle_errors
