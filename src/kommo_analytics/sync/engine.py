@@ -35,7 +35,7 @@ from kommo_analytics.kommo.entities import (
 )
 from kommo_analytics.sync import records
 from kommo_analytics.sync.records import Json
-from kommo_analytics.sync.streams import DICTIONARY_GROUPS, STREAMS, Crawl, Rows, Stream
+from kommo_analytics.sync.streams import DICTIONARIES, STREAMS, Crawl, Rows, Stream
 from kommo_analytics.warehouse.loader import Row, Warehouse
 
 DAY = 86400
@@ -44,7 +44,7 @@ DAY = 86400
 @dataclass(frozen=True)
 class SyncOptions:
     full: bool = False
-    groups: frozenset[str] | None = None  # None = everything
+    streams: frozenset[str] | None = None  # names from STREAM_NAMES; None = everything
     overlap_seconds: int = 600
     commit_rows: int = 20_000
     event_pages_in_flight: int = 4
@@ -146,8 +146,8 @@ class SyncEngine:
     # -- the run ------------------------------------------------------------------------------
 
     def selected_streams(self) -> list[Stream]:
-        groups = self.options.groups
-        return [s for s in STREAMS if groups is None or s.group in groups]
+        chosen = self.options.streams
+        return [s for s in STREAMS if chosen is None or s.name in chosen]
 
     async def run(self) -> SyncResult:
         await asyncio.to_thread(self.warehouse.check)
@@ -199,7 +199,7 @@ class SyncEngine:
             "finished_at": r.finished_at,
             "status": r.status,
             "mode": r.mode,
-            "entities": ",".join(sorted(self.options.groups)) if self.options.groups else "all",
+            "entities": ",".join(sorted(self.options.streams)) if self.options.streams else "all",
             "rows_json": json.dumps(r.rows, sort_keys=True),
             "requests": stats.requests,
             "retries": stats.retries,
@@ -230,7 +230,7 @@ class SyncEngine:
 
     async def _dictionaries(self) -> tuple[int, int]:
         """Load the small lists; return (T0, the account's creation time)."""
-        name = "dictionaries"
+        name = DICTIONARIES
         self.reporter.stream_started(name)
         requests_before = self.client.stats.requests
         account, server_time = await self.client.get_object(
@@ -249,20 +249,6 @@ class SyncEngine:
         batches.update(records.pipeline_rows(pipelines))
         batches["loss_reasons"] = [records.loss_reason_row(r) for r in reasons]
         batches["lead_custom_fields"] = [records.custom_field_row(f) for f in fields]
-        groups = self.options.groups
-        if groups is not None:
-            keep = {
-                "account": ("account", "task_types", "user_groups"),
-                "users": ("users",),
-                "pipelines": ("pipelines", "statuses"),
-                "loss_reasons": ("loss_reasons",),
-                "custom_fields": ("lead_custom_fields",),
-            }
-            wanted = {t for g in DICTIONARY_GROUPS if g in groups for t in keep[g]}
-            # Dictionaries are cheap and every stream's rows refer to them: reload them all
-            # unless the user named some explicitly.
-            if wanted:
-                batches = {k: v for k, v in batches.items() if k in wanted}
         await self._locked(lambda: self.warehouse.load(batches))
         count = sum(len(v) for v in batches.values())
         self._count(name, count, self.client.stats.requests - requests_before)
