@@ -32,11 +32,13 @@ from kommo_analytics.kommo.entities import (
     LOSS_REASONS,
     PIPELINES,
     USERS,
+    Entity,
 )
 from kommo_analytics.sync import records
 from kommo_analytics.sync.records import Json
-from kommo_analytics.sync.streams import DICTIONARIES, STREAMS, Crawl, Rows, Stream
+from kommo_analytics.sync.streams import DICTIONARIES, MODEL, STREAMS, Crawl, Rows, Stream
 from kommo_analytics.warehouse.loader import Row, Warehouse
+from kommo_analytics.warehouse.model_store import MODEL_BUILD_STEPS
 
 DAY = 86400
 
@@ -55,6 +57,9 @@ class SyncOptions:
 
 class Reporter(Protocol):
     def stream_started(self, name: str) -> None: ...
+    # The stream has `total` parts (windows, lists, steps) — said again when re-reads add some.
+    def stream_planned(self, name: str, total: int, unit: str) -> None: ...
+    def stream_part_done(self, name: str) -> None: ...
     def stream_advanced(self, name: str, rows: int, requests: int) -> None: ...
     def stream_finished(self, name: str) -> None: ...
     def message(self, text: str) -> None: ...
@@ -62,6 +67,12 @@ class Reporter(Protocol):
 
 class SilentReporter:
     def stream_started(self, name: str) -> None:
+        pass
+
+    def stream_planned(self, name: str, total: int, unit: str) -> None:
+        pass
+
+    def stream_part_done(self, name: str) -> None:
         pass
 
     def stream_advanced(self, name: str, rows: int, requests: int) -> None:
@@ -126,9 +137,10 @@ class SyncEngine:
         reporter: Reporter | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        after_load: Callable[[], str] | None = None,
+        after_load: Callable[[Callable[[], None]], str] | None = None,
     ) -> None:
-        self.after_load = after_load  # rebuilds what is derived from the raw tables
+        # Rebuilds what is derived from the raw tables, calling its argument after each step.
+        self.after_load = after_load
         self.client = client
         self.warehouse = warehouse
         self.options = options or SyncOptions()
@@ -170,8 +182,13 @@ class SyncEngine:
             await self._locked(self._apply_deletions)
             if self.after_load is not None:
                 # Before the final publish, so DuckDB readers get data and model together.
-                self.reporter.message("building the analytics model…")
-                self.reporter.message(await asyncio.to_thread(self.after_load))
+                self.reporter.stream_started(MODEL)
+                self.reporter.stream_planned(MODEL, len(MODEL_BUILD_STEPS), "steps")
+                summary = await asyncio.to_thread(
+                    self.after_load, lambda: self.reporter.stream_part_done(MODEL)
+                )
+                self.reporter.stream_finished(MODEL)
+                self.reporter.message(summary)
             self.result.status = "ok"
         except BaseException as exc:
             self.result.status = "failed"
@@ -237,11 +254,19 @@ class SyncEngine:
             ACCOUNT, {"with": ",".join(ACCOUNT.with_options)}
         )
         t0 = server_time if server_time is not None else int(self.clock())
+        self.reporter.stream_planned(name, 5, "lists")
+        self.reporter.stream_part_done(name)
+
+        async def listed(entity: Entity, params: dict[str, str] | None = None) -> list[Json]:
+            items = await self.client.get_all(entity, params)
+            self.reporter.stream_part_done(name)
+            return items
+
         users, pipelines, reasons, fields = await asyncio.gather(
-            self.client.get_all(USERS, {"with": ",".join(USERS.with_options)}),
-            self.client.get_all(PIPELINES),
-            self.client.get_all(LOSS_REASONS),
-            self.client.get_all(LEAD_CUSTOM_FIELDS),
+            listed(USERS, {"with": ",".join(USERS.with_options)}),
+            listed(PIPELINES),
+            listed(LOSS_REASONS),
+            listed(LEAD_CUSTOM_FIELDS),
         )
         batches: dict[str, list[Row]] = {}
         batches.update(records.account_rows(account))
@@ -398,6 +423,8 @@ class SyncEngine:
         buffer: Rows = defaultdict(list)
         seen_in: dict[int, int] = {}  # record id → index of the window it was read in
         spans = windows(start, t0, stream.window_seconds, history_start)
+        planned = len(spans)
+        self.reporter.stream_planned(stream.name, planned, "windows")
 
         gate = asyncio.Semaphore(self.options.windows_in_flight)
 
@@ -410,6 +437,7 @@ class SyncEngine:
             }
             async with gate:
                 items = await self._window_pages(stream, params, buffer)
+            self.reporter.stream_part_done(stream.name)
             for item in items:
                 if isinstance(item.get("id"), int):
                     seen_in[int(item["id"])] = index
@@ -442,6 +470,8 @@ class SyncEngine:
             shifted = sorted({seen_in[i] for i in fresh if i in seen_in})
             if not shifted:
                 break
+            planned += len(shifted)
+            self.reporter.stream_planned(stream.name, planned, "windows")
             await read_all(shifted)
         await self._commit(stream, buffer, t0)
 
@@ -451,6 +481,7 @@ class SyncEngine:
         buffer: Rows = defaultdict(list)
         end = t0 - 1  # events of second T0 may still be arriving
         spans = windows(start, end, stream.window_seconds, history_start)
+        self.reporter.stream_planned(stream.name, len(spans), "windows")
         finished = [False] * len(spans)
         prefix = -1  # every window up to this index has been read whole
         gate = asyncio.Semaphore(self.options.windows_in_flight)
@@ -465,6 +496,7 @@ class SyncEngine:
             }
             async with gate:
                 await self._parallel_pages(stream, params, buffer)
+            self.reporter.stream_part_done(stream.name)
             finished[index] = True
             while prefix + 1 < len(spans) and finished[prefix + 1]:
                 prefix += 1

@@ -110,6 +110,8 @@ STREAMS: tuple[Stream, ...] = (
 # whole at the start of every run: T0 comes from the account's response and every stream's rows
 # refer to them, so they are read even when `--entities` does not name them.
 DICTIONARIES = "dictionaries"
+# Not a stream but shown like one: rebuilding the analytics model at the end of a run.
+MODEL = "model"
 # One set of names: the progress, the summary, `sync_state` and `--entities` all use these.
 STREAM_NAMES: tuple[str, ...] = (DICTIONARIES, *(s.name for s in STREAMS))
 
