@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--entities",
             help=f"Only these streams, comma-separated: {', '.join(STREAM_NAMES)} — the names "
-            "the progress shows. The dictionaries are read in every run.",
+            "the progress shows. The dictionaries are read in every run; leads in the trash are "
+            "deleted_leads.",
         ),
         db: str | None = typer.Option(
             None, "--db", help="Warehouse URL (default: DATABASE_URL or data/kommo.duckdb)."
