@@ -3,16 +3,21 @@ uses them, on a warehouse synced from the emulated small account."""
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app
+from kommo_analytics.cli.metrics_cmd import print_report
 from tests.sync.harness import account, duckdb_url, sync
 
 runner = CliRunner()
@@ -121,6 +126,52 @@ def test_metrics_tables_for_people(warehouse: Path) -> None:
                   "5 · Sellers", "5 · Channels", "6 · Forecast"):  # fmt: skip
         assert title in result.stdout
     assert "no costs imported" in result.stdout
+
+
+def _rendered(data: dict[str, Any], width: int) -> str:
+    out = io.StringIO()
+    print_report(data, Console(file=out, width=width, color_system=None))
+    return out.getvalue()
+
+
+def _stressed(data: dict[str, Any]) -> dict[str, Any]:
+    """The report with a long seller name, a long channel and big numbers everywhere."""
+    data = copy.deepcopy(data)
+    seller = data["sellers"][0]
+    seller.update(name="Maria Aparecida dos Santos Oliveira", revenue=12_345_678.9,
+                  goal=15_000_000.0, attainment_pct=82.3, leads=12_345)  # fmt: skip
+    data["channels"][0].update(revenue=98_765_432.1, cost=1_234_567.89, cpl=1_234.56)
+    data["sales"]["revenue"] = 123_456_789.12
+    return data
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_metrics_tables_fit_the_terminal_without_truncating_a_cell(
+    warehouse: Path, width: int
+) -> None:
+    data = metrics_json()
+    for report in (data, _stressed(data)):
+        text = _rendered(report, width)
+        assert "…" not in text, text
+        too_wide = [line for line in text.splitlines() if len(line) > width]
+        assert not too_wide, "\n".join(too_wide)
+        for seller in report["sellers"]:
+            assert seller["name"] in text  # whole, on one line
+    text = _rendered(_stressed(data), width)
+    assert "Maria Aparecida dos Santos Oliveira" in text
+    assert "12,345,679" in text
+
+
+def test_metrics_tables_speak_in_words_with_units(warehouse: Path) -> None:
+    text = _rendered(metrics_json(), 80)
+    for label in ("Completion rate", "On time", "First response (median)", "Win rate",
+                  "Attainment", "Call minutes"):  # fmt: skip
+        assert label in text, label
+    body = text.split("\n", 1)[1]  # below the period line, which names the IANA time zone
+    assert "completion rate pct" not in body and not re.search(r"[a-z]_[a-z]", body)
+    assert re.search(r"\d %", text)  # rates carry their unit
+    assert re.search(r"\d h\b", text)  # hours carry theirs
+    assert "--json" in text  # where the rest is
 
 
 def test_filters_by_name(warehouse: Path) -> None:

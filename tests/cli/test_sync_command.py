@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app
+from kommo_analytics.sync.streams import STREAM_NAMES, STREAMS, parse_streams
 
 runner = CliRunner()
 
@@ -74,15 +75,36 @@ def test_the_demo_does_not_quietly_replace_a_half_configured_account(
     assert "demo account" not in result.stdout
 
 
-def test_unknown_entities_are_named_with_the_choices(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("entities", ["leads,deals", "notes", "account", "leads,users"])
+def test_unknown_entities_are_one_line_listing_the_stream_names(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, entities: str
 ) -> None:
     monkeypatch.setenv("KOMMO_BASE_URL", "https://acme.kommo.com")
     monkeypatch.setenv("KOMMO_ACCESS_TOKEN", "t")
-    result = runner.invoke(app, ["sync", "--entities", "leads,deals"])
+    result = runner.invoke(app, ["sync", "--entities", entities], env={"COLUMNS": "300"})
     assert result.exit_code == 2
-    assert "unknown entities: deals" in result.stderr
-    assert "leads" in result.stderr and "events" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    unknown = [n for n in entities.split(",") if n not in STREAM_NAMES]
+    assert f"unknown --entities: {', '.join(unknown)}" in result.stderr
+    assert ", ".join(STREAM_NAMES) in result.stderr
+
+
+def test_the_entities_are_the_stream_names_the_sync_prints() -> None:
+    # The progress and the summary name what they show after the stream declarations.
+    assert ("dictionaries", *(s.name for s in STREAMS)) == STREAM_NAMES
+    assert {"leads", "events", "lead_calls", "contact_calls"} <= set(STREAM_NAMES)
+    assert parse_streams("leads,events") == frozenset({"leads", "events"})  # README's example
+    assert parse_streams(" Lead_Calls , contact_calls,") == frozenset(
+        {"lead_calls", "contact_calls"}
+    )
+    assert parse_streams(None) is None and parse_streams("") is None
+
+
+def test_sync_help_lists_the_stream_names(clean_env: Path) -> None:
+    result = runner.invoke(app, ["sync", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    assert ", ".join(STREAM_NAMES) in result.stdout
+    assert "notes" not in result.stdout and "custom_fields" not in result.stdout
 
 
 @pytest.mark.server
@@ -153,7 +175,7 @@ def test_auth_then_sync_with_oauth_against_a_served_account(clean_env: Path) -> 
         )  # fmt: skip
         assert again.returncode == 1 and "authorization code" in again.stderr.lower()
         synced = subprocess.run(
-            [*command, "sync", "--entities", "leads"], cwd=clean_env, env=env,
+            [*command, "sync", "--entities", "leads,deleted_leads"], cwd=clean_env, env=env,
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert synced.returncode == 0, synced.stdout + synced.stderr

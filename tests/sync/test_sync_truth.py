@@ -114,7 +114,9 @@ def test_sync_over_a_real_socket_at_kommos_rate_limit(tmp_path: Path) -> None:
     database_url = duckdb_url(tmp_path)
     with serve_in_thread(app) as base:
         settings = settings_for(base, state.tokens.demo_token, tmp_path, database_url, rate=7)
-        result = run_sync(settings, SyncOptions(groups=frozenset({"leads", "contacts"})))
+        result = run_sync(
+            settings, SyncOptions(streams=frozenset({"leads", "deleted_leads", "contacts"}))
+        )
     assert result.status == "ok"
     stats = state.stats
     assert stats["429"] == 0 and stats["blocks"] == 0

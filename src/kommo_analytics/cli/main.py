@@ -6,8 +6,9 @@ import typer
 
 from kommo_analytics import __version__
 from kommo_analytics.cli import dashboard_cmd, emulator_cmd, metrics_cmd, sync_cmd
+from kommo_analytics.cli.help import App
 
-app = typer.Typer(
+app = App(
     name="kommo-analytics",
     help="Business intelligence for the Kommo CRM: sync, warehouse, metrics and dashboard.",
     no_args_is_help=True,

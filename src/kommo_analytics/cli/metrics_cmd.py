@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from kommo_analytics import analytics
 from kommo_analytics.cli.errors import handle_errors
+from kommo_analytics.cli.help import App
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.settings import load_settings
 from kommo_analytics.warehouse.inputs import InputFileError
@@ -56,15 +59,83 @@ def _fmt(value: Any, digits: int = 1, suffix: str = "") -> str:
     return str(value)
 
 
-def _table(title: str, columns: list[str]) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold")
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
+def _pct(value: Any) -> str:
+    return _fmt(value, suffix=" %")
+
+
+def _hours(value: Any) -> str:
+    return _fmt(value, suffix=" h")
+
+
+def _money(value: Any, digits: int = 0) -> str:
+    return _fmt(value, digits)
+
+
+Column = tuple[str, str]  # header, justification
+
+
+def _table(title: str, columns: list[Column], rows: list[list[str]]) -> Table:
+    # No vertical rules: at 80 columns every character goes to the figures. A cell folds rather
+    # than ending in "…", so a figure is never cut short even in a very narrow terminal.
+    table = Table(
+        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for header, justify in columns:
+        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-def print_report(data: dict[str, Any]) -> None:
+def _fits(console: Console, table: Table) -> bool:
+    # Measured without the terminal's limit: Rich would otherwise report a width it can only
+    # reach by wrapping or cutting cells.
+    unbounded = console.options.update_width(10_000)
+    return Measurement.get(console, unbounded, table).maximum <= console.width
+
+
+def _print_table(
+    console: Console, title: str, columns: list[Column], rows: list[list[str]], keys: int = 1
+) -> None:
+    """Print a table whole if it fits the terminal, else as several that each fit.
+
+    The first `keys` columns (what a row is about) start every part, so each part reads alone;
+    the other columns fill the parts in order, as many as fit.
+    """
+    whole = _table(title, columns, rows)
+    if _fits(console, whole):
+        console.print(whole)
+        return
+    parts: list[list[int]] = []
+    for index in range(keys, len(columns)):
+        if parts:
+            trial = [*range(keys), *parts[-1], index]
+            if _fits(
+                console,
+                _table(title, [columns[i] for i in trial], [[r[i] for i in trial] for r in rows]),
+            ):
+                parts[-1].append(index)
+                continue
+        parts.append([index])
+    for number, part in enumerate(parts, 1):
+        chosen = [*range(keys), *part]
+        console.print(
+            _table(
+                f"{title} ({number}/{len(parts)})",
+                [columns[i] for i in chosen],
+                [[row[i] for i in chosen] for row in rows],
+            )
+        )
+
+
+def _pairs(console: Console, title: str, rows: list[tuple[str, str]]) -> None:
+    _print_table(console, title, [("", "left"), ("", "right")], [list(r) for r in rows])
+
+
+def print_report(data: dict[str, Any], console: Console = console) -> None:
+    """The report as tables a person reads in any terminal from 80 columns; `--json` has all."""
     money = data.get("currency") or ""
+    unit = f" ({money})" if money else ""
     period = data["period"]
     console.print(
         f"[bold]{period['from']} → {period['to']}[/] ({period['timezone']}), as of "
@@ -73,95 +144,126 @@ def print_report(data: dict[str, Any]) -> None:
     )
     leads = data["leads"]
     rt = leads["response_time"]
-    t = _table("1 · Leads and origin", ["", "value"])
-    t.add_row("leads", _fmt(leads["total"]))
-    for channel, n in leads["by_channel"].items():
-        t.add_row(f"  {channel}", _fmt(n))
-    t.add_row("first response, average (h)", _fmt(rt["avg_hours"]))
-    t.add_row("first response, median (h)", _fmt(rt["median_hours"]))
-    t.add_row(f"answered within {rt['sla_hours']:g} h", _fmt(rt["within_sla_pct"], suffix=" %"))
-    t.add_row("without a response", _fmt(rt["without_response"]))
+    rows = [("Leads", _fmt(leads["total"]))]
+    rows += [(f"  {channel}", _fmt(n)) for channel, n in leads["by_channel"].items()]
+    rows += [
+        ("First response (average)", _hours(rt["avg_hours"])),
+        ("First response (median)", _hours(rt["median_hours"])),
+        (f"Answered within {rt['sla_hours']:g} h", _pct(rt["within_sla_pct"])),
+        ("Without a response", _fmt(rt["without_response"])),
+    ]
     cost = leads["cost"]
     if cost["total"] is not None:
-        cost_text = f"{_fmt(cost['total'], 2)} / {_fmt(cost['per_lead'], 2)}"
-    elif cost["not_split_by_filter"]:
-        cost_text = "costs are per channel: not shown with a seller or pipeline filter"
-    else:
-        cost_text = "no costs imported for this period (kommo-analytics costs import FILE.csv)"
-    t.add_row("cost / cost per lead", cost_text)
-    console.print(t)
+        rows += [
+            (f"Cost{unit}", _money(cost["total"], 2)),
+            (f"Cost per lead{unit}", _money(cost["per_lead"], 2)),
+        ]
+    _pairs(console, "1 · Leads and origin", rows)
+    if cost["total"] is None:
+        console.print(
+            "   Cost: costs are per channel, so not shown with a seller or pipeline filter."
+            if cost["not_split_by_filter"]
+            else "   Cost: no costs imported for this period (kommo-analytics costs import FILE.csv).",
+            highlight=False,
+        )
 
     for pipeline in data["funnel"]:
-        t = _table(
+        bottleneck = pipeline["bottleneck_status_id"]
+        _print_table(
+            console,
             f"2 · Funnel — {pipeline['name']} ({pipeline['leads']} leads, {pipeline['won']} won)",
-            ["stage", "reached", "→ next %", "avg h", "median h", "abandon %"],
-        )
-        for s in pipeline["stages"]:
-            mark = " ◀ bottleneck" if s["status_id"] == pipeline["bottleneck_status_id"] else ""
-            t.add_row(
-                f"{s['name']}{mark}",
-                _fmt(s["reached"]),
-                _fmt(s["conversion_to_next_pct"]),
-                _fmt(s["avg_hours_in_stage"]),
-                _fmt(s["median_hours_in_stage"]),
-                _fmt(s["abandonment_pct"]),
-            )
-        console.print(t)
-        velocity = pipeline["sales_velocity_per_day"]
-        console.print(f"   sales velocity: {_fmt(velocity, 2)} {money}/day", highlight=False)
+            [("Stage", "left"), ("Reached", "right"), ("To next", "right"),
+             ("Time\n(avg)", "right"), ("Time\n(median)", "right"), ("Aban-\ndoned", "right")],
+            [
+                [
+                    f"{s['name']} ◀" if s["status_id"] == bottleneck else s["name"],
+                    _fmt(s["reached"]),
+                    _pct(s["conversion_to_next_pct"]),
+                    _hours(s["avg_hours_in_stage"]),
+                    _hours(s["median_hours_in_stage"]),
+                    _pct(s["abandonment_pct"]),
+                ]
+                for s in pipeline["stages"]
+            ],
+        )  # fmt: skip
+        note = "◀ the bottleneck; " if bottleneck is not None else ""
+        velocity = _money(pipeline["sales_velocity_per_day"], 2)
+        console.print(f"   {note}sales velocity {velocity} {money}/day", highlight=False)
 
     a = data["activities"]
-    t = _table("3 · Activities", ["", "value"])
-    for key in (
-        "tasks_total", "tasks_completed", "completion_rate_pct", "on_time_rate_pct", "overdue",
-        "meetings_scheduled", "meetings_held", "calls_outgoing", "calls_incoming",
-        "call_minutes", "messages_outgoing", "messages_incoming",
-    ):  # fmt: skip
-        t.add_row(key.replace("_", " "), _fmt(a[key], suffix=" %" if key.endswith("pct") else ""))
-    console.print(t)
+    _pairs(console, "3 · Activities", [
+        ("Tasks", _fmt(a["tasks_total"])),
+        ("Tasks completed", _fmt(a["tasks_completed"])),
+        ("Completion rate", _pct(a["completion_rate_pct"])),
+        ("On time", _pct(a["on_time_rate_pct"])),
+        ("Overdue now", _fmt(a["overdue"])),
+        ("Meetings scheduled", _fmt(a["meetings_scheduled"])),
+        ("Meetings held", _fmt(a["meetings_held"])),
+        ("Calls made", _fmt(a["calls_outgoing"])),
+        ("Calls received", _fmt(a["calls_incoming"])),
+        ("Call minutes", _fmt(a["call_minutes"])),
+        ("Messages sent", _fmt(a["messages_outgoing"])),
+        ("Messages received", _fmt(a["messages_incoming"])),
+    ])  # fmt: skip
 
     s = data["sales"]
-    t = _table("4 · Sales", ["", "value"])
-    t.add_row("won / lost", f"{s['won']:,} / {s['lost']:,}")
-    t.add_row("win rate", _fmt(s["win_rate_pct"], suffix=" %"))
-    t.add_row(f"revenue ({money})", _fmt(s["revenue"], 2))
-    t.add_row(f"average ticket ({money})", _fmt(s["avg_ticket"], 2))
-    t.add_row("sales cycle avg / median (days)",
-              f"{_fmt(s['sales_cycle_avg_days'])} / {_fmt(s['sales_cycle_median_days'])}")  # fmt: skip
-    for reason in s["loss_reasons"]:
-        t.add_row(f"  lost: {reason['reason']}",
-                  f"{reason['count']:,} ({_fmt(reason['share_pct'])} %)")  # fmt: skip
-    console.print(t)
+    rows = [
+        ("Won / lost", f"{s['won']:,} / {s['lost']:,}"),
+        ("Win rate", _pct(s["win_rate_pct"])),
+        (f"Revenue{unit}", _money(s["revenue"], 2)),
+        (f"Average ticket{unit}", _money(s["avg_ticket"], 2)),
+        ("Sales cycle (average)", _fmt(s["sales_cycle_avg_days"], suffix=" days")),
+        ("Sales cycle (median)", _fmt(s["sales_cycle_median_days"], suffix=" days")),
+    ]
+    rows += [
+        (f"  Lost: {r['reason']}", f"{r['count']:,} ({_pct(r['share_pct'])})")
+        for r in s["loss_reasons"]
+    ]
+    _pairs(console, "4 · Sales", rows)
 
-    t = _table(
+    _print_table(
+        console,
         "5 · Sellers",
-        ["#", "seller", "leads", "won", "lost", "win %", "revenue", "resp. h", "tasks", "calls",
-         "goal", "attain. %"],
+        [("#", "right"), ("Seller", "left"), ("Leads", "right"), ("Won", "right"),
+         ("Lost", "right"), ("Win\nrate", "right"), (f"Revenue\n{unit.strip()}", "right"),
+         ("First response\n(average)", "right"), ("Tasks\ndone", "right"), ("Calls", "right"),
+         (f"Goal\n{unit.strip()}", "right"), ("Attainment", "right")],
+        [
+            [str(r["rank"]), str(r["name"]), _fmt(r["leads"]), _fmt(r["won"]), _fmt(r["lost"]),
+             _pct(r["win_rate_pct"]), _money(r["revenue"]),
+             _hours(r["response_time_avg_hours"]), _fmt(r["tasks_completed"]),
+             _fmt(r["calls"]), _money(r["goal"]), _pct(r["attainment_pct"])]
+            for r in data["sellers"]
+        ],
+        keys=2,
     )  # fmt: skip
-    for r in data["sellers"]:
-        t.add_row(
-            str(r["rank"]), str(r["name"]), _fmt(r["leads"]), _fmt(r["won"]), _fmt(r["lost"]),
-            _fmt(r["win_rate_pct"]), _fmt(r["revenue"], 0), _fmt(r["response_time_avg_hours"]),
-            _fmt(r["tasks_completed"]), _fmt(r["calls"]), _fmt(r["goal"], 0),
-            _fmt(r["attainment_pct"]),
-        )  # fmt: skip
-    console.print(t)
     if not data["goals_imported"]:
-        console.print("   no goals imported (kommo-analytics goals import FILE.csv)")
-    t = _table("5 · Channels", ["channel", "leads", "won", "revenue", "cost", "CPL", "ROI %"])
-    for r in data["channels"]:
-        t.add_row(
-            r["channel"], _fmt(r["leads"]), _fmt(r["won"]), _fmt(r["revenue"], 0),
-            _fmt(r["cost"], 2), _fmt(r["cpl"], 2), _fmt(r["roi_pct"]),
-        )  # fmt: skip
-    console.print(t)
+        console.print("   No goals imported (kommo-analytics goals import FILE.csv).")
+    _print_table(
+        console,
+        "5 · Channels",
+        [("Channel", "left"), ("Leads", "right"), ("Won", "right"),
+         (f"Revenue\n{unit.strip()}", "right"), (f"Cost\n{unit.strip()}", "right"),
+         ("Cost per\nlead", "right"), ("ROI", "right")],
+        [
+            [r["channel"], _fmt(r["leads"]), _fmt(r["won"]), _money(r["revenue"]),
+             _money(r["cost"], 2), _money(r["cpl"], 2), _pct(r["roi_pct"])]
+            for r in data["channels"]
+        ],
+    )  # fmt: skip
 
     f = data["forecast"]
     console.print(
         f"[bold]6 · Forecast[/]: {f['note']}. This month ({f['month']}): "
-        f"{_fmt(f['month_revenue_to_date'], 2)} {money} won so far; goal "
-        f"{_fmt(f['month_goal'], 2) if f['month_goal'] is not None else 'not imported'}.",
+        f"{_money(f['month_revenue_to_date'], 2)} {money} won so far; goal "
+        f"{_money(f['month_goal'], 2) if f['month_goal'] is not None else 'not imported'}.",
         highlight=False,
+    )
+    console.print(
+        "Every figure, and more (e.g. each seller's average ticket), is in "
+        "`kommo-analytics metrics --json`.",
+        highlight=False,
+        markup=False,
     )
 
 
@@ -229,12 +331,14 @@ def register(app: typer.Typer) -> None:
         rules = analytics.load_rules(settings)
         target = analytics.target_for(settings, db)
         counts = analytics.channel_counts(target)
-        table = _table(f"Channel rules ({rules.source})", ["#", "channel", "rule", "leads"])
-        for i, rule in enumerate(rules.rules, start=1):
-            leads = "—" if counts is None else f"{counts.get(rule.key, 0):,}"
-            table.add_row(str(i), rule.key, rule.describe(), leads)
-        table.columns[2].justify = "left"
-        console.print(table)
+        rows = [
+            [str(i), rule.key, rule.describe(),
+             "—" if counts is None else f"{counts.get(rule.key, 0):,}"]
+            for i, rule in enumerate(rules.rules, start=1)
+        ]  # fmt: skip
+        columns = [("#", "right"), ("Channel", "left"), ("Rule", "left"), ("Leads", "right")]
+        # The rule, the one long column, wraps within the terminal rather than splitting off.
+        console.print(_table(f"Channel rules ({rules.source})", columns, rows))
         if counts is None:
             console.print("No model built yet: run `kommo-analytics sync` to count leads.")
         else:
@@ -254,9 +358,7 @@ def _import_app(kind: str) -> typer.Typer:
         "month's first day)",
         "goals": "month,user,revenue_goal[,deals_goal] — user by id, e-mail or name",
     }
-    sub = typer.Typer(
-        help=f"Import {kind} from a CSV file ({formats[kind]}).", no_args_is_help=True
-    )
+    sub = App(help=f"Import {kind} from a CSV file ({formats[kind]}).", no_args_is_help=True)
 
     @sub.command("import")
     @handle_errors

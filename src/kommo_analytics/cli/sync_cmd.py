@@ -16,23 +16,10 @@ from kommo_analytics.settings import Settings, load_settings
 from kommo_analytics.sync.engine import SyncOptions, SyncResult
 from kommo_analytics.sync.nulls import describe
 from kommo_analytics.sync.progress import LogReporter, RichReporter
-from kommo_analytics.sync.streams import GROUPS
+from kommo_analytics.sync.streams import STREAM_NAMES, parse_streams
 from kommo_analytics.warehouse.target import Kind, parse_database_url
 
 console = Console()
-
-
-def parse_groups(entities: str | None) -> frozenset[str] | None:
-    if not entities:
-        return None
-    names = {name.strip().lower() for name in entities.split(",") if name.strip()}
-    unknown = sorted(names - set(GROUPS))
-    if unknown:
-        raise ConfigError(
-            f"unknown entities: {', '.join(unknown)}",
-            hint=f"choose from: {', '.join(GROUPS)}",
-        )
-    return frozenset(names)
 
 
 def print_summary(
@@ -91,7 +78,11 @@ def register(app: typer.Typer) -> None:
             False, "--full", help="Read the whole history again instead of what changed."
         ),
         entities: str | None = typer.Option(
-            None, "--entities", help=f"Only these, comma-separated: {', '.join(GROUPS)}."
+            None,
+            "--entities",
+            help=f"Only these streams, comma-separated: {', '.join(STREAM_NAMES)} — the names "
+            "the progress shows. The dictionaries are read in every run; leads in the trash are "
+            "deleted_leads.",
         ),
         db: str | None = typer.Option(
             None, "--db", help="Warehouse URL (default: DATABASE_URL or data/kommo.duckdb)."
@@ -105,7 +96,7 @@ def register(app: typer.Typer) -> None:
         account_error = settings.kommo_account_error()
         if account_error is not None:
             raise account_error
-        options = SyncOptions(full=full, groups=parse_groups(entities), overlap_seconds=overlap)
+        options = SyncOptions(full=full, streams=parse_streams(entities), overlap_seconds=overlap)
         sync_with_progress(settings, options, db)
 
     @app.command()

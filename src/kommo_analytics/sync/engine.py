@@ -33,11 +33,13 @@ from kommo_analytics.kommo.entities import (
     LOSS_REASONS,
     PIPELINES,
     USERS,
+    Entity,
 )
 from kommo_analytics.sync import nulls, records
 from kommo_analytics.sync.records import Json
-from kommo_analytics.sync.streams import DICTIONARY_GROUPS, STREAMS, Crawl, Rows, Stream
+from kommo_analytics.sync.streams import DICTIONARIES, MODEL, STREAMS, Crawl, Rows, Stream
 from kommo_analytics.warehouse.loader import Row, Warehouse
+from kommo_analytics.warehouse.model_store import MODEL_BUILD_STEPS
 
 DAY = 86400
 
@@ -45,7 +47,7 @@ DAY = 86400
 @dataclass(frozen=True)
 class SyncOptions:
     full: bool = False
-    groups: frozenset[str] | None = None  # None = everything
+    streams: frozenset[str] | None = None  # names from STREAM_NAMES; None = everything
     overlap_seconds: int = 600
     commit_rows: int = 20_000
     event_pages_in_flight: int = 4
@@ -56,6 +58,9 @@ class SyncOptions:
 
 class Reporter(Protocol):
     def stream_started(self, name: str) -> None: ...
+    # The stream has `total` parts (windows, lists, steps) — said again when re-reads add some.
+    def stream_planned(self, name: str, total: int, unit: str) -> None: ...
+    def stream_part_done(self, name: str) -> None: ...
     def stream_advanced(self, name: str, rows: int, requests: int) -> None: ...
     def stream_finished(self, name: str) -> None: ...
     def message(self, text: str) -> None: ...
@@ -63,6 +68,12 @@ class Reporter(Protocol):
 
 class SilentReporter:
     def stream_started(self, name: str) -> None:
+        pass
+
+    def stream_planned(self, name: str, total: int, unit: str) -> None:
+        pass
+
+    def stream_part_done(self, name: str) -> None:
         pass
 
     def stream_advanced(self, name: str, rows: int, requests: int) -> None:
@@ -129,13 +140,14 @@ class SyncEngine:
         reporter: Reporter | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        after_load: Callable[[], str] | None = None,
+        after_load: Callable[[Callable[[], None]], str] | None = None,
         account_timezone: str | None = None,
     ) -> None:
         self.account_timezone = account_timezone  # the user's ACCOUNT_TIMEZONE, if set
         self._stored_nulls: dict[str, tuple[int, Counter[str]]] = {}
         self._seen_nulls = nulls.Seen()
-        self.after_load = after_load  # rebuilds what is derived from the raw tables
+        # Rebuilds what is derived from the raw tables, calling its argument after each step.
+        self.after_load = after_load
         self.client = client
         self.warehouse = warehouse
         self.options = options or SyncOptions()
@@ -153,8 +165,8 @@ class SyncEngine:
     # -- the run ------------------------------------------------------------------------------
 
     def selected_streams(self) -> list[Stream]:
-        groups = self.options.groups
-        return [s for s in STREAMS if groups is None or s.group in groups]
+        chosen = self.options.streams
+        return [s for s in STREAMS if chosen is None or s.name in chosen]
 
     async def run(self) -> SyncResult:
         await asyncio.to_thread(self.warehouse.check)
@@ -180,8 +192,13 @@ class SyncEngine:
             self.result.warnings += nulls.jumps(self._stored_nulls, self._seen_nulls)
             if self.after_load is not None:
                 # Before the final publish, so DuckDB readers get data and model together.
-                self.reporter.message("building the analytics model…")
-                self.reporter.message(await asyncio.to_thread(self.after_load))
+                self.reporter.stream_started(MODEL)
+                self.reporter.stream_planned(MODEL, len(MODEL_BUILD_STEPS), "steps")
+                summary = await asyncio.to_thread(
+                    self.after_load, lambda: self.reporter.stream_part_done(MODEL)
+                )
+                self.reporter.stream_finished(MODEL)
+                self.reporter.message(summary)
             self.result.status = "ok"
         except BaseException as exc:
             self.result.status = "failed"
@@ -209,7 +226,7 @@ class SyncEngine:
             "finished_at": r.finished_at,
             "status": r.status,
             "mode": r.mode,
-            "entities": ",".join(sorted(self.options.groups)) if self.options.groups else "all",
+            "entities": ",".join(sorted(self.options.streams)) if self.options.streams else "all",
             "rows_json": json.dumps(r.rows, sort_keys=True),
             "requests": stats.requests,
             "retries": stats.retries,
@@ -250,18 +267,26 @@ class SyncEngine:
 
     async def _dictionaries(self) -> tuple[int, int]:
         """Load the small lists; return (T0, the account's creation time)."""
-        name = "dictionaries"
+        name = DICTIONARIES
         self.reporter.stream_started(name)
         requests_before = self.client.stats.requests
         account, server_time = await self.client.get_object(
             ACCOUNT, {"with": ",".join(ACCOUNT.with_options)}
         )
         t0 = server_time if server_time is not None else int(self.clock())
+        self.reporter.stream_planned(name, 5, "lists")
+        self.reporter.stream_part_done(name)
+
+        async def listed(entity: Entity, params: dict[str, str] | None = None) -> list[Json]:
+            items = await self.client.get_all(entity, params)
+            self.reporter.stream_part_done(name)
+            return items
+
         users, pipelines, reasons, fields = await asyncio.gather(
-            self.client.get_all(USERS, {"with": ",".join(USERS.with_options)}),
-            self.client.get_all(PIPELINES),
-            self.client.get_all(LOSS_REASONS),
-            self.client.get_all(LEAD_CUSTOM_FIELDS),
+            listed(USERS, {"with": ",".join(USERS.with_options)}),
+            listed(PIPELINES),
+            listed(LOSS_REASONS),
+            listed(LEAD_CUSTOM_FIELDS),
         )
         batches: dict[str, list[Row]] = {}
         with _located("account", {}, None):
@@ -278,20 +303,6 @@ class SyncEngine:
             batches["loss_reasons"] = [records.loss_reason_row(r) for r in reasons]
         with _located("lead custom fields", {}, None):
             batches["lead_custom_fields"] = [records.custom_field_row(f) for f in fields]
-        groups = self.options.groups
-        if groups is not None:
-            keep = {
-                "account": ("account", "task_types", "user_groups"),
-                "users": ("users",),
-                "pipelines": ("pipelines", "statuses"),
-                "loss_reasons": ("loss_reasons",),
-                "custom_fields": ("lead_custom_fields",),
-            }
-            wanted = {t for g in DICTIONARY_GROUPS if g in groups for t in keep[g]}
-            # Dictionaries are cheap and every stream's rows refer to them: reload them all
-            # unless the user named some explicitly.
-            if wanted:
-                batches = {k: v for k, v in batches.items() if k in wanted}
         await self._locked(lambda: self.warehouse.load(batches))
         count = sum(len(v) for v in batches.values())
         self._count(name, count, self.client.stats.requests - requests_before)
@@ -448,6 +459,8 @@ class SyncEngine:
         buffer: Rows = defaultdict(list)
         seen_in: dict[int, int] = {}  # record id → index of the window it was read in
         spans = windows(start, t0, stream.window_seconds, history_start)
+        planned = len(spans)
+        self.reporter.stream_planned(stream.name, planned, "windows")
 
         gate = asyncio.Semaphore(self.options.windows_in_flight)
 
@@ -460,6 +473,7 @@ class SyncEngine:
             }
             async with gate:
                 items = await self._window_pages(stream, params, buffer)
+            self.reporter.stream_part_done(stream.name)
             for item in items:
                 if isinstance(item.get("id"), int):
                     seen_in[int(item["id"])] = index
@@ -492,6 +506,8 @@ class SyncEngine:
             shifted = sorted({seen_in[i] for i in fresh if i in seen_in})
             if not shifted:
                 break
+            planned += len(shifted)
+            self.reporter.stream_planned(stream.name, planned, "windows")
             await read_all(shifted)
         await self._commit(stream, buffer, t0)
 
@@ -501,6 +517,7 @@ class SyncEngine:
         buffer: Rows = defaultdict(list)
         end = t0 - 1  # events of second T0 may still be arriving
         spans = windows(start, end, stream.window_seconds, history_start)
+        self.reporter.stream_planned(stream.name, len(spans), "windows")
         finished = [False] * len(spans)
         prefix = -1  # every window up to this index has been read whole
         gate = asyncio.Semaphore(self.options.windows_in_flight)
@@ -515,6 +532,7 @@ class SyncEngine:
             }
             async with gate:
                 await self._parallel_pages(stream, params, buffer)
+            self.reporter.stream_part_done(stream.name)
             finished[index] = True
             while prefix + 1 < len(spans) and finished[prefix + 1]:
                 prefix += 1

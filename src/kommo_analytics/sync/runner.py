@@ -44,7 +44,7 @@ def run_sync(
                 options,
                 reporter,
                 clock=clock,
-                after_load=lambda: rebuild(settings, target, now=clock),
+                after_load=lambda step: rebuild(settings, target, now=clock, on_step=step),
                 account_timezone=settings.account_timezone,
             )
             return await engine.run()

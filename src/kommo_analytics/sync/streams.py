@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from kommo_analytics.errors import ConfigError
 from kommo_analytics.kommo.entities import (
     CONTACT_NOTES,
     CONTACTS,
@@ -59,8 +60,7 @@ def _calls(entity_type: str) -> Callable[[Json], Rows]:
 
 @dataclass(frozen=True)
 class Stream:
-    name: str  # the watermark's key in sync_state
-    group: str  # what `--entities` calls it
+    name: str  # the watermark's key in sync_state, and what progress and `--entities` call it
     entity: Entity
     crawl: Crawl
     to_rows: Callable[[Json], Rows]
@@ -74,7 +74,6 @@ CALL_NOTE_TYPES = {"filter[note_type][0]": "call_in", "filter[note_type][1]": "c
 STREAMS: tuple[Stream, ...] = (
     Stream(
         "leads",
-        "leads",
         LEADS,
         Crawl.KEYSET,
         _leads,
@@ -83,14 +82,12 @@ STREAMS: tuple[Stream, ...] = (
     # Leads in the trash (kommo-api.md §9.2): id and the time they were deleted.
     Stream(
         "deleted_leads",
-        "leads",
         LEADS,
         Crawl.KEYSET,
         lambda item: {"deleted_leads": [records.deleted_lead_row(item)]},
         {"with": "only_deleted"},
     ),
     Stream(
-        "contacts",
         "contacts",
         CONTACTS,
         Crawl.KEYSET,
@@ -99,17 +96,13 @@ STREAMS: tuple[Stream, ...] = (
     ),
     Stream(
         "tasks",
-        "tasks",
         TASKS,
         Crawl.WINDOWS,
         lambda item: {"tasks": [records.task_row(item)]},
     ),
-    Stream("lead_calls", "notes", LEAD_NOTES, Crawl.KEYSET, _calls("leads"), CALL_NOTE_TYPES),
+    Stream("lead_calls", LEAD_NOTES, Crawl.KEYSET, _calls("leads"), CALL_NOTE_TYPES),
+    Stream("contact_calls", CONTACT_NOTES, Crawl.KEYSET, _calls("contacts"), CALL_NOTE_TYPES),
     Stream(
-        "contact_calls", "notes", CONTACT_NOTES, Crawl.KEYSET, _calls("contacts"), CALL_NOTE_TYPES
-    ),
-    Stream(
-        "events",
         "events",
         EVENTS,
         Crawl.EVENTS,
@@ -117,5 +110,25 @@ STREAMS: tuple[Stream, ...] = (
     ),
 )
 
-DICTIONARY_GROUPS = ("account", "users", "pipelines", "loss_reasons", "custom_fields")
-GROUPS: tuple[str, ...] = (*DICTIONARY_GROUPS, *dict.fromkeys(s.group for s in STREAMS))
+# The small lists (account, users, pipelines and stages, loss reasons, lead fields), reloaded
+# whole at the start of every run: T0 comes from the account's response and every stream's rows
+# refer to them, so they are read even when `--entities` does not name them.
+DICTIONARIES = "dictionaries"
+# Not a stream but shown like one: rebuilding the analytics model at the end of a run.
+MODEL = "model"
+# One set of names: the progress, the summary, `sync_state` and `--entities` all use these.
+STREAM_NAMES: tuple[str, ...] = (DICTIONARIES, *(s.name for s in STREAMS))
+
+
+def parse_streams(text: str | None) -> frozenset[str] | None:
+    """The streams a comma-separated `--entities` names; None (everything) when it is empty."""
+    names = {name.strip().lower() for name in (text or "").split(",") if name.strip()}
+    if not names:
+        return None
+    unknown = [name for name in sorted(names) if name not in STREAM_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"unknown --entities: {', '.join(unknown)}",
+            hint=f"choose from: {', '.join(STREAM_NAMES)}",
+        )
+    return frozenset(names)

@@ -271,12 +271,17 @@ def prepare_duckdb(target: Target) -> None:
         shutil.copyfile(serving, sync)
 
 
+# What a rebuild does, in order; `on_step` is called after each, so a caller can show progress.
+MODEL_BUILD_STEPS = ("read the raw tables", "build the model", "write the model", "create views")
+
+
 def build_and_store(
     target: Target,
     rules: ChannelRules,
     *,
     timezone_override: str | None = None,
     now: Callable[[], float] = time.time,
+    on_step: Callable[[], None] = lambda: None,
 ) -> dict[str, int]:
     """Rebuild the model from the raw tables; returns rows per derived table.
 
@@ -287,15 +292,19 @@ def build_and_store(
     try:
         with reader.connect(target, write=True) as con:
             raw = read_raw(con, target)
+            on_step()
             frames = build_model(
                 raw,
                 rules,
                 built_at=datetime.fromtimestamp(now(), UTC),
                 timezone_override=timezone_override,
             )
+            on_step()
             ensure_tables(con, target, MODEL_TABLES.values())
             replace_tables(con, target, frames)
+            on_step()
             compat.create_views(con, target)
+            on_step()
     except WarehouseError:
         raise
     except Exception as exc:
@@ -307,10 +316,18 @@ def build_and_store(
     return {name: len(frame) for name, frame in frames.items()}
 
 
-def rebuild(settings: Settings, target: Target, *, now: Callable[[], float] = time.time) -> str:
+def rebuild(
+    settings: Settings,
+    target: Target,
+    *,
+    now: Callable[[], float] = time.time,
+    on_step: Callable[[], None] = lambda: None,
+) -> str:
     """Rebuild the model with the user's settings; a one-line summary for the progress output."""
     rules = ChannelRules.load(settings.channel_rules_file)
-    counts = build_and_store(target, rules, timezone_override=settings.account_timezone, now=now)
+    counts = build_and_store(
+        target, rules, timezone_override=settings.account_timezone, now=now, on_step=on_step
+    )
     return (
         f"analytics model built: {counts['fact_leads']:,} leads, "
         f"{counts['fact_stage_stays']:,} stage stays, {counts['fact_tasks']:,} tasks, "
