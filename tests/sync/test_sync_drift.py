@@ -133,7 +133,7 @@ def test_a_page_that_stays_broken_names_entity_window_and_page(tmp_path: Path) -
     with pytest.raises(MalformedResponseError) as info:
         run_sync(
             settings,
-            SyncOptions(groups=frozenset({"leads"})),
+            SyncOptions(streams=frozenset({"leads"})),
             transport=DriftingTransport(acc.app, broken=True),
             clock=acc.clock,
         )
