@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
+from kommo_analytics.emulator.schema import TRACKING_COLUMNS
 from kommo_analytics.emulator.state import EmulatorState, get_state
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.settings import Settings
@@ -168,6 +169,17 @@ LEAD_COLUMNS = (
 LEAD_TIMES = {10, 11, 12, 13}
 
 
+# The store keeps UTM_REFERRER among the extra tracking fields, but a reader of the API takes it as
+# the lead's referrer when REFERRER is empty (docs/architecture.md, raw tables): the truth too.
+LEADS_AS_READ = """
+    SELECT l.* REPLACE (COALESCE(NULLIF(l.referrer, ''), r.value) AS referrer)
+    FROM leads l LEFT JOIN (
+        SELECT lt.lead_id, lt.value FROM lead_tracking lt
+        JOIN custom_fields cf ON cf.id = lt.field_id AND cf.code = 'UTM_REFERRER'
+    ) r ON r.lead_id = l.id
+"""
+
+
 def assert_matches_truth(store: AccountStore, database_url: str) -> None:
     """Row counts and field values of every synced table equal the emulator's store."""
     target = parse_database_url(database_url)
@@ -175,7 +187,8 @@ def assert_matches_truth(store: AccountStore, database_url: str) -> None:
 
     # Leads: every lead, deleted or not; live ones field by field.
     expected = _by_id(
-        truth(store, f"SELECT {LEAD_COLUMNS} FROM leads WHERE NOT is_deleted"), LEAD_TIMES
+        truth(store, f"SELECT {LEAD_COLUMNS} FROM ({LEADS_AS_READ}) WHERE NOT is_deleted"),
+        LEAD_TIMES,
     )
     got_all = rows(target, f"SELECT {LEAD_COLUMNS}, is_deleted FROM {t('leads')}")
     got_live = _by_id([r[:-1] for r in got_all if not r[-1]], LEAD_TIMES)
@@ -183,6 +196,28 @@ def assert_matches_truth(store: AccountStore, database_url: str) -> None:
     diffs = [i for i in expected if got_live.get(i) != expected[i]]
     assert not diffs, (
         f"{len(diffs)} leads differ, e.g. {expected[diffs[0]]} vs {got_live.get(diffs[0])}"
+    )
+    # Every tracking field of every live lead, the standard eight and the rest, is kept.
+    standard = " UNION ALL ".join(
+        f"SELECT id, '{code}', {column} FROM leads WHERE {column} IS NOT NULL AND NOT is_deleted"
+        for code, column in TRACKING_COLUMNS.items()
+    )
+    expected_tracking = set(
+        truth(
+            store,
+            f"{standard} UNION ALL SELECT lt.lead_id, upper(cf.code), lt.value "
+            "FROM lead_tracking lt JOIN custom_fields cf ON cf.id = lt.field_id "
+            "JOIN leads l ON l.id = lt.lead_id WHERE NOT l.is_deleted AND lt.value IS NOT NULL",
+        )
+    )
+    live = {r[0] for r in got_all if not r[-1]}
+    got_tracking = {
+        r
+        for r in rows(target, f"SELECT lead_id, code, value FROM {t('lead_tracking')}")
+        if r[0] in live
+    }
+    assert got_tracking == expected_tracking, (
+        f"tracking fields differ: {sorted(expected_tracking ^ got_tracking)[:3]}"
     )
     deleted_truth = {r[0] for r in truth(store, "SELECT id FROM leads WHERE is_deleted")}
     deleted_got = {r[0] for r in got_all if r[-1]}
