@@ -170,3 +170,17 @@ def test_a_sync_announces_the_size_of_what_it_can_count(tmp_path: Path) -> None:
     assert recorder.planned["model"][1] == "steps"
     for name, (total, _unit) in recorder.planned.items():
         assert recorder.parts[name] == total, name
+
+
+def test_a_step_that_reads_nothing_from_kommo_shows_no_zero_counts() -> None:
+    # The model's rebuild is a stream of steps: "0 rows, 0 requests, 0 rows/s" would be noise.
+    lines: list[str] = []
+    now = [0.0]
+    reporter = LogReporter(lines.append, every=10, clock=lambda: now[0])
+    reporter.stream_started("model")
+    reporter.stream_planned("model", 4, "steps")
+    for _ in range(4):
+        now[0] += 0.5
+        reporter.stream_part_done("model")
+    reporter.stream_finished("model")
+    assert lines[-1] == "sync model: done, 2.0 s; 4/4 steps"

@@ -185,10 +185,15 @@ class LogReporter:
         counts = self.counts.get(name) or _Counts(started=self.clock())
         now = self.clock()
         took = max((counts.ended or now) - counts.started, 0.0)
-        line = (
-            f"sync {name}: {state} {counts.rows} rows, {counts.requests} requests, "
-            f"{counts.rate(now):.0f} rows/s, {took:.1f} s"
-        )
+        if counts.rows or counts.requests:
+            line = (
+                f"sync {name}: {state} {counts.rows} rows, {counts.requests} requests, "
+                f"{counts.rate(now):.0f} rows/s, {took:.1f} s"
+            )
+        else:
+            # A step that reads nothing from Kommo (the model's rebuild): rows and requests
+            # would only be zeros.
+            line = f"sync {name}: {state} {took:.1f} s"
         if counts.parts_total is not None:
             line += f"; {counts.parts_done}/{counts.parts_total} {counts.unit}"
             if state != "done,":
