@@ -34,6 +34,7 @@ from kommo_analytics.dashboard.filters import (
     resolve_preset,
     utc_bounds,
 )
+from kommo_analytics.kommo.entities import KNOWN_TRACKING_CODES
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp, sql
 
@@ -513,10 +514,11 @@ def test_data_health_lists_the_tracking_codes_and_marks_those_no_rule_uses(
     url = f"duckdb:///{copy}"
     schema = parse_database_url(url).dataset
     with duckdb.connect(str(copy)) as con:
-        # An account-specific code on two live leads: kept by the sync, ignored by the defaults.
+        # A code of this account's own on two live leads: kept by the sync, ignored by the
+        # defaults.
         con.execute(
             f"INSERT INTO {schema}.lead_tracking (lead_id, code, name, field_type, value) "
-            "SELECT id, 'SOURCE_DOMAIN', 'Source domain', 'tracking_data', 'blog.example.com' "
+            "SELECT id, 'LANDING_VARIANT', 'Landing variant', 'tracking_data', 'b' "
             f"FROM {schema}.leads WHERE NOT is_deleted ORDER BY id LIMIT 2"
         )
     app = make_app(url, lang="en")
@@ -536,11 +538,13 @@ def test_data_health_lists_the_tracking_codes_and_marks_those_no_rule_uses(
         code: f"{n:,}" for code, n in expected
     }
     used = dict(zip(shown["code"], shown["used"], strict=True))
-    assert used["SOURCE_DOMAIN"] == "No"
-    assert shown.set_index("code").loc["SOURCE_DOMAIN", "leads"] == "2"
-    # The emulated account carries only standard codes: the default rules use every one.
-    assert all(v == "Yes" for code, v in used.items() if code != "SOURCE_DOMAIN")
-    assert any("No channel rule uses: SOURCE_DOMAIN." in c.value for c in app.caption)
+    assert used["LANDING_VARIANT"] == "No"
+    assert shown.set_index("code").loc["LANDING_VARIANT", "leads"] == "2"
+    # The default rules use every known tracking code, and no code an account made up (the
+    # emulated account has codes of its own too, like real ones).
+    assert used == {c: "Yes" if c in KNOWN_TRACKING_CODES else "No" for c in used}
+    unused = [c for c, v in zip(shown["code"], shown["used"], strict=True) if v == "No"]
+    assert any(f"No channel rule uses: {', '.join(unused)}." in c.value for c in app.caption)
 
 
 def test_the_tracking_table_leaves_the_used_column_empty_without_a_model() -> None:
