@@ -13,18 +13,6 @@ from kommo_analytics.sync.streams import STREAM_NAMES, STREAMS, parse_streams
 runner = CliRunner()
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No .env and no Kommo settings from the machine running the tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("KOMMO_") or name in ("DATABASE_URL", "DATA_DIR"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_sync_without_an_account_says_how_to_configure_one(clean_env: Path) -> None:
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == 2

@@ -41,30 +41,34 @@ def _no_placeholder(params: list[Any]) -> None:
             param.metavar = ""
 
 
-class Command(TyperCommand):
+class _ReadableHelp:
+    """What a command and a group of commands both do to their help: reflowed prose, and no
+    value placeholder after a flag (``--help`` included)."""
+
+    help: str | None
+    params: list[Any]
+
+    def _readable(self) -> None:
+        self.help = reflow(self.help)
+        _no_placeholder(self.params)
+
+    # Typer declares `ctx` with the Context of its vendored Click, which it does not export.
+    def get_help_option(self, ctx: Any) -> TyperOption | None:
+        option: TyperOption | None = super().get_help_option(ctx)  # type: ignore[misc]
+        _no_placeholder([option])
+        return option
+
+
+class Command(_ReadableHelp, TyperCommand):
     def __init__(self, name: str | None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        self.help = reflow(self.help)
-        _no_placeholder(self.params)
-
-    # Typer declares `ctx` with the Context of its vendored Click, which it does not export.
-    def get_help_option(self, ctx: Any) -> TyperOption | None:
-        option = super().get_help_option(ctx)
-        _no_placeholder([option])
-        return option
+        self._readable()
 
 
-class Group(TyperGroup):
+class Group(_ReadableHelp, TyperGroup):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.help = reflow(self.help)
-        _no_placeholder(self.params)
-
-    # Typer declares `ctx` with the Context of its vendored Click, which it does not export.
-    def get_help_option(self, ctx: Any) -> TyperOption | None:
-        option = super().get_help_option(ctx)
-        _no_placeholder([option])
-        return option
+        self._readable()
 
 
 class App(typer.Typer):
