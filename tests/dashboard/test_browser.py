@@ -247,15 +247,15 @@ def test_data_health_and_navigation_keep_the_filters(
     )
     page.goto(f"{server}/data-health?{WHOLE_HISTORY}&pipeline={pipeline_id}")
     expect(page.get_by_role("heading", name="Data health")).to_be_visible()
-    for heading in ("Last sync runs", "Freshness per stream", "Rows per table"):
+    for heading in ("Last sync runs", "Freshness per stream", "Rows per table", "Tracking codes"):
         expect(page.get_by_role("heading", name=heading)).to_be_visible()
     expect(page.get_by_text("Data-quality checks do not exist yet.")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_have_count(3)
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(4)
     screenshots(
         browser,
         page.url,
         "data-health",
-        lambda p: expect(p.get_by_test_id("stDataFrame")).to_have_count(3),
+        lambda p: expect(p.get_by_test_id("stDataFrame")).to_have_count(4),
     )
 
     # The sidebar link to the leads keeps the period and the pipeline.
