@@ -74,8 +74,10 @@ def test_a_busy_port_is_one_line_with_the_fix() -> None:
         result = subprocess.run(
             _command("emulator", "--port", str(port)), capture_output=True, text=True, timeout=60
         )
-    assert result.returncode == 1
-    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert result.returncode == 2  # a setting to change, like every port conflict
+    assert f"cannot serve the emulator on 127.0.0.1:{port}: the port is already in use" in (
+        result.stderr
+    )
     assert "--port" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,9 +19,10 @@ from types import FrameType
 import typer
 from rich.console import Console
 
+from kommo_analytics.cli import ports
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.dashboard import ENV_DATABASE_URL
-from kommo_analytics.errors import ConfigError, KommoAnalyticsError
+from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.settings import load_settings
 from kommo_analytics.warehouse.target import parse_database_url
 
@@ -61,18 +61,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 
 def check_port_free(host: str, port: int, *, option: str = "--port") -> None:
-    """Raise a ConfigError when host:port cannot be served; ``option`` is the calling command's
-    own name for this port (`demo` calls the dashboard's `--dashboard-port`)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        # As Streamlit's server binds: a port whose old connections linger in TIME_WAIT is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}",
-                hint=f"pass another {option}, or stop what is using that one",
-            ) from None
+    """Raise a ConfigError when the dashboard cannot be served on host:port."""
+    ports.check_port_free(host, port, serving="the dashboard", option=option)
 
 
 def serve_dashboard(

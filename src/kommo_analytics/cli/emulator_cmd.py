@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
-import socket
 import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from kommo_analytics.cli import ports
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.emulator.config import SCALES, EmulatorConfig, FaultSpec, LiveConfig, Quirks
 from kommo_analytics.errors import EmulatorError
@@ -23,17 +22,7 @@ DASHBOARD_PORT_OPTION = "--dashboard-port"
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise EmulatorError(
-                    f"port {port} on {host} is already in use",
-                    hint="stop the other process (maybe an emulator already running) or pass --port",
-                ) from None
-            raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    ports.check_port_free(host, port, serving="the emulator")
 
 
 def serve(

@@ -308,10 +308,9 @@ def drill_down(
         lead_table(frame, view, currency, subdomain, name=f"leads_{key}")
 
 
-def show_error(error: KommoAnalyticsError, locale: Locale) -> None:
-    st.error(t("warehouse.unreadable", locale, message=error.message))
-    if error.hint:
-        st.info(t("warehouse.hint", locale, hint=error.hint))
+# The pages reach every dashboard helper through this module; the one way to show a warehouse
+# error lives beside the loaders that raise it.
+show_error = data.show_error
 
 
 @dataclass(frozen=True)
