@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from kommo_analytics.metrics.channels import ChannelRules
+from kommo_analytics.model.channels import ChannelRules
 
 
 def leads(n: int, seed: int = 3) -> pd.DataFrame:

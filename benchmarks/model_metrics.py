@@ -34,9 +34,9 @@ from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
 from kommo_analytics.emulator.state import get_state
 from kommo_analytics.emulator.store import AccountStore
+from kommo_analytics.model import store as model_store
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.runner import run_sync
-from kommo_analytics.warehouse import model_store
 
 NOW = 1_795_618_800  # the generated history ends here (2026-11-25 15:00 UTC)
 

@@ -18,15 +18,17 @@ from zoneinfo import ZoneInfo
 
 from kommo_analytics.errors import ConfigError, WarehouseError
 from kommo_analytics.metrics import report
-from kommo_analytics.metrics.channels import DEFAULT_CHANNELS, ChannelRules
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.model import inputs
+from kommo_analytics.model import store as model_store
+from kommo_analytics.model.channels import DEFAULT_CHANNELS, ChannelRules
+from kommo_analytics.model.query import model_info, run_all
+from kommo_analytics.model.schema import model_qualified, model_schema
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.lock import sync_lock
-from kommo_analytics.warehouse import inputs, model_store, reader
+from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
-from kommo_analytics.warehouse.model import model_qualified, model_schema
-from kommo_analytics.warehouse.query import model_info, run_all
 from kommo_analytics.warehouse.target import Target, parse_database_url
 
 
@@ -265,7 +267,7 @@ def _as_date(value: Any) -> date:
 
 def _stored(target: Target, table: str) -> list[dict[str, Any]]:
     """The rows already imported (read from the writer's side: on DuckDB, the sync's file)."""
-    from kommo_analytics.warehouse.model import MODEL_TABLES
+    from kommo_analytics.model.schema import MODEL_TABLES
 
     columns = list(MODEL_TABLES[table].column_names)
     model_store.prepare_duckdb(target)

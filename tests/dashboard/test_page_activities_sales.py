@@ -18,8 +18,8 @@ from kommo_analytics.dashboard import filters, i18n
 from kommo_analytics.dashboard.i18n import Locale
 from kommo_analytics.metrics import activities, series
 from kommo_analytics.metrics.common import Model
-from kommo_analytics.warehouse.model import model_schema
-from kommo_analytics.warehouse.query import run_all
+from kommo_analytics.model.query import run_all
+from kommo_analytics.model.schema import model_schema
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp
 

@@ -22,9 +22,9 @@ from kommo_analytics.dashboard.app_pages import definitions as definitions_page
 from kommo_analytics.dashboard.app_pages import performance as performance_page
 from kommo_analytics.metrics import definitions, series
 from kommo_analytics.metrics.common import Model
+from kommo_analytics.model.query import run_all
+from kommo_analytics.model.schema import model_schema
 from kommo_analytics.settings import Settings
-from kommo_analytics.warehouse.model import model_schema
-from kommo_analytics.warehouse.query import run_all
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from kommo_analytics.emulator.generator import build_account
-from kommo_analytics.metrics.channels import DEFAULT_CHANNELS
-from kommo_analytics.warehouse.inputs import UserRef, parse_costs, parse_goals, read_text
+from kommo_analytics.model.channels import DEFAULT_CHANNELS
+from kommo_analytics.model.inputs import UserRef, parse_costs, parse_goals, read_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

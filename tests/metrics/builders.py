@@ -14,7 +14,7 @@ A test reads like a story::
 
 :func:`run` builds the model exactly as a sync does (``build_model``), loads every model table
 into an in-memory DuckDB under the ``kommo_model`` schema, and runs ``report.compute`` with an
-executor that compiles each Ibis expression to DuckDB SQL, as ``warehouse/query.py`` does.
+executor that compiles each Ibis expression to DuckDB SQL, as ``model/query.py`` does.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from kommo_analytics.metrics import report
-from kommo_analytics.metrics.channels import ChannelRules
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.params import MetricParams
-from kommo_analytics.warehouse.model import MODEL_SCHEMA, MODEL_TABLES, ModelTable, sql_type
-from kommo_analytics.warehouse.model_build import RawFrames, build_model
+from kommo_analytics.model.build import RawFrames, build_model
+from kommo_analytics.model.channels import ChannelRules
+from kommo_analytics.model.schema import MODEL_SCHEMA, MODEL_TABLES, ModelTable, sql_type
 from kommo_analytics.warehouse.tables import TABLES, T
 from kommo_analytics.warehouse.target import Kind
 

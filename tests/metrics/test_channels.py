@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from kommo_analytics.errors import ConfigError
-from kommo_analytics.metrics.channels import (
+from kommo_analytics.model.channels import (
     DEFAULT_CHANNELS,
     DEFAULT_UTM_FIELDS,
     ChannelRules,

@@ -30,7 +30,7 @@ from kommo_analytics.metrics.definitions import (
     report_keys,
     tooltip,
 )
-from kommo_analytics.warehouse.model import MODEL_SCHEMA
+from kommo_analytics.model.schema import MODEL_SCHEMA
 from tests.metrics.builders import (
     ANA,
     BRUNO,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from kommo_analytics.metrics.channels import ChannelRules, parse_rules
-from kommo_analytics.warehouse.model import DERIVED, MODEL_TABLES
-from kommo_analytics.warehouse.model_build import build_model
+from kommo_analytics.model.build import build_model
+from kommo_analytics.model.channels import ChannelRules, parse_rules
+from kommo_analytics.model.schema import DERIVED, MODEL_TABLES
 from tests.metrics.builders import (
     ANA,
     BRUNO,

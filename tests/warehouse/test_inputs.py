@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kommo_analytics.metrics.channels import DEFAULT_CHANNELS
-from kommo_analytics.warehouse.inputs import (
+from kommo_analytics.model.channels import DEFAULT_CHANNELS
+from kommo_analytics.model.inputs import (
     CostRow,
     GoalRow,
     InputFileError,

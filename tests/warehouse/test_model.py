@@ -22,9 +22,11 @@ import pytest
 
 from kommo_analytics import analytics
 from kommo_analytics.errors import WarehouseError
-from kommo_analytics.warehouse import compat, model_store, reader
-from kommo_analytics.warehouse.inputs import InputFileError
-from kommo_analytics.warehouse.model import model_qualified
+from kommo_analytics.model import compat
+from kommo_analytics.model import store as model_store
+from kommo_analytics.model.inputs import InputFileError
+from kommo_analytics.model.schema import model_qualified
+from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
 from tests.conftest import mariadb_database, postgres_database
 from tests.sync.harness import NOW, account, duckdb_url, settings_for, sync

@@ -17,8 +17,8 @@ from kommo_analytics import analytics
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.model.inputs import InputFileError
 from kommo_analytics.settings import load_settings
-from kommo_analytics.warehouse.inputs import InputFileError
 
 console = Console()
 err_console = Console(stderr=True)

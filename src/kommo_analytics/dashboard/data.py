@@ -217,8 +217,8 @@ def load_users(url: str, version: str) -> pd.DataFrame:
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_channels(url: str, version: str) -> tuple[str, ...]:
     """The channel keys of the last model build, in rule order (the defaults before one)."""
-    from kommo_analytics.metrics.channels import DEFAULT_CHANNELS
-    from kommo_analytics.warehouse.query import model_info
+    from kommo_analytics.model.channels import DEFAULT_CHANNELS
+    from kommo_analytics.model.query import model_info
 
     info = model_info(parse_database_url(url))
     keys = tuple(c for c in info.get("channels", "").split(",") if c)
@@ -307,7 +307,7 @@ def load_tracking_codes(url: str, version: str) -> pd.DataFrame:
 def load_tracking_used(url: str, version: str) -> frozenset[str] | None:
     """The tracking fields the channel rules of the last model build look at; None when no
     model, or one built before this was recorded, says."""
-    from kommo_analytics.warehouse.query import model_info
+    from kommo_analytics.model.query import model_info
 
     used = model_info(parse_database_url(url)).get("tracking_fields_used")
     return None if used is None else frozenset(c for c in used.split(",") if c)

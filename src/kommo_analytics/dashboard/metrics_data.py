@@ -23,9 +23,9 @@ from kommo_analytics.errors import KommoAnalyticsError, WarehouseError
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.model.query import run_all
+from kommo_analytics.model.schema import model_qualified, model_schema
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.model import model_qualified, model_schema
-from kommo_analytics.warehouse.query import run_all
 from kommo_analytics.warehouse.target import parse_database_url
 
 CACHE_TTL_SECONDS: Final = data.CACHE_TTL_SECONDS

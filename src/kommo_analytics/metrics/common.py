@@ -3,7 +3,7 @@ filters, portable medians, and the small arithmetic every module repeats.
 
 Metric modules are pure: ``queries(model, params)`` returns Ibis expressions (nothing runs), and
 ``assemble(results, params)`` turns the executed results (DataFrames) into numbers. Where the
-expressions run is the caller's business (``warehouse/query.py``), so the same definitions work
+expressions run is the caller's business (``model/query.py``), so the same definitions work
 on DuckDB, MariaDB, PostgreSQL or any engine Ibis compiles to.
 """
 
@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from kommo_analytics.metrics.params import MetricParams
-from kommo_analytics.warehouse.model import MODEL_TABLES
+from kommo_analytics.model.schema import MODEL_TABLES
 
 Results = Mapping[str, pd.DataFrame]
 Queries = dict[str, ir.Table]

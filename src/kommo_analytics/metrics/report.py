@@ -14,9 +14,9 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from kommo_analytics.metrics import activities, forecast, funnel, intake, performance, sales
-from kommo_analytics.metrics.channels import DEFAULT_CHANNELS
 from kommo_analytics.metrics.common import Model, Queries
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.model.channels import DEFAULT_CHANNELS
 
 MODULES: dict[str, Any] = {
     "intake": intake,

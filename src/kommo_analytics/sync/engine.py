@@ -35,11 +35,11 @@ from kommo_analytics.kommo.entities import (
     USERS,
     Entity,
 )
+from kommo_analytics.model.store import MODEL_BUILD_STEPS
 from kommo_analytics.sync import nulls, records
 from kommo_analytics.sync.records import Json
 from kommo_analytics.sync.streams import DICTIONARIES, MODEL, STREAMS, Crawl, Rows, Stream
 from kommo_analytics.warehouse.loader import Row, Warehouse
-from kommo_analytics.warehouse.model_store import MODEL_BUILD_STEPS
 
 DAY = 86400
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 
 from kommo_analytics.kommo.client import client_from_settings
+from kommo_analytics.model.store import rebuild
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import Reporter, SyncEngine, SyncOptions, SyncResult
 from kommo_analytics.sync.lock import sync_lock
 from kommo_analytics.warehouse.loader import Warehouse
-from kommo_analytics.warehouse.model_store import rebuild
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
 
 

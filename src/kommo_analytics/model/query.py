@@ -15,8 +15,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from kommo_analytics.errors import WarehouseError
+from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.model import model_qualified
 from kommo_analytics.warehouse.target import Kind, Target
 
 DIALECTS = {Kind.DUCKDB: "duckdb", Kind.MYSQL: "mysql", Kind.POSTGRES: "postgres"}

@@ -340,7 +340,7 @@ def _human_mask(frame: pd.DataFrame) -> BoolArray:
 
 @functools.cache
 def _default_rules() -> ChannelRules:
-    text = resources.files("kommo_analytics.metrics").joinpath(_DEFAULT_FILE).read_text("utf-8")
+    text = resources.files("kommo_analytics.model").joinpath(_DEFAULT_FILE).read_text("utf-8")
     return parse_rules(text, source=_DEFAULT_SOURCE)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kommo_analytics.warehouse.model import model_qualified
+from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.warehouse.target import Kind, Target
 
 VIEWS = (

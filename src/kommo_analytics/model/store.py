@@ -20,10 +20,15 @@ from typing import Any
 import pandas as pd
 
 from kommo_analytics.errors import WarehouseError
-from kommo_analytics.metrics.channels import ChannelRules
-from kommo_analytics.settings import Settings
-from kommo_analytics.warehouse import compat, reader
-from kommo_analytics.warehouse.model import (
+from kommo_analytics.model import compat
+from kommo_analytics.model.build import (
+    CREATION_EVENT,
+    MODEL_EVENT_TYPES,
+    RawFrames,
+    build_model,
+)
+from kommo_analytics.model.channels import ChannelRules
+from kommo_analytics.model.schema import (
     MODEL_TABLES,
     MODEL_VERSION,
     M,
@@ -33,12 +38,8 @@ from kommo_analytics.warehouse.model import (
     model_qualified,
     model_schema,
 )
-from kommo_analytics.warehouse.model_build import (
-    CREATION_EVENT,
-    MODEL_EVENT_TYPES,
-    RawFrames,
-    build_model,
-)
+from kommo_analytics.settings import Settings
+from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.tables import TABLES
 from kommo_analytics.warehouse.target import Kind, Target
 

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from kommo_analytics.kommo.entities import TRACKING_COLUMNS
-from kommo_analytics.metrics.channels import ChannelRules
-from kommo_analytics.warehouse.model import MODEL_TABLES, MODEL_VERSION, M
+from kommo_analytics.model.channels import ChannelRules
+from kommo_analytics.model.schema import MODEL_TABLES, MODEL_VERSION, M
 
 WON, LOST = 142, 143
 RESPONSE_TYPES = ("outgoing_call", "outgoing_chat_message", "outgoing_mail", "outgoing_sms")
