@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.sync.harness import account, duckdb_url, sync
 
 
 @pytest.fixture
@@ -17,3 +20,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def synced_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small emulated account (seed 3), synced once per test module."""
+    base = tmp_path_factory.mktemp("metrics_cli")
+    assert sync(account(seed=3), base, duckdb_url(base)).status == "ok"
+    return base
+
+
+@pytest.fixture
+def warehouse(synced_dir: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the synced warehouse (imports write to it), set as the default."""
+    folder = clean_env / "data"
+    shutil.copytree(synced_dir / "warehouse", folder)
+    monkeypatch.setenv("DATA_DIR", str(folder))
+    return folder

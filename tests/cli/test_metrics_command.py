@@ -6,9 +6,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app
 from kommo_analytics.cli.metrics_cmd import print_report
-from tests.sync.harness import account, duckdb_url, sync
 
 runner = CliRunner()
 PERIOD = ["--from", "2026-10-01", "--to", "2026-10-31", "--as-of", "2026-11-25T12:00"]
@@ -48,26 +45,6 @@ CONTRACT_KEYS: dict[str, Any] = {
     "channels[]": ["channel", "leads", "won", "revenue", "cost", "cpl", "roi_pct"],
     "forecast": None,
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def synced_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("metrics_cli")
-    assert sync(account(seed=3), base, duckdb_url(base)).status == "ok"
-    return base
-
-
-@pytest.fixture
-def warehouse(synced_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of the synced warehouse (imports write to it), set as the default."""
-    for name in list(os.environ):
-        if name.startswith("KOMMO_") or name in ("DATABASE_URL", "DATA_DIR"):
-            monkeypatch.delenv(name)
-    folder = tmp_path / "data"
-    shutil.copytree(synced_dir / "warehouse", folder)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATA_DIR", str(folder))
-    return folder
 
 
 def metrics_json(*args: str) -> dict[str, Any]:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app
-from tests.sync.harness import account, duckdb_url, sync
 
 runner = CliRunner()
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -27,26 +24,6 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 # Read at import: the fixtures below clear every KOMMO_ variable.
 UPDATE = os.environ.get("KOMMO_UPDATE_SNAPSHOTS") == "1"
 PERIOD = ["--from", "2026-10-01", "--to", "2026-10-31", "--as-of", "2026-11-25T12:00"]
-
-
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small account (seed 3), synced."""
-    base = tmp_path_factory.mktemp("metrics_snapshot")
-    assert sync(account(seed=3), base, duckdb_url(base)).status == "ok"
-    return base
-
-
-@pytest.fixture
-def warehouse(synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("KOMMO_") or name in ("DATABASE_URL", "DATA_DIR"):
-            monkeypatch.delenv(name)
-    folder = tmp_path / "data"
-    shutil.copytree(synced / "warehouse", folder)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATA_DIR", str(folder))
-    return folder
 
 
 def _invoke(*args: str) -> str:
