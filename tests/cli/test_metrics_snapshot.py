@@ -9,6 +9,7 @@ and review the diff like code.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,11 @@ def _differences(expected: Any, actual: Any, where: str = "") -> Iterator[str]:
             yield f"{where}: {len(expected)} items became {len(actual)}"
         for i, (e, a) in enumerate(zip(expected, actual, strict=False)):
             yield from _differences(e, a, f"{where}[{i}]")
+    elif isinstance(expected, float):
+        # DuckDB sums in parallel, in an order that depends on the machine's threads, so the
+        # last bits of a mean may differ between runs; a real change moves far more than 1e-9.
+        if not math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-12):
+            yield f"{where}: {expected!r} became {actual!r}"
     elif expected != actual:
         yield f"{where}: {expected!r} became {actual!r}"
 
