@@ -9,7 +9,9 @@ echo "→ ruff format"; ruff format --check src tests benchmarks
 echo "→ mypy";        mypy
 echo "→ pytest"
 status=0
-python -m pytest "$@" || status=$?
+# One worker per core; a test module stays on one worker, so its module-scoped fixtures (a synced
+# warehouse, a running dashboard) are built once. `-n 0` after the command runs in one process.
+python -m pytest -n auto --dist loadscope "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "error: pytest collected no tests — that is a failure, not a pass" >&2
     exit 1
