@@ -188,6 +188,7 @@ def test_a_missing_key_fails() -> None:
         (("period", "timezone"), None),  # null where the document never has one
         (("filters", "sellers"), ["6886327"]),
         (("model", "model_version"), 3),
+        (("sales", "avg_ticket"), float("nan")),  # no value is null, never NaN
     ],
     ids=lambda v: "/".join(map(str, v)) if isinstance(v, tuple) else None,
 )

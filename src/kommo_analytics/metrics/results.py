@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 class _Result(BaseModel):
     # Strict: a float where an int belongs (or a bool where a number belongs) is a bug in
     # assemble, not something to coerce quietly. Dates and datetimes opt out per field: the
-    # document carries them as ISO text.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # document carries them as ISO text. NaN is refused: the contract's "no value" is null, and
+    # json.dumps would print NaN, which is not JSON.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # -- the frame: what the report is for ------------------------------------------------------------
