@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from kommo_analytics.dashboard import filters, targets
-from kommo_analytics.dashboard.i18n import t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.settings import load_settings
+from kommo_analytics.text.i18n import t
 
 
 def render() -> None:
