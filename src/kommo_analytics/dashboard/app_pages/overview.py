@@ -192,7 +192,7 @@ def render() -> None:
     try:
         goals = targets.load(load_settings().data_dir)
     except Exception as exc:  # a damaged targets file: say so, show the defaults
-        st.warning(str(exc))
+        st.warning(t("targets.unreadable", locale, message=str(exc)))
         goals = {spec.key: spec.default for spec in targets.TARGETS}
     st.caption(
         t("overview.caption", locale, range=i18n.date_range(view.start, view.end, locale),

@@ -19,7 +19,7 @@ def render() -> None:
     try:
         current = targets.load(data_dir)
     except KommoAnalyticsError as exc:
-        st.warning(exc.one_line())
+        st.warning(t("targets.unreadable", locale, message=exc.message))
         current = {spec.key: spec.default for spec in targets.TARGETS}
     with st.form("kpi_targets"):
         values = {}
@@ -36,7 +36,7 @@ def render() -> None:
         try:
             targets.save(data_dir, values)
         except (KommoAnalyticsError, OSError) as exc:
-            st.error(str(exc))
+            st.error(t("settings.save_failed", locale, message=str(exc)))
         else:
             st.success(t("settings.saved", locale))
     if st.button(t("settings.reset", locale)):
