@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rewrite docs/metrics.md from src/kommo_analytics/metrics/definitions.toml.
+"""Rewrite docs/metrics.md from src/kommo_analytics/text/definitions.toml.
 
     python scripts/render_metrics_doc.py            # rewrite docs/metrics.md (English)
     python scripts/render_metrics_doc.py --check    # exit 1 if docs/metrics.md is out of date
@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "metrics.md"
 
 try:
-    from kommo_analytics.metrics.definitions import LANGUAGES, render_markdown
+    from kommo_analytics.text.definitions import LANGUAGES, render_markdown
 except ModuleNotFoundError:  # run from a checkout without the package installed
     sys.path.insert(0, str(ROOT / "src"))
-    from kommo_analytics.metrics.definitions import LANGUAGES, render_markdown
+    from kommo_analytics.text.definitions import LANGUAGES, render_markdown
 
 
 def main(argv: list[str] | None = None) -> int:

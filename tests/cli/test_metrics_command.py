@@ -20,7 +20,7 @@ from kommo_analytics.cli.metrics_cmd import print_report
 runner = CliRunner()
 PERIOD = ["--from", "2026-10-01", "--to", "2026-10-31", "--as-of", "2026-11-25T12:00"]
 
-# The keys the contract fixes for `metrics --json` (shared/metrics-contract.md, last section).
+# The keys the contract fixes for `metrics --json` (each is documented in docs/metrics.md).
 CONTRACT_KEYS: dict[str, Any] = {
     "period": ["from", "to", "timezone"],
     "currency": None,

@@ -14,12 +14,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from kommo_analytics import analytics
-from kommo_analytics.dashboard import filters, i18n
-from kommo_analytics.dashboard.i18n import Locale
+from kommo_analytics.dashboard import filters
 from kommo_analytics.metrics import activities, series
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import model_schema
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp
 

@@ -16,8 +16,8 @@ from kommo_analytics import analytics
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.app_pages import intake as intake_page
-from kommo_analytics.dashboard.i18n import Locale
 from kommo_analytics.settings import load_settings
+from kommo_analytics.text.i18n import Locale
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp
 

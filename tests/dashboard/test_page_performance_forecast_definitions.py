@@ -17,14 +17,15 @@ from streamlit.testing.v1 import AppTest
 
 from kommo_analytics import analytics
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import goals, i18n
+from kommo_analytics.dashboard import goals
 from kommo_analytics.dashboard.app_pages import definitions as definitions_page
 from kommo_analytics.dashboard.app_pages import performance as performance_page
-from kommo_analytics.metrics import definitions, series
+from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import model_schema
 from kommo_analytics.settings import Settings
+from kommo_analytics.text import definitions, i18n
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import streamlit as st
 
-from kommo_analytics.dashboard import filters, i18n
-from kommo_analytics.dashboard.i18n import t
+from kommo_analytics.dashboard import filters
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import t
 
 
 def main() -> None:

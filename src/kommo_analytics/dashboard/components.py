@@ -3,7 +3,7 @@ CSV and Excel downloads, Plotly charts, lead lists linked to Kommo (drill-down),
 messages that stand where a number cannot be shown.
 
 Texts come from the catalogues (:mod:`i18n`) and the metric definitions
-(:mod:`kommo_analytics.metrics.definitions`); numbers are formatted by Babel.
+(:mod:`kommo_analytics.text.definitions`); numbers are formatted by Babel.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from kommo_analytics.dashboard import data, i18n, metrics_data
+from kommo_analytics.dashboard import data, metrics_data
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import View, channel_label
-from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.metrics import definitions
 from kommo_analytics.settings import load_settings
+from kommo_analytics.text import definitions, i18n
+from kommo_analytics.text.i18n import Locale, t
 
 Direction = Literal["higher", "lower"]
 

@@ -22,9 +22,9 @@ import pandas as pd
 import streamlit as st
 
 from kommo_analytics.dashboard import ENV_DATABASE_URL
-from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError, WarehouseError
 from kommo_analytics.settings import load_settings
+from kommo_analytics.text.i18n import Locale, t
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.tables import TABLES
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url

@@ -21,9 +21,10 @@ from typing import Final
 import pandas as pd
 import streamlit as st
 
-from kommo_analytics.dashboard import data, i18n
-from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.dashboard import data
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 
 class Preset(StrEnum):
@@ -426,7 +427,7 @@ def render_sidebar(now: datetime) -> View:
         t("filter.language", locale),
         list(i18n.LOCALES),
         key=K_LANG,
-        format_func=lambda code: t(f"lang.{code}", locale),
+        format_func=i18n.language_name,
     )
 
     state = FilterState(

@@ -9,8 +9,8 @@ from typing import Final
 from babel.dates import format_skeleton
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import i18n
-from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 GOALS_COMMAND: Final = "kommo-analytics goals import goals.csv"
 GOALS_FORMAT: Final = "month,user,revenue_goal[,deals_goal]"

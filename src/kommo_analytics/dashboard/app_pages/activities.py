@@ -17,11 +17,12 @@ import streamlit as st
 from babel.dates import get_day_names
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, i18n, metrics_data
+from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
-from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import pct
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 SERIES: Final = ("activity_by_seller", "overdue_tasks", "activity_heatmap", "activities_by_day")
 MEDIA: Final = ("call", "chat", "mail", "sms")  # the order of the stack, most personal first

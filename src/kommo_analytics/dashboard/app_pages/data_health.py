@@ -16,9 +16,10 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from kommo_analytics.dashboard import components, data, filters, i18n
-from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.dashboard import components, data, filters
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 from kommo_analytics.warehouse.tables import TABLES
 
 RUN_COLUMNS: Final = (

@@ -1,5 +1,5 @@
 """Definitions: what every number means, in the chosen language, searchable. The texts are the
-ones `docs/metrics.md` is rendered from (:mod:`kommo_analytics.metrics.definitions`), in the
+ones `docs/metrics.md` is rendered from (:mod:`kommo_analytics.text.definitions`), in the
 same order and sections, so the page, the tooltips and the document cannot disagree. It reads
 no warehouse: it works before the first sync.
 """
@@ -13,10 +13,10 @@ from typing import Final
 
 import streamlit as st
 
-from kommo_analytics.dashboard import filters, i18n
-from kommo_analytics.dashboard.i18n import Locale, t
-from kommo_analytics.metrics import definitions
-from kommo_analytics.metrics.definitions import Definition
+from kommo_analytics.dashboard import filters
+from kommo_analytics.text import definitions, i18n
+from kommo_analytics.text.definitions import Definition
+from kommo_analytics.text.i18n import Locale, t
 
 SEARCH_KEY: Final = "definitions.search"
 CONTEXT: Final = "context"  # the report's context (period, filters, model): the last section

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import data, filters, i18n, metrics_data
+from kommo_analytics.dashboard import data, filters, metrics_data
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.goals import (
     GOALS_COMMAND,
@@ -23,7 +23,8 @@ from kommo_analytics.dashboard.goals import (
     needed_per_working_day,
     needed_text,
 )
-from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("forecast",)

@@ -15,11 +15,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, i18n, metrics_data
+from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
-from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 WON_STATUS: Final = 142
 LOST_STATUS: Final = 143

@@ -13,11 +13,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, i18n, metrics_data
+from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View, channel_label
-from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.intake import UTM_DIMENSIONS
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 NONE_VALUE: Final = "(none)"  # how the report names leads without that UTM field
 HISTOGRAM_BINS: Final = 40

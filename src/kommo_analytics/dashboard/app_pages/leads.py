@@ -11,10 +11,11 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from kommo_analytics.dashboard import data, filters, i18n
+from kommo_analytics.dashboard import data, filters
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
-from kommo_analytics.dashboard.i18n import Locale, t, tn
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t, tn
 
 # Display columns, in order, with their catalogue keys.
 COLUMNS: Final = (

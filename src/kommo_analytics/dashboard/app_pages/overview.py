@@ -12,12 +12,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, i18n, metrics_data, targets
+from kommo_analytics.dashboard import filters, metrics_data, targets
 from kommo_analytics.dashboard.filters import View, channel_label
-from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.settings import load_settings
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("leads", "activities", "sales", "marketing", "forecast", "data_quality")
@@ -191,7 +192,7 @@ def render() -> None:
     try:
         goals = targets.load(load_settings().data_dir)
     except Exception as exc:  # a damaged targets file: say so, show the defaults
-        st.warning(str(exc))
+        st.warning(t("targets.unreadable", locale, message=str(exc)))
         goals = {spec.key: spec.default for spec in targets.TARGETS}
     st.caption(
         t("overview.caption", locale, range=i18n.date_range(view.start, view.end, locale),

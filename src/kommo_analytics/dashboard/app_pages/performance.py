@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, i18n, metrics_data
+from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import (
     COSTS_COMMAND,
@@ -25,7 +25,8 @@ from kommo_analytics.dashboard.goals import (
     needed_per_working_day,
     needed_text,
 )
-from kommo_analytics.dashboard.i18n import Locale, t
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 SERIES: Final = ("seller_channel", "seller_month_pacing")
 

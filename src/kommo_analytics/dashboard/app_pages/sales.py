@@ -13,11 +13,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, i18n, metrics_data
+from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
-from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.sales import NOT_SPECIFIED
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import Locale, t
 
 SERIES: Final = ("sales_by_day", "cycle_days")
 WON_COLOUR: Final = "#54A24B"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from kommo_analytics.dashboard import filters, targets
-from kommo_analytics.dashboard.i18n import t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.settings import load_settings
+from kommo_analytics.text.i18n import t
 
 
 def render() -> None:
@@ -19,7 +19,7 @@ def render() -> None:
     try:
         current = targets.load(data_dir)
     except KommoAnalyticsError as exc:
-        st.warning(exc.one_line())
+        st.warning(t("targets.unreadable", locale, message=exc.message))
         current = {spec.key: spec.default for spec in targets.TARGETS}
     with st.form("kpi_targets"):
         values = {}
@@ -36,7 +36,7 @@ def render() -> None:
         try:
             targets.save(data_dir, values)
         except (KommoAnalyticsError, OSError) as exc:
-            st.error(str(exc))
+            st.error(t("settings.save_failed", locale, message=str(exc)))
         else:
             st.success(t("settings.saved", locale))
     if st.button(t("settings.reset", locale)):

@@ -19,7 +19,8 @@ import pytest
 
 from kommo_analytics.metrics import report
 from kommo_analytics.metrics.common import Model
-from kommo_analytics.metrics.definitions import (
+from kommo_analytics.model.schema import MODEL_SCHEMA
+from kommo_analytics.text.definitions import (
     LANGUAGES,
     Definition,
     all_definitions,
@@ -30,7 +31,6 @@ from kommo_analytics.metrics.definitions import (
     report_keys,
     tooltip,
 )
-from kommo_analytics.model.schema import MODEL_SCHEMA
 from tests.metrics.builders import (
     ANA,
     BRUNO,
@@ -153,7 +153,7 @@ def test_the_report_fixture_fills_every_list(result: dict[str, Any]) -> None:
 def test_every_report_key_has_a_definition_in_every_language(result: dict[str, Any]) -> None:
     keys = report_keys(result)
     missing = [k for k in keys if k not in set(metric_keys())]
-    assert not missing, f"add these keys to metrics/definitions.toml: {missing}"
+    assert not missing, f"add these keys to text/definitions.toml: {missing}"
     for key in keys:
         for lang in LANGUAGES:
             d = definition(key, lang)
@@ -164,7 +164,7 @@ def test_no_definition_is_left_over_from_a_key_the_report_no_longer_has(
     result: dict[str, Any],
 ) -> None:
     stale = sorted(set(metric_keys()) - set(report_keys(result)))
-    assert not stale, f"remove or rename these entries of metrics/definitions.toml: {stale}"
+    assert not stale, f"remove or rename these entries of text/definitions.toml: {stale}"
 
 
 def test_the_contract_keys_are_documented() -> None:
@@ -184,7 +184,7 @@ def test_the_contract_keys_are_documented() -> None:
 
 
 def test_every_text_is_translated_and_none_is_empty() -> None:
-    from kommo_analytics.metrics.definitions import _entries
+    from kommo_analytics.text.definitions import _entries
 
     for entry in _entries().values():
         for field in TEXT_FIELDS:
@@ -285,7 +285,7 @@ def test_every_language_renders(lang: str) -> None:
 
 def test_docs_metrics_md_is_the_rendering_of_the_definitions() -> None:
     assert DOC.read_text(encoding="utf-8") == render_markdown("en"), (
-        "docs/metrics.md differs from metrics/definitions.toml: "
+        "docs/metrics.md differs from text/definitions.toml: "
         "run python scripts/render_metrics_doc.py"
     )
     first_line = DOC.read_text(encoding="utf-8").splitlines()[0]
@@ -295,4 +295,4 @@ def test_docs_metrics_md_is_the_rendering_of_the_definitions() -> None:
 def test_the_definitions_ship_inside_the_package() -> None:
     from importlib import resources
 
-    assert resources.files("kommo_analytics.metrics").joinpath("definitions.toml").is_file()
+    assert resources.files("kommo_analytics.text").joinpath("definitions.toml").is_file()

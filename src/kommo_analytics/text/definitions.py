@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-LANGUAGES: tuple[str, ...] = ("en", "pt-BR", "es")
-DEFAULT_LANGUAGE = "en"
+from kommo_analytics.text.languages import DOCUMENT_DEFAULT, LOCALES, closest
+
+# Every text is written in each of these; English is the fallback and the language of
+# docs/metrics.md.
+LANGUAGES: tuple[str, ...] = LOCALES
+DEFAULT_LANGUAGE: str = DOCUMENT_DEFAULT
 # The document's sections, in order: "common" holds the shared rules (concepts) first and the
 # report's context (period, filters, model) last.
 MODULES: tuple[str, ...] = ("common", "1", "2", "3", "4", "5", "6")
@@ -77,7 +81,7 @@ class DefinitionsError(ValueError):
 
 @functools.cache
 def _raw() -> dict[str, Any]:
-    text = resources.files("kommo_analytics.metrics").joinpath(_FILE).read_text("utf-8")
+    text = resources.files("kommo_analytics.text").joinpath(_FILE).read_text("utf-8")
     return tomllib.loads(text)
 
 
@@ -177,11 +181,7 @@ def _doc() -> dict[str, dict[str, str]]:
 
 def normalize_language(lang: str) -> str:
     """ "pt-BR", "pt_BR", "pt" → "pt-BR"; "es", "es-MX", "es_419" → "es"; anything else → "en"."""
-    tag = lang.replace("_", "-").strip()
-    if tag in LANGUAGES:
-        return tag
-    base = tag.split("-")[0].lower()
-    return {"pt": "pt-BR", "es": "es"}.get(base, DEFAULT_LANGUAGE)
+    return closest(lang, DOCUMENT_DEFAULT)
 
 
 def _doc_text(name: str, lang: str) -> str:
