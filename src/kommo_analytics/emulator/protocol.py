@@ -25,9 +25,9 @@ from kommo_analytics.emulator.http import html, problem
 from kommo_analytics.emulator.ratelimit import Verdict
 from kommo_analytics.emulator.state import EmulatorState, register
 from kommo_analytics.emulator.tokens import HINT_REVOKED, TokenStatus
+from kommo_analytics.kommo.entities import API_PREFIX
 
 CONTROL_PREFIX = "/_emulator"
-API_PREFIX = "/api/v4"
 
 
 def _bearer(scope: Scope) -> tuple[str | None, str | None]:

@@ -42,7 +42,7 @@ from kommo_analytics.errors import (
     SubscriptionEndedError,
     TokenRejectedError,
 )
-from kommo_analytics.kommo.entities import Entity, Shape
+from kommo_analytics.kommo.entities import API_PREFIX, Entity, Shape
 from kommo_analytics.kommo.ratelimit import RateLimiter, shared_limiter
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v4"
 USER_AGENT = f"kommo-analytics/{__version__}"
 GAVE_UP_HINT = "Kommo kept failing; run the sync again later — nothing stored was lost"
 BLOCKED_MESSAGE = (

@@ -56,6 +56,7 @@ from kommo_analytics.emulator.generator.funnel import (
 from kommo_analytics.emulator.generator.lifecycle import LeadFields
 from kommo_analytics.emulator.generator.people import People, phone_parts
 from kommo_analytics.emulator.generator.setup import Setup
+from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 
 # Event kinds: the order of EVENT_TYPES; activity kinds follow ACTIVITY_TYPES from index 3.
 EVENT_TYPES: tuple[str, ...] = (
@@ -151,8 +152,8 @@ class Writer:
         self._status = np.zeros((len(setup.pipelines), max(width, LOST + 1)), dtype=np.int64)
         for i, p in enumerate(setup.pipelines):
             self._status[i, : len(p.stage_ids)] = p.stage_ids
-            self._status[i, WON] = 142
-            self._status[i, LOST] = 143
+            self._status[i, WON] = WON_STATUS_ID
+            self._status[i, LOST] = LOST_STATUS_ID
         self._pipe_ids = np.array([p.id for p in setup.pipelines], dtype=np.int64)
 
     def uid(self, index: Arr) -> Arr:
@@ -198,8 +199,8 @@ class Writer:
                 else:
                     color = vocab.STAGE_COLORS[(j - 1 + p.sort) % len(vocab.STAGE_COLORS)]
                     rows.append((sid, p.id, name, 10 + 10 * j, 0, color, True))
-            rows.append((142, p.id, "Venda ganha", 10_000, 0, "#CCFF66", False))
-            rows.append((143, p.id, "Venda perdida", 11_000, 0, "#D5D8DB", False))
+            rows.append((WON_STATUS_ID, p.id, "Venda ganha", 10_000, 0, "#CCFF66", False))
+            rows.append((LOST_STATUS_ID, p.id, "Venda perdida", 11_000, 0, "#D5D8DB", False))
         _insert_rows(con, "statuses", rows)
         _insert_rows(con, "loss_reasons", [
             (rid, name, i + 1, created, updated) for i, (rid, name, (created, updated)) in enumerate(

@@ -20,7 +20,7 @@ from kommo_analytics.emulator.resources.common import (
     page_of,
 )
 from kommo_analytics.emulator.state import EmulatorState
-from kommo_analytics.kommo.entities import ACCOUNT, USERS
+from kommo_analytics.kommo.entities import ACCOUNT, LOST_STATUS_ID, USERS, WON_STATUS_ID
 
 _ACCOUNT_FIELDS = (
     "id", "name", "subdomain", "created_at", "created_by", "updated_at", "updated_by",
@@ -131,7 +131,8 @@ def _render_users(ctx: Ctx, rows: list[Row]) -> list[Json]:
     if "group" in with_:
         groups = {g["id"]: g for g in ctx.rows("SELECT id, name FROM users_groups")}
     closed_stages = ctx.rows(
-        "SELECT pipeline_id, id FROM statuses WHERE id IN (142, 143) ORDER BY pipeline_id, id"
+        f"SELECT pipeline_id, id FROM statuses WHERE id IN ({WON_STATUS_ID}, {LOST_STATUS_ID}) "
+        "ORDER BY pipeline_id, id"
     )
     catalog_id = 5_000 + ctx.account_id % 90_000
     rendered = []

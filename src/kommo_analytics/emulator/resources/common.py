@@ -23,9 +23,7 @@ from kommo_analytics.emulator.http import base_url, hal_json, no_content
 from kommo_analytics.emulator.query import IntRange, Query, QueryError, path_name, to_int
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.emulator.store import AccountStore
-from kommo_analytics.kommo.entities import Entity
-
-API_PREFIX = "/api/v4"
+from kommo_analytics.kommo.entities import API_PREFIX, Entity
 
 # Past this offset DuckDB's LIMIT/OFFSET arithmetic would overflow; nothing lives there anyway.
 _MAX_OFFSET = 2**62
