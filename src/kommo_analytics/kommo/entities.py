@@ -2,7 +2,7 @@
 
 The HTTP client, the loader and the emulator all read this table, so a path, a page size or a
 cursor field is written in exactly one place. Sources for each value are in
-`../shared/kommo-api.md` (sections in brackets below).
+`docs/kommo-api.md` (sections in brackets below).
 """
 
 from __future__ import annotations

@@ -277,7 +277,7 @@ class Writer:
         co_core = people.company_core if has_co else np.zeros(1, np.int64)
         company_at = np.maximum(company, 0)
         extras = stream(s.seed, STREAM_LEAD_EXTRAS)
-        # UNCERTAIN (kommo-api.md §12.8): real accounts send `labor_cost` as null as well as 0.
+        # UNCERTAIN (docs/kommo-api.md §12.8): real accounts send `labor_cost` as null as well as 0.
         labor_null = extras.random(leads.n) < 0.3
         partner_pipe = np.array([p.kind == "partners" for p in s.pipelines])[leads.pipe]
         name_style = np.where(partner_pipe & (f.name_style != 9), 10, f.name_style)
@@ -560,7 +560,7 @@ class Writer:
                         'attach_cnt': CAST(id % 3 = 0 AS INTEGER)}}) AS VARCHAR)
                     END
                 FROM (SELECT *, {uniq} AS uniq,
-                        -- UNCERTAIN (kommo-api.md §7.8): some telephony integrations put the
+                        -- UNCERTAIN (docs/kommo-api.md §7.8): some telephony integrations put the
                         -- line's number in `source` and send no recording link at all.
                         (id // 7 + {s.seed}) % 4 = 0 AS line,
                         {{'email': strip_accents(lower(fname || '.' || lname)) || '@gmail.com',
@@ -685,7 +685,7 @@ class Writer:
                     WHEN kind = {EV_STATUS} THEN '[{{"lead_status":{{"id":' || b || ',"pipeline_id":' || c || '}}}}]'
                     WHEN kind = {EV_RESPONSIBLE} THEN '[{{"responsible_user":{{"id":' || b || '}}}}]'
                     WHEN kind IN ({note_kinds}) THEN '[{{"note":{{"id":' || a || '}}}}]'
-                    -- UNCERTAIN (kommo-api.md §7.7): the reference gives `lead_added` the note
+                    -- UNCERTAIN (docs/kommo-api.md §7.7): the reference gives `lead_added` the note
                     -- shape; a lead created by hand has no note, so its list stays empty.
                     WHEN kind = {EV_ADDED} AND a > 0 THEN '[{{"note":{{"id":' || a || '}}}}]'
                     WHEN kind IN {chat} THEN '[{{"message":{{"id":"' || {_uuid_sql(f"md5('{seed}:m:' || seq)")} || '"}}}}]'
