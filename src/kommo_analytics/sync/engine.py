@@ -48,6 +48,7 @@ from kommo_analytics.sync.streams import (
     Stream,
 )
 from kommo_analytics.warehouse.loader import Row, Warehouse
+from kommo_analytics.warehouse.tables import LEAD_DELETIONS
 
 DAY = 86400
 
@@ -360,13 +361,13 @@ class SyncEngine:
             if listed:
                 known = self.warehouse.existing_ids(table.name, (r["id"] for r in listed))
                 batches[table.name] = [r for r in listed if r["id"] not in known]
-        facts = batches.get("lead_deletions", [])
+        facts = batches.get(LEAD_DELETIONS.name, [])
         if facts:
             # One fact per lead, its latest: the crawl reads them in no particular time order.
             latest: dict[int, Row] = {}
             for fact in sorted(facts, key=lambda f: f["changed_at"]):
                 latest[fact["lead_id"]] = fact
-            batches["lead_deletions"] = list(latest.values())
+            batches[LEAD_DELETIONS.name] = list(latest.values())
         return batches
 
     def _apply_deletions(self) -> None:
