@@ -1,4 +1,4 @@
-"""Wire conformance of the emulator's read endpoints (kommo-api.md §3, §5, §6, §7, §11).
+"""Wire conformance of the emulator's read endpoints (docs/kommo-api.md §3, §5, §6, §7, §11).
 
 Served in-process from the resource routes alone (no auth layer) over the tiny hand-built store.
 """
@@ -127,7 +127,7 @@ def test_links_follow_the_request_host(api: Api) -> None:
 
 
 def test_links_reencode_query_like_the_reference(api: Api) -> None:
-    # kommo-api.md §11.1
+    # docs/kommo-api.md §11.1
     raw = "page=2&limit=2&with=contacts,loss_reason&order%5Bupdated_at%5D=asc"
     links = api.json(f"/api/v4/leads?{raw}")["_links"]
     suffix = "&limit=2&with=contacts,loss_reason&order%5Bupdated_at%5D=asc"

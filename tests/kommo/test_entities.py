@@ -37,3 +37,9 @@ def test_paths_are_relative_to_api_v4_and_unique() -> None:
 def test_tracking_codes_are_the_utm_set() -> None:
     assert TRACKING_FIELD_CODES[:3] == ("UTM_SOURCE", "UTM_MEDIUM", "UTM_CAMPAIGN")
     assert {"GCLID", "FBCLID", "REFERRER"} <= set(TRACKING_FIELD_CODES)
+
+
+def test_an_entitys_cursor_field_is_one_it_can_be_filtered_on() -> None:
+    for entity in ENTITIES.values():
+        if entity.cursor_field is not None:
+            assert entity.cursor_field in entity.filters, entity.name

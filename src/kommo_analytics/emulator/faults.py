@@ -164,7 +164,7 @@ class FaultRuntime:
 
 def error_response(status: int) -> Response:
     """A 500 comes from the PHP application (problem JSON); 502/503/504 from nginx (HTML)."""
-    # UNCERTAIN (kommo-api.md §4, §6): Kommo's 5xx bodies are not documented; these are the
+    # UNCERTAIN (docs/kommo-api.md §4, §6): Kommo's 5xx bodies are not documented; these are the
     # likeliest shapes for an nginx-fronted PHP API.
     if status == 500:
         return problem(500, "Internal Server Error", "Internal Server Error")

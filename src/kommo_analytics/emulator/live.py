@@ -27,12 +27,16 @@ from kommo_analytics.emulator.generator.common import (
 from kommo_analytics.emulator.generator.load import ulids
 from kommo_analytics.emulator.generator.people import phone_parts
 from kommo_analytics.emulator.store import AccountStore
+from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 
 KINDS: tuple[str, ...] = (
     "new_lead", "stage_move", "reassignment", "deletion", "restore", "task_completed",
 )  # fmt: skip
 WEIGHTS = np.array([0.25, 0.35, 0.08, 0.05, 0.04, 0.23])
 CALL = "outgoing_call"  # first answers to new leads, made a few ticks after they arrive
+
+# The closed stages, as an SQL list.
+_CLOSED = f"({WON_STATUS_ID}, {LOST_STATUS_ID})"
 
 _COUNTERS = ("next_lead_id", "next_contact_id", "next_task_id", "next_note_id", "next_event_seq")
 
@@ -58,7 +62,7 @@ class LiveMutator:
         # Open stages per pipeline in funnel order, incoming first.
         self.stages: dict[int, list[int]] = {}
         for pipeline_id, status_id in cur.execute(
-            "SELECT pipeline_id, id FROM statuses WHERE id NOT IN (142, 143) "
+            f"SELECT pipeline_id, id FROM statuses WHERE id NOT IN {_CLOSED} "
             "ORDER BY pipeline_id, sort, id"
         ).fetchall():
             self.stages.setdefault(int(pipeline_id), []).append(int(status_id))
@@ -285,7 +289,7 @@ class LiveMutator:
     def _stage_move(self, cur: duckdb.DuckDBPyConnection, now: int) -> bool:
         rng = self.rng
         reopen = rng.random() < 0.05
-        where = "NOT is_deleted AND status_id " + ("IN" if reopen else "NOT IN") + " (142, 143)"
+        where = f"NOT is_deleted AND status_id {'IN' if reopen else 'NOT IN'} {_CLOSED}"
         row = self._pick(cur, "leads", "id, status_id, pipeline_id, responsible_user_id", where)
         if row is None:
             return False
@@ -294,29 +298,29 @@ class LiveMutator:
         if not stages or len(stages) < 2:
             return False
         last = len(stages) - 1
-        if status in (142, 143):
-            target = stages[last] if status == 142 else stages[1]
+        if status in (WON_STATUS_ID, LOST_STATUS_ID):
+            target = stages[last] if status == WON_STATUS_ID else stages[1]
         elif status == stages[0]:
-            target = 143 if rng.random() < 0.1 else stages[1]
+            target = LOST_STATUS_ID if rng.random() < 0.1 else stages[1]
             cur.execute(
                 "UPDATE unsorted SET status = ?, sorted_at = ? WHERE lead_id = ? AND status = 'pending'",
-                ["declined" if target == 143 else "accepted", now, lead_id],
+                ["declined" if target == LOST_STATUS_ID else "accepted", now, lead_id],
             )
         else:
             j = stages.index(status) if status in stages else 1
             r = rng.random()
             if r < 0.18:
-                target = 143
+                target = LOST_STATUS_ID
             elif r < 0.23 and j >= 2:
                 target = stages[j - 1]
             elif r < 0.30 and j + 2 <= last:
                 target = stages[j + 2]
             else:
-                target = 142 if j == last else stages[j + 1]
+                target = WON_STATUS_ID if j == last else stages[j + 1]
         by = 0 if rng.random() < 0.1 else owner
-        closed = now if target in (142, 143) else None
+        closed = now if target in (WON_STATUS_ID, LOST_STATUS_ID) else None
         reason = None
-        if target == 143 and self.loss_reasons and rng.random() < 0.85:
+        if target == LOST_STATUS_ID and self.loss_reasons and rng.random() < 0.85:
             reason = self.loss_reasons[int(rng.integers(len(self.loss_reasons)))]
         cur.execute(
             "UPDATE leads SET status_id = ?, closed_at = ?, loss_reason_id = ?, updated_at = ?, "
@@ -329,7 +333,7 @@ class LiveMutator:
 
     def _reassign(self, cur: duckdb.DuckDBPyConnection, now: int) -> bool:
         row = self._pick(cur, "leads", "id, responsible_user_id",
-                         "NOT is_deleted AND status_id NOT IN (142, 143)")  # fmt: skip
+                         f"NOT is_deleted AND status_id NOT IN {_CLOSED}")  # fmt: skip
         if row is None:
             return False
         lead_id, old = int(row[0]), int(row[1])

@@ -1,4 +1,4 @@
-"""Kommo's OAuth 2.0 token endpoint (kommo-api.md §2.1) and subdomain discovery (§1).
+"""Kommo's OAuth 2.0 token endpoint (docs/kommo-api.md §2.1) and subdomain discovery (§1).
 
 ``POST /oauth2/access_token`` takes JSON (as Kommo documents) or a form-encoded body (as
 generic OAuth libraries send) with ``grant_type`` ``authorization_code`` or ``refresh_token``.
@@ -85,9 +85,9 @@ def routes(state: EmulatorState) -> list[BaseRoute]:
             or params["client_secret"] != config.client_secret
         ):
             return _oauth_problem(401, "Invalid client", "Client authentication failed")
-        # UNCERTAIN (kommo-api.md §12 item 9): Kommo documents redirect_uri for the refresh grant
-        # too but may not check it there; we require the exact registered value for both grants,
-        # the stricter choice (a client that sends it works either way).
+        # UNCERTAIN (docs/kommo-api.md §12 item 9): Kommo documents redirect_uri for the refresh
+        # grant too but may not check it there; we require the exact registered value for both
+        # grants, the stricter choice (a client that sends it works either way).
         redirect_uri = params.get("redirect_uri", "")
         if not redirect_uri:
             return _invalid("Check the `redirect_uri` parameter")

@@ -25,9 +25,9 @@ from kommo_analytics.emulator.http import html, problem
 from kommo_analytics.emulator.ratelimit import Verdict
 from kommo_analytics.emulator.state import EmulatorState, register
 from kommo_analytics.emulator.tokens import HINT_REVOKED, TokenStatus
+from kommo_analytics.kommo.entities import API_PREFIX
 
 CONTROL_PREFIX = "/_emulator"
-API_PREFIX = "/api/v4"
 
 
 def _bearer(scope: Scope) -> tuple[str | None, str | None]:
@@ -91,13 +91,14 @@ class ProtocolMiddleware:
         exchange = _Exchange(send, state, path)
         ip = _client_ip(scope)
 
-        # UNCERTAIN (kommo-api.md §4): Kommo ties the block to the caller's IP; we block the IP.
+        # UNCERTAIN (docs/kommo-api.md §4): Kommo ties the block to the caller's IP; we block the
+        # IP.
         if state.limiter.is_blocked(ip):
             await html(403, "Forbidden")(scope, receive, exchange)
             return
 
         token, missing_reason = _bearer(scope)
-        # UNCERTAIN (kommo-api.md §4, §12 item 2): the scope of the 7 rps limit is unknown; we
+        # UNCERTAIN (docs/kommo-api.md §4, §12 item 2): the scope of the 7 rps limit is unknown; we
         # count per token (per integration) and per IP for token-less calls such as OAuth.
         key = f"token:{token}" if token else f"ip:{ip}"
         verdict = state.limiter.hit(key, ip, state.clock())
@@ -113,7 +114,7 @@ class ProtocolMiddleware:
             await self.app(scope, receive, exchange)
             return
 
-        # UNCERTAIN (kommo-api.md §2.2, §6): Kommo's exact 401 body for API calls is not
+        # UNCERTAIN (docs/kommo-api.md §2.2, §6): Kommo's exact 401 body for API calls is not
         # documented; we send problem JSON titled "Unauthorized" with the reason as detail, and
         # league's "Token has been revoked" hint for revoked tokens.
         if token is None:

@@ -2,10 +2,10 @@
 
 PHP turns ``filter[created_at][from]=1`` into nested arrays, ``filter[type][]=a`` into an
 appended list item and ``filter[statuses][0][status_id]=142`` into an indexed list. Kommo
-clients use every one of these spellings (kommo-api.md §3, §7.7), plus comma lists such as
+clients use every one of these spellings (docs/kommo-api.md §3, §7.7), plus comma lists such as
 ``with=contacts,loss_reason`` and ``filter[type]=a,b``. :func:`parse_query` reproduces the PHP
 structure; :class:`Query` reads values out of it and raises :class:`QueryError` (served as a 400
-problem with ``validation-errors``, kommo-api.md §6, §11.6) on values Kommo would reject.
+problem with ``validation-errors``, docs/kommo-api.md §6, §11.6) on values Kommo would reject.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from kommo_analytics.emulator.http import problem
 
-# SDK default page size (kommo-api.md §5); the entity table holds the maxima.
+# SDK default page size (docs/kommo-api.md §5); the entity table holds the maxima.
 DEFAULT_LIMIT = 50
 
 _INT64_MAX = 2**63 - 1
@@ -250,7 +250,7 @@ class Query:
 
     def int_range(self, *path: str, comma_pair: bool = False) -> IntRange | None:
         """``[from]``/``[to]`` or a single int. ``comma_pair`` also accepts the legacy events
-        form ``from,to`` (kommo-api.md §7.7)."""
+        form ``from,to`` (docs/kommo-api.md §7.7)."""
         node = self.node(*path)
         if node is None or node == "":
             return None
@@ -296,8 +296,8 @@ class Query:
         if page is None:
             return 1
         if page < 1:
-            # UNCERTAIN (kommo-api.md §5): Kommo's answer to page=0 is undocumented; refusing it
-            # surfaces client off-by-one bugs instead of silently serving page 1.
+            # UNCERTAIN (docs/kommo-api.md §5): Kommo's answer to page=0 is undocumented; refusing
+            # it surfaces client off-by-one bugs instead of silently serving page 1.
             raise QueryError.invalid(
                 "page", "This value should be greater than 0.", "GreaterThanOrEqual"
             )
@@ -310,7 +310,7 @@ class Query:
         if limit is None:
             return min(DEFAULT_LIMIT, max_size)
         if limit < 1:
-            # UNCERTAIN (kommo-api.md §5): undocumented; refused like a bad page number.
+            # UNCERTAIN (docs/kommo-api.md §5): undocumented; refused like a bad page number.
             raise QueryError.invalid(
                 "limit", "This value should be greater than 0.", "GreaterThanOrEqual"
             )
@@ -319,20 +319,20 @@ class Query:
         return limit
 
     def with_(self, allowed: Iterable[str]) -> frozenset[str]:
-        # UNCERTAIN (kommo-api.md §3): unknown `with` values are ignored rather than refused,
+        # UNCERTAIN (docs/kommo-api.md §3): unknown `with` values are ignored rather than refused,
         # as PHP endpoints typically do for optional expansions.
         requested = self.strings("with") or []
         return frozenset(requested) & frozenset(allowed)
 
     def order(self, allowed: Sequence[str]) -> tuple[str, str] | None:
-        """``order[<field>]=asc|desc``, one field at a time (kommo-api.md §5)."""
+        """``order[<field>]=asc|desc``, one field at a time (docs/kommo-api.md §5)."""
         node = self.node("order")
         if node is None or node == "":
             return None
         if not isinstance(node, dict):
             raise QueryError.invalid("order", "Use order[<field>]=asc|desc.", "NotSupportedChoice")
         if len(node) > 1:
-            # UNCERTAIN (kommo-api.md §5): the SDK and clients only ever send one field.
+            # UNCERTAIN (docs/kommo-api.md §5): the SDK and clients only ever send one field.
             raise QueryError.invalid(
                 "order", "Only one order field is allowed.", "NotSupportedChoice"
             )
@@ -369,5 +369,5 @@ class Query:
             pairs = [pair for pair in pairs if pair != ("", "")]
             if not replaced:
                 pairs.append(("page", str(page)))
-        # Brackets are percent-encoded and comma lists kept readable, as in kommo-api.md §11.1.
+        # Brackets are percent-encoded and comma lists kept readable, as in docs/kommo-api.md §11.1.
         return urlencode(pairs, quote_via=quote, safe=",")

@@ -1,6 +1,6 @@
 """Kommo's request limit: a sliding one-second window, 429s, and the sticky 403 block.
 
-Rules (kommo-api.md §4):
+Rules (docs/kommo-api.md §4):
 
 * More than ``limit`` requests within any sliding one-second window for one key → 429.
 * Rejected requests are recorded in the window too. A client that keeps hammering while
@@ -96,7 +96,7 @@ class RateLimiter:
                     self._forget_idle(now)
                 window = self._windows[key] = deque(maxlen=self._allowed)
             limited = len(window) == self._allowed and window[0] > now - 1.0
-            # UNCERTAIN (kommo-api.md §4): whether Kommo counts refused requests is unknown; we
+            # UNCERTAIN (docs/kommo-api.md §4): whether Kommo counts refused requests is unknown; we
             # do, so a client that ignores 429s stays limited and soon earns the 403 block.
             window.append(now)
             if not limited:

@@ -1,12 +1,12 @@
 """The emulator's token store: OAuth access and refresh tokens, long-lived tokens, auth codes.
 
 Kommo's token endpoint is built on league/oauth2-server (its error bodies carry league's
-``hint`` strings, kommo-api.md §2.1 item 9), so where the reference is silent the emulator
+``hint`` strings, docs/kommo-api.md §2.1 item 9), so where the reference is silent the emulator
 follows league's behaviour.
 
 Access tokens and long-lived tokens are JWT-shaped (``header.payload.signature``, base64url)
 with ``exp``, ``iat``, ``api_domain``, ``account_id`` and a random ``jti``, because real clients
-read ``exp`` from the token itself (kommo-api.md §2.2). The store, not the signature, decides
+read ``exp`` from the token itself (docs/kommo-api.md §2.2). The store, not the signature, decides
 whether a token is valid: a token is accepted only if this store issued it.
 """
 
@@ -240,7 +240,7 @@ class TokenStore:
                     "Some request parameters are missing or invalid",
                     "Cannot decrypt the authorization code",
                 )
-            # UNCERTAIN (kommo-api.md §2.1 item 3): Kommo does not document the error for a
+            # UNCERTAIN (docs/kommo-api.md §2.1 item 3): Kommo does not document the error for a
             # used or expired code; these are league/oauth2-server's 400 hints.
             if record.revoked:
                 raise GrantError(
@@ -260,7 +260,8 @@ class TokenStore:
             return self._issue_pair_locked(now, api_domain)
 
     def refresh(self, refresh_token: str, api_domain: str) -> TokenPair:
-        """Rotate a refresh token: the old one is revoked for good (kommo-api.md §2.1 item 8)."""
+        """Rotate a refresh token: the old one is revoked for good (docs/kommo-api.md §2.1
+        item 8)."""
         now = self._clock()
         with self._lock:
             record = self._records.get(refresh_token)
@@ -271,7 +272,7 @@ class TokenStore:
                     "Some request parameters are missing or invalid",
                     HINT_REVOKED,
                 )
-            # UNCERTAIN (kommo-api.md §2.1 item 7): the body for a refresh token past its 3
+            # UNCERTAIN (docs/kommo-api.md §2.1 item 7): the body for a refresh token past its 3
             # months is undocumented; league/oauth2-server answers 401 "Token has expired".
             if now >= record.expires_at:
                 raise GrantError(
@@ -281,8 +282,8 @@ class TokenStore:
                     HINT_EXPIRED,
                 )
             record.revoked = True
-            # UNCERTAIN (kommo-api.md §2.1 item 8): league/oauth2-server also revokes the access
-            # token issued with the old refresh token; Kommo does not say. Revoking is the
+            # UNCERTAIN (docs/kommo-api.md §2.1 item 8): league/oauth2-server also revokes the
+            # access token issued with the old refresh token; Kommo does not say. Revoking is the
             # stricter choice: a client that keeps using the old access token after a refresh
             # (e.g. another process) must cope with a 401 either way.
             if record.access_token is not None:

@@ -1,7 +1,7 @@
 """Kommo authentication: a long-lived token, or OAuth 2.0 with rotating refresh tokens.
 
 Kommo's refresh tokens are single-use: exchanging one invalidates it everywhere, and a second
-use answers 401 "Token has been revoked" (kommo-api.md §2.1 item 8). Two rules make reusing one
+use answers 401 "Token has been revoked" (docs/kommo-api.md §2.1 item 8). Two rules make reusing one
 impossible by construction:
 
 * the new pair is on disk (atomically, fsynced) before the new access token is used, so a crash
@@ -44,7 +44,7 @@ from kommo_analytics.settings import Settings
 
 TOKEN_PATH = "/oauth2/access_token"
 TOKEN_FILE_NAME = "kommo_tokens.json"
-DEFAULT_TTL = 86400  # kommo-api.md §2.1 item 6: `expires_in` is 86400 in every example
+DEFAULT_TTL = 86400  # docs/kommo-api.md §2.1 item 6: `expires_in` is 86400 in every example
 LOCK_WAIT_SECONDS = 120.0
 
 LONG_LIVED_HOW_TO = (
@@ -108,8 +108,8 @@ class TokenPair:
             raise MalformedResponseError("Kommo's token answer lacks the tokens")
         expires_in = body.get("expires_in")
         if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
-            # UNCERTAIN (kommo-api.md §2.1 item 6): always present in examples; fall back to the
-            # JWT's own expiry, then to the documented day.
+            # UNCERTAIN (docs/kommo-api.md §2.1 item 6): always present in examples; fall back to
+            # the JWT's own expiry, then to the documented day.
             exp = jwt_expiry(access)
             expires_in = exp - now if exp is not None else DEFAULT_TTL
         return cls(access, refresh, now + float(expires_in))
@@ -225,7 +225,7 @@ class Auth(Protocol):
 
 
 class LongLivedTokenAuth(Auth):
-    """A private integration's long-lived token: nothing to renew (kommo-api.md §2.2)."""
+    """A private integration's long-lived token: nothing to renew (docs/kommo-api.md §2.2)."""
 
     how_to_fix = LONG_LIVED_HOW_TO
 
@@ -277,7 +277,7 @@ async def _grant(
 
 
 def _grant_error(response: httpx.Response, grant_type: str) -> AuthError:
-    """A 400/401 from the token endpoint, with the likely cause (kommo-api.md §2.1 item 9)."""
+    """A 400/401 from the token endpoint, with the likely cause (docs/kommo-api.md §2.1 item 9)."""
     try:
         body = response.json()
     except ValueError:
@@ -429,7 +429,7 @@ class OAuthAuth(Auth):
                     "client_secret": self._client_secret,
                     "grant_type": "refresh_token",
                     "refresh_token": stored.refresh_token,
-                    # UNCERTAIN (kommo-api.md §12 item 9): whether refresh needs redirect_uri
+                    # UNCERTAIN (docs/kommo-api.md §12 item 9): whether refresh needs redirect_uri
                     # is unknown; the docs list it and sending it costs nothing.
                     "redirect_uri": self._redirect_uri,
                 }

@@ -42,7 +42,7 @@ from kommo_analytics.errors import (
     SubscriptionEndedError,
     TokenRejectedError,
 )
-from kommo_analytics.kommo.entities import Entity, Shape
+from kommo_analytics.kommo.entities import API_PREFIX, Entity, Shape
 from kommo_analytics.kommo.ratelimit import RateLimiter, shared_limiter
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v4"
 USER_AGENT = f"kommo-analytics/{__version__}"
 GAVE_UP_HINT = "Kommo kept failing; run the sync again later — nothing stored was lost"
 BLOCKED_MESSAGE = (
@@ -153,7 +152,7 @@ def classify(
                 )
         return None
     if status == 429:
-        # Kommo's 429 is an HTML page without Retry-After (kommo-api.md §4).
+        # Kommo's 429 is an HTML page without Retry-After (docs/kommo-api.md §4).
         return RateLimitedError(f"Kommo's request limit was hit on {path} (HTTP 429)", status=429)
     if status >= 500:
         return RetriableApiError(
@@ -165,15 +164,15 @@ def classify(
             status=401,
         )
     if status == 402:
-        # UNCERTAIN (kommo-api.md §6, §12 item 3): 402 is said to mean the paid or trial period
+        # UNCERTAIN (docs/kommo-api.md §6, §12 item 3): 402 is said to mean the paid or trial period
         # ended; its body is undocumented.
         return SubscriptionEndedError(
             "the Kommo subscription has ended — renew it in Kommo, then sync again", status=402
         )
     if status == 403:
-        # UNCERTAIN (kommo-api.md §4, §6): the block is nginx's HTML page; a JSON 403 comes from
-        # the API itself (no rights, or an IP whitelist). A body that is not JSON at all is taken
-        # as the block too, since only nginx sends those.
+        # UNCERTAIN (docs/kommo-api.md §4, §6): the block is nginx's HTML page; a JSON 403 comes
+        # from the API itself (no rights, or an IP whitelist). A body that is not JSON at all is
+        # taken as the block too, since only nginx sends those.
         if _is_html(response) or not isinstance(decode_json(response), dict):
             return BlockedError(BLOCKED_MESSAGE, status=403)
         return FatalApiError(
@@ -255,7 +254,7 @@ def classify_exception(exc: httpx.HTTPError, path: str) -> ApiError:
 def server_time(response: httpx.Response) -> int | None:
     """The response's HTTP ``Date`` as Unix seconds, or None when absent or unreadable.
 
-    UNCERTAIN (kommo-api.md §3): not documented for Kommo, but nginx sends it on every
+    UNCERTAIN (docs/kommo-api.md §3): not documented for Kommo, but nginx sends it on every
     response; the sync bounds its windows by the server's clock rather than ours.
     """
     values = response.headers.get_list("date")
@@ -519,7 +518,7 @@ class KommoClient:
         if body is None:
             return Page([], False, page, moment)
         links = body.get("_links")
-        # UNCERTAIN (kommo-api.md §5): whether `next` appears exactly when the page is full is
+        # UNCERTAIN (docs/kommo-api.md §5): whether `next` appears exactly when the page is full is
         # not known, so only its absence (or a 204) ends the list — never a short page.
         has_next = isinstance(links, dict) and bool(links.get("next"))
         return Page(list(body["_embedded"][key]), has_next, page, moment)

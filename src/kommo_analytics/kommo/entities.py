@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# Every path below is relative to this; the client requests it and the emulator serves it.
+API_PREFIX = "/api/v4"
+
 MAX_PAGE_SIZE = 250  # [§5] leads, contacts, companies, tasks, notes, users
 EVENTS_PAGE_SIZE = 100  # [§5] events: amoCRM caps at 100; a request above 100 silently gets 50
 EVENTS_FALLBACK_PAGE_SIZE = 50
 CUSTOM_FIELDS_PAGE_SIZE = 50  # [§5] the custom-fields list returns at most 50 per page
 
+# The won and lost stages: the same ids in every pipeline [§7.3].
 WON_STATUS_ID = 142
 LOST_STATUS_ID = 143
 INCOMING_STATUS_TYPE = 1
@@ -29,7 +33,7 @@ class Shape(StrEnum):
 @dataclass(frozen=True)
 class Entity:
     name: str
-    path: str  # below /api/v4
+    path: str  # below API_PREFIX
     embedded_key: str | None
     shape: Shape
     page_size: int | None = None

@@ -1,9 +1,9 @@
 """The one request limiter every Kommo call of a process goes through (OAuth calls included).
 
 Kommo allows 7 requests per second and answers more with 429, then with an IP block
-(kommo-api.md §4). The server counts arrivals in a *sliding* one-second window, refused requests
-included, so the limiter keeps the send times of the last N requests and lets a new one go only
-when the oldest of them is more than a window (plus a safety margin for network jitter) old.
+(docs/kommo-api.md §4). The server counts arrivals in a *sliding* one-second window, refused
+requests included, so the limiter keeps the send times of the last N requests and lets a new one go
+only when the oldest of them is more than a window (plus a safety margin for network jitter) old.
 
 Written by hand rather than taken from ``aiolimiter``: that is a leaky bucket, which lets a full
 bucket drain and refill within one second and so sends up to 2N requests inside a window the

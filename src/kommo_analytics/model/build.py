@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kommo_analytics.kommo.entities import TRACKING_COLUMNS
+from kommo_analytics.kommo.entities import LOST_STATUS_ID, TRACKING_COLUMNS, WON_STATUS_ID
 from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.schema import MODEL_TABLES, MODEL_VERSION, M
 
-WON, LOST = 142, 143
 RESPONSE_TYPES = ("outgoing_call", "outgoing_chat_message", "outgoing_mail", "outgoing_sms")
 ACTIVITY_TYPES: dict[str, tuple[str, str]] = {
     "incoming_call": ("call", "in"),
@@ -116,8 +115,8 @@ def _bool(series: pd.Series) -> pd.Series:
 
 
 def _outcome(status: pd.Series) -> pd.Series:
-    won = status.eq(WON).fillna(False).to_numpy(dtype=bool)
-    lost = status.eq(LOST).fillna(False).to_numpy(dtype=bool)
+    won = status.eq(WON_STATUS_ID).fillna(False).to_numpy(dtype=bool)
+    lost = status.eq(LOST_STATUS_ID).fillna(False).to_numpy(dtype=bool)
     return pd.Series(np.select([won, lost], ["won", "lost"], "open"), index=status.index)
 
 
@@ -280,8 +279,10 @@ def lead_history_facts(
     facts = pd.DataFrame(index=pd.Index(leads["lead_id"], name="lead_id"))
     facts["entry_status_id"] = s[s["seq"] == 0].set_index("lead_id")["status_id"]
     facts["max_stage_order"] = s[in_current].groupby("lead_id")["stage_order"].max()
-    facts["ever_won"] = s.assign(won=s["status_id"] == WON).groupby("lead_id")["won"].any()
-    open_stays = s[~s["status_id"].isin([WON, LOST]) & s["status_id"].notna()]
+    facts["ever_won"] = (
+        s.assign(won=s["status_id"] == WON_STATUS_ID).groupby("lead_id")["won"].any()
+    )
+    open_stays = s[~s["status_id"].isin([WON_STATUS_ID, LOST_STATUS_ID]) & s["status_id"].notna()]
     last_open = open_stays.sort_values(["lead_id", "seq"]).groupby("lead_id").tail(1)
     facts["last_open_pipeline_id"] = last_open.set_index("lead_id")["pipeline_id"]
     facts["last_open_status_id"] = last_open.set_index("lead_id")["status_id"]

@@ -38,8 +38,17 @@ from kommo_analytics.kommo.entities import (
 from kommo_analytics.model.store import MODEL_BUILD_STEPS
 from kommo_analytics.sync import nulls, records
 from kommo_analytics.sync.records import Json
-from kommo_analytics.sync.streams import DICTIONARIES, MODEL, STREAMS, Crawl, Rows, Stream
+from kommo_analytics.sync.streams import (
+    CURSOR_FIELDS,
+    DICTIONARIES,
+    MODEL,
+    STREAMS,
+    Crawl,
+    Rows,
+    Stream,
+)
 from kommo_analytics.warehouse.loader import Row, Warehouse
+from kommo_analytics.warehouse.tables import LEAD_DELETIONS
 
 DAY = 86400
 
@@ -103,11 +112,6 @@ class SyncResult:
 
 def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def _updated_at(item: Json) -> int | None:
-    value = item.get("updated_at")
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def windows(start: int, end: int, step: int, history_start: int) -> list[tuple[int, int]]:
@@ -330,9 +334,10 @@ class SyncEngine:
 
     async def _commit(self, stream: Stream, rows: Rows, watermark: int | None) -> None:
         def work() -> None:
-            for table, stream_rows in rows.items():
-                self._seen_nulls.add(table, stream_rows)
-            batches = self._prepare(rows)
+            if stream.judges_nulls:
+                for table, stream_rows in rows.items():
+                    self._seen_nulls.add(table, stream_rows)
+            batches = self._prepare(stream, rows)
             self.warehouse.load(batches)
             if watermark is not None:
                 state = {
@@ -348,41 +353,21 @@ class SyncEngine:
 
         await self._locked(work)
 
-    def _prepare(self, rows: Rows) -> dict[str, list[Row]]:
+    def _prepare(self, stream: Stream, rows: Rows) -> dict[str, list[Row]]:
         """Turn what a stream read into table batches (runs inside the commit lock)."""
-        batches = {k: v for k, v in rows.items() if k != "deleted_leads"}
-        facts: list[Row] = []
-        trash = rows.get("deleted_leads", [])
-        if trash:
-            # Only leads the warehouse has never seen get the trash listing's minimal row; a
-            # known lead keeps its fields and is flagged by the deletion pass.
-            known = self.warehouse.existing_ids("leads", (r["id"] for r in trash))
-            batches.setdefault("leads", []).extend(r for r in trash if r["id"] not in known)
-            facts += [
-                {
-                    "lead_id": r["id"],
-                    "is_deleted": True,
-                    "changed_at": r["deleted_at"],
-                    "source": "trash",
-                }
-                for r in trash
-                if r["deleted_at"] is not None
-            ]
-        for event in rows.get("events", []):
-            if event["type"] in ("lead_deleted", "lead_restored") and event["created_at"]:
-                facts.append(
-                    {
-                        "lead_id": event["entity_id"],
-                        "is_deleted": event["type"] == "lead_deleted",
-                        "changed_at": event["created_at"],
-                        "source": event["type"],
-                    }
-                )
+        batches = dict(rows)
+        for table in stream.new_ids_only:
+            listed = batches.get(table.name, [])
+            if listed:
+                known = self.warehouse.existing_ids(table.name, (r["id"] for r in listed))
+                batches[table.name] = [r for r in listed if r["id"] not in known]
+        facts = batches.get(LEAD_DELETIONS.name, [])
         if facts:
+            # One fact per lead, its latest: the crawl reads them in no particular time order.
             latest: dict[int, Row] = {}
             for fact in sorted(facts, key=lambda f: f["changed_at"]):
                 latest[fact["lead_id"]] = fact
-            batches["lead_deletions"] = list(latest.values())
+            batches[LEAD_DELETIONS.name] = list(latest.values())
         return batches
 
     def _apply_deletions(self) -> None:
@@ -412,22 +397,18 @@ class SyncEngine:
         buffer: Rows = defaultdict(list)
         buffered = 0
         while True:
-            # UNCERTAIN (kommo-api.md §7.2): [from] and [to] are taken as inclusive. Were `to`
+            # UNCERTAIN (docs/kommo-api.md §7.2): [from] and [to] are taken as inclusive. Were `to`
             # exclusive, rows of second T0 are read by the next run (the overlap); were `from`
             # exclusive, ties at the cursor would need the overlap of the next run too.
-            params = {
-                **stream.params,
-                "filter[updated_at][from]": str(cursor),
-                "filter[updated_at][to]": str(t0),
-                "order[updated_at]": "asc",
-            }
+            params = stream.span(cursor, t0)
             with _located(stream.name, params, page):
                 result = await self.client.get_page(stream.entity, params, page)
                 buffered += _collect(stream, result.items, buffer)
             self._count(stream.name, len(result.items), 1)
             if not result.items or not result.has_next:
                 break
-            newest = max((u for u in map(_updated_at, result.items) if u is not None), default=None)
+            values = (stream.cursor_value(item) for item in result.items)
+            newest = max((v for v in values if v is not None), default=None)
             if newest is not None and newest > cursor:
                 cursor, page = newest, 1
             else:
@@ -466,11 +447,7 @@ class SyncEngine:
 
         async def read(index: int) -> None:
             lo, hi = spans[index]
-            params = {
-                **stream.params,
-                "filter[updated_at][from]": str(lo),
-                "filter[updated_at][to]": str(hi),
-            }
+            params = stream.span(lo, hi)
             async with gate:
                 items = await self._window_pages(stream, params, buffer)
             self.reporter.stream_part_done(stream.name)
@@ -495,7 +472,7 @@ class SyncEngine:
         # again. The changed records themselves are read here too.
         handled: set[int] = set()
         for _ in range(self.options.recheck_rounds):
-            params = {**stream.params, "filter[updated_at][from]": str(t0 + 1)}
+            params = stream.span(t0 + 1)
             changed = {
                 int(item["id"])
                 for item in await self._window_pages(stream, params, buffer)
@@ -525,11 +502,7 @@ class SyncEngine:
         async def read(index: int) -> None:
             nonlocal prefix
             lo, hi = spans[index]
-            params = {
-                **stream.params,
-                "filter[created_at][from]": str(lo),
-                "filter[created_at][to]": str(hi),
-            }
+            params = stream.span(lo, hi)
             async with gate:
                 await self._parallel_pages(stream, params, buffer)
             self.reporter.stream_part_done(stream.name)
@@ -606,7 +579,7 @@ def where(stream: str, params: Mapping[str, str], page: int | None) -> str:
     parts = [stream]
     if page is not None:
         parts.append(f"page {page}")
-    for key in ("updated_at", "created_at"):
+    for key in CURSOR_FIELDS:
         lo, hi = params.get(f"filter[{key}][from]"), params.get(f"filter[{key}][to]")
         if lo is not None or hi is not None:
             span = f"{key} from {_moment(lo)}" if lo is not None else key

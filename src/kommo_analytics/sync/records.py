@@ -20,12 +20,13 @@ from kommo_analytics.kommo.entities import (
     TRACKING_DATA_TYPE,
     TRACKING_FALLBACKS,
 )
+from kommo_analytics.warehouse import tables
 from kommo_analytics.warehouse.loader import Row
 
 Json = dict[str, Any]
 
 # field_code → column. Matched by code first; accounts that made plain text fields named like
-# the codes are matched by name (kommo-api.md §7.11).
+# the codes are matched by name (docs/kommo-api.md §7.11).
 UTM_COLUMNS = TRACKING_COLUMNS
 _KNOWN_CODES = frozenset(KNOWN_TRACKING_CODES)
 
@@ -379,12 +380,42 @@ def lead_rows(lead: Json) -> tuple[Row, list[Row]]:
 def deleted_lead_row(item: Json) -> Row:
     """A lead known only from `with=only_deleted`: its id and when it went to the trash."""
     deleted_at = ts(item.get("updated_at"), "updated_at")
-    return {
+    # The listing says nothing else about the lead: every other column is unknown.
+    unknown: Row = dict.fromkeys(tables.LEADS.column_names)
+    return unknown | {
         "id": _id(item.get("id")),
         "updated_at": deleted_at,
         "is_deleted": True,
         "deleted_at": deleted_at,
         "raw": _raw(item),
+    }
+
+
+def trash_deletion_fact(lead: Row) -> Row | None:
+    """What a trash listing's row (:func:`deleted_lead_row`) says about the lead's deletion."""
+    if lead["deleted_at"] is None:
+        return None
+    return {
+        "lead_id": lead["id"],
+        "is_deleted": True,
+        "changed_at": lead["deleted_at"],
+        "source": "trash",
+    }
+
+
+DELETION_EVENTS = ("lead_deleted", "lead_restored")
+
+
+def event_deletion_fact(event: Row) -> Row | None:
+    """What an event's row (:func:`event_row`) says about a lead going to the trash or coming
+    back; None for every other event."""
+    if event["type"] not in DELETION_EVENTS or not event["created_at"]:
+        return None
+    return {
+        "lead_id": event["entity_id"],
+        "is_deleted": event["type"] == "lead_deleted",
+        "changed_at": event["created_at"],
+        "source": event["type"],
     }
 
 

@@ -145,7 +145,7 @@ def build_activity(setup: Setup, leads: Leads, act_end: Arr) -> tuple[Activity, 
     m = lead.size
     is_chat = (kind == INCOMING_CHAT) | (kind == OUTGOING_CHAT)
     is_call = (kind == INCOMING_CALL) | (kind == OUTGOING_CALL)
-    # Chat events usually land on the contact (kommo-api.md §9.9), calls sometimes.
+    # Chat events usually land on the contact (docs/kommo-api.md §9.9), calls sometimes.
     on_contact = np.where(is_chat, rng.random(m) < 0.75, is_call & (rng.random(m) < 0.35))
     owner = leads.owner_at(lead, t)
     # The owner may have left by now: a colleague (the current owner) answers instead.
@@ -235,8 +235,8 @@ def add_service_and_mail_notes(
     order.
     """
     rng = stream(setup.seed, STREAM_SHAPES)
-    # UNCERTAIN (kommo-api.md §7.7): which leads' `lead_added` carries a note is not documented;
-    # the likeliest are leads an integration created (forms, chats, telephony, e-mail).
+    # UNCERTAIN (docs/kommo-api.md §7.7): which leads' `lead_added` carries a note is not
+    # documented; the likeliest are leads an integration created (forms, chats, telephony, e-mail).
     created = np.nonzero(leads.inbound & (rng.random(leads.n) < 0.7))[0]
     mail = np.nonzero(np.isin(activity.kind, [INCOMING_MAIL, OUTGOING_MAIL]))[0]
     # Kommo's mail client files a message under the contact as often as under the deal.

@@ -56,6 +56,7 @@ from kommo_analytics.emulator.generator.funnel import (
 from kommo_analytics.emulator.generator.lifecycle import LeadFields
 from kommo_analytics.emulator.generator.people import People, phone_parts
 from kommo_analytics.emulator.generator.setup import Setup
+from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 
 # Event kinds: the order of EVENT_TYPES; activity kinds follow ACTIVITY_TYPES from index 3.
 EVENT_TYPES: tuple[str, ...] = (
@@ -151,8 +152,8 @@ class Writer:
         self._status = np.zeros((len(setup.pipelines), max(width, LOST + 1)), dtype=np.int64)
         for i, p in enumerate(setup.pipelines):
             self._status[i, : len(p.stage_ids)] = p.stage_ids
-            self._status[i, WON] = 142
-            self._status[i, LOST] = 143
+            self._status[i, WON] = WON_STATUS_ID
+            self._status[i, LOST] = LOST_STATUS_ID
         self._pipe_ids = np.array([p.id for p in setup.pipelines], dtype=np.int64)
 
     def uid(self, index: Arr) -> Arr:
@@ -198,8 +199,8 @@ class Writer:
                 else:
                     color = vocab.STAGE_COLORS[(j - 1 + p.sort) % len(vocab.STAGE_COLORS)]
                     rows.append((sid, p.id, name, 10 + 10 * j, 0, color, True))
-            rows.append((142, p.id, "Venda ganha", 10_000, 0, "#CCFF66", False))
-            rows.append((143, p.id, "Venda perdida", 11_000, 0, "#D5D8DB", False))
+            rows.append((WON_STATUS_ID, p.id, "Venda ganha", 10_000, 0, "#CCFF66", False))
+            rows.append((LOST_STATUS_ID, p.id, "Venda perdida", 11_000, 0, "#D5D8DB", False))
         _insert_rows(con, "statuses", rows)
         _insert_rows(con, "loss_reasons", [
             (rid, name, i + 1, created, updated) for i, (rid, name, (created, updated)) in enumerate(
@@ -276,7 +277,7 @@ class Writer:
         co_core = people.company_core if has_co else np.zeros(1, np.int64)
         company_at = np.maximum(company, 0)
         extras = stream(s.seed, STREAM_LEAD_EXTRAS)
-        # UNCERTAIN (kommo-api.md §12.8): real accounts send `labor_cost` as null as well as 0.
+        # UNCERTAIN (docs/kommo-api.md §12.8): real accounts send `labor_cost` as null as well as 0.
         labor_null = extras.random(leads.n) < 0.3
         partner_pipe = np.array([p.kind == "partners" for p in s.pipelines])[leads.pipe]
         name_style = np.where(partner_pipe & (f.name_style != 9), 10, f.name_style)
@@ -559,7 +560,7 @@ class Writer:
                         'attach_cnt': CAST(id % 3 = 0 AS INTEGER)}}) AS VARCHAR)
                     END
                 FROM (SELECT *, {uniq} AS uniq,
-                        -- UNCERTAIN (kommo-api.md §7.8): some telephony integrations put the
+                        -- UNCERTAIN (docs/kommo-api.md §7.8): some telephony integrations put the
                         -- line's number in `source` and send no recording link at all.
                         (id // 7 + {s.seed}) % 4 = 0 AS line,
                         {{'email': strip_accents(lower(fname || '.' || lname)) || '@gmail.com',
@@ -684,7 +685,7 @@ class Writer:
                     WHEN kind = {EV_STATUS} THEN '[{{"lead_status":{{"id":' || b || ',"pipeline_id":' || c || '}}}}]'
                     WHEN kind = {EV_RESPONSIBLE} THEN '[{{"responsible_user":{{"id":' || b || '}}}}]'
                     WHEN kind IN ({note_kinds}) THEN '[{{"note":{{"id":' || a || '}}}}]'
-                    -- UNCERTAIN (kommo-api.md §7.7): the reference gives `lead_added` the note
+                    -- UNCERTAIN (docs/kommo-api.md §7.7): the reference gives `lead_added` the note
                     -- shape; a lead created by hand has no note, so its list stays empty.
                     WHEN kind = {EV_ADDED} AND a > 0 THEN '[{{"note":{{"id":' || a || '}}}}]'
                     WHEN kind IN {chat} THEN '[{{"message":{{"id":"' || {_uuid_sql(f"md5('{seed}:m:' || seq)")} || '"}}}}]'

@@ -302,7 +302,7 @@ def _custom_fields(rng: np.random.Generator) -> tuple[
     keyed = False
     for sort, (name, kind, values) in enumerate(vocab.EXTRA_LEAD_FIELDS, start=502):
         next_id += int(rng.integers(1, 30))
-        # UNCERTAIN (kommo-api.md §7.11 documents a list): every other field with enums serves
+        # UNCERTAIN (docs/kommo-api.md §7.11 documents a list): every other field with enums serves
         # them keyed by index; the product field, which the leads resolve, keeps its list.
         keyed = not keyed if values else keyed
         field_enums = enums(values, keyed=keyed)[0] if values else None

@@ -138,7 +138,7 @@ CALL_RESULTS_ANSWERED: tuple[str, ...] = (
     "Conversa realizada", "Cliente interessado", "Agendou reunião", "Pediu proposta",
     "Retornar depois",
 )  # fmt: skip
-# call_status codes (kommo-api.md §7.8): 3 not available, 6 no answer, 7 busy, 1 voicemail.
+# call_status codes (docs/kommo-api.md §7.8): 3 not available, 6 no answer, 7 busy, 1 voicemail.
 CALL_UNANSWERED: tuple[tuple[int, str], ...] = (
     (6, "Não atendeu"), (7, "Ocupado"), (3, "Fora de área"), (1, "Caixa postal"),
 )  # fmt: skip
@@ -239,8 +239,9 @@ MAIL_SUBJECTS: tuple[str, ...] = (
     "Agendamento de demonstração", "Contrato para assinatura", "Re: Condições de pagamento",
 )  # fmt: skip
 
-# Tracking codes real accounts carry beyond the standard eight (kommo-api.md §7.11), and the pool
-# each account draws its own codes from (forms and landing pages send whatever the site defines).
+# Tracking codes real accounts carry beyond the standard eight (docs/kommo-api.md §7.11), and the
+# pool each account draws its own codes from (forms and landing pages send whatever the site
+# defines).
 EXTRA_TRACKING_CODES: tuple[str, ...] = (
     "UTM_REFERRER", "YCLID", "GCLIENTID", "ROISTAT", "_YM_UID", "OPENSTAT_SERVICE",
     "OPENSTAT_CAMPAIGN", "FROM",

@@ -1,4 +1,4 @@
-"""The Kommo API v4 read endpoints the emulator serves (kommo-api.md §7).
+"""The Kommo API v4 read endpoints the emulator serves (docs/kommo-api.md §7).
 
 Each module renders one family of endpoints from the account store with SQL: filters, order and
 LIMIT/OFFSET run in DuckDB and only the requested page is turned into JSON. These routes do no

@@ -1,4 +1,4 @@
-"""`/api/v4/account` and `/api/v4/users` (+ `/{id}`) (kommo-api.md §7.1, §7.5)."""
+"""`/api/v4/account` and `/api/v4/users` (+ `/{id}`) (docs/kommo-api.md §7.1, §7.5)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from kommo_analytics.emulator.resources.common import (
     page_of,
 )
 from kommo_analytics.emulator.state import EmulatorState
-from kommo_analytics.kommo.entities import ACCOUNT, USERS
+from kommo_analytics.kommo.entities import ACCOUNT, LOST_STATUS_ID, USERS, WON_STATUS_ID
 
 _ACCOUNT_FIELDS = (
     "id", "name", "subdomain", "created_at", "created_by", "updated_at", "updated_by",
@@ -53,7 +53,7 @@ def _account(ctx: Ctx) -> Response:
     if "is_api_filter_enabled" in with_:
         body["is_api_filter_enabled"] = True
     if "drive_url" in with_:
-        # UNCERTAIN (kommo-api.md §1): a Kommo drive host in the style of amoCRM's drive-b.
+        # UNCERTAIN (docs/kommo-api.md §1): a Kommo drive host in the style of amoCRM's drive-b.
         body["drive_url"] = "https://drive-b.kommo.com"
     if "entity_names" in with_:
         body["entity_names"] = {}
@@ -78,7 +78,7 @@ def _account(ctx: Ctx) -> Response:
 def _rights(row: Row, closed_stages: list[Row], catalog_id: int) -> Json:
     """The store keeps only the admin flag, so the per-entity letters are derived from it.
 
-    UNCERTAIN (kommo-api.md §7.5): a plausible matrix — admins "A" everywhere; other users may
+    UNCERTAIN (docs/kommo-api.md §7.5): a plausible matrix — admins "A" everywhere; other users may
     view, edit and add everything but not delete or export, and may not edit or delete deals in
     the won and lost stages (`status_rights`). The reference names `status_rights` only; the
     shapes of `catalog_rights`, `files_access` and the `oper_day_*` flags follow Kommo's SDK
@@ -131,7 +131,8 @@ def _render_users(ctx: Ctx, rows: list[Row]) -> list[Json]:
     if "group" in with_:
         groups = {g["id"]: g for g in ctx.rows("SELECT id, name FROM users_groups")}
     closed_stages = ctx.rows(
-        "SELECT pipeline_id, id FROM statuses WHERE id IN (142, 143) ORDER BY pipeline_id, id"
+        f"SELECT pipeline_id, id FROM statuses WHERE id IN ({WON_STATUS_ID}, {LOST_STATUS_ID}) "
+        "ORDER BY pipeline_id, id"
     )
     catalog_id = 5_000 + ctx.account_id % 90_000
     rendered = []
@@ -141,7 +142,7 @@ def _render_users(ctx: Ctx, rows: list[Row]) -> list[Json]:
             "name": row["name"],
             "email": row["email"],
             "lang": row["lang"],
-            # Deactivated users stay listed (kommo-api.md §7.5), flagged by rights.is_active.
+            # Deactivated users stay listed (docs/kommo-api.md §7.5), flagged by rights.is_active.
             "rights": _rights(row, closed_stages, catalog_id),
             "_links": ctx.links(f"{USERS.path}/{row['id']}"),
         }

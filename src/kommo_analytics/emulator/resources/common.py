@@ -23,9 +23,7 @@ from kommo_analytics.emulator.http import base_url, hal_json, no_content
 from kommo_analytics.emulator.query import IntRange, Query, QueryError, path_name, to_int
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.emulator.store import AccountStore
-from kommo_analytics.kommo.entities import Entity
-
-API_PREFIX = "/api/v4"
+from kommo_analytics.kommo.entities import API_PREFIX, Entity
 
 # Past this offset DuckDB's LIMIT/OFFSET arithmetic would overflow; nothing lives there anyway.
 _MAX_OFFSET = 2**62
@@ -70,7 +68,7 @@ class Ctx:
         return {"self": {"href": self.href(path)}}
 
     def stub(self, path: str, id_: int) -> Json:
-        """A related entity inside `_embedded`: ``{id, _links}`` (kommo-api.md §3)."""
+        """A related entity inside `_embedded`: ``{id, _links}`` (docs/kommo-api.md §3)."""
         return {"id": id_, "_links": self.links(f"{path}/{id_}")}
 
     def self_href(self, query: str | None = None) -> str:
@@ -189,8 +187,8 @@ class Filter:
 def apply_filters(query: Query, where: Where, spec: Mapping[str, Filter]) -> None:
     """Turn ``filter[<name>]`` parameters into predicates.
 
-    UNCERTAIN (kommo-api.md §7): filter keys an endpoint does not know are ignored, not refused;
-    Kommo documents no error for them.
+    UNCERTAIN (docs/kommo-api.md §7): filter keys an endpoint does not know are ignored, not
+    refused; Kommo documents no error for them.
     """
     section = query.section("filter")
     for name, rule in spec.items():
@@ -295,8 +293,9 @@ def fetch_page(
 def page_links(ctx: Ctx, page: Page, count: int) -> Json:
     """`self`, `next` when the page is full, `first`/`prev` after page 1.
 
-    UNCERTAIN (kommo-api.md §5): `next` whenever the page is full, so a client following it after
-    an exactly-full last page meets the 204; `first` only after page 1, as in §11.1/§11.3/§11.4.
+    UNCERTAIN (docs/kommo-api.md §5): `next` whenever the page is full, so a client following it
+    after an exactly-full last page meets the 204; `first` only after page 1, as in
+    §11.1/§11.3/§11.4.
     """
     links: Json = {"self": {"href": ctx.self_href(ctx.query.encode(page.number))}}
     if count >= page.limit:
@@ -310,8 +309,8 @@ def page_links(ctx: Ctx, page: Page, count: int) -> Json:
 def repeat_list_query(ctx: Ctx, items: list[Json], path: str, page: Page) -> None:
     """Give each item of a list page the page's own query on its `self` link.
 
-    UNCERTAIN (kommo-api.md §3 says only that every entity has `_links.self.href`): real lead and
-    contact lists repeat the list request's query (`?page=…&limit=…`) on their items' links;
+    UNCERTAIN (docs/kommo-api.md §3 says only that every entity has `_links.self.href`): real lead
+    and contact lists repeat the list request's query (`?page=…&limit=…`) on their items' links;
     single entities, embedded stubs and the other endpoints keep plain links.
     """
     query = ctx.query.encode(page.number)
@@ -323,7 +322,7 @@ def collection(
     ctx: Ctx, key: str | None, items: list[Json], page: Page, *, head: Json | None = None,
     numbered: bool = True,
 ) -> Response:  # fmt: skip
-    """A paged list, or 204 with an empty body when the page is empty (kommo-api.md §5).
+    """A paged list, or 204 with an empty body when the page is empty (docs/kommo-api.md §5).
 
     `numbered=False`, or the `pages_without_page` quirk, leaves `_page` out, as some endpoints
     and some accounts do; clients must page by `_links.next` alone.
@@ -357,8 +356,8 @@ def dictionary(ctx: Ctx, key: str | None, items: list[Json]) -> Response:
 def entity_or_204(item: Json | None) -> Response:
     """A single entity; a missing one answers 204.
 
-    UNCERTAIN (kommo-api.md §5): clients treat 204 as "not found" for `GET /leads/{id}`; the same
-    is assumed for the other paged entities. Dictionaries answer 404 problems instead.
+    UNCERTAIN (docs/kommo-api.md §5): clients treat 204 as "not found" for `GET /leads/{id}`; the
+    same is assumed for the other paged entities. Dictionaries answer 404 problems instead.
     """
     return no_content() if item is None else hal_json(item)
 

@@ -1,4 +1,4 @@
-"""`/api/v4/contacts` and `/api/v4/companies` (+ `/{id}`) (kommo-api.md §7.9)."""
+"""`/api/v4/contacts` and `/api/v4/companies` (+ `/{id}`) (docs/kommo-api.md §7.9)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ _COMPANY_COLUMNS = (
 
 
 def _filters(entity: Entity) -> dict[str, Filter]:
-    # Same set for contacts and companies (kommo-api.md §7.9); ranges take a single timestamp as
-    # "from then on", like leads.
+    # Same set for contacts and companies (docs/kommo-api.md §7.9); ranges take a single timestamp
+    # as "from then on", like leads.
     kinds = {
         "id": Kind.INTS,
         "name": Kind.TEXTS,
@@ -194,11 +194,12 @@ def _handlers(
         text = query.text("query")
         if text is not None:
             where.add("contains(lower(name), lower(?))", text)
-        # UNCERTAIN (kommo-api.md §5): the default order is undocumented; id ascending is assumed.
+        # UNCERTAIN (docs/kommo-api.md §5): the default order is undocumented; id ascending is
+        # assumed.
         order = order_by(query, entity.order_fields, "id ASC")
         rows = fetch_page(ctx, columns=columns, table=table, where=where, order=order, page=page)
         if deleted:
-            # UNCERTAIN (kommo-api.md §7.2, by analogy with leads): minimal fields only.
+            # UNCERTAIN (docs/kommo-api.md §7.2, by analogy with leads): minimal fields only.
             items = [
                 {
                     "id": row["id"],

@@ -1,5 +1,5 @@
 """The account's small dictionaries: pipelines and stages, loss reasons, lead custom fields, and
-the incoming-leads summary (kommo-api.md §7.3, §7.4, §7.11, §7.12, example §11.2)."""
+the incoming-leads summary (docs/kommo-api.md §7.3, §7.4, §7.11, §7.12, example §11.2)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ _UNSORTED_CATEGORIES = ("sip", "mail", "forms", "chats")
 
 
 def _not_found(what: str) -> Response:
-    # UNCERTAIN (kommo-api.md §5): dictionaries answer a 404 problem for an unknown id, as the
+    # UNCERTAIN (docs/kommo-api.md §5): dictionaries answer a 404 problem for an unknown id, as the
     # loss-reasons endpoint documents ("Loss reason not found").
     return problem(404, "Not Found", f"{what} not found")
 
@@ -179,7 +179,7 @@ def _field(ctx: Ctx, row: Row) -> Json:
 
 def _field_list(ctx: Ctx) -> Response:
     query = ctx.query
-    # At most 50 per page whatever `limit` asks (kommo-api.md §5): the entity's max page size.
+    # At most 50 per page whatever `limit` asks (docs/kommo-api.md §5): the entity's max page size.
     page = page_of(query, LEAD_CUSTOM_FIELDS)
     where = Where("entity_type = ?")
     where.params.append(LEADS.entity_type)
@@ -189,8 +189,8 @@ def _field_list(ctx: Ctx) -> Response:
         ctx, columns=_FIELD_COLUMNS, table="custom_fields", where=where, order=order, page=page
     )
     total = int(ctx.scalar(f"SELECT count(*) FROM custom_fields WHERE {where.sql()}", where.params))
-    # UNCERTAIN (kommo-api.md §3, §7.11): the field list reports totals like the users list does
-    # but, like the small dictionaries, `_total_items` instead of `_page`.
+    # UNCERTAIN (docs/kommo-api.md §3, §7.11): the field list reports totals like the users list
+    # does but, like the small dictionaries, `_total_items` instead of `_page`.
     head = {"_total_items": total, "_page_count": math.ceil(total / page.limit)}
     items = [_field(ctx, row) for row in rows]
     return collection(ctx, LEAD_CUSTOM_FIELDS.embedded_key, items, page, head=head, numbered=False)

@@ -1,4 +1,4 @@
-"""`/api/v4/events` and `/api/v4/events/{id}` (kommo-api.md §7.7, example §11.3)."""
+"""`/api/v4/events` and `/api/v4/events/{id}` (docs/kommo-api.md §7.7, example §11.3)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from kommo_analytics.kommo.entities import (
 
 _COLUMNS = "id, type, entity_id, entity_type, created_by, created_at, value_before, value_after"
 
-# Events spell entity types in the singular (kommo-api.md §9.8); these are the API paths of the
+# Events spell entity types in the singular (docs/kommo-api.md §9.8); these are the API paths of the
 # entities an event can point at.
 _ENTITY_PATHS: dict[str, str] = {
     "lead": LEADS.path,
@@ -55,7 +55,7 @@ _NAME_SOURCES: dict[str, tuple[str, str]] = {
     "contact_name": ("contact", "contacts"),
     "company_name": ("company", "companies"),
 }
-# Filters limited to ten values by Kommo (kommo-api.md §7.7).
+# Filters limited to ten values by Kommo (docs/kommo-api.md §7.7).
 _MAX_IDS = 10
 
 _FILTERS: dict[str, Filter] = {
@@ -102,7 +102,7 @@ def _created_at(ctx: Ctx, where: Where) -> None:
         return
     if bounds.lo is not None:
         where.add("created_at >= ?", bounds.lo)
-    # A single timestamp means "from then until now" (kommo-api.md §7.7).
+    # A single timestamp means "from then until now" (docs/kommo-api.md §7.7).
     upper = ctx.now if bounds.single else bounds.hi
     if upper is not None:
         where.add("created_at <= ?", upper)
@@ -111,7 +111,7 @@ def _created_at(ctx: Ctx, where: Where) -> None:
 def _value_filters(ctx: Ctx, where: Where) -> None:
     """``filter[value_before|value_after][...]``: the documented stage and responsible filters.
 
-    UNCERTAIN (kommo-api.md §7.7): the other value filters (`custom_field_values`, `value`) are
+    UNCERTAIN (docs/kommo-api.md §7.7): the other value filters (`custom_field_values`, `value`) are
     not emulated and are ignored.
     """
     for side in ("value_before", "value_after"):
@@ -187,14 +187,14 @@ def render_events(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> list[Json
 def _list(ctx: Ctx) -> Response:
     query = ctx.query
     with_ = query.with_(EVENTS.allowed_with)
-    # Above 100 Kommo silently serves 50 rows (kommo-api.md §5, §9.12).
+    # Above 100 Kommo silently serves 50 rows (docs/kommo-api.md §5, §9.12).
     page = page_of(query, EVENTS, over_limit_fallback=EVENTS_FALLBACK_PAGE_SIZE)
     where = Where()
     apply_filters(query, where, _FILTERS)
     _entities(ctx, where)
     _created_at(ctx, where)
     _value_filters(ctx, where)
-    # UNCERTAIN (kommo-api.md §5, §12.4): events document no `order`, so any order[...] is
+    # UNCERTAIN (docs/kommo-api.md §5, §12.4): events document no `order`, so any order[...] is
     # refused (a client relying on one would break on the real API); newest first, then
     # insertion order, is assumed as the default.
     order = order_by(query, EVENTS.order_fields, "created_at DESC, seq DESC", tie="seq")

@@ -1,4 +1,4 @@
-"""`/api/v4/leads` and `/api/v4/leads/{id}` (kommo-api.md §7.2, example §11.1)."""
+"""`/api/v4/leads` and `/api/v4/leads/{id}` (docs/kommo-api.md §7.2, example §11.1)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import COMPANIES, CONTACTS, LEADS, LOSS_REASONS
 
 # The two non-tracking custom fields the generator stores as lead columns; they have no code, so
-# they are found by name (kommo-api.md §7.11: "match by code first, then name").
+# they are found by name (docs/kommo-api.md §7.11: "match by code first, then name").
 PRODUCT_FIELD_NAME = "Produto"
 QUANTITY_FIELD_NAME = "Quantidade"
 
@@ -45,8 +45,8 @@ _COLUMNS = (
     "is_deleted, score, labor_cost, product_enum_id, quantity, company_id, tag_ids, "
     + ", ".join(TRACKING_COLUMNS.values())
 )
-# UNCERTAIN (kommo-api.md §7.2): `with=only_deleted` shows the modification time; the moment the
-# lead went to the trash is taken as that time.
+# UNCERTAIN (docs/kommo-api.md §7.2): `with=only_deleted` shows the modification time; the moment
+# the lead went to the trash is taken as that time.
 _DELETED_UPDATED_AT = "coalesce(deleted_at, updated_at)"
 _DELETED_COLUMNS = f"id, {_DELETED_UPDATED_AT} AS updated_at"
 
@@ -59,7 +59,7 @@ def _filters(updated_at: str) -> dict[str, Filter]:
         "created_by": Filter(Kind.INTS, "created_by"),
         "updated_by": Filter(Kind.INTS, "updated_by"),
         "responsible_user_id": Filter(Kind.INTS, "responsible_user_id"),
-        # UNCERTAIN (kommo-api.md §7.2): a single timestamp instead of [from]/[to] is read as
+        # UNCERTAIN (docs/kommo-api.md §7.2): a single timestamp instead of [from]/[to] is read as
         # "from then on", as the events and tasks filters document it.
         "created_at": Filter(Kind.RANGE, "created_at"),
         "updated_at": Filter(Kind.RANGE, updated_at),
@@ -142,7 +142,7 @@ def _custom_fields(ctx: Ctx, extra: dict[tuple[int, int], str]) -> list[_FieldVa
         row = by_name[QUANTITY_FIELD_NAME]
 
         def quantity(lead: Row) -> list[Json] | None:
-            # Numeric custom-field values travel as strings (kommo-api.md §3).
+            # Numeric custom-field values travel as strings (docs/kommo-api.md §3).
             return None if lead["quantity"] is None else [{"value": str(lead["quantity"])}]
 
         fields.append(_FieldValue((row["sort"], row["id"]), head(row), quantity))
@@ -261,7 +261,7 @@ def render_leads(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> list[Json]
                 if reason is None
                 else [{**reason, "_links": ctx.links(f"{LOSS_REASONS.path}/{reason['id']}")}]
             )
-        # UNCERTAIN (kommo-api.md §7.2): a lead without a source gets no `source` key at all.
+        # UNCERTAIN (docs/kommo-api.md §7.2): a lead without a source gets no `source` key at all.
         if "source" in with_ and row["source_id"] in sources:
             source = sources[row["source_id"]]
             embedded["source"] = {"id": source["id"], "name": source["name"]}
@@ -307,7 +307,7 @@ def _list(ctx: Ctx) -> Response:
             where.add(f"{clause} OR id = ?", text, int(text.strip()))
         else:
             where.add(clause, text)
-    # UNCERTAIN (kommo-api.md §5): the default order is undocumented; id ascending is assumed.
+    # UNCERTAIN (docs/kommo-api.md §5): the default order is undocumented; id ascending is assumed.
     order = order_by(
         query,
         LEADS.order_fields,
@@ -336,7 +336,7 @@ def _one(ctx: Ctx) -> Response:
         f"SELECT {_COLUMNS} FROM leads WHERE id = ? AND NOT coalesce(is_deleted, false)",
         [ctx.path_int("id")],
     )
-    # UNCERTAIN (kommo-api.md §5): a missing or deleted lead answers 204, as clients expect.
+    # UNCERTAIN (docs/kommo-api.md §5): a missing or deleted lead answers 204, as clients expect.
     items = render_leads(ctx, rows, with_)
     return entity_or_204(items[0] if items else None)
 

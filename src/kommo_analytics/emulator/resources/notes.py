@@ -1,5 +1,5 @@
 """Notes: `/api/v4/{leads|contacts}/notes`, `/{entity}/{id}/notes`, `/{entity}/notes/{note_id}`
-and `/{entity}/{id}/notes/{note_id}` (kommo-api.md §7.8)."""
+and `/{entity}/{id}/notes/{note_id}` (docs/kommo-api.md §7.8)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ _FILTERS: dict[str, Filter] = {
     "id": Filter(Kind.INTS, "id"),
     "entity_id": Filter(Kind.INTS, "entity_id"),
     "note_type": Filter(Kind.STRINGS, "note_type"),
-    # UNCERTAIN (kommo-api.md §7.8): a single timestamp is read as "updated since", like tasks.
+    # UNCERTAIN (docs/kommo-api.md §7.8): a single timestamp is read as "updated since", like tasks.
     "updated_at": Filter(Kind.RANGE, "updated_at"),
 }
 
@@ -53,7 +53,7 @@ def _render(ctx: Ctx, parent: str, leaf: str, row: Row) -> Json:
         "note_type": row["note_type"],
         "params": {} if row["params"] is None else json.loads(row["params"]),
         "account_id": ctx.account_id,
-        # UNCERTAIN (kommo-api.md §7.8): amoCRM's examples link a note under its parent entity.
+        # UNCERTAIN (docs/kommo-api.md §7.8): amoCRM's examples link a note under its parent entity.
         "_links": ctx.links(f"{parent}/{row['entity_id']}/{leaf}/{row['id']}"),
     }
 
@@ -73,7 +73,8 @@ def _handlers(entity: Entity) -> dict[str, Callable[[Ctx], Response]]:
         if entity_id is not None:
             where.add("entity_id = ?", entity_id)
         apply_filters(query, where, _FILTERS)
-        # UNCERTAIN (kommo-api.md §5): the default order is undocumented; id ascending is assumed.
+        # UNCERTAIN (docs/kommo-api.md §5): the default order is undocumented; id ascending is
+        # assumed.
         order = order_by(query, entity.order_fields, "id ASC")
         rows = fetch_page(ctx, columns=_COLUMNS, table="notes", where=where, order=order, page=page)
         return collection(

@@ -1,4 +1,4 @@
-"""`/api/v4/tasks` and `/api/v4/tasks/{id}` (kommo-api.md §7.6, example §11.4)."""
+"""`/api/v4/tasks` and `/api/v4/tasks/{id}` (docs/kommo-api.md §7.6, example §11.4)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ _COLUMNS = (
     "entity_id, entity_type, duration, is_completed, task_type_id, text, result_text, "
     "complete_till"
 )
-# Tasks spell entity types in the plural (kommo-api.md §7.6).
+# Tasks spell entity types in the plural (docs/kommo-api.md §7.6).
 _ENTITY_TYPES = ("leads", "contacts", "companies", "customers")
 
 _FILTERS: dict[str, Filter] = {
@@ -37,10 +37,10 @@ _FILTERS: dict[str, Filter] = {
     "responsible_user_id": Filter(Kind.INTS, "responsible_user_id"),
     "created_by": Filter(Kind.INTS, "created_by"),
     "is_completed": Filter(Kind.BOOL, "is_completed"),
-    # The SDK sends the type under both names (kommo-api.md §7.6).
+    # The SDK sends the type under both names (docs/kommo-api.md §7.6).
     "task_type": Filter(Kind.INTS, "task_type_id"),
     "task_type_id": Filter(Kind.INTS, "task_type_id"),
-    # A single timestamp means "updated after" (kommo-api.md §7.6).
+    # A single timestamp means "updated after" (docs/kommo-api.md §7.6).
     # UNCERTAIN: taken as inclusive, so an incremental sync re-reads its boundary second.
     "updated_at": Filter(Kind.RANGE, "updated_at"),
 }
@@ -82,7 +82,7 @@ def render_task(ctx: Ctx, row: Row) -> Json:
         "is_completed": bool(row["is_completed"]),
         "task_type_id": row["task_type_id"],
         "text": row["text"],
-        # PHP serialises an empty result as an empty array (kommo-api.md §3).
+        # PHP serialises an empty result as an empty array (docs/kommo-api.md §3).
         "result": [] if row["result_text"] is None else {"text": row["result_text"]},
         "complete_till": row["complete_till"],
         "account_id": ctx.account_id,
@@ -96,7 +96,7 @@ def _list(ctx: Ctx) -> Response:
     where = Where()
     apply_filters(query, where, _FILTERS)
     _entity(ctx, where)
-    # UNCERTAIN (kommo-api.md §5): the default order is undocumented; id ascending is assumed.
+    # UNCERTAIN (docs/kommo-api.md §5): the default order is undocumented; id ascending is assumed.
     order = order_by(query, TASKS.order_fields, "id ASC")
     rows = fetch_page(ctx, columns=_COLUMNS, table="tasks", where=where, order=order, page=page)
     return collection(ctx, TASKS.embedded_key, [render_task(ctx, row) for row in rows], page)
