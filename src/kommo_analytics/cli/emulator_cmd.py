@@ -12,6 +12,7 @@ from kommo_analytics.cli import ports
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.emulator.config import SCALES, EmulatorConfig, FaultSpec, LiveConfig, Quirks
 from kommo_analytics.errors import EmulatorError
+from kommo_analytics.kommo.entities import API_PREFIX
 
 console = Console()
 
@@ -92,7 +93,7 @@ def serve(
         f"  [yellow]{token}[/]",
         "",
         "Try it:",
-        f"  curl -H 'Authorization: Bearer {token}' '{base}/api/v4/leads?limit=250&page=1'",
+        f"  curl -H 'Authorization: Bearer {token}' '{base}{API_PREFIX}/leads?limit=250&page=1'",
         "",
         f"OAuth client_id:     {config.client_id}",
         f"OAuth client_secret: {config.client_secret}",
