@@ -19,7 +19,7 @@ import streamlit as st
 from kommo_analytics.dashboard import components, data, filters, i18n
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.warehouse.tables import TABLES
+from kommo_analytics.service.health import RAW_TABLES
 
 RUN_COLUMNS: Final = (
     ("started", "health.col.started"),
@@ -236,7 +236,7 @@ def render() -> None:
             if "sync_state" in warehouse.tables
             else None
         )
-        present = tuple(name for name in TABLES if name in warehouse.tables)
+        present = tuple(name for name in RAW_TABLES if name in warehouse.tables)
         counts = data.load_row_counts(warehouse.url, warehouse.version, present)
     except KommoAnalyticsError as exc:
         data.show_error(exc, locale)

@@ -20,9 +20,8 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.service.leads import LOST_STATUS, WON_STATUS
 
-WON_STATUS: Final = 142
-LOST_STATUS: Final = 143
 STAGE_COLOUR: Final = "#4C78A8"
 BOTTLENECK_COLOUR: Final = "#E45756"
 WON_COLOUR: Final = "#54A24B"
@@ -276,7 +275,7 @@ def stage_table(view: View, pipeline: dict[str, Any]) -> None:
             export=export)  # fmt: skip
 
 
-def reached_drill_down(view: View, scope: metrics_data.Scope, pipeline: dict[str, Any],
+def reached_drill_down(view: View, scope: metrics_data.Request, pipeline: dict[str, Any],
                        currency: str | None, subdomain: str | None) -> None:  # fmt: skip
     """The cohort leads that reached a stage: `drill_down` lists leads by column values, and
     "reached" is a range of stage orders, so the list is loaded here."""
@@ -308,7 +307,7 @@ def reached_drill_down(view: View, scope: metrics_data.Scope, pipeline: dict[str
 # -- the page -----------------------------------------------------------------------------------
 
 
-def pipeline_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                      pipeline: dict[str, Any], frames: dict[str, pd.DataFrame] | None,
                      minimum: int, subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
