@@ -63,7 +63,7 @@ def test_activity_by_seller_credits_like_module_3(synced_url: str) -> None:
     target = parse_database_url(synced_url)
     acc = account.load_modelled(target)
     params = reports.params(acc, Scope(start=START, end=END, as_of=PINNED_NOW), now=PINNED_NOW)
-    model = Model(model_schema(target))
+    model = Model(reports.TABLE_COLUMNS, model_schema(target))
     frame = run_all(target, {"s": series.activity_by_seller(model, params)})["s"]
     expected = activities.per_seller(run_all(target, activities.queries(model, params)))
     assert set(frame["user_id"]) == set(expected) and len(frame) == len(expected)

@@ -141,7 +141,14 @@ def test_seller_month_pacing_adds_up_to_the_forecast_block(goals_url: str) -> No
     acc = account.load_modelled(target)
     scope = Scope(start=date(2026, 10, 1), end=date(2026, 10, 31), as_of=AS_OF)
     params = reports.params(acc, scope, now=AS_OF, sla_hours=2.0)
-    frame = run_all(target, {"p": series.seller_month_pacing(Model(model_schema(target)), params)})
+    frame = run_all(
+        target,
+        {
+            "p": series.seller_month_pacing(
+                Model(reports.TABLE_COLUMNS, model_schema(target)), params
+            )
+        },
+    )
     pacing = {int(r["user_id"]): r for r in frame["p"].to_dict("records")}
     assert set(pacing) == {SAMUEL, YASMIN}  # November goals only, not October's
     for user, goal in ((SAMUEL, 300_000.0), (YASMIN, 200_000.0)):

@@ -40,6 +40,9 @@ from kommo_analytics.model.schema import MODEL_SCHEMA, MODEL_TABLES, ModelTable,
 from kommo_analytics.warehouse.tables import TABLES, T
 from kommo_analytics.warehouse.target import Kind
 
+# The model's columns as the metrics take them (passed in: metrics/ imports no model/).
+MODEL_COLUMNS = {name: table.ibis_schema for name, table in MODEL_TABLES.items()}
+
 Row = dict[str, Any]
 
 TZ = "America/Sao_Paulo"
@@ -440,7 +443,7 @@ def run(
     con = warehouse(data, costs=costs, goals=goals)
     try:
         return report.compute(
-            Model(MODEL_SCHEMA),
+            Model(MODEL_COLUMNS, MODEL_SCHEMA),
             p or params(),
             executor(con),
             currency=CURRENCY,

@@ -39,6 +39,7 @@ from tests.metrics.builders import (
     LOST,
     MARIA,
     MEETING,
+    MODEL_COLUMNS,
     NEW,
     PRICE_TOO_HIGH,
     PROPOSAL,
@@ -130,7 +131,7 @@ def result() -> dict[str, Any]:
     )
     try:
         return report.compute(
-            Model(MODEL_SCHEMA),
+            Model(MODEL_COLUMNS, MODEL_SCHEMA),
             params(),
             executor(con),
             currency=CURRENCY,

@@ -20,13 +20,14 @@ from kommo_analytics.metrics import series as metric_series
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.model.query import run_all
-from kommo_analytics.model.schema import model_qualified, model_schema
+from kommo_analytics.model.schema import MODEL_TABLES, model_qualified, model_schema
 from kommo_analytics.service import _sql
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import Target
 
 DEFAULT_DAYS: Final = 30  # the period when none is given: the last 30 days up to today
+TABLE_COLUMNS: Final = {name: table.ibis_schema for name, table in MODEL_TABLES.items()}
 DRILL_LIMIT: Final = 5000  # leads listed under one aggregate (the newest first)
 SECTIONS: Final = tuple(metric_report.SECTIONS)
 
@@ -126,4 +127,4 @@ def model_stamp(target: Target) -> str:
 
 
 def _model(target: Target) -> Model:
-    return Model(model_schema(target))
+    return Model(TABLE_COLUMNS, model_schema(target))
