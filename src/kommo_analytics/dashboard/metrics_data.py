@@ -24,7 +24,6 @@ from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.service import account, reports
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.scope import Scope
-from kommo_analytics.settings import load_settings
 
 CACHE_TTL_SECONDS: Final = data.CACHE_TTL_SECONDS
 DRILL_LIMIT: Final = reports.DRILL_LIMIT
@@ -80,12 +79,7 @@ def params_of(request: Request, acc: Account, sla_hours: float) -> MetricParams:
 
 def load_account(url: str, version: str) -> Account:
     """The account of a built model (the metrics' currency, channels and time zone)."""
-    return _modelled_account(url, version, load_settings().account_timezone)
-
-
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def _modelled_account(url: str, version: str, timezone_override: str | None) -> Account:
-    return account.load_modelled(account.target(url), timezone_override=timezone_override)
+    return account.require_model(data.load_account(url, version), account.target(url))
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

@@ -96,7 +96,11 @@ def load(target: Target, *, timezone_override: str | None = None) -> Account | N
 def load_modelled(target: Target, *, timezone_override: str | None = None) -> Account:
     """The account of a warehouse whose model is built; says what to run when it is not."""
     reader.require_synced(target)
-    account = load(target, timezone_override=timezone_override)
+    return require_model(load(target, timezone_override=timezone_override), target)
+
+
+def require_model(account: Account | None, target: Target) -> Account:
+    """`account` when the model is built; else the error saying what builds it."""
     if account is None or not account.has_model:
         raise WarehouseError(
             f"the analytics model has not been built in {target.display}",

@@ -7,16 +7,15 @@ from typing import Any, Final
 
 import pandas as pd
 
-from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
+# Re-exported: the dashboard names Kommo's closed stages through the service, not kommo/.
+from kommo_analytics.kommo.entities import LOST_STATUS_ID as LOST_STATUS_ID
+from kommo_analytics.kommo.entities import WON_STATUS_ID as WON_STATUS_ID
 from kommo_analytics.service import _sql
 from kommo_analytics.service.account import zone_of
 from kommo_analytics.service.health import utc_times
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import Kind, Target
-
-WON_STATUS: Final = WON_STATUS_ID
-LOST_STATUS: Final = LOST_STATUS_ID
 
 # The list joins these; a sync loads the dictionaries before any lead, so a warehouse with
 # leads but without them is one whose first sync is still running.

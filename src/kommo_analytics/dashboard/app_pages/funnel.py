@@ -20,7 +20,7 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.i18n import Locale, t
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.params import MetricParams
-from kommo_analytics.service.leads import LOST_STATUS, WON_STATUS
+from kommo_analytics.service.leads import LOST_STATUS_ID, WON_STATUS_ID
 
 STAGE_COLOUR: Final = "#4C78A8"
 BOTTLENECK_COLOUR: Final = "#E45756"
@@ -177,9 +177,9 @@ def sankey_nodes(pipeline: dict[str, Any], locale: Locale) -> tuple[list[str], d
     another pipeline or a stage no longer listed, one node for each of those."""
     labels = [stage_label(i, s) for i, s in enumerate(pipeline["stages"], start=1)]
     index: dict[Any, int] = {s["status_id"]: i for i, s in enumerate(pipeline["stages"])}
-    index[WON_STATUS] = len(labels)
+    index[WON_STATUS_ID] = len(labels)
     labels.append(t("status.won", locale))
-    index[LOST_STATUS] = len(labels)
+    index[LOST_STATUS_ID] = len(labels)
     labels.append(t("status.lost", locale))
     return labels, index
 
