@@ -28,13 +28,14 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from kommo_analytics import analytics
 from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
 from kommo_analytics.emulator.state import get_state
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.model import store as model_store
+from kommo_analytics.service import account, inputs, reports
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.runner import run_sync
 
@@ -88,16 +89,16 @@ def _measure(backend: str, store: AccountStore, work: Path) -> list[str]:
             database_url=url,
         )
         sync_s = _timed(lambda: run_sync(settings, transport=httpx.ASGITransport(app=app)))
-        target = analytics.target_for(settings)
-        rules = analytics.load_rules(settings)
+        target = account.target_for(settings)
+        rules = inputs.channel_rules(settings)
         counts: dict[str, int] = {}
         rebuild_s = _timed(lambda: counts.update(model_store.build_and_store(target, rules)))
-        acc = analytics.account(target)
+        acc = account.load_modelled(target)
         as_of = datetime.fromtimestamp(NOW, UTC)
 
         def report(start: date | None, end: date | None) -> None:
-            params = analytics.params_for(acc, start=start, end=end, as_of=as_of, now=as_of)
-            analytics.compute(target, acc, params)
+            scope = Scope(start=start, end=end, as_of=as_of)
+            reports.report(target, acc, reports.params(acc, scope, now=as_of))
 
         recent = _timed(lambda: report(None, None), repeat=3)
         everything = _timed(lambda: report(date(2000, 1, 1), date(2100, 12, 31)), repeat=3)

@@ -32,9 +32,10 @@ from kommo_analytics.dashboard.filters import (
     decode_params,
     encode_params,
     resolve_preset,
-    utc_bounds,
 )
 from kommo_analytics.kommo.entities import KNOWN_TRACKING_CODES
+from kommo_analytics.service import health
+from kommo_analytics.service.account import Account
 from kommo_analytics.text import i18n
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp, sql
@@ -157,18 +158,6 @@ def test_comparison_periods() -> None:
     assert comparison_range(*nov, Comparison.NONE) is None
 
 
-def test_local_days_become_utc_bounds_in_the_account_zone() -> None:
-    lower, upper = utc_bounds(date(2026, 11, 1), date(2026, 11, 25), SAO_PAULO)
-    assert (lower, upper) == sp_day_bounds(date(2026, 11, 1), date(2026, 11, 25))
-    late_evening = datetime(2026, 11, 25, 23, 30, tzinfo=SAO_PAULO)  # 02:30 UTC on the 26th
-    assert late_evening.astimezone(UTC).day == 26
-    assert lower <= late_evening < upper
-    # A zone with daylight saving time: the day of the spring change is 23 hours long.
-    berlin = ZoneInfo("Europe/Berlin")
-    lower, upper = utc_bounds(date(2026, 3, 29), date(2026, 3, 29), berlin)
-    assert upper - lower == timedelta(hours=23)
-
-
 def test_query_params_round_trip_and_survive_bad_values() -> None:
     state = FilterState(
         locale="es",
@@ -214,7 +203,7 @@ def test_exports_hold_every_row_and_defuse_formulas() -> None:
             "pipeline_name": ["Vendas", "Vendas"],
             "status_name": ["Venda ganha", "Negociação"],
             "user_name": ["Ana", None],
-            "created_at": data.utc_times(
+            "created_at": health.utc_times(
                 pd.Series([datetime(2026, 11, 26, 2, 30, tzinfo=UTC)] * 2)
             ),
             "price": [1500, None],
@@ -224,7 +213,7 @@ def test_exports_hold_every_row_and_defuse_formulas() -> None:
             "utm_campaign": [None, None],
         }
     )
-    account = data.Account("Acme", "acme", "BRL", "America/Sao_Paulo")
+    account = Account("Acme", "acme", "BRL", "America/Sao_Paulo")
     export = leads_page.export_frame(frame, account, "en")
     csv = pd.read_csv(io.BytesIO(leads_page.to_csv(export)), encoding="utf-8-sig")
     assert len(csv) == 2

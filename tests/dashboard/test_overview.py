@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from kommo_analytics import analytics
 from kommo_analytics.dashboard import targets
 from kommo_analytics.dashboard.app_pages import overview
+from kommo_analytics.service import account, reports
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp
 from tests.dashboard.test_app import no_exception
@@ -22,12 +23,10 @@ SETTINGS = "app_pages/settings.py"
 def report(url: str, **filters: Any) -> dict[str, Any]:
     """What `kommo-analytics metrics --json` says for October, seen from the pinned clock."""
     target = parse_database_url(url)
-    acc = analytics.account(target)
-    params = analytics.params_for(
-        acc, start=date(2026, 10, 1), end=date(2026, 10, 31), as_of=PINNED_NOW.replace(second=0),
-        now=PINNED_NOW, **filters,
-    )  # fmt: skip
-    return analytics.compute(target, acc, params)
+    acc = account.load_modelled(target)
+    scope = Scope(start=date(2026, 10, 1), end=date(2026, 10, 31),
+                  as_of=PINNED_NOW.replace(second=0), **filters)  # fmt: skip
+    return reports.report(target, acc, reports.params(acc, scope, now=PINNED_NOW))
 
 
 def cards(app: Any) -> dict[str, str]:
@@ -83,9 +82,9 @@ def test_the_comparison_period_gives_each_card_its_change(
     app = make_app(synced_url, lang="en", **OCTOBER).run()
     september = report(synced_url) | {}
     target = parse_database_url(synced_url)
-    acc = analytics.account(target)
-    before = analytics.compute(target, acc, analytics.params_for(
-        acc, start=date(2026, 8, 31), end=date(2026, 9, 30), as_of=PINNED_NOW.replace(second=0),
+    acc = account.load_modelled(target)
+    before = reports.report(target, acc, reports.params(acc, Scope(
+        start=date(2026, 8, 31), end=date(2026, 9, 30), as_of=PINNED_NOW.replace(second=0)),
         now=PINNED_NOW))  # fmt: skip
     leads_card = next(m for m in app.metric if m.label == "Leads")
     now, then = september["leads"]["total"], before["leads"]["total"]

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kommo_analytics import analytics
 from kommo_analytics.dashboard import filters
 from kommo_analytics.metrics import activities, series
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import model_schema
+from kommo_analytics.service import account, reports
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale
 from kommo_analytics.warehouse.target import parse_database_url
@@ -34,10 +35,9 @@ def report_for(url: str, *, sellers: tuple[int, ...] = (), channels: tuple[str, 
                ) -> dict[str, Any]:  # fmt: skip
     """What `metrics --json` says for October at the dashboard's pinned "now"."""
     target = parse_database_url(url)
-    acc = analytics.account(target)
-    params = analytics.params_for(acc, start=START, end=END, as_of=PINNED_NOW, now=PINNED_NOW,
-                                  sellers=sellers, channels=channels)  # fmt: skip
-    return analytics.compute(target, acc, params)
+    acc = account.load_modelled(target)
+    scope = Scope(start=START, end=END, as_of=PINNED_NOW, sellers=sellers, channels=channels)
+    return reports.report(target, acc, reports.params(acc, scope, now=PINNED_NOW))
 
 
 def no_exception(app: AppTest) -> None:
@@ -62,9 +62,9 @@ def frame_with(app: AppTest, column: str) -> pd.DataFrame:
 
 def test_activity_by_seller_credits_like_module_3(synced_url: str) -> None:
     target = parse_database_url(synced_url)
-    acc = analytics.account(target)
-    params = analytics.params_for(acc, start=START, end=END, as_of=PINNED_NOW, now=PINNED_NOW)
-    model = Model(model_schema(target))
+    acc = account.load_modelled(target)
+    params = reports.params(acc, Scope(start=START, end=END, as_of=PINNED_NOW), now=PINNED_NOW)
+    model = Model(reports.TABLE_COLUMNS, model_schema(target))
     frame = run_all(target, {"s": series.activity_by_seller(model, params)})["s"]
     expected = activities.per_seller(run_all(target, activities.queries(model, params)))
     assert set(frame["user_id"]) == set(expected) and len(frame) == len(expected)

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kommo_analytics import analytics
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.app_pages import intake as intake_page
+from kommo_analytics.service import inputs
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text.i18n import Locale
 from kommo_analytics.warehouse.target import parse_database_url
@@ -38,12 +39,13 @@ def open_page(make_app: MakeApp, url: str, page: str, **params: str) -> AppTest:
 def report(url: str, *, pipelines: tuple[int, ...] = (), sellers: tuple[int, ...] = (),
            channels: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
     """The report for October 2026 at the pinned clock, as the pages load it."""
-    scope = metrics_data.Scope(
-        url=url, version="test", start=date(2026, 10, 1), end=date(2026, 10, 31),
+    scope = Scope(
+        start=date(2026, 10, 1), end=date(2026, 10, 31),
         as_of=PINNED_NOW.replace(second=0, microsecond=0), pipelines=pipelines,
         sellers=sellers, channels=channels,
     )  # fmt: skip
-    return metrics_data.load_report(scope, load_settings().response_sla_hours)
+    request = metrics_data.Request(url=url, version="test", scope=scope)
+    return metrics_data.load_report(request, load_settings().response_sla_hours)
 
 
 def metrics(app: AppTest) -> dict[str, str]:
@@ -178,7 +180,7 @@ def test_intake_shows_imported_costs(make_app: MakeApp, synced_url: str, tmp_pat
     costs = tmp_path / "costs.csv"
     costs.write_text("date,channel,amount\n2026-10-01,paid,4500\n2026-10-15,organic,300.50\n")
     settings = load_settings(data_dir=tmp_path, database_url=url)
-    analytics.import_costs(settings, parse_database_url(url), costs, replace=False, now=PINNED_NOW)
+    inputs.import_costs(settings, parse_database_url(url), costs, replace=False, now=PINNED_NOW)
 
     app = open_page(make_app, url, INTAKE, lang="en", **OCTOBER)
     expected = report(url)
@@ -200,11 +202,10 @@ def test_intake_compares_with_the_previous_period(make_app: MakeApp, synced_url:
     app = open_page(make_app, synced_url, INTAKE, lang="en", **params)
     october = report(synced_url)["leads"]["total"]
     # The previous period of October's 31 days: 31 August to 30 September.
-    scope = metrics_data.Scope(
-        url=synced_url, version="test", start=date(2026, 8, 31), end=date(2026, 9, 30),
-        as_of=PINNED_NOW.replace(second=0, microsecond=0), pipelines=(), sellers=(), channels=(),
-    )  # fmt: skip
-    before = metrics_data.load_report(scope, load_settings().response_sla_hours)
+    scope = Scope(start=date(2026, 8, 31), end=date(2026, 9, 30),
+                  as_of=PINNED_NOW.replace(second=0, microsecond=0))  # fmt: skip
+    request = metrics_data.Request(url=synced_url, version="test", scope=scope)
+    before = metrics_data.load_report(request, load_settings().response_sla_hours)
     (card,) = [m for m in app.metric if m.label == "Leads created"]
     assert before["leads"]["total"] != october
     assert card.delta == c.change(october, before["leads"]["total"], "en", points=False)

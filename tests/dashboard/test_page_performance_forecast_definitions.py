@@ -1,7 +1,7 @@
 """The "5 Performance", "6 Forecast" and "Definitions" pages: their pure rules, the series they
 add, and the pages in Streamlit's AppTest against the synced warehouse, a copy of it with goals
 and costs imported, and no warehouse at all. Numbers on the pages are checked against the report
-(`analytics.compute`) for the same scope."""
+(`service.reports.report`) for the same scope."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kommo_analytics import analytics
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import goals
 from kommo_analytics.dashboard.app_pages import definitions as definitions_page
@@ -24,6 +23,8 @@ from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import model_schema
+from kommo_analytics.service import account, inputs, reports
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
 from kommo_analytics.text import definitions, i18n
 from kommo_analytics.warehouse.target import parse_database_url
@@ -51,12 +52,10 @@ def no_exception(app: AppTest) -> None:
 
 def report_for(url: str, start: date, end: date, **filters: Any) -> dict[str, Any]:
     target = parse_database_url(url)
-    acc = analytics.account(target)
-    params = analytics.params_for(
-        acc, start=start, end=end, as_of=AS_OF, now=AS_OF, pipelines=filters.get("pipelines", ()),
-        sellers=filters.get("sellers", ()), channels=filters.get("channels", []), sla_hours=2.0,
-    )  # fmt: skip
-    return analytics.compute(target, acc, params)
+    acc = account.load_modelled(target)
+    scope = Scope(start=start, end=end, as_of=AS_OF, pipelines=filters.get("pipelines", ()),
+                  sellers=filters.get("sellers", ()), channels=filters.get("channels", ()))  # fmt: skip
+    return reports.report(target, acc, reports.params(acc, scope, now=AS_OF, sla_hours=2.0))
 
 
 def metric(app: AppTest, label: str) -> str:
@@ -84,8 +83,8 @@ def goals_url(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     target = parse_database_url(url)
     (base / "goals.csv").write_text(GOALS)
     (base / "costs.csv").write_text(COSTS)
-    analytics.import_goals(settings, target, base / "goals.csv", replace=True, now=PINNED_NOW)
-    analytics.import_costs(settings, target, base / "costs.csv", replace=True, now=PINNED_NOW)
+    inputs.import_goals(settings, target, base / "goals.csv", replace=True, now=PINNED_NOW)
+    inputs.import_costs(settings, target, base / "costs.csv", replace=True, now=PINNED_NOW)
     return url
 
 
@@ -140,12 +139,17 @@ def test_definitions_sections_follow_the_document_order() -> None:
 
 def test_seller_month_pacing_adds_up_to_the_forecast_block(goals_url: str) -> None:
     target = parse_database_url(goals_url)
-    acc = analytics.account(target)
-    params = analytics.params_for(
-        acc, start=date(2026, 10, 1), end=date(2026, 10, 31), as_of=AS_OF, now=AS_OF,
-        pipelines=(), sellers=(), channels=[], sla_hours=2.0,
-    )  # fmt: skip
-    frame = run_all(target, {"p": series.seller_month_pacing(Model(model_schema(target)), params)})
+    acc = account.load_modelled(target)
+    scope = Scope(start=date(2026, 10, 1), end=date(2026, 10, 31), as_of=AS_OF)
+    params = reports.params(acc, scope, now=AS_OF, sla_hours=2.0)
+    frame = run_all(
+        target,
+        {
+            "p": series.seller_month_pacing(
+                Model(reports.TABLE_COLUMNS, model_schema(target)), params
+            )
+        },
+    )
     pacing = {int(r["user_id"]): r for r in frame["p"].to_dict("records")}
     assert set(pacing) == {SAMUEL, YASMIN}  # November goals only, not October's
     for user, goal in ((SAMUEL, 300_000.0), (YASMIN, 200_000.0)):

@@ -35,10 +35,13 @@ from kommo_analytics.metrics import report
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.model.build import RawFrames, build_model
-from kommo_analytics.model.channels import ChannelRules
+from kommo_analytics.model.channels import DEFAULT_CHANNELS, ChannelRules
 from kommo_analytics.model.schema import MODEL_SCHEMA, MODEL_TABLES, ModelTable, sql_type
 from kommo_analytics.warehouse.tables import TABLES, T
 from kommo_analytics.warehouse.target import Kind
+
+# The model's columns as the metrics take them (passed in: metrics/ imports no model/).
+MODEL_COLUMNS = {name: table.ibis_schema for name, table in MODEL_TABLES.items()}
 
 Row = dict[str, Any]
 
@@ -439,7 +442,13 @@ def run(
     """The contract's JSON object for ``data`` (October 2026 unless ``p`` says otherwise)."""
     con = warehouse(data, costs=costs, goals=goals)
     try:
-        return report.compute(Model(MODEL_SCHEMA), p or params(), executor(con), currency=CURRENCY)
+        return report.compute(
+            Model(MODEL_COLUMNS, MODEL_SCHEMA),
+            p or params(),
+            executor(con),
+            currency=CURRENCY,
+            channels=DEFAULT_CHANNELS,
+        )
     finally:
         con.close()
 

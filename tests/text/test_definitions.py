@@ -6,7 +6,7 @@ data chosen so that every list of the report has at least one row — a funnel w
 loss reasons, UTM values, open pipeline — and costs and goals imported, so the optional objects
 are filled in too. An empty account would hide every list field; the emulator + sync path is
 slower and adds nothing here, because the keys do not depend on the volume of data. The model's
-build facts (``model.*``) are passed as ``analytics.compute`` passes them.
+build facts (``model.*``) are passed as ``service.reports.report`` passes them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from kommo_analytics.metrics import report
 from kommo_analytics.metrics.common import Model
+from kommo_analytics.model.channels import DEFAULT_CHANNELS
 from kommo_analytics.model.schema import MODEL_SCHEMA
 from kommo_analytics.text.definitions import (
     LANGUAGES,
@@ -38,6 +39,7 @@ from tests.metrics.builders import (
     LOST,
     MARIA,
     MEETING,
+    MODEL_COLUMNS,
     NEW,
     PRICE_TOO_HIGH,
     PROPOSAL,
@@ -115,7 +117,7 @@ def _account() -> Any:
 @pytest.fixture(scope="module")
 def result() -> dict[str, Any]:
     data = _account()
-    # The build's facts, as ``analytics.compute`` reads them from the model_info table.
+    # The build's facts, as ``service.account.load`` reads them from the model_info table.
     facts = model(data)["model_info"]
     info = {
         str(item): str(value)
@@ -129,10 +131,11 @@ def result() -> dict[str, Any]:
     )
     try:
         return report.compute(
-            Model(MODEL_SCHEMA),
+            Model(MODEL_COLUMNS, MODEL_SCHEMA),
             params(),
             executor(con),
             currency=CURRENCY,
+            channels=DEFAULT_CHANNELS,
             info=info,
         )
     finally:

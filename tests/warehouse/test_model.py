@@ -20,12 +20,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from kommo_analytics import analytics
 from kommo_analytics.errors import WarehouseError
 from kommo_analytics.model import compat
 from kommo_analytics.model import store as model_store
 from kommo_analytics.model.inputs import InputFileError
 from kommo_analytics.model.schema import model_qualified
+from kommo_analytics.service import inputs, reports
+from kommo_analytics.service.account import load_modelled
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
 from tests.conftest import mariadb_database, postgres_database
@@ -64,11 +66,9 @@ def settings(synced: dict[str, tuple[str, Path]], backend: str) -> Any:
 
 
 def report(t: Target, **filters: Any) -> dict[str, Any]:
-    acc = analytics.account(t)
-    params = analytics.params_for(
-        acc, start=date(2026, 9, 1), end=date(2026, 10, 31), as_of=AS_OF, now=AS_OF, **filters
-    )
-    return analytics.compute(t, acc, params)
+    acc = load_modelled(t)
+    scope = Scope(start=date(2026, 9, 1), end=date(2026, 10, 31), as_of=AS_OF, **filters)
+    return reports.report(t, acc, reports.params(acc, scope, now=AS_OF))
 
 
 def rounded(value: Any) -> Any:
@@ -96,7 +96,7 @@ def test_the_sync_builds_the_model_on_every_backend(synced: dict[str, tuple[str,
         assert [tuple(int(v) for v in r) for r in model] == [
             tuple(int(v) for v in r) for r in raw
         ], backend
-        info = analytics.account(t)
+        info = load_modelled(t)
         assert (info.timezone, info.currency) == ("America/Sao_Paulo", "BRL"), backend
 
 
@@ -129,12 +129,11 @@ def test_deleted_leads_and_unpriced_sales_on_a_synced_account(
     for backend in BACKENDS:
         t = target(synced, backend)
         leads = t.qualified("leads")
-        acc = analytics.account(t)
+        acc = load_modelled(t)
         # The whole generated history: every deleted lead was created in it.
-        params = analytics.params_for(
-            acc, start=date(2000, 1, 1), end=AS_OF.date(), as_of=AS_OF, now=AS_OF
-        )
-        result = analytics.compute(t, acc, params, sections=["sales", "data_quality"])
+        scope = Scope(start=date(2000, 1, 1), end=AS_OF.date(), as_of=AS_OF)
+        params = reports.params(acc, scope, now=AS_OF)
+        result = reports.report(t, acc, params, sections=["sales", "data_quality"])
         (deleted,) = reader.query(
             t, f"SELECT SUM(CASE WHEN is_deleted THEN 1 ELSE 0 END) FROM {leads}"
         )
@@ -300,13 +299,13 @@ def test_a_bad_costs_file_is_refused_whole_and_keeps_earlier_costs(
     good, bad = tmp_path / "costs.csv", tmp_path / "bad.csv"
     good.write_text(GOOD_COSTS)
     bad.write_text(BAD_COSTS)
-    added, _ = analytics.import_costs(s, t, good, replace=True, now=AS_OF)
+    added, _ = inputs.import_costs(s, t, good, replace=True, now=AS_OF)
     assert added == 2
     before = report(t)["leads"]["cost"]
     # 1,234.56 in the Brazilian format plus 100: what the period's leads cost.
     assert before["total"] == pytest.approx(1334.56)
     with pytest.raises(InputFileError) as refused:
-        analytics.import_costs(s, t, bad, replace=True, now=AS_OF)
+        inputs.import_costs(s, t, bad, replace=True, now=AS_OF)
     # Line 3 names an unknown channel, line 4 an amount that is not one; line 2 is fine but is
     # not imported either, because the file is refused whole.
     assert [p.line for p in refused.value.problems] == [3, 4]

@@ -23,8 +23,8 @@ from kommo_analytics.cli import ports
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.dashboard import ENV_DATABASE_URL
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.service import account
 from kommo_analytics.settings import load_settings
-from kommo_analytics.warehouse.target import parse_database_url
 
 APP_PATH = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 DEFAULT_HOST = "127.0.0.1"
@@ -73,8 +73,7 @@ def serve_dashboard(
     `database_url` None means DATABASE_URL or the default DuckDB file. A bad URL or a busy port
     raises a ConfigError before anything starts.
     """
-    url = database_url or load_settings().resolved_database_url
-    target = parse_database_url(url)
+    target = account.target(database_url or load_settings().resolved_database_url)
     check_port_free(host, port, option=port_option)
     # The absolute form: the app must read the very file named here, whatever its folder.
     env = {**os.environ, ENV_DATABASE_URL: target.url}

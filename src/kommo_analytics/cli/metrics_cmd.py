@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from kommo_analytics import analytics
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.model.inputs import InputFileError
+from kommo_analytics.service import account, health, inputs, names, reports
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import load_settings
 
 console = Console()
@@ -294,20 +295,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every metric of the six modules for a period, as tables or as JSON."""
         settings = load_settings()
-        target = analytics.target_for(settings, db)
-        acc = analytics.account(target)
-        params = analytics.params_for(
-            acc,
+        target = account.target_for(settings, db)
+        acc = account.load_modelled(target, timezone_override=settings.account_timezone)
+        scope = Scope(
             start=_date(date_from, "--from"),
             end=_date(date_to, "--to"),
             as_of=_moment(as_of),
-            now=analytics.now_utc(),
-            pipelines=analytics.resolve_pipelines(target, pipeline),
-            sellers=analytics.resolve_sellers(target, seller),
-            channels=[c.strip().lower() for c in channel],
-            sla_hours=settings.response_sla_hours,
+            pipelines=tuple(names.pipelines(target, pipeline)),
+            sellers=tuple(names.sellers(target, seller)),
+            channels=tuple(c.strip().lower() for c in channel),
         )
-        data = analytics.compute(target, acc, params)
+        params = reports.params(
+            acc, scope, now=datetime.now(UTC), sla_hours=settings.response_sla_hours
+        )
+        data = reports.report(target, acc, params)
         if as_json:
             typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         else:
@@ -318,9 +319,9 @@ def register(app: typer.Typer) -> None:
     def model(db: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
         """Rebuild the analytics model from the synced data (the sync does this by itself)."""
         settings = load_settings()
-        target = analytics.target_for(settings, db)
+        target = account.target_for(settings, db)
         with console.status("building the analytics model…"):
-            summary = analytics.rebuild_model(settings, target)
+            summary = inputs.rebuild_model(settings, target)
         console.print(summary, highlight=False)
 
     @app.command()
@@ -328,9 +329,9 @@ def register(app: typer.Typer) -> None:
     def channels(db: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
         """The channel rules in use, in order, and how many leads each one matched."""
         settings = load_settings()
-        rules = analytics.load_rules(settings)
-        target = analytics.target_for(settings, db)
-        counts = analytics.channel_counts(target)
+        rules = inputs.channel_rules(settings)
+        target = account.target_for(settings, db)
+        counts = health.channel_counts(target)
         rows = [
             [str(i), rule.key, rule.describe(),
              "—" if counts is None else f"{counts.get(rule.key, 0):,}"]
@@ -375,10 +376,10 @@ def _import_app(kind: str) -> typer.Typer:
         if not file.is_file():
             raise ConfigError(f"{file} is not a file", hint="give the path of a .csv file")
         settings = load_settings()
-        target = analytics.target_for(settings, db)
-        run = analytics.import_costs if kind == "costs" else analytics.import_goals
+        target = account.target_for(settings, db)
+        run = inputs.import_costs if kind == "costs" else inputs.import_goals
         try:
-            added, kept = run(settings, target, file, replace=replace, now=analytics.now_utc())
+            added, kept = run(settings, target, file, replace=replace, now=datetime.now(UTC))
         except InputFileError as exc:
             for problem in exc.problems:
                 err_console.print(f"  {problem}", highlight=False, soft_wrap=True)

@@ -279,7 +279,7 @@ def lead_table(frame: pd.DataFrame, view: View, currency: str | None, subdomain:
 
 def drill_down(
     view: View,
-    scope: metrics_data.Scope,
+    scope: metrics_data.Request,
     *,
     options: Sequence[tuple[str, str, tuple[tuple[str, Any], ...]]],
     basis: str,
@@ -317,7 +317,7 @@ show_error = data.show_error
 class PageReport:
     """What a metrics page renders from."""
 
-    scope: metrics_data.Scope
+    scope: metrics_data.Request
     report: dict[str, Any]
     previous: dict[str, Any] | None  # the comparison period's, when the page compares
     sla: float
@@ -329,7 +329,7 @@ def page_report(
     """The report sections a metrics page shows, and the comparison period's when it asks for
     them; None after the page has said why there is nothing (no model yet, or a warehouse
     error). Without the comparison report the cards still stand: only their change is missing."""
-    scope = metrics_data.scope_of(view) if view.warehouse.ready else None
+    scope = metrics_data.request_of(view) if view.warehouse.ready else None
     if scope is None:
         no_model(view)
         return None

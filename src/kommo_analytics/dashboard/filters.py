@@ -1,9 +1,8 @@
 """The shared sidebar: period, comparison, pipelines, sellers and language, kept in the URL.
 
 The first half of this module is pure (dates in, dates out; no clock, no Streamlit) so the rules
-can be tested directly: what each preset means, what the comparison period is, how a local day
-range becomes UTC bounds, and how the state is written to and read from a query string. The
-second half renders the sidebar and hands the pages a :class:`View`.
+can be tested directly: what each preset means, what the comparison period is, and how the state
+is written to and read from a query string. The second half renders the sidebar and hands the pages a :class:`View`.
 
 The URL is the source of truth for a fresh session, so a copied link reproduces the view:
 ``?lang=es&period=custom&from=2026-01-01&to=2026-03-31&compare=none&pipeline=1,2&user=7``.
@@ -14,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Final
 
@@ -23,6 +22,8 @@ import streamlit as st
 
 from kommo_analytics.dashboard import data
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.service.account import Account
+from kommo_analytics.service.health import Status, WarehouseState
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -130,17 +131,6 @@ def comparison_range(start: date, end: date, comparison: Comparison) -> tuple[da
     return _year_before(start), _year_before(end)
 
 
-def utc_bounds(start: date, end: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    """``[from, before)`` in UTC covering the local days `start`..`end` in `zone`.
-
-    Days are the account's days: a lead created at 23:30 in São Paulo on the last day is in
-    the range even though it is already the next day in UTC.
-    """
-    lower = datetime.combine(start, time.min, tzinfo=zone).astimezone(UTC)
-    upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
-    return lower, upper
-
-
 def _ids(value: str | None) -> tuple[int, ...]:
     if not value:
         return ()
@@ -246,20 +236,17 @@ class View:
     now: datetime  # UTC, read once per render so every "how long ago" agrees
     today: date  # in the account's time zone
     zone: tzinfo
-    warehouse: data.Warehouse
-    account: data.Account | None
+    warehouse: WarehouseState
+    account: Account | None
 
     @property
     def locale(self) -> Locale:
         return self.filters.locale
 
-    def created_bounds(self) -> tuple[datetime, datetime]:
-        return utc_bounds(self.start, self.end, self.zone)
-
 
 @dataclass(frozen=True)
 class _Options:
-    account: data.Account | None
+    account: Account | None
     pipelines: dict[int, str]
     users: dict[int, str]
     inactive: frozenset[int]
@@ -284,12 +271,12 @@ def current_view() -> View:
     return view
 
 
-def _load_options(warehouse: data.Warehouse) -> _Options:
+def _load_options(warehouse: WarehouseState) -> _Options:
     """The account and the choices the filters offer (none before the first sync)."""
     if not warehouse.ready:
         return _Options(None, {}, {}, frozenset())
     url, version, tables = warehouse.url, warehouse.version, warehouse.tables
-    account = data.load_account(url, version) if "account" in tables else None
+    account = data.load_account(url, version)
     pipelines: dict[int, str] = {}
     users: dict[int, str] = {}
     inactive: frozenset[int] = frozenset()
@@ -305,7 +292,8 @@ def _load_options(warehouse: data.Warehouse) -> _Options:
             for i, active in zip(frame["id"], frame["is_active"], strict=True)
             if active is not None and not pd.isna(active) and not active
         )
-    return _Options(account, pipelines, users, inactive, data.load_channels(url, version))
+    channels = account.channels if account is not None else ()
+    return _Options(account, pipelines, users, inactive, channels)
 
 
 def _seed(base: FilterState, period: tuple[date, date], options: _Options) -> Locale:
@@ -336,9 +324,11 @@ def render_sidebar(now: datetime) -> View:
     try:
         options = _load_options(warehouse)
     except KommoAnalyticsError as exc:
-        warehouse = replace(warehouse, status=data.Status.UNREADABLE, error=exc)
+        warehouse = replace(warehouse, status=Status.UNREADABLE, error=exc)
         options = _Options(None, {}, {}, frozenset())
     account, pipelines, users = options.account, options.pipelines, options.users
+    # The account's zone, the override applied (service.account): the same "today" as the
+    # metrics'.
     zone = account.zone if account is not None else UTC
     today = now.astimezone(zone).date()
 

@@ -20,7 +20,6 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from kommo_analytics.metrics.params import MetricParams
-from kommo_analytics.model.schema import MODEL_TABLES
 
 Results = Mapping[str, pd.DataFrame]
 Queries = dict[str, ir.Table]
@@ -28,14 +27,20 @@ Queries = dict[str, ir.Table]
 
 @dataclass(frozen=True)
 class Model:
-    """Unbound Ibis tables for the model, qualified with the schema they live in."""
+    """Unbound Ibis tables for the model, qualified with the schema they live in.
 
+    ``tables`` gives each table's columns (name → Ibis type); the model layer declares them and
+    the caller passes them in, so the metrics depend on no other package.
+    """
+
+    tables: Mapping[str, Mapping[str, str]]
     schema: str | None = None
 
     def __getattr__(self, name: str) -> ir.Table:
-        if name not in MODEL_TABLES:
+        # `tables` itself is looked up here while a copy or unpickling is half made.
+        if name == "tables" or name not in self.tables:
             raise AttributeError(name)
-        return ibis.table(MODEL_TABLES[name].ibis_schema, name=name, database=self.schema)
+        return ibis.table(dict(self.tables[name]), name=name, database=self.schema)
 
 
 # -- scope ------------------------------------------------------------------------------------------

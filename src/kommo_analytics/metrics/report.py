@@ -16,7 +16,6 @@ import pandas as pd
 from kommo_analytics.metrics import activities, forecast, funnel, intake, performance, sales
 from kommo_analytics.metrics.common import Model, Queries
 from kommo_analytics.metrics.params import MetricParams
-from kommo_analytics.model.channels import DEFAULT_CHANNELS
 
 MODULES: dict[str, Any] = {
     "intake": intake,
@@ -74,7 +73,7 @@ def assemble(
     p: MetricParams,
     *,
     currency: str | None,
-    channels: tuple[str, ...] = DEFAULT_CHANNELS,
+    channels: tuple[str, ...],
     info: Mapping[str, str] | None = None,
     sections: Iterable[str] | None = None,
 ) -> dict[str, Any]:
@@ -120,7 +119,7 @@ def compute(
     execute: Executor,
     *,
     currency: str | None,
-    channels: tuple[str, ...] = DEFAULT_CHANNELS,
+    channels: tuple[str, ...],
     info: Mapping[str, str] | None = None,
     sections: Iterable[str] | None = None,
 ) -> dict[str, Any]:

@@ -18,9 +18,9 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components, data, filters
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.service.health import RAW_TABLES
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
-from kommo_analytics.warehouse.tables import TABLES
 
 RUN_COLUMNS: Final = (
     ("started", "health.col.started"),
@@ -237,7 +237,7 @@ def render() -> None:
             if "sync_state" in warehouse.tables
             else None
         )
-        present = tuple(name for name in TABLES if name in warehouse.tables)
+        present = tuple(name for name in RAW_TABLES if name in warehouse.tables)
         counts = data.load_row_counts(warehouse.url, warehouse.version, present)
     except KommoAnalyticsError as exc:
         data.show_error(exc, locale)

@@ -111,7 +111,7 @@ def progress(view: View, report: dict[str, Any]) -> None:
 # -- open pipeline ------------------------------------------------------------------------------
 
 
-def pipeline_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                      subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
     rows = report["forecast"]["open_pipeline"]

@@ -19,11 +19,10 @@ from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.service.leads import LOST_STATUS_ID, WON_STATUS_ID
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
-WON_STATUS: Final = 142
-LOST_STATUS: Final = 143
 STAGE_COLOUR: Final = "#4C78A8"
 BOTTLENECK_COLOUR: Final = "#E45756"
 WON_COLOUR: Final = "#54A24B"
@@ -179,9 +178,9 @@ def sankey_nodes(pipeline: dict[str, Any], locale: Locale) -> tuple[list[str], d
     another pipeline or a stage no longer listed, one node for each of those."""
     labels = [stage_label(i, s) for i, s in enumerate(pipeline["stages"], start=1)]
     index: dict[Any, int] = {s["status_id"]: i for i, s in enumerate(pipeline["stages"])}
-    index[WON_STATUS] = len(labels)
+    index[WON_STATUS_ID] = len(labels)
     labels.append(t("status.won", locale))
-    index[LOST_STATUS] = len(labels)
+    index[LOST_STATUS_ID] = len(labels)
     labels.append(t("status.lost", locale))
     return labels, index
 
@@ -277,7 +276,7 @@ def stage_table(view: View, pipeline: dict[str, Any]) -> None:
             export=export)  # fmt: skip
 
 
-def reached_drill_down(view: View, scope: metrics_data.Scope, pipeline: dict[str, Any],
+def reached_drill_down(view: View, scope: metrics_data.Request, pipeline: dict[str, Any],
                        currency: str | None, subdomain: str | None) -> None:  # fmt: skip
     """The cohort leads that reached a stage: `drill_down` lists leads by column values, and
     "reached" is a range of stage orders, so the list is loaded here."""
@@ -309,7 +308,7 @@ def reached_drill_down(view: View, scope: metrics_data.Scope, pipeline: dict[str
 # -- the page -----------------------------------------------------------------------------------
 
 
-def pipeline_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                      pipeline: dict[str, Any], frames: dict[str, pd.DataFrame] | None,
                      minimum: int, subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]

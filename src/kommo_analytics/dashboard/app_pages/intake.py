@@ -198,7 +198,7 @@ def response_chart(view: View, report: dict[str, Any], frame: pd.DataFrame, sla:
 # -- tables -------------------------------------------------------------------------------------
 
 
-def channel_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def channel_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                     subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
     st.subheader(t("intake.channels", locale), help=c.tip("channels", locale))
@@ -261,7 +261,7 @@ def channel_section(view: View, scope: metrics_data.Scope, report: dict[str, Any
                  currency=currency, subdomain=subdomain)  # fmt: skip
 
 
-def utm_table(view: View, scope: metrics_data.Scope, report: dict[str, Any], dimension: str,
+def utm_table(view: View, scope: metrics_data.Request, report: dict[str, Any], dimension: str,
               subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
     rows = report["leads"]["utm"].get(dimension, [])
@@ -315,7 +315,7 @@ def utm_table(view: View, scope: metrics_data.Scope, report: dict[str, Any], dim
                  currency=currency, subdomain=subdomain)  # fmt: skip
 
 
-def utm_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def utm_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                 subdomain: str | None) -> None:  # fmt: skip
     locale = view.locale
     st.subheader(t("intake.utm", locale), help=c.tip("leads.utm", locale))

@@ -14,6 +14,9 @@ import streamlit as st
 from kommo_analytics.dashboard import data, filters
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.service.account import Account, zone_of
+from kommo_analytics.service.leads import TABLES_NEEDED, status_key
+from kommo_analytics.service.scope import Scope
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t, tn
 
@@ -44,14 +47,11 @@ def _local_times(values: pd.Series, zone_name: str) -> pd.Series:
     return local
 
 
-def _zone_name(account: data.Account | None) -> str:
-    zone = data.zone_of(account.timezone if account else None)
-    return str(zone)
+def _zone_name(account: Account | None) -> str:
+    return str(zone_of(account.timezone if account else None))
 
 
-def display_frame(
-    frame: pd.DataFrame, account: data.Account | None, locale: Locale
-) -> pd.DataFrame:
+def display_frame(frame: pd.DataFrame, account: Account | None, locale: Locale) -> pd.DataFrame:
     """The leads as the table shows them: named, localised, one link per lead."""
     subdomain = account.subdomain if account else None
     currency = account.currency if account else None
@@ -70,7 +70,7 @@ def display_frame(
             "user": text("user_name"),
             "created": _local_times(frame["created_at"], _zone_name(account)),
             "price": [_money(v, currency, locale) for v in frame["price"]],
-            "status": [t(f"status.{data.status_key(_int(s))}", locale) for s in frame["status_id"]],
+            "status": [t(f"status.{status_key(_int(s))}", locale) for s in frame["status_id"]],
             "utm_source": text("utm_source"),
             "utm_medium": text("utm_medium"),
             "utm_campaign": text("utm_campaign"),
@@ -78,7 +78,7 @@ def display_frame(
     )
 
 
-def export_frame(frame: pd.DataFrame, account: data.Account | None, locale: Locale) -> pd.DataFrame:
+def export_frame(frame: pd.DataFrame, account: Account | None, locale: Locale) -> pd.DataFrame:
     """The leads for a spreadsheet: the same rows as the table, with raw values (a number for
     the price, a date-time for the creation) so they can be summed and sorted there."""
     subdomain = account.subdomain if account else None
@@ -101,7 +101,7 @@ def export_frame(frame: pd.DataFrame, account: data.Account | None, locale: Loca
         ),
         price_label: frame["price"],
         t("leads.col.status", locale): [
-            t(f"status.{data.status_key(_int(s))}", locale) for s in frame["status_id"]
+            t(f"status.{status_key(_int(s))}", locale) for s in frame["status_id"]
         ],
         t("leads.col.utm_source", locale): frame["utm_source"],
         t("leads.col.utm_medium", locale): frame["utm_medium"],
@@ -120,7 +120,7 @@ def _money(value: Any, currency: str | None, locale: Locale) -> str:
     return i18n.money(value, currency, locale) if currency else i18n.number(value, locale)
 
 
-def _column_config(account: data.Account | None, locale: Locale) -> dict[str, Any]:
+def _column_config(account: Account | None, locale: Locale) -> dict[str, Any]:
     config: dict[str, Any] = {key: t(label, locale) for key, label in COLUMNS}
     if account and account.subdomain:
         # The link shows the lead id (the URL's last segment) and opens the lead in Kommo.
@@ -141,19 +141,17 @@ def render() -> None:
     locale = view.locale
     st.title(t("leads.title", locale))
     warehouse = view.warehouse
-    if not warehouse.ready or not data.LEADS_TABLES.issubset(warehouse.tables):
+    if not warehouse.ready or not TABLES_NEEDED.issubset(warehouse.tables):
         data.show_problem(warehouse, locale)
         return
-    created_from, created_before = view.created_bounds()
+    scope = Scope(
+        start=view.start,
+        end=view.end,
+        pipelines=view.filters.pipelines,
+        sellers=view.filters.users,
+    )
     try:
-        frame = data.load_leads(
-            warehouse.url,
-            warehouse.version,
-            created_from,
-            created_before,
-            view.filters.pipelines,
-            view.filters.users,
-        )
+        frame = data.load_leads(warehouse.url, warehouse.version, scope, _zone_name(view.account))
     except KommoAnalyticsError as exc:
         data.show_error(exc, locale)
         return

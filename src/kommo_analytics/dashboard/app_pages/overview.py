@@ -116,7 +116,7 @@ def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None,
                 )
 
 
-def trend(view: View, scope: metrics_data.Scope, params: MetricParams) -> None:
+def trend(view: View, scope: metrics_data.Request, params: MetricParams) -> None:
     locale = view.locale
     frames = metrics_data.load_series(scope, ("leads_by_day", "sales_by_day"))
     grain = series.grain_for(params)

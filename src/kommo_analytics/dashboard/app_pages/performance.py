@@ -101,7 +101,7 @@ RANKING_FIELDS: Final[dict[str, str]] = {
 }  # fmt: skip
 
 
-def ranking_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def ranking_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                     names: dict[int, str | None], subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
     rows = report["sellers"]
@@ -306,7 +306,7 @@ def seller_pacing(view: View, report: dict[str, Any], pacing: pd.DataFrame | Non
 # -- seller × channel ---------------------------------------------------------------------------
 
 
-def heatmap_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def heatmap_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                     frame: pd.DataFrame | None, names: dict[int, str | None],
                     subdomain: str | None) -> None:  # fmt: skip
     locale = view.locale
@@ -373,7 +373,7 @@ def cost_message(report: dict[str, Any], locale: Locale) -> str | None:
     return None
 
 
-def roi_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def roi_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                 subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
     st.subheader(t("performance.roi", locale), help=c.tip("channels.roi_pct", locale))

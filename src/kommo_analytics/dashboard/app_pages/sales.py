@@ -167,7 +167,7 @@ def reason_label(reason: str, locale: Locale) -> str:
     return t("sales.reason_not_specified", locale) if reason == NOT_SPECIFIED else reason
 
 
-def loss_reasons(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def loss_reasons(view: View, scope: metrics_data.Request, report: dict[str, Any],
                  subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
     st.subheader(t("sales.loss_reasons", locale), help=c.tip("sales.loss_reasons", locale))
@@ -273,7 +273,7 @@ def seller_cycles(frame: pd.DataFrame) -> dict[int, float]:
     return {int(uid): float(v) for uid, v in zip(means.index, means, strict=True)}
 
 
-def sellers_section(view: View, scope: metrics_data.Scope, report: dict[str, Any],
+def sellers_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
                     cycles: dict[int, float], subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report["currency"]
     st.subheader(t("sales.sellers", locale), help=c.tip("concept.seller_credit", locale))

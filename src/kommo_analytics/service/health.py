@@ -1,0 +1,192 @@
+"""The data-health reads: what a warehouse URL holds (the probe), the sync's runs and streams,
+row counts, the tracking codes the leads carry, and the leads per channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+import pandas as pd
+
+from kommo_analytics.errors import KommoAnalyticsError, WarehouseError
+from kommo_analytics.model.query import model_info
+from kommo_analytics.model.schema import model_qualified
+from kommo_analytics.service import _sql
+from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.tables import TABLES
+from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
+
+RAW_TABLES: Final = tuple(TABLES)  # every raw table, in the order the sync declares them
+RUNS_SHOWN: Final = 20
+
+RUN_COLUMNS: Final = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "status",
+    "mode",
+    "rows_json",
+    "requests",
+    "retries",
+    "rate_limited",
+    "error",
+    "warnings",
+)
+
+
+class Status(StrEnum):
+    READY = "ready"
+    EMPTY = "empty"  # reachable, but no sync has written anything yet
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class WarehouseState:
+    """What a probe found at a warehouse URL."""
+
+    status: Status
+    url: str = ""  # may hold a password: only a cache key and for connecting, never shown
+    where: str = ""  # the URL without its password, for messages
+    tables: frozenset[str] = field(default_factory=frozenset)
+    version: str = ""
+    error: KommoAnalyticsError | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status is Status.READY
+
+
+def probe(url: str) -> WarehouseState:
+    """Which raw tables exist and the warehouse's version; never raises. The version changes
+    with every sync and every mid-run publish, so it can key cached reads (a few cheap
+    statements on one short connection)."""
+    try:
+        target = parse_database_url(url)
+    except KommoAnalyticsError as exc:
+        return WarehouseState(Status.UNREADABLE, error=exc)
+    where = target.location
+    stamp = ""
+    if target.kind is Kind.DUCKDB:
+        assert target.serving_path is not None
+        if not target.serving_path.exists():
+            return WarehouseState(Status.EMPTY, url, where)
+        # A publish replaces the file: its mtime changes even when a mid-run publish has not
+        # moved the bookkeeping the query below reads.
+        stamp = str(target.serving_path.stat().st_mtime_ns)
+    mark = reader.placeholder(target)
+    try:
+        with reader.connect(target) as con:
+            cur = con.cursor()
+            cur.execute(
+                f"SELECT table_name FROM information_schema.tables WHERE table_schema = {mark}",
+                [target.dataset],
+            )
+            tables = frozenset(str(row[0]) for row in cur.fetchall()) & frozenset(TABLES)
+            parts = []
+            if "sync_runs" in tables:
+                parts.append(
+                    f"SELECT max(finished_at), count(*) FROM {target.qualified('sync_runs')}"
+                )
+            if "sync_state" in tables:
+                parts.append(
+                    f"SELECT max(updated_at), count(*) FROM {target.qualified('sync_state')}"
+                )
+            version = [stamp]
+            for sql in parts:
+                cur.execute(sql)
+                version.extend(str(value) for value in cur.fetchone())
+    except KommoAnalyticsError as exc:
+        return WarehouseState(Status.UNREADABLE, url, where, error=exc)
+    except Exception as exc:
+        error = WarehouseError(f"cannot read the warehouse {where}: {_sql.first_line(exc)}")
+        return WarehouseState(Status.UNREADABLE, url, where, error=error)
+    if "sync_runs" not in tables:
+        return WarehouseState(Status.EMPTY, url, where, tables)
+    return WarehouseState(Status.READY, url, where, tables, "|".join(version))
+
+
+def runs(target: Target, limit: int = RUNS_SHOWN) -> pd.DataFrame:
+    """The last sync runs, newest first, with UTC times."""
+    columns = list(RUN_COLUMNS)
+
+    def select(names: list[str]) -> list[tuple[Any, ...]]:
+        return _sql.rows(
+            target,
+            f"SELECT {', '.join(names)} FROM {target.qualified('sync_runs')} "
+            f"ORDER BY started_at DESC LIMIT {int(limit)}",
+        )
+
+    try:
+        rows = select(columns)
+    except WarehouseError:
+        # A warehouse last synced by a version without run warnings: the column comes with the
+        # next sync.
+        rows = [(*row, None) for row in select(columns[:-1])]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("started_at", "finished_at"):
+        frame[column] = utc_times(frame[column])
+    return frame
+
+
+def streams(target: Target) -> pd.DataFrame:
+    """Each stream's watermark, rows and last commit (UTC)."""
+    rows = _sql.rows(
+        target,
+        f"SELECT stream, watermark, rows_total, updated_at FROM {target.qualified('sync_state')} "
+        "ORDER BY stream",
+    )
+    frame = pd.DataFrame(rows, columns=["stream", "watermark", "rows_total", "updated_at"])
+    frame["updated_at"] = utc_times(frame["updated_at"])
+    return frame
+
+
+def row_counts(target: Target, tables: tuple[str, ...]) -> pd.DataFrame:
+    """Rows in each of the raw `tables`, in one statement (one connection)."""
+    if not tables:
+        return pd.DataFrame({"table": [], "rows": []})
+    unknown = set(tables) - set(TABLES)
+    if unknown:  # the names go into the SQL text
+        raise ValueError(f"not raw tables: {sorted(unknown)}")
+    sql = " UNION ALL ".join(
+        f"SELECT '{name}', count(*) FROM {target.qualified(name)}" for name in tables
+    )
+    counts = dict(_sql.rows(target, sql))
+    return pd.DataFrame({"table": list(tables), "rows": [int(counts[name]) for name in tables]})
+
+
+def tracking_codes(target: Target) -> pd.DataFrame:
+    """Each tracking code the live leads carry with a value: one of its field names and how
+    many leads have it, most frequent first."""
+    q = target.qualified
+    rows = _sql.rows(
+        target,
+        "SELECT t.code, MIN(t.name), COUNT(DISTINCT t.lead_id) "
+        f"FROM {q('lead_tracking')} t JOIN {q('leads')} l ON l.id = t.lead_id "
+        "WHERE NOT l.is_deleted AND TRIM(t.value) <> '' "
+        "GROUP BY t.code ORDER BY COUNT(DISTINCT t.lead_id) DESC, t.code",
+    )
+    return pd.DataFrame(rows, columns=["code", "name", "leads"])
+
+
+def tracking_used(target: Target) -> frozenset[str] | None:
+    """The tracking fields the channel rules of the last model build look at; None when no
+    model, or one built before this was recorded, says."""
+    used = model_info(target).get("tracking_fields_used")
+    return None if used is None else frozenset(c for c in used.split(",") if c)
+
+
+def channel_counts(target: Target) -> dict[str, int] | None:
+    """Leads (not deleted) per channel in the built model; None before the first build."""
+    rows = _sql.rows_if_present(
+        target,
+        f"SELECT channel, COUNT(*) FROM {model_qualified(target, 'fact_leads')} "
+        "WHERE is_deleted = FALSE GROUP BY channel",
+    )
+    return None if rows is None else {str(channel): int(n) for channel, n in rows}
+
+
+def utc_times(values: pd.Series) -> pd.Series:
+    """Timestamps as UTC instants: DuckDB returns them in the session's zone, MySQL without a
+    zone (UTC by construction of the load)."""
+    return pd.to_datetime(values, utc=True)

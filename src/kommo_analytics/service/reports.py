@@ -1,0 +1,130 @@
+"""Metric reports, chart series and the leads behind an aggregate, for an account and a scope.
+
+The metric definitions (``metrics/``) are pure; this module supplies what they take as
+parameters — the model's location, the account's time zone, currency and channels, "now" — and
+runs their queries on the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from kommo_analytics.errors import ConfigError
+from kommo_analytics.metrics import report as metric_report
+from kommo_analytics.metrics import series as metric_series
+from kommo_analytics.metrics.common import Model
+from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.model.query import run_all
+from kommo_analytics.model.schema import MODEL_TABLES, model_qualified, model_schema
+from kommo_analytics.service import _sql
+from kommo_analytics.service.account import Account
+from kommo_analytics.service.scope import Scope
+from kommo_analytics.warehouse.target import Target
+
+DEFAULT_DAYS: Final = 30  # the period when none is given: the last 30 days up to today
+TABLE_COLUMNS: Final = {name: table.ibis_schema for name, table in MODEL_TABLES.items()}
+DRILL_LIMIT: Final = 5000  # leads listed under one aggregate (the newest first)
+SECTIONS: Final = tuple(metric_report.SECTIONS)
+
+
+def params(
+    account: Account, scope: Scope, *, now: datetime, sla_hours: float = 2.0
+) -> MetricParams:
+    """The scope as the metrics take it, with the defaults people expect: the last 30 days up
+    to today, "as of" = now. A channel the account's rules do not have is a mistake to say."""
+    moment = scope.as_of or now
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(account.timezone))
+    # Shown as the account's wall-clock time (the same instant).
+    moment = moment.astimezone(ZoneInfo(account.timezone))
+    end: date = scope.end or account.today(moment)
+    start: date = scope.start or end - timedelta(days=DEFAULT_DAYS - 1)
+    unknown = sorted(set(scope.channels) - set(account.channels))
+    if unknown:
+        raise ConfigError(
+            f"unknown channel {', '.join(unknown)}",
+            hint=f"choose from: {', '.join(account.channels)}",
+        )
+    return MetricParams(
+        start=start,
+        end=end,
+        as_of=moment,
+        timezone=account.timezone,
+        pipelines=tuple(scope.pipelines),
+        sellers=tuple(scope.seller_ids()),
+        channels=tuple(scope.channels),
+        sla_hours=sla_hours,
+    )
+
+
+def report(
+    target: Target, account: Account, p: MetricParams, sections: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The `metrics --json` object, or only the given sections of it (see ``SECTIONS``; the
+    others' queries are not run)."""
+    return metric_report.compute(
+        _model(target),
+        p,
+        lambda queries: run_all(target, queries),
+        currency=account.currency,
+        channels=account.channels,
+        info=account.info,
+        sections=sections,
+    )
+
+
+def series_function(name: str) -> Callable[[Model, MetricParams], Any]:
+    """A chart query of :mod:`kommo_analytics.metrics.series` by name: any public function of
+    it that takes (model, params)."""
+    function = getattr(metric_series, name, None)
+    if name.startswith("_") or not callable(function):
+        raise KeyError(f"no series named {name!r}")
+    return function  # type: ignore[no-any-return]
+
+
+def series(target: Target, p: MetricParams, names: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Several chart series by name, on one connection (one consistent read)."""
+    model = _model(target)
+    return run_all(target, {name: series_function(name)(model, p) for name in names})
+
+
+def lead_list(
+    target: Target,
+    p: MetricParams,
+    basis: str,
+    where: Sequence[tuple[str, Any]] = (),
+    reached: tuple[int, int] | None = None,
+) -> pd.DataFrame:
+    """The leads behind an aggregate (a drill-down), newest first: created or closed in the
+    period, or open now, narrowed by ``where`` (column, value) pairs; or those of a pipeline
+    that reached a stage (``reached`` = (pipeline id, stage order))."""
+    model = _model(target)
+    if reached is not None:
+        expr = metric_series.reached_stage(model, p, *reached)
+    else:
+        expr = metric_series.narrow(metric_series.lead_list(model, p, basis), **dict(where))  # type: ignore[arg-type]
+    leads = metric_series.named(model, expr).limit(DRILL_LIMIT)
+    return run_all(target, {"leads": leads})["leads"]
+
+
+def model_stamp(target: Target) -> str:
+    """When the model was built and how many costs and goals were imported ("" before a
+    build): a rebuild or an import changes it without a sync, so it keys cached numbers."""
+    rows = _sql.rows_if_present(
+        target,
+        f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'built_at' "
+        f"UNION ALL SELECT CAST(COUNT(*) AS CHAR(20)) FROM "
+        f"{model_qualified(target, 'input_costs')} "
+        f"UNION ALL SELECT CAST(COUNT(*) AS CHAR(20)) FROM "
+        f"{model_qualified(target, 'input_goals')}",
+    )
+    return "|".join(str(r[0]) for r in rows or [])
+
+
+def _model(target: Target) -> Model:
+    return Model(TABLE_COLUMNS, model_schema(target))
