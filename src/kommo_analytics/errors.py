@@ -104,6 +104,31 @@ class NoSyncedDataError(WarehouseError):
     hint = "run `kommo-analytics sync` to copy your Kommo account, or `./scripts/demo.sh` for the demo account"
 
 
+class MissingTableError(WarehouseError):
+    """A statement read a table that the database's catalog does not list (yet): decided by
+    asking the catalog, never by the driver's wording."""
+
+    hint = "run `kommo-analytics sync` (it creates the tables and builds the model)"
+
+    def __init__(self, message: str, *, tables: tuple[str, ...], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.tables = tables
+
+
+class UnknownDatabaseError(WarehouseError):
+    """The server answers, but the database DATABASE_URL names is not on it."""
+
+    hint = "create it, or fix the database name in DATABASE_URL"
+
+
+class QueryError(WarehouseError):
+    """A statement the database refused; ``reason`` is the driver's first line."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
 class SyncError(KommoAnalyticsError):
     """A sync cannot start or go on (another sync running, inconsistent state)."""
 
