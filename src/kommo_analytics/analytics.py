@@ -26,7 +26,7 @@ from kommo_analytics.model.channels import DEFAULT_CHANNELS, ChannelRules
 from kommo_analytics.model.query import model_info, run_all
 from kommo_analytics.model.schema import model_qualified, model_schema
 from kommo_analytics.settings import Settings
-from kommo_analytics.sync.lock import sync_lock
+from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import Target, parse_database_url
@@ -172,9 +172,7 @@ def _resolve(values: Sequence[str], known: list[tuple[int, list[str]]], what: st
 
 
 def _locked(settings: Settings, target: Target) -> Any:
-    from kommo_analytics.sync.runner import lock_path
-
-    return sync_lock(lock_path(target, settings.data_dir))
+    return writer_lock(target, settings.data_dir)
 
 
 def rebuild_model(settings: Settings, target: Target) -> str:
