@@ -268,7 +268,7 @@ def _stored(target: Target, table: str) -> list[dict[str, Any]]:
     from kommo_analytics.model.schema import MODEL_TABLES
 
     columns = list(MODEL_TABLES[table].column_names)
-    model_store.prepare_duckdb(target)
+    model_store.prepare_writer(target)
     try:
         with reader.connect(target, write=True) as con:
             cur = con.cursor()

@@ -17,7 +17,8 @@ from kommo_analytics.sync.engine import SyncOptions, SyncResult
 from kommo_analytics.sync.nulls import describe
 from kommo_analytics.sync.progress import LogReporter, RichReporter
 from kommo_analytics.sync.streams import STREAM_NAMES, parse_streams
-from kommo_analytics.warehouse.target import Kind, parse_database_url
+from kommo_analytics.warehouse.backends import backend_for
+from kommo_analytics.warehouse.target import parse_database_url
 
 console = Console()
 
@@ -39,18 +40,8 @@ def print_summary(
     console.print(
         f"{total:,} requests in {took:.1f} s ({total / max(took, 1e-6):.1f}/s).", highlight=False
     )
-    if target.kind is Kind.DUCKDB:
-        console.print(
-            f"Data: [cyan]{target.serving_path}[/] (DuckDB; tables in schema "
-            f"[bold]{target.dataset}[/], e.g. SELECT count(*) FROM {target.dataset}.leads)",
-            highlight=False,
-        )
-    else:
-        console.print(
-            f"Data: [cyan]{target.display}[/] ({target.kind.value}; tables in "
-            f"[bold]{target.dataset}[/])",
-            highlight=False,
-        )
+    where, how = backend_for(target).describe()
+    console.print(f"Data: [cyan]{where}[/] ({how})", highlight=False)
 
 
 def sync_with_progress(

@@ -176,10 +176,21 @@ def parse_amount(text: str) -> Decimal:
     return -value if negative and value != 0 else value
 
 
+# Amounts are stored as DECIMAL(18, 2): 16 integer digits would fit, but more than 12 (a
+# trillion) is a pasted figure or a typo, never a cost or a goal.
+MAX_INTEGER_DIGITS = 12
+
+
 def _amount(text: str, *, what: str) -> Decimal:
     value = parse_amount(text)
     if value < 0:
         raise _Invalid(text, f"is negative; {what} cannot be below zero")
+    if value >= Decimal(10) ** MAX_INTEGER_DIGITS:
+        raise _Invalid(
+            text,
+            f"is too large for an amount (at most {MAX_INTEGER_DIGITS} digits before the "
+            "decimal separator)",
+        )
     return value
 
 

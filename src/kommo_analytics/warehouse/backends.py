@@ -138,6 +138,10 @@ class Backend:
         """Make created tables visible to other connections (MySQL commits DDL by itself)."""
         con.commit()
 
+    def rollback(self, con: Any) -> None:
+        """Undo a failed statement's transaction, so the connection can go on."""
+        con.rollback()
+
     def consistent_read(self, con: Any) -> None:
         """Make the following statements on ``con`` read one snapshot of the database."""
 
@@ -160,14 +164,6 @@ class Backend:
             "SELECT table_name FROM information_schema.tables "
             f"WHERE table_schema = {self.placeholder}"
         )
-        raw = con.raw if isinstance(con, Connection) else con
-        if raw is not None and self.kind is Kind.DUCKDB:
-            cur = raw.cursor()
-            try:
-                cur.execute(sql, [schema])
-                return frozenset(str(row[0]) for row in cur.fetchall())
-            finally:
-                cur.close()
         with self.connect() as fresh:
             cur = fresh.cursor()
             cur.execute(sql, [schema])
@@ -265,6 +261,13 @@ class Backend:
 
     def analyze(self, con: Any, qualified: Iterable[str], *, committed: bool) -> None:
         """Fresh planner statistics after a refill (inside the transaction, or after it)."""
+
+    def describe(self) -> tuple[str, str]:
+        """Where the synced data is and how to look at it, for the sync's summary."""
+        return (
+            self.target.display,
+            f"{self.target.kind.value}; tables in {self.target.dataset}",
+        )
 
     # -- the writer's side --------------------------------------------------------------------
 
@@ -471,6 +474,25 @@ class DuckDBBackend(Backend):
             cur.execute("ROLLBACK")
             raise
 
+    def rollback(self, con: Any) -> None:
+        """Outside BEGIN … COMMIT a DuckDB statement commits or fails alone: nothing to undo."""
+
+    def existing_tables(self, schema: str, con: Any = None) -> frozenset[str]:
+        if con is None:
+            return super().existing_tables(schema)
+        # A cursor is a connection of its own on the same open file (a second connect() to it
+        # with other settings would be refused), outside any failed transaction of ``con``.
+        raw = con.raw if isinstance(con, Connection) else con
+        cur = raw.cursor()
+        try:
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                [schema],
+            )
+            return frozenset(str(row[0]) for row in cur.fetchall())
+        finally:
+            cur.close()
+
     def insert_frame(self, con: Any, qualified: str, frame: Any) -> bool:
         con.register("_model_rows", frame)
         try:
@@ -478,6 +500,13 @@ class DuckDBBackend(Backend):
         finally:
             con.unregister("_model_rows")
         return True
+
+    def describe(self) -> tuple[str, str]:
+        dataset = self.target.dataset
+        return (
+            str(self.serving),
+            f"DuckDB; tables in schema {dataset}, e.g. SELECT count(*) FROM {dataset}.leads",
+        )
 
     def lock_path(self, data_dir: Path) -> Path:
         # Beside the file: two data folders pointing at one warehouse still share the lock.
