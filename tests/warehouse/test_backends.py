@@ -117,3 +117,46 @@ def test_money_columns_are_decimal_on_every_backend() -> None:
         for table, column in (("input_costs", "amount"), ("input_goals", "revenue_goal")):
             sql = create_sql(target, MODEL_TABLES[table])
             assert f"{backend_for(target).quote(column)} {expected}" in sql
+
+
+@pytest.mark.parametrize(("amount", "converted"), [(1234.5, True), (1e26, False)])
+def test_double_money_columns_of_an_older_warehouse_keep_their_rows(
+    warehouse_url: str, amount: float, converted: bool
+) -> None:
+    from datetime import date
+
+    from kommo_analytics.model import store
+    from kommo_analytics.model.schema import model_schema
+
+    target = parse_database_url(warehouse_url)
+    backend = backend_for(target)
+    if target.kind is Kind.DUCKDB:
+        assert target.sync_path is not None
+        target.sync_path.parent.mkdir(parents=True)
+        duckdb.connect(str(target.sync_path)).close()
+    schema, table = model_schema(target), model_qualified(target, "input_costs")
+    with reader.connect(target, write=True) as con:
+        cur = backend.cursor(con)
+        create_schema = backend.create_schema_sql(schema)
+        if create_schema is not None:
+            cur.execute(create_schema)
+        # The table as versions before DECIMAL money created it.
+        cur.execute(
+            f"CREATE TABLE {table} (day DATE, channel TEXT, utm_campaign TEXT, "
+            f"amount {backend.type_name('double')}, imported_at {backend.type_name('timestamp')}, "
+            "source TEXT)"
+        )
+        cur.execute(
+            f"INSERT INTO {table} VALUES ('2024-03-01', 'paid', NULL, {amount!r}, NULL, 'old.csv')"
+        )
+        con.commit()
+    new = {"day": date(2024, 3, 2), "channel": "organic", "utm_campaign": None}
+    new |= {"amount": 10.25, "imported_at": None, "source": "new.csv"}
+    store.replace_input_rows(target, "input_costs", [new], delete_where=None)
+    with reader.connect(target, write=True) as con:
+        kind = backend.column_type(con, schema, "input_costs", "amount")
+        cur = backend.cursor(con)
+        cur.execute(f"SELECT source, amount FROM {table} ORDER BY day")
+        rows = [(str(s), float(a)) for s, a in cur.fetchall()]
+    assert kind.startswith(("DECIMAL", "NUMERIC")) is converted
+    assert rows == [("old.csv", amount), ("new.csv", 10.25)]

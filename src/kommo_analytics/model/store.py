@@ -192,6 +192,9 @@ def ensure_tables(con: Any, target: Target, tables: Iterable[ModelTable]) -> Non
             _store_money_as_decimal(con, target, table)
 
 
+_MONEY_LIMIT = 1e16  # DECIMAL(18, 2) holds 16 integer digits
+
+
 def _store_money_as_decimal(con: Any, target: Target, table: ModelTable) -> None:
     """Input tables created when money was DOUBLE keep their rows and get DECIMAL columns."""
     backend = backend_for(target)
@@ -203,16 +206,20 @@ def _store_money_as_decimal(con: Any, target: Target, table: ModelTable) -> None
             ("DECIMAL", "NUMERIC")
         ):
             continue
-        statement = backend.alter_type_sql(
-            model_qualified(target, table.name), column.name, backend.type_name(M.MONEY)
-        )
+        name = model_qualified(target, table.name)
+        cur = backend.cursor(con)
+        cur.execute(f"SELECT MAX(ABS({backend.quote(column.name)})) FROM {name}")
+        (largest,) = cur.fetchone()
+        if largest is not None and float(largest) >= _MONEY_LIMIT:
+            # Imported before amounts were checked: converting would fail (or, on a lax MySQL,
+            # clip the value). The column stays DOUBLE, which still reads and writes.
+            continue
+        statement = backend.alter_type_sql(name, column.name, backend.type_name(M.MONEY))
         try:
             backend.cursor(con).execute(statement)
             backend.commit_ddl(con)
         except WarehouseError:
-            # An amount imported before amounts were checked may not fit DECIMAL(18, 2): the
-            # column stays as it was, which still reads and writes.
-            backend.rollback(con)
+            backend.rollback(con)  # the column stays as it was
 
 
 def _drop(cur: Any, target: Target, table: ModelTable) -> None:
