@@ -160,3 +160,24 @@ def test_double_money_columns_of_an_older_warehouse_keep_their_rows(
         rows = [(str(s), float(a)) for s, a in cur.fetchall()]
     assert kind.startswith(("DECIMAL", "NUMERIC")) is converted
     assert rows == [("old.csv", amount), ("new.csv", 10.25)]
+
+
+def test_a_data_folder_the_loader_cannot_write_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kommo_analytics.warehouse.loader import Warehouse
+
+    data = tmp_path / "data"
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self == data / "dlt":
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    warehouse = Warehouse(parse_database_url("postgresql+psycopg://u@127.0.0.1:1/db"), data)
+    with pytest.raises(WarehouseError) as info:
+        warehouse.check()
+    assert f"the data folder {data} is not writable" in info.value.one_line()
+    assert "DATA_DIR" in info.value.one_line()
