@@ -13,7 +13,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from kommo_analytics.errors import SyncError
-from kommo_analytics.warehouse.backends import backend_for, data_folder_read_only
+from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.target import Target
 
 
@@ -38,7 +38,7 @@ def sync_lock(path: Path) -> Iterator[None]:
         ) from None
     except OSError as exc:
         # The first thing a writer creates is the lock: a folder it may not write says so here.
-        raise data_folder_read_only(path.parent, exc) from exc
+        raise folder_problem(path.parent, exc) from exc
     try:
         yield
     finally:

@@ -407,6 +407,12 @@ class Cursor:
     def __iter__(self) -> Iterator[Any]:
         return iter(self.raw)
 
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.close()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
@@ -518,11 +524,14 @@ class DuckDBBackend(Backend):
             raise NoSyncedDataError(f"no synced data in {self.serving} yet")
 
     def prepare_writer(self) -> None:
-        self.private.parent.mkdir(parents=True, exist_ok=True)
-        if not self.private.exists() and self.serving.exists():
-            # The private file was removed (or the warehouse copied from elsewhere): carry on
-            # from what readers see instead of starting from nothing.
-            shutil.copyfile(self.serving, self.private)
+        try:
+            self.private.parent.mkdir(parents=True, exist_ok=True)
+            if not self.private.exists() and self.serving.exists():
+                # The private file was removed (or the warehouse copied from elsewhere): carry
+                # on from what readers see instead of starting from nothing.
+                shutil.copyfile(self.serving, self.private)
+        except OSError as exc:
+            raise folder_problem(self.private.parent, exc) from exc
 
     def dlt_destination(self) -> Any:
         from dlt.destinations import duckdb
@@ -588,6 +597,15 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def folder_problem(folder: Path, exc: OSError) -> WarehouseError:
+    """A folder a writer needs and cannot use: full, or not writable."""
+    if exc.errno == errno.ENOSPC:
+        return WarehouseError(
+            f"the disk holding {folder} is full ({first_line(exc)})", hint=_DISK_HINT
+        )
+    return data_folder_read_only(folder, exc)
 
 
 def data_folder_read_only(folder: Path, exc: BaseException) -> WarehouseError:

@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from kommo_analytics.errors import QueryError, WarehouseError
-from kommo_analytics.warehouse.backends import backend_for
+from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.tables import TABLES, Disposition, Table
 from kommo_analytics.warehouse.target import Target
 
@@ -64,7 +64,10 @@ class Warehouse:
 
             self.backend.prepare_writer()
             pipelines_dir = self.data_dir / "dlt"
-            pipelines_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                pipelines_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise folder_problem(self.data_dir, exc) from exc
             name = f"kommo_{self.target.key}"
             # dlt's working folder is scratch space only: the warehouse holds the schema, dlt's
             # state and our watermarks. Starting from an empty folder means a package left
