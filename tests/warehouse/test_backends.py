@@ -181,3 +181,57 @@ def test_a_data_folder_the_loader_cannot_write_is_named(
         warehouse.check()
     assert f"the data folder {data} is not writable" in info.value.one_line()
     assert "DATA_DIR" in info.value.one_line()
+
+
+def _translated(url: str, exc: BaseException, *, write: bool = False) -> WarehouseError:
+    try:
+        raise RuntimeError("dlt's wrapper") from exc
+    except RuntimeError as wrapped:
+        return backend_for(parse_database_url(url)).translate(wrapped, write=write)
+
+
+MYSQL = "mysql+pymysql://kommo:hunter2@127.0.0.1:3306/kommo"
+POSTGRES = "postgresql+psycopg://kommo:hunter2@127.0.0.1:5432/kommo"
+
+
+def test_driver_failures_are_sorted_by_code_not_by_wording() -> None:
+    import psycopg.errors
+    import pymysql
+
+    def mysql(code: int) -> WarehouseError:
+        return _translated(MYSQL, pymysql.err.OperationalError(code, "wording varies"))
+
+    def postgres(state: str) -> WarehouseError:
+        return _translated(POSTGRES, psycopg.errors.lookup(state)("wording varies"))
+
+    assert isinstance(mysql(1049), UnknownDatabaseError)
+    assert "database kommo does not exist on server 127.0.0.1:3306" in mysql(1049).message
+    assert "refused this user" in mysql(1045).message
+    assert "user name and password" in mysql(1045).hint
+    assert "nothing answers at 127.0.0.1:3306" in mysql(2003).message
+    assert "is full" in mysql(1021).message and "free disk space" in mysql(1021).hint
+    assert "read-only" in mysql(1290).message
+    assert "is full" in postgres("53100").message
+    assert "read-only" in postgres("25006").message
+    assert "refused this user" in postgres("28P01").message
+    other = postgres("22012")  # division by zero: the driver's first line, as a QueryError
+    assert (
+        other.message
+        == f"a statement on {parse_database_url(POSTGRES).display} failed: wording varies"
+    )
+    for error in (mysql(1049), mysql(1045), postgres("53100"), other):
+        assert "hunter2" not in error.one_line()
+
+
+@pytest.mark.server
+def test_a_wrong_user_and_a_dead_port_are_told_apart(postgres_url: str, mariadb_url: str) -> None:
+    for url in (postgres_url, mariadb_url):
+        parts = urlsplit(url)
+        wrong_user = urlunsplit(
+            (parts.scheme, f"kommo_nobody:x@{parts.hostname}:{parts.port}", parts.path, "", "")
+        )
+        with pytest.raises(WarehouseError, match="refused this user"):
+            reader.query(parse_database_url(wrong_user), "SELECT 1")
+        dead = urlunsplit((parts.scheme, f"{parts.hostname}:1", parts.path, "", ""))
+        with pytest.raises(WarehouseError, match="nothing answers at 127.0.0.1:1"):
+            reader.query(parse_database_url(dead), "SELECT 1")
