@@ -233,5 +233,5 @@ def test_a_wrong_user_and_a_dead_port_are_told_apart(postgres_url: str, mariadb_
         with pytest.raises(WarehouseError, match="refused this user"):
             reader.query(parse_database_url(wrong_user), "SELECT 1")
         dead = urlunsplit((parts.scheme, f"{parts.hostname}:1", parts.path, "", ""))
-        with pytest.raises(WarehouseError, match="nothing answers at 127.0.0.1:1"):
+        with pytest.raises(WarehouseError, match=r"nothing answers at 127\.0\.0\.1:1"):
             reader.query(parse_database_url(dead), "SELECT 1")
