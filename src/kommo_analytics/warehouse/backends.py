@@ -68,7 +68,6 @@ class Backend:
     types: ClassVar[Mapping[str, str]]
     text_cast: ClassVar[str] = "VARCHAR"  # CAST(x AS …) to text
     bool_cast: ClassVar[str] = "BOOLEAN"  # CAST(NULL AS …) for a boolean column
-    has_schemas: ClassVar[bool] = True  # MySQL: a schema *is* a database
     has_indexes: ClassVar[bool] = True  # DuckDB: zone maps serve it better than indexes
     loader_file_format: ClassVar[str | None] = None  # dlt's load files
 
@@ -645,7 +644,6 @@ class MySQLBackend(Backend):
     }
     text_cast = "CHAR"
     bool_cast = "SIGNED"  # MySQL cannot CAST to BOOLEAN; its booleans are small integers
-    has_schemas = False
 
     def quote(self, name: str) -> str:
         return f"`{name}`"
