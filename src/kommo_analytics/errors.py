@@ -7,6 +7,9 @@ never decide on their own whether something is retriable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class KommoAnalyticsError(Exception):
     """Base class: a problem with a message for people and a hint on how to fix it."""
@@ -104,6 +107,31 @@ class NoSyncedDataError(WarehouseError):
     hint = "run `kommo-analytics sync` to copy your Kommo account, or `./scripts/demo.sh` for the demo account"
 
 
+class MissingTableError(WarehouseError):
+    """A statement read a table that the database's catalog does not list (yet): decided by
+    asking the catalog, never by the driver's wording."""
+
+    hint = "run `kommo-analytics sync` (it creates the tables and builds the model)"
+
+    def __init__(self, message: str, *, tables: tuple[str, ...], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.tables = tables
+
+
+class UnknownDatabaseError(WarehouseError):
+    """The server answers, but the database DATABASE_URL names is not on it."""
+
+    hint = "create it, or fix the database name in DATABASE_URL"
+
+
+class QueryError(WarehouseError):
+    """A statement the database refused; ``reason`` is the driver's first line."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
 class SyncError(KommoAnalyticsError):
     """A sync cannot start or go on (another sync running, inconsistent state)."""
 
@@ -129,3 +157,31 @@ class DataDriftError(FatalApiError):
     def located(self, where: str) -> DataDriftError:
         """The same problem, told with the entity and page (or window) it was found in."""
         return DataDriftError(f"{where}: {self.message}", field=self.field, value=self.value)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in an input file; ``line`` as a spreadsheet numbers it (header = 1)."""
+
+    line: int
+    column: str | None
+    value: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        value = f'"{self.value}" ' if self.value is not None else ""
+        return f"{where}: {value}{self.message}"
+
+
+class InputFileError(KommoAnalyticsError):
+    """An input file was refused; ``problems`` lists every bad line (the CLI prints them)."""
+
+    hint = "fix the lines listed and import the file again; no row of it was saved"
+
+    def __init__(self, source: str, problems: Sequence[Problem], *, hint: str | None = None):
+        count = len(problems)
+        word = "problem" if count == 1 else "problems"
+        super().__init__(f"{source}: {count} {word}; nothing was imported", hint=hint)
+        self.source = source
+        self.problems: list[Problem] = list(problems)

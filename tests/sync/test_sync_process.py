@@ -18,8 +18,7 @@ from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.server import serve_in_thread
 from kommo_analytics.emulator.state import get_state
 from kommo_analytics.sync.engine import SyncOptions
-from kommo_analytics.sync.lock import sync_lock
-from kommo_analytics.sync.runner import lock_path
+from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.sync.harness import NOW, Clock, account, assert_matches_truth, duckdb_url, sync
 
@@ -128,7 +127,7 @@ def test_a_reader_can_query_the_duckdb_warehouse_while_a_sync_writes(tmp_path: P
 def test_a_second_sync_of_the_same_warehouse_exits_with_a_clear_message(tmp_path: Path) -> None:
     url = duckdb_url(tmp_path)
     env = _env("http://127.0.0.1:9", "token", tmp_path, url)
-    with sync_lock(lock_path(parse_database_url(url), tmp_path / "data")):
+    with writer_lock(parse_database_url(url), tmp_path / "data"):
         result = subprocess.run(
             SYNC, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )

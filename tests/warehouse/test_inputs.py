@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from kommo_analytics.errors import InputFileError, Problem
 from kommo_analytics.model.channels import DEFAULT_CHANNELS
 from kommo_analytics.model.inputs import (
     CostRow,
     GoalRow,
-    InputFileError,
-    Problem,
     UserRef,
     parse_amount,
     parse_costs,
@@ -273,3 +272,23 @@ def test_read_text_falls_back_to_windows_1252(tmp_path: Path) -> None:
     path = tmp_path / "goals.csv"
     path.write_bytes("user\nJoão\n".encode("cp1252"))
     assert read_text(path) == "user\nJoão\n"
+
+
+def test_an_absurd_cost_is_refused_with_its_line_and_column() -> None:
+    # Money is stored as DECIMAL(18, 2): at most 16 integer digits fit, and more than 12 (a
+    # trillion) is a typo or a pasted figure, not a marketing cost.
+    assert cost_problems("date,channel,amount\n2024-03-01,paid,100000000000000000000000000\n") == [
+        'line 2, column amount: "100000000000000000000000000" is too large for an amount '
+        "(at most 12 digits before the decimal separator)"
+    ]
+    assert costs("date,channel,amount\n2024-03-01,paid,999999999999.99\n")[0].amount == Decimal(
+        "999999999999.99"
+    )
+
+
+def test_an_absurd_goal_is_refused_with_its_line_and_column() -> None:
+    problems = goal_problems("month,user,revenue_goal\n2024-03,11,1.000.000.000.000.000\n")
+    assert problems == [
+        'line 2, column revenue_goal: "1.000.000.000.000.000" is too large for an amount '
+        "(at most 12 digits before the decimal separator)"
+    ]

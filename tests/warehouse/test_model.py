@@ -20,10 +20,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from kommo_analytics.errors import WarehouseError
+from kommo_analytics.errors import InputFileError, WarehouseError
 from kommo_analytics.model import compat
 from kommo_analytics.model import store as model_store
-from kommo_analytics.model.inputs import InputFileError
 from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.service import inputs, reports
 from kommo_analytics.service.account import load_modelled

@@ -15,8 +15,7 @@ from rich.table import Table
 
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
-from kommo_analytics.errors import ConfigError
-from kommo_analytics.model.inputs import InputFileError
+from kommo_analytics.errors import ConfigError, InputFileError
 from kommo_analytics.service import account, health, inputs, names, reports
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import load_settings

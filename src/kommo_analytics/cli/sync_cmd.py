@@ -12,12 +12,12 @@ from rich.table import Table
 
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.service import health
 from kommo_analytics.settings import Settings, load_settings
 from kommo_analytics.sync.engine import SyncOptions, SyncResult
 from kommo_analytics.sync.nulls import describe
 from kommo_analytics.sync.progress import LogReporter, RichReporter
 from kommo_analytics.sync.streams import STREAM_NAMES, parse_streams
-from kommo_analytics.warehouse.target import Kind, parse_database_url
 
 console = Console()
 
@@ -34,23 +34,12 @@ def print_summary(
     console.print(table)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {describe(warning)}", highlight=False)
-    target = parse_database_url(database_url or settings.resolved_database_url)
     total = sum(result.requests.values())
     console.print(
         f"{total:,} requests in {took:.1f} s ({total / max(took, 1e-6):.1f}/s).", highlight=False
     )
-    if target.kind is Kind.DUCKDB:
-        console.print(
-            f"Data: [cyan]{target.serving_path}[/] (DuckDB; tables in schema "
-            f"[bold]{target.dataset}[/], e.g. SELECT count(*) FROM {target.dataset}.leads)",
-            highlight=False,
-        )
-    else:
-        console.print(
-            f"Data: [cyan]{target.display}[/] ({target.kind.value}; tables in "
-            f"[bold]{target.dataset}[/])",
-            highlight=False,
-        )
+    where, how = health.where_data_lives(database_url or settings.resolved_database_url)
+    console.print(f"Data: [cyan]{where}[/] ({how})", highlight=False)
 
 
 def sync_with_progress(

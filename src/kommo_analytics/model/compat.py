@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kommo_analytics.model.schema import model_qualified
-from kommo_analytics.warehouse.target import Kind, Target
+from kommo_analytics.model.schema import M, model_qualified
+from kommo_analytics.warehouse.backends import backend_for
+from kommo_analytics.warehouse.target import Target
 
 VIEWS = (
     "leads_metrics",
@@ -27,14 +28,18 @@ VIEWS = (
 
 
 def view_name(target: Target, view: str) -> str:
-    return f"`{target.dataset}`.`{view}`" if target.kind is Kind.MYSQL else f'"{view}"'
+    return backend_for(target).view_name(view)
 
 
 def definitions(target: Target) -> dict[str, str]:
     def m(table: str) -> str:
         return model_qualified(target, table)
 
-    text = "CHAR" if target.kind is Kind.MYSQL else "VARCHAR"
+    backend = backend_for(target)
+    text = backend.text_cast
+    timestamp = backend.type_name(M.TIMESTAMP)
+    double = backend.type_name(M.DOUBLE)
+    boolean = backend.bool_cast
     not_deleted = "l.is_deleted = FALSE"
     won = "CASE WHEN l.outcome = 'won' THEN 1 ELSE 0 END"
     lost = "CASE WHEN l.outcome = 'lost' THEN 1 ELSE 0 END"
@@ -73,15 +78,15 @@ def definitions(target: Target) -> dict[str, str]:
                    CONCAT('task_', t.kind) AS activity_type,
                    t.responsible_user_id AS user_id, u.name AS vendedor, t.lead_id,
                    t.created_at, t.complete_till AS due_at, t.is_completed AS completed,
-                   t.completed_at, t.on_time, CAST(NULL AS {_double(target)}) AS duration_minutes
+                   t.completed_at, t.on_time, CAST(NULL AS {double}) AS duration_minutes
             FROM {m("fact_tasks")} t
             LEFT JOIN {m("dim_users")} u ON u.user_id = t.responsible_user_id
             WHERE t.lead_deleted = FALSE
             UNION ALL
             SELECT a.event_id, CONCAT(a.medium, '_', a.direction), a.created_by, u.name,
-                   a.lead_id, a.created_at, CAST(NULL AS {_timestamp(target)}),
-                   CAST(NULL AS {_bool(target)}), CAST(NULL AS {_timestamp(target)}),
-                   CAST(NULL AS {_bool(target)}), a.call_seconds / 60.0
+                   a.lead_id, a.created_at, CAST(NULL AS {timestamp}),
+                   CAST(NULL AS {boolean}), CAST(NULL AS {timestamp}),
+                   CAST(NULL AS {boolean}), a.call_seconds / 60.0
             FROM {m("fact_activities")} a
             LEFT JOIN {m("dim_users")} u ON u.user_id = a.created_by
             WHERE a.lead_deleted = FALSE""",
@@ -103,25 +108,10 @@ def definitions(target: Target) -> dict[str, str]:
     }
 
 
-def _timestamp(target: Target) -> str:
-    return "DATETIME(6)" if target.kind is Kind.MYSQL else "TIMESTAMP"
-
-
-def _double(target: Target) -> str:
-    return {Kind.MYSQL: "DOUBLE", Kind.POSTGRES: "DOUBLE PRECISION"}.get(target.kind, "DOUBLE")
-
-
-def _bool(target: Target) -> str:
-    # MySQL cannot CAST to BOOLEAN; its booleans are small integers.
-    return "SIGNED" if target.kind is Kind.MYSQL else "BOOLEAN"
-
-
 def create_views(con: Any, target: Target) -> None:
-    cur = con if target.kind is Kind.DUCKDB else con.cursor()
+    backend = backend_for(target)
+    cur = backend.cursor(con)
     for view, sql in definitions(target).items():
-        if target.kind is Kind.MYSQL:
-            cur.execute(f"CREATE OR REPLACE VIEW {view_name(target, view)} AS {sql}")
-        else:
-            cur.execute(f"DROP VIEW IF EXISTS {view_name(target, view)}")
-            cur.execute(f"CREATE VIEW {view_name(target, view)} AS {sql}")
-    con.commit() if target.kind is not Kind.DUCKDB else None
+        for statement in backend.create_view_sql(view, sql):
+            cur.execute(statement)
+    backend.commit_ddl(con)

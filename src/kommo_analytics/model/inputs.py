@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from kommo_analytics.errors import ConfigError, KommoAnalyticsError
+from kommo_analytics.errors import ConfigError, InputFileError, Problem
 
 T = TypeVar("T")
 
@@ -58,34 +58,6 @@ class UserRef:
     id: int
     name: str | None
     email: str | None
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in an input file; ``line`` as a spreadsheet numbers it (header = 1)."""
-
-    line: int
-    column: str | None
-    value: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
-        value = f'"{self.value}" ' if self.value is not None else ""
-        return f"{where}: {value}{self.message}"
-
-
-class InputFileError(KommoAnalyticsError):
-    """An input file was refused; ``problems`` lists every bad line (the CLI prints them)."""
-
-    hint = "fix the lines listed and import the file again; no row of it was saved"
-
-    def __init__(self, source: str, problems: Sequence[Problem], *, hint: str | None = None):
-        count = len(problems)
-        word = "problem" if count == 1 else "problems"
-        super().__init__(f"{source}: {count} {word}; nothing was imported", hint=hint)
-        self.source = source
-        self.problems: list[Problem] = list(problems)
 
 
 class _Invalid(ValueError):
@@ -176,10 +148,21 @@ def parse_amount(text: str) -> Decimal:
     return -value if negative and value != 0 else value
 
 
+# Amounts are stored as DECIMAL(18, 2): 16 integer digits would fit, but more than 12 (a
+# trillion) is a pasted figure or a typo, never a cost or a goal.
+MAX_INTEGER_DIGITS = 12
+
+
 def _amount(text: str, *, what: str) -> Decimal:
     value = parse_amount(text)
     if value < 0:
         raise _Invalid(text, f"is negative; {what} cannot be below zero")
+    if value >= Decimal(10) ** MAX_INTEGER_DIGITS:
+        raise _Invalid(
+            text,
+            f"is too large for an amount (at most {MAX_INTEGER_DIGITS} digits before the "
+            "decimal separator)",
+        )
     return value
 
 

@@ -14,16 +14,15 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from kommo_analytics.errors import WarehouseError
+from kommo_analytics.errors import MissingTableError, NoSyncedDataError, QueryError, WarehouseError
 from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.target import Kind, Target
-
-DIALECTS = {Kind.DUCKDB: "duckdb", Kind.MYSQL: "mysql", Kind.POSTGRES: "postgres"}
+from kommo_analytics.warehouse.backends import backend_for, first_line
+from kommo_analytics.warehouse.target import Target
 
 
 def compile_sql(target: Target, expr: ir.Table) -> str:
-    return str(ibis.to_sql(expr, dialect=DIALECTS[target.kind]))
+    return str(ibis.to_sql(expr, dialect=backend_for(target).dialect))
 
 
 def _frame(cur: Any) -> pd.DataFrame:
@@ -36,10 +35,7 @@ def run_all(target: Target, queries: Mapping[str, ir.Table]) -> dict[str, pd.Dat
     commits in between cannot mix two models into one report)."""
     results: dict[str, pd.DataFrame] = {}
     with reader.connect(target) as con:
-        if target.kind is Kind.POSTGRES:
-            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        elif target.kind is Kind.MYSQL:
-            con.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        backend_for(target).consistent_read(con)
         for name, expr in queries.items():
             sql = compile_sql(target, expr)
             cur = con.cursor()
@@ -52,12 +48,19 @@ def run_all(target: Target, queries: Mapping[str, ir.Table]) -> dict[str, pd.Dat
 
 
 def _query_problem(target: Target, name: str, exc: Exception) -> WarehouseError:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if reader.is_missing_table(exc):
-        return WarehouseError(
-            f"the analytics model is missing in {target.display} ({reason})",
+    if isinstance(exc, MissingTableError):
+        return MissingTableError(
+            f"the analytics model is missing in {target.display} "
+            f"({', '.join(exc.tables)} does not exist)",
+            tables=exc.tables,
             hint="run `kommo-analytics sync` (it builds the model) or `kommo-analytics model`",
         )
+    if isinstance(exc, QueryError):
+        reason = exc.reason
+    elif isinstance(exc, WarehouseError):
+        return exc  # a lost connection, a full disk: already said plainly
+    else:
+        reason = first_line(exc)
     return WarehouseError(f"the metric query {name!r} failed on {target.display}: {reason}")
 
 
@@ -67,8 +70,6 @@ def model_info(target: Target) -> dict[str, str]:
         rows = reader.query(
             target, f"SELECT item, value FROM {model_qualified(target, 'model_info')}"
         )
-    except Exception as exc:
-        if reader.is_missing_table(exc):
-            return {}
-        raise
+    except (MissingTableError, NoSyncedDataError):
+        return {}
     return {str(k): str(v) for k, v in rows if v is not None}

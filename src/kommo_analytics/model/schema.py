@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from kommo_analytics.kommo.entities import TRACKING_COLUMNS
+from kommo_analytics.warehouse.backends import backend_for, type_name
 from kommo_analytics.warehouse.target import Kind, Target
 
 # Bumped whenever a derived table's columns change: a build then drops and re-creates them.
@@ -33,6 +34,7 @@ MODEL_SCHEMA = "kommo_model"
 class M(StrEnum):
     BIGINT = "bigint"
     DOUBLE = "double"
+    MONEY = "money"  # DECIMAL(18, 2): imported amounts keep their cents exactly
     TEXT = "text"
     BOOL = "bool"
     TIMESTAMP = "timestamp"
@@ -65,6 +67,7 @@ class ModelTable:
         types = {
             M.BIGINT: "int64",
             M.DOUBLE: "float64",
+            M.MONEY: "decimal(18, 2)",
             M.TEXT: "string",
             M.BOOL: "boolean",
             M.TIMESTAMP: "timestamp",
@@ -155,7 +158,7 @@ MODEL_TABLES: dict[str, ModelTable] = {
         ModelTable(
             "input_costs",
             _cols(
-                "day date, channel text, utm_campaign text, amount double, "
+                "day date, channel text, utm_campaign text, amount money, "
                 "imported_at timestamp, source text"
             ),
             derived=False,
@@ -163,7 +166,7 @@ MODEL_TABLES: dict[str, ModelTable] = {
         ModelTable(
             "input_goals",
             _cols(
-                "month date, user_id bigint, revenue_goal double, deals_goal bigint, "
+                "month date, user_id bigint, revenue_goal money, deals_goal bigint, "
                 "imported_at timestamp, source text"
             ),
             derived=False,
@@ -202,62 +205,41 @@ DERIVED = tuple(t for t in MODEL_TABLES.values() if t.derived)
 
 def model_schema(target: Target) -> str:
     """Where the model lives: its own schema, or the URL's database on MySQL."""
-    return target.dataset if target.kind is Kind.MYSQL else MODEL_SCHEMA
+    return backend_for(target).model_schema(MODEL_SCHEMA)
 
 
 def model_qualified(target: Target, table: str) -> str:
-    schema = model_schema(target)
-    if target.kind is Kind.MYSQL:
-        return f"`{schema}`.`{table}`"
-    return f'"{schema}"."{table}"'
+    return backend_for(target).qualified(table, model_schema(target))
 
 
 def sql_type(kind: Kind, type_: M) -> str:
-    if kind is Kind.MYSQL:
-        return {
-            M.BIGINT: "BIGINT",
-            M.DOUBLE: "DOUBLE",
-            M.TEXT: "TEXT",
-            M.BOOL: "BOOLEAN",
-            M.TIMESTAMP: "DATETIME(6)",
-            M.DATE: "DATE",
-        }[type_]
-    return {
-        M.BIGINT: "BIGINT",
-        M.DOUBLE: "DOUBLE PRECISION" if kind is Kind.POSTGRES else "DOUBLE",
-        M.TEXT: "TEXT",
-        M.BOOL: "BOOLEAN",
-        M.TIMESTAMP: "TIMESTAMP",
-        M.DATE: "DATE",
-    }[type_]
+    return type_name(kind, type_)
 
 
 def create_sql(target: Target, table: ModelTable) -> str:
+    backend = backend_for(target)
     columns = [
-        f"{_quote(target, c.name)} {sql_type(target.kind, c.type)}"
+        f"{backend.quote(c.name)} {backend.type_name(c.type)}"
         + (" NOT NULL" if c.name in table.key else "")
         for c in table.columns
     ]
     if table.key:
-        columns.append(f"PRIMARY KEY ({', '.join(_quote(target, k) for k in table.key)})")
+        columns.append(f"PRIMARY KEY ({', '.join(backend.quote(k) for k in table.key)})")
     return (
         f"CREATE TABLE IF NOT EXISTS {model_qualified(target, table.name)} ({', '.join(columns)})"
     )
 
 
 def index_sql(target: Target, table: ModelTable) -> list[str]:
-    if target.kind is Kind.DUCKDB:
+    backend = backend_for(target)
+    if not backend.has_indexes:
         return []
     statements = []
     for columns in table.indexes:
         name = f"ix_{table.name}_{'_'.join(columns)}"
-        cols = ", ".join(_quote(target, c) for c in columns)
+        cols = ", ".join(backend.quote(c) for c in columns)
         statements.append(
-            f"CREATE INDEX IF NOT EXISTS {_quote(target, name)} "
+            f"CREATE INDEX IF NOT EXISTS {backend.quote(name)} "
             f"ON {model_qualified(target, table.name)} ({cols})"
         )
     return statements
-
-
-def _quote(target: Target, name: str) -> str:
-    return f"`{name}`" if target.kind is Kind.MYSQL else f'"{name}"'

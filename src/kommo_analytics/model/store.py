@@ -11,15 +11,15 @@ The input tables (imported costs and goals) and forecast snapshots are never emp
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
-from kommo_analytics.errors import WarehouseError
+from kommo_analytics.errors import QueryError, WarehouseError
 from kommo_analytics.model import compat
 from kommo_analytics.model.build import (
     CREATION_EVENT,
@@ -40,8 +40,9 @@ from kommo_analytics.model.schema import (
 )
 from kommo_analytics.settings import Settings
 from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.backends import backend_for, first_line
 from kommo_analytics.warehouse.tables import TABLES
-from kommo_analytics.warehouse.target import Kind, Target
+from kommo_analytics.warehouse.target import Target
 
 # The raw columns the model reads; ``raw`` JSON columns stay in the warehouse.
 _RAW_TABLES: dict[str, str] = {
@@ -60,50 +61,50 @@ _RAW_TABLES: dict[str, str] = {
 }
 
 
-def _cursor(con: Any, target: Target) -> Any:
-    # A DuckDB "cursor" is a second connection with its own transaction; use the connection.
-    return con if target.kind is Kind.DUCKDB else con.cursor()
-
-
 def _columns(name: str) -> list[str]:
     return [c for c in TABLES[name].column_names if c != "raw"]
 
 
 def _fetch(con: Any, target: Target, sql: str, columns: list[str]) -> pd.DataFrame:
-    cur = _cursor(con, target)
-    try:
-        cur.execute(sql)
-    except Exception as exc:
-        if reader.is_missing_table(exc):
-            if target.kind is Kind.POSTGRES:
-                con.rollback()  # the failed statement aborted the transaction
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-        raise
+    cur = backend_for(target).cursor(con)
+    cur.execute(sql)
     rows = cur.fetchall()
     return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
 
 
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
 def read_raw(con: Any, target: Target) -> RawFrames:
     """The raw tables the model needs (tables a young warehouse lacks read as empty)."""
+    present = backend_for(target).existing_tables(target.dataset, con)
     frames: dict[str, pd.DataFrame] = {}
     for field_name, table in _RAW_TABLES.items():
         columns = _columns(table)
+        if table not in present:
+            frames[field_name] = _empty(columns)
+            continue
         where = ""
         if table == "events":
             types = ", ".join(f"'{t}'" for t in MODEL_EVENT_TYPES)
             where = f" WHERE type IN ({types})"
         sql = f"SELECT {', '.join(columns)} FROM {target.qualified(table)}{where}"
         frames[field_name] = _fetch(con, target, sql, columns)
-    # A query of its own, so that a warehouse without a leads table yet still reads its events.
     columns = _columns("events")
-    undated = f"SELECT id FROM {target.qualified('leads')} WHERE is_deleted AND created_at IS NULL"
-    creations = _fetch(
-        con,
-        target,
-        f"SELECT {', '.join(columns)} FROM {target.qualified('events')} "
-        f"WHERE type = '{CREATION_EVENT}' AND entity_type = 'lead' AND entity_id IN ({undated})",
-        columns,
-    )
+    creations = _empty(columns)
+    if {"leads", "events"} <= present:
+        undated = (
+            f"SELECT id FROM {target.qualified('leads')} WHERE is_deleted AND created_at IS NULL"
+        )
+        creations = _fetch(
+            con,
+            target,
+            f"SELECT {', '.join(columns)} FROM {target.qualified('events')} "
+            f"WHERE type = '{CREATION_EVENT}' AND entity_type = 'lead' "
+            f"AND entity_id IN ({undated})",
+            columns,
+        )
     if len(creations):
         events = frames["events"]
         frames["events"] = (
@@ -141,6 +142,9 @@ def _python_rows(frame: pd.DataFrame, table: ModelTable) -> list[tuple[Any, ...]
             values = [None if pd.isna(v) else int(v) for v in series]
         elif column.type is M.DOUBLE:
             values = [None if pd.isna(v) else float(v) for v in series]
+        elif column.type is M.MONEY:
+            # Through str: 0.1 stays 0.1, not the binary fraction next to it.
+            values = [None if pd.isna(v) else Decimal(str(v)) for v in series]
         elif column.type is M.BOOL:
             values = [None if pd.isna(v) else bool(v) for v in series]
         else:
@@ -153,22 +157,16 @@ def _python_rows(frame: pd.DataFrame, table: ModelTable) -> list[tuple[Any, ...]
 
 
 def _existing_columns(con: Any, target: Target, table: str) -> list[str] | None:
-    cur = _cursor(con, target)
-    mark = reader.placeholder(target)
-    cur.execute(
-        "SELECT column_name FROM information_schema.columns "
-        f"WHERE table_schema = {mark} AND table_name = {mark} ORDER BY ordinal_position",
-        [model_schema(target), table],
-    )
-    columns = [str(row[0]) for row in cur.fetchall()]
-    return columns or None
+    return backend_for(target).columns(con, model_schema(target), table)
 
 
 def ensure_tables(con: Any, target: Target, tables: Iterable[ModelTable]) -> None:
     """Create the model's schema and tables; re-create derived tables whose columns changed."""
-    cur = _cursor(con, target)
-    if target.kind is not Kind.MYSQL:
-        cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{model_schema(target)}"')
+    backend = backend_for(target)
+    cur = backend.cursor(con)
+    create_schema = backend.create_schema_sql(model_schema(target))
+    if create_schema is not None:
+        cur.execute(create_schema)
     # A model built by another version may differ in keys or meaning, not only in columns.
     stale = _built_version(con, target) not in (None, MODEL_VERSION)
     for table in tables:
@@ -188,21 +186,50 @@ def ensure_tables(con: Any, target: Target, tables: Iterable[ModelTable]) -> Non
             cur.execute(create_sql(target, table))
         for statement in index_sql(target, table):
             cur.execute(statement)
-    if target.kind is not Kind.MYSQL:
-        con.commit()
+    backend.commit_ddl(con)
+    for table in tables:
+        if not table.derived:
+            _store_money_as_decimal(con, target, table)
+
+
+_MONEY_LIMIT = 1e16  # DECIMAL(18, 2) holds 16 integer digits
+
+
+def _store_money_as_decimal(con: Any, target: Target, table: ModelTable) -> None:
+    """Input tables created when money was DOUBLE keep their rows and get DECIMAL columns."""
+    backend = backend_for(target)
+    schema = model_schema(target)
+    for column in table.columns:
+        if column.type is not M.MONEY:
+            continue
+        if backend.column_type(con, schema, table.name, column.name).startswith(
+            ("DECIMAL", "NUMERIC")
+        ):
+            continue
+        name = model_qualified(target, table.name)
+        cur = backend.cursor(con)
+        cur.execute(f"SELECT MAX(ABS({backend.quote(column.name)})) FROM {name}")
+        (largest,) = cur.fetchone()
+        if largest is not None and float(largest) >= _MONEY_LIMIT:
+            # Imported before amounts were checked: converting would fail (or, on a lax MySQL,
+            # clip the value). The column stays DOUBLE, which still reads and writes.
+            continue
+        statement = backend.alter_type_sql(name, column.name, backend.type_name(M.MONEY))
+        try:
+            backend.cursor(con).execute(statement)
+            backend.commit_ddl(con)
+        except WarehouseError:
+            backend.rollback(con)  # the column stays as it was
 
 
 def _drop(cur: Any, target: Target, table: ModelTable) -> None:
-    # The compatibility views depend on the tables (PostgreSQL refuses to drop them without
-    # CASCADE); the build re-creates the views after the tables.
-    cascade = " CASCADE" if target.kind is Kind.POSTGRES else ""
-    cur.execute(f"DROP TABLE {model_qualified(target, table.name)}{cascade}")
+    cur.execute(backend_for(target).drop_table_sql(model_qualified(target, table.name)))
 
 
 def _built_version(con: Any, target: Target) -> int | None:
     if _existing_columns(con, target, "model_info") is None:
         return None
-    cur = _cursor(con, target)
+    cur = backend_for(target).cursor(con)
     cur.execute(
         f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'model_version'"
     )
@@ -211,65 +238,36 @@ def _built_version(con: Any, target: Target) -> int | None:
 
 
 def insert_rows(con: Any, target: Target, table: ModelTable, frame: pd.DataFrame) -> None:
-    name = model_qualified(target, table.name)
     if frame.empty:
         return
-    cur = _cursor(con, target)
-    if target.kind is Kind.DUCKDB:
-        con.register("_model_rows", frame[list(table.column_names)])
-        try:
-            cur.execute(f"INSERT INTO {name} SELECT * FROM _model_rows")
-        finally:
-            con.unregister("_model_rows")
+    backend = backend_for(target)
+    name = model_qualified(target, table.name)
+    plain = frame[list(table.column_names)].copy()
+    for column in table.columns:
+        if column.type is M.MONEY:
+            # Kept rows read back as Decimal, new ones arrive as float: one dtype for the frame.
+            plain[column.name] = pd.to_numeric(plain[column.name], errors="coerce")
+    if backend.insert_frame(con, name, plain):
         return
-    rows = _python_rows(frame, table)
-    columns = ", ".join(table.column_names)
-    if target.kind is Kind.POSTGRES:
-        with cur.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join(["%s"] * len(table.columns))
-    sql = f"INSERT INTO {name} ({columns}) VALUES ({marks})"
-    # pymysql turns executemany into multi-row INSERTs; chunks keep each under the packet limit.
-    for start in range(0, len(rows), 5000):
-        cur.executemany(sql, rows[start : start + 5000])
+    backend.insert_rows(con, name, list(table.column_names), _python_rows(plain, table))
 
 
 def replace_tables(con: Any, target: Target, frames: Mapping[str, pd.DataFrame]) -> None:
     """Empty and refill the given tables in one transaction."""
-    cur = _cursor(con, target)
-    if target.kind is Kind.DUCKDB:
-        cur.execute("BEGIN TRANSACTION")
-    elif target.kind is Kind.MYSQL:
-        con.begin()
-    try:
+    backend = backend_for(target)
+    names = [model_qualified(target, n) for n in frames]
+    with backend.transaction(con) as cur:
         for name, frame in frames.items():
             cur.execute(f"DELETE FROM {model_qualified(target, name)}")
             insert_rows(con, target, MODEL_TABLES[name], frame)
-        if target.kind is Kind.POSTGRES:
-            # Fresh statistics with the rows: planned on a table it believes empty, the funnel's
-            # joins ran as nested loops for minutes. ANALYZE is transactional here.
-            for name in frames:
-                cur.execute(f"ANALYZE {model_qualified(target, name)}")
-        con.commit() if target.kind is not Kind.DUCKDB else cur.execute("COMMIT")
-    except BaseException:
-        con.rollback() if target.kind is not Kind.DUCKDB else cur.execute("ROLLBACK")
-        raise
-    if target.kind is Kind.MYSQL:
-        # After the commit: MySQL commits implicitly on ANALYZE TABLE.
-        cur.execute(f"ANALYZE TABLE {', '.join(model_qualified(target, n) for n in frames)}")
-        cur.fetchall()
+        backend.analyze(con, names, committed=False)
+    backend.analyze(con, names, committed=True)
 
 
-def prepare_duckdb(target: Target) -> None:
-    """The writer's DuckDB file, copied from the served one if it went missing."""
-    if target.kind is not Kind.DUCKDB:
-        return
-    sync, serving = target.sync_path, target.serving_path
-    assert sync is not None and serving is not None
-    if not sync.exists() and serving.exists():
-        shutil.copyfile(serving, sync)
+def prepare_writer(target: Target) -> None:
+    """The writer's storage, ready before it connects (DuckDB: the private file, copied from the
+    served one if it went missing)."""
+    backend_for(target).prepare_writer()
 
 
 # What a rebuild does, in order; `on_step` is called after each, so a caller can show progress.
@@ -288,8 +286,7 @@ def build_and_store(
 
     The caller holds the sync lock (and, on DuckDB, publishes afterwards).
     """
-    if target.kind is Kind.DUCKDB:
-        prepare_duckdb(target)
+    prepare_writer(target)
     try:
         with reader.connect(target, write=True) as con:
             raw = read_raw(con, target)
@@ -306,15 +303,20 @@ def build_and_store(
             on_step()
             compat.create_views(con, target)
             on_step()
+    except QueryError as exc:
+        raise _build_failed(target, exc.reason) from exc
     except WarehouseError:
         raise
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WarehouseError(
-            f"building the analytics model in {target.display} failed: {reason}",
-            hint="the previous model is unchanged; fix the cause and run `kommo-analytics model`",
-        ) from exc
+        raise _build_failed(target, first_line(exc)) from exc
     return {name: len(frame) for name, frame in frames.items()}
+
+
+def _build_failed(target: Target, reason: str) -> WarehouseError:
+    return WarehouseError(
+        f"building the analytics model in {target.display} failed: {reason}",
+        hint="the previous model is unchanged; fix the cause and run `kommo-analytics model`",
+    )
 
 
 def rebuild(
@@ -352,23 +354,13 @@ def replace_input_rows(
     spec = MODEL_TABLES[table]
     if spec.derived:
         raise ValueError(f"{table} is rebuilt from the raw tables, not imported")
-    if target.kind is Kind.DUCKDB:
-        prepare_duckdb(target)
+    prepare_writer(target)
     with reader.connect(target, write=True) as con:
         ensure_tables(con, target, [spec])
-        cur = _cursor(con, target)
-        if target.kind is Kind.DUCKDB:
-            cur.execute("BEGIN TRANSACTION")
-        elif target.kind is Kind.MYSQL:
-            con.begin()
-        try:
+        with backend_for(target).transaction(con) as cur:
             if delete_where is not None:
                 sql = f"DELETE FROM {model_qualified(target, table)} WHERE {delete_where}"
                 cur.execute(sql, list(delete_params)) if delete_params else cur.execute(sql)
             frame = pd.DataFrame([dict(r) for r in rows], columns=list(spec.column_names))
             insert_rows(con, target, spec, frame)
-            con.commit() if target.kind is not Kind.DUCKDB else cur.execute("COMMIT")
-        except BaseException:
-            con.rollback() if target.kind is not Kind.DUCKDB else cur.execute("ROLLBACK")
-            raise
     return len(rows)

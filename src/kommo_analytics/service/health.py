@@ -14,8 +14,9 @@ from kommo_analytics.model.query import model_info
 from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.service import _sql
 from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.tables import TABLES
-from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
+from kommo_analytics.warehouse.target import Target, parse_database_url
 
 RAW_TABLES: Final = tuple(TABLES)  # every raw table, in the order the sync declares them
 RUNS_SHOWN: Final = 20
@@ -66,41 +67,19 @@ def probe(url: str) -> WarehouseState:
     except KommoAnalyticsError as exc:
         return WarehouseState(Status.UNREADABLE, error=exc)
     where = target.location
-    stamp = ""
-    if target.kind is Kind.DUCKDB:
-        assert target.serving_path is not None
-        if not target.serving_path.exists():
-            return WarehouseState(Status.EMPTY, url, where)
-        # A publish replaces the file: its mtime changes even when a mid-run publish has not
-        # moved the bookkeeping the query below reads.
-        stamp = str(target.serving_path.stat().st_mtime_ns)
-    mark = reader.placeholder(target)
+    backend = backend_for(target)
+    stamp = backend.served_stamp()
+    if stamp is None:
+        return WarehouseState(Status.EMPTY, url, where)
     try:
-        with reader.connect(target) as con:
-            cur = con.cursor()
-            cur.execute(
-                f"SELECT table_name FROM information_schema.tables WHERE table_schema = {mark}",
-                [target.dataset],
-            )
-            tables = frozenset(str(row[0]) for row in cur.fetchall()) & frozenset(TABLES)
-            parts = []
-            if "sync_runs" in tables:
-                parts.append(
-                    f"SELECT max(finished_at), count(*) FROM {target.qualified('sync_runs')}"
-                )
-            if "sync_state" in tables:
-                parts.append(
-                    f"SELECT max(updated_at), count(*) FROM {target.qualified('sync_state')}"
-                )
-            version = [stamp]
-            for sql in parts:
-                cur.execute(sql)
-                version.extend(str(value) for value in cur.fetchone())
+        tables = backend.existing_tables(target.dataset) & frozenset(TABLES)
+        version = [stamp]
+        for table, column in (("sync_runs", "finished_at"), ("sync_state", "updated_at")):
+            if table in tables:
+                sql = f"SELECT max({column}), count(*) FROM {target.qualified(table)}"
+                version.extend(str(value) for value in reader.query(target, sql)[0])
     except KommoAnalyticsError as exc:
         return WarehouseState(Status.UNREADABLE, url, where, error=exc)
-    except Exception as exc:
-        error = WarehouseError(f"cannot read the warehouse {where}: {_sql.first_line(exc)}")
-        return WarehouseState(Status.UNREADABLE, url, where, error=error)
     if "sync_runs" not in tables:
         return WarehouseState(Status.EMPTY, url, where, tables)
     return WarehouseState(Status.READY, url, where, tables, "|".join(version))
@@ -190,3 +169,8 @@ def utc_times(values: pd.Series) -> pd.Series:
     """Timestamps as UTC instants: DuckDB returns them in the session's zone, MySQL without a
     zone (UTC by construction of the load)."""
     return pd.to_datetime(values, utc=True)
+
+
+def where_data_lives(url: str) -> tuple[str, str]:
+    """Where the synced data is and how to look at it (the sync's summary)."""
+    return backend_for(parse_database_url(url)).describe()

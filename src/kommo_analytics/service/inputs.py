@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.model import inputs
 from kommo_analytics.model import store as model_store
 from kommo_analytics.model.channels import ChannelRules
@@ -16,7 +17,7 @@ from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
 from kommo_analytics.service import _sql, names
 from kommo_analytics.service.account import load_modelled
 from kommo_analytics.settings import Settings
-from kommo_analytics.sync.lock import sync_lock
+from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import Target
@@ -105,10 +106,7 @@ def import_goals(
 
 
 def _locked(settings: Settings, target: Target) -> AbstractContextManager[Any]:
-    # Imported here: the sync runner pulls in the client and dlt, which readers never need.
-    from kommo_analytics.sync.runner import lock_path
-
-    return sync_lock(lock_path(target, settings.data_dir))
+    return writer_lock(target, settings.data_dir)
 
 
 def _money(value: Decimal) -> float:
@@ -126,13 +124,13 @@ def _as_date(value: Any) -> date:
 def _stored(target: Target, table: str) -> list[dict[str, Any]]:
     """The rows already imported (read from the writer's side: on DuckDB, the sync's file)."""
     columns = list(MODEL_TABLES[table].column_names)
-    model_store.prepare_duckdb(target)
+    model_store.prepare_writer(target)
     try:
         with reader.connect(target, write=True) as con:
             cur = con.cursor()
             cur.execute(f"SELECT {', '.join(columns)} FROM {model_qualified(target, table)}")
             return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-    except Exception as exc:
+    except KommoAnalyticsError as exc:
         if _sql.missing_table(exc):
             return []
         raise

@@ -1,4 +1,8 @@
-"""One sync at a time per warehouse: an OS file lock, released by the OS if the process dies."""
+"""One writer at a time per warehouse: an OS file lock, released by the OS if the process dies.
+
+The sync, a model rebuild and an import of costs or goals all take it. Where its file lives is
+the warehouse backend's decision (``Backend.lock_path``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,22 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from kommo_analytics.errors import SyncError
+from kommo_analytics.warehouse.backends import backend_for, folder_problem
+from kommo_analytics.warehouse.target import Target
+
+
+@contextmanager
+def writer_lock(target: Target, data_dir: Path) -> Iterator[None]:
+    """Hold the lock of ``target``'s writer for the block; SyncError if another holds it."""
+    with sync_lock(backend_for(target).lock_path(data_dir)):
+        yield
 
 
 @contextmanager
 def sync_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path), timeout=0)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except Timeout:
         raise SyncError(
@@ -23,6 +36,9 @@ def sync_lock(path: Path) -> Iterator[None]:
             hint="wait for it to finish (one sync at a time keeps the data consistent); "
             f"the lock is {path}, and the operating system frees it when that sync ends",
         ) from None
+    except OSError as exc:
+        # The first thing a writer creates is the lock: a folder it may not write says so here.
+        raise folder_problem(path.parent, exc) from exc
     try:
         yield
     finally:

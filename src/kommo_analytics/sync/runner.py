@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
@@ -13,15 +12,9 @@ from kommo_analytics.kommo.client import client_from_settings
 from kommo_analytics.model.store import rebuild
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import Reporter, SyncEngine, SyncOptions, SyncResult
-from kommo_analytics.sync.lock import sync_lock
+from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse.loader import Warehouse
-from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
-
-
-def lock_path(target: Target, data_dir: Path) -> Path:
-    if target.kind is Kind.DUCKDB and target.sync_path is not None:
-        return target.sync_path.with_name(target.sync_path.name + ".lock")
-    return data_dir / f"sync-{target.key}.lock"
+from kommo_analytics.warehouse.target import parse_database_url
 
 
 def run_sync(
@@ -49,5 +42,5 @@ def run_sync(
             )
             return await engine.run()
 
-    with sync_lock(lock_path(target, settings.data_dir)):
+    with writer_lock(target, settings.data_dir):
         return asyncio.run(main())

@@ -30,9 +30,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from kommo_analytics.errors import WarehouseError
+from kommo_analytics.errors import QueryError, WarehouseError
+from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.tables import TABLES, Disposition, Table
-from kommo_analytics.warehouse.target import Kind, Target
+from kommo_analytics.warehouse.target import Target
 
 # dlt reads these when it is imported; set them before the first import.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -45,65 +46,28 @@ warnings.filterwarnings("ignore", message="implicitly coercing SELECT object to 
 Row = dict[str, Any]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def connection_problem(target: Target, exc: BaseException) -> WarehouseError:
-    """A dead or refusing database, said plainly (without the password)."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if target.kind is Kind.DUCKDB:
-        return WarehouseError(
-            f"cannot open the DuckDB file {target.sync_path}: {reason}",
-            hint="check that the folder is writable and that no other program holds the file",
-        )
-    return WarehouseError(
-        f"cannot use the database {target.display}: {reason}",
-        hint="check that the server is running, that DATABASE_URL is right, and that the user "
-        "may create tables (and, on MySQL/MariaDB, databases)",
-    )
-
-
 class Warehouse:
     """One warehouse, written by one sync at a time."""
 
     def __init__(self, target: Target, data_dir: Path) -> None:
         self.target = target
         self.data_dir = data_dir
+        self.backend = backend_for(target)
         self._pipeline: Any = None
 
     # -- set-up -------------------------------------------------------------------------------
-
-    def _destination(self) -> Any:
-        from dlt.destinations import duckdb, sqlalchemy
-
-        if self.target.kind is Kind.DUCKDB:
-            assert self.target.sync_path is not None
-            return duckdb(str(self.target.sync_path))
-        return sqlalchemy(self.target.url, create_primary_keys=True)
-
-    def _prepare_duckdb_files(self) -> None:
-        sync, serving = self.target.sync_path, self.target.serving_path
-        assert sync is not None and serving is not None
-        sync.parent.mkdir(parents=True, exist_ok=True)
-        if not sync.exists() and serving.exists():
-            # The private file was removed (or the warehouse copied from elsewhere): carry on
-            # from what readers see instead of starting from nothing.
-            shutil.copyfile(serving, sync)
 
     @property
     def pipeline(self) -> Any:
         if self._pipeline is None:
             import dlt
 
-            if self.target.kind is Kind.DUCKDB:
-                self._prepare_duckdb_files()
+            self.backend.prepare_writer()
             pipelines_dir = self.data_dir / "dlt"
-            pipelines_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                pipelines_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise folder_problem(self.data_dir, exc) from exc
             name = f"kommo_{self.target.key}"
             # dlt's working folder is scratch space only: the warehouse holds the schema, dlt's
             # state and our watermarks. Starting from an empty folder means a package left
@@ -112,7 +76,7 @@ class Warehouse:
             shutil.rmtree(pipelines_dir / name, ignore_errors=True)
             self._pipeline = dlt.pipeline(
                 pipeline_name=name,
-                destination=self._destination(),
+                destination=self.backend.dlt_destination(),
                 dataset_name=self.target.dataset,
                 pipelines_dir=str(pipelines_dir),
             )
@@ -123,10 +87,8 @@ class Warehouse:
         try:
             with self.pipeline.sql_client() as client:
                 client.execute_sql("SELECT 1")
-        except WarehouseError:
-            raise
         except Exception as exc:
-            raise connection_problem(self.target, exc) from exc
+            raise self.backend.translate(exc, write=True) from exc
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -158,24 +120,24 @@ class Warehouse:
             resources.append(dlt.resource([to_arrow(table, rows)], **hints))
         if not resources:
             return
-        file_format = "parquet" if self.target.kind is Kind.DUCKDB else None
         try:
-            self.pipeline.run(resources, loader_file_format=file_format)
+            self.pipeline.run(resources, loader_file_format=self.backend.loader_file_format)
         except Exception as exc:
-            raise WarehouseError(
-                f"loading into {self.target.display} failed: {_root_cause(exc)}",
-                hint="nothing already stored was changed by the failed load; fix the cause and "
-                "run the sync again — it resumes where the last committed load ended",
-            ) from exc
+            problem = self.backend.translate(exc, write=True)
+            if isinstance(problem, QueryError):
+                problem = WarehouseError(
+                    f"loading into {self.target.display} failed: {problem.reason}",
+                    hint="nothing already stored was changed by the failed load; fix the cause "
+                    "and run the sync again — it resumes where the last committed load ended",
+                )
+            raise problem from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
             with self.pipeline.sql_client() as client:
                 client.execute_sql(sql, *params)
         except Exception as exc:
-            raise WarehouseError(
-                f"a statement on {self.target.display} failed: {_root_cause(exc)}"
-            ) from exc
+            raise self.backend.translate(exc, write=True) from exc
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -183,21 +145,21 @@ class Warehouse:
         return self.target.qualified(name)
 
     def has_table(self, name: str) -> bool:
-        try:
-            with self.pipeline.sql_client() as client:
-                client.execute_sql(f"SELECT 1 FROM {self.table(name)} WHERE 1 = 0")
-        except Exception:
-            return False
-        return True
+        """Whether the catalog lists the raw table (a young warehouse lacks some)."""
+        # Literals, not parameters: dlt's SQL clients mark parameters differently, and both
+        # names are ours.
+        rows = self.query(
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = '{self.target.dataset}' AND table_name = '{name}'"
+        )
+        return bool(rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             with self.pipeline.sql_client() as client:
                 rows = client.execute_sql(sql, *params)
         except Exception as exc:
-            raise WarehouseError(
-                f"a query on {self.target.display} failed: {_root_cause(exc)}"
-            ) from exc
+            raise self.backend.translate(exc, write=True) from exc
         return [tuple(row) for row in rows or []]
 
     def existing_ids(self, table: str, ids: Iterable[int]) -> set[int]:
@@ -223,38 +185,9 @@ class Warehouse:
     # -- DuckDB: the serving copy -------------------------------------------------------------
 
     def publish(self) -> None:
-        """Make what the sync committed visible to readers of a DuckDB warehouse.
-
-        Readers never open the sync's file (DuckDB would refuse either side). The sync's file is
-        checkpointed, copied beside the served file and renamed over it: a reader that has the
-        old file open keeps reading it, the next one opens the new one, nobody waits.
-        """
-        if self.target.kind is not Kind.DUCKDB:
-            return
-        import duckdb
-
-        sync, serving = self.target.sync_path, self.target.serving_path
-        assert sync is not None and serving is not None
-        if not sync.exists():
-            return
-        try:
-            con = duckdb.connect(str(sync))
-            try:
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
-            shutil.copyfile(sync, tmp)
-            with tmp.open("rb+") as handle:
-                os.fsync(handle.fileno())
-            tmp.replace(serving)
-            _fsync_dir(serving.parent)
-        except (OSError, duckdb.Error) as exc:
-            raise WarehouseError(
-                f"could not publish the synced data to {serving}: {exc}",
-                hint="check free disk space and permissions in the data folder; the synced data "
-                f"is safe in {sync}",
-            ) from exc
+        """Make what the sync committed visible to readers (DuckDB's served copy; a no-op on
+        the servers, whose readers see each commit)."""
+        self.backend.publish()
 
 
 def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
@@ -265,10 +198,3 @@ def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
     return pa.Table.from_pylist(
         [{c: row.get(c) for c in columns} for row in unique.values()], schema=table.arrow_schema()
     )
-
-
-def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

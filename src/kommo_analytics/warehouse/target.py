@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from kommo_analytics.errors import ConfigError
 
@@ -54,11 +54,7 @@ class Target:
         if self.kind is Kind.DUCKDB:
             return f"duckdb:///{self.serving_path}"
         parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        user = f"{parts.username}@" if parts.username else ""
-        return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
+        return urlunsplit((parts.scheme, _without_password(parts), parts.path, "", ""))
 
     @property
     def location(self) -> str:
@@ -71,10 +67,19 @@ class Target:
         return hashlib.sha256((self.given or self.display).encode()).hexdigest()[:12]
 
     def qualified(self, table: str) -> str:
-        """`schema.table` as SQL for this database (names are ours, never user input)."""
-        if self.kind is Kind.MYSQL:
-            return f"`{self.dataset}`.`{table}`"
-        return f'"{self.dataset}"."{table}"'
+        """A raw table's `schema.table` as SQL for this database (names are ours, never user
+        input)."""
+        # Imported here: the backends are built from targets.
+        from kommo_analytics.warehouse.backends import backend_for
+
+        return backend_for(self).qualified(table)
+
+
+def _without_password(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.username}@{host}" if parts.username else host
 
 
 def parse_database_url(url: str) -> Target:
@@ -112,6 +117,17 @@ def parse_database_url(url: str) -> Target:
             raise ConfigError(
                 "DATABASE_URL names no MySQL/MariaDB database",
                 hint="add it after the host: mysql+pymysql://user:password@host:3306/kommo",
+            )
+        if database != database.lower():
+            # dlt lower-cases the dataset name: the raw tables would go to a lower-cased twin
+            # database while the model and the reports read this one, which stays empty.
+            lower = urlunsplit(
+                ("mysql+pymysql", _without_password(parts), f"/{database.lower()}", "", "")
+            )
+            raise ConfigError(
+                f"the MySQL/MariaDB database name {database!r} has capitals, which the sync "
+                f"cannot keep (it would write into {database.lower()!r} instead)",
+                hint=f"use the lower-case name {database.lower()!r} in DATABASE_URL, e.g. {lower}",
             )
         normalised = urlunsplit(("mysql+pymysql", parts.netloc, parts.path, parts.query, ""))
         return Target(Kind.MYSQL, normalised, database)

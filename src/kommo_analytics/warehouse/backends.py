@@ -1,0 +1,861 @@
+"""The database boundary: one object per kind of database, and every difference between them.
+
+DuckDB, MariaDB/MySQL and PostgreSQL differ in how a connection is opened, the parameter marker,
+quoting, type names, DDL, transactions, where the writer's lock lives, and how their drivers
+report failures. Each difference is a method or attribute of :class:`Backend`; code elsewhere asks
+``backend_for(target)`` instead of testing the kind of database itself.
+
+Driver errors are turned into the project's error tree here and only here (:meth:`translate`):
+a failure is sorted by the driver's error code, or by asking the server (its catalog, whether its
+port answers) — never by the wording of the message, which changes between versions and locales.
+A statement that reads a table the catalog does not list raises :class:`MissingTableError`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from kommo_analytics.errors import (
+    KommoAnalyticsError,
+    MissingTableError,
+    NoSyncedDataError,
+    QueryError,
+    UnknownDatabaseError,
+    WarehouseError,
+)
+from kommo_analytics.warehouse.target import Kind, Target
+
+_SERVER_HINT = "check DATABASE_URL and that the database server is running"
+_ACCESS_HINT = (
+    "check the user name and password in DATABASE_URL, and that this user may read and create "
+    "tables (and, on MySQL/MariaDB, databases)"
+)
+_DISK_HINT = "free disk space where the database keeps its files, then run the command again"
+
+
+def first_line(exc: BaseException) -> str:
+    """A driver's message cut to its first line, for people (the rest is driver detail)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and the ones it was raised from (dlt wraps driver errors twice)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+class Backend:
+    """What differs between databases, for one warehouse (``target``)."""
+
+    kind: ClassVar[Kind]
+    dialect: ClassVar[str]  # the SQL dialect Ibis and sqlglot call it by
+    placeholder: ClassVar[str] = "%s"  # the driver's parameter marker
+    # Type names for the model's column types (``model.schema.M`` values).
+    types: ClassVar[Mapping[str, str]]
+    text_cast: ClassVar[str] = "VARCHAR"  # CAST(x AS …) to text
+    bool_cast: ClassVar[str] = "BOOLEAN"  # CAST(NULL AS …) for a boolean column
+    has_indexes: ClassVar[bool] = True  # DuckDB: zone maps serve it better than indexes
+    loader_file_format: ClassVar[str | None] = None  # dlt's load files
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    # -- names --------------------------------------------------------------------------------
+
+    def quote(self, name: str) -> str:
+        return f'"{name}"'
+
+    def qualified(self, table: str, schema: str | None = None) -> str:
+        """`schema.table` as SQL (names are ours, never user input); the raw tables' schema by
+        default."""
+        return f"{self.quote(schema or self.target.dataset)}.{self.quote(table)}"
+
+    def model_schema(self, wanted: str) -> str:
+        """The schema the model lives in: ``wanted``, where the database has schemas."""
+        return wanted
+
+    def type_name(self, type_: str) -> str:
+        return self.types[type_]
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _open(self, *, write: bool) -> Any:
+        """A raw driver connection; errors are translated by the caller."""
+        raise NotImplementedError
+
+    @contextmanager
+    def connect(self, *, write: bool = False) -> Iterator[Any]:
+        """A connection whose statements raise the project's errors; closed when the block ends.
+
+        ``write=True`` is for the one writer holding the lock (on DuckDB: the sync's private file).
+        """
+        try:
+            raw = self._open(write=write)
+        except KommoAnalyticsError:
+            raise
+        except Exception as exc:
+            raise self.translate(exc, write=write) from exc
+        try:
+            yield Connection(raw, self)
+        finally:
+            raw.close()
+
+    def cursor(self, con: Any) -> Any:
+        """Something to execute statements on inside the connection's transaction."""
+        return con.cursor()
+
+    @contextmanager
+    def transaction(self, con: Any) -> Iterator[Any]:
+        """One transaction on ``con``; yields its cursor, commits at the end, rolls back on error."""
+        cur = self.cursor(con)
+        self._begin(con, cur)
+        try:
+            yield cur
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+    def _begin(self, con: Any, cur: Any) -> None:
+        """Psycopg opens a transaction with the first statement; nothing to do."""
+
+    def commit_ddl(self, con: Any) -> None:
+        """Make created tables visible to other connections (MySQL commits DDL by itself)."""
+        con.commit()
+
+    def rollback(self, con: Any) -> None:
+        """Undo a failed statement's transaction, so the connection can go on."""
+        con.rollback()
+
+    def consistent_read(self, con: Any) -> None:
+        """Make the following statements on ``con`` read one snapshot of the database."""
+
+    def param(self, value: Any) -> Any:
+        """A parameter as the driver wants it."""
+        return value
+
+    def params(self, values: Sequence[Any]) -> list[Any]:
+        return [self.param(v) for v in values]
+
+    # -- the catalog --------------------------------------------------------------------------
+
+    def existing_tables(self, schema: str, con: Any = None) -> frozenset[str]:
+        """Tables and views in ``schema``, from the catalog (empty if the schema is absent).
+
+        ``con`` is a connection already open on this database; without one a short one is
+        opened (server databases) so that a failed statement's aborted transaction is not used.
+        """
+        sql = (
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = {self.placeholder}"
+        )
+        with self.connect() as fresh:
+            cur = fresh.cursor()
+            cur.execute(sql, [schema])
+            return frozenset(str(row[0]) for row in cur.fetchall())
+
+    def columns(self, con: Any, schema: str, table: str) -> list[str] | None:
+        """A table's column names in order, from the catalog; None if it does not exist."""
+        cur = self.cursor(con)
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            f"{self.placeholder} AND table_name = {self.placeholder} ORDER BY ordinal_position",
+            [schema, table],
+        )
+        names = [str(row[0]) for row in cur.fetchall()]
+        return names or None
+
+    def column_type(self, con: Any, schema: str, table: str, column: str) -> str:
+        """A column's type as the catalog names it, upper-case (e.g. ``DOUBLE``, ``DECIMAL``)."""
+        cur = self.cursor(con)
+        cur.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+            f"{self.placeholder} AND table_name = {self.placeholder} "
+            f"AND column_name = {self.placeholder}",
+            [schema, table, column],
+        )
+        row = cur.fetchone()
+        return str(row[0]).upper() if row else ""
+
+    def missing_tables(self, sql: str, con: Any = None) -> tuple[str, ...]:
+        """The schema-qualified tables ``sql`` reads that the catalog does not list."""
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            tree = sqlglot.parse_one(sql, dialect=self.dialect)
+        except Exception:
+            return ()  # not ours to parse (a driver-specific statement): nothing to check
+        wanted: dict[str, set[str]] = {}
+        for table in tree.find_all(exp.Table):
+            if table.db:  # only qualified names: CTEs and registered frames are not in a catalog
+                wanted.setdefault(table.db, set()).add(table.name)
+        missing: list[str] = []
+        for schema, names in wanted.items():
+            present = self.existing_tables(schema, con)
+            missing.extend(f"{schema}.{name}" for name in sorted(names - present))
+        return tuple(missing)
+
+    def explain(self, exc: Exception, sql: str, con: Any = None) -> KommoAnalyticsError:
+        """The project's error for a statement that failed."""
+        if isinstance(exc, KommoAnalyticsError):
+            return exc
+        try:
+            missing = self.missing_tables(sql, con)
+        except Exception:
+            missing = ()  # the catalog cannot be read either: say what the statement met
+        if missing:
+            return MissingTableError(
+                f"{', '.join(missing)} does not exist in {self.target.display}", tables=missing
+            )
+        return self.translate(exc)
+
+    # -- DDL ----------------------------------------------------------------------------------
+
+    def create_schema_sql(self, schema: str) -> str | None:
+        return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
+
+    def drop_table_sql(self, qualified: str) -> str:
+        return f"DROP TABLE {qualified}"
+
+    def view_name(self, view: str) -> str:
+        """A compatibility view's name, in the database's default schema."""
+        return self.quote(view)
+
+    def create_view_sql(self, view: str, sql: str) -> list[str]:
+        name = self.view_name(view)
+        return [f"DROP VIEW IF EXISTS {name}", f"CREATE VIEW {name} AS {sql}"]
+
+    def alter_type_sql(self, qualified: str, column: str, type_: str) -> str:
+        return f"ALTER TABLE {qualified} ALTER COLUMN {self.quote(column)} TYPE {type_}"
+
+    def insert_rows(
+        self, con: Any, qualified: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Bulk insert of plain Python rows inside the current transaction."""
+        marks = ", ".join([self.placeholder] * len(columns))
+        sql = f"INSERT INTO {qualified} ({', '.join(columns)}) VALUES ({marks})"
+        cur = self.cursor(con)
+        # pymysql turns executemany into multi-row INSERTs; chunks keep each under the packet limit.
+        for start in range(0, len(rows), 5000):
+            cur.executemany(sql, rows[start : start + 5000])
+
+    def insert_frame(self, con: Any, qualified: str, frame: Any) -> bool:
+        """Insert a pandas frame directly if the driver can; False: use :meth:`insert_rows`."""
+        return False
+
+    def analyze(self, con: Any, qualified: Iterable[str], *, committed: bool) -> None:
+        """Fresh planner statistics after a refill (inside the transaction, or after it)."""
+
+    def served_stamp(self) -> str | None:
+        """Part of the warehouse's version that the catalog cannot show; None when nothing has
+        been published for readers yet. Server databases: readers see commits, nothing more."""
+        return ""
+
+    def describe(self) -> tuple[str, str]:
+        """Where the synced data is and how to look at it, for the sync's summary."""
+        return (
+            self.target.display,
+            f"{self.target.kind.value}; tables in {self.target.dataset}",
+        )
+
+    # -- the writer's side --------------------------------------------------------------------
+
+    def lock_path(self, data_dir: Path) -> Path:
+        """The file whose OS lock lets one writer (sync, model build, import) at a time in."""
+        return data_dir / f"sync-{self.target.key}.lock"
+
+    def require_synced(self) -> None:
+        """Raise NoSyncedDataError when nothing was ever synced (a server database exists
+        already; its tables say the rest)."""
+
+    def prepare_writer(self) -> None:
+        """Get the writer's storage ready before it connects (DuckDB: the private file)."""
+
+    def publish(self) -> None:
+        """Make what the writer committed visible to readers (DuckDB only)."""
+
+    def dlt_destination(self) -> Any:
+        """dlt's destination for the sync's loads."""
+        raise NotImplementedError
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def translate(self, exc: BaseException, *, write: bool = False) -> WarehouseError:
+        """The one translation of a driver (or dlt) failure into the project's error tree."""
+        for link in _chain(exc):
+            if isinstance(link, WarehouseError):
+                return link
+        for link in _chain(exc):
+            found = self._classify(link, write=write)
+            if found is not None:
+                return found
+        return QueryError(
+            f"a statement on {self.target.display} failed: {first_line(_root(exc))}",
+            reason=first_line(_root(exc)),
+        )
+
+    def _classify(self, exc: BaseException, *, write: bool) -> WarehouseError | None:
+        """A specific error for one link of the chain, or None to look further."""
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return self.disk_full(exc)
+        return None
+
+    def _verb(self, write: bool) -> str:
+        return "cannot use the database" if write else "cannot read the warehouse"
+
+    def unreachable(self, exc: BaseException, *, write: bool) -> WarehouseError:
+        parts = urlsplit(self.target.url)
+        return WarehouseError(
+            f"{self._verb(write)} {self.target.display}: nothing answers at "
+            f"{parts.hostname}:{parts.port or self.default_port}",
+            hint=_SERVER_HINT,
+        )
+
+    def access_denied(self, exc: BaseException, *, write: bool) -> WarehouseError:
+        return WarehouseError(
+            f"{self._verb(write)} {self.target.display}: the server refused this user "
+            f"({first_line(exc)})",
+            hint=_ACCESS_HINT,
+        )
+
+    def unknown_database(self) -> UnknownDatabaseError:
+        parts = urlsplit(self.target.url)
+        name = parts.path.strip("/")
+        return UnknownDatabaseError(
+            f"database {name} does not exist on server "
+            f"{parts.hostname}:{parts.port or self.default_port}",
+            hint="create it, or fix the database name in DATABASE_URL",
+        )
+
+    def disk_full(self, exc: BaseException) -> WarehouseError:
+        return WarehouseError(
+            f"the disk of {self.target.location} is full ({first_line(exc)})", hint=_DISK_HINT
+        )
+
+    def read_only(self, exc: BaseException) -> WarehouseError:
+        return WarehouseError(
+            f"{self.target.display} is read-only ({first_line(exc)})",
+            hint="point DATABASE_URL at a database this user may write, or ask its "
+            "administrator to lift the read-only mode",
+        )
+
+    default_port: ClassVar[int] = 0
+
+    def _server_answers(self) -> bool:
+        parts = urlsplit(self.target.url)
+        try:
+            with socket.create_connection(
+                (parts.hostname or "127.0.0.1", parts.port or self.default_port), timeout=5
+            ):
+                return True
+        except OSError:
+            return False
+
+
+def _root(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+class Connection:
+    """A driver connection whose statements raise the project's errors; anything else is the
+    driver's own (``register``, ``commit``, ``copy`` …)."""
+
+    def __init__(self, raw: Any, backend: Backend) -> None:
+        self.raw = raw
+        self._backend = backend
+
+    def cursor(self) -> Cursor:
+        return Cursor(self.raw.cursor(), self._backend, self)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        return _run(self._backend, self, self.raw.execute, sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+class Cursor:
+    """A driver cursor whose ``execute`` and ``executemany`` raise the project's errors."""
+
+    def __init__(self, raw: Any, backend: Backend, con: Connection) -> None:
+        self.raw = raw
+        self._backend = backend
+        self._con = con
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        return _run(self._backend, self._con, self.raw.execute, sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        try:
+            return self.raw.executemany(sql, [self._backend.params(r) for r in rows])
+        except Exception as exc:
+            raise self._backend.explain(exc, sql, self._con) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.raw)
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def _run(backend: Backend, con: Connection, run: Any, sql: str, params: Any) -> Any:
+    try:
+        return run(sql) if params is None else run(sql, backend.params(params))
+    except Exception as exc:
+        raise backend.explain(exc, sql, con) from exc
+
+
+# -- DuckDB -----------------------------------------------------------------------------------------
+
+
+class DuckDBBackend(Backend):
+    """A file. DuckDB lets no other process open a file one process writes, so the writer works
+    on a private copy and publishes it over the file readers open (``Target``)."""
+
+    kind = Kind.DUCKDB
+    dialect = "duckdb"
+    placeholder = "?"
+    types: ClassVar[Mapping[str, str]] = {
+        "bigint": "BIGINT",
+        "double": "DOUBLE",
+        "money": "DECIMAL(18, 2)",
+        "text": "TEXT",
+        "bool": "BOOLEAN",
+        "timestamp": "TIMESTAMP",
+        "date": "DATE",
+    }
+    has_indexes = False
+    loader_file_format = "parquet"  # dlt's default inserts took minutes on 300k rows
+
+    @property
+    def serving(self) -> Path:
+        assert self.target.serving_path is not None
+        return self.target.serving_path
+
+    @property
+    def private(self) -> Path:
+        assert self.target.sync_path is not None
+        return self.target.sync_path
+
+    def _open(self, *, write: bool) -> Any:
+        import duckdb
+
+        path = self.private if write else self.serving
+        if not path.exists():
+            # Named by the file people know (the served one), never the sync's private one.
+            raise NoSyncedDataError(f"no synced data in {self.serving} yet")
+        return duckdb.connect(str(path), read_only=not write)
+
+    def cursor(self, con: Any) -> Any:
+        # A DuckDB "cursor" is a second connection with its own transaction; use the connection.
+        return con
+
+    @contextmanager
+    def transaction(self, con: Any) -> Iterator[Any]:
+        cur = self.cursor(con)
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def rollback(self, con: Any) -> None:
+        """Outside BEGIN … COMMIT a DuckDB statement commits or fails alone: nothing to undo."""
+
+    def existing_tables(self, schema: str, con: Any = None) -> frozenset[str]:
+        if con is None:
+            return super().existing_tables(schema)
+        # A cursor is a connection of its own on the same open file (a second connect() to it
+        # with other settings would be refused), outside any failed transaction of ``con``.
+        raw = con.raw if isinstance(con, Connection) else con
+        cur = raw.cursor()
+        try:
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                [schema],
+            )
+            return frozenset(str(row[0]) for row in cur.fetchall())
+        finally:
+            cur.close()
+
+    def insert_frame(self, con: Any, qualified: str, frame: Any) -> bool:
+        con.register("_model_rows", frame)
+        try:
+            con.execute(f"INSERT INTO {qualified} SELECT * FROM _model_rows")
+        finally:
+            con.unregister("_model_rows")
+        return True
+
+    def served_stamp(self) -> str | None:
+        if not self.serving.exists():
+            return None
+        # A publish replaces the file: its mtime changes even when a mid-run publish has not
+        # moved the bookkeeping tables a reader's version also reads.
+        return str(self.serving.stat().st_mtime_ns)
+
+    def describe(self) -> tuple[str, str]:
+        dataset = self.target.dataset
+        return (
+            str(self.serving),
+            f"DuckDB; tables in schema {dataset}, e.g. SELECT count(*) FROM {dataset}.leads",
+        )
+
+    def lock_path(self, data_dir: Path) -> Path:
+        # Beside the file: two data folders pointing at one warehouse still share the lock.
+        return self.private.with_name(self.private.name + ".lock")
+
+    def require_synced(self) -> None:
+        # Before any lock or file is created: a command that finds nothing must leave nothing.
+        if not self.serving.exists() and not self.private.exists():
+            raise NoSyncedDataError(f"no synced data in {self.serving} yet")
+
+    def prepare_writer(self) -> None:
+        try:
+            self.private.parent.mkdir(parents=True, exist_ok=True)
+            if not self.private.exists() and self.serving.exists():
+                # The private file was removed (or the warehouse copied from elsewhere): carry
+                # on from what readers see instead of starting from nothing.
+                shutil.copyfile(self.serving, self.private)
+        except OSError as exc:
+            raise folder_problem(self.private.parent, exc) from exc
+
+    def dlt_destination(self) -> Any:
+        from dlt.destinations import duckdb
+
+        return duckdb(str(self.private))
+
+    def publish(self) -> None:
+        """The private file is checkpointed, copied beside the served file and renamed over it:
+        a reader that has the old file open keeps reading it, the next one opens the new one."""
+        import duckdb
+
+        if not self.private.exists():
+            return
+        serving = self.serving
+        try:
+            con = duckdb.connect(str(self.private))
+            try:
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
+            shutil.copyfile(self.private, tmp)
+            with tmp.open("rb+") as handle:
+                os.fsync(handle.fileno())
+            tmp.replace(serving)
+            _fsync_dir(serving.parent)
+        except (OSError, duckdb.Error) as exc:
+            raise WarehouseError(
+                f"could not publish the synced data to {serving}: {exc}",
+                hint="check free disk space and permissions in the data folder; the synced data "
+                f"is safe in {self.private}",
+            ) from exc
+
+    def _classify(self, exc: BaseException, *, write: bool) -> WarehouseError | None:
+        import duckdb
+
+        found = super()._classify(exc, write=write)
+        if found is not None:
+            return found
+        folder = self.private.parent
+        if isinstance(exc, OSError | duckdb.IOException) and write:
+            # The folder or file cannot be written: asked of the file system, not the message.
+            blocked = [
+                p for p in (folder, self.private) if p.exists() and not os.access(p, os.W_OK)
+            ]
+            if blocked or (isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS)):
+                return data_folder_read_only(folder, exc)
+            return WarehouseError(
+                f"cannot open the DuckDB file {self.private}: {first_line(exc)}",
+                hint="check that the folder is writable and that no other program holds the file",
+            )
+        if isinstance(exc, duckdb.IOException):
+            return WarehouseError(
+                f"cannot read the warehouse {self.serving}: {first_line(exc)}",
+                hint="check that the file is readable and is a DuckDB database",
+            )
+        return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def folder_problem(folder: Path, exc: OSError) -> WarehouseError:
+    """A folder a writer needs and cannot use: full, or not writable."""
+    if exc.errno == errno.ENOSPC:
+        return WarehouseError(
+            f"the disk holding {folder} is full ({first_line(exc)})", hint=_DISK_HINT
+        )
+    return data_folder_read_only(folder, exc)
+
+
+def data_folder_read_only(folder: Path, exc: BaseException) -> WarehouseError:
+    """A data folder nobody may write to: what a sync, model build or import needs first."""
+    return WarehouseError(
+        f"the data folder {folder} is not writable ({first_line(exc)})",
+        hint=f"give this user write permission on {folder}, or set DATA_DIR (or a duckdb:/// "
+        "DATABASE_URL) to a writable folder",
+    )
+
+
+# -- MariaDB / MySQL --------------------------------------------------------------------------------
+
+# pymysql's error numbers (MySQL's server and client error codes).
+_MYSQL_UNKNOWN_DB = {1049}
+_MYSQL_DENIED = {1044, 1045, 1142, 1227, 1698}
+_MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013}
+_MYSQL_DISK_FULL = {1021, 1114, 3}
+_MYSQL_READ_ONLY = {1036, 1290, 1792}
+
+
+class MySQLBackend(Backend):
+    """A server. MySQL has no schemas inside a database: raw tables and the model both live in
+    the URL's database, which is why their names never collide."""
+
+    kind = Kind.MYSQL
+    dialect = "mysql"
+    default_port = 3306
+    types: ClassVar[Mapping[str, str]] = {
+        "bigint": "BIGINT",
+        "double": "DOUBLE",
+        "money": "DECIMAL(18, 2)",
+        "text": "TEXT",
+        "bool": "BOOLEAN",
+        "timestamp": "DATETIME(6)",
+        "date": "DATE",
+    }
+    text_cast = "CHAR"
+    bool_cast = "SIGNED"  # MySQL cannot CAST to BOOLEAN; its booleans are small integers
+
+    def quote(self, name: str) -> str:
+        return f"`{name}`"
+
+    def model_schema(self, wanted: str) -> str:
+        return self.target.dataset
+
+    def _open(self, *, write: bool) -> Any:
+        import pymysql
+
+        parts = urlsplit(self.target.url)
+        return pymysql.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=self.target.dataset,
+            connect_timeout=10,
+        )
+
+    def _begin(self, con: Any, cur: Any) -> None:
+        con.begin()
+
+    def commit_ddl(self, con: Any) -> None:
+        """MySQL committed every CREATE already."""
+
+    def consistent_read(self, con: Any) -> None:
+        con.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+
+    def param(self, value: Any) -> Any:
+        # DATETIME columns hold naive UTC; pymysql would write an aware time's wall clock.
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def create_schema_sql(self, schema: str) -> str | None:
+        return None  # the database is the schema, created by the sync's first load
+
+    def view_name(self, view: str) -> str:
+        return self.qualified(view)
+
+    def create_view_sql(self, view: str, sql: str) -> list[str]:
+        return [f"CREATE OR REPLACE VIEW {self.view_name(view)} AS {sql}"]
+
+    def alter_type_sql(self, qualified: str, column: str, type_: str) -> str:
+        return f"ALTER TABLE {qualified} MODIFY {self.quote(column)} {type_}"
+
+    def analyze(self, con: Any, qualified: Iterable[str], *, committed: bool) -> None:
+        if committed:  # MySQL commits implicitly on ANALYZE TABLE: only after ours
+            cur = self.cursor(con)
+            cur.execute(f"ANALYZE TABLE {', '.join(qualified)}")
+            cur.fetchall()
+
+    def dlt_destination(self) -> Any:
+        from dlt.destinations import sqlalchemy
+
+        # Primary keys let merges look rows up by key (a 2,000-row merge: minutes → seconds).
+        return sqlalchemy(self.target.url, create_primary_keys=True)
+
+    def _classify(self, exc: BaseException, *, write: bool) -> WarehouseError | None:
+        import pymysql
+
+        if not isinstance(exc, pymysql.err.Error) or not exc.args:
+            return super()._classify(exc, write=write)
+        code = exc.args[0]
+        if code in _MYSQL_UNKNOWN_DB:
+            return self.unknown_database()
+        if code in _MYSQL_DENIED:
+            return self.access_denied(exc, write=write)
+        if code in _MYSQL_UNREACHABLE:
+            return self.unreachable(exc, write=write)
+        if code in _MYSQL_DISK_FULL:
+            return self.disk_full(exc)
+        if code in _MYSQL_READ_ONLY:
+            return self.read_only(exc)
+        return None
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------------
+
+_PG_DENIED = {"28000", "28P01", "42501"}
+_PG_READ_ONLY = {"25006"}
+_PG_DISK_FULL = {"53100"}
+
+
+class PostgresBackend(Backend):
+    """A server; raw tables in the schema ``kommo_raw``, the model in its own schema."""
+
+    kind = Kind.POSTGRES
+    dialect = "postgres"
+    default_port = 5432
+    types: ClassVar[Mapping[str, str]] = {
+        "bigint": "BIGINT",
+        "double": "DOUBLE PRECISION",
+        "money": "NUMERIC(18, 2)",
+        "text": "TEXT",
+        "bool": "BOOLEAN",
+        "timestamp": "TIMESTAMP",
+        "date": "DATE",
+    }
+
+    def _connect_args(self, dbname: str) -> dict[str, Any]:
+        parts = urlsplit(self.target.url)
+        return {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 5432,
+            "user": unquote(parts.username or "postgres"),
+            "password": unquote(parts.password or "") or None,
+            "dbname": dbname,
+            "connect_timeout": 10,
+        }
+
+    def _open(self, *, write: bool) -> Any:
+        import psycopg
+
+        return psycopg.connect(**self._connect_args(urlsplit(self.target.url).path.strip("/")))
+
+    def consistent_read(self, con: Any) -> None:
+        con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    def drop_table_sql(self, qualified: str) -> str:
+        # The compatibility views depend on the tables; the build re-creates them afterwards.
+        return f"DROP TABLE {qualified} CASCADE"
+
+    def insert_rows(
+        self, con: Any, qualified: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        cur = self.cursor(con)
+        with cur.copy(f"COPY {qualified} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def analyze(self, con: Any, qualified: Iterable[str], *, committed: bool) -> None:
+        # Planned on a table it believes empty, the funnel's joins ran as nested loops for
+        # minutes; ANALYZE is transactional here, so it goes with the rows.
+        if not committed:
+            cur = self.cursor(con)
+            for name in qualified:
+                cur.execute(f"ANALYZE {name}")
+
+    def dlt_destination(self) -> Any:
+        from dlt.destinations import sqlalchemy
+
+        # dlt's own postgres destination wants psycopg2 and a password; this one takes the
+        # postgresql+psycopg:// URL users give as it is.
+        return sqlalchemy(self.target.url, create_primary_keys=True)
+
+    def _database_exists(self) -> bool | None:
+        """Asked of the server's catalog through its maintenance database; None if that fails."""
+        import psycopg
+
+        name = urlsplit(self.target.url).path.strip("/")
+        try:
+            with psycopg.connect(**self._connect_args("postgres")) as con:
+                row = con.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        except psycopg.Error:
+            return None
+        return row is not None
+
+    def _classify(self, exc: BaseException, *, write: bool) -> WarehouseError | None:
+        import psycopg
+
+        if not isinstance(exc, psycopg.Error):
+            return super()._classify(exc, write=write)
+        state = exc.sqlstate
+        if state is None and isinstance(exc, psycopg.OperationalError):
+            # libpq reports a failed connection without a code: ask the server what is wrong.
+            if not self._server_answers():
+                return self.unreachable(exc, write=write)
+            exists = self._database_exists()
+            if exists is False:
+                return self.unknown_database()
+            if exists is None:
+                return self.access_denied(exc, write=write)
+            return None
+        if state == "3D000":
+            return self.unknown_database()
+        if state in _PG_DENIED:
+            return self.access_denied(exc, write=write)
+        if state in _PG_DISK_FULL:
+            return self.disk_full(exc)
+        if state in _PG_READ_ONLY:
+            return self.read_only(exc)
+        if state is not None and state.startswith("08"):
+            return self.unreachable(exc, write=write)
+        return None
+
+
+_BACKENDS: dict[Kind, type[Backend]] = {
+    Kind.DUCKDB: DuckDBBackend,
+    Kind.MYSQL: MySQLBackend,
+    Kind.POSTGRES: PostgresBackend,
+}
+
+
+def backend_for(target: Target) -> Backend:
+    """The backend of a warehouse; cheap (no connection is opened)."""
+    return _BACKENDS[target.kind](target)
+
+
+def type_name(kind: Kind, type_: str) -> str:
+    """A model column type's SQL name on a kind of database."""
+    return _BACKENDS[kind].types[type_]
