@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kommo_analytics.forecast import History
+from kommo_analytics.forecast.calendar import month_start
+from kommo_analytics.forecast.pipeline import open_pipeline, stage_rates
+from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
+from tests.forecast.builders import TZ, at, build, frames, history
+
+NOW = at("2026-01-16")
+ENDS = [month_start(NOW, m) for m in (1, 2, 3)]
+
+
+def test_a_constant_pipeline_gives_back_its_stage_probabilities() -> None:
+    # 12 months × 40 leads, moving on with 0.6, 0.5, 0.5: from stage 10 a deal is won with
+    # 0.6 · 0.5 · 0.5 = 0.15, from 20 with 0.25, from 30 with 0.5. Without shrinkage (k = 0) the
+    # estimate is a binomial proportion over the n deals of the stage that have closed, so it
+    # must land within 3 standard errors, √(p(1−p)/n): about ±0.05 for stage 10 (n ≈ 480) and
+    # ±0.13 for stage 30 (n ≈ 145); a fixed seed keeps the test deterministic.
+    rates = stage_rates(history(months=12).as_of(NOW), k=0).set_index("status_id")
+    for stage, p in ((10, 0.15), (20, 0.25), (30, 0.5)):
+        n = rates.loc[stage, "closed"]
+        assert n > 100
+        assert rates.loc[stage, "probability"] == pytest.approx(
+            p, abs=3 * math.sqrt(p * (1 - p) / n)
+        )
+    # Every lead passes stage 10, so its rate is the pipeline's.
+    assert rates.loc[10, "probability"] == pytest.approx(rates.loc[10, "prior_rate"])
+
+
+def _path(lead_id: int, stages: list[int], created: pd.Timestamp) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """A lead created at ``created`` that spends a day in each of ``stages`` (the last one is
+    where it stays: 142, 143 or an open stage)."""
+    stays = []
+    for i, status in enumerate(stages):
+        last = i == len(stages) - 1
+        stays.append(
+            {"lead_id": lead_id, "pipeline_id": 1, "status_id": status,
+             "entered_at": created + pd.Timedelta(days=i),
+             "left_at": pd.NaT if last else created + pd.Timedelta(days=i + 1)}
+        )
+    final = stages[-1]
+    closed = created + pd.Timedelta(days=len(stages) - 1) if final in (142, 143) else pd.NaT
+    lead = {"lead_id": lead_id, "pipeline_id": 1, "user_id": 1, "created_at": created,
+            "closed_at": closed, "status_id": final, "price": 500.0}
+    return lead, stays
+
+
+def _frames(paths: list[list[int]], created: pd.Timestamp) -> History:
+    leads, stays = [], []
+    for i, stages in enumerate(paths, start=1):
+        lead, its = _path(i, stages, created)
+        leads.append(lead)
+        stays.extend(its)
+    return History(*frames(leads, stays), TZ)
+
+
+def test_a_small_sample_is_shrunk_toward_the_pipeline_rate() -> None:
+    won, lost = WON_STATUS_ID, LOST_STATUS_ID
+    # 20 closed deals: 2 won through 10 → 20 → 30, 2 won through 10 → 20, 16 lost in 10.
+    # Pipeline rate 4 / 20 = 0.2.
+    paths = [[10, 20, 30, won]] * 2 + [[10, 20, won]] * 2 + [[10, lost]] * 16
+    history = _frames(paths, at("2025-03-03"))
+    rates = stage_rates(history, k=10).set_index("status_id")
+    assert rates.loc[10, "raw_rate"] == pytest.approx(0.2)
+    # Stage 20: 4 of 4 won (raw 1.0), but 4 deals say little: (4 + 10 · 0.2) / (4 + 10) = 6/14.
+    assert rates.loc[20, "raw_rate"] == pytest.approx(1.0)
+    assert rates.loc[20, "probability"] == pytest.approx(6 / 14)
+    # Stage 30: 2 of 2 → (2 + 2) / (2 + 10) = 1/3.
+    assert rates.loc[30, "probability"] == pytest.approx(1 / 3)
+    assert rates.loc[30, "closed"] == 2
+    # Stage 10 has the pipeline's own rate: shrinking toward itself changes nothing.
+    assert rates.loc[10, "probability"] == pytest.approx(0.2)
+
+
+def test_when_a_deal_closes_and_the_decay_of_stale_deals() -> None:
+    # The constant pipeline spends 5 days in each stage, so every win comes exactly 5 days after
+    # entering stage 30: the 90th percentile of the time to win from there is 5 days.
+    leads, stays = build(months=12)
+    last = int(leads["lead_id"].max())
+    now = NOW
+    extra_leads, extra_stays = [], []
+    # Two open deals in stage 30: one just arrived, one that has sat there 15 days — 10 days
+    # past the 5-day percentile, two spans of 5: its probability is halved twice (× 0.25).
+    # The second has no price.
+    for i, (age, price) in enumerate(((0.0, 2000.0), (15.0, np.nan)), start=1):
+        entered = now - pd.Timedelta(days=age)
+        extra_leads.append({"lead_id": last + i, "pipeline_id": 1, "user_id": 1,
+                            "created_at": entered - pd.Timedelta(days=10), "closed_at": pd.NaT,
+                            "status_id": 30, "price": price})
+        extra_stays.append({"lead_id": last + i, "pipeline_id": 1, "status_id": 30,
+                            "entered_at": entered, "left_at": pd.NaT})
+    extra, es = frames(extra_leads, extra_stays)
+    history = History(pd.concat([leads, extra]), pd.concat([stays, es]), TZ).as_of(now)
+    pipe = open_pipeline(history, now, ENDS, k=10)
+    deals = pipe.deals.set_index("lead_id")
+    fresh, stale = deals.loc[last + 1], deals.loc[last + 2]
+    assert fresh["win_probability"] == pytest.approx(fresh["stage_probability"])
+    assert stale["win_probability"] == pytest.approx(0.25 * stale["stage_probability"])
+    # Both close 5 days from now at most (the stale one is treated as sitting at the
+    # percentile), which is inside this month: nothing is left for the next two.
+    for deal in (fresh, stale):
+        assert deal["p_window_0"] == pytest.approx(deal["win_probability"])
+        assert deal["p_window_1"] == 0.0
+    # The price-less deal is valued at the pipeline's recent ticket (every won deal: 1000) and
+    # is counted apart.
+    assert not stale["priced"]
+    assert stale["value"] == pytest.approx(1000.0)
+    stage = next(s for s in pipe.stages if s.status_id == 30)
+    assert stage.unpriced_deals >= 1
+    assert stage.closed_deals > 100
+
+
+def test_deals_in_earlier_stages_close_later() -> None:
+    # From stage 10 a win comes 15 days after entry, from stage 30 five days after. On January
+    # 20 there are 12 days left in the month: a deal that entered stage 10 less than 3 days ago
+    # can only be won in February, while every deal in stage 30 is won (if at all) in January.
+    now = at("2026-01-20")
+    ends = [month_start(now, m) for m in (1, 2, 3)]
+    pipe = open_pipeline(history(months=13).as_of(now), now, ends)
+    deals = pipe.deals
+    young = deals[(deals["status_id"] == 10) & (deals["age_days"] < 3)]
+    assert not young.empty
+    assert (young["p_window_1"] > 0).all()
+    assert (young["p_window_0"] == 0).all()
+    assert (deals.loc[deals["status_id"] == 30, "p_window_1"] == 0).all()
+    # All history says a deal closes within 15 days: nothing is left beyond February.
+    total = deals[["p_window_0", "p_window_1", "p_window_2"]].sum(axis=1)
+    assert np.allclose(total, deals["win_probability"])
