@@ -56,22 +56,37 @@ def build(
             for s, p in zip(STAGES, p_next, strict=True):
                 left = t + pd.Timedelta(days=days_in_stage)
                 stay_rows.append(
-                    {"lead_id": lead_id, "pipeline_id": pipeline, "status_id": s,
-                     "entered_at": t, "left_at": left}
+                    {
+                        "lead_id": lead_id,
+                        "pipeline_id": pipeline,
+                        "status_id": s,
+                        "entered_at": t,
+                        "left_at": left,
+                    }
                 )
                 t = left
                 if rng.random() >= p:
                     status = LOST_STATUS_ID
                     break
             stay_rows.append(
-                {"lead_id": lead_id, "pipeline_id": pipeline, "status_id": status,
-                 "entered_at": t, "left_at": pd.NaT}
+                {
+                    "lead_id": lead_id,
+                    "pipeline_id": pipeline,
+                    "status_id": status,
+                    "entered_at": t,
+                    "left_at": pd.NaT,
+                }
             )
             lead_rows.append(
-                {"lead_id": lead_id, "pipeline_id": pipeline,
-                 "user_id": users[lead_id % len(users)], "created_at": created,
-                 "closed_at": t, "status_id": status,
-                 "price": np.nan if price is None else price}
+                {
+                    "lead_id": lead_id,
+                    "pipeline_id": pipeline,
+                    "user_id": users[lead_id % len(users)],
+                    "created_at": created,
+                    "closed_at": t,
+                    "status_id": status,
+                    "price": np.nan if price is None else price,
+                }
             )
             lead_id += 1
     return frames(lead_rows, stay_rows)
@@ -83,7 +98,10 @@ def frames(
     """Row dicts → the two frames, timestamps tz-aware even where a column is all NaT."""
     leads = pd.DataFrame(list(lead_rows), columns=list(LEAD_COLUMNS))
     stays = pd.DataFrame(list(stay_rows), columns=list(STAY_COLUMNS))
-    for frame, columns in ((leads, ("created_at", "closed_at")), (stays, ("entered_at", "left_at"))):
+    for frame, columns in (
+        (leads, ("created_at", "closed_at")),
+        (stays, ("entered_at", "left_at")),
+    ):
         for c in columns:
             frame[c] = pd.to_datetime(frame[c], utc=True).dt.tz_convert(TZ)
     return leads, stays

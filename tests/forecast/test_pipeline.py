@@ -33,21 +33,34 @@ def test_a_constant_pipeline_gives_back_its_stage_probabilities() -> None:
     assert rates.loc[10, "probability"] == pytest.approx(rates.loc[10, "prior_rate"])
 
 
-def _path(lead_id: int, stages: list[int], created: pd.Timestamp) -> tuple[dict[str, object], list[dict[str, object]]]:
+def _path(
+    lead_id: int, stages: list[int], created: pd.Timestamp
+) -> tuple[dict[str, object], list[dict[str, object]]]:
     """A lead created at ``created`` that spends a day in each of ``stages`` (the last one is
     where it stays: 142, 143 or an open stage)."""
     stays = []
     for i, status in enumerate(stages):
         last = i == len(stages) - 1
         stays.append(
-            {"lead_id": lead_id, "pipeline_id": 1, "status_id": status,
-             "entered_at": created + pd.Timedelta(days=i),
-             "left_at": pd.NaT if last else created + pd.Timedelta(days=i + 1)}
+            {
+                "lead_id": lead_id,
+                "pipeline_id": 1,
+                "status_id": status,
+                "entered_at": created + pd.Timedelta(days=i),
+                "left_at": pd.NaT if last else created + pd.Timedelta(days=i + 1),
+            }
         )
     final = stages[-1]
     closed = created + pd.Timedelta(days=len(stages) - 1) if final in (142, 143) else pd.NaT
-    lead = {"lead_id": lead_id, "pipeline_id": 1, "user_id": 1, "created_at": created,
-            "closed_at": closed, "status_id": final, "price": 500.0}
+    lead = {
+        "lead_id": lead_id,
+        "pipeline_id": 1,
+        "user_id": 1,
+        "created_at": created,
+        "closed_at": closed,
+        "status_id": final,
+        "price": 500.0,
+    }
     return lead, stays
 
 
@@ -90,11 +103,26 @@ def test_when_a_deal_closes_and_the_decay_of_stale_deals() -> None:
     # The second has no price.
     for i, (age, price) in enumerate(((0.0, 2000.0), (15.0, np.nan)), start=1):
         entered = now - pd.Timedelta(days=age)
-        extra_leads.append({"lead_id": last + i, "pipeline_id": 1, "user_id": 1,
-                            "created_at": entered - pd.Timedelta(days=10), "closed_at": pd.NaT,
-                            "status_id": 30, "price": price})
-        extra_stays.append({"lead_id": last + i, "pipeline_id": 1, "status_id": 30,
-                            "entered_at": entered, "left_at": pd.NaT})
+        extra_leads.append(
+            {
+                "lead_id": last + i,
+                "pipeline_id": 1,
+                "user_id": 1,
+                "created_at": entered - pd.Timedelta(days=10),
+                "closed_at": pd.NaT,
+                "status_id": 30,
+                "price": price,
+            }
+        )
+        extra_stays.append(
+            {
+                "lead_id": last + i,
+                "pipeline_id": 1,
+                "status_id": 30,
+                "entered_at": entered,
+                "left_at": pd.NaT,
+            }
+        )
     extra, es = frames(extra_leads, extra_stays)
     history = History(pd.concat([leads, extra]), pd.concat([stays, es]), TZ).as_of(now)
     pipe = open_pipeline(history, now, ENDS, k=10)

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from kommo_analytics.forecast.calendar import DAY, index_of, month_index, month_start
+from kommo_analytics.forecast.calendar import DAY, by_int_key, index_of, month_index, month_start
 from kommo_analytics.forecast.engine import MONTHS, closed_months, forecast
 from kommo_analytics.forecast.inputs import History
 from kommo_analytics.forecast.pipeline import closed_leads
@@ -48,8 +48,7 @@ def _monthly_revenue(history: History, before: pd.Timestamp) -> dict[int, float]
     won = closed_leads(history)
     won = won[won["won"] & (won["closed_at"] < before)]
     months = month_index(won["closed_at"])
-    revenue = won["price"].fillna(0.0).groupby(months).sum()
-    return {int(k): float(v) for k, v in revenue.items()}
+    return by_int_key(won["price"].fillna(0.0).groupby(months).sum())
 
 
 def _baselines(

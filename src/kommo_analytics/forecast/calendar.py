@@ -17,7 +17,8 @@ def month_start(t: pd.Timestamp, shift: int = 0) -> pd.Timestamp:
 def month_index(times: pd.Series) -> pd.Series:
     """Months since year 0 (year × 12 + month − 1) of tz-aware timestamps in their own zone: an
     integer key that makes "months between" a subtraction."""
-    return (times.dt.year * 12 + times.dt.month - 1).astype("Int64")
+    index: pd.Series = (times.dt.year * 12 + times.dt.month - 1).astype("Int64")
+    return index
 
 
 def index_of(t: pd.Timestamp) -> int:
@@ -29,5 +30,13 @@ def start_of_index(index: int, tz: tzinfo | None) -> pd.Timestamp:
     return naive.tz_localize(tz) if tz is not None else naive
 
 
-def days(delta: pd.Timedelta) -> float:
-    return float(delta / DAY)
+def in_days(deltas: pd.Series) -> pd.Series:
+    """Durations as fractional days."""
+    out: pd.Series = deltas.dt.total_seconds() / 86400.0
+    return out
+
+
+def by_int_key(series: pd.Series) -> dict[int, float]:
+    """A series keyed by ids as a plain dict (ids as int, values as float)."""
+    keys, values = series.index.to_numpy(), series.to_numpy(dtype=float)
+    return {int(k): float(v) for k, v in zip(keys, values, strict=True)}

@@ -39,7 +39,15 @@ import pandas as pd
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 
-LEAD_COLUMNS = ("lead_id", "pipeline_id", "user_id", "created_at", "closed_at", "status_id", "price")
+LEAD_COLUMNS = (
+    "lead_id",
+    "pipeline_id",
+    "user_id",
+    "created_at",
+    "closed_at",
+    "status_id",
+    "price",
+)
 STAY_COLUMNS = ("lead_id", "pipeline_id", "status_id", "entered_at", "left_at")
 _LEAD_TIMES = ("created_at", "closed_at")
 _STAY_TIMES = ("entered_at", "left_at")
@@ -49,7 +57,9 @@ CLOSED_STATUSES = (WON_STATUS_ID, LOST_STATUS_ID)
 class ForecastInputError(KommoAnalyticsError):
     """The tables handed to the forecast do not have the documented shape."""
 
-    hint = "build the forecast's History from fact_leads and fact_stage_stays (see forecast/inputs.py)"
+    hint = (
+        "build the forecast's History from fact_leads and fact_stage_stays (see forecast/inputs.py)"
+    )
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,9 @@ class Goal:
             object.__setattr__(self, "month", self.month.replace(day=1))
 
 
-def _check(frame: pd.DataFrame, name: str, columns: tuple[str, ...], times: tuple[str, ...]) -> None:
+def _check(
+    frame: pd.DataFrame, name: str, columns: tuple[str, ...], times: tuple[str, ...]
+) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ForecastInputError(f"the {name} table has no column {', '.join(missing)}")

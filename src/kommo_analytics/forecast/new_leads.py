@@ -140,10 +140,11 @@ def delay_shares(history: History, now: pd.Timestamp) -> np.ndarray:
     use = old if int(old.sum()) >= MIN_DELAY_WINS else done
     counts = np.bincount(delay[use].astype(int).to_numpy(), minlength=MAX_DELAY + 1)
     if counts.sum() == 0:
-        shares = np.zeros(MAX_DELAY + 1)
-        shares[0] = 1.0
-        return shares
-    return counts / counts.sum()
+        only_now = np.zeros(MAX_DELAY + 1)
+        only_now[0] = 1.0
+        return only_now
+    shares: np.ndarray = np.asarray(counts / counts.sum(), dtype=float)
+    return shares
 
 
 def new_leads_model(history: History, now: pd.Timestamp, horizon: int) -> NewLeadsModel:

@@ -25,11 +25,12 @@ none) and counted separately.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from kommo_analytics.forecast.calendar import DAY
+from kommo_analytics.forecast.calendar import by_int_key, in_days
 from kommo_analytics.forecast.inputs import CLOSED_STATUSES, History
 from kommo_analytics.forecast.result import StageProbability
 from kommo_analytics.kommo.entities import WON_STATUS_ID
@@ -67,9 +68,9 @@ def average_tickets(history: History, now: pd.Timestamp) -> tuple[dict[int, floa
     won = won[won["won"] & _priced(won["price"])]
     company = float(won["price"].mean()) if len(won) else 0.0
     recent = won[won["closed_at"] > now - RECENT_TICKET]
-    tickets = won.groupby("pipeline_id")["price"].mean().to_dict()
-    tickets.update(recent.groupby("pipeline_id")["price"].mean().to_dict())
-    return {int(k): float(v) for k, v in tickets.items()}, company
+    tickets = by_int_key(won.groupby("pipeline_id")["price"].mean())
+    tickets.update(by_int_key(recent.groupby("pipeline_id")["price"].mean()))
+    return tickets, company
 
 
 def _won_times(history: History) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def _won_times(history: History) -> pd.DataFrame:
     last = stays.groupby(["lead_id", "pipeline_id", "status_id"], as_index=False).agg(
         entered_at=("entered_at", "max"), closed_at=("closed_at", "first")
     )
-    last["days"] = ((last["closed_at"] - last["entered_at"]) / DAY).clip(lower=0.0)
+    last["days"] = in_days(last["closed_at"] - last["entered_at"]).clip(lower=0.0)
     return last.loc[:, ["pipeline_id", "status_id", "days"]]
 
 
@@ -135,7 +136,7 @@ def open_pipeline(
     open_ = leads[~leads["status_id"].isin(CLOSED_STATUSES)].copy()
     last = history.stays.groupby("lead_id").tail(1).set_index("lead_id")["entered_at"]
     since = open_["lead_id"].map(last).fillna(open_["created_at"])
-    open_["age_days"] = ((now - since) / DAY).clip(lower=0.0).astype(float)
+    open_["age_days"] = in_days(now - since).clip(lower=0.0).astype(float)
 
     rates = stage_rates(history, k)
     closed = closed_leads(history)
@@ -155,23 +156,28 @@ def open_pipeline(
     open_["value"] = open_["price"].where(priced, assumed).astype(float)
 
     times = _won_times(history)
-    edges = np.array([(end - now) / DAY for end in window_ends], dtype=float)
+    edges = np.array([(end - now).total_seconds() / 86400.0 for end in window_ends])
     n = len(window_ends)
     cumulative = np.zeros((len(open_), n))
     decay = np.ones(len(open_))
-    pooled = {
-        "stage": {key: g["days"].to_numpy() for key, g in times.groupby(["pipeline_id", "status_id"])},
-        "pipeline": {key: g["days"].to_numpy() for key, g in times.groupby("pipeline_id")},
+    by_stage: dict[tuple[int, int], np.ndarray] = {}
+    for key, g in times.groupby(["pipeline_id", "status_id"]):
+        pipeline_id, status_id = cast(tuple[int, int], key)
+        by_stage[(int(pipeline_id), int(status_id))] = g["days"].to_numpy(dtype=float)
+    by_pipeline = {
+        int(cast(int, key)): g["days"].to_numpy(dtype=float)
+        for key, g in times.groupby("pipeline_id")
     }
     company_times = times["days"].to_numpy()
     positions = np.arange(len(open_))
     groups = open_.groupby(["pipeline_id", "status_id"], dropna=False).indices
     has_times = np.zeros(len(open_), dtype=bool)
-    for key, rows in groups.items():
-        pipeline_id = key[0]
-        sample = pooled["stage"].get(key, np.empty(0))
+    for group, rows in groups.items():
+        pipeline_id, status_id = cast(tuple[int, Any], group)
+        stage_key = (int(pipeline_id), int(status_id)) if pd.notna(status_id) else None
+        sample = by_stage.get(stage_key, np.empty(0)) if stage_key else np.empty(0)
         if len(sample) < MIN_WON_TIMES:
-            sample = pooled["pipeline"].get(pipeline_id, np.empty(0))
+            sample = by_pipeline.get(int(pipeline_id), np.empty(0))
         if len(sample) < MIN_WON_TIMES:
             sample = company_times
         if len(sample) == 0:
@@ -211,30 +217,39 @@ def _stage_table(
         unpriced=("priced", lambda s: int((~s).sum())),
         open_value=("value", "sum"),
     )
-    weighted = (open_["value"] * open_["win_probability"]).groupby(
-        [open_["pipeline_id"], open_["status_id"]]
-    ).sum()
+    weighted = (
+        (open_["value"] * open_["win_probability"])
+        .groupby([open_["pipeline_id"], open_["status_id"]])
+        .sum()
+    )
     by_stage["weighted"] = weighted
-    medians = times.groupby(["pipeline_id", "status_id"])["days"].median()
+    stages = {
+        (int(r["pipeline_id"]), int(r["status_id"])): r
+        for r in by_stage.reset_index().to_dict("records")
+    }
+    medians = times.groupby(["pipeline_id", "status_id"])["days"].median().reset_index()
+    median = {
+        (int(r["pipeline_id"]), int(r["status_id"])): float(r["days"])
+        for r in medians.to_dict("records")
+    }
     out = []
-    for row in rates.itertuples(index=False):
-        key = (row.pipeline_id, row.status_id)
-        stage = by_stage.loc[key] if key in by_stage.index else None
-        raw = float(row.raw_rate) if pd.notna(row.raw_rate) else None
+    for row in rates.to_dict("records"):
+        key = (int(row["pipeline_id"]), int(row["status_id"]))
+        stage = stages.get(key)
         out.append(
             StageProbability(
-                pipeline_id=int(row.pipeline_id),
-                status_id=int(row.status_id),
-                closed_deals=int(row.closed),
-                won_deals=int(row.won),
-                raw_rate=raw,
-                pipeline_rate=float(row.prior_rate),
-                probability=float(row.probability),
-                median_days_to_win=float(medians[key]) if key in medians.index else None,
-                open_deals=int(stage["open_deals"]) if stage is not None else 0,
-                unpriced_deals=int(stage["unpriced"]) if stage is not None else 0,
-                open_value=float(stage["open_value"]) if stage is not None else 0.0,
-                weighted_value=float(stage["weighted"]) if stage is not None else 0.0,
+                pipeline_id=key[0],
+                status_id=key[1],
+                closed_deals=int(row["closed"]),
+                won_deals=int(row["won"]),
+                raw_rate=float(row["raw_rate"]) if pd.notna(row["raw_rate"]) else None,
+                pipeline_rate=float(row["prior_rate"]),
+                probability=float(row["probability"]),
+                median_days_to_win=median.get(key),
+                open_deals=int(stage["open_deals"]) if stage else 0,
+                unpriced_deals=int(stage["unpriced"]) if stage else 0,
+                open_value=float(stage["open_value"]) if stage else 0.0,
+                weighted_value=float(stage["weighted"]) if stage else 0.0,
             )
         )
     return tuple(out)

@@ -129,7 +129,9 @@ def _simulate_new_leads(
     wins = np.zeros((draws, months))
     delay = model.delay
     for c in range(months):
-        volume = np.maximum(model.volume_mean[c] + model.volume_sd[c] * rng.standard_normal(draws), 0.0)
+        volume = np.maximum(
+            model.volume_mean[c] + model.volume_sd[c] * rng.standard_normal(draws), 0.0
+        )
         rate = np.maximum(model.wins_mean[c] + model.wins_sd[c] * rng.standard_normal(draws), 0.0)
         shares = np.zeros(months - c)
         take = min(len(delay), months - c)
@@ -234,7 +236,8 @@ def simulate(
     recent_won = closed_leads(history)
     recent_won = recent_won[recent_won["won"] & (recent_won["closed_at"] >= month_start(now, -12))]
     pipeline_ids = sorted(
-        {int(v) for v in pipeline.deals["pipeline_id"]} | {int(v) for v in recent_won["pipeline_id"]}
+        {int(v) for v in pipeline.deals["pipeline_id"]}
+        | {int(v) for v in recent_won["pipeline_id"]}
     )
     goal_users = {g.user_id for g in goals if g.user_id is not None}
     user_ids = sorted(
@@ -282,7 +285,7 @@ def simulate(
     company_forecast = ScopeForecast(
         "company", None, _months(company, month_starts, float(won_revenue[0]), float(won_deals[0]))
     )
-    by_user = {key: per for key, per in zip(user_ids, groups[1], strict=True)}
+    by_user = dict(zip(user_ids, groups[1], strict=True))
     user_won, _ = _won_to_date(history, now, "user_id", user_ids)
     outlooks = []
     for goal in goals:
