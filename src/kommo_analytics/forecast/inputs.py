@@ -31,7 +31,7 @@ price: the model keeps only a lead's latest price (see docs/forecast.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -97,7 +97,6 @@ class History:
     leads: pd.DataFrame
     stays: pd.DataFrame
     tz: str = "UTC"
-    _known_at: pd.Timestamp | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check(self.leads, "leads", LEAD_COLUMNS, _LEAD_TIMES)
@@ -144,8 +143,4 @@ class History:
         reopened = ~has_stay & closed & own.isna()
         leads.loc[reopened, "status_id"] = pd.NA
         leads.loc[reopened, "closed_at"] = pd.NaT
-        return History(leads, stays, self.tz, pd.Timestamp(t))
-
-    @property
-    def known_at(self) -> pd.Timestamp | None:
-        return self._known_at
+        return History(leads, stays, self.tz)
