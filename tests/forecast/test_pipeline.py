@@ -8,7 +8,7 @@ import pytest
 
 from kommo_analytics.forecast import History
 from kommo_analytics.forecast.calendar import month_start
-from kommo_analytics.forecast.pipeline import open_pipeline, stage_rates
+from kommo_analytics.forecast.pipeline import Curve, open_pipeline, stage_rates
 from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 from tests.forecast.builders import TZ, at, build, frames, history
 
@@ -17,20 +17,38 @@ ENDS = [month_start(NOW, m) for m in (1, 2, 3)]
 
 
 def test_a_constant_pipeline_gives_back_its_stage_probabilities() -> None:
-    # 12 months × 40 leads, moving on with 0.6, 0.5, 0.5: from stage 10 a deal is won with
-    # 0.6 · 0.5 · 0.5 = 0.15, from 20 with 0.25, from 30 with 0.5. Without shrinkage (k = 0) the
-    # estimate is a binomial proportion over the n deals of the stage that have closed, so it
-    # must land within 3 standard errors, √(p(1−p)/n): about ±0.05 for stage 10 (n ≈ 480) and
-    # ±0.13 for stage 30 (n ≈ 145); a fixed seed keeps the test deterministic.
-    rates = stage_rates(history(months=12).as_of(NOW), k=0).set_index("status_id")
+    # 13 months × 40 leads, moving on with 0.6, 0.5, 0.5: from stage 10 a deal is won with
+    # 0.6 · 0.5 · 0.5 = 0.15, from 20 with 0.25, from 30 with 0.5. On 16 January the leads of
+    # January are still open (censored); the estimator counts them as undecided, not lost.
+    # Without shrinkage (k = 0) the estimate is then a binomial proportion over the n closed
+    # deals of the stage, so it must land within 3 standard errors, √(p(1−p)/n): about ±0.05
+    # for stage 10 (n ≈ 480) and ±0.13 for stage 30 (n ≈ 145); a fixed seed keeps it
+    # deterministic.
+    rates = stage_rates(history(months=13).as_of(NOW), NOW, k=0).set_index("status_id")
     for stage, p in ((10, 0.15), (20, 0.25), (30, 0.5)):
         n = rates.loc[stage, "closed"]
         assert n > 100
         assert rates.loc[stage, "probability"] == pytest.approx(
             p, abs=3 * math.sqrt(p * (1 - p) / n)
         )
-    # Every lead passes stage 10, so its rate is the pipeline's.
-    assert rates.loc[10, "probability"] == pytest.approx(rates.loc[10, "prior_rate"])
+
+
+def test_the_aalen_johansen_curve_on_four_episodes() -> None:
+    # Episodes of 1 day (won), 2 (lost), 3 (still open) and 4 (won).
+    # Day 1: 4 at risk, one won → open 3/4, won 1/4. Day 2: 3 at risk, one lost → open 1/2.
+    # Day 3 is a censoring, not an event. Day 4: 1 at risk, won → won 1/4 + 1/2 · 1 = 3/4.
+    curve = Curve.fit(
+        np.array([1.0, 2.0, 3.0, 4.0]),
+        np.array([True, False, False, True]),
+        np.array([True, True, False, True]),
+    )
+    assert curve.eventual(np.array([0.0]))[0] == pytest.approx(3 / 4)
+    # Open after 2.5 days: only the undecided one and the day-4 win are left, and every
+    # decided one of them was won → 1.
+    assert curve.eventual(np.array([2.5]))[0] == pytest.approx(1.0)
+    assert curve.won_by(np.array([0.0]), np.array([1.5]))[0] == pytest.approx(1 / 4)
+    # Closed episodes that lasted at least 2 days: the loss and the day-4 win.
+    assert curve.evidence(np.array([2.0]))[0] == 2
 
 
 def _path(
@@ -79,7 +97,7 @@ def test_a_small_sample_is_shrunk_toward_the_pipeline_rate() -> None:
     # Pipeline rate 4 / 20 = 0.2.
     paths = [[10, 20, 30, won]] * 2 + [[10, 20, won]] * 2 + [[10, lost]] * 16
     history = _frames(paths, at("2025-03-03"))
-    rates = stage_rates(history, k=10).set_index("status_id")
+    rates = stage_rates(history, at("2025-06-01"), k=10).set_index("status_id")
     assert rates.loc[10, "raw_rate"] == pytest.approx(0.2)
     # Stage 20: 4 of 4 won (raw 1.0), but 4 deals say little: (4 + 10 · 0.2) / (4 + 10) = 6/14.
     assert rates.loc[20, "raw_rate"] == pytest.approx(1.0)
@@ -91,17 +109,16 @@ def test_a_small_sample_is_shrunk_toward_the_pipeline_rate() -> None:
     assert rates.loc[10, "probability"] == pytest.approx(0.2)
 
 
-def test_when_a_deal_closes_and_the_decay_of_stale_deals() -> None:
-    # The constant pipeline spends 5 days in each stage, so every win comes exactly 5 days after
-    # entering stage 30: the 90th percentile of the time to win from there is 5 days.
+def test_a_deal_older_than_usual_is_less_likely_to_be_won() -> None:
+    # The constant pipeline spends 5 days in each stage: every deal in stage 30 is won or lost
+    # exactly 5 days after entering it. Add 20 deals that entered stage 30 a year ago and are
+    # still open, one that entered today and one that has sat there 15 days (without a price).
     leads, stays = build(months=12)
     last = int(leads["lead_id"].max())
     now = NOW
     extra_leads, extra_stays = [], []
-    # Two open deals in stage 30: one just arrived, one that has sat there 15 days — 10 days
-    # past the 5-day percentile, two spans of 5: its probability is halved twice (× 0.25).
-    # The second has no price.
-    for i, (age, price) in enumerate(((0.0, 2000.0), (15.0, np.nan)), start=1):
+    ages = [365.0] * 20 + [0.0, 15.0]
+    for i, age in enumerate(ages, start=1):
         entered = now - pd.Timedelta(days=age)
         extra_leads.append(
             {
@@ -111,7 +128,7 @@ def test_when_a_deal_closes_and_the_decay_of_stale_deals() -> None:
                 "created_at": entered - pd.Timedelta(days=10),
                 "closed_at": pd.NaT,
                 "status_id": 30,
-                "price": price,
+                "price": 2000.0 if age == 0 else np.nan,
             }
         )
         extra_stays.append(
@@ -127,20 +144,25 @@ def test_when_a_deal_closes_and_the_decay_of_stale_deals() -> None:
     history = History(pd.concat([leads, extra]), pd.concat([stays, es]), TZ).as_of(now)
     pipe = open_pipeline(history, now, ENDS, k=10)
     deals = pipe.deals.set_index("lead_id")
-    fresh, stale = deals.loc[last + 1], deals.loc[last + 2]
-    assert fresh["win_probability"] == pytest.approx(fresh["stage_probability"])
-    assert stale["win_probability"] == pytest.approx(0.25 * stale["stage_probability"])
-    # Both close 5 days from now at most (the stale one is treated as sitting at the
-    # percentile), which is inside this month: nothing is left for the next two.
-    for deal in (fresh, stale):
-        assert deal["p_window_0"] == pytest.approx(deal["win_probability"])
-        assert deal["p_window_1"] == 0.0
+    fresh, stale = deals.loc[last + 21], deals.loc[last + 22]
+    stage = next(s for s in pipe.stages if s.status_id == 30)
+    # Fresh: about half of the deals entering stage 30 are won, but the 20 that never closed
+    # count as undecided and thin that out a little (≈ 0.5 · 145 / 165 before shrinkage).
+    assert stage.raw_rate is not None
+    assert 0.3 < fresh["win_probability"] < stage.raw_rate
+    # Stale: no deal of this pipeline was ever won after 15 days in a stage — the only ones
+    # that old are the never-closing ones — so neither the stage nor the pipeline prior gives
+    # it any chance.
+    assert stale["win_probability"] == 0.0
+    # Every win comes 5 days after entry, inside January (16 days left): nothing later.
+    assert fresh["p_window_0"] == pytest.approx(fresh["win_probability"])
+    assert fresh["p_window_1"] == 0.0
     # The price-less deal is valued at the pipeline's recent ticket (every won deal: 1000) and
     # is counted apart.
     assert not stale["priced"]
     assert stale["value"] == pytest.approx(1000.0)
-    stage = next(s for s in pipe.stages if s.status_id == 30)
-    assert stage.unpriced_deals >= 1
+    assert stage.unpriced_deals == 21
+    assert stage.open_deals == 22
     assert stage.closed_deals > 100
 
 

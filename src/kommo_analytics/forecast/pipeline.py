@@ -1,21 +1,30 @@
 """The open pipeline: how likely each open deal is to be won, and in which coming month.
 
-**Stage probability.** For every (pipeline, stage), the deals that were ever in that stage and
-have closed since: ``won / closed`` is the raw rate. Few deals make a noisy rate, so it is shrunk
-toward the pipeline's overall win rate with a Beta prior worth ``k`` pseudo-deals:
-``(won + k · pipeline_rate) / (closed + k)``. With the default ``k = 10`` a stage with 10 closed
-deals gets half its own rate and half the pipeline's, one with 90 gets 90 % its own: ten deals is
-about where a rate's standard error (≈ 0.15 at 50 %) stops being larger than the usual spread
-between a pipeline's stages, so below it the pipeline rate is the better guess.
+**Episodes.** Every time a lead entered an open stage (its last entry, if it came back) starts an
+episode that ends when the lead closed — won or lost — or is still going on ("censored" at now:
+the lead may yet be won). The days an episode lasted are measured from the entry into the stage.
 
-**When.** From the same stage, the days from the (last) entry into it to the win, over won deals.
-A deal that has already sat ``a`` days in the stage can only close later than that, so its
-remaining time is drawn from the historical times longer than ``a``, minus ``a`` (the
-survival-conditioned distribution). Deals that have sat longer than the 90th percentile of those
-times are past what history can say: they are treated as if they were at that percentile, and
-their win probability halves for every further such span (``0.5 ** ((a − p90) / p90)``) — an
-old deal is less likely to close, not more. Stages with fewer than three won deals borrow the
-times of their whole pipeline, then of the company.
+**Age-conditioned probability.** Per (pipeline, stage), the Aalen–Johansen estimator turns the
+episodes into two curves over the days since entry: the share still open, and the share won so
+far. A deal that has sat ``a`` days in the stage is won later with
+``(won share at the end − won share at a) ÷ open share at a``: of the deals that had sat as long,
+how many were won afterwards, with the deals still open counted as undecided rather than lost.
+A deal that has sat longer than usual is therefore less likely to close, not more: the deals that
+close do so early, and those left open at that age are mostly the ones that never close. This
+replaces a fixed decay rule (say, halving past the 90th percentile of historical stays) with what
+the history itself says about deals of that age.
+
+**Shrinkage.** Few episodes make a noisy estimate, so it is pulled toward the pipeline's overall
+win rate (scaled by how the pipeline's deals of that age fare, from all its stages pooled) with a
+Beta prior worth ``k`` pseudo-deals: ``(n · stage + k · pipeline) ÷ (n + k)``, ``n`` being the
+closed episodes that had lasted at least ``a`` days. With the default ``k = 10`` a stage with 10
+such deals gets half its own estimate and half the pipeline's, one with 90 gets 90 % its own: ten
+deals is about where a rate's standard error (≈ 0.15 at 50 %) stops being larger than the usual
+spread between a pipeline's stages, so below it the pipeline is the better guess.
+
+**When.** The same curves give the share of the eventual wins that come within each coming
+month, from the deal's age on. Stages with fewer than three wins after that age borrow the timing
+of their pipeline's stages pooled, then of the company.
 
 **Value.** A deal's own price; a deal without one (empty or 0) is valued at its pipeline's
 recent average ticket (won deals of the last 180 days; all-time, then company-wide when there are
@@ -37,7 +46,6 @@ from kommo_analytics.kommo.entities import WON_STATUS_ID
 
 PRIOR_STRENGTH = 10.0
 MIN_WON_TIMES = 3
-STALE_QUANTILE = 0.9
 RECENT_TICKET = pd.Timedelta(days=180)
 
 
@@ -49,6 +57,69 @@ class OpenPipeline:
     deals: pd.DataFrame
     stages: tuple[StageProbability, ...]
     windows: int
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Aalen–Johansen estimate over the days since entering a stage: at each distinct closing
+    time, the share of episodes still open (``survival``) and the share won so far (``won``)."""
+
+    times: np.ndarray
+    survival: np.ndarray
+    won: np.ndarray
+    closed_days: np.ndarray  # sorted durations of the closed episodes
+    won_days: np.ndarray  # sorted durations of the won episodes
+
+    @classmethod
+    def fit(cls, days: np.ndarray, won: np.ndarray, closed: np.ndarray) -> Curve:
+        days = np.asarray(days, dtype=float)
+        ordered = np.sort(days)
+        times, inverse = np.unique(days[closed], return_inverse=True)
+        ends = np.bincount(inverse, minlength=len(times)).astype(float)
+        wins = np.bincount(inverse, weights=won[closed].astype(float), minlength=len(times))
+        at_risk = len(ordered) - np.searchsorted(ordered, times, side="left")
+        survival = np.cumprod(1.0 - ends / at_risk)
+        before = np.concatenate([[1.0], survival[:-1]])
+        return cls(
+            times,
+            survival,
+            np.cumsum(before * wins / at_risk),
+            np.sort(days[closed]),
+            np.sort(days[closed & won]),
+        )
+
+    def _at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = np.searchsorted(self.times, t, side="right") - 1
+        known = i >= 0
+        j = np.maximum(i, 0)
+        if len(self.times) == 0:
+            return np.ones_like(t, dtype=float), np.zeros_like(t, dtype=float)
+        return np.where(known, self.survival[j], 1.0), np.where(known, self.won[j], 0.0)
+
+    def evidence(self, age: np.ndarray) -> np.ndarray:
+        """Closed episodes that had lasted at least ``age`` days."""
+        count = len(self.closed_days) - np.searchsorted(self.closed_days, age, side="left")
+        return np.asarray(count, dtype=float)
+
+    def wins_after(self, age: np.ndarray) -> np.ndarray:
+        count = len(self.won_days) - np.searchsorted(self.won_days, age, side="right")
+        return np.asarray(count, dtype=float)
+
+    def won_by(self, age: np.ndarray, until: np.ndarray) -> np.ndarray:
+        """P(won within (age, until] | still open at age); 0 where nothing is left open."""
+        open_share, won_then = self._at(age)
+        _, won_later = self._at(until)
+        # Clipped at 0: float rounding in the cumulative sums must not make a probability < 0.
+        share: np.ndarray = np.divide(
+            np.maximum(won_later - won_then, 0.0),
+            open_share,
+            out=np.zeros_like(won_then),
+            where=open_share > 0,
+        )
+        return share
+
+    def eventual(self, age: np.ndarray) -> np.ndarray:
+        return self.won_by(age, np.full_like(age, np.inf, dtype=float))
 
 
 def closed_leads(history: History) -> pd.DataFrame:
@@ -73,54 +144,82 @@ def average_tickets(history: History, now: pd.Timestamp) -> tuple[dict[int, floa
     return tickets, company
 
 
-def _won_times(history: History) -> pd.DataFrame:
-    """(pipeline_id, status_id, days) from the last entry into each open stage to the win."""
-    closed = closed_leads(history)
-    won = closed.loc[closed["won"], ["lead_id", "closed_at"]]
+def episodes(history: History, now: pd.Timestamp) -> pd.DataFrame:
+    """One row per (lead, pipeline, open stage): days from the last entry into the stage to the
+    lead's closing (or to now while it is open), and whether it closed and was won."""
+    leads = history.leads
     stays = history.stays[~history.stays["status_id"].isin(CLOSED_STATUSES)]
-    stays = stays.merge(won, on="lead_id")
-    last = stays.groupby(["lead_id", "pipeline_id", "status_id"], as_index=False).agg(
-        entered_at=("entered_at", "max"), closed_at=("closed_at", "first")
+    last = stays.groupby(["lead_id", "pipeline_id", "status_id"], as_index=False)[
+        "entered_at"
+    ].max()
+    state = leads.loc[:, ["lead_id", "status_id", "closed_at"]].rename(
+        columns={"status_id": "final"}
     )
-    last["days"] = in_days(last["closed_at"] - last["entered_at"]).clip(lower=0.0)
-    return last.loc[:, ["pipeline_id", "status_id", "days"]]
+    last = last.merge(state, on="lead_id", how="left")
+    last["closed"] = last["final"].isin(CLOSED_STATUSES) & last["closed_at"].notna()
+    last["won"] = last["closed"] & (last["final"] == WON_STATUS_ID)
+    end = last["closed_at"].where(last["closed"], now)
+    last["days"] = in_days(end - last["entered_at"]).clip(lower=0.0).astype(float)
+    out: pd.DataFrame = last.loc[
+        :, ["lead_id", "pipeline_id", "status_id", "days", "closed", "won"]
+    ]
+    return out
 
 
-def stage_rates(history: History, k: float = PRIOR_STRENGTH) -> pd.DataFrame:
-    """Per (pipeline_id, status_id): closed, won, raw_rate, prior_rate and the shrunk
-    probability."""
+def _curve(frame: pd.DataFrame) -> Curve:
+    return Curve.fit(
+        frame["days"].to_numpy(dtype=float),
+        frame["won"].to_numpy(dtype=bool),
+        frame["closed"].to_numpy(dtype=bool),
+    )
+
+
+def _pipeline_rates(history: History) -> tuple[dict[int, float], float]:
+    """(pipeline → won / closed over its leads, the company's)."""
     closed = closed_leads(history)
     company = float(closed["won"].mean()) if len(closed) else 0.0
-    prior = closed.groupby("pipeline_id")["won"].mean()
-    stays = history.stays[~history.stays["status_id"].isin(CLOSED_STATUSES)]
-    seen = stays.loc[:, ["lead_id", "pipeline_id", "status_id"]].drop_duplicates()
-    seen = seen.merge(closed.loc[:, ["lead_id", "won"]], on="lead_id", how="left")
-    seen["closed"] = seen["won"].notna()
-    seen["won"] = seen["won"].fillna(False).astype(bool)
-    table = seen.groupby(["pipeline_id", "status_id"], as_index=False).agg(
-        closed=("closed", "sum"), won=("won", "sum")
-    )
-    table["prior_rate"] = table["pipeline_id"].map(prior).fillna(company).astype(float)
-    table["raw_rate"] = (table["won"] / table["closed"]).where(table["closed"] > 0)
-    table["probability"] = (table["won"] + k * table["prior_rate"]) / (table["closed"] + k)
-    return table
+    return by_int_key(closed.groupby("pipeline_id")["won"].mean()), company
 
 
-def _window_probabilities(
-    times: np.ndarray, ages: np.ndarray, edges: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(decay per deal, P(remaining time ≤ each edge | survived to its age) per deal and edge)."""
-    times = np.sort(times)
-    p90 = float(np.quantile(times, STALE_QUANTILE))
-    span = max(p90, 1.0)
-    decay = 0.5 ** (np.maximum(ages - p90, 0.0) / span)
-    effective = np.minimum(ages, p90)
-    # >=, not >: at the 90th percentile itself at least one time is left to condition on.
-    first = np.searchsorted(times, effective, side="left")
-    left = len(times) - first
-    upto = np.searchsorted(times, effective[:, None] + edges[None, :], side="right")
-    cumulative = (upto - first[:, None]) / np.maximum(left, 1)[:, None]
-    return decay, cumulative
+def stage_rates(history: History, now: pd.Timestamp, k: float = PRIOR_STRENGTH) -> pd.DataFrame:
+    """Per (pipeline_id, status_id): closed and won episodes, raw_rate (won / closed),
+    prior_rate (the pipeline's) and the shrunk probability for a deal just entering the stage."""
+    eps = episodes(history, now)
+    rates, company = _pipeline_rates(history)
+    rows = []
+    zero = np.zeros(1)
+    for group, frame in eps.groupby(["pipeline_id", "status_id"]):
+        pipeline_id, status_id = cast(tuple[int, int], group)
+        closed = int(frame["closed"].sum())
+        won = int(frame["won"].sum())
+        prior = rates.get(int(pipeline_id), company)
+        own = float(_curve(frame).eventual(zero)[0])
+        shrunk = (closed * own + k * prior) / (closed + k) if closed + k > 0 else prior
+        rows.append(
+            {
+                "pipeline_id": int(pipeline_id),
+                "status_id": int(status_id),
+                "closed": closed,
+                "won": won,
+                "raw_rate": won / closed if closed else np.nan,
+                "prior_rate": prior,
+                "probability": shrunk,
+                "median_days_to_win": (
+                    float(frame.loc[frame["won"], "days"].median()) if won else np.nan
+                ),
+            }
+        )
+    columns = [
+        "pipeline_id",
+        "status_id",
+        "closed",
+        "won",
+        "raw_rate",
+        "prior_rate",
+        "probability",
+        "median_days_to_win",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def open_pipeline(
@@ -133,21 +232,10 @@ def open_pipeline(
     """Open deals as of ``now`` with their win probability in each window ``(previous end,
     end]`` (the first starts at ``now``)."""
     leads = history.leads
-    open_ = leads[~leads["status_id"].isin(CLOSED_STATUSES)].copy()
+    open_ = leads[~leads["status_id"].isin(CLOSED_STATUSES)].copy().reset_index(drop=True)
     last = history.stays.groupby("lead_id").tail(1).set_index("lead_id")["entered_at"]
     since = open_["lead_id"].map(last).fillna(open_["created_at"])
     open_["age_days"] = in_days(now - since).clip(lower=0.0).astype(float)
-
-    rates = stage_rates(history, k)
-    closed = closed_leads(history)
-    company_rate = float(closed["won"].mean()) if len(closed) else 0.0
-    pipeline_rate = closed.groupby("pipeline_id")["won"].mean()
-    keyed = rates.set_index(["pipeline_id", "status_id"])["probability"]
-    keys = pd.MultiIndex.from_arrays([open_["pipeline_id"], open_["status_id"]])
-    stage_p = pd.Series(keyed.reindex(keys).to_numpy(), index=open_.index)
-    # A stage no closed deal went through: its pipeline's rate (the prior with no data).
-    fallback = open_["pipeline_id"].map(pipeline_rate).fillna(company_rate)
-    open_["stage_probability"] = stage_p.fillna(fallback).astype(float)
 
     tickets, company_ticket = average_tickets(history, now)
     priced = _priced(open_["price"])
@@ -155,45 +243,64 @@ def open_pipeline(
     open_["priced"] = priced
     open_["value"] = open_["price"].where(priced, assumed).astype(float)
 
-    times = _won_times(history)
+    eps = episodes(history, now)
+    rates, company_rate = _pipeline_rates(history)
+    table = stage_rates(history, now, k)
+    stage_table = {
+        (int(r["pipeline_id"]), int(r["status_id"])): float(r["probability"])
+        for r in table.to_dict("records")
+    }
+    stage_curves = {
+        (int(p), int(s)): _curve(g)
+        for (p, s), g in (
+            (cast(tuple[int, int], key), frame)
+            for key, frame in eps.groupby(["pipeline_id", "status_id"])
+        )
+    }
+    pipeline_curves = {int(cast(int, key)): _curve(g) for key, g in eps.groupby("pipeline_id")}
+    company_curve = _curve(eps)
+    empty = Curve.fit(np.empty(0), np.empty(0, dtype=bool), np.empty(0, dtype=bool))
+
     edges = np.array([(end - now).total_seconds() / 86400.0 for end in window_ends])
     n = len(window_ends)
-    cumulative = np.zeros((len(open_), n))
-    decay = np.ones(len(open_))
-    by_stage: dict[tuple[int, int], np.ndarray] = {}
-    for key, g in times.groupby(["pipeline_id", "status_id"]):
-        pipeline_id, status_id = cast(tuple[int, int], key)
-        by_stage[(int(pipeline_id), int(status_id))] = g["days"].to_numpy(dtype=float)
-    by_pipeline = {
-        int(cast(int, key)): g["days"].to_numpy(dtype=float)
-        for key, g in times.groupby("pipeline_id")
-    }
-    company_times = times["days"].to_numpy()
-    positions = np.arange(len(open_))
+    probability = np.zeros(len(open_))
+    table_p = np.zeros(len(open_))
+    shares = np.zeros((len(open_), n))
+    ages_all = open_["age_days"].to_numpy(dtype=float)
     groups = open_.groupby(["pipeline_id", "status_id"], dropna=False).indices
-    has_times = np.zeros(len(open_), dtype=bool)
     for group, rows in groups.items():
         pipeline_id, status_id = cast(tuple[int, Any], group)
-        stage_key = (int(pipeline_id), int(status_id)) if pd.notna(status_id) else None
-        sample = by_stage.get(stage_key, np.empty(0)) if stage_key else np.empty(0)
-        if len(sample) < MIN_WON_TIMES:
-            sample = by_pipeline.get(int(pipeline_id), np.empty(0))
-        if len(sample) < MIN_WON_TIMES:
-            sample = company_times
-        if len(sample) == 0:
-            continue
-        idx = positions[rows]
-        d, c = _window_probabilities(sample, open_["age_days"].to_numpy()[idx], edges)
-        decay[idx] = d
-        cumulative[idx] = c
-        has_times[idx] = True
-    # With no won deal anywhere there is nothing to say when a deal would be won: it is not.
-    open_["win_probability"] = np.where(has_times, open_["stage_probability"] * decay, 0.0)
-    per_window = np.diff(np.concatenate([np.zeros((len(open_), 1)), cumulative], axis=1), axis=1)
+        pipeline_id = int(pipeline_id)
+        key = (pipeline_id, int(status_id)) if pd.notna(status_id) else None
+        stage = stage_curves.get(key, empty) if key else empty
+        pooled = pipeline_curves.get(pipeline_id, company_curve)
+        ages = ages_all[rows]
+        rate = rates.get(pipeline_id, company_rate)
+        # The prior: the pipeline's rate, scaled by how its deals of this age fare against
+        # fresh ones (all its stages pooled).
+        fresh = float(pooled.eventual(np.zeros(1))[0])
+        ratio = pooled.eventual(ages) / fresh if fresh > 0 else np.zeros_like(ages)
+        prior = np.minimum(rate * ratio, 1.0)
+        evidence = stage.evidence(ages)
+        own = stage.eventual(ages)
+        probability[rows] = (evidence * own + k * prior) / np.maximum(evidence + k, 1e-12)
+        table_p[rows] = stage_table.get(key, rate) if key else rate
+        # Timing from the narrowest curve with at least three wins after the deal's age.
+        chosen = np.zeros((len(rows), n))
+        settled = np.zeros(len(rows), dtype=bool)
+        for timing in (stage, pooled, company_curve):
+            use = ~settled & (timing.wins_after(ages) >= MIN_WON_TIMES)
+            if use.any():
+                chosen[use] = _shares(timing, ages[use], edges)
+                settled |= use
+        shares[rows] = chosen
+    open_["stage_probability"] = table_p
+    open_["win_probability"] = probability
+    per_window = np.diff(np.concatenate([np.zeros((len(open_), 1)), shares], axis=1), axis=1)
     for i in range(n):
-        open_[f"p_window_{i}"] = open_["win_probability"].to_numpy() * per_window[:, i]
+        open_[f"p_window_{i}"] = probability * per_window[:, i]
 
-    stages = _stage_table(rates, open_, times)
+    stages = _stage_table(table, open_)
     columns = [
         "lead_id",
         "pipeline_id",
@@ -206,12 +313,20 @@ def open_pipeline(
         "win_probability",
         *(f"p_window_{i}" for i in range(n)),
     ]
-    return OpenPipeline(open_.loc[:, columns].reset_index(drop=True), stages, n)
+    return OpenPipeline(open_.loc[:, columns], stages, n)
 
 
-def _stage_table(
-    rates: pd.DataFrame, open_: pd.DataFrame, times: pd.DataFrame
-) -> tuple[StageProbability, ...]:
+def _shares(curve: Curve, ages: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per deal and window end: the share of its eventual win that comes by then."""
+    later = curve.eventual(ages)
+    within = np.stack([curve.won_by(ages, ages + e) for e in edges], axis=1)
+    out: np.ndarray = np.divide(
+        within, later[:, None], out=np.zeros_like(within), where=later[:, None] > 0
+    )
+    return out
+
+
+def _stage_table(rates: pd.DataFrame, open_: pd.DataFrame) -> tuple[StageProbability, ...]:
     by_stage = open_.groupby(["pipeline_id", "status_id"]).agg(
         open_deals=("lead_id", "size"),
         unpriced=("priced", lambda s: int((~s).sum())),
@@ -227,11 +342,6 @@ def _stage_table(
         (int(r["pipeline_id"]), int(r["status_id"])): r
         for r in by_stage.reset_index().to_dict("records")
     }
-    medians = times.groupby(["pipeline_id", "status_id"])["days"].median().reset_index()
-    median = {
-        (int(r["pipeline_id"]), int(r["status_id"])): float(r["days"])
-        for r in medians.to_dict("records")
-    }
     out = []
     for row in rates.to_dict("records"):
         key = (int(row["pipeline_id"]), int(row["status_id"]))
@@ -245,7 +355,11 @@ def _stage_table(
                 raw_rate=float(row["raw_rate"]) if pd.notna(row["raw_rate"]) else None,
                 pipeline_rate=float(row["prior_rate"]),
                 probability=float(row["probability"]),
-                median_days_to_win=median.get(key),
+                median_days_to_win=(
+                    float(row["median_days_to_win"])
+                    if pd.notna(row["median_days_to_win"])
+                    else None
+                ),
                 open_deals=int(stage["open_deals"]) if stage else 0,
                 unpriced_deals=int(stage["unpriced"]) if stage else 0,
                 open_value=float(stage["open_value"]) if stage else 0.0,
