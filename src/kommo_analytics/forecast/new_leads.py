@@ -118,9 +118,13 @@ def _smooth(values: np.ndarray, horizon: int, *, seasonal: bool) -> tuple[np.nda
             damped_trend=True,
             seasonal="add" if seasonal else None,
             seasonal_periods=12 if seasonal else None,
-            initialization_method="estimated",
+            # Seasonal: heuristic start values (from the first two cycles), no brute-force
+            # search; estimating the 12 seasonal start values as well took ~0.9 s a series on
+            # 26 months against ~0.02 s, for forecasts as close to a known pattern. Without
+            # seasonality estimating the three start values is cheap and was more accurate.
+            initialization_method="heuristic" if seasonal else "estimated",
         )
-        fit = model.fit()
+        fit = model.fit(use_brute=not seasonal)
         mean = np.clip(np.asarray(fit.forecast(horizon), dtype=float), 0.0, None)
         resid = np.asarray(fit.resid, dtype=float)
     sigma = float(np.sqrt(np.mean(resid**2))) if len(resid) else 0.0

@@ -145,13 +145,14 @@ def average_tickets(history: History, now: pd.Timestamp) -> tuple[dict[int, floa
 
 
 def episodes(history: History, now: pd.Timestamp) -> pd.DataFrame:
-    """One row per (lead, pipeline, open stage): days from the last entry into the stage to the
-    lead's closing (or to now while it is open), and whether it closed and was won."""
+    """One row per (lead, pipeline, open stage), from the lead's last entry into the stage:
+    ``days`` to the lead's closing (or to now while it is open), ``stay_days`` in the stage
+    itself (to now while it is still there), and whether it closed and was won."""
     leads = history.leads
     stays = history.stays[~history.stays["status_id"].isin(CLOSED_STATUSES)]
-    last = stays.groupby(["lead_id", "pipeline_id", "status_id"], as_index=False)[
-        "entered_at"
-    ].max()
+    keys = ["lead_id", "pipeline_id", "status_id"]
+    last = stays.sort_values("entered_at", kind="stable").groupby(keys, as_index=False).tail(1)
+    last = last.loc[:, [*keys, "entered_at", "left_at"]]
     state = leads.loc[:, ["lead_id", "status_id", "closed_at"]].rename(
         columns={"status_id": "final"}
     )
@@ -160,9 +161,9 @@ def episodes(history: History, now: pd.Timestamp) -> pd.DataFrame:
     last["won"] = last["closed"] & (last["final"] == WON_STATUS_ID)
     end = last["closed_at"].where(last["closed"], now)
     last["days"] = in_days(end - last["entered_at"]).clip(lower=0.0).astype(float)
-    out: pd.DataFrame = last.loc[
-        :, ["lead_id", "pipeline_id", "status_id", "days", "closed", "won"]
-    ]
+    left = last["left_at"].fillna(now)
+    last["stay_days"] = in_days(left - last["entered_at"]).clip(lower=0.0).astype(float)
+    out: pd.DataFrame = last.loc[:, [*keys, "days", "stay_days", "closed", "won"]]
     return out
 
 
@@ -250,16 +251,25 @@ def open_pipeline(
         (int(r["pipeline_id"]), int(r["status_id"])): float(r["probability"])
         for r in table.to_dict("records")
     }
-    stage_curves = {
-        (int(p), int(s)): _curve(g)
-        for (p, s), g in (
+    groups_of_stage = {
+        (int(p), int(st)): frame
+        for (p, st), frame in (
             (cast(tuple[int, int], key), frame)
             for key, frame in eps.groupby(["pipeline_id", "status_id"])
         )
     }
-    pipeline_curves = {int(cast(int, key)): _curve(g) for key, g in eps.groupby("pipeline_id")}
-    company_curve = _curve(eps)
-    empty = Curve.fit(np.empty(0), np.empty(0, dtype=bool), np.empty(0, dtype=bool))
+    groups_of_pipeline = {int(cast(int, key)): g for key, g in eps.groupby("pipeline_id")}
+    nothing = eps.iloc[0:0]
+    cache: dict[tuple[object, int], Curve] = {}
+
+    def still_there(scope: object, frame: pd.DataFrame, day: int) -> Curve:
+        """The curve of the episodes that were still in their stage ``day`` days after entering
+        it: a deal that has sat that long compares with those, not with all that were open then
+        (many of those had moved on and were nearer a win)."""
+        key = (scope, day)
+        if key not in cache:
+            cache[key] = _curve(frame[frame["stay_days"] >= day])
+        return cache[key]
 
     edges = np.array([(end - now).total_seconds() / 86400.0 for end in window_ends])
     n = len(window_ends)
@@ -267,33 +277,39 @@ def open_pipeline(
     table_p = np.zeros(len(open_))
     shares = np.zeros((len(open_), n))
     ages_all = open_["age_days"].to_numpy(dtype=float)
+    days_all = np.floor(ages_all).astype(int)
     groups = open_.groupby(["pipeline_id", "status_id"], dropna=False).indices
     for group, rows in groups.items():
         pipeline_id, status_id = cast(tuple[int, Any], group)
         pipeline_id = int(pipeline_id)
         key = (pipeline_id, int(status_id)) if pd.notna(status_id) else None
-        stage = stage_curves.get(key, empty) if key else empty
-        pooled = pipeline_curves.get(pipeline_id, company_curve)
-        ages = ages_all[rows]
+        stage_eps = groups_of_stage.get(key, nothing) if key else nothing
+        pipeline_eps = groups_of_pipeline.get(pipeline_id, eps)
         rate = rates.get(pipeline_id, company_rate)
-        # The prior: the pipeline's rate, scaled by how its deals of this age fare against
-        # fresh ones (all its stages pooled).
-        fresh = float(pooled.eventual(np.zeros(1))[0])
-        ratio = pooled.eventual(ages) / fresh if fresh > 0 else np.zeros_like(ages)
-        prior = np.minimum(rate * ratio, 1.0)
-        evidence = stage.evidence(ages)
-        own = stage.eventual(ages)
-        probability[rows] = (evidence * own + k * prior) / np.maximum(evidence + k, 1e-12)
         table_p[rows] = stage_table.get(key, rate) if key else rate
-        # Timing from the narrowest curve with at least three wins after the deal's age.
-        chosen = np.zeros((len(rows), n))
-        settled = np.zeros(len(rows), dtype=bool)
-        for timing in (stage, pooled, company_curve):
-            use = ~settled & (timing.wins_after(ages) >= MIN_WON_TIMES)
-            if use.any():
-                chosen[use] = _shares(timing, ages[use], edges)
-                settled |= use
-        shares[rows] = chosen
+        fresh = float(still_there(pipeline_id, pipeline_eps, 0).eventual(np.zeros(1))[0])
+        for day in np.unique(days_all[rows]):
+            bucket = rows[days_all[rows] == day]
+            ages = ages_all[bucket]
+            stage = still_there(key, stage_eps, int(day))
+            pooled = still_there(pipeline_id, pipeline_eps, int(day))
+            company = still_there("company", eps, int(day))
+            # The prior: the pipeline's rate, scaled by how its deals still in their stage
+            # after this many days fare against fresh ones (all its stages pooled).
+            ratio = pooled.eventual(ages) / fresh if fresh > 0 else np.zeros_like(ages)
+            prior = np.minimum(rate * ratio, 1.0)
+            evidence = stage.evidence(ages)
+            own = stage.eventual(ages)
+            probability[bucket] = (evidence * own + k * prior) / np.maximum(evidence + k, 1e-12)
+            # Timing from the narrowest curve with at least three wins after the deal's age.
+            chosen = np.zeros((len(bucket), n))
+            settled = np.zeros(len(bucket), dtype=bool)
+            for timing in (stage, pooled, company):
+                use = ~settled & (timing.wins_after(ages) >= MIN_WON_TIMES)
+                if use.any():
+                    chosen[use] = _shares(timing, ages[use], edges)
+                    settled |= use
+            shares[bucket] = chosen
     open_["stage_probability"] = table_p
     open_["win_probability"] = probability
     per_window = np.diff(np.concatenate([np.zeros((len(open_), 1)), shares], axis=1), axis=1)

@@ -74,12 +74,14 @@ class StageProbability(_ToDict):
     won_deals: int
     raw_rate: float | None  # won / closed, None without a closed deal
     pipeline_rate: float  # the prior it is shrunk toward
-    probability: float  # (won + k · pipeline_rate) / (closed + k)
+    # For a deal entering the stage: (closed · own + k · pipeline_rate) / (closed + k), "own"
+    # being the Aalen–Johansen estimate (open deals undecided, not lost).
+    probability: float
     median_days_to_win: float | None
     open_deals: int
     unpriced_deals: int
     open_value: float
-    weighted_value: float  # Σ value × win probability (after the age decay)
+    weighted_value: float  # Σ value × each open deal's age-conditioned win probability
 
 
 @dataclass(frozen=True)
