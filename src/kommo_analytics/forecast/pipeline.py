@@ -175,6 +175,28 @@ def _curve(frame: pd.DataFrame) -> Curve:
     )
 
 
+class _Scope:
+    """Episodes of one stage, pipeline or the company, sorted by time in the stage, so that
+    "still in the stage after d days" is a suffix of the arrays."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        order = np.argsort(frame["stay_days"].to_numpy(dtype=float), kind="stable")
+        self.stay = frame["stay_days"].to_numpy(dtype=float)[order]
+        self.days = frame["days"].to_numpy(dtype=float)[order]
+        self.won = frame["won"].to_numpy(dtype=bool)[order]
+        self.closed = frame["closed"].to_numpy(dtype=bool)[order]
+        self._curves: dict[int, Curve] = {}
+
+    def still_there(self, day: int) -> Curve:
+        """The curve of the episodes still in their stage ``day`` days after entering it: a deal
+        that has sat that long compares with those, not with all that were open then (many of
+        those had moved on and were nearer a win)."""
+        if day not in self._curves:
+            start = int(np.searchsorted(self.stay, day, side="left"))
+            self._curves[day] = Curve.fit(self.days[start:], self.won[start:], self.closed[start:])
+        return self._curves[day]
+
+
 def _pipeline_rates(history: History) -> tuple[dict[int, float], float]:
     """(pipeline → won / closed over its leads, the company's)."""
     closed = closed_leads(history)
@@ -251,25 +273,16 @@ def open_pipeline(
         (int(r["pipeline_id"]), int(r["status_id"])): float(r["probability"])
         for r in table.to_dict("records")
     }
-    groups_of_stage = {
-        (int(p), int(st)): frame
+    stage_scopes = {
+        (int(p), int(st)): _Scope(frame)
         for (p, st), frame in (
             (cast(tuple[int, int], key), frame)
             for key, frame in eps.groupby(["pipeline_id", "status_id"])
         )
     }
-    groups_of_pipeline = {int(cast(int, key)): g for key, g in eps.groupby("pipeline_id")}
-    nothing = eps.iloc[0:0]
-    cache: dict[tuple[object, int], Curve] = {}
-
-    def still_there(scope: object, frame: pd.DataFrame, day: int) -> Curve:
-        """The curve of the episodes that were still in their stage ``day`` days after entering
-        it: a deal that has sat that long compares with those, not with all that were open then
-        (many of those had moved on and were nearer a win)."""
-        key = (scope, day)
-        if key not in cache:
-            cache[key] = _curve(frame[frame["stay_days"] >= day])
-        return cache[key]
+    pipeline_scopes = {int(cast(int, key)): _Scope(g) for key, g in eps.groupby("pipeline_id")}
+    company_scope = _Scope(eps)
+    nothing = _Scope(eps.iloc[0:0])
 
     edges = np.array([(end - now).total_seconds() / 86400.0 for end in window_ends])
     n = len(window_ends)
@@ -283,17 +296,16 @@ def open_pipeline(
         pipeline_id, status_id = cast(tuple[int, Any], group)
         pipeline_id = int(pipeline_id)
         key = (pipeline_id, int(status_id)) if pd.notna(status_id) else None
-        stage_eps = groups_of_stage.get(key, nothing) if key else nothing
-        pipeline_eps = groups_of_pipeline.get(pipeline_id, eps)
+        stage_scope = stage_scopes.get(key, nothing) if key else nothing
+        pipeline_scope = pipeline_scopes.get(pipeline_id, company_scope)
         rate = rates.get(pipeline_id, company_rate)
         table_p[rows] = stage_table.get(key, rate) if key else rate
-        fresh = float(still_there(pipeline_id, pipeline_eps, 0).eventual(np.zeros(1))[0])
+        fresh = float(pipeline_scope.still_there(0).eventual(np.zeros(1))[0])
         for day in np.unique(days_all[rows]):
             bucket = rows[days_all[rows] == day]
             ages = ages_all[bucket]
-            stage = still_there(key, stage_eps, int(day))
-            pooled = still_there(pipeline_id, pipeline_eps, int(day))
-            company = still_there("company", eps, int(day))
+            stage = stage_scope.still_there(int(day))
+            pooled = pipeline_scope.still_there(int(day))
             # The prior: the pipeline's rate, scaled by how its deals still in their stage
             # after this many days fare against fresh ones (all its stages pooled).
             ratio = pooled.eventual(ages) / fresh if fresh > 0 else np.zeros_like(ages)
@@ -304,11 +316,14 @@ def open_pipeline(
             # Timing from the narrowest curve with at least three wins after the deal's age.
             chosen = np.zeros((len(bucket), n))
             settled = np.zeros(len(bucket), dtype=bool)
-            for timing in (stage, pooled, company):
+            for scope in (stage_scope, pipeline_scope, company_scope):
+                timing = scope.still_there(int(day))
                 use = ~settled & (timing.wins_after(ages) >= MIN_WON_TIMES)
                 if use.any():
                     chosen[use] = _shares(timing, ages[use], edges)
                     settled |= use
+                if settled.all():
+                    break
             shares[bucket] = chosen
     open_["stage_probability"] = table_p
     open_["win_probability"] = probability
