@@ -1,21 +1,24 @@
 """The open pipeline: how likely each open deal is to be won, and in which coming month.
 
 **Episodes.** Every time a lead entered an open stage (its last entry, if it came back) starts an
-episode that ends when the lead closed — won or lost — or is still going on ("censored" at now:
-the lead may yet be won). The days an episode lasted are measured from the entry into the stage.
+episode: the days it then stayed in the stage, and the days until the lead closed — won or lost
+— or, while it is open, until now ("censored": it may yet be won).
 
-**Age-conditioned probability.** Per (pipeline, stage), the Aalen–Johansen estimator turns the
-episodes into two curves over the days since entry: the share still open, and the share won so
-far. A deal that has sat ``a`` days in the stage is won later with
-``(won share at the end − won share at a) ÷ open share at a``: of the deals that had sat as long,
-how many were won afterwards, with the deals still open counted as undecided rather than lost.
-A deal that has sat longer than usual is therefore less likely to close, not more: the deals that
-close do so early, and those left open at that age are mostly the ones that never close. This
-replaces a fixed decay rule (say, halving past the 90th percentile of historical stays) with what
-the history itself says about deals of that age.
+**Age-conditioned probability.** A deal that has sat ``a`` days in a stage is compared with the
+episodes that were *still in that stage* ``a`` days after entering it — not with all those still
+open then: many of those had moved on and were nearer a win, and using them over-forecast the
+current month by half on the emulator's accounts. Over those episodes the Aalen–Johansen
+estimator gives two curves over the days since entry: the share still open, and the share won
+so far; the deal is won later with ``(won share at the end − won share at a) ÷ open share at a``,
+the deals still open counting as undecided rather than lost. A deal that has sat longer than
+usual is therefore less likely to close, not more: the deals stuck that long are mostly the ones
+that never close. This replaces a fixed decay rule (say, halving past the 90th percentile of
+historical stays) with what the history itself says about deals of that age; ages are taken in
+whole days for choosing the episodes.
 
 **Shrinkage.** Few episodes make a noisy estimate, so it is pulled toward the pipeline's overall
-win rate (scaled by how the pipeline's deals of that age fare, from all its stages pooled) with a
+win rate (scaled by how the pipeline's deals still in their stage at that age fare against fresh
+ones, all its stages pooled) with a
 Beta prior worth ``k`` pseudo-deals: ``(n · stage + k · pipeline) ÷ (n + k)``, ``n`` being the
 closed episodes that had lasted at least ``a`` days. With the default ``k = 10`` a stage with 10
 such deals gets half its own estimate and half the pipeline's, one with 90 gets 90 % its own: ten
