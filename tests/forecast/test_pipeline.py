@@ -25,12 +25,11 @@ def test_a_constant_pipeline_gives_back_its_stage_probabilities() -> None:
     # for stage 10 (n ≈ 480) and ±0.13 for stage 30 (n ≈ 145); a fixed seed keeps it
     # deterministic.
     rates = stage_rates(history(months=13).as_of(NOW), NOW, k=0).set_index("status_id")
+    closed, estimate = rates["closed"].to_dict(), rates["probability"].to_dict()
     for stage, p in ((10, 0.15), (20, 0.25), (30, 0.5)):
-        n = rates.loc[stage, "closed"]
+        n = closed[stage]
         assert n > 100
-        assert rates.loc[stage, "probability"] == pytest.approx(
-            p, abs=3 * math.sqrt(p * (1 - p) / n)
-        )
+        assert estimate[stage] == pytest.approx(p, abs=3 * math.sqrt(p * (1 - p) / n))
 
 
 def test_the_aalen_johansen_curve_on_four_episodes() -> None:
@@ -56,7 +55,7 @@ def _path(
 ) -> tuple[dict[str, object], list[dict[str, object]]]:
     """A lead created at ``created`` that spends a day in each of ``stages`` (the last one is
     where it stays: 142, 143 or an open stage)."""
-    stays = []
+    stays: list[dict[str, object]] = []
     for i, status in enumerate(stages):
         last = i == len(stages) - 1
         stays.append(
@@ -70,7 +69,7 @@ def _path(
         )
     final = stages[-1]
     closed = created + pd.Timedelta(days=len(stages) - 1) if final in (142, 143) else pd.NaT
-    lead = {
+    lead: dict[str, object] = {
         "lead_id": lead_id,
         "pipeline_id": 1,
         "user_id": 1,
@@ -112,13 +111,15 @@ def test_a_small_sample_is_shrunk_toward_the_pipeline_rate() -> None:
 def test_a_deal_older_than_usual_is_less_likely_to_be_won() -> None:
     # The constant pipeline spends 5 days in each stage: every deal in stage 30 is won or lost
     # exactly 5 days after entering it. Add 20 deals that entered stage 30 a year ago and are
-    # still open, one that entered today and one that has sat there 15 days (without a price).
+    # still open, one that entered today and one that has sat there 15 days (without a price);
+    # and one deal stuck in stage 10 for 7 days.
     leads, stays = build(months=12)
     last = int(leads["lead_id"].max())
     now = NOW
     extra_leads, extra_stays = [], []
     ages = [365.0] * 20 + [0.0, 15.0]
-    for i, age in enumerate(ages, start=1):
+    places = [(age, 30) for age in ages] + [(7.0, 10)]
+    for i, (age, status) in enumerate(places, start=1):
         entered = now - pd.Timedelta(days=age)
         extra_leads.append(
             {
@@ -127,15 +128,15 @@ def test_a_deal_older_than_usual_is_less_likely_to_be_won() -> None:
                 "user_id": 1,
                 "created_at": entered - pd.Timedelta(days=10),
                 "closed_at": pd.NaT,
-                "status_id": 30,
-                "price": 2000.0 if age == 0 else np.nan,
+                "status_id": status,
+                "price": 2000.0 if age in (0.0, 7.0) else np.nan,
             }
         )
         extra_stays.append(
             {
                 "lead_id": last + i,
                 "pipeline_id": 1,
-                "status_id": 30,
+                "status_id": status,
                 "entered_at": entered,
                 "left_at": pd.NaT,
             }
@@ -154,6 +155,11 @@ def test_a_deal_older_than_usual_is_less_likely_to_be_won() -> None:
     # that old are the never-closing ones — so neither the stage nor the pipeline prior gives
     # it any chance.
     assert stale["win_probability"] == 0.0
+    # Stuck 7 days in stage 10, where every deal moves on or is lost after 5: no deal still in
+    # a stage after 7 days was ever won, so neither is this one. Comparing it with all deals
+    # still open 7 days after entering stage 10 — by then mostly in stage 20 — would have
+    # credited it with their progress (about 0.25).
+    assert deals.loc[last + 23, "win_probability"] == 0.0
     # Every win comes 5 days after entry, inside January (16 days left): nothing later.
     assert fresh["p_window_0"] == pytest.approx(fresh["win_probability"])
     assert fresh["p_window_1"] == 0.0
