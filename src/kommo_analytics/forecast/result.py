@@ -1,0 +1,185 @@
+"""Every result of the forecast, as frozen dataclasses; ``to_dict()`` gives JSON-ready keys
+(dates and times as ISO strings, tuples as lists, NaN as None)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+Status = Literal["ok", "insufficient_history"]
+Risk = Literal["high", "medium", "low"]
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class _ToDict:
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _jsonable(self)
+        return out
+
+
+@dataclass(frozen=True)
+class Range(_ToDict):
+    """The 10th, 50th and 90th percentiles of a simulated quantity, and its mean."""
+
+    p10: float
+    p50: float
+    p90: float
+    mean: float
+
+
+@dataclass(frozen=True)
+class MonthForecast(_ToDict):
+    month: date
+    revenue: Range
+    won_deals: Range
+    # Already won in this month before "now" (non-zero only for the current month); included in
+    # the ranges.
+    won_to_date: float
+    won_deals_to_date: int
+    # Means of the two simulated parts, so a reader can see where the number comes from.
+    from_open_pipeline: float
+    from_new_leads: float
+
+
+@dataclass(frozen=True)
+class ScopeForecast(_ToDict):
+    """The months for one scope: the company (``id`` None), a pipeline or a seller. Percentiles
+    are of each scope's own total, so the pipelines' P50s need not add up to the company's."""
+
+    scope: Literal["company", "pipeline", "seller"]
+    id: int | None
+    months: tuple[MonthForecast, ...]
+
+
+@dataclass(frozen=True)
+class StageProbability(_ToDict):
+    pipeline_id: int
+    status_id: int
+    closed_deals: int  # deals that were in this stage and have closed: the sample size
+    won_deals: int
+    raw_rate: float | None  # won / closed, None without a closed deal
+    pipeline_rate: float  # the prior it is shrunk toward
+    # For a deal entering the stage: (closed · own + k · pipeline_rate) / (closed + k), "own"
+    # being the Aalen–Johansen estimate (open deals undecided, not lost).
+    probability: float
+    median_days_to_win: float | None
+    open_deals: int
+    unpriced_deals: int
+    open_value: float
+    weighted_value: float  # Σ value × each open deal's age-conditioned win probability
+
+
+@dataclass(frozen=True)
+class OpenPipelineSummary(_ToDict):
+    open_deals: int
+    priced_deals: int
+    unpriced_deals: int  # valued at their pipeline's recent average ticket
+    unpriced_value: float
+    weighted_value: float
+    prior_strength: float
+    stages: tuple[StageProbability, ...]
+
+
+@dataclass(frozen=True)
+class SeriesForecast(_ToDict):
+    """One monthly series and its forecast: which model, and why that one."""
+
+    name: str
+    method: Literal["holt_winters_seasonal", "holt_damped", "recent_mean", "none"]
+    reason: str
+    history: tuple[float, ...]
+    mean: tuple[float, ...]
+    sd: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class NewLeadsSummary(_ToDict):
+    volume: SeriesForecast  # leads created per month
+    revenue_per_lead: SeriesForecast  # won revenue per lead, by creation month
+    wins_per_lead: SeriesForecast
+    # Share of a month's eventual wins that come in its own month, the next, … (last: later).
+    delay_shares: tuple[float, ...]
+    average_ticket: float
+
+
+@dataclass(frozen=True)
+class GoalOutlook(_ToDict):
+    month: date
+    user_id: int | None  # None: the company's goal
+    goal: float
+    p50: float
+    gap: float  # goal − P50; positive means short
+    probability: float  # share of simulated outcomes reaching the goal
+    risk: Risk  # high below 50 %, medium below 80 %, low otherwise
+
+
+@dataclass(frozen=True)
+class Forecast(_ToDict):
+    status: Status
+    reason: str
+    now: datetime
+    seed: int
+    draws: int
+    company: ScopeForecast | None = None
+    pipelines: tuple[ScopeForecast, ...] = ()
+    sellers: tuple[ScopeForecast, ...] = ()
+    goals: tuple[GoalOutlook, ...] = ()
+    open_pipeline: OpenPipelineSummary | None = None
+    new_leads: NewLeadsSummary | None = None
+    closed_months: int = 0
+
+
+@dataclass(frozen=True)
+class BacktestPoint(_ToDict):
+    """One forecast made at ``origin`` for ``month``, ``horizon`` months after the origin's
+    month, beside the actual and the baselines (None where a baseline cannot be formed)."""
+
+    origin: datetime
+    origin_kind: Literal["month_start", "mid_month"]
+    horizon: int
+    month: date
+    actual: float
+    p10: float
+    p50: float
+    p90: float
+    last_month: float | None
+    same_month_last_year: float | None
+    run_rate: float | None
+
+
+@dataclass(frozen=True)
+class BacktestScore(_ToDict):
+    origin_kind: Literal["month_start", "mid_month"]
+    horizon: int
+    method: Literal["model", "last_month", "same_month_last_year", "run_rate"]
+    points: int
+    wape: float | None  # Σ|actual − forecast| / Σ|actual|
+    mape: float | None  # mean |actual − forecast| / actual over months with actual > 0
+    coverage: float | None  # model only: share of actuals inside P10–P90
+
+
+@dataclass(frozen=True)
+class Backtest(_ToDict):
+    status: Status
+    reason: str
+    now: datetime
+    points: tuple[BacktestPoint, ...] = ()
+    scores: tuple[BacktestScore, ...] = ()
+    # Plain sentences: whether the model beat the best baseline and whether coverage is in
+    # 70–90 %, per horizon, and why a horizon could not be scored.
+    notes: tuple[str, ...] = ()
