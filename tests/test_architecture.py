@@ -28,8 +28,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "model": frozenset({"errors", "settings", "kommo", "warehouse"}),
     "sync": frozenset({"errors", "settings", "kommo", "warehouse", "model"}),
     "metrics": frozenset({"errors", "text"}),
+    "forecast": frozenset({"errors", "kommo"}),
     "service": frozenset(
-        {"errors", "settings", "text", "kommo", "warehouse", "model", "sync", "metrics"}
+        {"errors", "settings", "text", "kommo", "warehouse", "model", "sync", "metrics", "forecast"}
     ),
     "dashboard": frozenset({"errors", "settings", "text", "metrics", "service"}),
     "cli": frozenset(
