@@ -7,7 +7,7 @@ never decide on their own whether something is retriable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -185,3 +185,20 @@ class InputFileError(KommoAnalyticsError):
         super().__init__(f"{source}: {count} {word}; nothing was imported", hint=hint)
         self.source = source
         self.problems: list[Problem] = list(problems)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it was raised from, outermost first (httpx wraps httpcore, which
+    wraps the OS's error; dlt wraps a driver's error twice)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def first_line(exc: BaseException) -> str:
+    """A message cut to its first line, for people (the rest is driver or library detail)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

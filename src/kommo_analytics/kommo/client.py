@@ -16,7 +16,7 @@ import ssl
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -41,6 +41,7 @@ from kommo_analytics.errors import (
     RetriableApiError,
     SubscriptionEndedError,
     TokenRejectedError,
+    causes,
 )
 from kommo_analytics.kommo.entities import API_PREFIX, Entity, Shape
 from kommo_analytics.kommo.ratelimit import RateLimiter, shared_limiter
@@ -188,16 +189,6 @@ def classify(
     )
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what it was raised from (httpx wraps httpcore, which wraps the OS's)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _wrong_address(exc: httpx.HTTPError) -> str | None:
     """Why no retry can reach the server at this address, or None when one might.
 
@@ -206,7 +197,7 @@ def _wrong_address(exc: httpx.HTTPError) -> str | None:
     waiting. A resolver that cannot answer *now* (EAI_AGAIN) and a dropped handshake may pass.
     """
     no_such_name = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
-    for cause in _causes(exc):
+    for cause in causes(exc):
         if isinstance(cause, socket.gaierror) and cause.errno in no_such_name:
             return "the host name does not exist"
         if isinstance(cause, ssl.SSLCertVerificationError):

@@ -14,10 +14,16 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from kommo_analytics.errors import MissingTableError, NoSyncedDataError, QueryError, WarehouseError
+from kommo_analytics.errors import (
+    MissingTableError,
+    NoSyncedDataError,
+    QueryError,
+    WarehouseError,
+    first_line,
+)
 from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.backends import backend_for, first_line
+from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.target import Target
 
 

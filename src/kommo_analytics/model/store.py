@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from kommo_analytics.errors import QueryError, WarehouseError
+from kommo_analytics.errors import QueryError, WarehouseError, first_line
 from kommo_analytics.model import compat
 from kommo_analytics.model.build import (
     CREATION_EVENT,
@@ -40,7 +40,7 @@ from kommo_analytics.model.schema import (
 )
 from kommo_analytics.settings import Settings
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.backends import backend_for, first_line
+from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.tables import TABLES
 from kommo_analytics.warehouse.target import Target
 

@@ -31,7 +31,3 @@ def rows_if_present(target: Target, sql: str) -> list[tuple[Any, ...]] | None:
         if missing_table(exc):
             return None
         raise
-
-
-def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -31,6 +31,8 @@ from kommo_analytics.errors import (
     QueryError,
     UnknownDatabaseError,
     WarehouseError,
+    causes,
+    first_line,
 )
 from kommo_analytics.warehouse.target import Kind, Target
 
@@ -40,22 +42,6 @@ _ACCESS_HINT = (
     "tables (and, on MySQL/MariaDB, databases)"
 )
 _DISK_HINT = "free disk space where the database keeps its files, then run the command again"
-
-
-def first_line(exc: BaseException) -> str:
-    """A driver's message cut to its first line, for people (the rest is driver detail)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and the ones it was raised from (dlt wraps driver errors twice)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 class Backend:
@@ -297,10 +283,10 @@ class Backend:
 
     def translate(self, exc: BaseException, *, write: bool = False) -> WarehouseError:
         """The one translation of a driver (or dlt) failure into the project's error tree."""
-        for link in _chain(exc):
+        for link in causes(exc):
             if isinstance(link, WarehouseError):
                 return link
-        for link in _chain(exc):
+        for link in causes(exc):
             found = self._classify(link, write=write)
             if found is not None:
                 return found
