@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app
 from kommo_analytics.cli.metrics_cmd import print_report
+from kommo_analytics.metrics.results import Report
 
 runner = CliRunner()
 PERIOD = ["--from", "2026-10-01", "--to", "2026-10-31", "--as-of", "2026-11-25T12:00"]
@@ -106,8 +107,9 @@ def test_metrics_tables_for_people(warehouse: Path) -> None:
 
 
 def _rendered(data: dict[str, Any], width: int) -> str:
+    """The tables for a `metrics --json` document (edited by the test, hence read back)."""
     out = io.StringIO()
-    print_report(data, Console(file=out, width=width, color_system=None))
+    print_report(Report.from_dict(data), Console(file=out, width=width, color_system=None))
     return out.getvalue()
 
 
