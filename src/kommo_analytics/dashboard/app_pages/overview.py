@@ -31,11 +31,10 @@ COMPARED_SECTIONS = (
 
 def kpi_values(report: Report) -> dict[str, float | None]:
     """The numbers on the cards, taken from the report (so they equal `metrics --json`)."""
-    leads, sales = section(report.leads, "leads"), section(report.sales, "sales")
-    acts, marketing = (
-        section(report.activities, "activities"),
-        section(report.marketing, "marketing"),
-    )
+    leads = section(report.leads, "leads")
+    sales = section(report.sales, "sales")
+    acts = section(report.activities, "activities")
+    marketing = section(report.marketing, "marketing")
     return {
         "leads": float(leads.total),
         "won": float(sales.won),
