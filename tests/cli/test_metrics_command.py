@@ -7,6 +7,7 @@ import copy
 import io
 import json
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,10 @@ from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app
 from kommo_analytics.cli.metrics_cmd import print_report
+from kommo_analytics.metrics.results import Report
+from kommo_analytics.service import account, reports
+from kommo_analytics.service.scope import Scope
+from kommo_analytics.settings import load_settings
 
 runner = CliRunner()
 PERIOD = ["--from", "2026-10-01", "--to", "2026-10-31", "--as-of", "2026-11-25T12:00"]
@@ -96,6 +101,21 @@ def test_metrics_json_has_every_contract_key_with_plausible_values(warehouse: Pa
     assert activities["meetings_held"] <= activities["meetings_scheduled"]
 
 
+def test_the_service_report_is_what_metrics_json_prints(warehouse: Path) -> None:
+    settings = load_settings()
+    target = account.target_for(settings)
+    acc = account.load_modelled(target, timezone_override=settings.account_timezone)
+    scope = Scope(start=date(2026, 10, 1), end=date(2026, 10, 31),
+                  as_of=datetime(2026, 11, 25, 12, 0))  # PERIOD  # fmt: skip
+    params = reports.params(acc, scope, now=datetime.now(UTC),
+                            sla_hours=settings.response_sla_hours)  # fmt: skip
+    report = reports.report(target, acc, params)
+    assert isinstance(report, Report)
+    printed = runner.invoke(app, ["metrics", *PERIOD, "--json"]).stdout
+    assert report.to_json_dict() == json.loads(printed)
+    assert list(report.to_json_dict()) == list(json.loads(printed))  # the same key order
+
+
 def test_metrics_tables_for_people(warehouse: Path) -> None:
     result = runner.invoke(app, ["metrics", *PERIOD])
     assert result.exit_code == 0, result.output
@@ -106,8 +126,9 @@ def test_metrics_tables_for_people(warehouse: Path) -> None:
 
 
 def _rendered(data: dict[str, Any], width: int) -> str:
+    """The tables for a `metrics --json` document (edited by the test, hence read back)."""
     out = io.StringIO()
-    print_report(data, Console(file=out, width=width, color_system=None))
+    print_report(Report.from_dict(data), Console(file=out, width=width, color_system=None))
     return out.getvalue()
 
 

@@ -337,6 +337,7 @@ def test_the_overview_shows_the_numbers_of_metrics_json(
     browser: Browser, page: Page, server: str, synced_url: str
 ) -> None:
     from kommo_analytics.dashboard.app_pages import overview
+    from kommo_analytics.metrics.results import Report
 
     # The emulated history ends before the machine's "now", so the CLI's and the dashboard's
     # "as of" (both the real clock) see the same data.
@@ -344,7 +345,7 @@ def test_the_overview_shows_the_numbers_of_metrics_json(
     page.goto(f"{server}/?{OCTOBER}")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     shown = cards_on(page)
-    values = overview.kpi_values(report)
+    values = overview.kpi_values(Report.from_dict(report))  # the CLI's JSON, read back
     currency = str(report["currency"])
     for card, _, _, kind, _ in overview.CARDS:
         label = overview.t(f"overview.card.{card}", "en")

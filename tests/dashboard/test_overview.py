@@ -10,6 +10,7 @@ import pytest
 
 from kommo_analytics.dashboard import targets
 from kommo_analytics.dashboard.app_pages import overview
+from kommo_analytics.metrics.results import Report
 from kommo_analytics.service import account, reports
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import parse_database_url
@@ -20,7 +21,7 @@ OCTOBER = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31"}
 SETTINGS = "app_pages/settings.py"
 
 
-def report(url: str, **filters: Any) -> dict[str, Any]:
+def report(url: str, **filters: Any) -> Report:
     """What `kommo-analytics metrics --json` says for October, seen from the pinned clock."""
     target = parse_database_url(url)
     acc = account.load_modelled(target)
@@ -50,7 +51,7 @@ def test_the_cards_show_the_reports_numbers(make_app: MakeApp, synced_url: str) 
     for card, _, _, kind, _ in overview.CARDS:
         label = overview.t(f"overview.card.{card}", "en")
         assert shown[label] == overview.formatted(kind, values[card], "BRL", "en"), card
-    assert shown["Leads"] == f"{expected['leads']['total']:,}"
+    assert shown["Leads"] == f"{expected.leads.total:,}"
     # No costs were imported: the cost cards are empty and say how to import them.
     assert shown["Cost per lead"] == "—"
     assert any("kommo-analytics costs import" in c.value for c in app.caption)
@@ -60,7 +61,7 @@ def test_the_cards_show_the_reports_numbers(make_app: MakeApp, synced_url: str) 
     assert all(m.help for m in app.metric[:10])
     # Deleted leads are left out of the cards and said in a caption of their own (none when
     # there are none); their creation date is known for every one here.
-    deleted = expected["data_quality"]["deleted_leads"]
+    deleted = expected.data_quality.deleted_leads
     said = [c.value for c in app.caption if "were deleted in Kommo" in c.value]
     assert said == ([overview.t("overview.deleted", "en", count=f"{deleted:,}")] if deleted else [])
     assert not any("no known creation date" in c.value for c in app.caption)
@@ -71,23 +72,23 @@ def test_a_filter_changes_the_numbers(make_app: MakeApp, synced_url: str) -> Non
     no_exception(app)
     paid = report(synced_url, channels=["paid"])
     everything = report(synced_url)
-    assert paid["leads"]["total"] < everything["leads"]["total"]
-    assert cards(app)["Leads"] == f"{paid['leads']['total']:,}"
-    assert cards(app)["Deals won"] == f"{paid['sales']['won']:,}"
+    assert paid.leads.total < everything.leads.total
+    assert cards(app)["Leads"] == f"{paid.leads.total:,}"
+    assert cards(app)["Deals won"] == f"{paid.sales.won:,}"
 
 
 def test_the_comparison_period_gives_each_card_its_change(
     make_app: MakeApp, synced_url: str
 ) -> None:
     app = make_app(synced_url, lang="en", **OCTOBER).run()
-    september = report(synced_url) | {}
+    september = report(synced_url)
     target = parse_database_url(synced_url)
     acc = account.load_modelled(target)
     before = reports.report(target, acc, reports.params(acc, Scope(
         start=date(2026, 8, 31), end=date(2026, 9, 30), as_of=PINNED_NOW.replace(second=0)),
         now=PINNED_NOW))  # fmt: skip
     leads_card = next(m for m in app.metric if m.label == "Leads")
-    now, then = september["leads"]["total"], before["leads"]["total"]
+    now, then = september.leads.total, before.leads.total
     # October against the 31 days before it (Aug 31 – Sep 30): the relative change in leads.
     assert then > 0
     change = 100 * (now - then) / then
@@ -99,7 +100,7 @@ def test_targets_colour_the_cards_and_are_edited_on_the_settings_page(
     make_app: MakeApp, synced_url: str, own_data_dir: Path
 ) -> None:
     app = make_app(synced_url, lang="en", **OCTOBER).run()
-    win_rate = report(synced_url)["sales"]["win_rate_pct"]
+    win_rate = report(synced_url).sales.win_rate_pct
     # The default target is 25 %: the card says whether the period met it.
     expected = "on target" if win_rate >= 25 else "off target"
     assert any(expected in c.value and "Target ≥ 25 %" in c.value for c in app.caption)
@@ -143,10 +144,10 @@ def test_the_cards_drill_down_to_their_leads(make_app: MakeApp, synced_url: str)
     app.toggle(key="drill.overview.open").set_value(True).run()
     no_exception(app)
     (leads,) = [d.value for d in app.dataframe if "lead" in d.value.columns]
-    assert len(leads) == expected["leads"]["total"]  # "Leads created in the period"
+    assert len(leads) == expected.leads.total  # "Leads created in the period"
     picker = app.selectbox(key="drill.overview.en")
     picker.set_value("Deals won in the period").run()
     (won,) = [d.value for d in app.dataframe if "lead" in d.value.columns]
-    assert len(won) == expected["sales"]["won"]
+    assert len(won) == expected.sales.won
     # Each row links to the lead in Kommo.
     assert won["lead"].str.fullmatch(r"https://[a-z0-9-]+\.kommo\.com/leads/detail/\d+").all()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -16,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from kommo_analytics.dashboard import filters
 from kommo_analytics.metrics import activities, series
 from kommo_analytics.metrics.common import Model
+from kommo_analytics.metrics.results import Report
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import model_schema
 from kommo_analytics.service import account, reports
@@ -32,7 +32,7 @@ START, END = date(2026, 10, 1), date(2026, 10, 31)
 
 
 def report_for(url: str, *, sellers: tuple[int, ...] = (), channels: tuple[str, ...] = ()
-               ) -> dict[str, Any]:  # fmt: skip
+               ) -> Report:  # fmt: skip
     """What `metrics --json` says for October at the dashboard's pinned "now"."""
     target = parse_database_url(url)
     acc = account.load_modelled(target)
@@ -83,29 +83,29 @@ def test_activities_page_shows_the_report(make_app: MakeApp, synced_url: str) ->
     app = make_app(synced_url, ACTIVITIES, lang="en", compare="none", **OCTOBER).run()
     no_exception(app)
     report = report_for(synced_url)
-    acts = report["activities"]
+    acts = report.activities
     assert app.title[0].value == "Activities"
     shown = metrics(app)
-    assert shown["Tasks due"] == n(acts["tasks_total"]) != "0"
-    assert shown["Tasks completed"] == n(acts["tasks_completed"])
-    assert shown["Completion rate"] == f"{n(round(acts['completion_rate_pct'], 1))} %"
-    assert shown["Overdue now"] == n(acts["overdue"])
-    assert shown["Calls made"] == n(acts["calls_outgoing"])
-    assert shown["Messages received"] == n(acts["messages_incoming"])
+    assert shown["Tasks due"] == n(acts.tasks_total) != "0"
+    assert shown["Tasks completed"] == n(acts.tasks_completed)
+    assert shown["Completion rate"] == f"{n(round(acts.completion_rate_pct, 1))} %"
+    assert shown["Overdue now"] == n(acts.overdue)
+    assert shown["Calls made"] == n(acts.calls_outgoing)
+    assert shown["Messages received"] == n(acts.messages_incoming)
     assert [s.value for s in app.subheader] == [
         "Activity per seller",
-        f"Tasks overdue now ({n(acts['overdue'])})",
+        f"Tasks overdue now ({n(acts.overdue)})",
         "When activities happen (weekday × hour, time zone America/Sao_Paulo)",
         "Activities over time, by medium",
     ]
     # The per-seller table agrees with the report's sellers where both have the figure.
     per_seller = frame_with(app, "tasks_completed").set_index("seller")
-    for s in report["sellers"]:
-        assert per_seller.loc[s["name"], "tasks_completed"] == n(s["tasks_completed"])
-        assert per_seller.loc[s["name"], "calls"] == n(s["calls"])
+    for s in report.sellers:
+        assert per_seller.loc[s.name, "tasks_completed"] == n(s.tasks_completed)
+        assert per_seller.loc[s.name, "calls"] == n(s.calls)
     # Every overdue task is listed, those on a lead linked to it in Kommo.
     overdue = frame_with(app, "late")
-    assert len(overdue) == acts["overdue"]
+    assert len(overdue) == acts.overdue
     links = overdue["lead"].dropna()
     assert len(links) and links.str.fullmatch(r"https://\w+\.kommo\.com/leads/detail/\d+").all()
 
@@ -114,24 +114,24 @@ def test_activities_follow_the_seller_filter_and_the_language(
     make_app: MakeApp, synced_url: str
 ) -> None:
     everyone = report_for(synced_url)
-    busiest = max(everyone["sellers"], key=lambda s: s["tasks_completed"])
-    uid = int(busiest["user_id"])
-    one = report_for(synced_url, sellers=(uid,))["activities"]
+    busiest = max(everyone.sellers, key=lambda s: s.tasks_completed)
+    uid = int(busiest.user_id)
+    one = report_for(synced_url, sellers=(uid,)).activities
     app = make_app(synced_url, ACTIVITIES, lang="pt-BR", compare="none", user=str(uid), **OCTOBER)
     app.run()
     no_exception(app)
     assert app.title[0].value == "Atividades"
     shown = metrics(app)
-    assert shown["Tarefas com prazo"] == n(one["tasks_total"], "pt-BR")
-    assert one["tasks_total"] < everyone["activities"]["tasks_total"]
-    assert list(frame_with(app, "tasks_completed")["seller"]) == [busiest["name"]]
+    assert shown["Tarefas com prazo"] == n(one.tasks_total, "pt-BR")
+    assert one.tasks_total < everyone.activities.tasks_total
+    assert list(frame_with(app, "tasks_completed")["seller"]) == [busiest.name]
     assert "Atividade por vendedor" in [s.value for s in app.subheader]
 
     app.sidebar.selectbox(key=filters.K_LANG).set_value("en").run()
     no_exception(app)
     assert app.title[0].value == "Activities"
     assert "Activity per seller" in [s.value for s in app.subheader]
-    assert metrics(app)["Tasks due"] == n(one["tasks_total"])  # words change, numbers do not
+    assert metrics(app)["Tasks due"] == n(one.tasks_total)  # words change, numbers do not
     assert app.query_params["user"] == str(uid)
 
 
@@ -144,15 +144,15 @@ def test_sales_page_shows_the_report_and_drills_into_the_deals(
     app = make_app(synced_url, SALES, lang="en", **OCTOBER).run()  # vs the previous period
     no_exception(app)
     report = report_for(synced_url)
-    sales = report["sales"]
+    sales = report.sales
     assert app.title[0].value == "Sales"
     won = next(m for m in app.metric if m.label == "Deals won")
-    assert won.value == n(sales["won"]) != "0"
+    assert won.value == n(sales.won) != "0"
     assert won.delta  # a change against the previous period
     shown = metrics(app)
-    assert shown["Deals lost"] == n(sales["lost"])
-    assert shown["Revenue"] == i18n.money(round(sales["revenue"], 2), "BRL", "en")
-    assert shown["Sales cycle (median)"] == f"{n(round(sales['sales_cycle_median_days'], 1))} days"
+    assert shown["Deals lost"] == n(sales.lost)
+    assert shown["Revenue"] == i18n.money(round(sales.revenue, 2), "BRL", "en")
+    assert shown["Sales cycle (median)"] == f"{n(round(sales.sales_cycle_median_days, 1))} days"
     assert [s.value for s in app.subheader] == [
         "Won, lost and revenue over time",
         "Win rate per seller",
@@ -161,7 +161,7 @@ def test_sales_page_shows_the_report_and_drills_into_the_deals(
         "Sales per seller",
     ]
     reasons = frame_with(app, "cumulative")
-    assert len(reasons) == len(sales["loss_reasons"])
+    assert len(reasons) == len(sales.loss_reasons)
     assert "Not specified" in set(reasons["reason"])
     # The drill-downs read nothing until switched on; then they open on their first row: the
     # most frequent loss reason, the top seller.
@@ -169,30 +169,30 @@ def test_sales_page_shows_the_report_and_drills_into_the_deals(
     for toggle in app.toggle:
         toggle.set_value(True)
     app.run()
-    first_reason, top_seller = sales["loss_reasons"][0], report["sellers"][0]
+    first_reason, top_seller = sales.loss_reasons[0], report.sellers[0]
     lead_lists = [d.value for d in app.dataframe if "lead" in d.value.columns]
     assert [len(f) for f in lead_lists] == [
-        first_reason["count"],
-        top_seller["won"] + top_seller["lost"],
+        first_reason.count,
+        top_seller.won + top_seller.lost,
     ]
-    assert set(lead_lists[1]["seller"]) == {top_seller["name"]}
+    assert set(lead_lists[1]["seller"]) == {top_seller.name}
     table = frame_with(app, "avg_ticket").set_index("seller")
-    assert table.loc[top_seller["name"], "won"] == n(top_seller["won"])
+    assert table.loc[top_seller.name, "won"] == n(top_seller.won)
 
 
 def test_sales_follow_the_channel_filter_and_the_language(
     make_app: MakeApp, synced_url: str
 ) -> None:
-    everyone = report_for(synced_url)["sales"]
-    paid = report_for(synced_url, channels=("paid",))["sales"]
-    assert paid["won"] != everyone["won"]
+    everyone = report_for(synced_url).sales
+    paid = report_for(synced_url, channels=("paid",)).sales
+    assert paid.won != everyone.won
     app = make_app(synced_url, SALES, lang="pt-BR", compare="none", channel="paid", **OCTOBER)
     app.run()
     no_exception(app)
     assert app.title[0].value == "Vendas"
     shown = metrics(app)
-    assert shown["Vendas ganhas"] == n(paid["won"], "pt-BR")
-    assert shown["Taxa de ganho"] == f"{n(round(paid['win_rate_pct'], 1), 'pt-BR')} %"
+    assert shown["Vendas ganhas"] == n(paid.won, "pt-BR")
+    assert shown["Taxa de ganho"] == f"{n(round(paid.win_rate_pct, 1), 'pt-BR')} %"
     assert "Motivos de perda (Pareto)" in [s.value for s in app.subheader]
 
 

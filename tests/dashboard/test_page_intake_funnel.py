@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.app_pages import intake as intake_page
+from kommo_analytics.metrics.results import Report, UnknownOrigin
 from kommo_analytics.service import inputs
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import load_settings
@@ -37,7 +38,7 @@ def open_page(make_app: MakeApp, url: str, page: str, **params: str) -> AppTest:
 
 
 def report(url: str, *, pipelines: tuple[int, ...] = (), sellers: tuple[int, ...] = (),
-           channels: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+           channels: tuple[str, ...] = ()) -> Report:  # fmt: skip
     """The report for October 2026 at the pinned clock, as the pages load it."""
     scope = Scope(
         start=date(2026, 10, 1), end=date(2026, 10, 31),
@@ -73,25 +74,25 @@ def number(value: float, locale: Locale = "en") -> str:
 def test_intake_shows_the_reports_numbers(make_app: MakeApp, synced_url: str) -> None:
     app = open_page(make_app, synced_url, INTAKE, lang="en", **OCTOBER)
     expected = report(synced_url)
-    leads = expected["leads"]
-    assert leads["total"] > 0
+    leads = expected.leads
+    assert leads.total > 0
     assert app.title[0].value == "Leads and origin"
     shown = metrics(app)
-    response = leads["response_time"]
+    response = leads.response_time
     sla = load_settings().response_sla_hours
-    assert shown["Leads created"] == number(leads["total"])
-    assert shown["First response (median)"] == c.fmt_hours(response["median_hours"], "en")
-    assert shown["First response (average)"] == c.fmt_hours(response["avg_hours"], "en")
+    assert shown["Leads created"] == number(leads.total)
+    assert shown["First response (median)"] == c.fmt_hours(response.median_hours, "en")
+    assert shown["First response (average)"] == c.fmt_hours(response.avg_hours, "en")
     assert shown[f"Answered within {c.fmt_hours(sla, 'en')}"] == c.fmt_pct(
-        response["within_sla_pct"], "en"
+        response.within_sla_pct, "en"
     )
-    assert shown["Without response"] == number(response["without_response"])
+    assert shown["Without response"] == number(response.without_response)
     # No costs in the emulated account: no number, but how to import them.
     assert shown["Cost per lead"] == "—"
     assert any("kommo-analytics costs import" in m.value for m in app.caption)
     assert [s.value for s in app.subheader] == [
         "Leads by channel over time",
-        f"First response time · {c.fmt_pct(response['within_sla_pct'], 'en')} within "
+        f"First response time · {c.fmt_pct(response.within_sla_pct, 'en')} within "
         f"{c.fmt_hours(sla, 'en')}",
         "Channels",
         "Leads of unknown origin",
@@ -100,33 +101,33 @@ def test_intake_shows_the_reports_numbers(make_app: MakeApp, synced_url: str) ->
     assert len(app.get("plotly_chart")) == 2
 
     channels = app.dataframe[0].value
-    assert channels["leads"].tolist() == [number(r["leads"]) for r in expected["channels"]]
-    assert channels["won"].tolist() == [number(r["won"]) for r in expected["channels"]]
+    assert channels["leads"].tolist() == [number(r.leads) for r in expected.channels]
+    assert channels["won"].tolist() == [number(r.won) for r in expected.channels]
     assert set(channels["cost"]) == {""}  # not imported: empty, never 0
     for i, dimension in enumerate(("utm_source", "utm_medium", "utm_campaign"), start=1):
         table = [d.value for d in app.dataframe if "value" in d.value.columns][i - 1]
-        assert table["leads"].tolist() == [number(r["leads"]) for r in leads["utm"][dimension]]
+        assert table["leads"].tolist() == [number(r.leads) for r in getattr(leads.utm, dimension)]
 
     # The drill-downs list the leads behind the first row of each table.
-    first_channel = next(r for r in expected["channels"] if r["leads"])
+    first_channel = next(r for r in expected.channels if r.leads)
     lists = lead_tables(app)
     assert len(lists) == 4
-    assert len(lists[0]) == first_channel["leads"]
-    assert set(lists[0]["channel"]) == {filters.channel_label(first_channel["channel"], "en")}
-    source_none = next(r for r in leads["utm"]["utm_source"] if r["value"] == "(none)")
+    assert len(lists[0]) == first_channel.leads
+    assert set(lists[0]["channel"]) == {filters.channel_label(first_channel.channel, "en")}
+    source_none = next(r for r in leads.utm.utm_source if r.value == "(none)")
     picker = app.selectbox(key="drill.intake_utm_source.en")
     (label,) = [o for o in picker.options if o.startswith("(no value)")]
     picker.set_value(label).run()
-    assert len(lead_tables(app)[1]) == source_none["leads"]
+    assert len(lead_tables(app)[1]) == source_none.leads
 
 
 def test_intake_says_how_many_leads_are_unknown_and_why(make_app: MakeApp, synced_url: str) -> None:
     app = open_page(make_app, synced_url, INTAKE, lang="en", **OCTOBER)
-    unknown = report(synced_url)["leads"]["unknown"]
+    unknown = report(synced_url).leads.unknown
     # The emulated account has robot-made leads without tracking data: the section has numbers.
-    assert unknown["total"] > 0
-    assert unknown["total"] == report(synced_url)["leads"]["by_channel"]["unknown"]
-    assert any(m.value.startswith(f"**{number(unknown['total'])}** of ") for m in app.markdown)
+    assert unknown.total > 0
+    assert unknown.total == report(synced_url).leads.by_channel["unknown"]
+    assert any(m.value.startswith(f"**{number(unknown.total)}** of ") for m in app.markdown)
     (table,) = [d.value for d in app.dataframe if "reason" in d.value.columns]
     assert table["reason"].tolist() == [
         "No tracking field at all",
@@ -134,13 +135,13 @@ def test_intake_says_how_many_leads_are_unknown_and_why(make_app: MakeApp, synce
         "Created by a robot or an integration",
     ]
     assert table["leads"].tolist() == [
-        number(unknown[k]) for k in ("no_tracking_field", "no_tag", "created_by_robot")
+        number(getattr(unknown, k)) for k in ("no_tracking_field", "no_tag", "created_by_robot")
     ]
     assert all(table["fix"])
 
 
 def test_the_unknown_reasons_table_is_localised() -> None:
-    unknown = {"total": 1500, "no_tracking_field": 1200, "no_tag": 1500, "created_by_robot": 7}
+    unknown = UnknownOrigin(total=1500, no_tracking_field=1200, no_tag=1500, created_by_robot=7)
     frame = intake_page.unknown_frame(unknown, "pt-BR")
     assert frame["reason"].tolist() == [
         "Sem nenhum campo de rastreamento",
@@ -155,18 +156,18 @@ def test_intake_follows_the_channel_and_seller_filters(make_app: MakeApp, synced
     everyone = report(synced_url)
     app = open_page(make_app, synced_url, INTAKE, lang="en", channel="paid", **OCTOBER)
     paid = report(synced_url, channels=("paid",))
-    assert paid["leads"]["total"] == everyone["leads"]["by_channel"]["paid"]
-    assert paid["leads"]["total"] < everyone["leads"]["total"]
-    assert metrics(app)["Leads created"] == number(paid["leads"]["total"])
+    assert paid.leads.total == everyone.leads.by_channel["paid"]
+    assert paid.leads.total < everyone.leads.total
+    assert metrics(app)["Leads created"] == number(paid.leads.total)
     assert app.dataframe[0].value["channel"].tolist() == ["Paid"]  # the other channels hidden
 
-    seller = next(s for s in everyone["sellers"] if 0 < s["leads"] < everyone["leads"]["total"])
-    app = open_page(make_app, synced_url, INTAKE, lang="en", user=str(seller["user_id"]), **OCTOBER)
-    mine = report(synced_url, sellers=(seller["user_id"],))
-    assert mine["leads"]["total"] == seller["leads"]
+    seller = next(s for s in everyone.sellers if 0 < s.leads < everyone.leads.total)
+    app = open_page(make_app, synced_url, INTAKE, lang="en", user=str(seller.user_id), **OCTOBER)
+    mine = report(synced_url, sellers=(seller.user_id,))
+    assert mine.leads.total == seller.leads
     shown = metrics(app)
-    assert shown["Leads created"] == number(seller["leads"])
-    assert shown["Without response"] == number(mine["leads"]["response_time"]["without_response"])
+    assert shown["Leads created"] == number(seller.leads)
+    assert shown["Without response"] == number(mine.leads.response_time.without_response)
     # Costs are per channel: with a seller filter the page says why they are empty.
     assert any("not per seller or pipeline" in m.value for m in app.caption)
 
@@ -184,14 +185,14 @@ def test_intake_shows_imported_costs(make_app: MakeApp, synced_url: str, tmp_pat
 
     app = open_page(make_app, url, INTAKE, lang="en", **OCTOBER)
     expected = report(url)
-    per_lead = expected["leads"]["cost"]["per_lead"]
-    assert per_lead == pytest.approx(4800.5 / expected["leads"]["total"])
-    assert metrics(app)["Cost per lead"] == c.fmt_money(per_lead, expected["currency"], "en")
+    per_lead = expected.leads.cost.per_lead
+    assert per_lead == pytest.approx(4800.5 / expected.leads.total)
+    assert metrics(app)["Cost per lead"] == c.fmt_money(per_lead, expected.currency, "en")
     table = app.dataframe[0].value.set_index("channel")
-    paid = next(r for r in expected["channels"] if r["channel"] == "paid")
-    assert table.loc["Paid", "cost"] == c.fmt_money(4500, expected["currency"], "en")
-    assert table.loc["Paid", "cpl"] == c.fmt_money(paid["cpl"], expected["currency"], "en")
-    assert table.loc["Paid", "roi"] == c.fmt_pct(paid["roi_pct"], "en")
+    paid = next(r for r in expected.channels if r.channel == "paid")
+    assert table.loc["Paid", "cost"] == c.fmt_money(4500, expected.currency, "en")
+    assert table.loc["Paid", "cpl"] == c.fmt_money(paid.cpl, expected.currency, "en")
+    assert table.loc["Paid", "roi"] == c.fmt_pct(paid.roi_pct, "en")
     assert table.loc["Referral", "cost"] == ""  # no cost imported for it: unknown, not zero
     assert any("no cost was imported for that channel" in m.value for m in app.caption)
     assert not any("kommo-analytics costs import" in m.value for m in app.caption)
@@ -200,15 +201,15 @@ def test_intake_shows_imported_costs(make_app: MakeApp, synced_url: str, tmp_pat
 def test_intake_compares_with_the_previous_period(make_app: MakeApp, synced_url: str) -> None:
     params = {**OCTOBER, "compare": "previous_period"}
     app = open_page(make_app, synced_url, INTAKE, lang="en", **params)
-    october = report(synced_url)["leads"]["total"]
+    october = report(synced_url).leads.total
     # The previous period of October's 31 days: 31 August to 30 September.
     scope = Scope(start=date(2026, 8, 31), end=date(2026, 9, 30),
                   as_of=PINNED_NOW.replace(second=0, microsecond=0))  # fmt: skip
     request = metrics_data.Request(url=synced_url, version="test", scope=scope)
     before = metrics_data.load_report(request, load_settings().response_sla_hours)
     (card,) = [m for m in app.metric if m.label == "Leads created"]
-    assert before["leads"]["total"] != october
-    assert card.delta == c.change(october, before["leads"]["total"], "en", points=False)
+    assert before.leads.total != october
+    assert card.delta == c.change(october, before.leads.total, "en", points=False)
 
 
 # -- 2 Funnel -----------------------------------------------------------------------------------
@@ -216,68 +217,66 @@ def test_intake_compares_with_the_previous_period(make_app: MakeApp, synced_url:
 
 def test_funnel_shows_each_pipelines_stages(make_app: MakeApp, synced_url: str) -> None:
     app = open_page(make_app, synced_url, FUNNEL, lang="en", **OCTOBER)
-    funnel = report(synced_url)["funnel"]
+    funnel = report(synced_url).funnel
     assert len(funnel) > 1
     assert app.title[0].value == "Funnel"
-    assert [tab.label for tab in app.tabs] == [p["name"] for p in funnel]
+    assert [tab.label for tab in app.tabs] == [p.name for p in funnel]
     cohort = [m.value for m in app.metric if m.label == "Cohort leads"]
-    assert cohort == [number(p["leads"]) for p in funnel]
+    assert cohort == [number(p.leads) for p in funnel]
     assert [m.value for m in app.metric if m.label == "Open deals"] == [
-        number(p["open_deals"]) for p in funnel
+        number(p.open_deals) for p in funnel
     ]
     velocity = [m.value for m in app.metric if m.label == "Sales velocity / day"]
-    currency = report(synced_url)["currency"]
-    assert velocity == [c.fmt_money(p["sales_velocity_per_day"], currency, "en") for p in funnel]
+    currency = report(synced_url).currency
+    assert velocity == [c.fmt_money(p.sales_velocity_per_day, currency, "en") for p in funnel]
 
     # The bottleneck is named where there is one, and its absence explained where there is not.
-    named = [p for p in funnel if p["bottleneck_status_id"] is not None]
+    named = [p for p in funnel if p.bottleneck_status_id is not None]
     assert named, "the emulated account should have a bottleneck"
     for pipeline in named:
-        stage = next(
-            s for s in pipeline["stages"] if s["status_id"] == pipeline["bottleneck_status_id"]
-        )
-        assert any(stage["name"] in w.value for w in app.warning)
+        stage = next(s for s in pipeline.stages if s.status_id == pipeline.bottleneck_status_id)
+        assert any(stage.name in w.value for w in app.warning)
     without = len(funnel) - len(named)
     assert sum("No bottleneck" in i.value for i in app.info) == without
 
     stage_tables = [d.value for d in app.dataframe if "reached" in d.value.columns]
     assert len(stage_tables) == len(funnel)
     for table, pipeline in zip(stage_tables, funnel, strict=True):
-        assert table["stage"].tolist() == [s["name"] for s in pipeline["stages"]]
-        assert table["reached"].tolist() == [number(s["reached"]) for s in pipeline["stages"]]
+        assert table["stage"].tolist() == [s.name for s in pipeline.stages]
+        assert table["reached"].tolist() == [number(s.reached) for s in pipeline.stages]
     # A funnel, box plots, abandonment bars and a Sankey diagram per pipeline with a cohort.
-    assert len(app.get("plotly_chart")) == 4 * sum(1 for p in funnel if p["leads"])
+    assert len(app.get("plotly_chart")) == 4 * sum(1 for p in funnel if p.leads)
 
     # "Show the leads that reached a stage": the first stage's list is the whole cohort, a later
     # stage's list holds exactly the leads the report says reached it.
     first = funnel[0]
-    assert len(lead_tables(app)[0]) == first["stages"][0]["reached"] == first["leads"]
-    picker = app.selectbox(key=f"funnel.drill.{first['pipeline_id']}.en")
+    assert len(lead_tables(app)[0]) == first.stages[0].reached == first.leads
+    picker = app.selectbox(key=f"funnel.drill.{first.pipeline_id}.en")
     picker.set_value(picker.options[2]).run()
     assert not app.exception
-    assert len(lead_tables(app)[0]) == first["stages"][2]["reached"]
+    assert len(lead_tables(app)[0]) == first.stages[2].reached
 
 
 def test_funnel_follows_the_pipeline_and_seller_filters(make_app: MakeApp, synced_url: str) -> None:
     everyone = report(synced_url)
-    pipeline = everyone["funnel"][0]
-    seller = next(s for s in everyone["sellers"] if 0 < s["leads"] < everyone["leads"]["total"])
-    app = open_page(make_app, synced_url, FUNNEL, lang="en", pipeline=str(pipeline["pipeline_id"]),
-                    user=str(seller["user_id"]), **OCTOBER)  # fmt: skip
-    (only,) = report(synced_url, pipelines=(pipeline["pipeline_id"],),
-                     sellers=(seller["user_id"],))["funnel"]  # fmt: skip
-    assert only["pipeline_id"] == pipeline["pipeline_id"]
-    assert only["leads"] < pipeline["leads"]
+    pipeline = everyone.funnel[0]
+    seller = next(s for s in everyone.sellers if 0 < s.leads < everyone.leads.total)
+    app = open_page(make_app, synced_url, FUNNEL, lang="en", pipeline=str(pipeline.pipeline_id),
+                    user=str(seller.user_id), **OCTOBER)  # fmt: skip
+    (only,) = report(synced_url, pipelines=(pipeline.pipeline_id,),
+                     sellers=(seller.user_id,)).funnel  # fmt: skip
+    assert only.pipeline_id == pipeline.pipeline_id
+    assert only.leads < pipeline.leads
     assert not app.tabs  # a single pipeline: no tabs, its name as a header
-    assert app.header[0].value == pipeline["name"]
-    assert metrics(app)["Cohort leads"] == number(only["leads"])
+    assert app.header[0].value == pipeline.name
+    assert metrics(app)["Cohort leads"] == number(only.leads)
     (table,) = [d.value for d in app.dataframe if "reached" in d.value.columns]
-    assert table["reached"].tolist() == [number(s["reached"]) for s in only["stages"]]
+    assert table["reached"].tolist() == [number(s.reached) for s in only.stages]
 
 
 def test_the_language_switch_changes_the_strings(make_app: MakeApp, synced_url: str) -> None:
     app = open_page(make_app, synced_url, INTAKE, lang="pt-BR", **OCTOBER)
-    total = report(synced_url)["leads"]["total"]
+    total = report(synced_url).leads.total
     assert app.title[0].value == "Leads e origem"
     assert metrics(app)["Leads criados"] == number(total, "pt-BR")
     assert app.subheader[0].value == "Leads por canal ao longo do tempo"

@@ -21,6 +21,7 @@ from kommo_analytics.dashboard.app_pages import definitions as definitions_page
 from kommo_analytics.dashboard.app_pages import performance as performance_page
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import Model
+from kommo_analytics.metrics.results import Report
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import model_schema
 from kommo_analytics.service import account, inputs, reports
@@ -50,7 +51,7 @@ def no_exception(app: AppTest) -> None:
     assert not app.exception, [e.message for e in app.exception]
 
 
-def report_for(url: str, start: date, end: date, **filters: Any) -> dict[str, Any]:
+def report_for(url: str, start: date, end: date, **filters: Any) -> Report:
     target = parse_database_url(url)
     acc = account.load_modelled(target)
     scope = Scope(start=start, end=end, as_of=AS_OF, pipelines=filters.get("pipelines", ()),
@@ -154,10 +155,10 @@ def test_seller_month_pacing_adds_up_to_the_forecast_block(goals_url: str) -> No
     assert set(pacing) == {SAMUEL, YASMIN}  # November goals only, not October's
     for user, goal in ((SAMUEL, 300_000.0), (YASMIN, 200_000.0)):
         forecast = report_for(goals_url, date(2026, 10, 1), date(2026, 10, 31),
-                              sellers=(user,))["forecast"]  # fmt: skip
-        assert pacing[user]["goal"] == forecast["month_goal"] == goal
-        assert pacing[user]["revenue"] == pytest.approx(forecast["month_revenue_to_date"])
-        assert pacing[user]["won"] == forecast["month_won_deals"]
+                              sellers=(user,)).forecast  # fmt: skip
+        assert pacing[user]["goal"] == forecast.month_goal == goal
+        assert pacing[user]["revenue"] == pytest.approx(forecast.month_revenue_to_date)
+        assert pacing[user]["won"] == forecast.month_won_deals
 
 
 # -- Performance --------------------------------------------------------------------------------
@@ -173,11 +174,11 @@ def test_performance_ranks_sellers_as_the_report_does(synced_url: str, make_app:
                      "Conversion by seller and channel", "Return per channel"):  # fmt: skip
         assert expected in subheaders
     ranking = app.dataframe[0].value
-    sellers = report["sellers"]
-    assert list(ranking["seller"]) == [s["name"] for s in sellers]
-    assert list(ranking["won"]) == [c.fmt_number(s["won"], "en") for s in sellers]
-    assert list(ranking["revenue"]) == [c.fmt_money(s["revenue"], "BRL", "en") for s in sellers]
-    assert sum(s["won"] for s in sellers) == report["sales"]["won"]
+    sellers = report.sellers
+    assert list(ranking["seller"]) == [s.name for s in sellers]
+    assert list(ranking["won"]) == [c.fmt_number(s.won, "en") for s in sellers]
+    assert list(ranking["revenue"]) == [c.fmt_money(s.revenue, "BRL", "en") for s in sellers]
+    assert sum(s.won for s in sellers) == report.sales.won
     shown = texts(app)
     # Nothing imported: the page says what to import instead of showing zeros.
     assert "kommo-analytics goals import goals.csv" in shown
@@ -194,16 +195,16 @@ def test_performance_follows_the_seller_and_channel_filters(
     report = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31), sellers=(YASMIN,))
     ranking = app.dataframe[0].value
     assert list(ranking["seller"]) == ["Yasmin Andrade"]
-    assert list(ranking["leads"]) == [c.fmt_number(report["sellers"][0]["leads"], "en")]
+    assert list(ranking["leads"]) == [c.fmt_number(report.sellers[0].leads, "en")]
 
     paid = make_app(synced_url, PERFORMANCE, lang="en", channel="paid", **OCTOBER).run()
     no_exception(paid)
     report = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31), channels=["paid"])
     ranking = paid.dataframe[0].value
-    assert list(ranking["won"]) == [c.fmt_number(s["won"], "en") for s in report["sellers"]]
+    assert list(ranking["won"]) == [c.fmt_number(s.won, "en") for s in report.sellers]
     roi = next(d.value for d in paid.dataframe if "roi" in d.value.columns)
     assert list(roi["channel"]) == ["Paid"]
-    assert list(roi["leads"]) == [c.fmt_number(report["leads"]["total"], "en")]
+    assert list(roi["leads"]) == [c.fmt_number(report.leads.total, "en")]
 
 
 def test_performance_lists_the_leads_behind_a_seller(synced_url: str, make_app: MakeApp) -> None:
@@ -211,15 +212,15 @@ def test_performance_lists_the_leads_behind_a_seller(synced_url: str, make_app: 
     app.toggle(key="drill.performance_sellers.open").set_value(True).run()
     no_exception(app)
     report = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31))
-    (yasmin,) = [s for s in report["sellers"] if s["user_id"] == YASMIN]
+    (yasmin,) = [s for s in report.sellers if s.user_id == YASMIN]
     picker = app.selectbox(key="drill.performance_sellers.en")
     (created,) = [o for o in picker.options if o.startswith("Yasmin Andrade: leads created")]
     (closed,) = [o for o in picker.options if o.startswith("Yasmin Andrade: deals closed")]
     picker.set_value(created).run()
     leads = app.dataframe[1].value
-    assert len(leads) == yasmin["leads"] and set(leads["seller"]) == {"Yasmin Andrade"}
+    assert len(leads) == yasmin.leads and set(leads["seller"]) == {"Yasmin Andrade"}
     app.selectbox(key="drill.performance_sellers.en").set_value(closed).run()
-    assert len(app.dataframe[1].value) == yasmin["won"] + yasmin["lost"]
+    assert len(app.dataframe[1].value) == yasmin.won + yasmin.lost
 
 
 def test_performance_shows_goals_pacing_and_roi_once_imported(
@@ -228,19 +229,19 @@ def test_performance_shows_goals_pacing_and_roi_once_imported(
     app = make_app(goals_url, PERFORMANCE, lang="en", **OCTOBER).run()
     no_exception(app)
     report = report_for(goals_url, date(2026, 10, 1), date(2026, 10, 31))
-    f = report["forecast"]
-    assert f["month_goal"] == 500_000.0
-    needed = (f["month_goal"] - f["month_revenue_to_date"]) / f["working_days_left"]
+    f = report.forecast
+    assert f.month_goal == 500_000.0
+    needed = (f.month_goal - f.month_revenue_to_date) / f.working_days_left
     assert metric(app, "Needed per working day") == c.fmt_money(needed, "BRL", "en")
     assert metric(app, "Month goal") == c.fmt_money(500_000.0, "BRL", "en")
     ranking = app.dataframe[0].value
-    (samuel,) = [s for s in report["sellers"] if s["user_id"] == SAMUEL]
-    row = ranking[ranking["seller"] == samuel["name"]].iloc[0]
-    assert row["goal"] == c.fmt_money(samuel["goal"], "BRL", "en")
-    assert row["attainment"] == c.fmt_pct(samuel["attainment_pct"], "en")
+    (samuel,) = [s for s in report.sellers if s.user_id == SAMUEL]
+    row = ranking[ranking["seller"] == samuel.name].iloc[0]
+    assert row["goal"] == c.fmt_money(samuel.goal, "BRL", "en")
+    assert row["attainment"] == c.fmt_pct(samuel.attainment_pct, "en")
     pacing = next(d.value for d in app.dataframe if "needed" in d.value.columns)
     assert set(pacing["seller"]) == {"Samuel Martins", "Yasmin Andrade"}
-    assert metric(app, "Marketing ROI") == c.fmt_pct(report["marketing"]["roi_pct"], "en")
+    assert metric(app, "Marketing ROI") == c.fmt_pct(report.marketing.roi_pct, "en")
     assert "kommo-analytics goals import" not in texts(app)
 
     # Costs are per channel: a seller filter hides them, and the page says why.
@@ -267,27 +268,27 @@ def test_forecast_shows_facts_and_says_the_model_is_not_built(
     app = make_app(synced_url, FORECAST, lang="en", **OCTOBER).run()
     no_exception(app)
     report = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31))
-    f = report["forecast"]
+    f = report.forecast
     assert app.title[0].value == "Forecast"
     assert any("not built yet" in i.value for i in app.info)
-    assert metric(app, "Revenue so far") == c.fmt_money(f["month_revenue_to_date"], "BRL", "en")
-    assert metric(app, "Deals won so far") == c.fmt_number(f["month_won_deals"], "en")
-    assert metric(app, "Working days left") == i18n.number(f["working_days_left"], "en")
+    assert metric(app, "Revenue so far") == c.fmt_money(f.month_revenue_to_date, "BRL", "en")
+    assert metric(app, "Deals won so far") == c.fmt_number(f.month_won_deals, "en")
+    assert metric(app, "Working days left") == i18n.number(f.working_days_left, "en")
     assert any("not the period chosen in the sidebar" in cap.value for cap in app.caption)
     assert any("kommo-analytics goals import goals.csv" in i.value for i in app.info)
     table = app.dataframe[0].value
-    assert list(table["deals"]) == [c.fmt_number(r["deals"], "en") for r in f["open_pipeline"]]
-    assert list(table["stage"]) == [r["name"] for r in f["open_pipeline"]]
+    assert list(table["deals"]) == [c.fmt_number(r.deals, "en") for r in f.open_pipeline]
+    assert list(table["stage"]) == [r.name for r in f.open_pipeline]
     assert app.get("plotly_chart")
 
     paid = make_app(synced_url, FORECAST, lang="es", channel="paid", **OCTOBER).run()
     no_exception(paid)
     paid_f = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31),
-                        channels=["paid"])["forecast"]  # fmt: skip
+                        channels=["paid"]).forecast  # fmt: skip
     assert paid.title[0].value == "Pronóstico"
-    assert paid_f["month_revenue_to_date"] != f["month_revenue_to_date"]
+    assert paid_f.month_revenue_to_date != f.month_revenue_to_date
     assert metric(paid, "Ingresos hasta ahora") == c.fmt_money(
-        paid_f["month_revenue_to_date"], "BRL", "es"
+        paid_f.month_revenue_to_date, "BRL", "es"
     )
 
 
@@ -295,24 +296,24 @@ def test_forecast_lists_the_open_leads_of_a_stage(synced_url: str, make_app: Mak
     app = make_app(synced_url, FORECAST, lang="en", **OCTOBER).run()
     app.toggle(key="drill.forecast_open.open").set_value(True).run()
     no_exception(app)
-    stages = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31))["forecast"]
-    biggest = max(stages["open_pipeline"], key=lambda r: r["deals"])
+    stages = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31)).forecast
+    biggest = max(stages.open_pipeline, key=lambda r: r.deals)
     picker = app.selectbox(key="drill.forecast_open.en")
-    (option,) = [o for o in picker.options if f"· {biggest['name']} (" in o
-                 and o.endswith(f"({biggest['deals']} deals)")]  # fmt: skip
+    (option,) = [o for o in picker.options if f"· {biggest.name} (" in o
+                 and o.endswith(f"({biggest.deals} deals)")]  # fmt: skip
     picker.set_value(option).run()
     leads = app.dataframe[1].value
-    assert len(leads) == biggest["deals"]
-    assert set(leads["stage"]) == {biggest["name"]}
+    assert len(leads) == biggest.deals
+    assert set(leads["stage"]) == {biggest.name}
 
 
 def test_forecast_paces_the_month_goal(goals_url: str, make_app: MakeApp) -> None:
     app = make_app(goals_url, FORECAST, lang="en", **OCTOBER).run()
     no_exception(app)
-    f = report_for(goals_url, date(2026, 10, 1), date(2026, 10, 31))["forecast"]
-    needed = (f["month_goal"] - f["month_revenue_to_date"]) / f["working_days_left"]
-    assert metric(app, "Month goal") == c.fmt_money(f["month_goal"], "BRL", "en")
-    assert metric(app, "Gap to goal") == c.fmt_money(f["month_gap_to_goal"], "BRL", "en")
+    f = report_for(goals_url, date(2026, 10, 1), date(2026, 10, 31)).forecast
+    needed = (f.month_goal - f.month_revenue_to_date) / f.working_days_left
+    assert metric(app, "Month goal") == c.fmt_money(f.month_goal, "BRL", "en")
+    assert metric(app, "Gap to goal") == c.fmt_money(f.month_gap_to_goal, "BRL", "en")
     assert metric(app, "Needed per working day") == c.fmt_money(needed, "BRL", "en")
 
 

@@ -17,12 +17,14 @@ from pydantic import ValidationError
 from kommo_analytics.metrics import report
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.results import SECTION_FIELDS, Report
+from kommo_analytics.model.channels import DEFAULT_CHANNELS
 from kommo_analytics.model.schema import MODEL_SCHEMA
 from tests.metrics.builders import (
     ANA,
     BRUNO,
     CURRENCY,
     LOST,
+    MODEL_COLUMNS,
     NEW,
     PRICE_TOO_HIGH,
     PROPOSAL,
@@ -225,10 +227,11 @@ def compute(
     con = warehouse(data, costs=costs, goals=goals)
     try:
         return report.compute(
-            Model(MODEL_SCHEMA),
+            Model(MODEL_COLUMNS, MODEL_SCHEMA),
             p or params(),
             duckdb_executor(con),
             currency=CURRENCY,
+            channels=DEFAULT_CHANNELS,
             info=INFO,
             sections=sections,
         )

@@ -67,7 +67,7 @@ def settings(synced: dict[str, tuple[str, Path]], backend: str) -> Any:
 def report(t: Target, **filters: Any) -> dict[str, Any]:
     acc = load_modelled(t)
     scope = Scope(start=date(2026, 9, 1), end=date(2026, 10, 31), as_of=AS_OF, **filters)
-    return reports.report(t, acc, reports.params(acc, scope, now=AS_OF))
+    return reports.report(t, acc, reports.params(acc, scope, now=AS_OF)).to_json_dict()
 
 
 def rounded(value: Any) -> Any:
@@ -132,7 +132,7 @@ def test_deleted_leads_and_unpriced_sales_on_a_synced_account(
         # The whole generated history: every deleted lead was created in it.
         scope = Scope(start=date(2000, 1, 1), end=AS_OF.date(), as_of=AS_OF)
         params = reports.params(acc, scope, now=AS_OF)
-        result = reports.report(t, acc, params, sections=["sales", "data_quality"])
+        result = reports.report(t, acc, params, sections=["sales", "data_quality"]).to_json_dict()
         (deleted,) = reader.query(
             t, f"SELECT SUM(CASE WHEN is_deleted THEN 1 ELSE 0 END) FROM {leads}"
         )

@@ -16,6 +16,7 @@ from rich.table import Table
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
 from kommo_analytics.errors import ConfigError, InputFileError
+from kommo_analytics.metrics.results import Report, section
 from kommo_analytics.service import account, health, inputs, names, reports
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import load_settings
@@ -132,93 +133,90 @@ def _pairs(console: Console, title: str, rows: list[tuple[str, str]]) -> None:
     _print_table(console, title, [("", "left"), ("", "right")], [list(r) for r in rows])
 
 
-def print_report(data: dict[str, Any], console: Console = console) -> None:
+def print_report(report: Report, console: Console = console) -> None:
     """The report as tables a person reads in any terminal from 80 columns; `--json` has all."""
-    money = data.get("currency") or ""
+    money = report.currency or ""
     unit = f" ({money})" if money else ""
-    period = data["period"]
+    period = report.period
     console.print(
-        f"[bold]{period['from']} → {period['to']}[/] ({period['timezone']}), as of "
-        f"{data['as_of']}, money in {money or 'the account currency'}",
+        f"[bold]{period.start.isoformat()} → {period.end.isoformat()}[/] ({period.timezone}), "
+        f"as of {report.as_of.isoformat()}, money in {money or 'the account currency'}",
         highlight=False,
     )
-    leads = data["leads"]
-    rt = leads["response_time"]
-    rows = [("Leads", _fmt(leads["total"]))]
-    rows += [(f"  {channel}", _fmt(n)) for channel, n in leads["by_channel"].items()]
+    leads = section(report.leads, "leads")
+    rt = leads.response_time
+    rows = [("Leads", _fmt(leads.total))]
+    rows += [(f"  {channel}", _fmt(n)) for channel, n in leads.by_channel.items()]
     rows += [
-        ("First response (average)", _hours(rt["avg_hours"])),
-        ("First response (median)", _hours(rt["median_hours"])),
-        (f"Answered within {rt['sla_hours']:g} h", _pct(rt["within_sla_pct"])),
-        ("Without a response", _fmt(rt["without_response"])),
+        ("First response (average)", _hours(rt.avg_hours)),
+        ("First response (median)", _hours(rt.median_hours)),
+        (f"Answered within {rt.sla_hours:g} h", _pct(rt.within_sla_pct)),
+        ("Without a response", _fmt(rt.without_response)),
     ]
-    cost = leads["cost"]
-    if cost["total"] is not None:
+    cost = leads.cost
+    if cost.total is not None:
         rows += [
-            (f"Cost{unit}", _money(cost["total"], 2)),
-            (f"Cost per lead{unit}", _money(cost["per_lead"], 2)),
+            (f"Cost{unit}", _money(cost.total, 2)),
+            (f"Cost per lead{unit}", _money(cost.per_lead, 2)),
         ]
     _pairs(console, "1 · Leads and origin", rows)
-    if cost["total"] is None:
+    if cost.total is None:
         console.print(
             "   Cost: costs are per channel, so not shown with a seller or pipeline filter."
-            if cost["not_split_by_filter"]
+            if cost.not_split_by_filter
             else "   Cost: no costs imported for this period (kommo-analytics costs import FILE.csv).",
             highlight=False,
         )
 
-    for pipeline in data["funnel"]:
-        bottleneck = pipeline["bottleneck_status_id"]
+    for pipeline in section(report.funnel, "funnel"):
+        bottleneck = pipeline.bottleneck_status_id
         _print_table(
             console,
-            f"2 · Funnel — {pipeline['name']} ({pipeline['leads']} leads, {pipeline['won']} won)",
+            f"2 · Funnel — {pipeline.name} ({pipeline.leads} leads, {pipeline.won} won)",
             [("Stage", "left"), ("Reached", "right"), ("To next", "right"),
              ("Time\n(avg)", "right"), ("Time\n(median)", "right"), ("Aban-\ndoned", "right")],
             [
                 [
-                    f"{s['name']} ◀" if s["status_id"] == bottleneck else s["name"],
-                    _fmt(s["reached"]),
-                    _pct(s["conversion_to_next_pct"]),
-                    _hours(s["avg_hours_in_stage"]),
-                    _hours(s["median_hours_in_stage"]),
-                    _pct(s["abandonment_pct"]),
+                    f"{s.name} ◀" if s.status_id == bottleneck else s.name or "",
+                    _fmt(s.reached),
+                    _pct(s.conversion_to_next_pct),
+                    _hours(s.avg_hours_in_stage),
+                    _hours(s.median_hours_in_stage),
+                    _pct(s.abandonment_pct),
                 ]
-                for s in pipeline["stages"]
+                for s in pipeline.stages
             ],
         )  # fmt: skip
         note = "◀ the bottleneck; " if bottleneck is not None else ""
-        velocity = _money(pipeline["sales_velocity_per_day"], 2)
+        velocity = _money(pipeline.sales_velocity_per_day, 2)
         console.print(f"   {note}sales velocity {velocity} {money}/day", highlight=False)
 
-    a = data["activities"]
+    a = section(report.activities, "activities")
     _pairs(console, "3 · Activities", [
-        ("Tasks", _fmt(a["tasks_total"])),
-        ("Tasks completed", _fmt(a["tasks_completed"])),
-        ("Completion rate", _pct(a["completion_rate_pct"])),
-        ("On time", _pct(a["on_time_rate_pct"])),
-        ("Overdue now", _fmt(a["overdue"])),
-        ("Meetings scheduled", _fmt(a["meetings_scheduled"])),
-        ("Meetings held", _fmt(a["meetings_held"])),
-        ("Calls made", _fmt(a["calls_outgoing"])),
-        ("Calls received", _fmt(a["calls_incoming"])),
-        ("Call minutes", _fmt(a["call_minutes"])),
-        ("Messages sent", _fmt(a["messages_outgoing"])),
-        ("Messages received", _fmt(a["messages_incoming"])),
+        ("Tasks", _fmt(a.tasks_total)),
+        ("Tasks completed", _fmt(a.tasks_completed)),
+        ("Completion rate", _pct(a.completion_rate_pct)),
+        ("On time", _pct(a.on_time_rate_pct)),
+        ("Overdue now", _fmt(a.overdue)),
+        ("Meetings scheduled", _fmt(a.meetings_scheduled)),
+        ("Meetings held", _fmt(a.meetings_held)),
+        ("Calls made", _fmt(a.calls_outgoing)),
+        ("Calls received", _fmt(a.calls_incoming)),
+        ("Call minutes", _fmt(a.call_minutes)),
+        ("Messages sent", _fmt(a.messages_outgoing)),
+        ("Messages received", _fmt(a.messages_incoming)),
     ])  # fmt: skip
 
-    s = data["sales"]
+    s = section(report.sales, "sales")
     rows = [
-        ("Won / lost", f"{s['won']:,} / {s['lost']:,}"),
-        ("Win rate", _pct(s["win_rate_pct"])),
-        (f"Revenue{unit}", _money(s["revenue"], 2)),
-        (f"Average ticket{unit}", _money(s["avg_ticket"], 2)),
-        ("Sales cycle (average)", _fmt(s["sales_cycle_avg_days"], suffix=" days")),
-        ("Sales cycle (median)", _fmt(s["sales_cycle_median_days"], suffix=" days")),
+        ("Won / lost", f"{s.won:,} / {s.lost:,}"),
+        ("Win rate", _pct(s.win_rate_pct)),
+        (f"Revenue{unit}", _money(s.revenue, 2)),
+        (f"Average ticket{unit}", _money(s.avg_ticket, 2)),
+        ("Sales cycle (average)", _fmt(s.sales_cycle_avg_days, suffix=" days")),
+        ("Sales cycle (median)", _fmt(s.sales_cycle_median_days, suffix=" days")),
     ]
-    rows += [
-        (f"  Lost: {r['reason']}", f"{r['count']:,} ({_pct(r['share_pct'])})")
-        for r in s["loss_reasons"]
-    ]
+    rows += [(f"  Lost: {r.reason}", f"{r.count:,} ({_pct(r.share_pct)})") for r in s.loss_reasons]
     _pairs(console, "4 · Sales", rows)
 
     _print_table(
@@ -229,15 +227,15 @@ def print_report(data: dict[str, Any], console: Console = console) -> None:
          ("First response\n(average)", "right"), ("Tasks\ndone", "right"), ("Calls", "right"),
          (f"Goal\n{unit.strip()}", "right"), ("Attainment", "right")],
         [
-            [str(r["rank"]), str(r["name"]), _fmt(r["leads"]), _fmt(r["won"]), _fmt(r["lost"]),
-             _pct(r["win_rate_pct"]), _money(r["revenue"]),
-             _hours(r["response_time_avg_hours"]), _fmt(r["tasks_completed"]),
-             _fmt(r["calls"]), _money(r["goal"]), _pct(r["attainment_pct"])]
-            for r in data["sellers"]
+            [str(r.rank), str(r.name), _fmt(r.leads), _fmt(r.won), _fmt(r.lost),
+             _pct(r.win_rate_pct), _money(r.revenue),
+             _hours(r.response_time_avg_hours), _fmt(r.tasks_completed),
+             _fmt(r.calls), _money(r.goal), _pct(r.attainment_pct)]
+            for r in section(report.sellers, "sellers")
         ],
         keys=2,
     )  # fmt: skip
-    if not data["goals_imported"]:
+    if not report.goals_imported:
         console.print("   No goals imported (kommo-analytics goals import FILE.csv).")
     _print_table(
         console,
@@ -246,17 +244,17 @@ def print_report(data: dict[str, Any], console: Console = console) -> None:
          (f"Revenue\n{unit.strip()}", "right"), (f"Cost\n{unit.strip()}", "right"),
          ("Cost per\nlead", "right"), ("ROI", "right")],
         [
-            [r["channel"], _fmt(r["leads"]), _fmt(r["won"]), _money(r["revenue"]),
-             _money(r["cost"], 2), _money(r["cpl"], 2), _pct(r["roi_pct"])]
-            for r in data["channels"]
+            [r.channel, _fmt(r.leads), _fmt(r.won), _money(r.revenue),
+             _money(r.cost, 2), _money(r.cpl, 2), _pct(r.roi_pct)]
+            for r in section(report.channels, "channels")
         ],
     )  # fmt: skip
 
-    f = data["forecast"]
+    f = section(report.forecast, "forecast")
     console.print(
-        f"[bold]6 · Forecast[/]: {f['note']}. This month ({f['month']}): "
-        f"{_money(f['month_revenue_to_date'], 2)} {money} won so far; goal "
-        f"{_money(f['month_goal'], 2) if f['month_goal'] is not None else 'not imported'}.",
+        f"[bold]6 · Forecast[/]: {f.note}. This month ({f.month}): "
+        f"{_money(f.month_revenue_to_date, 2)} {money} won so far; goal "
+        f"{_money(f.month_goal, 2) if f.month_goal is not None else 'not imported'}.",
         highlight=False,
     )
     console.print(
@@ -307,11 +305,11 @@ def register(app: typer.Typer) -> None:
         params = reports.params(
             acc, scope, now=datetime.now(UTC), sla_hours=settings.response_sla_hours
         )
-        data = reports.report(target, acc, params)
+        report = reports.report(target, acc, params)
         if as_json:
-            typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+            typer.echo(json.dumps(report.to_json_dict(), ensure_ascii=False, indent=2))
         else:
-            print_report(data)
+            print_report(report)
 
     @app.command()
     @handle_errors

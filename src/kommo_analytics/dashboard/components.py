@@ -20,6 +20,7 @@ from kommo_analytics.dashboard import data, metrics_data
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.metrics.results import Report
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text import definitions, i18n
 from kommo_analytics.text.i18n import Locale, t
@@ -318,8 +319,8 @@ class PageReport:
     """What a metrics page renders from."""
 
     scope: metrics_data.Request
-    report: dict[str, Any]
-    previous: dict[str, Any] | None  # the comparison period's, when the page compares
+    report: Report
+    previous: Report | None  # the comparison period's, when the page compares
     sla: float
 
 

@@ -21,6 +21,7 @@ from kommo_analytics.dashboard import data
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.errors import KommoAnalyticsError, WarehouseError
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.metrics.results import Report
 from kommo_analytics.service import account, reports
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.scope import Scope
@@ -85,9 +86,9 @@ def load_account(url: str, version: str) -> Account:
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_report(
     request: Request, sla_hours: float = 2.0, sections: tuple[str, ...] | None = None
-) -> dict[str, Any]:
-    """The `metrics --json` object for the request, or only the sections a page shows (the
-    others' queries are not run: a page renders in a fraction of the whole report's time)."""
+) -> Report:
+    """The metric report for the request, or only the sections a page shows (the others'
+    queries are not run: a page renders in a fraction of the whole report's time)."""
     acc = load_account(request.url, request.version)
     params = params_of(request, acc, sla_hours)
     return reports.report(account.target(request.url), acc, params, sections)

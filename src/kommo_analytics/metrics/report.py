@@ -3,6 +3,10 @@
 ``plan`` gathers every module's queries under one namespace; ``assemble`` turns their executed
 results into the contract's JSON object. Both are pure; ``compute`` takes the executor as a
 parameter, so tests can run the same definitions on any backend.
+
+Readers get the document as the typed :class:`~kommo_analytics.metrics.results.Report`: the read
+service checks it with ``Report.from_dict``. It stays plain JSON data here because that is what
+the metric tests and the definitions' coverage walk, key by key, against the contract.
 """
 
 from __future__ import annotations

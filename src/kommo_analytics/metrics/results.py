@@ -13,7 +13,7 @@ keeps a NULL name as NULL.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -283,6 +283,8 @@ class DataQuality(_Result):
 
 # -- the report -----------------------------------------------------------------------------------
 
+T = TypeVar("T")
+
 # The report's sections (report.SECTIONS): absent from the document when not computed.
 SECTION_FIELDS = (
     "leads",
@@ -332,3 +334,14 @@ class Report(_Result):
         """The JSON data ``metrics --json`` prints: the sections not computed are left out."""
         skipped = {name for name in SECTION_FIELDS if getattr(self, name) is None}
         return self.model_dump(mode="json", by_alias=True, exclude=skipped)
+
+
+def section(value: T | None, name: str) -> T:
+    """A section of a report that was asked for (``section(report.sales, "sales")``).
+
+    A reader asks for the sections it shows; one it reads without having asked for it is a bug
+    in that reader, said here by name instead of as an AttributeError on None.
+    """
+    if value is None:
+        raise LookupError(f"the report has no {name!r} section: ask for it in its sections")
+    return value

@@ -19,6 +19,7 @@ from kommo_analytics.metrics import report as metric_report
 from kommo_analytics.metrics import series as metric_series
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.metrics.results import Report
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified, model_schema
 from kommo_analytics.service import _sql
@@ -64,10 +65,10 @@ def params(
 
 def report(
     target: Target, account: Account, p: MetricParams, sections: Sequence[str] | None = None
-) -> dict[str, Any]:
-    """The `metrics --json` object, or only the given sections of it (see ``SECTIONS``; the
-    others' queries are not run)."""
-    return metric_report.compute(
+) -> Report:
+    """The metric report, or only the given sections of it (see ``SECTIONS``; the others'
+    queries are not run and are None). ``metrics --json`` is its ``to_json_dict()``."""
+    document = metric_report.compute(
         _model(target),
         p,
         lambda queries: run_all(target, queries),
@@ -76,6 +77,7 @@ def report(
         info=account.info,
         sections=sections,
     )
+    return Report.from_dict(document)
 
 
 def series_function(name: str) -> Callable[[Model, MetricParams], Any]:

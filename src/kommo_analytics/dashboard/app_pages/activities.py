@@ -21,6 +21,7 @@ from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import pct
+from kommo_analytics.metrics.results import Report, section
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -53,9 +54,10 @@ CARDS: Final[tuple[tuple[str, str, str, bool, bool], ...]] = (
 )
 
 
-def card_values(report: dict[str, Any]) -> dict[str, float | None]:
-    acts = report["activities"]
-    return {card: None if acts[card] is None else float(acts[card]) for card, *_ in CARDS}
+def card_values(report: Report) -> dict[str, float | None]:
+    acts = section(report.activities, "activities")
+    values = {card: getattr(acts, card) for card, *_ in CARDS}
+    return {card: None if value is None else float(value) for card, value in values.items()}
 
 
 def formatted(kind: str, value: float | None, locale: Locale) -> str:
@@ -68,19 +70,19 @@ def formatted(kind: str, value: float | None, locale: Locale) -> str:
     return c.fmt_number(value, locale)
 
 
-def card_note(card: str, report: dict[str, Any], locale: Locale) -> str | None:
-    acts = report["activities"]
-    if card == "completion_rate_pct" and acts[card] is None:
+def card_note(card: str, report: Report, locale: Locale) -> str | None:
+    acts = section(report.activities, "activities")
+    if card == "completion_rate_pct" and acts.completion_rate_pct is None:
         return t("activities.no_tasks_due", locale)
-    if card == "on_time_rate_pct" and acts[card] is None:
+    if card == "on_time_rate_pct" and acts.on_time_rate_pct is None:
         return t("activities.no_tasks_done", locale)
     if card == "overdue":
         return t("activities.overdue_note", locale,
-                 count=c.fmt_number(acts["overdue_in_period"], locale))  # fmt: skip
+                 count=c.fmt_number(acts.overdue_in_period, locale))  # fmt: skip
     return None
 
 
-def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None) -> None:
+def cards(view: View, report: Report, previous: Report | None) -> None:
     locale = view.locale
     now = card_values(report)
     before = card_values(previous) if previous else {}
@@ -102,12 +104,12 @@ def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None) -
                     good_when="lower" if lower else "higher",
                     note=card_note(card, report, locale),
                 )
-    acts = report["activities"]
+    acts = section(report.activities, "activities")
     st.caption(
         t("activities.other_media", locale,
-          emails_out=c.fmt_number(acts["emails_outgoing"], locale),
-          emails_in=c.fmt_number(acts["emails_incoming"], locale),
-          sms_out=c.fmt_number(acts["sms_outgoing"], locale)),
+          emails_out=c.fmt_number(acts.emails_outgoing, locale),
+          emails_in=c.fmt_number(acts.emails_incoming, locale),
+          sms_out=c.fmt_number(acts.sms_outgoing, locale)),
         help=c.tip("concept.human_action", locale),
     )  # fmt: skip
 
@@ -115,8 +117,8 @@ def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None) -
 # -- per seller ---------------------------------------------------------------------------------
 
 
-def seller_names(report: dict[str, Any]) -> dict[int, str]:
-    return {int(r["user_id"]): str(r["name"]) for r in report["sellers"] if r["name"]}
+def seller_names(report: Report) -> dict[int, str]:
+    return {r.user_id: r.name for r in section(report.sellers, "sellers") if r.name}
 
 
 def seller_name(names: dict[int, str], user_id: Any, locale: Locale) -> str:
@@ -126,13 +128,13 @@ def seller_name(names: dict[int, str], user_id: Any, locale: Locale) -> str:
     return names.get(uid) or t("activities.unknown_seller", locale, id=uid)
 
 
-def seller_rows(report: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+def seller_rows(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
     """One row per seller: every seller of the report (an active seller who did nothing shows
     real zeros) and anyone else the series credits, with the rates of the report's formulas."""
     columns = list(series.ACTIVITY_BY_SELLER_COLUMNS)
     rows = frame.copy()
     rows["user_id"] = rows["user_id"].astype("int64")
-    known = {int(r["user_id"]) for r in report["sellers"]}
+    known = {r.user_id for r in section(report.sellers, "sellers")}
     missing = sorted(known - set(rows["user_id"]))
     if missing:
         zeros = pd.DataFrame({"user_id": missing, **dict.fromkeys(columns, 0)})
@@ -166,7 +168,7 @@ SELLER_COLUMNS: Final = {
 }
 
 
-def seller_section(view: View, report: dict[str, Any], frame: pd.DataFrame) -> None:
+def seller_section(view: View, report: Report, frame: pd.DataFrame) -> None:
     locale = view.locale
     st.subheader(t("activities.sellers", locale), help=c.tip("concept.seller_credit", locale))
     rows = seller_rows(report, frame)
@@ -221,7 +223,7 @@ def task_type(kind: Any, type_name: Any, locale: Locale, type_id: Any = None) ->
     return t("activities.kind.other", locale)
 
 
-def overdue_section(view: View, report: dict[str, Any], frame: pd.DataFrame, zone: tzinfo,
+def overdue_section(view: View, report: Report, frame: pd.DataFrame, zone: tzinfo,
                     as_of: datetime, subdomain: str | None) -> None:  # fmt: skip
     locale = view.locale
     st.subheader(
@@ -282,9 +284,9 @@ def overdue_section(view: View, report: dict[str, Any], frame: pd.DataFrame, zon
 # -- charts -------------------------------------------------------------------------------------
 
 
-def heatmap(view: View, report: dict[str, Any], frame: pd.DataFrame) -> None:
+def heatmap(view: View, report: Report, frame: pd.DataFrame) -> None:
     locale = view.locale
-    st.subheader(t("activities.heatmap", locale, tz=report["period"]["timezone"]),
+    st.subheader(t("activities.heatmap", locale, tz=report.period.timezone),
                  help=c.tip("concept.human_action", locale))  # fmt: skip
     if frame.empty:
         st.info(t("activities.no_events", locale))
@@ -352,7 +354,7 @@ def render() -> None:
     previous = page.previous
     st.caption(
         t("activities.caption", locale, range=i18n.date_range(view.start, view.end, locale),
-          tz=report["period"]["timezone"])
+          tz=report.period.timezone)
     )  # fmt: skip
     cards(view, report, previous)
 
@@ -367,7 +369,7 @@ def render() -> None:
         return
     frames, grain, subdomain = loaded
     seller_section(view, report, frames["activity_by_seller"])
-    zone = ZoneInfo(report["period"]["timezone"])
+    zone = ZoneInfo(report.period.timezone)
     overdue_section(view, report, frames["overdue_tasks"], zone, scope.as_of, subdomain)
     heatmap(view, report, frames["activity_heatmap"])
     over_time(view, frames["activities_by_day"], grain)

@@ -7,8 +7,6 @@ open right now by pipeline stage.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -23,6 +21,7 @@ from kommo_analytics.dashboard.goals import (
     needed_per_working_day,
     needed_text,
 )
+from kommo_analytics.metrics.results import OpenStage, Report, section
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -39,36 +38,36 @@ def pipeline_names(view: View) -> dict[int, str]:
     return {int(i): str(n) for i, n in zip(frame["id"], frame["name"], strict=True)}
 
 
-def stage_label(row: dict[str, Any], pipelines: dict[int, str], locale: Locale) -> str:
-    pipeline = pipelines.get(int(row["pipeline_id"]), str(row["pipeline_id"]))
-    stage = row["name"] or t("forecast.unknown_stage", locale, id=row["status_id"])
+def stage_label(row: OpenStage, pipelines: dict[int, str], locale: Locale) -> str:
+    pipeline = pipelines.get(int(row.pipeline_id), str(row.pipeline_id))
+    stage = row.name or t("forecast.unknown_stage", locale, id=row.status_id)
     return f"{pipeline} · {stage}"
 
 
 # -- the month so far ---------------------------------------------------------------------------
 
 
-def month_section(view: View, report: dict[str, Any]) -> None:
-    locale, currency = view.locale, report["currency"]
-    f = report["forecast"]
-    month = month_label(f["month"], locale)
+def month_section(view: View, report: Report) -> None:
+    locale, currency = view.locale, report.currency
+    f = section(report.forecast, "forecast")
+    month = month_label(f.month, locale)
     st.subheader(t("forecast.month", locale, month=month),
                  help=c.tip("forecast.month", locale))  # fmt: skip
     st.caption(t("forecast.month_caption", locale, month=month,
                  now=i18n.moment(view.now, view.zone, locale)))  # fmt: skip
-    goal, so_far, days = f["month_goal"], f["month_revenue_to_date"], f["working_days_left"]
+    goal, so_far, days = f.month_goal, f.month_revenue_to_date, f.working_days_left
     cols = st.columns(3)
     with cols[0]:
         c.kpi(t("forecast.card.so_far", locale), c.fmt_money(so_far, currency, locale),
               locale=locale, help_key="forecast.month_revenue_to_date")  # fmt: skip
     with cols[1]:
-        c.kpi(t("forecast.card.won", locale), c.fmt_number(f["month_won_deals"], locale),
+        c.kpi(t("forecast.card.won", locale), c.fmt_number(f.month_won_deals, locale),
               locale=locale, help_key="forecast.month_won_deals")  # fmt: skip
     with cols[2]:
         c.kpi(t("forecast.card.working_days", locale), i18n.number(days, locale),
               locale=locale, help_key="forecast.working_days_left",
               note=t("forecast.calendar_days", locale,
-                     days=i18n.number(f["days_left_in_month"], locale)))  # fmt: skip
+                     days=i18n.number(f.days_left_in_month, locale)))  # fmt: skip
     if goal is None:
         # No goal card at all (an empty one would read as "0"): the import hint instead.
         st.info(t("forecast.no_goal", locale, month=month, command=GOALS_COMMAND,
@@ -81,24 +80,22 @@ def month_section(view: View, report: dict[str, Any]) -> None:
               locale=locale, help_key="forecast.month_goal")  # fmt: skip
     with cols[1]:
         c.kpi(t("forecast.card.gap", locale),
-              c.fmt_money(f["month_gap_to_goal"], currency, locale), locale=locale,
+              c.fmt_money(f.month_gap_to_goal, currency, locale), locale=locale,
               help_key="forecast.month_gap_to_goal", good_when="lower")  # fmt: skip
     with cols[2]:
         c.kpi(t("forecast.card.needed", locale),
               needed_text(needed, goal, so_far, currency, locale), locale=locale,
               note=t("forecast.needed_note", locale))  # fmt: skip
-    progress(view, report)
+    progress(view, so_far, goal, currency)
 
 
-def progress(view: View, report: dict[str, Any]) -> None:
+def progress(view: View, revenue: float, goal: float, currency: str | None) -> None:
     """Revenue so far against the goal, as a bar: a fact, with no projected line."""
     locale = view.locale
-    f = report["forecast"]
-    revenue, goal = f["month_revenue_to_date"], f["month_goal"]
     fig = go.Figure()
     fig.add_bar(y=[""], x=[revenue], orientation="h", marker_color="#54A24B",
                 name=t("forecast.card.so_far", locale),
-                text=[c.fmt_money(revenue, report["currency"], locale)],
+                text=[c.fmt_money(revenue, currency, locale)],
                 hovertemplate="%{text}<extra></extra>")  # fmt: skip
     fig.add_vline(x=goal, line_width=3, line_dash="dash", line_color="#E45756",
                   annotation_text=t("forecast.card.goal", locale),
@@ -111,10 +108,10 @@ def progress(view: View, report: dict[str, Any]) -> None:
 # -- open pipeline ------------------------------------------------------------------------------
 
 
-def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
                      subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
-    rows = report["forecast"]["open_pipeline"]
+    locale, currency = view.locale, report.currency
+    rows = section(report.forecast, "forecast").open_pipeline
     st.subheader(t("forecast.open_pipeline", locale), help=c.tip("forecast.open_pipeline", locale))
     st.caption(t("forecast.open_caption", locale))
     if not rows:
@@ -124,15 +121,15 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, 
     labels = [stage_label(r, pipelines, locale) for r in rows]
     st.markdown(
         t("forecast.open_total", locale,
-          deals=i18n.number(sum(r["deals"] for r in rows), locale),
-          value=c.fmt_money(sum(r["value"] for r in rows), currency, locale))
+          deals=i18n.number(sum(r.deals for r in rows), locale),
+          value=c.fmt_money(sum(r.value for r in rows), currency, locale))
     )  # fmt: skip
     fig = go.Figure()
     fig.add_bar(
-        y=labels, x=[r["value"] for r in rows], orientation="h", marker_color="#4C78A8",
+        y=labels, x=[r.value for r in rows], orientation="h", marker_color="#4C78A8",
         name=t("forecast.col.value", locale),
-        text=[t("forecast.bar_text", locale, value=c.fmt_money(r["value"], currency, locale),
-                deals=i18n.number(r["deals"], locale)) for r in rows],
+        text=[t("forecast.bar_text", locale, value=c.fmt_money(r.value, currency, locale),
+                deals=i18n.number(r.deals, locale)) for r in rows],
         textposition="auto", hovertemplate="%{y}<br>%{text}<extra></extra>",
     )  # fmt: skip
     fig.update_layout(
@@ -144,12 +141,12 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, 
     c.plot(fig, key="forecast.pipeline")
     shown = pd.DataFrame(
         {
-            "pipeline": [pipelines.get(int(r["pipeline_id"]), str(r["pipeline_id"]))
+            "pipeline": [pipelines.get(int(r.pipeline_id), str(r.pipeline_id))
                          for r in rows],
-            "stage": [r["name"] or t("forecast.unknown_stage", locale, id=r["status_id"])
+            "stage": [r.name or t("forecast.unknown_stage", locale, id=r.status_id)
                       for r in rows],
-            "deals": [c.fmt_number(r["deals"], locale) for r in rows],
-            "value": [c.fmt_money(r["value"], currency, locale) for r in rows],
+            "deals": [c.fmt_number(r.deals, locale) for r in rows],
+            "value": [c.fmt_money(r.value, currency, locale) for r in rows],
         }
     )  # fmt: skip
     columns = {
@@ -163,20 +160,20 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, 
     )
     export = pd.DataFrame(
         {
-            t("forecast.col.pipeline_id", locale): [r["pipeline_id"] for r in rows],
+            t("forecast.col.pipeline_id", locale): [r.pipeline_id for r in rows],
             t("forecast.col.pipeline", locale): shown["pipeline"],
-            t("forecast.col.status_id", locale): [r["status_id"] for r in rows],
+            t("forecast.col.status_id", locale): [r.status_id for r in rows],
             t("forecast.col.stage", locale): shown["stage"],
-            t("forecast.col.deals", locale): [r["deals"] for r in rows],
-            t("forecast.col.value", locale): [r["value"] for r in rows],
+            t("forecast.col.deals", locale): [r.deals for r in rows],
+            t("forecast.col.value", locale): [r.value for r in rows],
         }
     )
     c.table(shown, view=view, name="open_pipeline", column_config=config, export=export)
     options = [
-        (t("forecast.drill_stage", locale, stage=label, count=i18n.number(r["deals"], locale)),
-         "open", (("pipeline_id", int(r["pipeline_id"])), ("status_id", int(r["status_id"]))))
+        (t("forecast.drill_stage", locale, stage=label, count=i18n.number(r.deals, locale)),
+         "open", (("pipeline_id", int(r.pipeline_id)), ("status_id", int(r.status_id))))
         for label, r in zip(labels, rows, strict=True)
-        if r["deals"]
+        if r.deals
     ]  # fmt: skip
     c.drill_down(view, scope, options=options, basis="open", key="forecast_open",
                  currency=currency, subdomain=subdomain)  # fmt: skip
@@ -195,7 +192,7 @@ def render() -> None:
     scope, report = page.scope, page.report
     st.info(t("forecast.not_built", locale), icon=":material/construction:")
     subdomain = view.account.subdomain if view.account is not None else None
-    subdomain = subdomain or report.get("model", {}).get("subdomain") or None
+    subdomain = subdomain or report.model.get("subdomain") or None
     month_section(view, report)
     pipeline_section(view, scope, report, subdomain)
 

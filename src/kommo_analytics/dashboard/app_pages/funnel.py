@@ -19,6 +19,7 @@ from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.metrics.results import Pipeline, Report, Stage, section
 from kommo_analytics.service.leads import LOST_STATUS_ID, WON_STATUS_ID
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
@@ -33,22 +34,22 @@ SERIES: Final = ("stage_hours", "stage_flows")
 SECTIONS = ("funnel",)
 
 
-def stage_label(order: int, stage: dict[str, Any]) -> str:
+def stage_label(order: int, stage: Stage) -> str:
     """The stage's name with its position: names repeat across pipelines, and a number keeps
     the charts' categories apart and in order."""
-    return f"{order}. {stage['name']}"
+    return f"{order}. {stage.name}"
 
 
 # -- cards and the bottleneck -------------------------------------------------------------------
 
 
-def cards(view: View, pipeline: dict[str, Any], currency: str | None) -> None:
+def cards(view: View, pipeline: Pipeline, currency: str | None) -> None:
     locale = view.locale
-    velocity = pipeline["sales_velocity_per_day"]
+    velocity = pipeline.sales_velocity_per_day
     items = (
-        ("leads", c.fmt_number(pipeline["leads"], locale), "funnel.leads", None),
-        ("won", c.fmt_number(pipeline["won"], locale), "funnel.won", None),
-        ("open_deals", c.fmt_number(pipeline["open_deals"], locale), "funnel.open_deals", None),
+        ("leads", c.fmt_number(pipeline.leads, locale), "funnel.leads", None),
+        ("won", c.fmt_number(pipeline.won, locale), "funnel.won", None),
+        ("open_deals", c.fmt_number(pipeline.open_deals, locale), "funnel.open_deals", None),
         ("velocity", c.fmt_money(velocity, currency, locale), "funnel.sales_velocity_per_day",
          t("funnel.velocity_unknown", locale) if velocity is None else None),
     )  # fmt: skip
@@ -60,11 +61,11 @@ def cards(view: View, pipeline: dict[str, Any], currency: str | None) -> None:
                   note=note)  # fmt: skip
 
 
-def bottleneck_note(view: View, pipeline: dict[str, Any], minimum: int) -> None:
+def bottleneck_note(view: View, pipeline: Pipeline, minimum: int) -> None:
     locale = view.locale
-    stages = pipeline["stages"]
-    bottleneck = pipeline["bottleneck_status_id"]
-    found = [(i, s) for i, s in enumerate(stages, start=1) if s["status_id"] == bottleneck]
+    stages = pipeline.stages
+    bottleneck = pipeline.bottleneck_status_id
+    found = [(i, s) for i, s in enumerate(stages, start=1) if s.status_id == bottleneck]
     if bottleneck is None or not found:
         st.info(t("funnel.no_bottleneck", locale, minimum=i18n.number(minimum, locale)),
                 icon=":material/info:")  # fmt: skip
@@ -72,8 +73,8 @@ def bottleneck_note(view: View, pipeline: dict[str, Any], minimum: int) -> None:
     order, stage = found[0]
     st.warning(
         t("funnel.bottleneck", locale, stage=stage_label(order, stage),
-          pct=c.cell_pct(stage["conversion_to_next_pct"], locale),
-          reached=i18n.number(stage["reached"], locale)),
+          pct=c.cell_pct(stage.conversion_to_next_pct, locale),
+          reached=i18n.number(stage.reached, locale)),
         icon=":material/warning:",
     )  # fmt: skip
 
@@ -81,27 +82,27 @@ def bottleneck_note(view: View, pipeline: dict[str, Any], minimum: int) -> None:
 # -- charts -------------------------------------------------------------------------------------
 
 
-def funnel_chart(view: View, pipeline: dict[str, Any]) -> None:
+def funnel_chart(view: View, pipeline: Pipeline) -> None:
     locale = view.locale
-    stages = pipeline["stages"]
+    stages = pipeline.stages
     st.subheader(t("funnel.reach", locale), help=c.tip("funnel.stages.reached", locale))
     last = len(stages)
     texts = [
-        t("funnel.reach_text", locale, reached=i18n.number(s["reached"], locale),
-          pct=c.cell_pct(s["conversion_to_next_pct"], locale) or "—")
+        t("funnel.reach_text", locale, reached=i18n.number(s.reached, locale),
+          pct=c.cell_pct(s.conversion_to_next_pct, locale) or "—")
         if i < last
-        else t("funnel.reach_text_last", locale, reached=i18n.number(s["reached"], locale),
-               pct=c.cell_pct(s["conversion_to_next_pct"], locale) or "—")
+        else t("funnel.reach_text_last", locale, reached=i18n.number(s.reached, locale),
+               pct=c.cell_pct(s.conversion_to_next_pct, locale) or "—")
         for i, s in enumerate(stages, start=1)
     ]  # fmt: skip
     colours = [
-        BOTTLENECK_COLOUR if s["status_id"] == pipeline["bottleneck_status_id"] else STAGE_COLOUR
+        BOTTLENECK_COLOUR if s.status_id == pipeline.bottleneck_status_id else STAGE_COLOUR
         for s in stages
     ]
     fig = go.Figure(
         go.Funnel(
             y=[stage_label(i, s) for i, s in enumerate(stages, start=1)],
-            x=[s["reached"] for s in stages],
+            x=[s.reached for s in stages],
             text=texts,
             textinfo="text",
             textposition="inside",
@@ -111,22 +112,22 @@ def funnel_chart(view: View, pipeline: dict[str, Any]) -> None:
         )
     )
     fig.update_layout(height=max(240, 60 * len(stages)), showlegend=False)
-    c.plot(fig, key=f"funnel.reach.{pipeline['pipeline_id']}")
+    c.plot(fig, key=f"funnel.reach.{pipeline.pipeline_id}")
     st.caption(t("funnel.reach_caption", locale))
 
 
-def time_chart(view: View, pipeline: dict[str, Any], frame: pd.DataFrame) -> None:
+def time_chart(view: View, pipeline: Pipeline, frame: pd.DataFrame) -> None:
     locale = view.locale
     st.subheader(
         t("funnel.time", locale), help=c.tip("funnel.stages.median_hours_in_stage", locale)
     )
-    stays = frame[frame["pipeline_id"] == pipeline["pipeline_id"]]
+    stays = frame[frame["pipeline_id"] == pipeline.pipeline_id]
     if stays.empty:
         st.info(t("funnel.time_empty", locale))
         return
     fig = go.Figure()
-    for order, stage in enumerate(pipeline["stages"], start=1):
-        hours = pd.to_numeric(stays.loc[stays["status_id"] == stage["status_id"], "hours"],
+    for order, stage in enumerate(pipeline.stages, start=1):
+        hours = pd.to_numeric(stays.loc[stays["status_id"] == stage.status_id, "hours"],
                               errors="coerce").dropna()  # fmt: skip
         # A log axis cannot place a stay of 0 hours (a move within the same second).
         hours = hours[hours > 0]
@@ -135,32 +136,32 @@ def time_chart(view: View, pipeline: dict[str, Any], frame: pd.DataFrame) -> Non
         fig.add_box(y=hours, name=stage_label(order, stage), marker_color=STAGE_COLOUR,
                     boxpoints="outliers", showlegend=False)  # fmt: skip
     fig.update_layout(height=380, yaxis={"title": t("funnel.axis_hours", locale), "type": "log"})
-    c.plot(fig, key=f"funnel.time.{pipeline['pipeline_id']}")
+    c.plot(fig, key=f"funnel.time.{pipeline.pipeline_id}")
     st.caption(t("funnel.time_caption", locale))
 
 
-def abandonment_chart(view: View, pipeline: dict[str, Any]) -> None:
+def abandonment_chart(view: View, pipeline: Pipeline) -> None:
     locale = view.locale
     st.subheader(t("funnel.abandonment", locale),
                  help=c.tip("funnel.stages.abandonment_pct", locale))  # fmt: skip
-    stages = pipeline["stages"]
-    if not any(s["reached"] for s in stages):
+    stages = pipeline.stages
+    if not any(s.reached for s in stages):
         st.info(t("funnel.cohort_empty", locale))
         return
     fig = go.Figure()
     fig.add_bar(
         x=[stage_label(i, s) for i, s in enumerate(stages, start=1)],
-        y=[s["abandonment_pct"] for s in stages],
+        y=[s.abandonment_pct for s in stages],
         text=[
-            t("funnel.abandonment_text", locale, pct=c.cell_pct(s["abandonment_pct"], locale) or "—",
-              lost=i18n.number(s["abandoned"], locale),
-              reached=i18n.number(s["reached"], locale))
+            t("funnel.abandonment_text", locale, pct=c.cell_pct(s.abandonment_pct, locale) or "—",
+              lost=i18n.number(s.abandoned, locale),
+              reached=i18n.number(s.reached, locale))
             for s in stages
         ],
         textposition="auto",
         hoverinfo="x+text",
         marker_color=[
-            BOTTLENECK_COLOUR if s["status_id"] == pipeline["bottleneck_status_id"]
+            BOTTLENECK_COLOUR if s.status_id == pipeline.bottleneck_status_id
             else "#F58518"
             for s in stages
         ],
@@ -170,14 +171,14 @@ def abandonment_chart(view: View, pipeline: dict[str, Any]) -> None:
         showlegend=False,
         yaxis={"title": t("funnel.axis_abandonment", locale), "rangemode": "tozero"},
     )
-    c.plot(fig, key=f"funnel.abandonment.{pipeline['pipeline_id']}")
+    c.plot(fig, key=f"funnel.abandonment.{pipeline.pipeline_id}")
 
 
-def sankey_nodes(pipeline: dict[str, Any], locale: Locale) -> tuple[list[str], dict[Any, int]]:
+def sankey_nodes(pipeline: Pipeline, locale: Locale) -> tuple[list[str], dict[Any, int]]:
     """The diagram's nodes: the pipeline's stages in order, won, lost, and, when leads left for
     another pipeline or a stage no longer listed, one node for each of those."""
-    labels = [stage_label(i, s) for i, s in enumerate(pipeline["stages"], start=1)]
-    index: dict[Any, int] = {s["status_id"]: i for i, s in enumerate(pipeline["stages"])}
+    labels = [stage_label(i, s) for i, s in enumerate(pipeline.stages, start=1)]
+    index: dict[Any, int] = {s.status_id: i for i, s in enumerate(pipeline.stages)}
     index[WON_STATUS_ID] = len(labels)
     labels.append(t("status.won", locale))
     index[LOST_STATUS_ID] = len(labels)
@@ -185,16 +186,16 @@ def sankey_nodes(pipeline: dict[str, Any], locale: Locale) -> tuple[list[str], d
     return labels, index
 
 
-def flow_chart(view: View, pipeline: dict[str, Any], frame: pd.DataFrame) -> None:
+def flow_chart(view: View, pipeline: Pipeline, frame: pd.DataFrame) -> None:
     locale = view.locale
     st.subheader(t("funnel.flows", locale), help=c.tip("concept.stage_history", locale))
-    pid = pipeline["pipeline_id"]
+    pid = pipeline.pipeline_id
     moves = frame[frame["pipeline_id"] == pid]
     if moves.empty:
         st.info(t("funnel.flows_empty", locale))
         return
     labels, index = sankey_nodes(pipeline, locale)
-    colours = [STAGE_COLOUR] * len(pipeline["stages"]) + [WON_COLOUR, BOTTLENECK_COLOUR]
+    colours = [STAGE_COLOUR] * len(pipeline.stages) + [WON_COLOUR, BOTTLENECK_COLOUR]
 
     def node(status: Any, pipeline_id: Any, side: str) -> int:
         if int(pipeline_id) != pid:
@@ -210,11 +211,11 @@ def flow_chart(view: View, pipeline: dict[str, Any], frame: pd.DataFrame) -> Non
             colours.append(OTHER_COLOUR)
         return index[key]
 
-    sources, targets, values = [], [], []
+    sources, targets = [], []
     for row in moves.itertuples(index=False):
         sources.append(node(row.status_id, row.pipeline_id, "from"))
         targets.append(node(row.next_status_id, row.next_pipeline_id, "to"))
-        values.append(int(row.leads))
+    values = [int(n) for n in moves["leads"]]
     fig = go.Figure(
         go.Sankey(
             arrangement="snap",
@@ -231,21 +232,21 @@ def flow_chart(view: View, pipeline: dict[str, Any], frame: pd.DataFrame) -> Non
 # -- the stage table and its drill-down ---------------------------------------------------------
 
 
-def stage_table(view: View, pipeline: dict[str, Any]) -> None:
+def stage_table(view: View, pipeline: Pipeline) -> None:
     locale = view.locale
-    stages = pipeline["stages"]
+    stages = pipeline.stages
     st.subheader(t("funnel.table", locale), help=c.tip("funnel.stages", locale))
     orders = list(range(1, len(stages) + 1))
     shown = pd.DataFrame(
         {
             "order": [str(o) for o in orders],
-            "stage": [s["name"] for s in stages],
-            "reached": [c.fmt_number(s["reached"], locale) for s in stages],
-            "conversion": [c.cell_pct(s["conversion_to_next_pct"], locale) for s in stages],
-            "avg": [c.cell_hours(s["avg_hours_in_stage"], locale) for s in stages],
-            "median": [c.cell_hours(s["median_hours_in_stage"], locale) for s in stages],
-            "abandoned": [c.fmt_number(s["abandoned"], locale) for s in stages],
-            "abandonment": [c.cell_pct(s["abandonment_pct"], locale) for s in stages],
+            "stage": [s.name for s in stages],
+            "reached": [c.fmt_number(s.reached, locale) for s in stages],
+            "conversion": [c.cell_pct(s.conversion_to_next_pct, locale) for s in stages],
+            "avg": [c.cell_hours(s.avg_hours_in_stage, locale) for s in stages],
+            "median": [c.cell_hours(s.median_hours_in_stage, locale) for s in stages],
+            "abandoned": [c.fmt_number(s.abandoned, locale) for s in stages],
+            "abandonment": [c.cell_pct(s.abandonment_pct, locale) for s in stages],
         }
     )
     labels = {
@@ -262,37 +263,37 @@ def stage_table(view: View, pipeline: dict[str, Any]) -> None:
     export = pd.DataFrame(
         {
             t("funnel.col.order", locale): orders,
-            t("funnel.col.stage", locale): [s["name"] for s in stages],
-            t("funnel.col.status_id", locale): [s["status_id"] for s in stages],
-            t("funnel.col.reached", locale): [s["reached"] for s in stages],
-            t("funnel.col.conversion", locale): [s["conversion_to_next_pct"] for s in stages],
-            t("funnel.col.avg_hours", locale): [s["avg_hours_in_stage"] for s in stages],
-            t("funnel.col.median_hours", locale): [s["median_hours_in_stage"] for s in stages],
-            t("funnel.col.abandoned", locale): [s["abandoned"] for s in stages],
-            t("funnel.col.abandonment", locale): [s["abandonment_pct"] for s in stages],
+            t("funnel.col.stage", locale): [s.name for s in stages],
+            t("funnel.col.status_id", locale): [s.status_id for s in stages],
+            t("funnel.col.reached", locale): [s.reached for s in stages],
+            t("funnel.col.conversion", locale): [s.conversion_to_next_pct for s in stages],
+            t("funnel.col.avg_hours", locale): [s.avg_hours_in_stage for s in stages],
+            t("funnel.col.median_hours", locale): [s.median_hours_in_stage for s in stages],
+            t("funnel.col.abandoned", locale): [s.abandoned for s in stages],
+            t("funnel.col.abandonment", locale): [s.abandonment_pct for s in stages],
         }
     )
-    c.table(shown, view=view, name=f"funnel_{pipeline['pipeline_id']}", column_config=config,
+    c.table(shown, view=view, name=f"funnel_{pipeline.pipeline_id}", column_config=config,
             export=export)  # fmt: skip
 
 
-def reached_drill_down(view: View, scope: metrics_data.Request, pipeline: dict[str, Any],
+def reached_drill_down(view: View, scope: metrics_data.Request, pipeline: Pipeline,
                        currency: str | None, subdomain: str | None) -> None:  # fmt: skip
     """The cohort leads that reached a stage: `drill_down` lists leads by column values, and
     "reached" is a range of stage orders, so the list is loaded here."""
     locale = view.locale
-    pid = pipeline["pipeline_id"]
+    pid = pipeline.pipeline_id
     # A toggle: an expander's body runs (and reads the leads) even while closed.
     if not st.toggle(t("funnel.drill_title", locale), key=f"funnel.drill.{pid}.open"):
         return
     with st.container(border=True):
-        stages = [(i, s) for i, s in enumerate(pipeline["stages"], start=1) if s["reached"]]
+        stages = [(i, s) for i, s in enumerate(pipeline.stages, start=1) if s.reached]
         if not stages:
             st.info(t("drill.none", locale))
             return
         labels = [
             t("funnel.drill_row", locale, stage=stage_label(i, s),
-              count=i18n.number(s["reached"], locale))
+              count=i18n.number(s.reached, locale))
             for i, s in stages
         ]  # fmt: skip
         picked = st.selectbox(t("drill.pick", locale), labels, key=f"funnel.drill.{pid}.{locale}")
@@ -308,15 +309,15 @@ def reached_drill_down(view: View, scope: metrics_data.Request, pipeline: dict[s
 # -- the page -----------------------------------------------------------------------------------
 
 
-def pipeline_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
-                     pipeline: dict[str, Any], frames: dict[str, pd.DataFrame] | None,
+def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
+                     pipeline: Pipeline, frames: dict[str, pd.DataFrame] | None,
                      minimum: int, subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
+    locale, currency = view.locale, report.currency
     cards(view, pipeline, currency)
-    if not pipeline["stages"]:
+    if not pipeline.stages:
         st.info(t("funnel.no_stages", locale))
         return
-    if not pipeline["leads"]:
+    if not pipeline.leads:
         # Velocity and open deals do not depend on the cohort; the rest does.
         st.info(t("funnel.cohort_empty", locale))
         return
@@ -341,9 +342,9 @@ def render() -> None:
     scope, report, sla = page.scope, page.report, page.sla
     st.caption(
         t("funnel.caption", locale, range=i18n.date_range(view.start, view.end, locale),
-          tz=report["period"]["timezone"], currency=report["currency"] or "—")
+          tz=report.period.timezone, currency=report.currency or "—")
     )  # fmt: skip
-    pipelines = report["funnel"]
+    pipelines = section(report.funnel, "funnel")
     if not pipelines:
         st.info(t("funnel.no_pipelines", locale))
         return
@@ -361,12 +362,12 @@ def render() -> None:
     else:
         frames, minimum = loaded
     subdomain = view.account.subdomain if view.account is not None else None
-    subdomain = subdomain or report.get("model", {}).get("subdomain") or None
+    subdomain = subdomain or report.model.get("subdomain") or None
     if len(pipelines) == 1:
-        st.header(pipelines[0]["name"], divider="gray")
+        st.header(pipelines[0].name, divider="gray")
         pipeline_section(view, scope, report, pipelines[0], frames, minimum, subdomain)
         return
-    tabs = st.tabs([str(p["name"]) for p in pipelines])
+    tabs = st.tabs([str(p.name) for p in pipelines])
     for tab, pipeline in zip(tabs, pipelines, strict=True):
         with tab:
             pipeline_section(view, scope, report, pipeline, frames, minimum, subdomain)

@@ -6,7 +6,7 @@ draw the series behind them.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,6 +17,7 @@ from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.intake import UTM_DIMENSIONS
+from kommo_analytics.metrics.results import Report, UnknownOrigin, UtmRow, section
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -28,12 +29,12 @@ SECTIONS = ("leads", "channels")
 COMPARED_SECTIONS = ("leads",)  # what the change against the comparison period needs
 
 
-def cost_note(report: dict[str, Any], locale: Locale) -> str | None:
+def cost_note(report: Report, locale: Locale) -> str | None:
     """Why cost figures are empty, and what to do about it (None when costs are shown)."""
-    cost = report["leads"]["cost"]
-    if cost["not_split_by_filter"]:
+    cost = section(report.leads, "leads").cost
+    if cost.not_split_by_filter:
         return t("intake.costs_filtered", locale)
-    if not cost["imported"]:
+    if not cost.imported:
         return t("intake.costs_missing", locale)
     return None
 
@@ -41,16 +42,16 @@ def cost_note(report: dict[str, Any], locale: Locale) -> str | None:
 # -- KPI cards ----------------------------------------------------------------------------------
 
 
-def card_values(report: dict[str, Any]) -> dict[str, float | None]:
-    leads = report["leads"]
-    response = leads["response_time"]
+def card_values(report: Report) -> dict[str, float | None]:
+    leads = section(report.leads, "leads")
+    response = leads.response_time
     return {
-        "leads": float(leads["total"]),
-        "median_hours": response["median_hours"],
-        "avg_hours": response["avg_hours"],
-        "within_sla_pct": response["within_sla_pct"],
-        "without_response": float(response["without_response"]),
-        "cost_per_lead": leads["cost"]["per_lead"],
+        "leads": float(leads.total),
+        "median_hours": response.median_hours,
+        "avg_hours": response.avg_hours,
+        "within_sla_pct": response.within_sla_pct,
+        "without_response": float(response.without_response),
+        "cost_per_lead": leads.cost.per_lead,
     }
 
 
@@ -75,17 +76,17 @@ def formatted(kind: str, value: float | None, currency: str | None, locale: Loca
     return c.fmt_number(value, locale)
 
 
-def empty_note(card: str, report: dict[str, Any], locale: Locale) -> str | None:
+def empty_note(card: str, report: Report, locale: Locale) -> str | None:
     """What stands under a card that cannot show a number."""
     if card == "cost_per_lead":
         return cost_note(report, locale) or t("intake.no_leads_short", locale)
-    if report["leads"]["total"] == 0:
+    if section(report.leads, "leads").total == 0:
         return t("intake.no_leads_short", locale)
     return t("intake.none_answered", locale)
 
 
-def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None, sla: float) -> None:
-    locale, currency = view.locale, report["currency"]
+def cards(view: View, report: Report, previous: Report | None, sla: float) -> None:
+    locale, currency = view.locale, report.currency
     now = card_values(report)
     before = card_values(previous) if previous else {}
     for row in (CARDS[:3], CARDS[3:]):
@@ -108,7 +109,7 @@ def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None, s
 # -- charts -------------------------------------------------------------------------------------
 
 
-def leads_over_time(view: View, report: dict[str, Any], frame: pd.DataFrame,
+def leads_over_time(view: View, report: Report, frame: pd.DataFrame,
                     grain: series.Grain) -> None:  # fmt: skip
     locale = view.locale
     st.subheader(t("intake.over_time", locale), help=c.tip("leads.by_channel", locale))
@@ -117,7 +118,7 @@ def leads_over_time(view: View, report: dict[str, Any], frame: pd.DataFrame,
         st.info(t("intake.no_leads", locale))
         return
     # The report's channel order (the rules' order), so the stack reads the same on every page.
-    order = [k for k in report["leads"]["by_channel"] if k in set(buckets["channel"])]
+    order = [k for k in section(report.leads, "leads").by_channel if k in set(buckets["channel"])]
     order += sorted(set(buckets["channel"]) - set(order))
     colours = c.channel_colours(order)
     fig = go.Figure()
@@ -134,10 +135,11 @@ def leads_over_time(view: View, report: dict[str, Any], frame: pd.DataFrame,
     c.plot(fig, key="intake.over_time")
 
 
-def response_chart(view: View, report: dict[str, Any], frame: pd.DataFrame, sla: float) -> None:
+def response_chart(view: View, report: Report, frame: pd.DataFrame, sla: float) -> None:
     locale = view.locale
-    response = report["leads"]["response_time"]
-    within = response["within_sla_pct"]
+    leads = section(report.leads, "leads")
+    response = leads.response_time
+    within = response.within_sla_pct
     st.subheader(
         t("intake.response_title_empty", locale)
         if within is None
@@ -148,9 +150,7 @@ def response_chart(view: View, report: dict[str, Any], frame: pd.DataFrame, sla:
     hours = pd.to_numeric(frame["hours"], errors="coerce").dropna()
     if hours.empty:
         st.info(
-            t("intake.no_leads", locale)
-            if report["leads"]["total"] == 0
-            else t("intake.none_answered", locale)
+            t("intake.no_leads", locale) if leads.total == 0 else t("intake.none_answered", locale)
         )
         return
     # A few leads answered days later would squeeze every other bar into the first one: the axis
@@ -188,9 +188,9 @@ def response_chart(view: View, report: dict[str, Any], frame: pd.DataFrame, sla:
     if beyond:
         notes.append(t("intake.beyond_edge", locale, count=i18n.number(beyond, locale),
                        hours=c.fmt_hours(edge, locale)))  # fmt: skip
-    if response["without_response"]:
+    if response.without_response:
         notes.append(t("intake.unanswered_not_drawn", locale,
-                       count=i18n.number(response["without_response"], locale)))  # fmt: skip
+                       count=i18n.number(response.without_response, locale)))  # fmt: skip
     if notes:
         st.caption(" ".join(notes))
 
@@ -198,28 +198,28 @@ def response_chart(view: View, report: dict[str, Any], frame: pd.DataFrame, sla:
 # -- tables -------------------------------------------------------------------------------------
 
 
-def channel_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def channel_section(view: View, scope: metrics_data.Request, report: Report,
                     subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
+    locale, currency = view.locale, report.currency
     st.subheader(t("intake.channels", locale), help=c.tip("channels", locale))
-    rows = report["channels"]
+    rows = section(report.channels, "channels")
     if view.filters.channels:  # the other channels are 0 by construction: noise
-        rows = [r for r in rows if r["channel"] in view.filters.channels]
-    if not rows or not report["leads"]["total"]:
+        rows = [r for r in rows if r.channel in view.filters.channels]
+    if not rows or not section(report.leads, "leads").total:
         # A table of zeros would say nothing the message does not.
         st.info(t("intake.no_leads", locale))
         return
 
     shown = pd.DataFrame(
         {
-            "channel": [channel_label(r["channel"], locale) for r in rows],
-            "leads": [c.fmt_number(r["leads"], locale) for r in rows],
-            "won": [c.fmt_number(r["won"], locale) for r in rows],
-            "conversion": [c.cell_pct(r["conversion_pct"], locale) for r in rows],
-            "revenue": [c.cell_money(r["revenue"], currency, locale) for r in rows],
-            "cost": [c.cell_money(r["cost"], currency, locale) for r in rows],
-            "cpl": [c.cell_money(r["cpl"], currency, locale) for r in rows],
-            "roi": [c.cell_pct(r["roi_pct"], locale) for r in rows],
+            "channel": [channel_label(r.channel, locale) for r in rows],
+            "leads": [c.fmt_number(r.leads, locale) for r in rows],
+            "won": [c.fmt_number(r.won, locale) for r in rows],
+            "conversion": [c.cell_pct(r.conversion_pct, locale) for r in rows],
+            "revenue": [c.cell_money(r.revenue, currency, locale) for r in rows],
+            "cost": [c.cell_money(r.cost, currency, locale) for r in rows],
+            "cpl": [c.cell_money(r.cpl, currency, locale) for r in rows],
+            "roi": [c.cell_pct(r.roi_pct, locale) for r in rows],
         }
     )
     labels = {
@@ -235,36 +235,36 @@ def channel_section(view: View, scope: metrics_data.Request, report: dict[str, A
     config = c.text_columns(labels, locale, left=("channel",))
     export = pd.DataFrame(
         {
-            t("intake.col.channel", locale): [r["channel"] for r in rows],
-            t("intake.col.leads", locale): [r["leads"] for r in rows],
-            t("intake.col.won", locale): [r["won"] for r in rows],
-            t("intake.col.conversion", locale): [r["conversion_pct"] for r in rows],
-            t("intake.col.revenue", locale): [r["revenue"] for r in rows],
-            t("intake.col.cost", locale): [r["cost"] for r in rows],
-            t("intake.col.cpl", locale): [r["cpl"] for r in rows],
-            t("intake.col.roi", locale): [r["roi_pct"] for r in rows],
+            t("intake.col.channel", locale): [r.channel for r in rows],
+            t("intake.col.leads", locale): [r.leads for r in rows],
+            t("intake.col.won", locale): [r.won for r in rows],
+            t("intake.col.conversion", locale): [r.conversion_pct for r in rows],
+            t("intake.col.revenue", locale): [r.revenue for r in rows],
+            t("intake.col.cost", locale): [r.cost for r in rows],
+            t("intake.col.cpl", locale): [r.cpl for r in rows],
+            t("intake.col.roi", locale): [r.roi_pct for r in rows],
         }
     )
     c.table(shown, view=view, name="channels", column_config=config, export=export)
     note = cost_note(report, locale)
-    if note is None and any(r["cost"] is None for r in rows):
+    if note is None and any(r.cost is None for r in rows):
         note = t("intake.costs_partial", locale)
     if note:
         st.caption(note)
     options = [
-        (t("intake.drill_row", locale, label=channel_label(r["channel"], locale),
-           count=i18n.number(r["leads"], locale)), "created", (("channel", r["channel"]),))
+        (t("intake.drill_row", locale, label=channel_label(r.channel, locale),
+           count=i18n.number(r.leads, locale)), "created", (("channel", r.channel),))
         for r in rows
-        if r["leads"]
+        if r.leads
     ]  # fmt: skip
     c.drill_down(view, scope, options=options, basis="created", key="intake_channels",
                  currency=currency, subdomain=subdomain)  # fmt: skip
 
 
-def utm_table(view: View, scope: metrics_data.Request, report: dict[str, Any], dimension: str,
+def utm_table(view: View, scope: metrics_data.Request, report: Report, dimension: str,
               subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
-    rows = report["leads"]["utm"].get(dimension, [])
+    locale, currency = view.locale, report.currency
+    rows: list[UtmRow] = getattr(section(report.leads, "leads").utm, dimension)
     if not rows:
         st.info(t("intake.no_leads", locale))
         return
@@ -274,12 +274,12 @@ def utm_table(view: View, scope: metrics_data.Request, report: dict[str, Any], d
 
     shown = pd.DataFrame(
         {
-            "value": [label(r["value"]) for r in rows],
-            "leads": [c.fmt_number(r["leads"], locale) for r in rows],
-            "won": [c.fmt_number(r["won"], locale) for r in rows],
-            "revenue": [c.fmt_money(r["revenue"], currency, locale) for r in rows],
+            "value": [label(r.value) for r in rows],
+            "leads": [c.fmt_number(r.leads, locale) for r in rows],
+            "won": [c.fmt_number(r.won, locale) for r in rows],
+            "revenue": [c.fmt_money(r.revenue, currency, locale) for r in rows],
             "conversion": [
-                "" if r["conversion_pct"] is None else c.fmt_pct(r["conversion_pct"], locale)
+                "" if r.conversion_pct is None else c.fmt_pct(r.conversion_pct, locale)
                 for r in rows
             ],
         }
@@ -295,27 +295,27 @@ def utm_table(view: View, scope: metrics_data.Request, report: dict[str, Any], d
     export = pd.DataFrame(
         {
             t(f"intake.col.{dimension}", locale): [
-                None if r["value"] == NONE_VALUE else r["value"] for r in rows
+                None if r.value == NONE_VALUE else r.value for r in rows
             ],
-            t("intake.col.leads", locale): [r["leads"] for r in rows],
-            t("intake.col.won", locale): [r["won"] for r in rows],
-            t("intake.col.revenue", locale): [r["revenue"] for r in rows],
-            t("intake.col.conversion", locale): [r["conversion_pct"] for r in rows],
+            t("intake.col.leads", locale): [r.leads for r in rows],
+            t("intake.col.won", locale): [r.won for r in rows],
+            t("intake.col.revenue", locale): [r.revenue for r in rows],
+            t("intake.col.conversion", locale): [r.conversion_pct for r in rows],
         }
     )
     c.table(shown, view=view, name=dimension, column_config=config, export=export)
     options = [
-        (t("intake.drill_row", locale, label=label(r["value"]),
-           count=i18n.number(r["leads"], locale)), "created",
-         ((dimension, None if r["value"] == NONE_VALUE else r["value"]),))
+        (t("intake.drill_row", locale, label=label(r.value),
+           count=i18n.number(r.leads, locale)), "created",
+         ((dimension, None if r.value == NONE_VALUE else r.value),))
         for r in rows
-        if r["leads"]
+        if r.leads
     ]  # fmt: skip
     c.drill_down(view, scope, options=options, basis="created", key=f"intake_{dimension}",
                  currency=currency, subdomain=subdomain)  # fmt: skip
 
 
-def utm_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def utm_section(view: View, scope: metrics_data.Request, report: Report,
                 subdomain: str | None) -> None:  # fmt: skip
     locale = view.locale
     st.subheader(t("intake.utm", locale), help=c.tip("leads.utm", locale))
@@ -332,29 +332,30 @@ def utm_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
 UNKNOWN_REASONS: Final = ("no_tracking_field", "no_tag", "created_by_robot")
 
 
-def unknown_frame(unknown: dict[str, int], locale: Locale) -> pd.DataFrame:
+def unknown_frame(unknown: UnknownOrigin, locale: Locale) -> pd.DataFrame:
     """One row per reason: how many unknown leads lack that, and where to fix it."""
     return pd.DataFrame(
         {
             "reason": [t(f"intake.unknown.{r}", locale) for r in UNKNOWN_REASONS],
-            "leads": [c.fmt_number(unknown[r], locale) for r in UNKNOWN_REASONS],
+            "leads": [c.fmt_number(getattr(unknown, r), locale) for r in UNKNOWN_REASONS],
             "fix": [t(f"intake.unknown.{r}_fix", locale) for r in UNKNOWN_REASONS],
         }
     )
 
 
-def unknown_section(view: View, report: dict[str, Any]) -> None:
+def unknown_section(view: View, report: Report) -> None:
     """How many leads no rule could place, and what they lack, so the user knows whether to
     fix Kommo (forms, integrations, tags) or the rules."""
     locale = view.locale
-    unknown = report["leads"]["unknown"]
+    leads = section(report.leads, "leads")
+    unknown = leads.unknown
     st.subheader(t("intake.unknown.title", locale), help=c.tip("leads.unknown.total", locale))
-    if not unknown["total"]:
+    if not unknown.total:
         st.caption(t("intake.unknown.none", locale))
         return
     st.markdown(
-        t("intake.unknown.summary", locale, count=c.fmt_number(unknown["total"], locale),
-          total=c.fmt_number(report["leads"]["total"], locale))
+        t("intake.unknown.summary", locale, count=c.fmt_number(unknown.total, locale),
+          total=c.fmt_number(leads.total, locale))
     )  # fmt: skip
     labels = {
         "reason": ("intake.unknown.col.reason", None),
@@ -366,7 +367,7 @@ def unknown_section(view: View, report: dict[str, Any]) -> None:
             t("intake.unknown.col.reason", locale): [
                 t(f"intake.unknown.{r}", locale) for r in UNKNOWN_REASONS
             ],
-            t("intake.col.leads", locale): [unknown[r] for r in UNKNOWN_REASONS],
+            t("intake.col.leads", locale): [getattr(unknown, r) for r in UNKNOWN_REASONS],
         }
     )
     c.table(
@@ -390,7 +391,7 @@ def render() -> None:
     previous = page.previous
     st.caption(
         t("intake.caption", locale, range=i18n.date_range(view.start, view.end, locale),
-          tz=report["period"]["timezone"], currency=report["currency"] or "—")
+          tz=report.period.timezone, currency=report.currency or "—")
     )  # fmt: skip
     cards(view, report, previous, sla)
 
@@ -408,7 +409,7 @@ def render() -> None:
         leads_over_time(view, report, frames["leads_by_day"], grain)
         response_chart(view, report, frames["response_hours"], sla)
     subdomain = view.account.subdomain if view.account is not None else None
-    subdomain = subdomain or report.get("model", {}).get("subdomain") or None
+    subdomain = subdomain or report.model.get("subdomain") or None
     channel_section(view, scope, report, subdomain)
     unknown_section(view, report)
     utm_section(view, scope, report, subdomain)

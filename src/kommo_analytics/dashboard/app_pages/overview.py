@@ -6,8 +6,6 @@ period and filters.
 
 from __future__ import annotations
 
-from typing import Any
-
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -16,6 +14,7 @@ from kommo_analytics.dashboard import filters, metrics_data, targets
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
+from kommo_analytics.metrics.results import Report, section
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
@@ -30,20 +29,23 @@ COMPARED_SECTIONS = (
 )  # what the change against the comparison period needs
 
 
-def kpi_values(report: dict[str, Any]) -> dict[str, float | None]:
+def kpi_values(report: Report) -> dict[str, float | None]:
     """The numbers on the cards, taken from the report (so they equal `metrics --json`)."""
-    leads, sales, acts = report["leads"], report["sales"], report["activities"]
+    leads = section(report.leads, "leads")
+    sales = section(report.sales, "sales")
+    acts = section(report.activities, "activities")
+    marketing = section(report.marketing, "marketing")
     return {
-        "leads": float(leads["total"]),
-        "won": float(sales["won"]),
-        "revenue": sales["revenue"],
-        "win_rate_pct": sales["win_rate_pct"],
-        "avg_ticket": sales["avg_ticket"],
-        "first_response_hours": leads["response_time"]["median_hours"],
-        "task_completion_pct": acts["completion_rate_pct"],
-        "sales_cycle_days": sales["sales_cycle_avg_days"],
-        "cost_per_lead": leads["cost"]["per_lead"],
-        "marketing_roi_pct": report["marketing"]["roi_pct"],
+        "leads": float(leads.total),
+        "won": float(sales.won),
+        "revenue": sales.revenue,
+        "win_rate_pct": sales.win_rate_pct,
+        "avg_ticket": sales.avg_ticket,
+        "first_response_hours": leads.response_time.median_hours,
+        "task_completion_pct": acts.completion_rate_pct,
+        "sales_cycle_days": sales.sales_cycle_avg_days,
+        "cost_per_lead": leads.cost.per_lead,
+        "marketing_roi_pct": marketing.roi_pct,
     }
 
 
@@ -76,20 +78,22 @@ def formatted(kind: str, value: float | None, currency: str | None, locale: Loca
     return c.fmt_number(value, locale)
 
 
-def missing_note(card: str, report: dict[str, Any], locale: Locale) -> str | None:
+def missing_note(card: str, report: Report, locale: Locale) -> str | None:
     """Why a card is empty, and what to do about it."""
-    cost = report["leads"]["cost"]
-    if card in ("cost_per_lead", "marketing_roi_pct") and report["marketing"]["cost"] is None:
+    cost = section(report.leads, "leads").cost
+    if card in ("cost_per_lead", "marketing_roi_pct") and (
+        section(report.marketing, "marketing").cost is None
+    ):
         return t(
-            "overview.no_costs_filter" if cost["not_split_by_filter"] else "overview.no_costs",
+            "overview.no_costs_filter" if cost.not_split_by_filter else "overview.no_costs",
             locale,
         )
     return None
 
 
-def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None,
+def cards(view: View, report: Report, previous: Report | None,
           goals: dict[str, float]) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
+    locale, currency = view.locale, report.currency
     now, before = kpi_values(report), kpi_values(previous) if previous else {}
     # At most four to a row: narrower cards cut their labels, and phones stack them anyway.
     for row in (CARDS[:4], CARDS[4:7], CARDS[7:]):
@@ -149,12 +153,12 @@ def trend(view: View, scope: metrics_data.Request, params: MetricParams) -> None
     c.plot(fig, key="overview.trend")
 
 
-def month_vs_goal(view: View, report: dict[str, Any]) -> None:
-    locale, currency = view.locale, report["currency"]
-    f = report["forecast"]
-    st.subheader(t("overview.month", locale, month=f["month"]),
+def month_vs_goal(view: View, report: Report) -> None:
+    locale, currency = view.locale, report.currency
+    f = section(report.forecast, "forecast")
+    st.subheader(t("overview.month", locale, month=f.month),
                  help=c.tip("forecast.month_revenue_to_date", locale))  # fmt: skip
-    revenue, goal = f["month_revenue_to_date"], f["month_goal"]
+    revenue, goal = f.month_revenue_to_date, f.month_goal
     left, right = st.columns([2, 1])
     with right:
         st.metric(t("overview.month_revenue", locale), c.fmt_money(revenue, currency, locale),
@@ -165,8 +169,8 @@ def month_vs_goal(view: View, report: dict[str, Any]) -> None:
             st.metric(t("overview.month_goal", locale), c.fmt_money(goal, currency, locale),
                       border=True, help=c.tip("forecast.month_goal", locale))  # fmt: skip
             st.caption(t("overview.month_gap", locale,
-                         gap=c.fmt_money(f["month_gap_to_goal"], currency, locale),
-                         days=i18n.number(f["working_days_left"], locale)))  # fmt: skip
+                         gap=c.fmt_money(f.month_gap_to_goal, currency, locale),
+                         days=i18n.number(f.working_days_left, locale)))  # fmt: skip
         st.caption(t("overview.forecast_not_built", locale))
     with left:
         fig = go.Figure()
@@ -196,7 +200,7 @@ def render() -> None:
         goals = {spec.key: spec.default for spec in targets.TARGETS}
     st.caption(
         t("overview.caption", locale, range=i18n.date_range(view.start, view.end, locale),
-          tz=report["period"]["timezone"], currency=report["currency"] or "—")
+          tz=report.period.timezone, currency=report.currency or "—")
     )  # fmt: skip
     cards(view, report, previous, goals)
     acc = metrics_data.load_account(scope.url, scope.version)
@@ -211,18 +215,19 @@ def render() -> None:
         ],
         basis="created",
         key="overview",
-        currency=report["currency"],
+        currency=report.currency,
         subdomain=acc.subdomain,
     )
     trend(view, scope, metrics_data.params_of(scope, acc, sla))
     month_vs_goal(view, report)
-    quality = report["data_quality"]
+    quality = section(report.data_quality, "data_quality")
     for key, message in (
         ("deleted_leads", "overview.deleted"),
         ("deleted_leads_creation_unknown", "overview.deleted_unknown"),
     ):
-        if quality[key]:
-            st.caption(t(message, locale, count=i18n.number(quality[key], locale)),
+        count = getattr(quality, key)
+        if count:
+            st.caption(t(message, locale, count=i18n.number(count, locale)),
                        help=c.tip(f"data_quality.{key}", locale))  # fmt: skip
 
 

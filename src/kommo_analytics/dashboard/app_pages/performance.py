@@ -25,6 +25,7 @@ from kommo_analytics.dashboard.goals import (
     needed_per_working_day,
     needed_text,
 )
+from kommo_analytics.metrics.results import Channel, Report, section
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -101,10 +102,10 @@ RANKING_FIELDS: Final[dict[str, str]] = {
 }  # fmt: skip
 
 
-def ranking_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def ranking_section(view: View, scope: metrics_data.Request, report: Report,
                     names: dict[int, str | None], subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
-    rows = report["sellers"]
+    locale, currency = view.locale, report.currency
+    rows = section(report.sellers, "sellers")
     st.subheader(t("performance.ranking", locale), help=c.tip("sellers", locale))
     if not rows:
         st.info(t("performance.no_sellers", locale))
@@ -116,22 +117,22 @@ def ranking_section(view: View, scope: metrics_data.Request, report: dict[str, A
 
     shown = pd.DataFrame(
         {
-            "rank": [c.fmt_number(r["rank"], locale) for r in rows],
-            "seller": [seller_label(r["user_id"], names, locale) for r in rows],
-            "leads": [c.fmt_number(r["leads"], locale) for r in rows],
-            "won": [c.fmt_number(r["won"], locale) for r in rows],
-            "lost": [c.fmt_number(r["lost"], locale) for r in rows],
-            "win_rate": [blank(r["win_rate_pct"], c.fmt_pct(r["win_rate_pct"], locale))
+            "rank": [c.fmt_number(r.rank, locale) for r in rows],
+            "seller": [seller_label(r.user_id, names, locale) for r in rows],
+            "leads": [c.fmt_number(r.leads, locale) for r in rows],
+            "won": [c.fmt_number(r.won, locale) for r in rows],
+            "lost": [c.fmt_number(r.lost, locale) for r in rows],
+            "win_rate": [blank(r.win_rate_pct, c.fmt_pct(r.win_rate_pct, locale))
                          for r in rows],
-            "revenue": [c.fmt_money(r["revenue"], currency, locale) for r in rows],
-            "avg_ticket": [blank(r["avg_ticket"], c.fmt_money(r["avg_ticket"], currency, locale))
+            "revenue": [c.fmt_money(r.revenue, currency, locale) for r in rows],
+            "avg_ticket": [blank(r.avg_ticket, c.fmt_money(r.avg_ticket, currency, locale))
                            for r in rows],
-            "response": [blank(r["response_time_avg_hours"],
-                               c.fmt_hours(r["response_time_avg_hours"], locale)) for r in rows],
-            "tasks": [c.fmt_number(r["tasks_completed"], locale) for r in rows],
-            "calls": [c.fmt_number(r["calls"], locale) for r in rows],
-            "goal": [blank(r["goal"], c.fmt_money(r["goal"], currency, locale)) for r in rows],
-            "attainment": [blank(r["attainment_pct"], c.fmt_pct(r["attainment_pct"], locale))
+            "response": [blank(r.response_time_avg_hours,
+                               c.fmt_hours(r.response_time_avg_hours, locale)) for r in rows],
+            "tasks": [c.fmt_number(r.tasks_completed, locale) for r in rows],
+            "calls": [c.fmt_number(r.calls, locale) for r in rows],
+            "goal": [blank(r.goal, c.fmt_money(r.goal, currency, locale)) for r in rows],
+            "attainment": [blank(r.attainment_pct, c.fmt_pct(r.attainment_pct, locale))
                            for r in rows],
         }
     )  # fmt: skip
@@ -139,55 +140,55 @@ def ranking_section(view: View, scope: metrics_data.Request, report: dict[str, A
     export = pd.DataFrame(
         {
             t(RANKING[key][0], locale): [
-                seller_label(r["user_id"], names, locale) if key == "seller" else r[field]
+                seller_label(r.user_id, names, locale) if key == "seller" else getattr(r, field)
                 for r in rows
             ]
             for key, field in RANKING_FIELDS.items()
         }
     )
-    export.insert(1, t("performance.col.user_id", locale), [r["user_id"] for r in rows])
+    export.insert(1, t("performance.col.user_id", locale), [r.user_id for r in rows])
     c.table(shown, view=view, name="sellers", column_config=config, export=export)
-    if not report["goals_imported"]:
+    if not section(report.goals_imported, "goals_imported"):
         st.caption(t("performance.goal_columns_empty", locale))
     # Leads and response times are counted by creation date, won/lost/revenue by closing date:
     # each seller has both lists, so the rows behind every column can be opened.
     options: list[tuple[str, str, tuple[tuple[str, Any], ...]]] = []
     for r in rows:
-        label = seller_label(r["user_id"], names, locale)
-        where = (("responsible_user_id", int(r["user_id"])),)
-        if r["leads"]:
+        label = seller_label(r.user_id, names, locale)
+        where = (("responsible_user_id", int(r.user_id)),)
+        if r.leads:
             options.append((t("performance.drill_created", locale, seller=label,
-                              count=i18n.number(r["leads"], locale)), "created", where))  # fmt: skip
-        if r["won"] or r["lost"]:
+                              count=i18n.number(r.leads, locale)), "created", where))  # fmt: skip
+        if r.won or r.lost:
             options.append((t("performance.drill_closed", locale, seller=label,
-                              count=i18n.number(r["won"] + r["lost"], locale)), "closed", where))  # fmt: skip
+                              count=i18n.number(r.won + r.lost, locale)), "closed", where))  # fmt: skip
     c.drill_down(view, scope, options=options, basis="created", key="performance_sellers",
                  currency=currency, subdomain=subdomain)  # fmt: skip
     revenue_chart(view, report, names)
 
 
-def revenue_chart(view: View, report: dict[str, Any], names: dict[int, str | None]) -> None:
-    locale, currency = view.locale, report["currency"]
-    rows = [r for r in report["sellers"] if r["revenue"] or r["goal"] is not None]
+def revenue_chart(view: View, report: Report, names: dict[int, str | None]) -> None:
+    locale, currency = view.locale, report.currency
+    rows = [r for r in section(report.sellers, "sellers") if r.revenue or r.goal is not None]
     st.subheader(t("performance.revenue_chart", locale), help=c.tip("sellers.revenue", locale))
     if not rows:
         st.info(t("performance.no_revenue", locale))
         return
-    labels = [seller_label(r["user_id"], names, locale) for r in rows]
+    labels = [seller_label(r.user_id, names, locale) for r in rows]
     fig = go.Figure()
     fig.add_bar(
-        y=labels, x=[r["revenue"] for r in rows], orientation="h",
+        y=labels, x=[r.revenue for r in rows], orientation="h",
         name=t("performance.col.revenue", locale), marker_color="#54A24B",
-        text=[c.fmt_money(r["revenue"], currency, locale) for r in rows],
+        text=[c.fmt_money(r.revenue, currency, locale) for r in rows],
         hovertemplate="%{y}: %{text}<extra></extra>",
     )  # fmt: skip
-    with_goal = [(label, r) for label, r in zip(labels, rows, strict=True) if r["goal"] is not None]
+    with_goal = [(label, r) for label, r in zip(labels, rows, strict=True) if r.goal is not None]
     if with_goal:
         fig.add_scatter(
-            y=[label for label, _ in with_goal], x=[r["goal"] for _, r in with_goal],
+            y=[label for label, _ in with_goal], x=[r.goal for _, r in with_goal],
             mode="markers", name=t("performance.goal_marker", locale),
             marker={"symbol": "diamond", "size": 12, "color": "#E45756"},
-            text=[c.fmt_money(r["goal"], currency, locale) for _, r in with_goal],
+            text=[c.fmt_money(r.goal, currency, locale) for _, r in with_goal],
             hovertemplate="%{y}: %{text}<extra></extra>",
         )  # fmt: skip
     fig.update_layout(
@@ -197,7 +198,7 @@ def revenue_chart(view: View, report: dict[str, Any], names: dict[int, str | Non
         showlegend=bool(with_goal),
     )
     c.plot(fig, key="performance.revenue")
-    if not report["goals_imported"]:
+    if not section(report.goals_imported, "goals_imported"):
         st.caption(t("performance.no_goal_markers", locale))
 
 
@@ -208,19 +209,19 @@ def goals_missing(locale: Locale) -> None:
     st.info(t("performance.no_goals", locale, command=GOALS_COMMAND, format=GOALS_FORMAT))
 
 
-def pacing_section(view: View, report: dict[str, Any], pacing: pd.DataFrame | None,
+def pacing_section(view: View, report: Report, pacing: pd.DataFrame | None,
                    names: dict[int, str | None]) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
-    f = report["forecast"]
-    month = month_label(f["month"], locale)
+    locale, currency = view.locale, report.currency
+    f = section(report.forecast, "forecast")
+    month = month_label(f.month, locale)
     st.subheader(t("performance.pacing", locale, month=month),
                  help=c.tip("forecast.month_goal", locale))  # fmt: skip
     st.caption(t("performance.pacing_caption", locale, month=month,
-                 days=i18n.number(f["working_days_left"], locale)))  # fmt: skip
-    if not report["goals_imported"]:
+                 days=i18n.number(f.working_days_left, locale)))  # fmt: skip
+    if not section(report.goals_imported, "goals_imported"):
         goals_missing(locale)
         return
-    goal, so_far, days = f["month_goal"], f["month_revenue_to_date"], f["working_days_left"]
+    goal, so_far, days = f.month_goal, f.month_revenue_to_date, f.working_days_left
     if goal is None:
         st.info(t("performance.no_month_goal", locale, month=month, command=GOALS_COMMAND))
         return
@@ -235,7 +236,7 @@ def pacing_section(view: View, report: dict[str, Any], pacing: pd.DataFrame | No
               locale=locale, help_key="forecast.month_goal")  # fmt: skip
     with cols[2]:
         c.kpi(t("performance.card.gap", locale),
-              c.fmt_money(f["month_gap_to_goal"], currency, locale), locale=locale,
+              c.fmt_money(f.month_gap_to_goal, currency, locale), locale=locale,
               help_key="forecast.month_gap_to_goal", good_when="lower")  # fmt: skip
     with cols[3]:
         c.kpi(t("performance.card.needed", locale), needed_text(needed, goal, so_far, currency,
@@ -256,15 +257,15 @@ PACING: Final[dict[str, tuple[str, str | None]]] = {
 }
 
 
-def seller_pacing(view: View, report: dict[str, Any], pacing: pd.DataFrame | None,
+def seller_pacing(view: View, report: Report, pacing: pd.DataFrame | None,
                   names: dict[int, str | None], days: int) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
+    locale, currency = view.locale, report.currency
     st.markdown(f"**{t('performance.pacing_sellers', locale)}**")
     if pacing is None:
         return  # the series failed to load: the error is already on the page
     if pacing.empty:
         st.info(t("performance.no_seller_goals", locale,
-                  month=month_label(report["forecast"]["month"], locale)))  # fmt: skip
+                  month=month_label(section(report.forecast, "forecast").month, locale)))  # fmt: skip
         return
     rows: list[dict[str, Any]] = []
     for record in pacing.to_dict("records"):  # one row per seller with a goal: a handful
@@ -306,7 +307,7 @@ def seller_pacing(view: View, report: dict[str, Any], pacing: pd.DataFrame | Non
 # -- seller × channel ---------------------------------------------------------------------------
 
 
-def heatmap_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def heatmap_section(view: View, scope: metrics_data.Request, report: Report,
                     frame: pd.DataFrame | None, names: dict[int, str | None],
                     subdomain: str | None) -> None:  # fmt: skip
     locale = view.locale
@@ -317,8 +318,8 @@ def heatmap_section(view: View, scope: metrics_data.Request, report: dict[str, A
         st.info(t("performance.no_leads", locale))
         return
     st.caption(t("performance.heatmap_caption", locale))
-    sellers = [int(r["user_id"]) for r in report["sellers"]]
-    channels = [r["channel"] for r in report["channels"]]
+    sellers = [r.user_id for r in section(report.sellers, "sellers")]
+    channels = [r.channel for r in section(report.channels, "channels")]
     conversion, leads, won = conversion_matrix(frame, sellers, channels)
     row_ids = [None if s == -1 else int(s) for s in conversion.index]
     row_labels = [seller_label(s, names, locale) for s in row_ids]
@@ -358,59 +359,59 @@ def heatmap_section(view: View, scope: metrics_data.Request, report: dict[str, A
                               count=i18n.number(int(counts[i, j]), locale)), "created",
                             (("responsible_user_id", s), ("channel", str(ch)))))  # fmt: skip
     c.drill_down(view, scope, options=options, basis="created", key="performance_cells",
-                 currency=report["currency"], subdomain=subdomain)  # fmt: skip
+                 currency=report.currency, subdomain=subdomain)  # fmt: skip
 
 
 # -- channel ROI --------------------------------------------------------------------------------
 
 
-def cost_message(report: dict[str, Any], locale: Locale) -> str | None:
+def cost_message(report: Report, locale: Locale) -> str | None:
     """Why there is no return on cost to show, and what to do about it (None when there is)."""
-    if report["leads"]["cost"]["not_split_by_filter"]:
+    if section(report.leads, "leads").cost.not_split_by_filter:
         return t("performance.costs_filtered", locale)
-    if report["marketing"]["cost"] is None:
+    if section(report.marketing, "marketing").cost is None:
         return t("performance.no_costs", locale, command=COSTS_COMMAND, format=COSTS_FORMAT)
     return None
 
 
-def roi_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def roi_section(view: View, scope: metrics_data.Request, report: Report,
                 subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
+    locale, currency = view.locale, report.currency
     st.subheader(t("performance.roi", locale), help=c.tip("channels.roi_pct", locale))
-    rows = report["channels"]
+    rows = section(report.channels, "channels")
     if view.filters.channels:  # the other channels are 0 by construction
-        rows = [r for r in rows if r["channel"] in view.filters.channels]
+        rows = [r for r in rows if r.channel in view.filters.channels]
     message = cost_message(report, locale)
     if message:
         st.info(message)
     else:
-        marketing = report["marketing"]
+        marketing = section(report.marketing, "marketing")
         cols = st.columns(3)
         with cols[0]:
             c.kpi(t("performance.card.cost", locale),
-                  c.fmt_money(marketing["cost"], currency, locale), locale=locale,
+                  c.fmt_money(marketing.cost, currency, locale), locale=locale,
                   help_key="marketing.cost")  # fmt: skip
         with cols[1]:
             c.kpi(t("performance.card.paid_revenue", locale),
-                  c.fmt_money(marketing["revenue"], currency, locale), locale=locale,
+                  c.fmt_money(marketing.revenue, currency, locale), locale=locale,
                   help_key="marketing.revenue")  # fmt: skip
         with cols[2]:
-            c.kpi(t("performance.card.roi", locale), c.fmt_pct(marketing["roi_pct"], locale),
+            c.kpi(t("performance.card.roi", locale), c.fmt_pct(marketing.roi_pct, locale),
                   locale=locale, help_key="marketing.roi_pct")  # fmt: skip
-        roi_chart(view, report, [r for r in rows if r["cost"] is not None])
+        roi_chart(view, report, [r for r in rows if r.cost is not None])
     if not rows:
         st.info(t("performance.no_leads", locale))
         return
 
     shown = pd.DataFrame(
         {
-            "channel": [channel_label(r["channel"], locale) for r in rows],
-            "leads": [c.fmt_number(r["leads"], locale) for r in rows],
-            "won": [c.fmt_number(r["won"], locale) for r in rows],
-            "revenue": [c.cell_money(r["revenue"], currency, locale) for r in rows],
-            "cost": [c.cell_money(r["cost"], currency, locale) for r in rows],
-            "cpl": [c.cell_money(r["cpl"], currency, locale) for r in rows],
-            "roi": [c.cell_pct(r["roi_pct"], locale) for r in rows],
+            "channel": [channel_label(r.channel, locale) for r in rows],
+            "leads": [c.fmt_number(r.leads, locale) for r in rows],
+            "won": [c.fmt_number(r.won, locale) for r in rows],
+            "revenue": [c.cell_money(r.revenue, currency, locale) for r in rows],
+            "cost": [c.cell_money(r.cost, currency, locale) for r in rows],
+            "cpl": [c.cell_money(r.cpl, currency, locale) for r in rows],
+            "roi": [c.cell_pct(r.roi_pct, locale) for r in rows],
         }
     )
     labels = {
@@ -424,30 +425,30 @@ def roi_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
     }
     config = c.text_columns(labels, locale, left=("channel",))
     export = pd.DataFrame(
-        {t(label, locale): [r[field] for r in rows] for label, _, field in labels.values()}
+        {t(label, locale): [getattr(r, field) for r in rows] for label, _, field in labels.values()}
     )
     c.table(shown, view=view, name="channel_roi", column_config=config, export=export)
     options = [
-        (t("performance.drill_channel", locale, channel=channel_label(r["channel"], locale),
-           count=i18n.number(r["leads"], locale)), "created", (("channel", r["channel"]),))
+        (t("performance.drill_channel", locale, channel=channel_label(r.channel, locale),
+           count=i18n.number(r.leads, locale)), "created", (("channel", r.channel),))
         for r in rows
-        if r["leads"]
+        if r.leads
     ]  # fmt: skip
     c.drill_down(view, scope, options=options, basis="created", key="performance_channels",
                  currency=currency, subdomain=subdomain)  # fmt: skip
 
 
-def roi_chart(view: View, report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    locale, currency = view.locale, report["currency"]
+def roi_chart(view: View, report: Report, rows: list[Channel]) -> None:
+    locale, currency = view.locale, report.currency
     if not rows:
         return
-    labels = [channel_label(r["channel"], locale) for r in rows]
+    labels = [channel_label(r.channel, locale) for r in rows]
     fig = go.Figure()
     for field, colour in (("cost", "#E45756"), ("revenue", "#54A24B")):
         fig.add_bar(
-            x=labels, y=[r[field] for r in rows], name=t(f"performance.col.{field}", locale),
+            x=labels, y=[getattr(r, field) for r in rows], name=t(f"performance.col.{field}", locale),
             marker_color=colour,
-            text=[c.fmt_money(r[field], currency, locale) for r in rows],
+            text=[c.fmt_money(getattr(r, field), currency, locale) for r in rows],
             hovertemplate="%{x}: %{text}<extra></extra>",
         )  # fmt: skip
     fig.update_layout(
@@ -470,15 +471,15 @@ def render() -> None:
     scope, report, sla = page.scope, page.report, page.sla
     st.caption(
         t("performance.caption", locale, range=i18n.date_range(view.start, view.end, locale),
-          tz=report["period"]["timezone"], currency=report["currency"] or "—")
+          tz=report.period.timezone, currency=report.currency or "—")
     )  # fmt: skip
     frames, error = metrics_data.safe(lambda: metrics_data.load_series(scope, SERIES, sla))
     if error is not None:
         c.show_error(error, locale)
         frames = {}
-    names: dict[int, str | None] = {int(r["user_id"]): r["name"] for r in report["sellers"]}
+    names: dict[int, str | None] = {r.user_id: r.name for r in section(report.sellers, "sellers")}
     subdomain = view.account.subdomain if view.account is not None else None
-    subdomain = subdomain or report.get("model", {}).get("subdomain") or None
+    subdomain = subdomain or report.model.get("subdomain") or None
     ranking_section(view, scope, report, names, subdomain)
     pacing_section(view, report, frames.get("seller_month_pacing"), names)
     heatmap_section(view, scope, report, frames.get("seller_channel"), names, subdomain)

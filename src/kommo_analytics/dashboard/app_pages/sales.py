@@ -6,7 +6,7 @@ rows of module 5); the charts draw the series behind them (`sales_by_day`, `cycl
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,6 +16,7 @@ from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics import series
+from kommo_analytics.metrics.results import Report, Seller, section
 from kommo_analytics.metrics.sales import NOT_SPECIFIED
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
@@ -44,9 +45,10 @@ CARDS: Final[tuple[tuple[str, str, str, bool, bool], ...]] = (
 )
 
 
-def card_values(report: dict[str, Any]) -> dict[str, float | None]:
-    s = report["sales"]
-    return {card: None if s[card] is None else float(s[card]) for card, *_ in CARDS}
+def card_values(report: Report) -> dict[str, float | None]:
+    s = section(report.sales, "sales")
+    values = {card: getattr(s, card) for card, *_ in CARDS}
+    return {card: None if value is None else float(value) for card, value in values.items()}
 
 
 def formatted(kind: str, value: float | None, currency: str | None, locale: Locale) -> str:
@@ -59,23 +61,23 @@ def formatted(kind: str, value: float | None, currency: str | None, locale: Loca
     return c.fmt_number(value, locale)
 
 
-def card_note(card: str, report: dict[str, Any], locale: Locale) -> str | None:
+def card_note(card: str, report: Report, locale: Locale) -> str | None:
     """Why a card is empty, or what its number leaves out."""
-    s = report["sales"]
-    if card == "win_rate_pct" and s[card] is None:
+    s = section(report.sales, "sales")
+    if card == "win_rate_pct" and s.win_rate_pct is None:
         return t("sales.no_closed", locale)
     if card in ("revenue", "avg_ticket", "sales_cycle_avg_days", "sales_cycle_median_days") and (
-        not s["won"]
+        not s.won
     ):
         return t("sales.no_won", locale)
-    if card == "revenue" and s["won_without_price"]:
+    if card == "revenue" and s.won_without_price:
         return t("sales.without_price", locale,
-                 count=c.fmt_number(s["won_without_price"], locale))  # fmt: skip
+                 count=c.fmt_number(s.won_without_price, locale))  # fmt: skip
     return None
 
 
-def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None) -> None:
-    locale, currency = view.locale, report["currency"]
+def cards(view: View, report: Report, previous: Report | None) -> None:
+    locale, currency = view.locale, report.currency
     now = card_values(report)
     before = card_values(previous) if previous else {}
     for row in (CARDS[:4], CARDS[4:]):
@@ -98,7 +100,7 @@ def cards(view: View, report: dict[str, Any], previous: dict[str, Any] | None) -
 # -- charts -------------------------------------------------------------------------------------
 
 
-def over_time(view: View, report: dict[str, Any], frame: pd.DataFrame,
+def over_time(view: View, report: Report, frame: pd.DataFrame,
               grain: series.Grain) -> None:  # fmt: skip
     locale = view.locale
     st.subheader(t("sales.over_time", locale), help=c.tip("sales.revenue", locale))
@@ -120,38 +122,39 @@ def over_time(view: View, report: dict[str, Any], frame: pd.DataFrame,
         height=380,
         xaxis={"title": t(f"grain.{grain}", locale)},
         yaxis={"title": t("sales.axis_deals", locale)},
-        yaxis2={"title": t("sales.axis_revenue", locale, currency=report["currency"] or "—"),
+        yaxis2={"title": t("sales.axis_revenue", locale, currency=report.currency or "—"),
                 "overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero"},
     )  # fmt: skip
     c.plot(fig, key="sales.over_time")
 
 
-def seller_label(row: dict[str, Any], locale: Locale) -> str:
-    return str(row["name"]) if row["name"] else t("sales.unknown_seller", locale, id=row["user_id"])
+def seller_label(row: Seller, locale: Locale) -> str:
+    return str(row.name) if row.name else t("sales.unknown_seller", locale, id=row.user_id)
 
 
-def win_rate_chart(view: View, report: dict[str, Any]) -> None:
+def win_rate_chart(view: View, report: Report) -> None:
     locale = view.locale
     st.subheader(t("sales.win_rate_by_seller", locale), help=c.tip("sellers.win_rate_pct", locale))
-    rows = [r for r in report["sellers"] if r["win_rate_pct"] is not None]
-    left_out = len(report["sellers"]) - len(rows)
+    sellers = section(report.sellers, "sellers")
+    rows = [r for r in sellers if r.win_rate_pct is not None]
+    left_out = len(sellers) - len(rows)
     if not rows:
         st.info(t("sales.no_closed", locale))
         return
-    rows.sort(key=lambda r: (r["win_rate_pct"], r["won"] + r["lost"]))
+    rows.sort(key=lambda r: (r.win_rate_pct, r.won + r.lost))
     fig = go.Figure()
     fig.add_bar(
         y=[seller_label(r, locale) for r in rows],
-        x=[r["win_rate_pct"] for r in rows],
+        x=[r.win_rate_pct for r in rows],
         orientation="h",
         marker_color="#4C78A8",
-        text=[t("sales.rate_label", locale, pct=c.fmt_pct(r["win_rate_pct"], locale),
-                won=c.fmt_number(r["won"], locale),
-                closed=c.fmt_number(r["won"] + r["lost"], locale)) for r in rows],
+        text=[t("sales.rate_label", locale, pct=c.fmt_pct(r.win_rate_pct, locale),
+                won=c.fmt_number(r.won, locale),
+                closed=c.fmt_number(r.won + r.lost, locale)) for r in rows],
         textposition="auto",
         hoverinfo="text",
     )  # fmt: skip
-    overall = report["sales"]["win_rate_pct"]
+    overall = section(report.sales, "sales").win_rate_pct
     if overall is not None:
         fig.add_vline(x=overall, line_width=2, line_dash="dash", line_color="#222",
                       annotation_text=t("sales.overall", locale,
@@ -167,19 +170,19 @@ def reason_label(reason: str, locale: Locale) -> str:
     return t("sales.reason_not_specified", locale) if reason == NOT_SPECIFIED else reason
 
 
-def loss_reasons(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def loss_reasons(view: View, scope: metrics_data.Request, report: Report,
                  subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
+    locale, currency = view.locale, report.currency
     st.subheader(t("sales.loss_reasons", locale), help=c.tip("sales.loss_reasons", locale))
-    rows = report["sales"]["loss_reasons"]
+    rows = section(report.sales, "sales").loss_reasons
     if not rows:
         st.info(t("sales.no_lost", locale))
         return
-    labels = [reason_label(r["reason"], locale) for r in rows]
-    shares = [r["share_pct"] or 0.0 for r in rows]
+    labels = [reason_label(r.reason, locale) for r in rows]
+    shares = [r.share_pct or 0.0 for r in rows]
     cumulative = [sum(shares[: i + 1]) for i in range(len(shares))]
     fig = go.Figure()
-    fig.add_bar(x=labels, y=[r["count"] for r in rows], name=t("sales.col.lost_deals", locale),
+    fig.add_bar(x=labels, y=[r.count for r in rows], name=t("sales.col.lost_deals", locale),
                 marker_color=LOST_COLOUR)  # fmt: skip
     fig.add_scatter(
         x=labels, y=cumulative, name=t("sales.cumulative", locale), yaxis="y2",
@@ -197,10 +200,10 @@ def loss_reasons(view: View, scope: metrics_data.Request, report: dict[str, Any]
     shown = pd.DataFrame(
         {
             "reason": labels,
-            "count": [c.fmt_number(r["count"], locale) for r in rows],
-            "share": [c.fmt_pct(r["share_pct"], locale) for r in rows],
+            "count": [c.fmt_number(r.count, locale) for r in rows],
+            "share": [c.fmt_pct(r.share_pct, locale) for r in rows],
             "cumulative": [c.fmt_pct(v, locale) for v in cumulative],
-            "value": [c.fmt_money(r["value"], currency, locale) for r in rows],
+            "value": [c.fmt_money(r.value, currency, locale) for r in rows],
         }
     )
     columns = {
@@ -214,26 +217,26 @@ def loss_reasons(view: View, scope: metrics_data.Request, report: dict[str, Any]
     export = pd.DataFrame(
         {
             t("sales.col.reason", locale): labels,
-            t("sales.col.lost_deals", locale): [r["count"] for r in rows],
-            t("sales.col.share", locale): [r["share_pct"] for r in rows],
+            t("sales.col.lost_deals", locale): [r.count for r in rows],
+            t("sales.col.share", locale): [r.share_pct for r in rows],
             t("sales.cumulative", locale): cumulative,
-            t("sales.col.lost_value", locale): [r["value"] for r in rows],
+            t("sales.col.lost_value", locale): [r.value for r in rows],
         }
     )
     c.table(shown, view=view, name="loss_reasons", column_config=config, export=export)
     options = [
-        (t("sales.drill_reason", locale, label=label, count=c.fmt_number(r["count"], locale)),
+        (t("sales.drill_reason", locale, label=label, count=c.fmt_number(r.count, locale)),
          "closed",
-         (("outcome", "lost"), ("loss_reason", None if r["reason"] == NOT_SPECIFIED else r["reason"])))
+         (("outcome", "lost"), ("loss_reason", None if r.reason == NOT_SPECIFIED else r.reason)))
         for label, r in zip(labels, rows, strict=True)
     ]  # fmt: skip
     c.drill_down(view, scope, options=options, basis="closed", key="sales_loss_reasons",
                  currency=currency, subdomain=subdomain)  # fmt: skip
 
 
-def cycle_chart(view: View, report: dict[str, Any], frame: pd.DataFrame) -> None:
+def cycle_chart(view: View, report: Report, frame: pd.DataFrame) -> None:
     locale = view.locale
-    s = report["sales"]
+    s = section(report.sales, "sales")
     st.subheader(t("sales.cycle", locale), help=c.tip("sales.sales_cycle_avg_days", locale))
     days = pd.to_numeric(frame["days"], errors="coerce").dropna()
     if days.empty:
@@ -244,8 +247,8 @@ def cycle_chart(view: View, report: dict[str, Any], frame: pd.DataFrame) -> None
                       name=t("sales.axis_won_deals", locale),
                       hovertemplate="%{x}: %{y}<extra></extra>")  # fmt: skip
     for value, key, dash in (
-        (s["sales_cycle_avg_days"], "sales.cycle_avg_line", "dash"),
-        (s["sales_cycle_median_days"], "sales.cycle_median_line", "dot"),
+        (s.sales_cycle_avg_days, "sales.cycle_avg_line", "dash"),
+        (s.sales_cycle_median_days, "sales.cycle_median_line", "dot"),
     ):
         if value is not None:
             fig.add_vline(x=value, line_width=2, line_dash=dash, line_color="#222",
@@ -273,24 +276,24 @@ def seller_cycles(frame: pd.DataFrame) -> dict[int, float]:
     return {int(uid): float(v) for uid, v in zip(means.index, means, strict=True)}
 
 
-def sellers_section(view: View, scope: metrics_data.Request, report: dict[str, Any],
+def sellers_section(view: View, scope: metrics_data.Request, report: Report,
                     cycles: dict[int, float], subdomain: str | None) -> None:  # fmt: skip
-    locale, currency = view.locale, report["currency"]
+    locale, currency = view.locale, report.currency
     st.subheader(t("sales.sellers", locale), help=c.tip("concept.seller_credit", locale))
-    rows = report["sellers"]
-    if not any(r["won"] + r["lost"] for r in rows):
+    rows = section(report.sellers, "sellers")
+    if not any(r.won + r.lost for r in rows):
         st.info(t("sales.no_closed", locale))
         return
     names = [seller_label(r, locale) for r in rows]
     shown = pd.DataFrame(
         {
             "seller": names,
-            "won": [c.fmt_number(r["won"], locale) for r in rows],
-            "lost": [c.fmt_number(r["lost"], locale) for r in rows],
-            "win_rate": [c.fmt_pct(r["win_rate_pct"], locale) for r in rows],
-            "revenue": [c.fmt_money(r["revenue"], currency, locale) for r in rows],
-            "avg_ticket": [c.fmt_money(r["avg_ticket"], currency, locale) for r in rows],
-            "cycle": [c.fmt_days(cycles.get(int(r["user_id"])), locale) for r in rows],
+            "won": [c.fmt_number(r.won, locale) for r in rows],
+            "lost": [c.fmt_number(r.lost, locale) for r in rows],
+            "win_rate": [c.fmt_pct(r.win_rate_pct, locale) for r in rows],
+            "revenue": [c.fmt_money(r.revenue, currency, locale) for r in rows],
+            "avg_ticket": [c.fmt_money(r.avg_ticket, currency, locale) for r in rows],
+            "cycle": [c.fmt_days(cycles.get(int(r.user_id)), locale) for r in rows],
         }
     )
     columns = {
@@ -305,23 +308,23 @@ def sellers_section(view: View, scope: metrics_data.Request, report: dict[str, A
     config = c.text_columns(columns, locale, left=("seller",))
     export = pd.DataFrame(
         {
-            "user_id": [r["user_id"] for r in rows],
+            "user_id": [r.user_id for r in rows],
             t("sales.col.seller", locale): names,
-            t("sales.col.won", locale): [r["won"] for r in rows],
-            t("sales.col.lost", locale): [r["lost"] for r in rows],
-            t("sales.col.win_rate", locale): [r["win_rate_pct"] for r in rows],
-            t("sales.col.revenue", locale): [r["revenue"] for r in rows],
-            t("sales.col.avg_ticket", locale): [r["avg_ticket"] for r in rows],
-            t("sales.col.cycle", locale): [cycles.get(int(r["user_id"])) for r in rows],
+            t("sales.col.won", locale): [r.won for r in rows],
+            t("sales.col.lost", locale): [r.lost for r in rows],
+            t("sales.col.win_rate", locale): [r.win_rate_pct for r in rows],
+            t("sales.col.revenue", locale): [r.revenue for r in rows],
+            t("sales.col.avg_ticket", locale): [r.avg_ticket for r in rows],
+            t("sales.col.cycle", locale): [cycles.get(int(r.user_id)) for r in rows],
         }
     )
     c.table(shown, view=view, name="sales_by_seller", column_config=config, export=export)
     st.caption(t("sales.sellers_note", locale))
     options = [
-        (t("sales.drill_seller", locale, label=name, count=c.fmt_number(r["won"] + r["lost"], locale)),
-         "closed", (("responsible_user_id", int(r["user_id"])),))
+        (t("sales.drill_seller", locale, label=name, count=c.fmt_number(r.won + r.lost, locale)),
+         "closed", (("responsible_user_id", int(r.user_id)),))
         for name, r in zip(names, rows, strict=True)
-        if r["won"] + r["lost"]
+        if r.won + r.lost
     ]  # fmt: skip
     c.drill_down(view, scope, options=options, basis="closed", key="sales_sellers",
                  currency=currency, subdomain=subdomain)  # fmt: skip
@@ -341,7 +344,7 @@ def render() -> None:
     previous = page.previous
     st.caption(
         t("sales.caption", locale, range=i18n.date_range(view.start, view.end, locale),
-          tz=report["period"]["timezone"], currency=report["currency"] or "—")
+          tz=report.period.timezone, currency=report.currency or "—")
     )  # fmt: skip
     cards(view, report, previous)
 
