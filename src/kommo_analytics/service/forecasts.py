@@ -29,6 +29,7 @@ from kommo_analytics.forecast import backtest as run_backtest
 from kommo_analytics.forecast import forecast as run_forecast
 from kommo_analytics.forecast.backtest import BACKTEST_DRAWS, BACKTEST_MONTHS
 from kommo_analytics.forecast.engine import DEFAULT_DRAWS, MONTHS
+from kommo_analytics.forecast.result import Range
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import MODEL_TABLES, model_schema
 from kommo_analytics.service.account import Account, zone_of
@@ -43,6 +44,7 @@ __all__ = [
     "Forecast",
     "ForecastInputs",
     "Labels",
+    "Range",
     "backtest",
     "forecast",
     "inputs",
