@@ -59,8 +59,9 @@ def rows(seed: int, result: Backtest) -> list[str]:
     out = []
     for kind, kind_name in KINDS.items():
         for horizon in range(3):
-            here = {s.method: s for s in result.scores if s.origin_kind == kind}
-            here = {m: s for m, s in here.items() if s.horizon == horizon}
+            here = {
+                s.method: s for s in result.scores if s.origin_kind == kind and s.horizon == horizon
+            }
             if "model" not in here:
                 continue
             model = here["model"]
