@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kommo_analytics import __version__
-from kommo_analytics.cli import dashboard_cmd, emulator_cmd, metrics_cmd, sync_cmd
+from kommo_analytics.cli import dashboard_cmd, emulator_cmd, forecast_cmd, metrics_cmd, sync_cmd
 from kommo_analytics.cli.help import App
 
 app = App(
@@ -36,3 +36,4 @@ emulator_cmd.register(app)
 sync_cmd.register(app)
 dashboard_cmd.register(app)
 metrics_cmd.register(app)
+forecast_cmd.register(app)

@@ -1,0 +1,282 @@
+"""`kommo-analytics forecast`: the revenue forecast, or its backtest, as tables or as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from kommo_analytics.cli.errors import handle_errors
+from kommo_analytics.errors import ConfigError
+from kommo_analytics.service import account, forecasts, names
+from kommo_analytics.service.forecasts import Backtest, Forecast, Labels
+from kommo_analytics.service.scope import Scope
+from kommo_analytics.settings import load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+DB_HELP = "Warehouse URL (default: DATABASE_URL, else the DuckDB file in DATA_DIR)."
+RISK = {"high": "[red]high[/]", "medium": "[yellow]medium[/]", "low": "[green]low[/]"}
+METHOD_NAMES = {
+    "model": "Model",
+    "last_month": "Last month",
+    "same_month_last_year": "Same month\nlast year",
+    "run_rate": "Run-rate",
+}
+KIND_NAMES = {"month_start": "the 1st", "mid_month": "the 15th"}
+HORIZONS = ("this month", "next month", "month after")
+
+
+def _moment(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"--as-of {value!r} is not a date and time",
+            hint="write it as 2026-11-25T18:00 (account time) or 2026-11-25T18:00-03:00",
+        ) from None
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _table(title: str, columns: Sequence[tuple[str, str]]) -> Table:
+    # No vertical rules, cells fold rather than end in "…": at 80 columns every character goes
+    # to the figures, and a figure is never cut short.
+    table = Table(
+        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for header, justify in columns:
+        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    return table
+
+
+def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: Console) -> None:
+    """The ranges per month, the goals and their risk, and the weighted open pipeline."""
+    money = currency or "the account currency"
+    out.print(
+        f"[bold]Forecast as of {result.now:%Y-%m-%d %H:%M} ({result.now.tzinfo})[/], money in "
+        f"{money}, {result.draws:,} simulated courses (seed {result.seed})",
+        highlight=False,
+    )
+    if result.status != "ok" or result.company is None:
+        out.print(f"No forecast yet: {result.reason}.", highlight=False)
+        return
+    out.print(f"Based on {result.reason}.", highlight=False)
+    company_goals = {g.month: g for g in result.goals if g.user_id is None}
+    table = _table(
+        "Company: revenue and won deals per month (P10 · P50 · P90)",
+        [("Month", "left"), ("Revenue\nP10", "right"), ("P50", "right"), ("P90", "right"),
+         ("Won deals\nP10–P90 (P50)", "right"), ("Won so\nfar", "right"), ("Goal", "right"),
+         ("Chance\nof goal", "right"), ("Risk", "left")],
+    )  # fmt: skip
+    for m in result.company.months:
+        goal = company_goals.get(m.month)
+        deals = m.won_deals
+        table.add_row(
+            f"{m.month:%Y-%m}",
+            _money(m.revenue.p10),
+            _money(m.revenue.p50),
+            _money(m.revenue.p90),
+            f"{deals.p10:.0f}–{deals.p90:.0f} ({deals.p50:.0f})",
+            _money(m.won_to_date) if m.won_to_date else "—",
+            _money(goal.goal) if goal else "—",
+            _share(goal.probability) if goal else "—",
+            RISK[goal.risk] if goal else "—",
+        )
+    out.print(table)
+    if not company_goals:
+        out.print(
+            "   No goal imported for these months (kommo-analytics goals import FILE.csv).",
+            highlight=False,
+        )
+
+    first = result.company.months[0].month
+    seller_goals = {
+        g.user_id: g for g in result.goals if g.user_id is not None and g.month == first
+    }
+    for kind, scopes in (("pipeline", result.pipelines), ("seller", result.sellers)):
+        if kind == "pipeline" and len(scopes) < 2:
+            continue  # one pipeline's range is the company's
+        columns = [
+            (kind.capitalize(), "left"),
+            (f"{first:%Y-%m}\nP50", "right"),
+            ("P10–P90", "right"),
+            *((f"{m.month:%Y-%m}\nP50", "right") for m in result.company.months[1:]),
+        ]
+        if kind == "seller":
+            columns += [("Goal", "right"), ("Chance", "right"), ("Risk", "left")]
+        table = _table(f"Revenue per {kind} (ranges of later months in --json)", columns)
+        for scope in scopes:
+            now_month = scope.months[0].revenue
+            row = [
+                labels.pipeline(scope.id) if kind == "pipeline" else labels.seller(scope.id),
+                _money(now_month.p50),
+                f"{_money(now_month.p10)}–{_money(now_month.p90)}",
+                *(_money(m.revenue.p50) for m in scope.months[1:]),
+            ]
+            if kind == "seller":
+                goal = seller_goals.get(scope.id) if scope.id is not None else None
+                row += [
+                    _money(goal.goal) if goal else "—",
+                    _share(goal.probability) if goal else "—",
+                    RISK[goal.risk] if goal else "—",
+                ]
+            table.add_row(*row)
+        out.print(table)
+
+    pipeline = result.open_pipeline
+    if pipeline is not None:
+        table = _table(
+            "Open pipeline by stage, weighted by each deal's chance of being won",
+            [("Pipeline · stage", "left"), ("Open\ndeals", "right"), ("Value", "right"),
+             ("Win\nchance", "right"), ("Closed deals\nbehind it", "right"),
+             ("Weighted\nvalue", "right")],
+        )  # fmt: skip
+        stages = sorted(
+            (s for s in pipeline.stages if s.open_deals),
+            key=lambda s: (
+                s.pipeline_id,
+                labels.stage_order.get((s.pipeline_id, s.status_id), 10**6),
+                s.status_id,
+            ),
+        )
+        for s in stages:
+            table.add_row(
+                f"{labels.pipeline(s.pipeline_id)} · {labels.stage(s.pipeline_id, s.status_id)}",
+                f"{s.open_deals:,}",
+                _money(s.open_value),
+                _share(s.probability),
+                f"{s.closed_deals:,}",
+                _money(s.weighted_value),
+            )
+        out.print(table)
+        out.print(
+            f"   {pipeline.open_deals:,} open deals, weighted value "
+            f"{_money(pipeline.weighted_value)}; {pipeline.unpriced_deals:,} without a price, "
+            f"valued at their pipeline's recent average ticket "
+            f"({_money(pipeline.unpriced_value)} in all). The win chance is for a deal entering "
+            f"the stage; an older deal's is lower.",
+            highlight=False,
+        )
+    if result.new_leads is not None:
+        for series in (result.new_leads.volume, result.new_leads.wins_per_lead):
+            out.print(f"   {series.name}: {series.method} — {series.reason}.", highlight=False)
+
+
+def print_backtest(result: Backtest, out: Console) -> None:
+    """WAPE / MAPE per horizon of the model and the three baselines, coverage, and the verdicts."""
+    out.print(
+        f"[bold]Backtest as of {result.now:%Y-%m-%d %H:%M} ({result.now.tzinfo})[/]",
+        highlight=False,
+    )
+    if result.status != "ok":
+        out.print(f"No backtest yet: {result.reason}.", highlight=False)
+        return
+    out.print(
+        f"{result.reason}. WAPE: the total error as a share of the total revenue; MAPE: the "
+        "average error per month as a share of that month; coverage: the share of months whose "
+        "actual revenue fell inside P10–P90 (target 70–90 %).",
+        highlight=False,
+    )
+    for measure in ("wape", "mape"):
+        table = _table(
+            f"{measure.upper()} of the P50 and of the three naive guesses"
+            + (" · coverage of P10–P90" if measure == "wape" else ""),
+            [("Made on", "left"), ("For", "left"),
+             *((name, "right") for name in METHOD_NAMES.values()),
+             *((("Coverage", "right"),) if measure == "wape" else (("Fore-\ncasts", "right"),))],
+        )  # fmt: skip
+        for kind, kind_name in KIND_NAMES.items():
+            scores = [s for s in result.scores if s.origin_kind == kind]
+            for horizon in sorted({s.horizon for s in scores}):
+                by_method = {s.method: s for s in scores if s.horizon == horizon}
+                model = by_method["model"]
+                row = [
+                    kind_name,
+                    HORIZONS[horizon] if horizon < len(HORIZONS) else f"+{horizon} months",
+                    *(
+                        _share(getattr(by_method[m], measure)) if m in by_method else "—"
+                        for m in METHOD_NAMES
+                    ),
+                ]
+                row.append(_share(model.coverage) if measure == "wape" else f"{model.points:,}")
+                table.add_row(*row)
+        out.print(table)
+    for note in result.notes:
+        out.print(f"   {note}.", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def forecast(
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        backtest: bool = typer.Option(
+            False,
+            "--backtest",
+            help="Score the forecast made on the 1st and the 15th of each of the last 12 closed "
+            "months against what happened and three naive guesses.",
+        ),
+        as_of: str | None = typer.Option(
+            None, "--as-of", help="The moment 'now' (ISO; without an offset, account time)."
+        ),
+        pipeline: list[str] = typer.Option(
+            [], "--pipeline", help="Pipeline id or name; repeatable."
+        ),
+        seller: list[str] = typer.Option(
+            [], "--seller", help="Seller id, name or e-mail; repeatable."
+        ),
+        seed: int = typer.Option(
+            0, "--seed", help="Seed of the simulation: the same seed gives the same numbers."
+        ),
+        draws: int | None = typer.Option(
+            None,
+            "--draws",
+            min=100,
+            help="Simulated courses per forecast (default 2000; 500 for each backtest origin).",
+        ),
+        db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    ) -> None:
+        """P10/P50/P90 revenue and won deals for this month and the next two, with the goals'
+        chances and the weighted open pipeline; or, with --backtest, its track record."""
+        settings = load_settings()
+        target = account.target_for(settings, db)
+        acc = account.load_modelled(target, timezone_override=settings.account_timezone)
+        scope = Scope(
+            as_of=_moment(as_of),
+            pipelines=tuple(names.pipelines(target, pipeline)),
+            sellers=tuple(names.sellers(target, seller)),
+        )
+        now = datetime.now(UTC)
+        if backtest:
+            with err_console.status("backtesting: 24 forecasts made as of past moments…"):
+                scored = forecasts.backtest(
+                    target, acc, scope, now=now, seed=seed, draws=draws or forecasts.BACKTEST_DRAWS
+                )
+            if as_json:
+                typer.echo(json.dumps(scored.to_dict(), ensure_ascii=False, indent=2))
+            else:
+                print_backtest(scored, console)
+            return
+        with err_console.status("simulating the coming months…"):
+            result = forecasts.forecast(
+                target, acc, scope, now=now, seed=seed, draws=draws or forecasts.DEFAULT_DRAWS
+            )
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            print_forecast(result, forecasts.labels(target), acc.currency, console)
