@@ -157,6 +157,7 @@ def a_little_of_everything() -> dict[str, Any]:
         data,
         costs=[cost("2026-10-01", "paid", 100.0)],
         goals=[goal("2026-10", ANA, 2000.0), goal("2026-11", ANA, 2000.0)],
+        whole=True,
     )
 
 
@@ -179,7 +180,7 @@ def test_the_walk_would_notice_a_missing_key() -> None:
 
 @pytest.mark.parametrize("configured", [True, False], ids=["empty-account", "empty-warehouse"])
 def test_the_report_is_strict_json(configured: bool) -> None:
-    result = a_little_of_everything() if configured else run(raw(configured=False))
+    result = a_little_of_everything() if configured else run(raw(configured=False), whole=True)
     # No NaN, no numpy types, no dates: exactly what `--json` can print.
     text = json.dumps(result, allow_nan=False)
     assert json.loads(text) == result
@@ -236,7 +237,7 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
 
 @pytest.mark.parametrize("configured", [True, False], ids=["empty-account", "empty-warehouse"])
 def test_no_data_at_all(configured: bool) -> None:
-    result = run(raw(configured=configured))
+    result = run(raw(configured=configured), whole=True)
     for path, key, value in leaves(result):
         if key in RATE_KEYS:
             assert value is None, f"{path} should be null with no data, not {value!r}"

@@ -304,7 +304,7 @@ def test_a_computed_report_without_costs_or_goals_round_trips() -> None:
 
 @pytest.mark.parametrize("configured", [True, False], ids=["empty-account", "empty-warehouse"])
 def test_a_report_with_zero_leads_round_trips_with_its_nulls(configured: bool) -> None:
-    typed = assert_round_trip(run(raw(configured=configured)))
+    typed = assert_round_trip(run(raw(configured=configured), whole=True))
     assert typed.leads is not None and typed.leads.total == 0
     assert typed.leads.response_time.within_sla_pct is None
     assert typed.leads.cost.per_lead is None
