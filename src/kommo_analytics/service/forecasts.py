@@ -31,7 +31,14 @@ from kommo_analytics.forecast import forecast as run_forecast
 from kommo_analytics.forecast.accuracy import ACCURACY_MONTHS
 from kommo_analytics.forecast.backtest import BACKTEST_DRAWS, BACKTEST_MONTHS
 from kommo_analytics.forecast.engine import DEFAULT_DRAWS, MONTHS
-from kommo_analytics.forecast.result import Accuracy, Range, Snapshot
+from kommo_analytics.forecast.result import (
+    Accuracy,
+    Pacing,
+    Range,
+    Recommendation,
+    ScoredSnapshot,
+    Snapshot,
+)
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import MODEL_TABLES, model_schema
 from kommo_analytics.service.account import Account, zone_of
@@ -48,10 +55,14 @@ __all__ = [
     "Forecast",
     "ForecastInputs",
     "Labels",
+    "Pacing",
     "Range",
+    "Recommendation",
+    "ScoredSnapshot",
     "accuracy",
     "backtest",
     "forecast",
+    "forecast_of",
     "inputs",
     "labels",
     "moment",
