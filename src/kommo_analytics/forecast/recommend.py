@@ -134,8 +134,8 @@ def largest_drop(
         for order in sorted(by_order)[:-1]:
             status_id = by_order[order]
             entered = staged.loc[staged["order"] == order, "lead_id"].unique()
-            still = current.reindex(entered) == status_id
-            left = [int(x) for x, s in zip(entered, still, strict=True) if s is not True]
+            still = (current.reindex(entered) == status_id).fillna(False).astype(bool)
+            left = [int(x) for x, s in zip(entered, still, strict=True) if not s]
             if len(left) < MIN_DROP_SAMPLE:
                 continue
             through = sum(1 for x in left if top.get(x, 0) > order or x in won.index)
