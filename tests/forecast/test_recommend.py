@@ -113,7 +113,10 @@ def test_the_largest_drop() -> None:
     # Stage 20: the three deals still there have not left it and are not in the sample (also
     # once the history is rebuilt as of "now", where stages are nullable integers).
     for history in (_history(), _history().as_of(NOW)):
-        assert largest_drop(history, ORDER) == (1, 20, 30, pytest.approx(0.6), 10)
+        found = largest_drop(history, ORDER)
+        assert found is not None
+        pipeline, stage, after, drop, sample = found
+        assert (pipeline, stage, after, sample) == (1, 20, 30, 10) and drop == pytest.approx(0.6)
 
 
 def test_recommendations_name_their_numbers() -> None:
