@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app
@@ -18,7 +19,8 @@ FAST = ["--draws", "200"]  # enough for the shape of the answer; the default is 
 
 # The keys of `forecast --json` documented in docs/forecast.md.
 TOP_KEYS = {"status", "reason", "now", "seed", "draws", "company", "pipelines", "sellers",
-            "goals", "open_pipeline", "new_leads", "closed_months"}  # fmt: skip
+            "goals", "open_pipeline", "new_leads", "closed_months", "pacing",
+            "recommendations", "accuracy"}  # fmt: skip
 MONTH_KEYS = {"month", "revenue", "won_deals", "won_to_date", "won_deals_to_date",
               "from_open_pipeline", "from_new_leads"}  # fmt: skip
 RANGE_KEYS = {"p10", "p50", "p90", "mean"}
@@ -83,6 +85,17 @@ def test_tables_show_ranges_goals_risk_and_the_weighted_pipeline(warehouse: Path
     assert "Revenue per seller" in out and "Revenue per pipeline" in out
     assert "Open pipeline by stage" in out and "Negociação" in out
     assert "holt_winters_seasonal" in out
+    # The goal's pacing and the recommendations its gap brings, with their numbers.
+    pacing = next(p for p in data["pacing"] if p["user_id"] is None)
+    assert pacing["working_days_left"] == 4  # 25, 26, 27 and 30 November (Mon–Fri, no holiday)
+    assert pacing["revenue_per_day"] == pytest.approx(pacing["remaining"] / 4)
+    gap = next(r for r in data["recommendations"] if r["key"] == "close_gap")
+    assert gap["numbers"]["gap"] == pytest.approx(company_goal["gap"])
+    assert "Pacing: what the goal asks" in out and "Recommendations" in out
+    assert "short of the goal at P50" in out and "The largest drop is" in out
+    # The warehouse was synced without snapshots: the record says so in one line.
+    assert data["accuracy"]["months"] == []
+    assert "Accuracy record: no closed month has a stored forecast yet" in out
 
 
 def _wide() -> str:

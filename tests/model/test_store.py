@@ -28,6 +28,7 @@ from kommo_analytics.service import inputs, reports
 from kommo_analytics.service.account import load_modelled
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
 from tests.conftest import mariadb_database, postgres_database
 from tests.sync.harness import NOW, account, duckdb_url, settings_for, sync
@@ -309,3 +310,71 @@ def test_a_bad_costs_file_is_refused_whole_and_keeps_earlier_costs(
     # not imported either, because the file is refused whole.
     assert [p.line for p in refused.value.problems] == [3, 4]
     assert report(t)["leads"]["cost"] == before
+
+
+def test_monthly_forecasts_view_reads_the_snapshots(synced: dict[str, tuple[str, Path]]) -> None:
+    """The earlier system's `monthly_forecasts` on all three backends: one row per stored month,
+    the month's goals summed, and the won revenue once the month has closed (a later month has
+    been forecast as the current one)."""
+    made_late, made_now = datetime(2026, 9, 30, 15), datetime(2026, 11, 25, 15)
+
+    def snapshot(made: datetime, month: date, p50: float) -> dict[str, Any]:
+        return {"made_on": made.date(), "as_of": made, "month": month, "revenue_p10": p50 - 0.5,
+                "revenue_p50": p50, "revenue_p90": p50 + 1000, "won_deals_p10": 1.0,
+                "won_deals_p50": 2.0, "won_deals_p90": 3.0, "method": "holt_damped",
+                "seed": 0}  # fmt: skip
+
+    rows = [
+        snapshot(made_late, date(2026, 10, 1), 2000.25),
+        snapshot(made_now, date(2026, 11, 1), 3000.0),
+        snapshot(made_now, date(2026, 12, 1), 4000.0),
+    ]
+    goals = [
+        {"month": date(2026, 10, 1), "user_id": 1, "revenue_goal": 1000.5, "deals_goal": None,
+         "imported_at": made_now, "source": "test"},
+        {"month": date(2026, 10, 1), "user_id": 2, "revenue_goal": 2000, "deals_goal": None,
+         "imported_at": made_now, "source": "test"},
+    ]  # fmt: skip
+    seen = {}
+    for backend in BACKENDS:
+        t = target(synced, backend)
+        model_store.replace_input_rows(t, "forecast_snapshots", rows, delete_where="1 = 1")
+        mark = reader.placeholder(t)
+        model_store.replace_input_rows(
+            t,
+            "input_goals",
+            goals,
+            delete_where=f"month = {mark}",
+            delete_params=[date(2026, 10, 1)],
+        )
+        Warehouse(t, settings(synced, backend).data_dir).publish()  # DuckDB: to the readers
+        acc = load_modelled(t)
+        scope = Scope(start=date(2026, 10, 1), end=date(2026, 10, 31), as_of=AS_OF)
+        october = reports.report(t, acc, reports.params(acc, scope, now=AS_OF)).to_json_dict()
+        won = october["sales"]["revenue"]
+        assert won > 0
+        got = legacy(
+            t, "SELECT month, p10, p50, p90, goal, actual, made_at FROM monthly_forecasts "
+            "ORDER BY month;"
+        )  # fmt: skip
+        plain = [
+            (str(m)[:10], float(p10), float(p50), float(p90),
+             None if g is None else float(g), None if a is None else float(a),
+             str(made)[:16])
+            for m, p10, p50, p90, g, a, made in got
+        ]  # fmt: skip
+        assert plain == [
+            (
+                "2026-10-01",
+                1999.75,
+                2000.25,
+                3000.25,
+                3000.5,
+                pytest.approx(won),
+                "2026-09-30 15:00",
+            ),
+            ("2026-11-01", 2999.5, 3000.0, 4000.0, None, None, "2026-11-25 15:00"),
+            ("2026-12-01", 3999.5, 4000.0, 5000.0, None, None, "2026-11-25 15:00"),
+        ], backend
+        seen[backend] = plain
+    assert seen["duckdb"] == seen["mariadb"] == seen["postgres"]

@@ -14,7 +14,15 @@ from rich.table import Table
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.service import account, forecasts, names
-from kommo_analytics.service.forecasts import Backtest, Forecast, Labels
+from kommo_analytics.service.forecasts import (
+    Accuracy,
+    Backtest,
+    Forecast,
+    Labels,
+    Pacing,
+    Recommendation,
+    ScoredSnapshot,
+)
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import load_settings
 
@@ -177,6 +185,127 @@ def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: 
             out.print(f"   {series.name}: {series.method} — {series.reason}.", highlight=False)
 
 
+def _per_day(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def print_pacing(pacing: Sequence[Pacing], labels: Labels, out: Console) -> None:
+    """What each goal asks of the working days left in its month."""
+    if not pacing:
+        return
+    table = _table(
+        "Pacing: what the goal asks per remaining working day (Mon–Fri less Brazil's national "
+        "holidays)",
+        [("Month", "left"), ("Who", "left"), ("Goal", "right"), ("Won so\nfar", "right"),
+         ("Still to\nwin", "right"), ("Working\ndays left", "right"),
+         ("Revenue\nper day", "right"), ("Won deals\nneeded", "right"),
+         ("Deals\nper day", "right")],
+    )  # fmt: skip
+    for p in pacing:
+        table.add_row(
+            f"{p.month:%Y-%m}",
+            labels.seller(p.user_id),
+            _money(p.goal),
+            _money(p.won_to_date),
+            _money(p.remaining),
+            f"{p.working_days_left}",
+            _per_day(p.revenue_per_day),
+            f"{p.deals_needed:,}",
+            _per_day(p.deals_per_day, 1),
+        )
+    out.print(table)
+
+
+def recommendation_text(r: Recommendation, labels: Labels) -> str:
+    """The English sentence of a recommendation, from its key and numbers."""
+    n = r.numbers
+
+    def num(key: str) -> float:
+        value = n.get(key)
+        return 0.0 if value is None else float(value)
+
+    def count(key: str) -> str:
+        value = n.get(key)
+        return "?" if value is None else f"{int(value):,}"
+
+    if r.key == "close_gap":
+        text = (
+            f"{r.month:%Y-%m}: {_money(num('gap'))} short of the goal at P50: {count('deals_needed')}"
+            f" more won deals at the current average ticket of {_money(num('average_ticket'))}"
+        )
+        if n.get("leads_needed") is not None:
+            text += (
+                f", about {count('leads_needed')} more leads at the current "
+                f"{num('lead_to_win_rate'):.0%} lead-to-win rate"
+            )
+        return text
+    if r.key == "largest_drop":
+        pipeline, status = int(num("pipeline_id")), int(num("status_id"))
+        return (
+            f"The largest drop is {labels.stage(pipeline, status)} → "
+            f"{labels.stage(pipeline, int(num('next_status_id')))} in "
+            f"{labels.pipeline(pipeline)} ({num('drop_rate'):.0%} of {count('deals_left')} deals "
+            f"that left the stage did not move on); {count('open_deals')} open deals are there "
+            f"now, {count('stale_deals')} of them without activity for {count('stale_days')} days"
+        )
+    return (
+        f"{labels.seller(r.user_id)} is at high risk for {r.month:%Y-%m}: "
+        f"{num('probability'):.0%} chance of the goal of {_money(num('goal'))} (P50 "
+        f"{_money(num('p50'))}); {count('open_deals')} open deals, {count('stale_deals')} without "
+        f"activity for {count('stale_days')} days"
+    )
+
+
+def print_recommendations(
+    recommendations: Sequence[Recommendation], labels: Labels, out: Console
+) -> None:
+    if not recommendations:
+        return
+    out.print("[bold]Recommendations[/]", highlight=False)
+    for r in recommendations:
+        out.print(f"   • {recommendation_text(r, labels)}.", highlight=False)
+
+
+def print_accuracy(record: Accuracy, out: Console) -> None:
+    """The stored snapshots of closed months beside what was won, or one line saying none yet."""
+    if not record.months:
+        out.print(
+            "Accuracy record: no closed month has a stored forecast yet (every sync stores "
+            "one; a month is scored once it has closed).",
+            highlight=False,
+        )
+        return
+    table = _table(
+        "Accuracy record: stored forecasts of closed months against the revenue won",
+        [("Month", "left"), ("Won", "right"), ("Before the month\nP10–P90 (P50)", "right"),
+         ("Inside", "left"), ("Mid-month\nP10–P90 (P50)", "right"), ("Inside", "left")],
+    )  # fmt: skip
+
+    def cells(s: ScoredSnapshot | None) -> list[str]:
+        if s is None:
+            return ["—", "—"]
+        return [
+            f"{_money(s.p10)}–{_money(s.p90)} ({_money(s.p50)})",
+            "[green]yes[/]" if s.inside else "[red]no[/]",
+        ]
+
+    for m in record.months:
+        table.add_row(f"{m.month:%Y-%m}", _money(m.actual), *cells(m.before_month),
+                      *cells(m.mid_month))  # fmt: skip
+    out.print(table)
+    parts = []
+    if record.scored_before_month:
+        parts.append(
+            f"made before the month: actual inside the range {record.inside_before_month} of "
+            f"{record.scored_before_month} times"
+        )
+    if record.scored_mid_month:
+        parts.append(
+            f"made mid-month: {record.inside_mid_month} of {record.scored_mid_month} times"
+        )
+    out.print(f"   Last {len(record.months)} month(s), {'; '.join(parts)}.", highlight=False)
+
+
 def print_backtest(result: Backtest, out: Console) -> None:
     """WAPE / MAPE per horizon of the model and the three baselines, coverage, and the verdicts."""
     out.print(
@@ -276,7 +405,13 @@ def register(app: typer.Typer) -> None:
             result = forecasts.forecast(
                 target, acc, scope, now=now, seed=seed, draws=draws or forecasts.DEFAULT_DRAWS
             )
+        record = forecasts.accuracy(target, acc, now=scope.as_of or now)
         if as_json:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+            out = {**result.to_dict(), "accuracy": record.to_dict()}
+            typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
         else:
-            print_forecast(result, forecasts.labels(target), acc.currency, console)
+            labels = forecasts.labels(target)
+            print_forecast(result, labels, acc.currency, console)
+            print_pacing(result.pacing, labels, console)
+            print_recommendations(result.recommendations, labels, console)
+            print_accuracy(record, console)

@@ -45,6 +45,7 @@ def print_summary(
 def sync_with_progress(
     settings: Settings, options: SyncOptions, database_url: str | None
 ) -> SyncResult:
+    from kommo_analytics.service.snapshots import snapshot_after_build
     from kommo_analytics.sync.runner import run_sync
 
     started = time.perf_counter()
@@ -54,7 +55,9 @@ def sync_with_progress(
     else:
         reporter = LogReporter(lambda line: print(line, flush=True))
     with reporter:
-        result = run_sync(settings, options, reporter, database_url=database_url)
+        result = run_sync(
+            settings, options, reporter, database_url=database_url, after_build=snapshot_after_build
+        )
     print_summary(result, settings, database_url, time.perf_counter() - started)
     return result
 

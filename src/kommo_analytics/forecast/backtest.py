@@ -43,7 +43,7 @@ METHODS: tuple[Method, ...] = ("model", "last_month", "same_month_last_year", "r
 KINDS: tuple[Kind, ...] = ("month_start", "mid_month")
 
 
-def _monthly_revenue(history: History, before: pd.Timestamp) -> dict[int, float]:
+def monthly_revenue(history: History, before: pd.Timestamp) -> dict[int, float]:
     """Won revenue per month index, counting wins up to ``before``."""
     won = closed_leads(history)
     won = won[won["won"] & (won["closed_at"] < before)]
@@ -54,7 +54,7 @@ def _monthly_revenue(history: History, before: pd.Timestamp) -> dict[int, float]
 def _baselines(
     known: History, origin: pd.Timestamp, target: int
 ) -> tuple[float | None, float | None, float | None]:
-    revenue = _monthly_revenue(known, origin)
+    revenue = monthly_revenue(known, origin)
     first = int(month_index(known.leads["created_at"]).min())
     origin_month = index_of(origin)
     last = revenue.get(origin_month - 1, 0.0) if origin_month - 1 >= first else None
@@ -91,7 +91,7 @@ def backtest(
     closed months before ``now``."""
     now = pd.Timestamp(now).tz_convert(history.tz)
     truth = history.as_of(now)
-    actual = _monthly_revenue(truth, month_start(now))
+    actual = monthly_revenue(truth, month_start(now))
     now_month = index_of(now)
     points: list[BacktestPoint] = []
     skipped = 0

@@ -142,6 +142,9 @@ class Forecast(_ToDict):
     open_pipeline: OpenPipelineSummary | None = None
     new_leads: NewLeadsSummary | None = None
     closed_months: int = 0
+    # Filled by the read service, which knows the stage order and the activities (recommend.py).
+    pacing: tuple[Pacing, ...] = ()
+    recommendations: tuple[Recommendation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,3 +186,88 @@ class Backtest(_ToDict):
     # Plain sentences: whether the model beat the best baseline and whether coverage is in
     # 70–90 %, per horizon, and why a horizon could not be scored.
     notes: tuple[str, ...] = ()
+
+
+# -- snapshots and their accuracy record -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot(_ToDict):
+    """One month's company forecast as a sync stored it: ``made_on`` is the account-local day
+    (one snapshot per day), ``as_of`` the forecast's "now"."""
+
+    made_on: date
+    as_of: datetime
+    month: date
+    revenue: Range
+    won_deals: Range
+    method: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class ScoredSnapshot(_ToDict):
+    kind: Literal["before_month", "mid_month"]
+    made_on: date
+    p10: float
+    p50: float
+    p90: float
+    inside: bool  # P10 ≤ actual ≤ P90
+    error: float  # P50 − actual: positive means the forecast was too high
+    relative_error: float | None  # error ÷ actual, None when nothing was won
+
+
+@dataclass(frozen=True)
+class ScoredMonth(_ToDict):
+    month: date
+    actual: float  # won revenue of the month, as sales.revenue of metrics --json
+    before_month: ScoredSnapshot | None  # the latest snapshot made before the month began
+    mid_month: ScoredSnapshot | None  # the latest made in the month on or before its 15th
+
+
+@dataclass(frozen=True)
+class Accuracy(_ToDict):
+    """The last ``months`` closed months that have a snapshot, newest first, and how often their
+    actual fell inside the stored range (per kind of snapshot)."""
+
+    now: datetime
+    months: tuple[ScoredMonth, ...] = ()
+    inside_before_month: int = 0
+    scored_before_month: int = 0
+    inside_mid_month: int = 0
+    scored_mid_month: int = 0
+
+
+# -- pacing and recommendations --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pacing(_ToDict):
+    """What a goal asks of the remaining working days of its month (``user_id`` None: the
+    company). Working days: Monday to Friday, less Brazil's national holidays, from "now"'s day
+    (counted: it is not over) to the month's end."""
+
+    month: date
+    user_id: int | None
+    goal: float
+    won_to_date: float
+    remaining: float  # goal − won so far (0 when reached)
+    working_days_left: int
+    revenue_per_day: float | None  # None when no working day is left
+    average_ticket: float
+    deals_needed: int  # ⌈remaining ÷ average ticket⌉ (0 without a ticket)
+    deals_per_day: float | None
+
+
+RecommendationKey = Literal["close_gap", "largest_drop", "seller_at_risk"]
+
+
+@dataclass(frozen=True)
+class Recommendation(_ToDict):
+    """A message key and the numbers it rests on; the words are the reader's (CLI, dashboard),
+    per language. ``numbers`` holds ids and amounts only, never text."""
+
+    key: RecommendationKey
+    month: date
+    user_id: int | None
+    numbers: dict[str, float | int | None]

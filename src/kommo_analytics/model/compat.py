@@ -102,9 +102,27 @@ def definitions(target: Target) -> dict[str, str]:
             LEFT JOIN {m("fact_leads")} l
                    ON l.responsible_user_id = u.user_id AND {not_deleted}
             GROUP BY u.user_id, u.name""",
+        # One row per stored snapshot and month. ``goal``: the month's imported goals summed
+        # (the company's goal); ``actual``: the month's won revenue (sales.revenue), only once
+        # the month has closed, i.e. once a later month has been forecast as the current one
+        # (portable: no backend's clock or time zone is involved).
         "monthly_forecasts": f"""
-            SELECT f.month, f.snapshot_at, f.p10, f.p50, f.p90, f.method
-            FROM {m("forecast_snapshots")} f""",
+            SELECT f.month, f.revenue_p10 AS p10, f.revenue_p50 AS p50, f.revenue_p90 AS p90,
+                   g.goal,
+                   CASE WHEN f.month < (SELECT MAX(c.month) FROM {m("forecast_snapshots")} c
+                                        WHERE c.made_on >= c.month)
+                        THEN COALESCE(w.revenue, 0) END AS actual,
+                   f.as_of AS made_at
+            FROM {m("forecast_snapshots")} f
+            LEFT JOIN (SELECT month, SUM(revenue_goal) AS goal FROM {m("input_goals")}
+                       GROUP BY month) g ON g.month = f.month
+            LEFT JOIN (SELECT EXTRACT(YEAR FROM closed_local) AS y,
+                              EXTRACT(MONTH FROM closed_local) AS mo,
+                              SUM(COALESCE(price, 0)) AS revenue
+                       FROM {m("fact_leads")}
+                       WHERE outcome = 'won' AND is_deleted = FALSE
+                       GROUP BY EXTRACT(YEAR FROM closed_local), EXTRACT(MONTH FROM closed_local)
+                      ) w ON w.y = EXTRACT(YEAR FROM f.month) AND w.mo = EXTRACT(MONTH FROM f.month)""",
     }
 
 

@@ -36,11 +36,14 @@ def _frame(cur: Any) -> pd.DataFrame:
     return pd.DataFrame.from_records([tuple(r) for r in cur.fetchall()], columns=columns)
 
 
-def run_all(target: Target, queries: Mapping[str, ir.Table]) -> dict[str, pd.DataFrame]:
+def run_all(
+    target: Target, queries: Mapping[str, ir.Table], *, write: bool = False
+) -> dict[str, pd.DataFrame]:
     """Every query on one connection (one consistent read on MySQL/PostgreSQL: a sync that
-    commits in between cannot mix two models into one report)."""
+    commits in between cannot mix two models into one report). ``write``: the writer's own
+    connection (the sync, before it publishes: see ``reader.connect``)."""
     results: dict[str, pd.DataFrame] = {}
-    with reader.connect(target) as con:
+    with reader.connect(target, write=write) as con:
         backend_for(target).consistent_read(con)
         for name, expr in queries.items():
             sql = compile_sql(target, expr)

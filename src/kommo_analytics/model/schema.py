@@ -171,10 +171,14 @@ MODEL_TABLES: dict[str, ModelTable] = {
             ),
             derived=False,
         ),
+        # The company's forecast as each sync showed it, one per account-local day (made_on) and
+        # month forecast; kept across builds so closed months can be scored (docs/forecast.md).
         ModelTable(
             "forecast_snapshots",
             _cols(
-                "snapshot_at timestamp, month date, p10 double, p50 double, p90 double, method text"
+                "made_on date, as_of timestamp, month date, revenue_p10 money, "
+                "revenue_p50 money, revenue_p90 money, won_deals_p10 double, "
+                "won_deals_p50 double, won_deals_p90 double, method text, seed bigint"
             ),
             derived=False,
         ),
@@ -194,6 +198,7 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
     "fact_stage_stays": (("lead_id", "seq"), (("pipeline_id", "status_id"),)),
     "fact_tasks": (("task_id",), (("complete_till_local",), ("lead_id",))),
     "fact_activities": ((), (("created_local",), ("lead_id",))),
+    "forecast_snapshots": (("made_on", "month"), ()),
 }
 MODEL_TABLES = {
     name: replace(table, key=_KEYS[name][0], indexes=_KEYS[name][1]) if name in _KEYS else table

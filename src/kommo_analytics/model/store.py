@@ -175,7 +175,7 @@ def ensure_tables(con: Any, target: Target, tables: Iterable[ModelTable]) -> Non
             _drop(cur, target, table)
             existing = None
         if existing is not None and existing != list(table.column_names):
-            if not table.derived:
+            if not table.derived and not _is_empty(con, target, table):
                 raise WarehouseError(
                     f"the table {table.name} has columns this version does not know",
                     hint="it holds data you imported; back it up, then drop it and import again",
@@ -220,6 +220,15 @@ def _store_money_as_decimal(con: Any, target: Target, table: ModelTable) -> None
             backend.commit_ddl(con)
         except WarehouseError:
             backend.rollback(con)  # the column stays as it was
+
+
+def _is_empty(con: Any, target: Target, table: ModelTable) -> bool:
+    # An input table without rows has nothing to lose: it is re-created with this version's
+    # columns (forecast_snapshots had other columns, and no rows, before snapshots were stored).
+    cur = backend_for(target).cursor(con)
+    cur.execute(f"SELECT COUNT(*) FROM {model_qualified(target, table.name)}")
+    (rows,) = cur.fetchone()
+    return int(rows) == 0
 
 
 def _drop(cur: Any, target: Target, table: ModelTable) -> None:

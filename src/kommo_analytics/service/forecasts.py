@@ -16,7 +16,7 @@ a seller filter keeps only those sellers' rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -24,12 +24,21 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from kommo_analytics.forecast import Backtest, Forecast, Goal, History
+from kommo_analytics.forecast import Backtest, Forecast, Goal, History, recommend
+from kommo_analytics.forecast import accuracy as scoring
 from kommo_analytics.forecast import backtest as run_backtest
 from kommo_analytics.forecast import forecast as run_forecast
+from kommo_analytics.forecast.accuracy import ACCURACY_MONTHS
 from kommo_analytics.forecast.backtest import BACKTEST_DRAWS, BACKTEST_MONTHS
 from kommo_analytics.forecast.engine import DEFAULT_DRAWS, MONTHS
-from kommo_analytics.forecast.result import Range
+from kommo_analytics.forecast.result import (
+    Accuracy,
+    Pacing,
+    Range,
+    Recommendation,
+    ScoredSnapshot,
+    Snapshot,
+)
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import MODEL_TABLES, model_schema
 from kommo_analytics.service.account import Account, zone_of
@@ -38,15 +47,22 @@ from kommo_analytics.warehouse.target import Target
 
 # Re-exported: the CLI and the dashboard name the results through the service, not forecast/.
 __all__ = [
+    "ACCURACY_MONTHS",
     "BACKTEST_DRAWS",
     "DEFAULT_DRAWS",
+    "Accuracy",
     "Backtest",
     "Forecast",
     "ForecastInputs",
     "Labels",
+    "Pacing",
     "Range",
+    "Recommendation",
+    "ScoredSnapshot",
+    "accuracy",
     "backtest",
     "forecast",
+    "forecast_of",
     "inputs",
     "labels",
     "moment",
@@ -61,6 +77,10 @@ class ForecastInputs:
     history: History
     goals: tuple[Goal, ...]
     now: pd.Timestamp
+    # For the recommendations: each open stage's place along its pipeline, and each lead's
+    # latest call or message.
+    stage_order: dict[tuple[int, int], int]
+    last_activity: dict[int, pd.Timestamp]
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,10 @@ def _queries(target: Target, scope: Scope, months: Sequence[date]) -> dict[str, 
         leads = leads.filter(leads.responsible_user_id.isin(list(sellers)))
     stays = _table(target, "fact_stage_stays")
     stays = stays.filter(stays.lead_id.isin(leads.lead_id))
+    acts = _table(target, "fact_activities")
+    acts = acts.filter(acts.lead_id.isin(leads.lead_id))
+    stages = _table(target, "dim_stages")
+    stages = stages.filter(stages.stage_order.notnull())
     goals = _table(target, "input_goals")
     goals = goals.filter(goals.month.isin(list(months)))
     if sellers:
@@ -134,6 +158,8 @@ def _queries(target: Target, scope: Scope, months: Sequence[date]) -> dict[str, 
         ),
         "stays": stays.select("lead_id", "pipeline_id", "status_id", "entered_at", "left_at"),
         "goals": goals.select("month", "user_id", "revenue_goal"),
+        "stages": stages.select("pipeline_id", "status_id", "stage_order"),
+        "activity": acts.group_by("lead_id").aggregate(last=acts.created_at.max()),
     }
 
 
@@ -174,12 +200,27 @@ def _goals(frame: pd.DataFrame) -> tuple[Goal, ...]:
     return tuple(out)
 
 
-def inputs(target: Target, account: Account, scope: Scope, *, now: datetime) -> ForecastInputs:
-    """The scope's history, goals and "now", read in one consistent read."""
+def inputs(
+    target: Target, account: Account, scope: Scope, *, now: datetime, write: bool = False
+) -> ForecastInputs:
+    """The scope's history, goals and "now", read in one consistent read (``write``: on the
+    sync's own connection, before it publishes)."""
     at = moment(account, scope, now)
-    results = run_all(target, _queries(target, scope, _months(at)))
+    results = run_all(target, _queries(target, scope, _months(at)), write=write)
     history = _history(results["leads"], results["stays"], account.timezone)
-    return ForecastInputs(history, _goals(results["goals"]), at)
+    stage_order = {
+        (int(r["pipeline_id"]), int(r["status_id"])): int(r["stage_order"])
+        for r in _rows(results["stages"])
+    }
+    activity = results["activity"]
+    last = dict(
+        zip(
+            activity["lead_id"].astype("int64"),
+            _utc(activity["last"]),
+            strict=True,
+        )
+    )
+    return ForecastInputs(history, _goals(results["goals"]), at, stage_order, last)
 
 
 def forecast(
@@ -191,10 +232,25 @@ def forecast(
     seed: int = 0,
     draws: int = DEFAULT_DRAWS,
 ) -> Forecast:
-    """P10/P50/P90 for the month of the scope's "as of" (else ``now``) and the two after it, or
-    the statement of what history is missing."""
-    given = inputs(target, account, scope, now=now)
-    return run_forecast(given.history, now=given.now, goals=given.goals, seed=seed, draws=draws)
+    """P10/P50/P90 for the month of the scope's "as of" (else ``now``) and the two after it, with
+    the goals' pacing and the recommendations; or the statement of what history is missing."""
+    return forecast_of(inputs(target, account, scope, now=now), seed=seed, draws=draws)
+
+
+def forecast_of(given: ForecastInputs, *, seed: int = 0, draws: int = DEFAULT_DRAWS) -> Forecast:
+    """The forecast of read inputs, completed with pacing and recommendations."""
+    result = run_forecast(given.history, now=given.now, goals=given.goals, seed=seed, draws=draws)
+    return replace(
+        result,
+        pacing=recommend.pacing(result, given.now),
+        recommendations=recommend.recommendations(
+            result,
+            given.history,
+            now=given.now,
+            stage_order=given.stage_order,
+            last_activity=given.last_activity,
+        ),
+    )
 
 
 def backtest(
@@ -240,3 +296,45 @@ def labels(target: Target) -> Labels:
             for r in _rows(results["users"])
         },
     )
+
+
+def _snapshot_rows(frame: pd.DataFrame) -> list[Snapshot]:
+    out = []
+    for r in _rows(frame):
+        out.append(
+            Snapshot(
+                made_on=date.fromisoformat(str(r["made_on"])[:10]),
+                as_of=_utc(pd.Series([r["as_of"]])).iloc[0].to_pydatetime(),
+                month=date.fromisoformat(str(r["month"])[:10]),
+                revenue=Range(
+                    float(r["revenue_p10"]),
+                    float(r["revenue_p50"]),
+                    float(r["revenue_p90"]),
+                    float("nan"),
+                ),
+                won_deals=Range(
+                    float(r["won_deals_p10"]),
+                    float(r["won_deals_p50"]),
+                    float(r["won_deals_p90"]),
+                    float("nan"),
+                ),
+                method=str(r["method"]),
+                seed=int(r["seed"]),
+            )
+        )
+    return out
+
+
+def accuracy(
+    target: Target, account: Account, *, now: datetime, months: int = ACCURACY_MONTHS
+) -> Accuracy:
+    """The company's stored snapshots of the last ``months`` closed months, scored against the
+    revenue won in them (docs/forecast.md, "The accuracy record")."""
+    at = moment(account, Scope(), now)
+    queries = _queries(target, Scope(), [])
+    stored = _table(target, "forecast_snapshots")
+    results = run_all(
+        target, {"leads": queries["leads"], "stays": queries["stays"], "snapshots": stored}
+    )
+    history = _history(results["leads"], results["stays"], account.timezone)
+    return scoring.accuracy(_snapshot_rows(results["snapshots"]), history, now=at, months=months)

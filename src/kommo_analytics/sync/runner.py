@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 
@@ -14,7 +15,12 @@ from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import Reporter, SyncEngine, SyncOptions, SyncResult
 from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse.loader import Warehouse
-from kommo_analytics.warehouse.target import parse_database_url
+from kommo_analytics.warehouse.target import Target, parse_database_url
+
+# A step run after the model is rebuilt, under the same lock and before the same publish (the
+# service's forecast snapshot: sync/ sits below service/, so the caller hands it in); returns a
+# line for the progress output.
+AfterBuild = Callable[[Settings, Target, datetime], str]
 
 
 def run_sync(
@@ -25,9 +31,16 @@ def run_sync(
     database_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
+    after_build: AfterBuild | None = None,
 ) -> SyncResult:
     target = parse_database_url(database_url or settings.resolved_database_url)
     warehouse = Warehouse(target, settings.data_dir)
+
+    def after_load(step: Callable[[], None]) -> str:
+        built = rebuild(settings, target, now=clock, on_step=step)
+        if after_build is None:
+            return built
+        return f"{built}; {after_build(settings, target, datetime.fromtimestamp(clock(), UTC))}"
 
     async def main() -> SyncResult:
         async with client_from_settings(settings, transport=transport) as client:
@@ -37,7 +50,7 @@ def run_sync(
                 options,
                 reporter,
                 clock=clock,
-                after_load=lambda step: rebuild(settings, target, now=clock, on_step=step),
+                after_load=after_load,
                 account_timezone=settings.account_timezone,
             )
             return await engine.run()
