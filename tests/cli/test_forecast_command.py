@@ -79,7 +79,7 @@ def test_tables_show_ranges_goals_risk_and_the_weighted_pipeline(warehouse: Path
     company_goal = next(g for g in data["goals"] if g["user_id"] is None)
     assert set(company_goal) == GOAL_KEYS and company_goal["goal"] == 1_000_000
     assert company_goal["risk"] == "high" and company_goal["probability"] < 0.5
-    out = _wide()
+    out = _text_at_80_columns()
     assert "Company: revenue and won deals per month" in out
     assert "2026-11" in out and "2027-01" in out and "1,000,000" in out and "high" in out
     assert "Revenue per seller" in out and "Revenue per pipeline" in out
@@ -98,8 +98,8 @@ def test_tables_show_ranges_goals_risk_and_the_weighted_pipeline(warehouse: Path
     assert "Accuracy record: no closed month has a stored forecast yet" in out
 
 
-def _wide() -> str:
-    result = runner.invoke(app, ["forecast", *AS_OF, *FAST], env={"COLUMNS": "120"})
+def _text_at_80_columns() -> str:
+    result = runner.invoke(app, ["forecast", *AS_OF, *FAST], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     return result.stdout
 

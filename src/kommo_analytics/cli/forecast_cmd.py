@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from kommo_analytics.cli.errors import handle_errors
+from kommo_analytics.cli.tables import Rows
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.service import account, forecasts, names
 from kommo_analytics.service.forecasts import (
@@ -61,17 +60,6 @@ def _share(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def _table(title: str, columns: Sequence[tuple[str, str]]) -> Table:
-    # No vertical rules, cells fold rather than end in "…": at 80 columns every character goes
-    # to the figures, and a figure is never cut short.
-    table = Table(
-        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
-    )
-    for header, justify in columns:
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    return table
-
-
 def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: Console) -> None:
     """The ranges per month, the goals and their risk, and the weighted open pipeline."""
     money = currency or "the account currency"
@@ -85,7 +73,7 @@ def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: 
         return
     out.print(f"Based on {result.reason}.", highlight=False)
     company_goals = {g.month: g for g in result.goals if g.user_id is None}
-    table = _table(
+    table = Rows(
         "Company: revenue and won deals per month (P10 · P50 · P90)",
         [("Month", "left"), ("Revenue\nP10", "right"), ("P50", "right"), ("P90", "right"),
          ("Won deals\nP10–P90 (P50)", "right"), ("Won so\nfar", "right"), ("Goal", "right"),
@@ -105,7 +93,7 @@ def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: 
             _share(goal.probability) if goal else "—",
             RISK[goal.risk] if goal else "—",
         )
-    out.print(table)
+    table.print(out)
     if not company_goals:
         out.print(
             "   No goal imported for these months (kommo-analytics goals import FILE.csv).",
@@ -127,7 +115,7 @@ def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: 
         ]
         if kind == "seller":
             columns += [("Goal", "right"), ("Chance", "right"), ("Risk", "left")]
-        table = _table(f"Revenue per {kind} (ranges of later months in --json)", columns)
+        table = Rows(f"Revenue per {kind} (ranges of later months in --json)", columns)
         for scope in scopes:
             now_month = scope.months[0].revenue
             row = [
@@ -144,11 +132,11 @@ def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: 
                     RISK[goal.risk] if goal else "—",
                 ]
             table.add_row(*row)
-        out.print(table)
+        table.print(out)
 
     pipeline = result.open_pipeline
     if pipeline is not None:
-        table = _table(
+        table = Rows(
             "Open pipeline by stage, weighted by each deal's chance of being won",
             [("Pipeline · stage", "left"), ("Open\ndeals", "right"), ("Value", "right"),
              ("Win\nchance", "right"), ("Closed deals\nbehind it", "right"),
@@ -171,7 +159,7 @@ def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: 
                 f"{s.closed_deals:,}",
                 _money(s.weighted_value),
             )
-        out.print(table)
+        table.print(out)
         out.print(
             f"   {pipeline.open_deals:,} open deals, weighted value "
             f"{_money(pipeline.weighted_value)}; {pipeline.unpriced_deals:,} without a price, "
@@ -193,7 +181,7 @@ def print_pacing(pacing: Sequence[Pacing], labels: Labels, out: Console) -> None
     """What each goal asks of the working days left in its month."""
     if not pacing:
         return
-    table = _table(
+    table = Rows(
         "Pacing: what the goal asks per remaining working day (Mon–Fri less Brazil's national "
         "holidays)",
         [("Month", "left"), ("Who", "left"), ("Goal", "right"), ("Won so\nfar", "right"),
@@ -213,7 +201,7 @@ def print_pacing(pacing: Sequence[Pacing], labels: Labels, out: Console) -> None
             f"{p.deals_needed:,}",
             _per_day(p.deals_per_day, 1),
         )
-    out.print(table)
+    table.print(out)
 
 
 def recommendation_text(r: Recommendation, labels: Labels) -> str:
@@ -275,7 +263,7 @@ def print_accuracy(record: Accuracy, out: Console) -> None:
             highlight=False,
         )
         return
-    table = _table(
+    table = Rows(
         "Accuracy record: stored forecasts of closed months against the revenue won",
         [("Month", "left"), ("Won", "right"), ("Before the month\nP10–P90 (P50)", "right"),
          ("Inside", "left"), ("Mid-month\nP10–P90 (P50)", "right"), ("Inside", "left")],
@@ -292,7 +280,7 @@ def print_accuracy(record: Accuracy, out: Console) -> None:
     for m in record.months:
         table.add_row(f"{m.month:%Y-%m}", _money(m.actual), *cells(m.before_month),
                       *cells(m.mid_month))  # fmt: skip
-    out.print(table)
+    table.print(out)
     parts = []
     if record.scored_before_month:
         parts.append(
@@ -322,7 +310,7 @@ def print_backtest(result: Backtest, out: Console) -> None:
         highlight=False,
     )
     for measure in ("wape", "mape"):
-        table = _table(
+        table = Rows(
             f"{measure.upper()} of the P50 and of the three naive guesses"
             + (" · coverage of P10–P90" if measure == "wape" else ""),
             [("Made on", "left"), ("For", "left"),
@@ -344,7 +332,7 @@ def print_backtest(result: Backtest, out: Console) -> None:
                 ]
                 row.append(_share(model.coverage) if measure == "wape" else f"{model.points:,}")
                 table.add_row(*row)
-        out.print(table)
+        table.print(out)
     for note in result.notes:
         out.print(f"   {note}.", highlight=False)
 

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
+from kommo_analytics.cli.tables import print_table, table
 from kommo_analytics.errors import ConfigError, InputFileError
 from kommo_analytics.metrics.results import Report, section
 from kommo_analytics.service import account, health, inputs, names, reports
@@ -72,65 +70,8 @@ def _money(value: Any, digits: int = 0) -> str:
     return _fmt(value, digits)
 
 
-Column = tuple[str, str]  # header, justification
-
-
-def _table(title: str, columns: list[Column], rows: list[list[str]]) -> Table:
-    # No vertical rules: at 80 columns every character goes to the figures. A cell folds rather
-    # than ending in "…", so a figure is never cut short even in a very narrow terminal.
-    table = Table(
-        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
-    )
-    for header, justify in columns:
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _fits(console: Console, table: Table) -> bool:
-    # Measured without the terminal's limit: Rich would otherwise report a width it can only
-    # reach by wrapping or cutting cells.
-    unbounded = console.options.update_width(10_000)
-    return Measurement.get(console, unbounded, table).maximum <= console.width
-
-
-def _print_table(
-    console: Console, title: str, columns: list[Column], rows: list[list[str]], keys: int = 1
-) -> None:
-    """Print a table whole if it fits the terminal, else as several that each fit.
-
-    The first `keys` columns (what a row is about) start every part, so each part reads alone;
-    the other columns fill the parts in order, as many as fit.
-    """
-    whole = _table(title, columns, rows)
-    if _fits(console, whole):
-        console.print(whole)
-        return
-    parts: list[list[int]] = []
-    for index in range(keys, len(columns)):
-        if parts:
-            trial = [*range(keys), *parts[-1], index]
-            if _fits(
-                console,
-                _table(title, [columns[i] for i in trial], [[r[i] for i in trial] for r in rows]),
-            ):
-                parts[-1].append(index)
-                continue
-        parts.append([index])
-    for number, part in enumerate(parts, 1):
-        chosen = [*range(keys), *part]
-        console.print(
-            _table(
-                f"{title} ({number}/{len(parts)})",
-                [columns[i] for i in chosen],
-                [[row[i] for i in chosen] for row in rows],
-            )
-        )
-
-
 def _pairs(console: Console, title: str, rows: list[tuple[str, str]]) -> None:
-    _print_table(console, title, [("", "left"), ("", "right")], [list(r) for r in rows])
+    print_table(console, title, [("", "left"), ("", "right")], [list(r) for r in rows])
 
 
 def print_report(report: Report, console: Console = console) -> None:
@@ -170,7 +111,7 @@ def print_report(report: Report, console: Console = console) -> None:
 
     for pipeline in section(report.funnel, "funnel"):
         bottleneck = pipeline.bottleneck_status_id
-        _print_table(
+        print_table(
             console,
             f"2 · Funnel — {pipeline.name} ({pipeline.leads} leads, {pipeline.won} won)",
             [("Stage", "left"), ("Reached", "right"), ("To next", "right"),
@@ -219,7 +160,7 @@ def print_report(report: Report, console: Console = console) -> None:
     rows += [(f"  Lost: {r.reason}", f"{r.count:,} ({_pct(r.share_pct)})") for r in s.loss_reasons]
     _pairs(console, "4 · Sales", rows)
 
-    _print_table(
+    print_table(
         console,
         "5 · Sellers",
         [("#", "right"), ("Seller", "left"), ("Leads", "right"), ("Won", "right"),
@@ -237,7 +178,7 @@ def print_report(report: Report, console: Console = console) -> None:
     )  # fmt: skip
     if not report.goals_imported:
         console.print("   No goals imported (kommo-analytics goals import FILE.csv).")
-    _print_table(
+    print_table(
         console,
         "5 · Channels",
         [("Channel", "left"), ("Leads", "right"), ("Won", "right"),
@@ -336,7 +277,7 @@ def register(app: typer.Typer) -> None:
         ]  # fmt: skip
         columns = [("#", "right"), ("Channel", "left"), ("Rule", "left"), ("Leads", "right")]
         # The rule, the one long column, wraps within the terminal rather than splitting off.
-        console.print(_table(f"Channel rules ({rules.source})", columns, rows))
+        console.print(table(f"Channel rules ({rules.source})", columns, rows))
         if counts is None:
             console.print("No model built yet: run `kommo-analytics sync` to count leads.")
         else:
