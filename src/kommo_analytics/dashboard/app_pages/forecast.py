@@ -608,22 +608,24 @@ def method_section(view: View, result: Forecast) -> None:
 def forecast_section(view: View, scope: metrics_data.Request, report: Report) -> None:
     """Everything the forecast says, or what it lacks; a failure here leaves the facts below."""
     locale, currency = view.locale, report.currency
-    result, error = metrics_data.safe(lambda: metrics_data.load_forecast(scope))
+    loaded, error = metrics_data.safe(lambda: metrics_data.load_forecast(scope))
     if error is not None:
         c.show_error(error, locale)
         return
+    result: Forecast = loaded
     st.caption(t("forecast.caption", locale,
                  now=i18n.moment(result.now, view.zone, locale),
                  draws=i18n.number(result.draws, locale), seed=result.seed))  # fmt: skip
     if result.status != "ok" or result.company is None:
         st.info(insufficient_text(result, locale), icon=":material/hourglass_empty:")
         return
-    labels, error = metrics_data.safe(
+    names, error = metrics_data.safe(
         lambda: metrics_data.load_forecast_labels(scope.url, scope.version)
     )
     if error is not None:
         c.show_error(error, locale)
         return
+    labels: Labels = names
     ranges_section(view, result, currency)
     scopes_section(view, result, labels, currency)
     weighted_section(view, result, labels, currency)
