@@ -87,7 +87,7 @@ def test_the_ranges_are_those_of_the_forecast_command(synced_url: str, make_app:
     assert fan["layout"]["yaxis"]["title"]["text"] == "Revenue (BRL)"
     # No goal: the page says so and how to import one (the goals import, as before).
     assert any("No goals have been imported" in i.value and "goals import goals.csv" in i.value
-               for i in app.info)  # fmt: skip
+               for i in app.caption)  # fmt: skip
     # The weighted pipeline: each stage's chance beside the closed deals it rests on.
     weighted = table(app, "closed")
     stages = [s for s in expected["open_pipeline"]["stages"] if s["open_deals"]]

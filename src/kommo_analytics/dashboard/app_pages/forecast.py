@@ -267,15 +267,15 @@ def fan_chart(view: View, result: Forecast, currency: str | None) -> None:
         hovertemplate="%{customdata}<extra></extra>",
     )  # fmt: skip
     # The band: P90 drawn invisibly, then P10 filled up to it.
-    fig.add_scatter(x=x, y=p90, mode="lines", line={"width": 0, "shape": "spline"},
+    fig.add_scatter(x=x, y=p90, mode="lines", line={"width": 0},
                     showlegend=False, hoverinfo="skip")  # fmt: skip
     fig.add_scatter(
-        x=x, y=p10, mode="lines", line={"width": 0, "shape": "spline"}, fill="tonexty",
+        x=x, y=p10, mode="lines", line={"width": 0}, fill="tonexty",
         fillcolor=BAND_COLOUR, name=t("forecast.fan.band", locale), hoverinfo="skip",
     )  # fmt: skip
     fig.add_scatter(
         x=x, y=p50, mode="lines+markers", name=t("forecast.fan.p50", locale),
-        line={"color": P50_COLOUR, "width": 3, "shape": "spline"}, marker={"size": 9},
+        line={"color": P50_COLOUR, "width": 3}, marker={"size": 9},
         customdata=hover, hovertemplate="%{customdata}<extra></extra>",
     )  # fmt: skip
     goals = company_goals(result)
@@ -311,26 +311,25 @@ def ranges_section(view: View, result: Forecast, currency: str | None) -> None:
     goals = company_goals(result)
     current = result.company.months[0]
     goal_now = goals.get(current.month)
-    cols = st.columns(4 if goal_now is not None else 3)
+    # The range goes under its P50, not in a card of its own: two amounts side by side do not
+    # fit a card's width and would be cut short.
+    cols = st.columns(3 if goal_now is not None else 2)
     with cols[0]:
         c.kpi(t("forecast.card.p50", locale, month=month_name(current.month, locale)),
               c.fmt_money(current.revenue.p50, currency, locale), locale=locale,
-              help_key="concept.forecast_range")  # fmt: skip
+              help_key="concept.forecast_range",
+              note=t("forecast.range_note", locale,
+                     p10=c.fmt_money(current.revenue.p10, currency, locale),
+                     p90=c.fmt_money(current.revenue.p90, currency, locale)))  # fmt: skip
     with cols[1]:
-        c.kpi(t("forecast.card.range", locale),
-              t("forecast.range_text", locale,
-                p10=c.fmt_money(current.revenue.p10, currency, locale),
-                p90=c.fmt_money(current.revenue.p90, currency, locale)),
-              locale=locale, help_key="concept.forecast_range")  # fmt: skip
-    with cols[2]:
         c.kpi(t("forecast.card.deals", locale),
               c.fmt_number(current.won_deals.p50, locale), locale=locale,
               help_key="concept.forecast_range",
-              note=t("forecast.range_text", locale,
+              note=t("forecast.range_note", locale,
                      p10=c.fmt_number(current.won_deals.p10, locale),
                      p90=c.fmt_number(current.won_deals.p90, locale)))  # fmt: skip
     if goal_now is not None:
-        with cols[3]:
+        with cols[2]:
             c.kpi(t("forecast.card.chance", locale), share(goal_now.probability, locale),
                   locale=locale, help_key="concept.goal_chance",
                   note=t("forecast.chance_note", locale,
@@ -397,7 +396,8 @@ def ranges_section(view: View, result: Forecast, currency: str | None) -> None:
             column_config=c.text_columns(columns, locale, left=["month", "risk"]),
             export=export)  # fmt: skip
     if not goals:
-        st.info(t("forecast.no_goals", locale, command=GOALS_COMMAND, format=GOALS_FORMAT))
+        # A caption, not a box: the month's facts below already say how to import goals in one.
+        st.caption(t("forecast.no_goals", locale, command=GOALS_COMMAND, format=GOALS_FORMAT))
 
 
 def deals_text(p10: float, p50: float, p90: float, locale: Locale) -> str:

@@ -12,6 +12,7 @@ import streamlit as st
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data, targets
 from kommo_analytics.dashboard.filters import View, channel_label
+from kommo_analytics.dashboard.goals import month_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Report, section
@@ -185,11 +186,11 @@ def month_forecast(view: View, scope: metrics_data.Request,
 def month_vs_goal(view: View, scope: metrics_data.Request, report: Report) -> None:
     locale, currency = view.locale, report.currency
     f = section(report.forecast, "forecast")
-    st.subheader(t("overview.month", locale, month=f.month),
+    st.subheader(t("overview.month", locale, month=month_label(f.month, locale)),
                  help=c.tip("forecast.month_revenue_to_date", locale))  # fmt: skip
     revenue, goal = f.month_revenue_to_date, f.month_goal
-    left, middle, right = st.columns([2, 1, 1])
-    with middle:
+    left, right = st.columns([2, 1])
+    with right:
         st.metric(t("overview.month_revenue", locale), c.fmt_money(revenue, currency, locale),
                   border=True)  # fmt: skip
         if goal is None:
@@ -200,7 +201,6 @@ def month_vs_goal(view: View, scope: metrics_data.Request, report: Report) -> No
             st.caption(t("overview.month_gap", locale,
                          gap=c.fmt_money(f.month_gap_to_goal, currency, locale),
                          days=i18n.number(f.working_days_left, locale)))  # fmt: skip
-    with right:
         likely = month_forecast(view, scope, currency)
     with left:
         fig = go.Figure()
