@@ -6,7 +6,7 @@ is missing, and a history under a year says that the new-leads model fell back t
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from kommo_analytics.cli.main import app as cli
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters
+from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.app_pages import forecast as page
 from kommo_analytics.service import account, forecasts
 from kommo_analytics.service.forecasts import Forecast
@@ -32,6 +32,7 @@ from tests.dashboard.test_page_performance_forecast_definitions import (  # noqa
 )
 
 OVERVIEW = "app_pages/overview.py"
+OCT_1, OCT_31 = date(2026, 10, 1), date(2026, 10, 31)
 # The emulated account's first leads were created in September 2024.
 SHORT = datetime(2024, 11, 20, 15, 0, tzinfo=UTC)  # two months in: no forecast
 UNDER_A_YEAR = datetime(2025, 6, 20, 15, 0, tzinfo=UTC)  # months enough, but no trend yet
@@ -191,3 +192,24 @@ def test_the_overview_card_with_a_short_history(
     no_exception(app)
     assert not any(m.label == "Likely month revenue (P50)" for m in app.metric)
     assert any(cap.value.startswith("No forecast yet") for cap in app.caption)
+
+
+def test_the_forecast_is_cached_per_filters_not_per_period() -> None:
+    """The forecast ignores the period and the channels: every page and period of the same
+    minute and pipeline/seller filters shares one simulation."""
+    scope = Scope(start=AS_OF.date(), end=AS_OF.date(), as_of=AS_OF, pipelines=(1,),
+                  sellers=(2,), channels=("paid",))  # fmt: skip
+    request = metrics_data.Request("duckdb:///x", "v1", scope)
+    other = metrics_data.Request("duckdb:///x", "v1", scope.with_period(OCT_1, OCT_31))
+    assert metrics_data.forecast_request(request) == metrics_data.forecast_request(other)
+    kept = metrics_data.forecast_request(request).scope
+    assert (kept.as_of, kept.pipelines, kept.sellers, kept.channels) == (AS_OF, (1,), (2,), ())
+
+
+def test_the_method_says_why_a_mean_was_used() -> None:
+    short = page.method_text("volume", "recent_mean", 7, "en")
+    assert short.startswith("Leads created per month: only 7 months of history")
+    failed = page.method_text("volume", "recent_mean", 20, "en")
+    assert "did not fit the 20 months" in failed
+    assert "yearly seasonality" in page.method_text("wins_per_lead", "holt_winters_seasonal",
+                                                    26, "en")  # fmt: skip

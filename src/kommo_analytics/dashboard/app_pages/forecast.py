@@ -48,6 +48,9 @@ ACTUAL_COLOUR: Final = "#54A24B"
 GOAL_COLOUR: Final = "#E45756"
 # Methods of the new-leads model that are its simpler fallbacks (docs/forecast.md, step 2).
 FALLBACK_METHODS: Final = frozenset({"recent_mean", "none"})
+# The history a trend needs (docs/forecast.md, step 2): a shorter series that falls back to a
+# mean is a short history, a longer one a fit that failed.
+TREND_MONTHS: Final = 12
 
 
 def pipeline_names(view: View) -> dict[int, str]:
@@ -421,8 +424,10 @@ def scopes_section(view: View, result: Forecast, labels: Labels, currency: str |
             continue
         st.subheader(t(f"forecast.by_{kind}", locale, month=month),
                      help=c.tip("concept.forecast_range", locale))  # fmt: skip
-        names = [labels.pipeline(s.id) if kind == "pipeline" else seller_name(labels, s.id, locale)
-                 for s in scopes]  # fmt: skip
+        # The biggest first: the rows a manager looks for.
+        scopes = tuple(sorted(scopes, key=lambda s: -s.months[0].revenue.p50))
+        names = [pipeline_name(labels, s.id, locale) if kind == "pipeline"
+                 else seller_name(labels, s.id, locale) for s in scopes]  # fmt: skip
         now = [s.months[0] for s in scopes]
         frame: dict[str, list[str]] = {
             "name": names,
@@ -472,6 +477,17 @@ def scopes_section(view: View, result: Forecast, labels: Labels, currency: str |
         st.caption(t("forecast.scopes_caption", locale))
 
 
+def pipeline_name(labels: Labels, pipeline_id: int | None, locale: Locale) -> str:
+    # Labels' own fallbacks are English; a pipeline the dimensions lack is named here.
+    name = labels.pipelines.get(pipeline_id) if pipeline_id is not None else None
+    return name or t("forecast.unknown_pipeline", locale, id=pipeline_id)
+
+
+def stage_name(labels: Labels, pipeline_id: int, status_id: int, locale: Locale) -> str:
+    name = labels.stages.get((pipeline_id, status_id))
+    return name or t("forecast.unknown_stage", locale, id=status_id)
+
+
 def seller_name(labels: Labels, user_id: int | None, locale: Locale) -> str:
     if user_id is None:
         return t("forecast.company", locale)
@@ -503,8 +519,9 @@ def weighted_section(view: View, result: Forecast, labels: Labels, currency: str
     if not stages:
         st.info(t("forecast.no_open", locale))
         return
-    names = [f"{labels.pipeline(s.pipeline_id)} · {labels.stage(s.pipeline_id, s.status_id)}"
-             for s in stages]  # fmt: skip
+    pipelines = [pipeline_name(labels, s.pipeline_id, locale) for s in stages]
+    stage_names = [stage_name(labels, s.pipeline_id, s.status_id, locale) for s in stages]
+    names = [f"{p} · {n}" for p, n in zip(pipelines, stage_names, strict=True)]
     fig = go.Figure()
     for name_key, values, colour in (
         ("forecast.col.value", [s.open_value for s in stages], "#BAB0AC"),
@@ -528,8 +545,8 @@ def weighted_section(view: View, result: Forecast, labels: Labels, currency: str
     c.plot(fig, key="forecast.weighted")
     shown = pd.DataFrame(
         {
-            "pipeline": [labels.pipeline(s.pipeline_id) for s in stages],
-            "stage": [labels.stage(s.pipeline_id, s.status_id) for s in stages],
+            "pipeline": pipelines,
+            "stage": stage_names,
             "deals": [c.fmt_number(s.open_deals, locale) for s in stages],
             "value": [c.fmt_money(s.open_value, currency, locale) for s in stages],
             "chance": [share(s.probability, locale) for s in stages],
@@ -565,13 +582,9 @@ def weighted_section(view: View, result: Forecast, labels: Labels, currency: str
     st.caption(t("forecast.weighted_caption", locale))
     if summary.unpriced_deals:
         st.caption(
-            tn_unpriced(summary.unpriced_deals, c.fmt_money(summary.unpriced_value, currency,
-                                                             locale), locale)
+            i18n.tn("forecast.unpriced", summary.unpriced_deals, locale,
+                    value=c.fmt_money(summary.unpriced_value, currency, locale))
         )  # fmt: skip
-
-
-def tn_unpriced(count: int, value: str, locale: Locale) -> str:
-    return i18n.tn("forecast.unpriced", count, locale, value=value)
 
 
 def method_text(name: str, method: str, months: int, locale: Locale) -> str:
@@ -581,11 +594,6 @@ def method_text(name: str, method: str, months: int, locale: Locale) -> str:
         kind = "smoothing_failed"  # enough history, but the smoothing did not fit
     return t(f"forecast.method.{kind}", locale, series=t(f"forecast.series.{name}", locale),
              months=i18n.number(months, locale))  # fmt: skip
-
-
-# The history lengths the new-leads model chooses its method by (docs/forecast.md, step 2): a
-# series shorter than this that falls back to a mean is a short history, not a failed fit.
-TREND_MONTHS: Final = 12
 
 
 def method_section(view: View, result: Forecast) -> None:
