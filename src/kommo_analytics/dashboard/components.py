@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from babel.numbers import get_decimal_symbol, get_group_symbol
 
 from kommo_analytics.dashboard import data, metrics_data
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
@@ -217,6 +218,13 @@ def text_columns(
             alignment="left" if key in left else "right",
         )
     return settings
+
+
+def separators(locale: Locale) -> str:
+    """Plotly's ``separators`` for the locale (decimal mark, then thousands), so axis ticks read
+    "1.500.000" in pt-BR and "1,500,000" in en, as the numbers in the tables do."""
+    babel = i18n.babel_locale(locale)
+    return get_decimal_symbol(babel) + get_group_symbol(babel)
 
 
 def plot(fig: go.Figure, key: str) -> None:

@@ -1,10 +1,12 @@
 """The metrics as the pages read them: the six modules' report, the series behind the charts and
-the leads behind an aggregate, computed by the read service (:mod:`kommo_analytics.service`) and
-cached per warehouse version.
+the leads behind an aggregate, and the revenue forecast, computed by the read service
+(:mod:`kommo_analytics.service`) and cached per warehouse version.
 
 The cache key is everything a number depends on: the warehouse (URL and version), the model's
 own stamp (a rebuild or an import changes it without a sync), the period, the filters and "now"
-rounded down to the minute, so a page re-rendered within a minute reuses its numbers.
+rounded down to the minute, so a page re-rendered within a minute reuses its numbers. The
+forecast is keyed only by what it reads (the period and the channels are not forecast filters), so
+the Overview and the Forecast page share one simulation.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.errors import KommoAnalyticsError, WarehouseError
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Report
-from kommo_analytics.service import account, reports
+from kommo_analytics.service import account, forecasts, reports
 from kommo_analytics.service.account import Account
+from kommo_analytics.service.forecasts import Forecast, Labels
 from kommo_analytics.service.scope import Scope
 
 CACHE_TTL_SECONDS: Final = data.CACHE_TTL_SECONDS
 DRILL_LIMIT: Final = reports.DRILL_LIMIT
+# The simulation's seed: fixed, so a re-render (or another page) shows the same numbers, and the
+# same as `kommo-analytics forecast`'s default, so the page and the command agree.
+FORECAST_SEED: Final = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,33 @@ def load_leads(
     acc = load_account(request.url, request.version)
     params = params_of(request, acc, 2.0)
     return reports.lead_list(account.target(request.url), params, basis, where, reached)
+
+
+def forecast_request(request: Request) -> Request:
+    """The part of a request the forecast depends on: the period and the channels are dropped,
+    so every period of the same minute and filters reuses one simulation."""
+    scope = replace(request.scope, start=None, end=None, channels=())
+    return replace(request, scope=scope)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _forecast(request: Request, seed: int) -> Forecast:
+    acc = load_account(request.url, request.version)
+    return forecasts.forecast(
+        account.target(request.url), acc, request.scope, now=request.as_of, seed=seed
+    )
+
+
+def load_forecast(request: Request, seed: int = FORECAST_SEED) -> Forecast:
+    """P10/P50/P90 for the month of the request's "as of" and the two after it (or the
+    statement of what history is missing), for its pipelines and sellers."""
+    return _forecast(forecast_request(request), seed)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_forecast_labels(url: str, version: str) -> Labels:
+    """Pipeline, stage and seller names for the ids a forecast reports."""
+    return forecasts.labels(account.target(url))
 
 
 def safe(load: Callable[[], Any]) -> tuple[Any, KommoAnalyticsError | None]:

@@ -1,15 +1,25 @@
-"""6 Forecast. The forecasting model (P10/P50/P90 ranges, their backtested accuracy,
-recommendations) is not built yet, and this page says so instead of dressing a run-rate up as a
-forecast. Until it exists the page shows facts only, from the report's `forecast` block: what
-was won this month against the month's goal, what that leaves per working day, and the deals
-open right now by pipeline stage.
+"""6 Forecast. The revenue forecast of the read service (`service/forecasts.py`, described in
+docs/forecast.md): a fan chart and the P10/P50/P90 range of this month and the next two, the
+chance of reaching the goals and the risk, the ranges per pipeline and per seller, the open
+pipeline weighted by each stage's win probability (with the closed deals it rests on), and the
+method used for leads not yet created. Below it the facts the forecast starts from, from the
+report's `forecast` block: what was won this month against the month's goal, what that leaves
+per working day, and the deals open right now by pipeline stage.
+
+A warehouse with too little history gets the forecast's statement of what is missing instead of
+a number. Every figure comes from the forecast result as it is (the same as `kommo-analytics
+forecast --json` for the same "as of" and seed); this page only formats it.
 """
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Final, Protocol
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from babel.dates import format_skeleton
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import data, filters, metrics_data
@@ -22,11 +32,25 @@ from kommo_analytics.dashboard.goals import (
     needed_text,
 )
 from kommo_analytics.metrics.results import OpenStage, Report, section
+from kommo_analytics.service.forecasts import Forecast, Labels
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("forecast",)
+# Risk (high below a 50 % chance of the goal, medium below 80 %, low otherwise) as Streamlit's
+# badge colours and, in tables, which cannot colour text, as a coloured mark.
+RISK_COLOURS: Final = {"high": "red", "medium": "orange", "low": "green"}
+RISK_MARKS: Final = {"high": "🔴", "medium": "🟠", "low": "🟢"}
+BAND_COLOUR: Final = "rgba(76, 120, 168, 0.22)"
+P50_COLOUR: Final = "#4C78A8"
+ACTUAL_COLOUR: Final = "#54A24B"
+GOAL_COLOUR: Final = "#E45756"
+# Methods of the new-leads model that are its simpler fallbacks (docs/forecast.md, step 2).
+FALLBACK_METHODS: Final = frozenset({"recent_mean", "none"})
+# The history a trend needs (docs/forecast.md, step 2): a shorter series that falls back to a
+# mean is a short history, a longer one a fit that failed.
+TREND_MONTHS: Final = 12
 
 
 def pipeline_names(view: View) -> dict[int, str]:
@@ -179,6 +203,448 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
                  currency=currency, subdomain=subdomain)  # fmt: skip
 
 
+class GoalLike(Protocol):
+    """A goal's outlook as the forecast reports it (the service re-exports the forecast but not
+    this result type; the page reads only these fields)."""
+
+    @property
+    def month(self) -> date: ...
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def goal(self) -> float: ...
+    @property
+    def gap(self) -> float: ...
+    @property
+    def probability(self) -> float: ...
+    @property
+    def risk(self) -> str: ...
+
+
+# -- the forecast ------------------------------------------------------------------------------
+
+
+def month_name(month: date, locale: Locale) -> str:
+    """A forecast month as the locale names it, short ("nov. de 2026")."""
+    return format_skeleton("yMMM", month, locale=i18n.babel_locale(locale))
+
+
+def share(probability: float | None, locale: Locale) -> str:
+    """A probability (0–1) as a percentage."""
+    return "" if probability is None else c.fmt_pct(100.0 * probability, locale)
+
+
+def risk_cell(risk: str | None, locale: Locale) -> str:
+    return "" if risk is None else f"{RISK_MARKS[risk]} {t(f'forecast.risk.{risk}', locale)}"
+
+
+def risk_badge(risk: str, locale: Locale) -> str:
+    return f":{RISK_COLOURS[risk]}-badge[{t(f'forecast.risk.{risk}', locale)}]"
+
+
+def fan_chart(view: View, result: Forecast, currency: str | None) -> None:
+    """Revenue won so far this month, the P10–P90 band and the P50 line of the three months,
+    and the company's goal where one exists."""
+    assert result.company is not None
+    locale = view.locale
+    months = result.company.months
+    x = [month_name(m.month, locale) for m in months]
+    p10 = [m.revenue.p10 for m in months]
+    p50 = [m.revenue.p50 for m in months]
+    p90 = [m.revenue.p90 for m in months]
+    hover = [
+        t("forecast.fan.hover", locale, month=label,
+          p10=c.fmt_money(m.revenue.p10, currency, locale),
+          p50=c.fmt_money(m.revenue.p50, currency, locale),
+          p90=c.fmt_money(m.revenue.p90, currency, locale))
+        for label, m in zip(x, months, strict=True)
+    ]  # fmt: skip
+    fig = go.Figure()
+    current = months[0]
+    fig.add_bar(
+        x=[x[0]], y=[current.won_to_date], name=t("forecast.fan.actual", locale),
+        marker_color=ACTUAL_COLOUR, width=0.35,
+        customdata=[t("forecast.fan.actual_hover", locale, month=x[0],
+                      value=c.fmt_money(current.won_to_date, currency, locale),
+                      deals=i18n.number(current.won_deals_to_date, locale))],
+        hovertemplate="%{customdata}<extra></extra>",
+    )  # fmt: skip
+    # The band: P90 drawn invisibly, then P10 filled up to it.
+    fig.add_scatter(x=x, y=p90, mode="lines", line={"width": 0},
+                    showlegend=False, hoverinfo="skip")  # fmt: skip
+    fig.add_scatter(
+        x=x, y=p10, mode="lines", line={"width": 0}, fill="tonexty",
+        fillcolor=BAND_COLOUR, name=t("forecast.fan.band", locale), hoverinfo="skip",
+    )  # fmt: skip
+    fig.add_scatter(
+        x=x, y=p50, mode="lines+markers", name=t("forecast.fan.p50", locale),
+        line={"color": P50_COLOUR, "width": 3}, marker={"size": 9},
+        customdata=hover, hovertemplate="%{customdata}<extra></extra>",
+    )  # fmt: skip
+    goals = company_goals(result)
+    with_goal = [(label, goals[m.month].goal) for label, m in zip(x, months, strict=True)
+                 if m.month in goals]  # fmt: skip
+    if with_goal:
+        fig.add_scatter(
+            x=[g[0] for g in with_goal], y=[g[1] for g in with_goal],
+            mode="markers+lines", name=t("forecast.fan.goal", locale),
+            line={"color": GOAL_COLOUR, "dash": "dash", "width": 2},
+            marker={"symbol": "line-ew-open", "size": 34, "line": {"width": 3}},
+            customdata=[t("forecast.fan.goal_hover", locale, month=g[0],
+                          goal=c.fmt_money(g[1], currency, locale)) for g in with_goal],
+            hovertemplate="%{customdata}<extra></extra>",
+        )  # fmt: skip
+    fig.update_layout(
+        height=400, separators=c.separators(locale), hovermode="closest",
+        yaxis={"title": t("forecast.fan.axis", locale, currency=currency or ""),
+               "rangemode": "tozero"},
+        xaxis={"title": t("forecast.fan.months", locale), "type": "category"},
+    )  # fmt: skip
+    c.plot(fig, key="forecast.fan")
+
+
+def company_goals(result: Forecast) -> dict[date, GoalLike]:
+    return {g.month: g for g in result.goals if g.user_id is None}
+
+
+def ranges_section(view: View, result: Forecast, currency: str | None) -> None:
+    """The range per month: revenue and won deals, the goal, its chance, the risk, the gap."""
+    assert result.company is not None
+    locale = view.locale
+    goals = company_goals(result)
+    current = result.company.months[0]
+    goal_now = goals.get(current.month)
+    # The range goes under its P50, not in a card of its own: two amounts side by side do not
+    # fit a card's width and would be cut short.
+    cols = st.columns(3 if goal_now is not None else 2)
+    with cols[0]:
+        c.kpi(t("forecast.card.p50", locale, month=month_name(current.month, locale)),
+              c.fmt_money(current.revenue.p50, currency, locale), locale=locale,
+              help_key="concept.forecast_range",
+              note=t("forecast.range_note", locale,
+                     p10=c.fmt_money(current.revenue.p10, currency, locale),
+                     p90=c.fmt_money(current.revenue.p90, currency, locale)))  # fmt: skip
+    with cols[1]:
+        c.kpi(t("forecast.card.deals", locale),
+              c.fmt_number(current.won_deals.p50, locale), locale=locale,
+              help_key="concept.forecast_range",
+              note=t("forecast.range_note", locale,
+                     p10=c.fmt_number(current.won_deals.p10, locale),
+                     p90=c.fmt_number(current.won_deals.p90, locale)))  # fmt: skip
+    if goal_now is not None:
+        with cols[2]:
+            c.kpi(t("forecast.card.chance", locale), share(goal_now.probability, locale),
+                  locale=locale, help_key="concept.goal_chance",
+                  note=t("forecast.chance_note", locale,
+                         goal=c.fmt_money(goal_now.goal, currency, locale),
+                         gap=c.fmt_money(goal_now.gap, currency, locale)))  # fmt: skip
+            st.markdown(risk_badge(goal_now.risk, locale))
+    fan_chart(view, result, currency)
+    months = result.company.months
+    shown = pd.DataFrame(
+        {
+            "month": [month_name(m.month, locale) for m in months],
+            "p10": [c.fmt_money(m.revenue.p10, currency, locale) for m in months],
+            "p50": [c.fmt_money(m.revenue.p50, currency, locale) for m in months],
+            "p90": [c.fmt_money(m.revenue.p90, currency, locale) for m in months],
+            "deals": [deals_text(m.won_deals.p10, m.won_deals.p50, m.won_deals.p90, locale)
+                      for m in months],
+            "won": [c.cell_money(m.won_to_date, currency, locale) if m.won_to_date else ""
+                    for m in months],
+            "goal": [c.cell_money(goals[m.month].goal if m.month in goals else None, currency,
+                                  locale) for m in months],
+            "chance": [share(goals[m.month].probability if m.month in goals else None, locale)
+                       for m in months],
+            "risk": [risk_cell(goals[m.month].risk if m.month in goals else None, locale)
+                     for m in months],
+            "gap": [c.cell_money(goals[m.month].gap if m.month in goals else None, currency,
+                                 locale) for m in months],
+        }
+    )  # fmt: skip
+    columns = {
+        "month": ("forecast.col.month", None),
+        "p10": ("forecast.col.p10", "concept.forecast_range"),
+        "p50": ("forecast.col.p50", "concept.forecast_range"),
+        "p90": ("forecast.col.p90", "concept.forecast_range"),
+        "deals": ("forecast.col.won_deals", "concept.forecast_range"),
+        "won": ("forecast.col.won_to_date", "forecast.month_revenue_to_date"),
+        "goal": ("forecast.col.goal", "concept.goals_csv"),
+        "chance": ("forecast.col.chance", "concept.goal_chance"),
+        "risk": ("forecast.col.risk", "concept.goal_chance"),
+        "gap": ("forecast.col.gap", "concept.goal_chance"),
+    }
+    export = pd.DataFrame(
+        {
+            t("forecast.col.month", locale): [m.month.isoformat()[:7] for m in months],
+            t("forecast.col.p10", locale): [m.revenue.p10 for m in months],
+            t("forecast.col.p50", locale): [m.revenue.p50 for m in months],
+            t("forecast.col.p90", locale): [m.revenue.p90 for m in months],
+            t("forecast.col.deals_p10", locale): [m.won_deals.p10 for m in months],
+            t("forecast.col.deals_p50", locale): [m.won_deals.p50 for m in months],
+            t("forecast.col.deals_p90", locale): [m.won_deals.p90 for m in months],
+            t("forecast.col.won_to_date", locale): [m.won_to_date for m in months],
+            t("forecast.col.goal", locale): [g.goal if (g := goals.get(m.month)) else None
+                                             for m in months],
+            t("forecast.col.chance", locale): [g.probability if (g := goals.get(m.month))
+                                               else None for m in months],
+            t("forecast.col.risk", locale): [t(f"forecast.risk.{g.risk}", locale)
+                                             if (g := goals.get(m.month)) else None
+                                             for m in months],
+            t("forecast.col.gap", locale): [g.gap if (g := goals.get(m.month)) else None
+                                            for m in months],
+        }
+    )  # fmt: skip
+    st.subheader(t("forecast.ranges", locale), help=c.tip("concept.forecast_range", locale))
+    c.table(shown, view=view, name="forecast_ranges",
+            column_config=c.text_columns(columns, locale, left=["month", "risk"]),
+            export=export)  # fmt: skip
+    if not goals:
+        # A caption, not a box: the month's facts below already say how to import goals in one.
+        st.caption(t("forecast.no_goals", locale, command=GOALS_COMMAND, format=GOALS_FORMAT))
+
+
+def deals_text(p10: float, p50: float, p90: float, locale: Locale) -> str:
+    return t("forecast.deals_text", locale, p10=c.fmt_number(p10, locale),
+             p50=c.fmt_number(p50, locale), p90=c.fmt_number(p90, locale))  # fmt: skip
+
+
+def scopes_section(view: View, result: Forecast, labels: Labels, currency: str | None) -> None:
+    """This month's range per pipeline (when there are several) and per seller, with the
+    sellers' goals, chances and risk."""
+    assert result.company is not None
+    locale = view.locale
+    first = result.company.months[0].month
+    month = month_name(first, locale)
+    seller_goals: dict[int | None, GoalLike] = {g.user_id: g for g in result.goals
+                    if g.user_id is not None and g.month == first}  # fmt: skip
+    for kind, scopes in (("pipeline", result.pipelines), ("seller", result.sellers)):
+        if kind == "pipeline" and len(scopes) < 2:
+            continue  # one pipeline's range is the company's
+        if not scopes:
+            continue
+        st.subheader(t(f"forecast.by_{kind}", locale, month=month),
+                     help=c.tip("concept.forecast_range", locale))  # fmt: skip
+        # The biggest first: the rows a manager looks for.
+        scopes = tuple(sorted(scopes, key=lambda s: -s.months[0].revenue.p50))
+        names = [pipeline_name(labels, s.id, locale) if kind == "pipeline"
+                 else seller_name(labels, s.id, locale) for s in scopes]  # fmt: skip
+        now = [s.months[0] for s in scopes]
+        frame: dict[str, list[str]] = {
+            "name": names,
+            "p10": [c.fmt_money(m.revenue.p10, currency, locale) for m in now],
+            "p50": [c.fmt_money(m.revenue.p50, currency, locale) for m in now],
+            "p90": [c.fmt_money(m.revenue.p90, currency, locale) for m in now],
+            "deals": [deals_text(m.won_deals.p10, m.won_deals.p50, m.won_deals.p90, locale)
+                      for m in now],
+        }  # fmt: skip
+        columns: dict[str, tuple[str, str | None]] = {
+            "name": (f"forecast.col.{kind}", None),
+            "p10": ("forecast.col.p10", "concept.forecast_range"),
+            "p50": ("forecast.col.p50", "concept.forecast_range"),
+            "p90": ("forecast.col.p90", "concept.forecast_range"),
+            "deals": ("forecast.col.won_deals", "concept.forecast_range"),
+        }
+        export: dict[str, list[object]] = {
+            t(f"forecast.col.{kind}_id", locale): [s.id for s in scopes],
+            t(f"forecast.col.{kind}", locale): list(names),
+            t("forecast.col.p10", locale): [m.revenue.p10 for m in now],
+            t("forecast.col.p50", locale): [m.revenue.p50 for m in now],
+            t("forecast.col.p90", locale): [m.revenue.p90 for m in now],
+            t("forecast.col.deals_p50", locale): [m.won_deals.p50 for m in now],
+        }
+        if kind == "seller":
+            goals = [seller_goals.get(s.id) for s in scopes]
+            frame["goal"] = [c.cell_money(g.goal if g else None, currency, locale) for g in goals]
+            frame["chance"] = [share(g.probability if g else None, locale) for g in goals]
+            frame["risk"] = [risk_cell(g.risk if g else None, locale) for g in goals]
+            frame["gap"] = [c.cell_money(g.gap if g else None, currency, locale) for g in goals]
+            columns |= {
+                "goal": ("forecast.col.goal", "concept.goals_csv"),
+                "chance": ("forecast.col.chance", "concept.goal_chance"),
+                "risk": ("forecast.col.risk", "concept.goal_chance"),
+                "gap": ("forecast.col.gap", "concept.goal_chance"),
+            }
+            export[t("forecast.col.goal", locale)] = [g.goal if g else None for g in goals]
+            export[t("forecast.col.chance", locale)] = [g.probability if g else None
+                                                        for g in goals]  # fmt: skip
+            export[t("forecast.col.risk", locale)] = [t(f"forecast.risk.{g.risk}", locale)
+                                                      if g else None for g in goals]  # fmt: skip
+            export[t("forecast.col.gap", locale)] = [g.gap if g else None for g in goals]
+        c.table(pd.DataFrame(frame), view=view, name=f"forecast_by_{kind}",
+                column_config=c.text_columns(columns, locale, left=["name", "risk"]),
+                export=pd.DataFrame(export))  # fmt: skip
+    if result.sellers or len(result.pipelines) > 1:
+        st.caption(t("forecast.scopes_caption", locale))
+
+
+def pipeline_name(labels: Labels, pipeline_id: int | None, locale: Locale) -> str:
+    # Labels' own fallbacks are English; a pipeline the dimensions lack is named here.
+    name = labels.pipelines.get(pipeline_id) if pipeline_id is not None else None
+    return name or t("forecast.unknown_pipeline", locale, id=pipeline_id)
+
+
+def stage_name(labels: Labels, pipeline_id: int, status_id: int, locale: Locale) -> str:
+    name = labels.stages.get((pipeline_id, status_id))
+    return name or t("forecast.unknown_stage", locale, id=status_id)
+
+
+def seller_name(labels: Labels, user_id: int | None, locale: Locale) -> str:
+    if user_id is None:
+        return t("forecast.company", locale)
+    return labels.sellers.get(user_id) or t("forecast.unknown_seller", locale, id=user_id)
+
+
+def weighted_section(view: View, result: Forecast, labels: Labels, currency: str | None) -> None:
+    """The open pipeline by stage, each stage's win probability with the closed deals behind
+    it, and the value weighted by each deal's own chance."""
+    summary = result.open_pipeline
+    if summary is None:
+        return
+    locale = view.locale
+    st.subheader(t("forecast.weighted", locale), help=c.tip("concept.weighted_pipeline", locale))
+    stages = sorted(
+        (s for s in summary.stages if s.open_deals),
+        key=lambda s: (
+            s.pipeline_id,
+            labels.stage_order.get((s.pipeline_id, s.status_id), 10**6),
+            s.status_id,
+        ),
+    )
+    st.markdown(
+        t("forecast.weighted_total", locale,
+          deals=i18n.number(summary.open_deals, locale),
+          value=c.fmt_money(sum(s.open_value for s in stages), currency, locale),
+          weighted=c.fmt_money(summary.weighted_value, currency, locale))
+    )  # fmt: skip
+    if not stages:
+        st.info(t("forecast.no_open", locale))
+        return
+    pipelines = [pipeline_name(labels, s.pipeline_id, locale) for s in stages]
+    stage_names = [stage_name(labels, s.pipeline_id, s.status_id, locale) for s in stages]
+    names = [f"{p} · {n}" for p, n in zip(pipelines, stage_names, strict=True)]
+    fig = go.Figure()
+    for name_key, values, colour in (
+        ("forecast.col.value", [s.open_value for s in stages], "#BAB0AC"),
+        ("forecast.col.weighted", [s.weighted_value for s in stages], P50_COLOUR),
+    ):
+        fig.add_bar(
+            y=names, x=values, orientation="h", name=t(name_key, locale), marker_color=colour,
+            customdata=[t("forecast.weighted_hover", locale, stage=n,
+                          value=c.fmt_money(s.open_value, currency, locale),
+                          weighted=c.fmt_money(s.weighted_value, currency, locale),
+                          chance=share(s.probability, locale),
+                          closed=i18n.number(s.closed_deals, locale))
+                        for n, s in zip(names, stages, strict=True)],
+            hovertemplate="%{customdata}<extra></extra>",
+        )  # fmt: skip
+    fig.update_layout(
+        barmode="group", height=140 + 44 * len(stages), separators=c.separators(locale),
+        yaxis={"autorange": "reversed", "automargin": True},
+        xaxis={"title": t("forecast.axis_value", locale, currency=currency or "")},
+    )  # fmt: skip
+    c.plot(fig, key="forecast.weighted")
+    shown = pd.DataFrame(
+        {
+            "pipeline": pipelines,
+            "stage": stage_names,
+            "deals": [c.fmt_number(s.open_deals, locale) for s in stages],
+            "value": [c.fmt_money(s.open_value, currency, locale) for s in stages],
+            "chance": [share(s.probability, locale) for s in stages],
+            "closed": [c.fmt_number(s.closed_deals, locale) for s in stages],
+            "weighted": [c.fmt_money(s.weighted_value, currency, locale) for s in stages],
+        }
+    )
+    columns = {
+        "pipeline": ("forecast.col.pipeline", None),
+        "stage": ("forecast.col.stage", None),
+        "deals": ("forecast.col.deals", "concept.weighted_pipeline"),
+        "value": ("forecast.col.value", "concept.weighted_pipeline"),
+        "chance": ("forecast.col.win_chance", "concept.weighted_pipeline"),
+        "closed": ("forecast.col.closed_behind", "concept.weighted_pipeline"),
+        "weighted": ("forecast.col.weighted", "concept.weighted_pipeline"),
+    }
+    export = pd.DataFrame(
+        {
+            t("forecast.col.pipeline_id", locale): [s.pipeline_id for s in stages],
+            t("forecast.col.pipeline", locale): shown["pipeline"],
+            t("forecast.col.status_id", locale): [s.status_id for s in stages],
+            t("forecast.col.stage", locale): shown["stage"],
+            t("forecast.col.deals", locale): [s.open_deals for s in stages],
+            t("forecast.col.value", locale): [s.open_value for s in stages],
+            t("forecast.col.win_chance", locale): [s.probability for s in stages],
+            t("forecast.col.closed_behind", locale): [s.closed_deals for s in stages],
+            t("forecast.col.weighted", locale): [s.weighted_value for s in stages],
+        }
+    )
+    c.table(shown, view=view, name="weighted_pipeline",
+            column_config=c.text_columns(columns, locale, left=["pipeline", "stage"]),
+            export=export)  # fmt: skip
+    st.caption(t("forecast.weighted_caption", locale))
+    if summary.unpriced_deals:
+        st.caption(
+            i18n.tn("forecast.unpriced", summary.unpriced_deals, locale,
+                    value=c.fmt_money(summary.unpriced_value, currency, locale))
+        )  # fmt: skip
+
+
+def method_text(name: str, method: str, months: int, locale: Locale) -> str:
+    """Which model projected a series of leads not yet created, and why, in words."""
+    kind = method
+    if method == "recent_mean" and months >= TREND_MONTHS:
+        kind = "smoothing_failed"  # enough history, but the smoothing did not fit
+    return t(f"forecast.method.{kind}", locale, series=t(f"forecast.series.{name}", locale),
+             months=i18n.number(months, locale))  # fmt: skip
+
+
+def method_section(view: View, result: Forecast) -> None:
+    new = result.new_leads
+    if new is None:
+        return
+    locale = view.locale
+    series = (new.volume, new.wins_per_lead, new.revenue_per_lead)
+    lines = [method_text(s.name, s.method, len(s.history), locale) for s in series]
+    fallback = [s for s in series if s.method in FALLBACK_METHODS]
+    with st.expander(t("forecast.method", locale), expanded=bool(fallback)):
+        st.markdown(t("forecast.method_intro", locale,
+                      months=i18n.number(result.closed_months, locale),
+                      draws=i18n.number(result.draws, locale)))  # fmt: skip
+        st.markdown("\n".join(f"- {line}" for line in lines))
+    if fallback:
+        st.warning(t("forecast.fallback", locale), icon=":material/info:")
+
+
+def forecast_section(view: View, scope: metrics_data.Request, report: Report) -> None:
+    """Everything the forecast says, or what it lacks; a failure here leaves the facts below."""
+    locale, currency = view.locale, report.currency
+    loaded, error = metrics_data.safe(lambda: metrics_data.load_forecast(scope))
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    result: Forecast = loaded
+    st.caption(t("forecast.caption", locale,
+                 now=i18n.moment(result.now, view.zone, locale),
+                 draws=i18n.number(result.draws, locale), seed=result.seed))  # fmt: skip
+    if result.status != "ok" or result.company is None:
+        st.info(insufficient_text(result, locale), icon=":material/hourglass_empty:")
+        return
+    names, error = metrics_data.safe(
+        lambda: metrics_data.load_forecast_labels(scope.url, scope.version)
+    )
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    labels: Labels = names
+    ranges_section(view, result, currency)
+    scopes_section(view, result, labels, currency)
+    weighted_section(view, result, labels, currency)
+    method_section(view, result)
+
+
+def insufficient_text(result: Forecast, locale: Locale) -> str:
+    """The forecast's statement of what history is missing, in the reader's language."""
+    return i18n.tn("forecast.insufficient", result.closed_months, locale)
+
+
 # -- the page -----------------------------------------------------------------------------------
 
 
@@ -190,9 +656,10 @@ def render() -> None:
     if page is None:
         return
     scope, report = page.scope, page.report
-    st.info(t("forecast.not_built", locale), icon=":material/construction:")
     subdomain = view.account.subdomain if view.account is not None else None
     subdomain = subdomain or report.model.get("subdomain") or None
+    forecast_section(view, scope, report)
+    st.divider()
     month_section(view, report)
     pipeline_section(view, scope, report, subdomain)
 

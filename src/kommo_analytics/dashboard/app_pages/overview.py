@@ -1,6 +1,6 @@
 """Overview: the morning page. KPI cards with their change against the comparison period and a
 colour against their target, the leads and revenue trend, and the month's revenue to date
-against the goal. Every number is the one `kommo-analytics metrics --json` prints for the same
+against the goal with the forecast's likely month (P50 and its P10–P90 range). Every number is the one `kommo-analytics metrics --json` prints for the same
 period and filters.
 """
 
@@ -12,9 +12,11 @@ import streamlit as st
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data, targets
 from kommo_analytics.dashboard.filters import View, channel_label
+from kommo_analytics.dashboard.goals import month_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Report, section
+from kommo_analytics.service.forecasts import Forecast, Range
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
@@ -153,10 +155,38 @@ def trend(view: View, scope: metrics_data.Request, params: MetricParams) -> None
     c.plot(fig, key="overview.trend")
 
 
-def month_vs_goal(view: View, report: Report) -> None:
+def month_forecast(view: View, scope: metrics_data.Request,
+                   currency: str | None) -> Range | None:  # fmt: skip
+    """The forecast card of the month: its P50, the P10–P90 range and, with a goal, the chance
+    of reaching it; the range (for the chart) or None when there is no forecast."""
+    locale = view.locale
+    loaded, error = metrics_data.safe(lambda: metrics_data.load_forecast(scope))
+    if error is not None:
+        c.show_error(error, locale)
+        return None
+    result: Forecast = loaded
+    if result.status != "ok" or result.company is None:
+        st.caption(i18n.tn("overview.forecast_insufficient", result.closed_months, locale))
+        return None
+    month = result.company.months[0]
+    revenue = month.revenue
+    st.metric(t("overview.forecast_p50", locale), c.fmt_money(revenue.p50, currency, locale),
+              border=True, help=c.tip("concept.forecast_range", locale))  # fmt: skip
+    st.caption(t("overview.forecast_range", locale,
+                 p10=c.fmt_money(revenue.p10, currency, locale),
+                 p90=c.fmt_money(revenue.p90, currency, locale)))  # fmt: skip
+    goal = next((g for g in result.goals if g.user_id is None and g.month == month.month), None)
+    if goal is not None:
+        st.caption(t("overview.forecast_chance", locale,
+                     chance=c.fmt_pct(100.0 * goal.probability, locale),
+                     risk=t(f"forecast.risk.{goal.risk}", locale)))  # fmt: skip
+    return revenue
+
+
+def month_vs_goal(view: View, scope: metrics_data.Request, report: Report) -> None:
     locale, currency = view.locale, report.currency
     f = section(report.forecast, "forecast")
-    st.subheader(t("overview.month", locale, month=f.month),
+    st.subheader(t("overview.month", locale, month=month_label(f.month, locale)),
                  help=c.tip("forecast.month_revenue_to_date", locale))  # fmt: skip
     revenue, goal = f.month_revenue_to_date, f.month_goal
     left, right = st.columns([2, 1])
@@ -171,16 +201,25 @@ def month_vs_goal(view: View, report: Report) -> None:
             st.caption(t("overview.month_gap", locale,
                          gap=c.fmt_money(f.month_gap_to_goal, currency, locale),
                          days=i18n.number(f.working_days_left, locale)))  # fmt: skip
-        st.caption(t("overview.forecast_not_built", locale))
+        likely = month_forecast(view, scope, currency)
     with left:
         fig = go.Figure()
-        fig.add_bar(y=[""], x=[revenue], orientation="h", name=t("overview.month_revenue", locale),
+        fig.add_bar(y=[""], x=[revenue], name=t("overview.month_revenue", locale),
                     marker_color="#54A24B")  # fmt: skip
+        if likely is not None:
+            # The likely month behind the bar: what is won so far, against where it may end.
+            fig.add_vrect(x0=likely.p10, x1=likely.p90, fillcolor="#4C78A8", opacity=0.2,
+                          line_width=0, annotation_text=t("overview.forecast_band", locale),
+                          annotation_position="bottom left")  # fmt: skip
+            fig.add_vline(x=likely.p50, line_width=2, line_dash="dot", line_color="#4C78A8",
+                          annotation_text=t("overview.forecast_p50_short", locale),
+                          annotation_position="top left")  # fmt: skip
         if goal is not None:
             fig.add_vline(x=goal, line_width=3, line_dash="dash", line_color="#E45756",
                           annotation_text=t("overview.month_goal", locale))  # fmt: skip
-        fig.update_layout(height=160, showlegend=False,
-                          xaxis={"range": [0, max(revenue, goal or 0) * 1.15 or 1]})  # fmt: skip
+        highest = max(revenue, goal or 0, likely.p90 if likely is not None else 0)
+        fig.update_layout(height=160, showlegend=False, separators=c.separators(locale),
+                          xaxis={"range": [0, highest * 1.15 or 1]})  # fmt: skip
         c.plot(fig, key="overview.month")
 
 
@@ -219,7 +258,7 @@ def render() -> None:
         subdomain=acc.subdomain,
     )
     trend(view, scope, metrics_data.params_of(scope, acc, sla))
-    month_vs_goal(view, report)
+    month_vs_goal(view, scope, report)
     quality = section(report.data_quality, "data_quality")
     for key, message in (
         ("deleted_leads", "overview.deleted"),
