@@ -6,6 +6,7 @@ is missing, and a history under a year says that the new-leads model fell back t
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,9 +18,12 @@ from kommo_analytics.cli.main import app as cli
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.app_pages import forecast as page
+from kommo_analytics.model import store as model_store
 from kommo_analytics.service import account, forecasts
-from kommo_analytics.service.forecasts import Forecast
+from kommo_analytics.service.forecasts import Forecast, Recommendation
 from kommo_analytics.service.scope import Scope
+from kommo_analytics.settings import Settings
+from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import MakeApp
 from tests.dashboard.test_page_performance_forecast_definitions import (  # noqa: F401 (fixture)
@@ -213,3 +217,121 @@ def test_the_method_says_why_a_mean_was_used() -> None:
     assert "did not fit the 20 months" in failed
     assert "yearly seasonality" in page.method_text("wins_per_lead", "holt_winters_seasonal",
                                                     26, "en")  # fmt: skip
+
+
+# -- pacing, recommendations and the accuracy record ------------------------------------------
+
+
+def test_the_recommendations_name_the_numbers_of_the_forecast_command(
+    goals_url: str,  # noqa: F811
+    make_app: MakeApp,
+) -> None:
+    app = make_app(goals_url, FORECAST, lang="en", **OCTOBER).run()
+    no_exception(app)
+    run = CliRunner().invoke(
+        cli, ["forecast", "--json", "--as-of", AS_OF.isoformat(), "--db", goals_url]
+    )
+    assert run.exit_code == 0, run.output
+    expected = json.loads(run.stdout)
+    keys = [r["key"] for r in expected["recommendations"]]
+    assert "close_gap" in keys  # the goals are above the P50
+    shown = next(m.value for m in app.markdown if m.value.startswith("- "))
+    bullets = shown.splitlines()
+    assert len(bullets) == len(keys)
+    gap = next(r for r in expected["recommendations"] if r["key"] == "close_gap")
+    n = gap["numbers"]
+    line = next(b for b in bullets if "short of the goal at P50" in b)
+    assert line.startswith(f"- Nov 2026: {c.fmt_money(n['gap'], 'BRL', 'en')} short")
+    for part in (
+        f"{c.fmt_number(n['deals_needed'], 'en')} more won deals at the current average "
+        f"ticket of {c.fmt_money(n['average_ticket'], 'BRL', 'en')}",
+        f"about {c.fmt_number(n['leads_needed'], 'en')} more leads at the current "
+        f"{page.share(n['lead_to_win_rate'], 'en')} lead-to-win rate",
+        f"goal {c.fmt_money(n['goal'], 'BRL', 'en')}",
+    ):
+        assert part in line
+    labels = forecasts.labels(parse_database_url(goals_url))
+    for r in expected["recommendations"]:
+        typed = Recommendation(r["key"], date.fromisoformat(r["month"]), r["user_id"],
+                               r["numbers"])  # fmt: skip
+        assert f"- {page.recommendation_text(typed, labels, 'BRL', 'en')}" in bullets
+    # Pacing beside the goal: the company's November goal per working day, as --json has it.
+    pace = next(p for p in expected["pacing"] if p["user_id"] is None)
+    caption = next(cap.value for cap in app.caption if cap.value.startswith("To reach it"))
+    assert c.fmt_money(pace["revenue_per_day"], "BRL", "en") in caption
+    assert f"{pace['working_days_left']} working days" in caption
+    pacing = table(app, "per_day")
+    assert set(pacing["per_day"]) >= {c.fmt_money(p["revenue_per_day"], "BRL", "en")
+                                      for p in expected["pacing"] if p["revenue_per_day"]}  # fmt: skip
+
+
+def test_the_recommendations_speak_portuguese(goals_url: str, make_app: MakeApp) -> None:  # noqa: F811
+    app = make_app(goals_url, FORECAST, lang="pt-BR", **OCTOBER).run()
+    no_exception(app)
+    shown = next(m.value for m in app.markdown if m.value.startswith("- "))
+    assert "para a meta na P50" in shown and "ao ticket médio atual de R$" in shown
+
+
+def test_the_accuracy_record_says_it_builds_up(synced_url: str, make_app: MakeApp) -> None:
+    app = make_app(synced_url, FORECAST, lang="en", **OCTOBER).run()
+    no_exception(app)
+    assert any("the record builds up as each sync stores" in cap.value for cap in app.caption)
+    assert not any("inside" in d.value.columns for d in app.dataframe)
+
+
+@pytest.fixture(scope="module")
+def snapshots_url(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A copy of the synced warehouse with two stored forecasts of October 2026: the one made
+    before the month with a range around anything won, the mid-month one far above it."""
+    base = tmp_path_factory.mktemp("snapshots")
+    serving = parse_database_url(synced_url).serving_path
+    assert serving is not None
+    shutil.copytree(serving.parent, base / "warehouse", ignore=shutil.ignore_patterns("*.lock"))
+    url = f"duckdb:///{base / 'warehouse' / 'kommo.duckdb'}"
+    target = parse_database_url(url)
+
+    def snapshot(made: date, p10: float, p50: float, p90: float) -> dict[str, Any]:
+        return {"made_on": made, "as_of": datetime(made.year, made.month, made.day, 12),
+                "month": OCT_1, "revenue_p10": p10, "revenue_p50": p50, "revenue_p90": p90,
+                "won_deals_p10": 1.0, "won_deals_p50": 2.0, "won_deals_p90": 3.0,
+                "method": "holt_damped", "seed": 0}  # fmt: skip
+
+    rows = [
+        snapshot(date(2026, 9, 30), 0.0, 1_000.0, 100_000_000.0),
+        snapshot(date(2026, 10, 10), 90_000_000.0, 95_000_000.0, 100_000_000.0),
+    ]
+    model_store.replace_input_rows(target, "forecast_snapshots", rows, delete_where="1 = 1")
+    Warehouse(target, Settings(data_dir=base / "data", database_url=url).data_dir).publish()
+    return url
+
+
+def test_the_accuracy_record_scores_the_stored_forecasts(
+    snapshots_url: str, make_app: MakeApp
+) -> None:
+    record = forecasts.accuracy(
+        parse_database_url(snapshots_url),
+        account.load_modelled(parse_database_url(snapshots_url)),
+        now=AS_OF,
+    )
+    assert [m.month for m in record.months] == [OCT_1]
+    october = record.months[0]
+    assert october.actual > 0
+    app = make_app(snapshots_url, FORECAST, lang="en", **OCTOBER).run()
+    no_exception(app)
+    shown = table(app, "before_inside")
+    row = shown.iloc[0]
+    assert row["month"] == "Oct 2026"
+    assert row["actual"] == c.fmt_money(october.actual, "BRL", "en")
+    assert row["before"] == "R$0.00–R$100,000,000.00 (R$1,000.00)"
+    assert row["before_inside"] == "✅ Inside"
+    assert row["mid_inside"] == "❌ Outside"
+    mid = october.mid_month
+    assert mid is not None and mid.error > 0
+    assert row["mid_error"].startswith(f"+{c.fmt_money(mid.error, 'BRL', 'en')} (+")
+    summary = ("Last month: made before the month, actual inside the range 1 of 1 times; "
+               "made mid-month, 0 of 1 times.")  # fmt: skip
+    assert any(m.value == summary for m in app.markdown)
+    # The same record in Spanish.
+    es = make_app(snapshots_url, FORECAST, lang="es", **OCTOBER).run()
+    no_exception(es)
+    assert table(es, "before_inside").iloc[0]["mid_inside"] == "❌ Fuera"

@@ -26,7 +26,7 @@ from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Report
 from kommo_analytics.service import account, forecasts, reports
 from kommo_analytics.service.account import Account
-from kommo_analytics.service.forecasts import Forecast, Labels
+from kommo_analytics.service.forecasts import Accuracy, Forecast, Labels
 from kommo_analytics.service.scope import Scope
 
 CACHE_TTL_SECONDS: Final = data.CACHE_TTL_SECONDS
@@ -148,6 +148,18 @@ def load_forecast(request: Request, seed: int = FORECAST_SEED) -> Forecast:
 def load_forecast_labels(url: str, version: str) -> Labels:
     """Pipeline, stage and seller names for the ids a forecast reports."""
     return forecasts.labels(account.target(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _accuracy(url: str, version: str, as_of: datetime) -> Accuracy:
+    acc = load_account(url, version)
+    return forecasts.accuracy(account.target(url), acc, now=as_of)
+
+
+def load_accuracy(request: Request) -> Accuracy:
+    """The company's stored forecasts of the last closed months scored against what was won
+    (the record is the company's whatever the filters, so only the warehouse and "now" key it)."""
+    return _accuracy(request.url, request.version, request.as_of)
 
 
 def safe(load: Callable[[], Any]) -> tuple[Any, KommoAnalyticsError | None]:

@@ -32,7 +32,14 @@ from kommo_analytics.dashboard.goals import (
     needed_text,
 )
 from kommo_analytics.metrics.results import OpenStage, Report, section
-from kommo_analytics.service.forecasts import Forecast, Labels
+from kommo_analytics.service.forecasts import (
+    Accuracy,
+    Forecast,
+    Labels,
+    Pacing,
+    Recommendation,
+    ScoredSnapshot,
+)
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -339,6 +346,9 @@ def ranges_section(view: View, result: Forecast, currency: str | None) -> None:
                          goal=c.fmt_money(goal_now.goal, currency, locale),
                          gap=c.fmt_money(goal_now.gap, currency, locale)))  # fmt: skip
             st.markdown(risk_badge(goal_now.risk, locale))
+            pace = company_pacing(result).get(current.month)
+            if pace is not None:
+                st.caption(pacing_text(pace, currency, locale))
     fan_chart(view, result, currency)
     months = result.company.months
     shown = pd.DataFrame(
@@ -587,6 +597,234 @@ def weighted_section(view: View, result: Forecast, labels: Labels, currency: str
         )  # fmt: skip
 
 
+# -- pacing, recommendations and the accuracy record -------------------------------------------
+
+
+def company_pacing(result: Forecast) -> dict[date, Pacing]:
+    return {p.month: p for p in result.pacing if p.user_id is None}
+
+
+def per_day(value: float | None, digits: int, locale: Locale) -> str:
+    return "—" if value is None else c.fmt_number(value, locale, digits)
+
+
+def pacing_text(p: Pacing, currency: str | None, locale: Locale) -> str:
+    """What a goal asks of each working day left, in one sentence."""
+    if p.remaining <= 0:
+        return t("forecast.pacing.reached", locale)
+    if p.revenue_per_day is None:
+        return t("forecast.pacing.no_days", locale,
+                 remaining=c.fmt_money(p.remaining, currency, locale))  # fmt: skip
+    return t("forecast.pacing.text", locale,
+             revenue=c.fmt_money(p.revenue_per_day, currency, locale),
+             deals=per_day(p.deals_per_day, 1, locale),
+             days=i18n.number(p.working_days_left, locale),
+             remaining=c.fmt_money(p.remaining, currency, locale))  # fmt: skip
+
+
+def pacing_section(view: View, result: Forecast, labels: Labels, currency: str | None) -> None:
+    """Per goal of the forecast's months: still to win, working days left, and so the revenue
+    and won deals it takes per working day."""
+    if not result.pacing:
+        return
+    locale = view.locale
+    rows = result.pacing
+    st.subheader(t("forecast.pacing", locale), help=c.tip("concept.goal_chance", locale))
+    shown = pd.DataFrame(
+        {
+            "month": [month_name(p.month, locale) for p in rows],
+            "who": [seller_name(labels, p.user_id, locale) for p in rows],
+            "goal": [c.fmt_money(p.goal, currency, locale) for p in rows],
+            "remaining": [c.fmt_money(p.remaining, currency, locale) for p in rows],
+            "days": [c.fmt_number(p.working_days_left, locale) for p in rows],
+            "per_day": [c.cell_money(p.revenue_per_day, currency, locale) for p in rows],
+            "deals": [c.fmt_number(p.deals_needed, locale) for p in rows],
+            "deals_per_day": [per_day(p.deals_per_day, 1, locale) for p in rows],
+        }
+    )
+    columns: dict[str, tuple[str, str | None]] = {
+        "month": ("forecast.col.month", None),
+        "who": ("forecast.col.who", None),
+        "goal": ("forecast.col.goal", "concept.goals_csv"),
+        "remaining": ("forecast.col.remaining", None),
+        "days": ("forecast.col.working_days", None),
+        "per_day": ("forecast.col.revenue_per_day", None),
+        "deals": ("forecast.col.deals_needed", None),
+        "deals_per_day": ("forecast.col.deals_per_day", None),
+    }
+    export = pd.DataFrame(
+        {
+            t("forecast.col.month", locale): [p.month.isoformat()[:7] for p in rows],
+            t("forecast.col.seller_id", locale): [p.user_id for p in rows],
+            t("forecast.col.who", locale): shown["who"],
+            t("forecast.col.goal", locale): [p.goal for p in rows],
+            t("forecast.col.won_to_date", locale): [p.won_to_date for p in rows],
+            t("forecast.col.remaining", locale): [p.remaining for p in rows],
+            t("forecast.col.working_days", locale): [p.working_days_left for p in rows],
+            t("forecast.col.revenue_per_day", locale): [p.revenue_per_day for p in rows],
+            t("forecast.col.deals_needed", locale): [p.deals_needed for p in rows],
+            t("forecast.col.deals_per_day", locale): [p.deals_per_day for p in rows],
+        }
+    )
+    c.table(shown, view=view, name="forecast_pacing",
+            column_config=c.text_columns(columns, locale, left=["month", "who"]),
+            export=export)  # fmt: skip
+    st.caption(t("forecast.pacing_caption", locale))
+
+
+def _value(r: Recommendation, key: str) -> float | None:
+    value = r.numbers.get(key)
+    return None if value is None else float(value)
+
+
+def recommendation_text(r: Recommendation, labels: Labels, currency: str | None,
+                        locale: Locale) -> str:  # fmt: skip
+    """A recommendation in the reader's language, naming the numbers it rests on."""
+
+    def money(key: str) -> str:
+        return c.fmt_money(_value(r, key), currency, locale)
+
+    def count(key: str) -> str:
+        return c.fmt_number(_value(r, key), locale)
+
+    def rate(key: str) -> str:
+        return share(_value(r, key), locale)
+
+    month = month_name(r.month, locale)
+    if r.key == "close_gap":
+        kind = ("close_gap" if r.numbers.get("leads_needed") is not None
+                else "close_gap_deals" if r.numbers.get("deals_needed") is not None
+                else "close_gap_only")  # fmt: skip
+        return t(f"forecast.rec.{kind}", locale, month=month, gap=money("gap"), p50=money("p50"),
+                 goal=money("goal"), deals=count("deals_needed"), ticket=money("average_ticket"),
+                 leads=count("leads_needed"), rate=rate("lead_to_win_rate"))  # fmt: skip
+    if r.key == "largest_drop":
+        pipeline = int(_value(r, "pipeline_id") or 0)
+        following = r.numbers.get("next_status_id")
+        return t("forecast.rec.largest_drop", locale,
+                 pipeline=pipeline_name(labels, pipeline, locale),
+                 stage=stage_name(labels, pipeline, int(_value(r, "status_id") or 0), locale),
+                 next=(stage_name(labels, pipeline, int(following), locale)
+                       if following is not None else t("forecast.rec.won", locale)),
+                 rate=rate("drop_rate"), left=count("deals_left"), open=count("open_deals"),
+                 stale=count("stale_deals"), days=count("stale_days"))  # fmt: skip
+    return t("forecast.rec.seller_at_risk", locale, seller=seller_name(labels, r.user_id, locale),
+             month=month, chance=rate("probability"), goal=money("goal"), p50=money("p50"),
+             gap=money("gap"), open=count("open_deals"), stale=count("stale_deals"),
+             days=count("stale_days"))  # fmt: skip
+
+
+def recommendations_section(view: View, result: Forecast, labels: Labels,
+                            currency: str | None) -> None:  # fmt: skip
+    locale = view.locale
+    st.subheader(t("forecast.recommendations", locale))
+    if not result.recommendations:
+        st.caption(t("forecast.no_recommendations", locale))
+        return
+    lines = [recommendation_text(r, labels, currency, locale) for r in result.recommendations]
+    st.markdown("\n".join(f"- {line}" for line in lines))
+    st.caption(t("forecast.recommendations_caption", locale))
+
+
+def scored_range(s: ScoredSnapshot | None, currency: str | None, locale: Locale) -> str:
+    if s is None:
+        return ""
+    return t("forecast.accuracy.range", locale, p10=c.fmt_money(s.p10, currency, locale),
+             p90=c.fmt_money(s.p90, currency, locale),
+             p50=c.fmt_money(s.p50, currency, locale))  # fmt: skip
+
+
+def inside_cell(s: ScoredSnapshot | None, locale: Locale) -> str:
+    if s is None:
+        return ""
+    return t("forecast.accuracy.inside" if s.inside else "forecast.accuracy.outside", locale)
+
+
+def error_cell(s: ScoredSnapshot | None, currency: str | None, locale: Locale) -> str:
+    """The P50's error, signed (positive: the forecast was too high) and as a share."""
+    if s is None:
+        return ""
+    amount = c.fmt_money(s.error, currency, locale)
+    if s.error > 0:
+        amount = f"+{amount}"
+    if s.relative_error is None:
+        return amount
+    relative = c.fmt_pct(100.0 * s.relative_error, locale)
+    return t("forecast.accuracy.error", locale, amount=amount,
+             share=f"+{relative}" if s.relative_error > 0 else relative)  # fmt: skip
+
+
+def accuracy_summary(record: Accuracy, locale: Locale) -> str:
+    parts = []
+    if record.scored_before_month:
+        parts.append(t("forecast.accuracy.before_summary", locale,
+                       inside=i18n.number(record.inside_before_month, locale),
+                       scored=i18n.number(record.scored_before_month, locale)))  # fmt: skip
+    if record.scored_mid_month:
+        parts.append(t("forecast.accuracy.mid_summary", locale,
+                       inside=i18n.number(record.inside_mid_month, locale),
+                       scored=i18n.number(record.scored_mid_month, locale)))  # fmt: skip
+    return i18n.tn("forecast.accuracy.summary", len(record.months), locale,
+                   parts="; ".join(parts))  # fmt: skip
+
+
+def accuracy_section(view: View, scope: metrics_data.Request, currency: str | None) -> None:
+    """The forecasts shown before and during each closed month against what was won in it."""
+    locale = view.locale
+    st.subheader(t("forecast.accuracy", locale), help=c.tip("concept.forecast_range", locale))
+    loaded, error = metrics_data.safe(lambda: metrics_data.load_accuracy(scope))
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    record: Accuracy = loaded
+    if not record.months:
+        st.caption(t("forecast.accuracy.empty", locale))
+        return
+    st.markdown(accuracy_summary(record, locale))
+    months = record.months
+    befores = [m.before_month for m in months]
+    mids = [m.mid_month for m in months]
+    shown = pd.DataFrame(
+        {
+            "month": [month_name(m.month, locale) for m in months],
+            "actual": [c.fmt_money(m.actual, currency, locale) for m in months],
+            "before": [scored_range(s, currency, locale) for s in befores],
+            "before_inside": [inside_cell(s, locale) for s in befores],
+            "before_error": [error_cell(s, currency, locale) for s in befores],
+            "mid": [scored_range(s, currency, locale) for s in mids],
+            "mid_inside": [inside_cell(s, locale) for s in mids],
+            "mid_error": [error_cell(s, currency, locale) for s in mids],
+        }
+    )
+    columns: dict[str, tuple[str, str | None]] = {
+        "month": ("forecast.col.month", None),
+        "actual": ("forecast.col.actual", None),
+        "before": ("forecast.col.before_range", "concept.forecast_range"),
+        "before_inside": ("forecast.col.inside", None),
+        "before_error": ("forecast.col.p50_error", None),
+        "mid": ("forecast.col.mid_range", "concept.forecast_range"),
+        "mid_inside": ("forecast.col.inside", None),
+        "mid_error": ("forecast.col.p50_error", None),
+    }
+
+    def raw(s: ScoredSnapshot | None, field: str) -> object:
+        return None if s is None else getattr(s, field)
+
+    export: dict[str, list[object]] = {
+        t("forecast.col.month", locale): [m.month.isoformat()[:7] for m in months],
+        t("forecast.col.actual", locale): [m.actual for m in months],
+    }
+    for kind, scored in (("before", befores), ("mid", mids)):
+        for field in ("p10", "p50", "p90", "inside", "error", "relative_error"):
+            heading = t(f"forecast.export.{kind}_{field}", locale)
+            export[heading] = [raw(s, field) for s in scored]
+    c.table(shown, view=view, name="forecast_accuracy",
+            column_config=c.text_columns(columns, locale, left=["month", "before_inside",
+                                                                "mid_inside"]),
+            export=pd.DataFrame(export))  # fmt: skip
+    st.caption(t("forecast.accuracy.caption", locale))
+
+
 def method_text(name: str, method: str, months: int, locale: Locale) -> str:
     """Which model projected a series of leads not yet created, and why, in words."""
     kind = method
@@ -626,6 +864,7 @@ def forecast_section(view: View, scope: metrics_data.Request, report: Report) ->
                  draws=i18n.number(result.draws, locale), seed=result.seed))  # fmt: skip
     if result.status != "ok" or result.company is None:
         st.info(insufficient_text(result, locale), icon=":material/hourglass_empty:")
+        accuracy_section(view, scope, currency)
         return
     names, error = metrics_data.safe(
         lambda: metrics_data.load_forecast_labels(scope.url, scope.version)
@@ -636,8 +875,11 @@ def forecast_section(view: View, scope: metrics_data.Request, report: Report) ->
     labels: Labels = names
     ranges_section(view, result, currency)
     scopes_section(view, result, labels, currency)
+    pacing_section(view, result, labels, currency)
+    recommendations_section(view, result, labels, currency)
     weighted_section(view, result, labels, currency)
     method_section(view, result)
+    accuracy_section(view, scope, currency)
 
 
 def insufficient_text(result: Forecast, locale: Locale) -> str:
