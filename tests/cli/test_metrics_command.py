@@ -94,7 +94,16 @@ def test_metrics_json_has_every_contract_key_with_plausible_values(warehouse: Pa
     assert sum(r["count"] for r in sales["loss_reasons"]) == sales["lost"]
     assert leads["cost"]["total"] is None and leads["cost"]["per_lead"] is None
     assert all(s["goal"] is None and s["attainment_pct"] is None for s in data["sellers"])
-    assert data["forecast"]["status"] == "not_built"
+    forecast = data["forecast"]
+    assert forecast["status"] == "ok" and forecast["seed"] == 0
+    assert [m["month"] for m in forecast["months"]] == ["2026-11", "2026-12", "2027-01"]
+    for month in forecast["months"]:
+        assert month["revenue_p10"] <= month["revenue_p50"] <= month["revenue_p90"]
+        assert month["won_deals_p10"] <= month["won_deals_p50"] <= month["won_deals_p90"]
+    # The current month's range includes what is won so far, the same figure as the facts'.
+    current = forecast["months"][0]
+    assert current["revenue_to_date"] == forecast["month_revenue_to_date"]
+    assert current["revenue_p10"] >= current["revenue_to_date"]
     assert sum(r["leads"] for r in data["channels"]) == leads["total"]
     activities = data["activities"]
     assert activities["tasks_completed"] <= activities["tasks_total"]
@@ -123,6 +132,7 @@ def test_metrics_tables_for_people(warehouse: Path) -> None:
                   "5 · Sellers", "5 · Channels", "6 · Forecast"):  # fmt: skip
         assert title in result.stdout
     assert "no costs imported" in result.stdout
+    assert "Forecast for 2026-11: P50" in result.stdout and "P10–P90" in result.stdout
 
 
 def _rendered(data: dict[str, Any], width: int) -> str:
@@ -183,6 +193,9 @@ def test_filters_by_name(warehouse: Path) -> None:
     assert narrowed["leads"]["total"] < everything["leads"]["total"]
     assert set(narrowed["leads"]["by_channel"]) >= {"paid"}
     assert sum(narrowed["leads"]["by_channel"].values()) == narrowed["leads"]["by_channel"]["paid"]
+    # The forecast of the seller's part of the pipeline alone (the channel filter does not apply).
+    whole_p50 = everything["forecast"]["months"][0]["revenue_p50"]
+    assert narrowed["forecast"]["months"][0]["revenue_p50"] < whole_p50
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,8 @@ def test_the_forecast_says_it_is_not_built(story: dict[str, Any]) -> None:
     assert f["status"] == "not_built"
     assert f["month"] == "2026-11"  # the month of as_of, whatever the period (October)
     assert not {"p10", "p50", "p90"} & set(f)  # no range is invented
+    # The range is the read service's to add (service/reports.py): here it stays empty.
+    assert (f["months"], f["method"], f["seed"]) == ([], "none", None)
 
 
 def test_month_revenue_to_date(story: dict[str, Any]) -> None:

@@ -14,11 +14,20 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from kommo_analytics.forecast.result import (
+    GoalOutlook,
+    MonthForecast,
+    NewLeadsSummary,
+    ScopeForecast,
+    SeriesForecast,
+)
 from kommo_analytics.metrics import report
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.metrics.results import SECTION_FIELDS, Report
 from kommo_analytics.model.channels import DEFAULT_CHANNELS
 from kommo_analytics.model.schema import MODEL_SCHEMA
+from kommo_analytics.service.forecasts import Forecast, Range
+from kommo_analytics.service.reports import with_range
 from tests.metrics.builders import (
     ANA,
     BRUNO,
@@ -163,6 +172,7 @@ def _at(document: dict[str, Any], path: Sequence[str | int]) -> Any:
         ("marketing",),
         ("forecast",),
         ("forecast", "open_pipeline", 0),
+        ("forecast", "months", 0),
         ("data_quality",),
     ],
     ids=lambda path: "/".join(map(str, path)) or "root",
@@ -191,6 +201,9 @@ def test_a_missing_key_fails() -> None:
         (("filters", "sellers"), ["6886327"]),
         (("model", "model_version"), 3),
         (("sales", "avg_ticket"), float("nan")),  # no value is null, never NaN
+        (("forecast", "status"), "maybe"),  # only the statuses the forecast has
+        (("forecast", "months", 0, "risk"), "extreme"),
+        (("forecast", "months", 0, "won_deals_p50"), "34"),
     ],
     ids=lambda v: "/".join(map(str, v)) if isinstance(v, tuple) else None,
 )
@@ -335,3 +348,103 @@ def test_as_of_in_utc_keeps_its_offset() -> None:
     assert document["as_of"] == "2026-11-15T15:00:00+00:00"
     typed = assert_round_trip(document)
     assert typed.as_of == datetime(2026, 11, 15, 15, 0, tzinfo=UTC)
+
+
+# -- the forecast's range, as the read service adds it ---------------------------------------------
+
+
+def forecast_result(*, goal: float | None = 15000.0) -> Forecast:
+    """A forecast made on 15 Nov 2026 for November (2000 already won, a company goal) and the
+    two months after it: the model's own result type, with numbers chosen by hand."""
+    months = tuple(
+        MonthForecast(
+            month=date(2026 + (10 + i) // 12, (10 + i) % 12 + 1, 1),
+            revenue=Range(8000.0 + i, 12000.5 + i, 17000.0 + i, 12100.0),
+            won_deals=Range(3.0, 4.5, 6.0, 4.4),
+            won_to_date=2000.0 if i == 0 else 0.0,
+            won_deals_to_date=2 if i == 0 else 0,
+            from_open_pipeline=6000.0,
+            from_new_leads=6100.0,
+        )
+        for i in range(3)
+    )
+    series = SeriesForecast("volume", "holt_damped", "short history", (1.0,), (1.0,), (0.1,))
+    goals = (
+        ()
+        if goal is None
+        else (
+            GoalOutlook(date(2026, 11, 1), None, goal, 12000.5, goal - 12000.5, 0.3125, "high"),
+            GoalOutlook(date(2026, 11, 1), ANA, 10000.0, 9000.0, 1000.0, 0.9, "low"),
+        )
+    )
+    return Forecast(
+        status="ok",
+        reason="5 closed months of history; new leads forecast by holt_damped",
+        now=datetime(2026, 11, 15, 12, 0, tzinfo=UTC),
+        seed=0,
+        draws=100,
+        company=ScopeForecast("company", None, months),
+        goals=goals,
+        new_leads=NewLeadsSummary(series, series, series, (1.0,), 3000.0),
+    )
+
+
+def test_the_range_fills_the_forecast_section_and_keeps_its_facts() -> None:
+    document = compute(story(), goals=GOALS)
+    facts = document["forecast"]
+    assert (facts["status"], facts["months"], facts["method"], facts["seed"]) == (
+        "not_built",
+        [],
+        "none",
+        None,
+    )
+    section = with_range(facts, forecast_result())
+    # Every fact stays, in its place; the forecast's keys follow them.
+    assert list(section) == list(facts)
+    added = {"status", "note", "months", "method", "seed"}
+    assert {k: v for k, v in section.items() if k not in added} == {
+        k: v for k, v in facts.items() if k not in added
+    }
+    assert section["status"] == "ok"
+    assert section["note"] == "5 closed months of history; new leads forecast by holt_damped"
+    assert (section["method"], section["seed"]) == ("holt_damped", 0)
+    assert [m["month"] for m in section["months"]] == ["2026-11", "2026-12", "2027-01"]
+    november, december = section["months"][:2]
+    assert november == {
+        "month": "2026-11",
+        "revenue_p10": 8000.0,
+        "revenue_p50": 12000.5,
+        "revenue_p90": 17000.0,
+        "won_deals_p10": 3.0,
+        "won_deals_p50": 4.5,
+        "won_deals_p90": 6.0,
+        "revenue_to_date": 2000.0,
+        "goal": 15000.0,  # the company's goal, not Ana's
+        "goal_probability_pct": 31.25,
+        "risk": "high",
+    }
+    assert (december["goal"], december["goal_probability_pct"], december["risk"]) == (
+        None,
+        None,
+        None,
+    )
+    document["forecast"] = section
+    typed = assert_round_trip(document)
+    assert typed.forecast is not None and typed.forecast.months[0].risk == "high"
+
+
+def test_without_history_the_section_says_why_and_has_no_range() -> None:
+    document = compute(story())
+    short = Forecast(
+        status="insufficient_history",
+        reason="the history holds 1 closed month(s); the forecast needs at least 3",
+        now=datetime(2026, 11, 15, 12, 0, tzinfo=UTC),
+        seed=0,
+        draws=100,
+    )
+    document["forecast"] = with_range(document["forecast"], short)
+    typed = assert_round_trip(document)
+    assert typed.forecast is not None
+    assert typed.forecast.status == "insufficient_history"
+    assert typed.forecast.note.startswith("the history holds 1 closed month")
+    assert (typed.forecast.months, typed.forecast.method, typed.forecast.seed) == ([], "none", 0)

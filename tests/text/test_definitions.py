@@ -21,6 +21,7 @@ from kommo_analytics.metrics import report
 from kommo_analytics.metrics.common import Model
 from kommo_analytics.model.channels import DEFAULT_CHANNELS
 from kommo_analytics.model.schema import MODEL_SCHEMA
+from kommo_analytics.service.reports import with_range
 from kommo_analytics.text.definitions import (
     LANGUAGES,
     Definition,
@@ -60,6 +61,7 @@ from tests.metrics.builders import (
     task_completed,
     warehouse,
 )
+from tests.metrics.test_results import forecast_result
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "metrics.md"
@@ -130,7 +132,7 @@ def result() -> dict[str, Any]:
         goals=[goal("2026-10", ANA, 2000.0, 2), goal("2026-11", ANA, 3000.0)],
     )
     try:
-        return report.compute(
+        document = report.compute(
             Model(MODEL_COLUMNS, MODEL_SCHEMA),
             params(),
             executor(con),
@@ -140,6 +142,10 @@ def result() -> dict[str, Any]:
         )
     finally:
         con.close()
+    # The range is added by the read service from the forecast model, as service.reports.report
+    # adds it; a hand-built forecast result fills every key of it.
+    document["forecast"] = with_range(document["forecast"], forecast_result())
+    return document
 
 
 def test_the_report_fixture_fills_every_list(result: dict[str, Any]) -> None:
@@ -148,7 +154,7 @@ def test_the_report_fixture_fills_every_list(result: dict[str, Any]) -> None:
     assert result["sellers"] and result["channels"]
     assert result["sales"]["loss_reasons"]
     assert all(result["leads"]["utm"][dim] for dim in ("utm_source", "utm_medium", "utm_campaign"))
-    assert result["forecast"]["open_pipeline"]
+    assert result["forecast"]["open_pipeline"] and result["forecast"]["months"]
     assert result["model"]
     assert result["leads"]["cost"]["imported"] and result["goals_imported"]
 

@@ -192,12 +192,25 @@ def print_report(report: Report, console: Console = console) -> None:
     )  # fmt: skip
 
     f = section(report.forecast, "forecast")
+    # The note of a forecast that ran names its models by their ids (holt_winters_seasonal):
+    # `kommo-analytics forecast` explains them, these tables say only where to look.
+    about = (
+        f.note if f.status != "ok" else "the range below; the method in kommo-analytics forecast"
+    )
     console.print(
-        f"[bold]6 · Forecast[/]: {f.note}. This month ({f.month}): "
+        f"[bold]6 · Forecast[/]: {about}. This month ({f.month}): "
         f"{_money(f.month_revenue_to_date, 2)} {money} won so far; goal "
         f"{_money(f.month_goal, 2) if f.month_goal is not None else 'not imported'}.",
         highlight=False,
     )
+    current = next((m for m in f.months if m.month == f.month), None)
+    if current is not None:
+        console.print(
+            f"   Forecast for {current.month}: P50 {_money(current.revenue_p50)} {money}, "
+            f"P10–P90 {_money(current.revenue_p10)}–{_money(current.revenue_p90)} {money} "
+            "(won so far included).",
+            highlight=False,
+        )
     console.print(
         "Every figure, and more (e.g. each seller's average ticket), is in "
         "`kommo-analytics metrics --json`.",

@@ -1,7 +1,11 @@
-"""Module 6 — forecast. The forecasting model (P10/P50/P90 ranges, backtests, recommendations) is
-a separate piece of work and is **not built yet**; until it is, this module reports only facts
-about the month ``as_of`` falls in: revenue won so far, the month's goal and what is missing, and
-the open pipeline by stage. It never extrapolates a run-rate and calls it a forecast.
+"""Module 6 — forecast: facts about the month ``as_of`` falls in — revenue won so far, the month's
+goal and what is missing, and the open pipeline by stage. It never extrapolates a run-rate and
+calls it a forecast.
+
+The range (P10/P50/P90 of the month and the two after it) is not computed here: it comes from the
+forecast model (``forecast/``), which the read service (``service/reports.py``) runs and writes
+into ``status``, ``note``, ``months``, ``method`` and ``seed``. Alone, this section says
+``not_built`` and leaves them empty.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def assemble(results: Results, p: MetricParams) -> dict[str, Any]:
     end = month_end(today)
     return {
         "status": STATUS,
-        "note": "the forecast model is not built yet: no forecast ranges are shown",
+        "note": "no forecast model was run: no forecast ranges are shown",
         "month": month_start(today).isoformat()[:7],
         "month_revenue_to_date": revenue,
         "month_won_deals": count(won["deals"].iloc[0]) if len(won) else 0,
@@ -80,6 +84,9 @@ def assemble(results: Results, p: MetricParams) -> dict[str, Any]:
             }
             for r in tuples(stages)
         ],
+        "months": [],
+        "method": "none",
+        "seed": None,
     }
 
 

@@ -13,7 +13,7 @@ keeps a NULL name as NULL.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -258,10 +258,29 @@ class OpenStage(_Result):
     value: float
 
 
-class Forecast(_Result):
-    """Module 6: facts about the month as_of falls in (the forecast model is not built yet)."""
+class ForecastMonth(_Result):
+    """The forecast's range for one month (the month of as_of or one of the two after it)."""
 
-    status: str
+    # "YYYY-MM", as Forecast.month.
+    month: str
+    revenue_p10: float
+    revenue_p50: float
+    revenue_p90: float
+    # Percentiles of simulated counts, interpolated: not always whole.
+    won_deals_p10: float
+    won_deals_p50: float
+    won_deals_p90: float
+    revenue_to_date: float
+    goal: float | None
+    goal_probability_pct: float | None
+    risk: Literal["high", "medium", "low"] | None
+
+
+class Forecast(_Result):
+    """Module 6: facts about the month as_of falls in, and the forecast's range (``months``)
+    when the read service ran the forecast model."""
+
+    status: Literal["not_built", "ok", "insufficient_history"]
     note: str
     # "YYYY-MM": a month, not a day, so it stays text.
     month: str
@@ -272,6 +291,10 @@ class Forecast(_Result):
     days_left_in_month: int
     working_days_left: int
     open_pipeline: list[OpenStage]
+    # Empty unless status is "ok".
+    months: list[ForecastMonth]
+    method: str
+    seed: int | None
 
 
 class DataQuality(_Result):

@@ -3,6 +3,11 @@
 The metric definitions (``metrics/``) are pure; this module supplies what they take as
 parameters — the model's location, the account's time zone, currency and channels, "now" — and
 runs their queries on the warehouse.
+
+The report's ``forecast`` section gets the forecast's range here (:func:`with_range`): the
+metrics cannot run the forecast model (``forecast/``), the service can. It is the forecast of
+``kommo-analytics forecast`` at the report's as_of, under its pipeline and seller filters, with
+the seed fixed so the report is reproducible.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.forecast.accuracy import method_of
 from kommo_analytics.metrics import report as metric_report
 from kommo_analytics.metrics import series as metric_series
 from kommo_analytics.metrics.common import Model
@@ -22,8 +28,9 @@ from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Report
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified, model_schema
-from kommo_analytics.service import _sql
+from kommo_analytics.service import _sql, forecasts
 from kommo_analytics.service.account import Account
+from kommo_analytics.service.forecasts import Forecast
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import Target
 
@@ -31,6 +38,7 @@ DEFAULT_DAYS: Final = 30  # the period when none is given: the last 30 days up t
 TABLE_COLUMNS: Final = {name: table.ibis_schema for name, table in MODEL_TABLES.items()}
 DRILL_LIMIT: Final = 5000  # leads listed under one aggregate (the newest first)
 SECTIONS: Final = tuple(metric_report.SECTIONS)
+FORECAST_SEED: Final = 0  # the same report twice gives the same range
 
 
 def params(
@@ -77,7 +85,44 @@ def report(
         info=account.info,
         sections=sections,
     )
+    if "forecast" in document:
+        scope = Scope(as_of=p.as_of, pipelines=p.pipelines, sellers=p.sellers)
+        result = forecasts.forecast(target, account, scope, now=p.as_of, seed=FORECAST_SEED)
+        document["forecast"] = with_range(document["forecast"], result)
     return Report.from_dict(document)
+
+
+def with_range(section: dict[str, Any], result: Forecast) -> dict[str, Any]:
+    """The report's ``forecast`` section (``metrics/forecast.py``) with the forecast's status,
+    its reason as the note, and the company's range for each month; its other keys unchanged."""
+    goals = {g.month: g for g in result.goals if g.user_id is None}
+    months = result.company.months if result.company is not None else ()
+    rows = []
+    for m in months:
+        goal = goals.get(m.month)
+        rows.append(
+            {
+                "month": m.month.isoformat()[:7],
+                "revenue_p10": float(m.revenue.p10),
+                "revenue_p50": float(m.revenue.p50),
+                "revenue_p90": float(m.revenue.p90),
+                "won_deals_p10": float(m.won_deals.p10),
+                "won_deals_p50": float(m.won_deals.p50),
+                "won_deals_p90": float(m.won_deals.p90),
+                "revenue_to_date": float(m.won_to_date),
+                "goal": goal.goal if goal is not None else None,
+                "goal_probability_pct": goal.probability * 100 if goal is not None else None,
+                "risk": goal.risk if goal is not None else None,
+            }
+        )
+    return {
+        **section,
+        "status": result.status,
+        "note": result.reason,
+        "months": rows,
+        "method": method_of(result),
+        "seed": result.seed,
+    }
 
 
 def series_function(name: str) -> Callable[[Model, MetricParams], Any]:
