@@ -97,7 +97,8 @@ def load_report(
     queries are not run: a page renders in a fraction of the whole report's time)."""
     acc = load_account(request.url, request.version)
     params = params_of(request, acc, sla_hours)
-    return reports.report(account.target(request.url), acc, params, sections)
+    # The pages read the forecast's range from `load_forecast` (one cached run for all of them).
+    return reports.report(account.target(request.url), acc, params, sections, forecast_range=False)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

@@ -72,10 +72,19 @@ def params(
 
 
 def report(
-    target: Target, account: Account, p: MetricParams, sections: Sequence[str] | None = None
+    target: Target,
+    account: Account,
+    p: MetricParams,
+    sections: Sequence[str] | None = None,
+    *,
+    forecast_range: bool = True,
 ) -> Report:
     """The metric report, or only the given sections of it (see ``SECTIONS``; the others'
-    queries are not run and are None). ``metrics --json`` is its ``to_json_dict()``."""
+    queries are not run and are None). ``metrics --json`` is its ``to_json_dict()``.
+
+    ``forecast_range=False`` leaves the forecast section's facts without the simulated range:
+    for a caller that reads the range from :func:`forecasts.forecast` itself (the dashboard
+    caches that once for every page), so the simulation does not run twice."""
     document = metric_report.compute(
         _model(target),
         p,
@@ -85,7 +94,7 @@ def report(
         info=account.info,
         sections=sections,
     )
-    if "forecast" in document:
+    if forecast_range and "forecast" in document:
         scope = Scope(as_of=p.as_of, pipelines=p.pipelines, sellers=p.sellers)
         result = forecasts.forecast(target, account, scope, now=p.as_of, seed=FORECAST_SEED)
         document["forecast"] = with_range(document["forecast"], result)
