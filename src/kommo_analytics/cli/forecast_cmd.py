@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import typer
 from rich.console import Console
 
+from kommo_analytics.cli import values
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.tables import Rows
-from kommo_analytics.errors import ConfigError
 from kommo_analytics.service import account, forecasts, names
 from kommo_analytics.service.forecasts import (
     Accuracy,
@@ -38,18 +38,6 @@ METHOD_NAMES = {
 }
 KIND_NAMES = {"month_start": "the 1st", "mid_month": "the 15th"}
 HORIZONS = ("this month", "next month", "month after")
-
-
-def _moment(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(
-            f"--as-of {value!r} is not a date and time",
-            hint="write it as 2026-11-25T18:00 (account time) or 2026-11-25T18:00-03:00",
-        ) from None
 
 
 def _money(value: float | None) -> str:
@@ -374,7 +362,7 @@ def register(app: typer.Typer) -> None:
         target = account.target_for(settings, db)
         acc = account.load_modelled(target, timezone_override=settings.account_timezone)
         scope = Scope(
-            as_of=_moment(as_of),
+            as_of=values.as_of(as_of),
             pipelines=tuple(names.pipelines(target, pipeline)),
             sellers=tuple(names.sellers(target, seller)),
         )

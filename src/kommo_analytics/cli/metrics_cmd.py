@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from kommo_analytics.cli import values
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
 from kommo_analytics.cli.tables import print_table, table
@@ -33,18 +34,6 @@ def _date(value: str | None, option: str) -> date | None:
     except ValueError:
         raise ConfigError(
             f"{option} {value!r} is not a date", hint="write it as YYYY-MM-DD"
-        ) from None
-
-
-def _moment(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(
-            f"--as-of {value!r} is not a date and time",
-            hint="write it as 2026-11-25T18:00 (account time) or 2026-11-25T18:00-03:00",
         ) from None
 
 
@@ -251,7 +240,7 @@ def register(app: typer.Typer) -> None:
         scope = Scope(
             start=_date(date_from, "--from"),
             end=_date(date_to, "--to"),
-            as_of=_moment(as_of),
+            as_of=values.as_of(as_of),
             pipelines=tuple(names.pipelines(target, pipeline)),
             sellers=tuple(names.sellers(target, seller)),
             channels=tuple(c.strip().lower() for c in channel),
