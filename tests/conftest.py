@@ -109,3 +109,30 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     fixture = "mariadb_url" if request.param == "mariadb" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+# The suite runs a module per worker (scripts/test.sh), handing modules out in collection order;
+# a long module handed out last keeps one core busy while the others idle. These, the longest
+# (measured: tests/sync and the cross-backend and browser tests), go first.
+LONGEST_FIRST = (
+    "tests/sync/test_sync_incremental.py",
+    "tests/sync/test_sync_process.py",
+    "tests/model/test_store.py",
+    "tests/dashboard/test_browser.py",
+    "tests/sync/test_sync_truth.py",
+    "tests/sync/test_sync_drift.py",
+    "tests/dashboard/test_backends.py",
+    "tests/dashboard/test_during_sync.py",
+    "tests/sync/test_forecast_snapshots.py",
+    "tests/cli/test_sync_command.py",
+    "tests/cli/test_emulator_command.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    order = sorted(
+        enumerate(items),
+        key=lambda pair: (rank.get(pair[1].nodeid.split("::")[0], len(rank)), pair[0]),
+    )
+    items[:] = [item for _, item in order]
