@@ -28,7 +28,6 @@ from kommo_analytics.settings import load_settings
 console = Console()
 err_console = Console(stderr=True)
 
-DB_HELP = "Warehouse URL (default: DATABASE_URL, else the DuckDB file in DATA_DIR)."
 RISK = {"high": "[red]high[/]", "medium": "[yellow]medium[/]", "low": "[green]low[/]"}
 METHOD_NAMES = {
     "model": "Model",
@@ -130,14 +129,7 @@ def print_forecast(result: Forecast, labels: Labels, currency: str | None, out: 
              ("Win\nchance", "right"), ("Closed deals\nbehind it", "right"),
              ("Weighted\nvalue", "right")],
         )  # fmt: skip
-        stages = sorted(
-            (s for s in pipeline.stages if s.open_deals),
-            key=lambda s: (
-                s.pipeline_id,
-                labels.stage_order.get((s.pipeline_id, s.status_id), 10**6),
-                s.status_id,
-            ),
-        )
+        stages = labels.open_stages(pipeline)
         for s in stages:
             table.add_row(
                 f"{labels.pipeline(s.pipeline_id)} · {labels.stage(s.pipeline_id, s.status_id)}",
@@ -354,7 +346,7 @@ def register(app: typer.Typer) -> None:
             min=100,
             help="Simulated courses per forecast (default 2000; 500 for each backtest origin).",
         ),
-        db: str | None = typer.Option(None, "--db", help=DB_HELP),
+        db: str | None = typer.Option(None, "--db", help=values.DB_HELP),
     ) -> None:
         """P10/P50/P90 revenue and won deals for this month and the next two, with the goals'
         chances and the weighted open pipeline; or, with --backtest, its track record."""

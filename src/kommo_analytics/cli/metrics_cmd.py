@@ -23,8 +23,6 @@ from kommo_analytics.settings import load_settings
 console = Console()
 err_console = Console(stderr=True)
 
-DB_HELP = "Warehouse URL (default: DATABASE_URL, else the DuckDB file in DATA_DIR)."
-
 
 def _date(value: str | None, option: str) -> date | None:
     if value is None:
@@ -231,7 +229,7 @@ def register(app: typer.Typer) -> None:
         ),
         channel: list[str] = typer.Option([], "--channel", help="Channel key; repeatable."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-        db: str | None = typer.Option(None, "--db", help=DB_HELP),
+        db: str | None = typer.Option(None, "--db", help=values.DB_HELP),
     ) -> None:
         """Every metric of the six modules for a period, as tables or as JSON."""
         settings = load_settings()
@@ -256,7 +254,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def model(db: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
+    def model(db: str | None = typer.Option(None, "--db", help=values.DB_HELP)) -> None:
         """Rebuild the analytics model from the synced data (the sync does this by itself)."""
         settings = load_settings()
         target = account.target_for(settings, db)
@@ -266,7 +264,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def channels(db: str | None = typer.Option(None, "--db", help=DB_HELP)) -> None:
+    def channels(db: str | None = typer.Option(None, "--db", help=values.DB_HELP)) -> None:
         """The channel rules in use, in order, and how many leads each one matched."""
         settings = load_settings()
         rules = inputs.channel_rules(settings)
@@ -311,7 +309,7 @@ def _import_app(kind: str) -> typer.Typer:
             help="First remove stored rows of the period the file covers"
             + (" (its first to last date)." if kind == "costs" else " (its months)."),
         ),
-        db: str | None = typer.Option(None, "--db", help=DB_HELP),
+        db: str | None = typer.Option(None, "--db", help=values.DB_HELP),
     ) -> None:
         if not file.is_file():
             raise ConfigError(f"{file} is not a file", hint="give the path of a .csv file")

@@ -1,10 +1,12 @@
-"""Option values people type, read once for every command."""
+"""Options the commands share: how they are described and how their values are read."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from kommo_analytics.errors import ConfigError
+
+DB_HELP = "Warehouse URL (default: DATABASE_URL, else the DuckDB file in DATA_DIR)."
 
 
 def as_of(value: str | None) -> datetime | None:

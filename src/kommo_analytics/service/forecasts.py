@@ -33,11 +33,13 @@ from kommo_analytics.forecast.backtest import BACKTEST_DRAWS, BACKTEST_MONTHS
 from kommo_analytics.forecast.engine import DEFAULT_DRAWS, MONTHS
 from kommo_analytics.forecast.result import (
     Accuracy,
+    OpenPipelineSummary,
     Pacing,
     Range,
     Recommendation,
     ScoredSnapshot,
     Snapshot,
+    StageProbability,
 )
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import MODEL_TABLES, model_schema
@@ -104,6 +106,18 @@ class Labels:
         if user_id is None:
             return "company"
         return self.sellers.get(user_id, f"user {user_id}")
+
+    def open_stages(self, summary: OpenPipelineSummary) -> list[StageProbability]:
+        """The stages holding open deals, pipeline by pipeline, each in its pipeline's order
+        (a stage the dictionaries no longer list goes last)."""
+        return sorted(
+            (s for s in summary.stages if s.open_deals),
+            key=lambda s: (
+                s.pipeline_id,
+                self.stage_order.get((s.pipeline_id, s.status_id), 10**6),
+                s.status_id,
+            ),
+        )
 
 
 def _table(target: Target, name: str) -> ir.Table:

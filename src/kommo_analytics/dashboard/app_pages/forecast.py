@@ -512,14 +512,7 @@ def weighted_section(view: View, result: Forecast, labels: Labels, currency: str
         return
     locale = view.locale
     st.subheader(t("forecast.weighted", locale), help=c.tip("concept.weighted_pipeline", locale))
-    stages = sorted(
-        (s for s in summary.stages if s.open_deals),
-        key=lambda s: (
-            s.pipeline_id,
-            labels.stage_order.get((s.pipeline_id, s.status_id), 10**6),
-            s.status_id,
-        ),
-    )
+    stages = labels.open_stages(summary)
     st.markdown(
         t("forecast.weighted_total", locale,
           deals=i18n.number(summary.open_deals, locale),
