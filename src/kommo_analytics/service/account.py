@@ -112,7 +112,7 @@ def require_model(account: Account | None, target: Target) -> Account:
 
 def pipelines(target: Target) -> pd.DataFrame:
     """The account's pipelines in Kommo's order: id, name."""
-    rows = _sql.rows(
+    rows = reader.query(
         target, f"SELECT id, name FROM {target.qualified('pipelines')} ORDER BY sort, id"
     )
     return pd.DataFrame(rows, columns=["id", "name"])
@@ -120,7 +120,7 @@ def pipelines(target: Target) -> pd.DataFrame:
 
 def users(target: Target) -> pd.DataFrame:
     """The account's users by name: id, name, is_active."""
-    rows = _sql.rows(
+    rows = reader.query(
         target, f"SELECT id, name, is_active FROM {target.qualified('users')} ORDER BY name, id"
     )
     return pd.DataFrame(rows, columns=["id", "name", "is_active"])

@@ -90,7 +90,7 @@ def runs(target: Target, limit: int = RUNS_SHOWN) -> pd.DataFrame:
     columns = list(RUN_COLUMNS)
 
     def select(names: list[str]) -> list[tuple[Any, ...]]:
-        return _sql.rows(
+        return reader.query(
             target,
             f"SELECT {', '.join(names)} FROM {target.qualified('sync_runs')} "
             f"ORDER BY started_at DESC LIMIT {int(limit)}",
@@ -110,7 +110,7 @@ def runs(target: Target, limit: int = RUNS_SHOWN) -> pd.DataFrame:
 
 def streams(target: Target) -> pd.DataFrame:
     """Each stream's watermark, rows and last commit (UTC)."""
-    rows = _sql.rows(
+    rows = reader.query(
         target,
         f"SELECT stream, watermark, rows_total, updated_at FROM {target.qualified('sync_state')} "
         "ORDER BY stream",
@@ -130,7 +130,7 @@ def row_counts(target: Target, tables: tuple[str, ...]) -> pd.DataFrame:
     sql = " UNION ALL ".join(
         f"SELECT '{name}', count(*) FROM {target.qualified(name)}" for name in tables
     )
-    counts = dict(_sql.rows(target, sql))
+    counts = dict(reader.query(target, sql))
     return pd.DataFrame({"table": list(tables), "rows": [int(counts[name]) for name in tables]})
 
 
@@ -138,7 +138,7 @@ def tracking_codes(target: Target) -> pd.DataFrame:
     """Each tracking code the live leads carry with a value: one of its field names and how
     many leads have it, most frequent first."""
     q = target.qualified
-    rows = _sql.rows(
+    rows = reader.query(
         target,
         "SELECT t.code, MIN(t.name), COUNT(DISTINCT t.lead_id) "
         f"FROM {q('lead_tracking')} t JOIN {q('leads')} l ON l.id = t.lead_id "

@@ -14,7 +14,7 @@ from kommo_analytics.model import inputs
 from kommo_analytics.model import store as model_store
 from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
-from kommo_analytics.service import _sql, names
+from kommo_analytics.service import names
 from kommo_analytics.service.account import load_modelled
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.lock import writer_lock
@@ -131,6 +131,6 @@ def _stored(target: Target, table: str) -> list[dict[str, Any]]:
             cur.execute(f"SELECT {', '.join(columns)} FROM {model_qualified(target, table)}")
             return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
     except KommoAnalyticsError as exc:
-        if _sql.missing_table(exc):
+        if reader.is_missing_table(exc):
             return []
         raise

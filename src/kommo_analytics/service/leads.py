@@ -10,7 +10,6 @@ import pandas as pd
 # Re-exported: the dashboard names Kommo's closed stages through the service, not kommo/.
 from kommo_analytics.kommo.entities import LOST_STATUS_ID as LOST_STATUS_ID
 from kommo_analytics.kommo.entities import WON_STATUS_ID as WON_STATUS_ID
-from kommo_analytics.service import _sql
 from kommo_analytics.service.account import zone_of
 from kommo_analytics.service.health import utc_times
 from kommo_analytics.service.scope import Scope
@@ -75,7 +74,7 @@ def created_in(target: Target, scope: Scope, timezone: str) -> pd.DataFrame:
         f"WHERE {' AND '.join(where)} "
         "ORDER BY l.created_at DESC, l.id DESC"
     )
-    frame = pd.DataFrame(_sql.rows(target, sql, tuple(params)), columns=list(COLUMNS))
+    frame = pd.DataFrame(reader.query(target, sql, tuple(params)), columns=list(COLUMNS))
     frame["created_at"] = utc_times(frame["created_at"])
     return frame
 
