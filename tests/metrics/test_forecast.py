@@ -108,3 +108,17 @@ def test_open_pipeline_by_stage(story: dict[str, Any]) -> None:
         {"pipeline_id": PARTNERS, "status_id": PARTNER_TALK, "name": "Talking", "deals": 1,
          "value": 50.0},
     ]  # fmt: skip
+
+
+def test_the_report_and_the_pacing_count_the_same_working_days(story: dict[str, Any]) -> None:
+    """One as-of, one number: the report's ``working_days_left`` is the pacing's (the Forecast
+    page shows both beside each other)."""
+    from datetime import date
+
+    import pandas as pd
+
+    from kommo_analytics.forecast.recommend import working_days_left
+    from tests.metrics.builders import AS_OF
+
+    paced = working_days_left(date(2026, 11, 1), pd.Timestamp(AS_OF))
+    assert story["forecast"]["working_days_left"] == paced
