@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         try:
             country, subdivision = parse_country(value)
         except ConfigError as exc:
-            raise ValueError(exc.one_line()) from None
+            raise ValueError(f"{exc.message}; {exc.hint}") from None
         return f"{country}-{subdivision}" if subdivision else country
 
     @field_validator("kommo_base_url")

@@ -170,9 +170,8 @@ def print_pacing(
     if not pacing:
         return
     table = Rows(
-        "Pacing: what the goal asks per remaining working day (Mon–Fri less public holidays, "
-        "today counted when it is a working day). "
-        + t("calendar.label", CLI_LOCALE, calendar=i18n.holiday_calendar(calendar, CLI_LOCALE)),
+        "Pacing: what the goal asks per remaining working day (Mon–Fri less public holidays; "
+        "today counts when it is a working day)",
         [("Month", "left"), ("Who", "left"), ("Goal", "right"), ("Won so\nfar", "right"),
          ("Still to\nwin", "right"), ("Working\ndays left", "right"),
          ("Revenue\nper day", "right"), ("Won deals\nneeded", "right"),
@@ -191,6 +190,8 @@ def print_pacing(
             _per_day(p.deals_per_day, 1),
         )
     table.print(out)
+    label = i18n.holiday_calendar(calendar, CLI_LOCALE)
+    out.print(t("calendar.label", CLI_LOCALE, calendar=label), highlight=False)
 
 
 def recommendation_text(r: Recommendation, labels: Labels) -> str:
