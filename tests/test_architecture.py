@@ -20,24 +20,37 @@ PACKAGE = Path(__file__).parents[1] / "src" / "kommo_analytics"
 # data flow, never those above. Keep in step with the table in docs/architecture.md.
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
-    "settings": frozenset({"errors"}),
-    "text": frozenset({"errors"}),
+    "workdays": frozenset({"errors"}),
+    "settings": frozenset({"errors", "workdays"}),
+    "text": frozenset({"errors", "workdays"}),
     "kommo": frozenset({"errors", "settings"}),
     "emulator": frozenset({"errors", "settings", "kommo"}),
     "warehouse": frozenset({"errors", "settings", "kommo"}),
     "model": frozenset({"errors", "settings", "kommo", "warehouse"}),
     "sync": frozenset({"errors", "settings", "kommo", "warehouse", "model"}),
-    "metrics": frozenset({"errors", "text"}),
-    "forecast": frozenset({"errors", "kommo"}),
+    "metrics": frozenset({"errors", "text", "workdays"}),
+    "forecast": frozenset({"errors", "kommo", "workdays"}),
     "service": frozenset(
-        {"errors", "settings", "text", "kommo", "warehouse", "model", "sync", "metrics", "forecast"}
+        {
+            "errors",
+            "settings",
+            "text",
+            "workdays",
+            "kommo",
+            "warehouse",
+            "model",
+            "sync",
+            "metrics",
+            "forecast",
+        }
     ),
-    "dashboard": frozenset({"errors", "settings", "text", "metrics", "service"}),
+    "dashboard": frozenset({"errors", "settings", "text", "workdays", "metrics", "service"}),
     "cli": frozenset(
         {
             "errors",
             "settings",
             "text",
+            "workdays",
             "kommo",
             "sync",
             "metrics",

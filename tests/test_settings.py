@@ -9,7 +9,7 @@ from kommo_analytics.settings import Settings, load_settings
 
 ENV_NAMES = (
     "KOMMO_BASE_URL", "KOMMO_ACCESS_TOKEN", "KOMMO_CLIENT_ID", "KOMMO_CLIENT_SECRET",
-    "KOMMO_REDIRECT_URI", "KOMMO_AUTH_CODE", "DATABASE_URL", "DATA_DIR",
+    "KOMMO_REDIRECT_URI", "KOMMO_AUTH_CODE", "DATABASE_URL", "DATA_DIR", "HOLIDAYS_COUNTRY",
 )  # fmt: skip
 
 
@@ -63,6 +63,24 @@ def test_a_wrong_setting_names_the_variable_and_the_fix(monkeypatch: pytest.Monk
     assert "KOMMO_BASE_URL" in info.value.message
     assert "https://<subdomain>.kommo.com" in info.value.message
     assert ".env" in info.value.hint
+
+
+def test_holidays_country_is_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().holidays_country is None  # the account's country decides
+    monkeypatch.setenv("HOLIDAYS_COUNTRY", " br-sp ")
+    assert load_settings().holidays_country == "BR-SP"
+    monkeypatch.setenv("HOLIDAYS_COUNTRY", "mex")  # an alpha-3 code is read as its alpha-2
+    assert load_settings().holidays_country == "MX"
+
+
+def test_a_holidays_country_nobody_knows_names_valid_examples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOLIDAYS_COUNTRY", "Brasil")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "HOLIDAYS_COUNTRY" in info.value.message and "'Brasil'" in info.value.message
+    assert "BR, BR-SP" in info.value.message
 
 
 def test_env_example_documents_every_setting() -> None:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.workdays import parse_country
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
         default=None,
         description="IANA time zone for day/week/month buckets; default: the account's own",
     )
+    holidays_country: str | None = Field(
+        default=None,
+        description="ISO 3166 code (optionally with a subdivision, e.g. BR-SP) whose public "
+        "holidays are not working days; default: the account's own country",
+    )
     channel_rules_file: Path | None = Field(
         default=None, description="A TOML file of channel rules replacing the shipped defaults"
     )
@@ -68,6 +74,17 @@ class Settings(BaseSettings):
                 f"{value!r} is not a time zone; use an IANA name such as America/Sao_Paulo"
             ) from None
         return value
+
+    @field_validator("holidays_country")
+    @classmethod
+    def _check_holidays_country(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        try:
+            country, subdivision = parse_country(value)
+        except ConfigError as exc:
+            raise ValueError(f"{exc.message}; {exc.hint}") from None
+        return f"{country}-{subdivision}" if subdivision else country
 
     @field_validator("kommo_base_url")
     @classmethod

@@ -20,7 +20,7 @@ FAST = ["--draws", "200"]  # enough for the shape of the answer; the default is 
 # The keys of `forecast --json` documented in docs/forecast.md.
 TOP_KEYS = {"status", "reason", "now", "seed", "draws", "company", "pipelines", "sellers",
             "goals", "open_pipeline", "new_leads", "closed_months", "pacing",
-            "recommendations", "accuracy"}  # fmt: skip
+            "recommendations", "calendar", "accuracy"}  # fmt: skip
 MONTH_KEYS = {"month", "revenue", "won_deals", "won_to_date", "won_deals_to_date",
               "from_open_pipeline", "from_new_leads"}  # fmt: skip
 RANGE_KEYS = {"p10", "p50", "p90", "mean"}
@@ -87,8 +87,14 @@ def test_tables_show_ranges_goals_risk_and_the_weighted_pipeline(warehouse: Path
     assert "holt_winters_seasonal" in out
     # The goal's pacing and the recommendations its gap brings, with their numbers.
     pacing = next(p for p in data["pacing"] if p["user_id"] is None)
-    assert pacing["working_days_left"] == 4  # 25, 26, 27 and 30 November (Mon–Fri, no holiday)
+    # Wednesday 25 November counts (the day is not over): 25, 26, 27 and 30, no holiday in
+    # Brazil, the emulated account's country.
+    assert pacing["working_days_left"] == 4
     assert pacing["revenue_per_day"] == pytest.approx(pacing["remaining"] / 4)
+    assert data["calendar"] == {
+        "country": "BR", "subdivision": None, "source": "account", "account_country": None,
+    }  # fmt: skip
+    assert "Working-day calendar: Brazil (BR)." in out
     gap = next(r for r in data["recommendations"] if r["key"] == "close_gap")
     assert gap["numbers"]["gap"] == pytest.approx(company_goal["gap"])
     assert "Pacing: what the goal asks" in out and "Recommendations" in out
@@ -96,6 +102,32 @@ def test_tables_show_ranges_goals_risk_and_the_weighted_pipeline(warehouse: Path
     # The warehouse was synced without snapshots: the record says so in one line.
     assert data["accuracy"]["months"] == []
     assert "Accuracy record: no closed month has a stored forecast yet" in out
+
+
+def test_holidays_country_changes_the_pacing_and_the_report_alike(warehouse: Path) -> None:
+    """HOLIDAYS_COUNTRY=US: Thanksgiving (Thursday 26 November 2026) is off, so from Wednesday
+    25 the working days are 25, 27 and 30: 3, in the pacing and in the report alike."""
+    seller = forecast_json()["sellers"][0]["id"]
+    goals = warehouse.parent / "goals.csv"
+    goals.write_text(f"month,user,revenue_goal\n2026-11,{seller},1000000\n", encoding="utf-8")
+    assert runner.invoke(app, ["goals", "import", str(goals)]).exit_code == 0
+    env = {"HOLIDAYS_COUNTRY": "US"}
+    result = runner.invoke(app, ["forecast", *AS_OF, *FAST, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["calendar"]["country"], data["calendar"]["source"]) == ("US", "setting")
+    pacing = next(p for p in data["pacing"] if p["user_id"] is None)
+    report = runner.invoke(app, ["metrics", *AS_OF, "--json"], env=env)
+    assert report.exit_code == 0, report.output
+    section = json.loads(report.stdout)["forecast"]
+    assert pacing["working_days_left"] == section["working_days_left"] == 3
+    assert section["holiday_calendar"] == "US"
+
+
+def test_a_wrong_holidays_country_is_one_line_with_examples(warehouse: Path) -> None:
+    result = runner.invoke(app, ["forecast", *AS_OF, *FAST], env={"HOLIDAYS_COUNTRY": "Brasil"})
+    assert result.exit_code != 0
+    assert "HOLIDAYS_COUNTRY" in result.output and "BR-SP" in result.output
 
 
 def _text_at_80_columns() -> str:

@@ -260,6 +260,12 @@ def test_the_recommendations_name_the_numbers_of_the_forecast_command(
     caption = next(cap.value for cap in app.caption if cap.value.startswith("To reach it"))
     assert c.fmt_money(pace["revenue_per_day"], "BRL", "en") in caption
     assert f"{pace['working_days_left']} working days" in caption
+    # One count of working days on the page: the month's card (the report's) is the pacing's,
+    # and the calendar behind it is named (the emulated account is Brazilian).
+    (card,) = [m.value for m in app.metric if m.label == "Working days left"]
+    assert card == str(pace["working_days_left"])
+    calendars = [cap.value for cap in app.caption if cap.value.startswith("Working-day calendar")]
+    assert calendars and set(calendars) == {"Working-day calendar: Brazil (BR)."}
     pacing = table(app, "per_day")
     assert set(pacing["per_day"]) >= {c.fmt_money(p["revenue_per_day"], "BRL", "en")
                                       for p in expected["pacing"] if p["revenue_per_day"]}  # fmt: skip
@@ -270,6 +276,7 @@ def test_the_recommendations_speak_portuguese(goals_url: str, make_app: MakeApp)
     no_exception(app)
     shown = next(m.value for m in app.markdown if m.value.startswith("- "))
     assert "para a meta na P50" in shown and "ao ticket médio atual de R$" in shown
+    assert "Calendário de dias úteis: Brasil (BR)." in {cap.value for cap in app.caption}
 
 
 def test_the_accuracy_record_says_it_builds_up(synced_url: str, make_app: MakeApp) -> None:

@@ -19,11 +19,13 @@ from kommo_analytics.forecast.result import (
     SeriesForecast,
 )
 from kommo_analytics.kommo.entities import LOST_STATUS_ID
+from kommo_analytics.workdays import WorkCalendar
 
 TZ = "America/Sao_Paulo"
 NOW = pd.Timestamp("2026-11-25 12:00", tz=TZ)  # a Wednesday
 NOV, DEC = date(2026, 11, 1), date(2026, 12, 1)
 ORDER = {(1, 10): 1, (1, 20): 2, (1, 30): 3}
+BRAZIL = WorkCalendar("BR", None, "setting")
 
 
 def _series(mean: tuple[float, ...]) -> SeriesForecast:
@@ -55,7 +57,9 @@ def goal(m: date, user: int | None, amount: float, p50: float, probability: floa
 
 def test_pacing_per_remaining_working_day() -> None:
     paced = pacing(
-        result((goal(NOV, None, 100_000, 52_000, 0.1), goal(DEC, 7, 22_000, 10_000, 0.3))), NOW
+        result((goal(NOV, None, 100_000, 52_000, 0.1), goal(DEC, 7, 22_000, 10_000, 0.3))),
+        NOW,
+        BRAZIL,
     )
     nov, dec = paced
     # 100,000 − 20,000 won = 80,000 over 25, 26, 27 and 30 November: 20,000 a day; at the
@@ -145,6 +149,6 @@ def test_recommendations_name_their_numbers() -> None:
 def test_no_goal_no_gap_and_no_forecast_nothing() -> None:
     recs = recommendations(result(()), _history(), now=NOW, stage_order=ORDER)
     assert [r.key for r in recs] == ["largest_drop"]
-    assert pacing(result(()), NOW) == ()
+    assert pacing(result(()), NOW, BRAZIL) == ()
     empty = Forecast("insufficient_history", "short", NOW.to_pydatetime(), 0, 100)
     assert recommendations(empty, _history(), now=NOW, stage_order=ORDER) == ()

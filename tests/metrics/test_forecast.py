@@ -4,12 +4,19 @@ Builder timestamps are UTC."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from kommo_analytics.forecast.recommend import pacing
+from kommo_analytics.workdays import WorkCalendar
+from tests.forecast.test_recommend import goal as goal_outlook
+from tests.forecast.test_recommend import result
 from tests.metrics.builders import (
     ANA,
+    AS_OF,
     BRUNO,
     NEW,
     PARTNER_TALK,
@@ -94,8 +101,19 @@ def test_a_seller_filter_narrows_goal_and_revenue() -> None:
 def test_days_left(story: dict[str, Any]) -> None:
     f = story["forecast"]
     assert f["days_left_in_month"] == 15  # Nov 15 → Nov 30
-    # Nov 16 (a Monday) to Nov 30 (a Monday): two full weeks and one day.
+    # No calendar given: weekends only. From Sunday 15 (not a working day) to Monday 30: two
+    # full weeks and one day.
     assert f["working_days_left"] == 11
+    assert f["holiday_calendar"] is None
+
+
+def test_today_counts_when_it_is_a_working_day() -> None:
+    # Monday 16 November 2026, 18:00: the day is not over, so it counts with the 10 weekdays
+    # after it (17–20, 23–27, 30) = 11; with Brazil's holidays, less Friday 20 = 10.
+    monday = params(as_of="2026-11-16T18:00-03:00")
+    assert run(STORY, monday)["forecast"]["working_days_left"] == 11
+    with_holidays = params(as_of="2026-11-16T18:00-03:00", calendar=BRAZIL)
+    assert run(STORY, with_holidays)["forecast"]["working_days_left"] == 10
 
 
 def test_open_pipeline_by_stage(story: dict[str, Any]) -> None:
@@ -108,3 +126,19 @@ def test_open_pipeline_by_stage(story: dict[str, Any]) -> None:
         {"pipeline_id": PARTNERS, "status_id": PARTNER_TALK, "name": "Talking", "deals": 1,
          "value": 50.0},
     ]  # fmt: skip
+
+
+BRAZIL = WorkCalendar("BR", None, "setting")
+
+
+def test_the_report_and_the_pacing_count_the_same_working_days() -> None:
+    """One as-of, one number: the report's ``working_days_left`` is the pacing's (the Forecast
+    page shows both beside each other). Sunday 15 November 2026 in Brazil: the weekdays 16–20,
+    23–27 and 30 are 11, less Friday 20 (Black Awareness Day) = 10."""
+    f = run(STORY, params(calendar=BRAZIL), goals=GOALS)["forecast"]
+    nov = date(2026, 11, 1)
+    paced = pacing(
+        result((goal_outlook(nov, None, 15_000, 10_000, 0.5),)), pd.Timestamp(AS_OF), BRAZIL
+    )
+    assert f["working_days_left"] == paced[0].working_days_left == 10
+    assert f["holiday_calendar"] == "BR"

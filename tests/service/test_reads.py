@@ -11,6 +11,7 @@ import pytest
 from kommo_analytics.errors import NoSyncedDataError, WarehouseError
 from kommo_analytics.service import account, health, leads
 from kommo_analytics.service.scope import Scope
+from kommo_analytics.workdays import WorkCalendar
 from tests.sync.harness import NOW, duckdb_url, sync
 from tests.sync.harness import account as emulated_account
 
@@ -33,6 +34,11 @@ def test_the_account_joins_the_raw_row_and_the_model(url: str) -> None:
     assert acc.timezone == SAO_PAULO and acc.currency == "BRL" and acc.name
     assert acc.today(datetime.fromtimestamp(NOW, UTC)) == date(2026, 11, 25)
     assert acc.channels[-1] == "unknown"
+    # The working-day calendar is decided with the zone: the account's own country (the
+    # emulator's is BR), unless HOLIDAYS_COUNTRY names another.
+    assert acc.calendar == WorkCalendar("BR", None, "account")
+    chosen = account.load(account.target(url), holidays_country="BR-SP")
+    assert chosen is not None and chosen.calendar == WorkCalendar("BR", "SP", "setting")
 
 
 def test_the_leads_list_keeps_to_the_viewer_reach(url: str) -> None:

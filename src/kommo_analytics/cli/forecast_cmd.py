@@ -24,8 +24,13 @@ from kommo_analytics.service.forecasts import (
 )
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import load_settings
+from kommo_analytics.text import i18n
+from kommo_analytics.text.i18n import t
+from kommo_analytics.workdays import WorkCalendar
 
 console = Console()
+# The CLI speaks English; shared wording (the calendar's label) still comes from the catalogue.
+CLI_LOCALE: i18n.Locale = "en"
 err_console = Console(stderr=True)
 
 RISK = {"high": "[red]high[/]", "medium": "[yellow]medium[/]", "low": "[green]low[/]"}
@@ -157,13 +162,16 @@ def _per_day(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def print_pacing(pacing: Sequence[Pacing], labels: Labels, out: Console) -> None:
-    """What each goal asks of the working days left in its month."""
+def print_pacing(
+    pacing: Sequence[Pacing], labels: Labels, calendar: WorkCalendar, out: Console
+) -> None:
+    """What each goal asks of the working days left in its month, and whose holidays those
+    days leave out."""
     if not pacing:
         return
     table = Rows(
-        "Pacing: what the goal asks per remaining working day (Mon–Fri less Brazil's national "
-        "holidays)",
+        "Pacing: what the goal asks per remaining working day (Mon–Fri less public holidays; "
+        "today counts when it is a working day)",
         [("Month", "left"), ("Who", "left"), ("Goal", "right"), ("Won so\nfar", "right"),
          ("Still to\nwin", "right"), ("Working\ndays left", "right"),
          ("Revenue\nper day", "right"), ("Won deals\nneeded", "right"),
@@ -182,6 +190,8 @@ def print_pacing(pacing: Sequence[Pacing], labels: Labels, out: Console) -> None
             _per_day(p.deals_per_day, 1),
         )
     table.print(out)
+    label = i18n.holiday_calendar(calendar, CLI_LOCALE)
+    out.print(t("calendar.label", CLI_LOCALE, calendar=label), highlight=False)
 
 
 def recommendation_text(r: Recommendation, labels: Labels) -> str:
@@ -352,7 +362,11 @@ def register(app: typer.Typer) -> None:
         chances and the weighted open pipeline; or, with --backtest, its track record."""
         settings = load_settings()
         target = account.target_for(settings, db)
-        acc = account.load_modelled(target, timezone_override=settings.account_timezone)
+        acc = account.load_modelled(
+            target,
+            timezone_override=settings.account_timezone,
+            holidays_country=settings.holidays_country,
+        )
         scope = Scope(
             as_of=values.as_of(as_of),
             pipelines=tuple(names.pipelines(target, pipeline)),
@@ -380,6 +394,6 @@ def register(app: typer.Typer) -> None:
         else:
             labels = forecasts.labels(target)
             print_forecast(result, labels, acc.currency, console)
-            print_pacing(result.pacing, labels, console)
+            print_pacing(result.pacing, labels, result.calendar, console)
             print_recommendations(result.recommendations, labels, console)
             print_accuracy(record, console)

@@ -234,7 +234,11 @@ def register(app: typer.Typer) -> None:
         """Every metric of the six modules for a period, as tables or as JSON."""
         settings = load_settings()
         target = account.target_for(settings, db)
-        acc = account.load_modelled(target, timezone_override=settings.account_timezone)
+        acc = account.load_modelled(
+            target,
+            timezone_override=settings.account_timezone,
+            holidays_country=settings.holidays_country,
+        )
         scope = Scope(
             start=_date(date_from, "--from"),
             end=_date(date_to, "--to"),

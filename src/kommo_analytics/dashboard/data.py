@@ -67,13 +67,21 @@ def show_error(error: KommoAnalyticsError, locale: Locale) -> None:
 
 
 def load_account(url: str, version: str) -> Account | None:
-    """The account, with the ``ACCOUNT_TIMEZONE`` override applied as everywhere else."""
-    return _load_account(url, version, load_settings().account_timezone)
+    """The account, with the ``ACCOUNT_TIMEZONE`` and ``HOLIDAYS_COUNTRY`` settings applied as
+    everywhere else."""
+    settings = load_settings()
+    return _load_account(url, version, settings.account_timezone, settings.holidays_country)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def _load_account(url: str, version: str, timezone_override: str | None) -> Account | None:
-    return account.load(account.target(url), timezone_override=timezone_override)
+def _load_account(
+    url: str, version: str, timezone_override: str | None, holidays_country: str | None
+) -> Account | None:
+    return account.load(
+        account.target(url),
+        timezone_override=timezone_override,
+        holidays_country=holidays_country,
+    )
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

@@ -22,8 +22,9 @@ def needed_per_working_day(
     goal: float | None, so_far: float, working_days_left: int
 ) -> float | None:
     """What still has to be won on each working day left to reach `goal`: the gap (goal −
-    revenue so far) spread evenly over the Monday–Friday days after today that the report counts
-    (`forecast.working_days_left`; holidays are not known).
+    revenue so far) spread evenly over the working days left that the report counts
+    (`forecast.working_days_left`: today when it is a working day, to the month's end, less the
+    account calendar's public holidays — the forecast's pacing counts the same days).
 
     None without a goal, or when a gap remains but no working day does (no daily amount can
     close it: the page says so); 0 once the goal is reached. A plain division of facts, not a

@@ -23,7 +23,7 @@ from datetime import date
 
 import pandas as pd
 
-from kommo_analytics.forecast.calendar import in_days, month_start, working_days
+from kommo_analytics.forecast.calendar import in_days, month_start
 from kommo_analytics.forecast.inputs import CLOSED_STATUSES, History
 from kommo_analytics.forecast.result import (
     Forecast,
@@ -33,20 +33,10 @@ from kommo_analytics.forecast.result import (
     ScopeForecast,
 )
 from kommo_analytics.kommo.entities import WON_STATUS_ID
+from kommo_analytics.workdays import WorkCalendar, working_days_left
 
 STALE_DAYS = 14
 MIN_DROP_SAMPLE = 10
-
-
-def _month_end(month: date) -> date:
-    index = month.year * 12 + month.month
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def working_days_left(month: date, now: pd.Timestamp) -> int:
-    """Working days of ``month`` from ``now``'s day (counted: it is not over) to its end."""
-    start = max(month, now.date())
-    return working_days(start, _month_end(month)) if start < _month_end(month) else 0
 
 
 def _won_to_date(scope: ScopeForecast | None, month: date) -> float:
@@ -55,9 +45,10 @@ def _won_to_date(scope: ScopeForecast | None, month: date) -> float:
     return next((m.won_to_date for m in scope.months if m.month == month), 0.0)
 
 
-def pacing(result: Forecast, now: pd.Timestamp) -> tuple[Pacing, ...]:
+def pacing(result: Forecast, now: pd.Timestamp, calendar: WorkCalendar) -> tuple[Pacing, ...]:
     """Per goal of the forecast (company and sellers): what is left and what it asks per
-    remaining working day."""
+    remaining working day of ``calendar`` (the report's count: ``workdays.working_days_left``,
+    "now" being the account's wall clock)."""
     if result.status != "ok" or result.new_leads is None:
         return ()
     ticket = result.new_leads.average_ticket
@@ -67,7 +58,7 @@ def pacing(result: Forecast, now: pd.Timestamp) -> tuple[Pacing, ...]:
         scope = result.company if goal.user_id is None else sellers.get(goal.user_id)
         won = _won_to_date(scope, goal.month)
         remaining = max(goal.goal - won, 0.0)
-        days = working_days_left(goal.month, now)
+        days = working_days_left(goal.month, now.date(), calendar)
         deals = math.ceil(remaining / ticket) if ticket > 0 else 0
         out.append(
             Pacing(

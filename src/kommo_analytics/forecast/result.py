@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from kommo_analytics.workdays import WEEKENDS_ONLY, WorkCalendar
+
 Status = Literal["ok", "insufficient_history"]
 Risk = Literal["high", "medium", "low"]
 
@@ -145,6 +147,8 @@ class Forecast(_ToDict):
     # Filled by the read service, which knows the stage order and the activities (recommend.py).
     pacing: tuple[Pacing, ...] = ()
     recommendations: tuple[Recommendation, ...] = ()
+    # Whose holidays the pacing's working days leave out (the service's choice).
+    calendar: WorkCalendar = WEEKENDS_ONLY
 
 
 @dataclass(frozen=True)
@@ -244,8 +248,9 @@ class Accuracy(_ToDict):
 @dataclass(frozen=True)
 class Pacing(_ToDict):
     """What a goal asks of the remaining working days of its month (``user_id`` None: the
-    company). Working days: Monday to Friday, less Brazil's national holidays, from "now"'s day
-    (counted: it is not over) to the month's end."""
+    company). Working days: Monday to Friday less the public holidays of the forecast's
+    ``calendar``, from "now"'s day (counted when a working day: it is not over) to the month's
+    end — ``workdays.working_days_left``, the report's count too."""
 
     month: date
     user_id: int | None

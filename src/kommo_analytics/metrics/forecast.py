@@ -10,7 +10,7 @@ into ``status``, ``note``, ``months``, ``method`` and ``seed``. Alone, this sect
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 
 from kommo_analytics.metrics.common import (
@@ -24,6 +24,7 @@ from kommo_analytics.metrics.common import (
     tuples,
 )
 from kommo_analytics.metrics.params import MetricParams, month_end, month_start
+from kommo_analytics.workdays import working_days_left
 
 STATUS = "not_built"
 
@@ -73,7 +74,8 @@ def assemble(results: Results, p: MetricParams) -> dict[str, Any]:
         "month_goal": goal,
         "month_gap_to_goal": goal - revenue if goal is not None else None,
         "days_left_in_month": (end - today).days,
-        "working_days_left": working_days(today + timedelta(days=1), end),
+        "working_days_left": working_days_left(month_start(today), today, p.calendar),
+        "holiday_calendar": p.calendar.code,
         "open_pipeline": [
             {
                 "pipeline_id": int(r.pipeline_id),
@@ -88,12 +90,3 @@ def assemble(results: Results, p: MetricParams) -> dict[str, Any]:
         "method": "none",
         "seed": None,
     }
-
-
-def working_days(first: Any, last: Any) -> int:
-    """Monday–Friday days from ``first`` to ``last`` inclusive (holidays are not known)."""
-    days, cursor = 0, first
-    while cursor <= last:
-        days += cursor.weekday() < 5
-        cursor += timedelta(days=1)
-    return days

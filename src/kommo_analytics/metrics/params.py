@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.workdays import WEEKENDS_ONLY, WorkCalendar
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class MetricParams:
     channels: tuple[str, ...] = ()
     sla_hours: float = 2.0
     bottleneck_min_reached: int = 20
+    # Whose public holidays are not working days (the read service decides it: the setting,
+    # else the account's country); weekends only when not given.
+    calendar: WorkCalendar = WEEKENDS_ONLY
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +87,7 @@ class MetricParams:
             channels=self.channels,
             sla_hours=self.sla_hours,
             bottleneck_min_reached=self.bottleneck_min_reached,
+            calendar=self.calendar,
         )
 
 

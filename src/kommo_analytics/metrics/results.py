@@ -290,6 +290,9 @@ class Forecast(_Result):
     month_gap_to_goal: float | None
     days_left_in_month: int
     working_days_left: int
+    # The ISO code (e.g. "BR", "BR-SP") whose public holidays working_days_left leaves out;
+    # None: weekends only.
+    holiday_calendar: str | None
     open_pipeline: list[OpenStage]
     # Empty unless status is "ok".
     months: list[ForecastMonth]

@@ -16,6 +16,7 @@ from kommo_analytics.service import _sql
 from kommo_analytics.settings import Settings
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import Target, parse_database_url
+from kommo_analytics.workdays import WEEKENDS_ONLY, WorkCalendar, calendar_for
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Account:
     timezone: str
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     info: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # Whose public holidays are not working days (``HOLIDAYS_COUNTRY``, else the account's
+    # country): decided here once, like the zone, and handed to the metrics and the forecast.
+    calendar: WorkCalendar = WEEKENDS_ONLY
 
     @property
     def has_model(self) -> bool:
@@ -71,17 +75,23 @@ def timezone_of(*, model: str | None, override: str | None, account: str | None)
     return model or override or account or "UTC"
 
 
-def load(target: Target, *, timezone_override: str | None = None) -> Account | None:
-    """The account from the raw tables and the model; None before a sync has written it."""
+def load(
+    target: Target,
+    *,
+    timezone_override: str | None = None,
+    holidays_country: str | None = None,
+) -> Account | None:
+    """The account from the raw tables and the model; None before a sync has written it.
+    ``holidays_country`` is the ``HOLIDAYS_COUNTRY`` setting (see :func:`calendar_for`)."""
     info = model_info(target)
     raw = _sql.rows_if_present(
         target,
-        f"SELECT name, subdomain, currency, timezone FROM {target.qualified('account')} "
+        f"SELECT name, subdomain, currency, timezone, country FROM {target.qualified('account')} "
         "ORDER BY id LIMIT 1",
     )
     if not raw and not info:
         return None
-    name, subdomain, currency, zone = raw[0] if raw else (None, None, None, None)
+    name, subdomain, currency, zone, country = raw[0] if raw else (None,) * 5
     channels = tuple(c for c in info.get("channels", "").split(",") if c) or DEFAULT_CHANNELS
     return Account(
         name=name if name is not None else info.get("account_name"),
@@ -90,13 +100,20 @@ def load(target: Target, *, timezone_override: str | None = None) -> Account | N
         timezone=timezone_of(model=info.get("timezone"), override=timezone_override, account=zone),
         channels=channels,
         info=info,
+        calendar=calendar_for(holidays_country, country),
     )
 
 
-def load_modelled(target: Target, *, timezone_override: str | None = None) -> Account:
+def load_modelled(
+    target: Target,
+    *,
+    timezone_override: str | None = None,
+    holidays_country: str | None = None,
+) -> Account:
     """The account of a warehouse whose model is built; says what to run when it is not."""
     reader.require_synced(target)
-    return require_model(load(target, timezone_override=timezone_override), target)
+    account = load(target, timezone_override=timezone_override, holidays_country=holidays_country)
+    return require_model(account, target)
 
 
 def require_model(account: Account | None, target: Target) -> Account:

@@ -46,6 +46,7 @@ from kommo_analytics.model.schema import MODEL_TABLES, model_schema
 from kommo_analytics.service.account import Account, zone_of
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import Target
+from kommo_analytics.workdays import WEEKENDS_ONLY, WorkCalendar
 
 # Re-exported: the CLI and the dashboard name the results through the service, not forecast/.
 __all__ = [
@@ -83,6 +84,8 @@ class ForecastInputs:
     # latest call or message.
     stage_order: dict[tuple[int, int], int]
     last_activity: dict[int, pd.Timestamp]
+    # Whose public holidays the pacing leaves out (the account's, see service/account.py).
+    calendar: WorkCalendar = WEEKENDS_ONLY
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,9 @@ def inputs(
             strict=True,
         )
     )
-    return ForecastInputs(history, _goals(results["goals"]), at, stage_order, last)
+    return ForecastInputs(
+        history, _goals(results["goals"]), at, stage_order, last, account.calendar
+    )
 
 
 def forecast(
@@ -256,7 +261,8 @@ def forecast_of(given: ForecastInputs, *, seed: int = 0, draws: int = DEFAULT_DR
     result = run_forecast(given.history, now=given.now, goals=given.goals, seed=seed, draws=draws)
     return replace(
         result,
-        pacing=recommend.pacing(result, given.now),
+        calendar=given.calendar,
+        pacing=recommend.pacing(result, given.now, given.calendar),
         recommendations=recommend.recommendations(
             result,
             given.history,

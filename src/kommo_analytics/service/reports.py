@@ -68,6 +68,7 @@ def params(
         sellers=tuple(scope.seller_ids()),
         channels=tuple(scope.channels),
         sla_hours=sla_hours,
+        calendar=account.calendar,
     )
 
 

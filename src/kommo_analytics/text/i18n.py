@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from importlib import resources
 from typing import Final
 
+from babel import Locale as BabelLocale
 from babel.dates import format_datetime, format_interval, format_timedelta
 from babel.numbers import format_currency, format_decimal
 
@@ -24,6 +25,7 @@ from kommo_analytics.text.languages import (
     closest,
     display_name,
 )
+from kommo_analytics.workdays import WorkCalendar
 
 DEFAULT_LOCALE: Final[Locale] = DASHBOARD_DEFAULT
 
@@ -127,6 +129,18 @@ def date_range(start: date, end: date, locale: Locale) -> str:
     return format_interval(start, end, "yMMMd", locale=babel_id(locale))
 
 
+def holiday_calendar(calendar: WorkCalendar, locale: Locale) -> str:
+    """Whose holidays the working days leave out, for people: "Brasil (BR-SP)" (the country as
+    the locale names it), or weekends only and why."""
+    if calendar.country is None or calendar.code is None:
+        if calendar.account_country:
+            return t("calendar.weekends_only_account", locale, value=calendar.account_country)
+        return t("calendar.weekends_only", locale)
+    names = BabelLocale.parse(babel_id(locale)).territories
+    country = names.get(calendar.country, calendar.country)
+    return t("calendar.country", locale, country=country, code=calendar.code)
+
+
 def language_name(locale: Locale) -> str:
     """How the language names itself ("Español"), for the language picker."""
     return display_name(locale)
@@ -144,6 +158,7 @@ __all__ = [
     "babel_locale",
     "date_range",
     "duration",
+    "holiday_calendar",
     "language_name",
     "moment",
     "money",

@@ -42,6 +42,7 @@ from kommo_analytics.service.forecasts import (
 )
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
+from kommo_analytics.workdays import WEEKENDS_ONLY
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("forecast",)
@@ -78,6 +79,14 @@ def stage_label(row: OpenStage, pipelines: dict[int, str], locale: Locale) -> st
 # -- the month so far ---------------------------------------------------------------------------
 
 
+def calendar_text(view: View) -> str:
+    """Whose holidays the working days leave out (the account's calendar: the report's and the
+    pacing's, which are one count)."""
+    calendar = view.account.calendar if view.account is not None else WEEKENDS_ONLY
+    return t("calendar.label", view.locale,
+             calendar=i18n.holiday_calendar(calendar, view.locale))  # fmt: skip
+
+
 def month_section(view: View, report: Report) -> None:
     locale, currency = view.locale, report.currency
     f = section(report.forecast, "forecast")
@@ -99,6 +108,7 @@ def month_section(view: View, report: Report) -> None:
               locale=locale, help_key="forecast.working_days_left",
               note=t("forecast.calendar_days", locale,
                      days=i18n.number(f.days_left_in_month, locale)))  # fmt: skip
+        st.caption(calendar_text(view))
     if goal is None:
         # No goal card at all (an empty one would read as "0"): the import hint instead.
         st.info(t("forecast.no_goal", locale, month=month, command=GOALS_COMMAND,
@@ -663,6 +673,8 @@ def pacing_section(view: View, result: Forecast, labels: Labels, currency: str |
             column_config=c.text_columns(columns, locale, left=["month", "who"]),
             export=export)  # fmt: skip
     st.caption(t("forecast.pacing_caption", locale))
+    st.caption(t("calendar.label", locale,
+                 calendar=i18n.holiday_calendar(result.calendar, locale)))  # fmt: skip
 
 
 def _value(r: Recommendation, key: str) -> float | None:
