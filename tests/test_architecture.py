@@ -20,22 +20,35 @@ PACKAGE = Path(__file__).parents[1] / "src" / "kommo_analytics"
 # data flow, never those above. Keep in step with the table in docs/architecture.md.
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
+    "files": frozenset(),
     "settings": frozenset({"errors"}),
     "text": frozenset({"errors"}),
-    "kommo": frozenset({"errors", "settings"}),
+    "kommo": frozenset({"errors", "files", "settings"}),
     "emulator": frozenset({"errors", "settings", "kommo"}),
-    "warehouse": frozenset({"errors", "settings", "kommo"}),
+    "warehouse": frozenset({"errors", "files", "settings", "kommo"}),
     "model": frozenset({"errors", "settings", "kommo", "warehouse"}),
-    "sync": frozenset({"errors", "settings", "kommo", "warehouse", "model"}),
+    "sync": frozenset({"errors", "files", "settings", "kommo", "warehouse", "model"}),
     "metrics": frozenset({"errors", "text"}),
     "forecast": frozenset({"errors", "kommo"}),
     "service": frozenset(
-        {"errors", "settings", "text", "kommo", "warehouse", "model", "sync", "metrics", "forecast"}
+        {
+            "errors",
+            "files",
+            "settings",
+            "text",
+            "kommo",
+            "warehouse",
+            "model",
+            "sync",
+            "metrics",
+            "forecast",
+        }
     ),
-    "dashboard": frozenset({"errors", "settings", "text", "metrics", "service"}),
+    "dashboard": frozenset({"errors", "files", "settings", "text", "metrics", "service"}),
     "cli": frozenset(
         {
             "errors",
+            "files",
             "settings",
             "text",
             "kommo",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kommo_analytics import __version__
+from kommo_analytics import __version__, files
 from kommo_analytics.cli import dashboard_cmd, emulator_cmd, forecast_cmd, metrics_cmd, sync_cmd
 from kommo_analytics.cli.help import App
 
@@ -30,6 +30,9 @@ def main(
     ),
 ) -> None:
     """Business intelligence for the Kommo CRM."""
+    # Whatever the shell's umask, what a command writes (the warehouse, tokens, the dashboard's
+    # targets, since its process inherits this) is readable by this user only.
+    files.restrict_umask()
 
 
 emulator_cmd.register(app)

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import filelock
 import httpx
 
+from kommo_analytics import files
 from kommo_analytics.errors import (
     AuthError,
     ConfigError,
@@ -173,7 +174,7 @@ class TokenFile:
         """Temp file in the same folder, fsync, rename over the old file, fsync the folder: a
         reader sees the old pair or the new one, never half of one, even after a crash."""
         directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
+        files.private_dir(directory)
         fd, name = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
         temp = Path(name)
         try:
@@ -189,7 +190,7 @@ class TokenFile:
         _fsync_dir(directory)
 
     def lock(self) -> filelock.FileLock:
-        return filelock.FileLock(str(self.lock_path))
+        return filelock.FileLock(str(self.lock_path), mode=files.PRIVATE_FILE)
 
 
 @contextlib.asynccontextmanager
