@@ -4,7 +4,9 @@ umask of the shell — including the files DuckDB and dlt create on their own.""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +114,31 @@ def test_restrict_umask_only_tightens(umask_022: None) -> None:
     current = os.umask(0o077)
     os.umask(current)
     assert current == 0o077
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_PATHS = (
+    ".env",
+    ".env.production",
+    "srv/data/kommo_tokens.json",
+    "srv/data/kommo_tokens.json.lock",
+    "srv/data/.kommo_tokens.json.x1.tmp",
+    "srv/data/users.toml",
+    "srv/data/kpi_targets.json",
+    "srv/w/kommo.duckdb",
+    "srv/w/kommo.sync.duckdb.wal",
+    "srv/w/kommo.sync.duckdb.lock",
+    "srv/w/.kommo.duckdb.123.tmp",
+    "srv/data/dlt/kommo_0123abcd/state.json",
+)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_gitignore_keeps_secrets_and_data_out_wherever_the_data_folder_is() -> None:
+    def ignored(path: str) -> bool:
+        check = ["git", "check-ignore", "--no-index", "-q", path]
+        return subprocess.run(check, cwd=ROOT, check=False).returncode == 0
+
+    assert [p for p in SECRET_PATHS if not ignored(p)] == []
+    assert not ignored(".env.example")
+    assert not ignored("examples/goals.csv")
