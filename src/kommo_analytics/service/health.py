@@ -51,7 +51,9 @@ class WarehouseState:
     """What a probe found at a warehouse URL."""
 
     status: Status
-    url: str = ""  # may hold a password: only a cache key and for connecting, never shown
+    # May hold a password: only a cache key and for connecting, never shown (not even in a repr,
+    # which the dashboard's session state and a log line would carry).
+    url: str = field(default="", repr=False)
     where: str = ""  # the URL without its password, for messages
     tables: frozenset[str] = field(default_factory=frozenset)
     version: str = ""
