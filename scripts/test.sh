@@ -7,6 +7,8 @@ source "$(dirname "$0")/_venv.sh"
 echo "→ ruff check";  ruff check src tests benchmarks
 echo "→ ruff format"; ruff format --check src tests benchmarks
 echo "→ mypy";        mypy
+echo "→ bandit";      python -m bandit -q -c pyproject.toml -r src
+echo "→ pip-audit";   python scripts/audit.py
 echo "→ pytest"
 status=0
 # One worker per core; a test module stays on one worker, so its module-scoped fixtures (a synced

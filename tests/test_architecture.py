@@ -20,19 +20,21 @@ PACKAGE = Path(__file__).parents[1] / "src" / "kommo_analytics"
 # data flow, never those above. Keep in step with the table in docs/architecture.md.
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
+    "files": frozenset(),
     "workdays": frozenset({"errors"}),
     "settings": frozenset({"errors", "workdays"}),
     "text": frozenset({"errors", "workdays"}),
-    "kommo": frozenset({"errors", "settings"}),
+    "kommo": frozenset({"errors", "files", "settings"}),
     "emulator": frozenset({"errors", "settings", "kommo"}),
-    "warehouse": frozenset({"errors", "settings", "kommo"}),
+    "warehouse": frozenset({"errors", "files", "settings", "kommo"}),
     "model": frozenset({"errors", "settings", "kommo", "warehouse"}),
-    "sync": frozenset({"errors", "settings", "kommo", "warehouse", "model"}),
+    "sync": frozenset({"errors", "files", "settings", "kommo", "warehouse", "model"}),
     "metrics": frozenset({"errors", "text", "workdays"}),
     "forecast": frozenset({"errors", "kommo", "workdays"}),
     "service": frozenset(
         {
             "errors",
+            "files",
             "settings",
             "text",
             "workdays",
@@ -44,10 +46,13 @@ ALLOWED: dict[str, frozenset[str]] = {
             "forecast",
         }
     ),
-    "dashboard": frozenset({"errors", "settings", "text", "workdays", "metrics", "service"}),
+    "dashboard": frozenset(
+        {"errors", "files", "settings", "text", "workdays", "metrics", "service"}
+    ),
     "cli": frozenset(
         {
             "errors",
+            "files",
             "settings",
             "text",
             "workdays",

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from kommo_analytics.dashboard import ENV_DATABASE_URL
 from kommo_analytics.errors import ConfigError
-from kommo_analytics.settings import Settings, load_settings
+from kommo_analytics.settings import (
+    Settings,
+    UnknownSetting,
+    known_settings,
+    load_settings,
+    setting_prefixes,
+    unknown_settings,
+)
 
 ENV_NAMES = (
     "KOMMO_BASE_URL", "KOMMO_ACCESS_TOKEN", "KOMMO_CLIENT_ID", "KOMMO_CLIENT_SECRET",
@@ -97,3 +106,46 @@ def test_an_untouched_copy_of_env_example_means_nothing_is_set(tmp_path: Path) -
     assert s.kommo_access_token is None and s.kommo_client_id is None
     assert s.resolved_database_url == "duckdb:///data/kommo.duckdb"
     assert s.kommo_rate_limit_per_second == 7
+
+
+def test_a_misspelt_setting_is_reported_with_the_closest_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("DATABASE_ULR=postgresql+psycopg://x@h/db\nDATA_DIR=d\n")
+    monkeypatch.setenv("kommo_acess_token", "t")  # case does not hide it
+    monkeypatch.setenv("HOME_URL", "not ours")  # no setting starts with HOME_
+    found = {u.name: u for u in unknown_settings()}
+    assert set(found) == {"DATABASE_ULR", "KOMMO_ACESS_TOKEN"}
+    assert found["DATABASE_ULR"] == UnknownSetting("DATABASE_ULR", ".env", "DATABASE_URL")
+    assert found["KOMMO_ACESS_TOKEN"].source == "environment"
+    assert found["KOMMO_ACESS_TOKEN"].suggestion == "KOMMO_ACCESS_TOKEN"
+    # And the misspelt URL really was ignored: that is why it is worth a warning.
+    assert load_settings().database_url is None
+
+
+def test_the_known_names_and_prefixes_come_from_the_settings_model() -> None:
+    class More(Settings):
+        smtp_host: str | None = None
+
+    assert {"KOMMO_ACCESS_TOKEN", "DATABASE_URL", "RESPONSE_SLA_HOURS"} <= known_settings()
+    assert {"KOMMO_", "DATABASE_", "DATA_", "ACCOUNT_"} <= set(setting_prefixes())
+    # A field added to the model is picked up without a list to keep in step.
+    assert "SMTP_HOST" in known_settings(More) and "SMTP_" in setting_prefixes(More)
+
+
+READS_ENV = re.compile(r"""(?:environ(?:\.get)?[\[(]|getenv\()\s*["']([A-Z][A-Z0-9_]+)["']""")
+
+
+def test_every_variable_the_project_reads_outside_settings_counts_as_known() -> None:
+    root = Path(__file__).resolve().parent.parent
+    sources = [
+        *root.glob("src/**/*.py"),
+        *root.glob("tests/**/*.py"),
+        *root.glob("benchmarks/*.py"),
+    ]
+    names = {m for p in sources for m in READS_ENV.findall(p.read_text(encoding="utf-8"))}
+    names |= set(re.findall(r"\b(KOMMO_[A-Z_]+)=", (root / "scripts" / "test.sh").read_text()))
+    names.add(ENV_DATABASE_URL)
+    assert "KOMMO_TEST_REQUIRE_SERVERS" in names and "KOMMO_VENV_EXTRAS" in names
+    reported = [u.name for u in unknown_settings(dict.fromkeys(names, "1"), Path("no.env"))]
+    assert reported == []

@@ -7,7 +7,12 @@ the same thing here.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -163,6 +168,76 @@ class Settings(BaseSettings):
                 "https://<subdomain>.kommo.com",
             )
         return None
+
+
+# Variables the project reads outside ``Settings`` that share a prefix with a setting: the
+# dashboard's warehouse URL (handed from `kommo-analytics dashboard` to its Streamlit process),
+# the setup script's extras, and the test suite's switches.
+OTHER_VARIABLES: Final = frozenset(
+    {"KOMMO_DASHBOARD_DATABASE_URL", "KOMMO_VENV_EXTRAS", "KOMMO_UPDATE_SNAPSHOTS"}
+)
+OTHER_PREFIXES: Final = ("KOMMO_TEST_",)
+
+
+@dataclass(frozen=True)
+class UnknownSetting:
+    """A variable that looks like a setting and is none: most likely a typo, silently ignored
+    otherwise (``DATABASE_ULR`` would send the sync to the default DuckDB file)."""
+
+    name: str
+    source: str  # the .env file's name, or "environment"
+    suggestion: str | None  # the closest known name, when one is close
+
+
+def known_settings(model: type[BaseSettings] = Settings) -> frozenset[str]:
+    """Every variable name ``Settings`` reads: from the model itself, so a new field counts."""
+    names = {name.upper() for name in model.model_fields}
+    for field_info in model.model_fields.values():
+        if isinstance(field_info.alias, str):
+            names.add(field_info.alias.upper())
+    return frozenset(names)
+
+
+def setting_prefixes(model: type[BaseSettings] = Settings) -> tuple[str, ...]:
+    """The first words of the settings' names (``KOMMO_``, ``DATABASE_``, …): a variable starting
+    with one of them is meant for us."""
+    return tuple(sorted({name.split("_", 1)[0] + "_" for name in known_settings(model)}))
+
+
+def unknown_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> list[UnknownSetting]:
+    """Names in ``.env`` or the environment that start like a setting and are not one; never
+    raises (an unreadable .env is reported by loading the settings)."""
+    from dotenv import dotenv_values
+
+    known = known_settings()
+    prefixes = setting_prefixes()
+    environ = os.environ if environ is None else environ
+    configured = Settings.model_config.get("env_file")
+    path = env_file if env_file is not None else Path(str(configured or ".env"))
+    sources: list[tuple[str, list[str]]] = []
+    try:
+        if path.is_file():
+            sources.append((path.name, list(dotenv_values(path, encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError):
+        pass
+    sources.append(("environment", list(environ)))
+    found: dict[str, UnknownSetting] = {}
+    for source, names in sources:
+        for raw in names:
+            name = raw.upper()
+            if (
+                name in found
+                or name in known
+                or name in OTHER_VARIABLES
+                or name.startswith(OTHER_PREFIXES)
+                or not name.startswith(prefixes)
+            ):
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            found[name] = UnknownSetting(name, source, close[0] if close else None)
+    return list(found.values())
 
 
 def load_settings(**overrides: object) -> Settings:

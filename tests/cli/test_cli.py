@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from typer.testing import CliRunner
 
 from kommo_analytics import __version__
@@ -34,3 +37,20 @@ def test_an_unknown_scale_names_the_choices() -> None:
     assert result.exit_code == 1
     assert "unknown scale 'huge'" in result.stderr
     assert "small, medium, large" in result.stderr
+
+
+def test_a_misspelt_setting_is_one_warning_line_on_stderr_for_any_command(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (clean_env / ".env").write_text("KOMMO_ACESS_TOKEN=tok\n")
+    monkeypatch.setenv("DATABASE_ULR", "duckdb:///elsewhere.duckdb")
+    result = runner.invoke(app, ["metrics"])
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert lines == [
+        "warning: not a setting, so ignored: KOMMO_ACESS_TOKEN in .env (did you mean "
+        "KOMMO_ACCESS_TOKEN?), DATABASE_ULR in the environment (did you mean DATABASE_URL?) — "
+        "fix the name; the settings are listed in .env.example"
+    ]
+    assert "warning:" not in result.stdout
+    # The command itself still runs and says what is really wrong: no data in the default file.
+    assert result.exit_code != 0 and "no synced data" in result.stderr

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from kommo_analytics.cli import sync_cmd
 from kommo_analytics.cli.main import app
+from kommo_analytics.settings import Settings
+from kommo_analytics.sync.engine import SyncResult
 from kommo_analytics.sync.streams import STREAM_NAMES, STREAMS, parse_streams
 
 runner = CliRunner()
@@ -173,3 +178,19 @@ def test_auth_then_sync_with_oauth_against_a_served_account(clean_env: Path) -> 
     finally:
         con.close()
     assert leads == acc.store.count("leads")
+
+
+def test_the_sync_summary_ends_with_the_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    console = Console(width=400, record=True)
+    monkeypatch.setattr(sync_cmd, "console", console)
+    result = SyncResult("r", "ok", "full", datetime.now(UTC))
+    url = f"duckdb:///{data / 'kommo.duckdb'}"
+    sync_cmd.print_summary(result, Settings(data_dir=data, database_url=url), None, 1.0)
+    last = console.export_text().strip().splitlines()[-1]
+    assert last.startswith("warning: other users of this computer can read or change 1 ")
+    assert last.endswith(f"make them private: chmod 700 {data}")

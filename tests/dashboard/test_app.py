@@ -710,3 +710,41 @@ def test_every_page_gives_the_same_no_data_advice_with_the_absolute_path(
         assert infos.count(expected) == 1, (page, infos)
         assert not any("terminal" in i.lower() for i in infos)
     assert list(tmp_path.rglob("*")) == []
+
+
+def test_data_health_warns_of_a_misspelt_setting_and_files_others_can_read(
+    make_app: MakeApp, missing_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    monkeypatch.setenv("DATA_DIR", str(data))
+    monkeypatch.setenv("DATABASE_ULR", "duckdb:///elsewhere.duckdb")
+    app = make_app(missing_url, lang="en")
+    app.run()
+    app.switch_page(HEALTH).run()
+    no_exception(app)
+    shown = [w.value for w in app.warning]
+    assert shown[0] == (
+        "DATABASE_ULR (environment variable) is not a setting and is ignored. "
+        "Did you mean DATABASE_URL?"
+    )
+    assert shown[1].startswith("Other users of this computer can read or change 1 ")
+    assert shown[1].endswith(f"Make them private with: `chmod 700 {data}`")
+
+
+def test_the_set_up_warnings_are_worded_in_each_language(tmp_path: Path) -> None:
+    from kommo_analytics.dashboard.app_pages.data_health import setup_messages
+    from kommo_analytics.settings import UnknownSetting
+
+    found = health.SetupWarnings(
+        (UnknownSetting("DATA_DIRR", ".env", "DATA_DIR"), UnknownSetting("SMTP_X", "environment", None)),
+        health.ExposedFiles(tuple(tmp_path / f"f{i}" for i in range(1200)), "chmod -R go-rwx d"),
+    )  # fmt: skip
+    pt, es, en = (setup_messages(found, lang) for lang in ("pt-BR", "es", "en"))
+    assert pt[0] == (
+        "DATA_DIRR (.env) não é uma configuração e foi ignorada. Você quis dizer DATA_DIR?"
+    )
+    assert "variable de entorno" in es[1] and ".env.example" in en[1]
+    assert "1.200 arquivos" in pt[2] and "1,200 of the" in en[2] and "`chmod -R go-rwx d`" in es[2]
+    assert f"{tmp_path / 'f2'}, …" in en[2] and str(tmp_path / "f3") not in en[2]

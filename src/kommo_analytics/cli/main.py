@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from kommo_analytics import __version__
+from kommo_analytics import __version__, files
 from kommo_analytics.cli import dashboard_cmd, emulator_cmd, forecast_cmd, metrics_cmd, sync_cmd
 from kommo_analytics.cli.help import App
+from kommo_analytics.settings import UnknownSetting, unknown_settings
 
 app = App(
     name="kommo-analytics",
@@ -15,6 +16,19 @@ app = App(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def describe_unknown(found: list[UnknownSetting]) -> str:
+    """One line for all of them: a typo in .env must not scroll the real output away."""
+    parts = []
+    for item in found:
+        where = "the environment" if item.source == "environment" else item.source
+        guess = f" (did you mean {item.suggestion}?)" if item.suggestion else ""
+        parts.append(f"{item.name} in {where}{guess}")
+    return (
+        f"warning: not a setting, so ignored: {', '.join(parts)} — fix the name; the settings "
+        "are listed in .env.example"
+    )
 
 
 def _version(value: bool) -> None:
@@ -30,6 +44,12 @@ def main(
     ),
 ) -> None:
     """Business intelligence for the Kommo CRM."""
+    # Whatever the shell's umask, what a command writes (the warehouse, tokens, the dashboard's
+    # targets, since its process inherits this) is readable by this user only.
+    files.restrict_umask()
+    found = unknown_settings()
+    if found:
+        typer.echo(describe_unknown(found), err=True)
 
 
 emulator_cmd.register(app)

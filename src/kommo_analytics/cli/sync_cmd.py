@@ -8,6 +8,7 @@ import time
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kommo_analytics.cli.errors import handle_errors
@@ -38,8 +39,22 @@ def print_summary(
     console.print(
         f"{total:,} requests in {took:.1f} s ({total / max(took, 1e-6):.1f}/s).", highlight=False
     )
-    where, how = health.where_data_lives(database_url or settings.resolved_database_url)
-    console.print(f"Data: [cyan]{where}[/] ({how})", highlight=False)
+    url = database_url or settings.resolved_database_url
+    where, how = health.where_data_lives(url)
+    console.print(f"Data: [cyan]{escape(where)}[/] ({escape(how)})", highlight=False)
+    exposed = health.exposed_files(settings.data_dir, url)
+    if exposed is not None:
+        console.print(f"[yellow]warning:[/] {escape(describe_exposed(exposed))}", highlight=False)
+
+
+def describe_exposed(exposed: health.ExposedFiles, shown: int = 3) -> str:
+    paths = exposed.paths
+    names = ", ".join(str(p) for p in paths[:shown]) + (", …" if len(paths) > shown else "")
+    return (
+        f"other users of this computer can read or change {len(paths)} of the project's files "
+        f"or folders ({names}), which hold lead and contact names — make them private: "
+        f"{exposed.fix}"
+    )
 
 
 def sync_with_progress(

@@ -11,12 +11,15 @@ from typing import Any
 
 import streamlit as st
 
+from kommo_analytics import files
 from kommo_analytics.dashboard import filters
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import t
 
 
 def main() -> None:
+    # Started with `streamlit run` directly too: the KPI targets and imports it writes stay private.
+    files.restrict_umask()
     # The tab title is the product's name, the same in every language.
     st.set_page_config(
         page_title=t("app.title", i18n.DEFAULT_LOCALE), page_icon=":bar_chart:", layout="wide"

@@ -23,7 +23,7 @@ from kommo_analytics.service import account, health, leads
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.health import Status, WarehouseState
 from kommo_analytics.service.scope import Scope
-from kommo_analytics.settings import load_settings
+from kommo_analytics.settings import DEFAULT_DATA_DIR, load_settings
 from kommo_analytics.text.i18n import Locale, t
 
 CACHE_TTL_SECONDS: Final = 600
@@ -42,6 +42,17 @@ def probe(url: str | None = None) -> WarehouseState:
     except KommoAnalyticsError as exc:
         return WarehouseState(Status.UNREADABLE, error=exc)
     return health.probe(url)
+
+
+def setup_warnings(url: str) -> health.SetupWarnings:
+    """Misspelt settings and files others can read (``url``: the probed warehouse, "" when it
+    could not be); not cached: a fix shows at the next rerun, and it reads no more than the
+    data folder's listing."""
+    try:
+        data_dir = load_settings().data_dir
+    except KommoAnalyticsError:
+        data_dir = DEFAULT_DATA_DIR  # the invalid setting itself is shown by the probe
+    return health.setup_warnings(data_dir, url)
 
 
 def show_problem(warehouse: WarehouseState, locale: Locale) -> None:

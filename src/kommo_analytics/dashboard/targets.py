@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
+from kommo_analytics import files
 from kommo_analytics.errors import ConfigError
 
 Direction = Literal["higher", "lower"]
@@ -72,7 +73,8 @@ def save(data_dir: Path, values: dict[str, float]) -> None:
             raise ConfigError(f"unknown KPI target {key!r}")
         if value < 0:
             raise ConfigError(f"the target for {key} cannot be negative")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    files.private_dir(data_dir)
+    # mkstemp creates the file 0600, and the rename keeps that mode.
     fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".kpi_targets.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -28,6 +28,7 @@ from kommo_analytics.emulator.config import EmulatorConfig
 # Real refresh tokens and authorization codes are defuse/php-encryption ciphertexts, which
 # always start with this version header; clients sometimes sniff it.
 OPAQUE_PREFIX = "def50200"
+BEARER = "Bearer"  # the OAuth token type of every answer
 
 # The demo long-lived token must be the same string on every start with the same seed (README
 # and curl examples print it), so its times are fixed instead of taken from the clock.
@@ -73,7 +74,7 @@ class TokenPair:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "token_type": "Bearer",
+            "token_type": BEARER,
             "expires_in": self.expires_in,
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,

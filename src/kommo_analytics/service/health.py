@@ -1,18 +1,22 @@
 """The data-health reads: what a warehouse URL holds (the probe), the sync's runs and streams,
-row counts, the tracking codes the leads carry, and the leads per channel."""
+row counts, the tracking codes the leads carry, the leads per channel, and what in the set-up
+deserves a warning (misspelt settings, files others can read)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
 
+from kommo_analytics import files
 from kommo_analytics.errors import KommoAnalyticsError, WarehouseError
 from kommo_analytics.model.query import model_info
 from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.service import _sql
+from kommo_analytics.settings import UnknownSetting, unknown_settings
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.tables import TABLES
@@ -47,7 +51,9 @@ class WarehouseState:
     """What a probe found at a warehouse URL."""
 
     status: Status
-    url: str = ""  # may hold a password: only a cache key and for connecting, never shown
+    # May hold a password: only a cache key and for connecting, never shown (not even in a repr,
+    # which the dashboard's session state and a log line would carry).
+    url: str = field(default="", repr=False)
     where: str = ""  # the URL without its password, for messages
     tables: frozenset[str] = field(default_factory=frozenset)
     version: str = ""
@@ -174,3 +180,56 @@ def utc_times(values: pd.Series) -> pd.Series:
 def where_data_lives(url: str) -> tuple[str, str]:
     """Where the synced data is and how to look at it (the sync's summary)."""
     return backend_for(parse_database_url(url)).describe()
+
+
+@dataclass(frozen=True)
+class ExposedFiles:
+    """Files or folders of ours that other users of the machine may read or write."""
+
+    paths: tuple[Path, ...]
+    fix: str  # the shell command that makes them private again
+
+
+@dataclass(frozen=True)
+class SetupWarnings:
+    unknown_settings: tuple[UnknownSetting, ...] = ()
+    exposed: ExposedFiles | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.unknown_settings) or self.exposed is not None
+
+
+def _private_paths(data_dir: Path, url: str) -> tuple[list[Path], list[Path]]:
+    """(roots checked whole, single files): the data folder with everything in it, and a DuckDB
+    warehouse kept elsewhere — only its own files, not the folder it shares with others."""
+    roots = [data_dir.absolute()]
+    singles: list[Path] = []
+    try:
+        target = parse_database_url(url)
+    except KommoAnalyticsError:
+        return roots, singles
+    backend = backend_for(target)
+    if target.serving_path is not None and target.sync_path is not None:
+        for path in (target.serving_path, target.sync_path):
+            singles += [path, path.with_name(path.name + ".wal")]
+        singles.append(backend.lock_path(data_dir).absolute())
+    return roots, [p for p in singles if not p.is_relative_to(roots[0])]
+
+
+def exposed_files(data_dir: Path, url: str) -> ExposedFiles | None:
+    """What of the data folder (and a DuckDB warehouse outside it) group or others may read or
+    write; None when everything is private. Never raises: a warning must not stop a page."""
+    roots, singles = _private_paths(data_dir, url)
+    try:
+        found = files.exposed([*roots, *singles])
+    except OSError:
+        return None
+    if not found:
+        return None
+    fix_roots = [r for r in roots if r.exists()] + [p for p in singles if p in found]
+    return ExposedFiles(tuple(found), files.chmod_hint(found, fix_roots))
+
+
+def setup_warnings(data_dir: Path, url: str) -> SetupWarnings:
+    """Misspelt settings (in .env or the environment) and files others can read."""
+    return SetupWarnings(tuple(unknown_settings()), exposed_files(data_dir, url))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from kommo_analytics import files
 from kommo_analytics.errors import SyncError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.target import Target
@@ -26,9 +27,12 @@ def writer_lock(target: Target, data_dir: Path) -> Iterator[None]:
 
 @contextmanager
 def sync_lock(path: Path) -> Iterator[None]:
-    lock = FileLock(str(path), timeout=0)
+    # Every writer takes this lock first: from here on what the process creates (DuckDB's files,
+    # dlt's folder) is private even when a library, not our code, creates it.
+    files.restrict_umask()
+    lock = FileLock(str(path), timeout=0, mode=files.PRIVATE_FILE)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.private_dir(path.parent)
         lock.acquire()
     except Timeout:
         raise SyncError(

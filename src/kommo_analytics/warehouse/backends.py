@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
+from kommo_analytics import files
 from kommo_analytics.errors import (
     KommoAnalyticsError,
     MissingTableError,
@@ -522,11 +523,12 @@ class DuckDBBackend(Backend):
 
     def prepare_writer(self) -> None:
         try:
-            self.private.parent.mkdir(parents=True, exist_ok=True)
+            files.private_dir(self.private.parent)
             if not self.private.exists() and self.serving.exists():
                 # The private file was removed (or the warehouse copied from elsewhere): carry
                 # on from what readers see instead of starting from nothing.
                 shutil.copyfile(self.serving, self.private)
+            files.private_file(self.private)
         except OSError as exc:
             raise folder_problem(self.private.parent, exc) from exc
 
@@ -551,6 +553,8 @@ class DuckDBBackend(Backend):
                 con.close()
             tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
             shutil.copyfile(self.private, tmp)
+            # Over a file an earlier version left world-readable, the published one is private.
+            files.private_file(tmp)
             with tmp.open("rb+") as handle:
                 os.fsync(handle.fileno())
             tmp.replace(serving)

@@ -30,6 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from kommo_analytics import files
 from kommo_analytics.errors import QueryError, WarehouseError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.tables import TABLES, Disposition, Table
@@ -65,7 +66,7 @@ class Warehouse:
             self.backend.prepare_writer()
             pipelines_dir = self.data_dir / "dlt"
             try:
-                pipelines_dir.mkdir(parents=True, exist_ok=True)
+                files.private_dir(pipelines_dir)
             except OSError as exc:
                 raise folder_problem(self.data_dir, exc) from exc
             name = f"kommo_{self.target.key}"

@@ -14,7 +14,7 @@ from seeing half a load.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit, urlunsplit
@@ -40,7 +40,8 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class Target:
     kind: Kind
-    url: str  # as given; may hold a password, so never print it: use `display`
+    # As given; may hold a password, so never print it (nor repr it): use `display`.
+    url: str = field(repr=False)
     dataset: str  # DuckDB/PostgreSQL schema, or the MySQL database
     serving_path: Path | None = None  # DuckDB: the file readers open (absolute)
     sync_path: Path | None = None  # DuckDB: the sync's private file (absolute)

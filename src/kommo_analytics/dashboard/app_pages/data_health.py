@@ -18,7 +18,7 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components, data, filters
 from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.service.health import RAW_TABLES
+from kommo_analytics.service.health import RAW_TABLES, SetupWarnings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -220,11 +220,39 @@ def _tracking_section(view: filters.View) -> None:
         st.caption(t("health.tracking_ignored", locale, codes=", ".join(map(str, ignored))))
 
 
+def setup_messages(found: SetupWarnings, locale: Locale, shown: int = 3) -> list[str]:
+    """Misspelt settings and files others can read, as sentences in the reader's language."""
+    messages = []
+    for item in found.unknown_settings:
+        source = item.source
+        if source == "environment":
+            source = t("health.source_environment", locale)
+        if item.suggestion:
+            text = t(
+                "health.setting_typo", locale, name=item.name, source=source,
+                suggestion=item.suggestion,
+            )  # fmt: skip
+        else:
+            text = t("health.setting_unknown", locale, name=item.name, source=source)
+        messages.append(text)
+    if found.exposed is not None:
+        paths = found.exposed.paths
+        names = ", ".join(str(p) for p in paths[:shown]) + (", …" if len(paths) > shown else "")
+        count = i18n.number(len(paths), locale)
+        messages.append(
+            t("health.exposed", locale, count=count, names=names, fix=found.exposed.fix)
+        )
+    return messages
+
+
 def render() -> None:
     view = filters.current_view()
     locale = view.locale
     st.title(t("health.title", locale))
     warehouse = view.warehouse
+    # Before the warehouse: a misspelt DATABASE_URL is often why there is no data to show.
+    for message in setup_messages(data.setup_warnings(warehouse.url), locale):
+        st.warning(message)
     if not warehouse.ready:
         data.show_problem(warehouse, locale)
         st.caption(t("health.quality", locale))
