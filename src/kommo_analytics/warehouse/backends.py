@@ -14,11 +14,12 @@ A statement that reads a table the catalog does not list raises :class:`MissingT
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +30,7 @@ from kommo_analytics.errors import (
     MissingTableError,
     NoSyncedDataError,
     QueryError,
+    SyncError,
     UnknownDatabaseError,
     WarehouseError,
     causes,
@@ -265,6 +267,17 @@ class Backend:
         """The file whose OS lock lets one writer (sync, model build, import) at a time in."""
         return data_dir / f"sync-{self.target.key}.lock"
 
+    @contextmanager
+    def database_lock(self) -> Iterator[None]:
+        """Held by the one writer for the whole of its work, in the database itself, so that
+        writers on other machines or with other data folders (whose file locks it cannot see)
+        wait their turn; SyncError at once if another holds it.
+
+        The lock belongs to a dedicated session: the server frees it when that session ends, also
+        when the process is killed. DuckDB needs none: its file lock is already exclusive.
+        """
+        yield
+
     def require_synced(self) -> None:
         """Raise NoSyncedDataError when nothing was ever synced (a server database exists
         already; its tables say the rest)."""
@@ -357,6 +370,35 @@ def _root(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None:
         exc = exc.__cause__
     return exc
+
+
+# -- the writer's lock in the database ---------------------------------------------------------------
+
+_SESSION_PREFIX = "kommo-analytics"
+
+
+def _session_name() -> str:
+    """How the lock's session introduces itself to the server, so that a second writer can say
+    who holds the lock (PostgreSQL keeps it as the session's application name, 63 bytes)."""
+    return f"{_SESSION_PREFIX} {socket.gethostname()} {os.getpid()}"[:63]
+
+
+def _holder(name: str | None, address: str | None, session: str) -> str:
+    """Who holds the lock, as far as the server can tell."""
+    parts = (name or "").split()
+    if len(parts) == 3 and parts[0] == _SESSION_PREFIX and parts[2].isdigit():
+        return f"from host {parts[1]}, pid {parts[2]}; {session}"
+    if address:
+        return f"from {address}; {session}"
+    return session
+
+
+def writer_busy(holder: str) -> SyncError:
+    return SyncError(
+        f"another sync of this warehouse is running ({holder})",
+        hint="wait for it to finish (one writer at a time keeps the data consistent); the lock "
+        "is held in the database and freed as soon as that process ends",
+    )
 
 
 class Connection:
@@ -649,7 +691,7 @@ class MySQLBackend(Backend):
     def model_schema(self, wanted: str) -> str:
         return self.target.dataset
 
-    def _open(self, *, write: bool) -> Any:
+    def _open(self, *, write: bool, database: bool = True) -> Any:
         import pymysql
 
         parts = urlsplit(self.target.url)
@@ -658,9 +700,61 @@ class MySQLBackend(Backend):
             port=parts.port or 3306,
             user=unquote(parts.username or "root"),
             password=unquote(parts.password or ""),
-            database=self.target.dataset,
+            database=self.target.dataset if database else None,
             connect_timeout=10,
         )
+
+    def lock_name(self) -> str:
+        """GET_LOCK's name: server-wide, so it names the database (at most 64 characters)."""
+        name = f"kommo_analytics.{self.target.dataset}"
+        if len(name) > 64:
+            name = f"{name[:51]}.{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+        return name
+
+    @contextmanager
+    def database_lock(self) -> Iterator[None]:
+        import pymysql
+
+        name = self.lock_name()
+        try:
+            # Without the database: a first sync creates it, and the lock must come before.
+            con = self._open(write=True, database=False)
+        except pymysql.Error as exc:
+            raise self.translate(exc, write=True) from exc
+        try:
+            try:
+                cur = con.cursor()
+                # The server drops a session idle for wait_timeout (8 hours by default), and its
+                # lock with it: a long first sync must keep its lock to the end.
+                cur.execute("SET SESSION wait_timeout = 31536000")
+                cur.execute("SELECT GET_LOCK(%s, 0)", [name])
+                got = cur.fetchone()[0] == 1
+                busy = None if got else writer_busy(self._holder(cur, name))
+            except pymysql.Error as exc:
+                raise self.translate(exc, write=True) from exc
+            if busy is not None:
+                raise busy
+            try:
+                yield
+            finally:
+                # If the session is gone, the server freed its lock with it.
+                with suppress(pymysql.Error):
+                    cur.execute("SELECT RELEASE_LOCK(%s)", [name])
+                    cur.fetchall()
+        finally:
+            con.close()
+
+    def _holder(self, cur: Any, name: str) -> str:
+        cur.execute("SELECT IS_USED_LOCK(%s)", [name])
+        session = cur.fetchone()[0]
+        if session is None:
+            return "it has just ended; run the command again"
+        # MariaDB shows a session's client as host:port, and other users' sessions only with
+        # the PROCESS privilege.
+        cur.execute("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = %s", [session])
+        row = cur.fetchone()
+        address = str(row[0]).rpartition(":")[0] or str(row[0]) if row and row[0] else None
+        return _holder(None, address, f"MariaDB/MySQL connection {session}")
 
     def _begin(self, con: Any, cur: Any) -> None:
         con.begin()
@@ -758,6 +852,62 @@ class PostgresBackend(Backend):
         import psycopg
 
         return psycopg.connect(**self._connect_args(urlsplit(self.target.url).path.strip("/")))
+
+    def lock_key(self) -> int:
+        """pg_try_advisory_lock's key: advisory locks are per database, so the schema names the
+        warehouse; a signed 64-bit number."""
+        digest = hashlib.sha256(f"kommo_analytics.{self.target.dataset}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    @contextmanager
+    def database_lock(self) -> Iterator[None]:
+        import psycopg
+
+        key = self.lock_key()
+        args = self._connect_args(urlsplit(self.target.url).path.strip("/"))
+        try:
+            # Keepalives let the server notice a vanished client (and free its lock) even when
+            # no packet says the connection ended.
+            con = psycopg.connect(
+                **args,
+                autocommit=True,
+                application_name=_session_name(),
+                keepalives=1,
+                keepalives_idle=60,
+            )
+        except psycopg.Error as exc:
+            raise self.translate(exc, write=True) from exc
+        try:
+            try:
+                row = con.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+                busy = None if row and row[0] else writer_busy(self._holder(con, key))
+            except psycopg.Error as exc:
+                raise self.translate(exc, write=True) from exc
+            if busy is not None:
+                raise busy
+            try:
+                yield
+            finally:
+                # If the session is gone, the server freed its lock with it.
+                with suppress(psycopg.Error):
+                    con.execute("SELECT pg_advisory_unlock(%s)", [key])
+        finally:
+            con.close()
+
+    def _holder(self, con: Any, key: int) -> str:
+        # A bigint key is shown in pg_locks as its high and low 32 bits; the holder's name and
+        # address are visible to the same user or a superuser.
+        row = con.execute(
+            "SELECT l.pid, a.application_name, host(a.client_addr) FROM pg_locks l "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.classid::bigint = %s AND l.objid::bigint = %s",
+            [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+        ).fetchone()
+        if row is None:
+            return "it has just ended; run the command again"
+        return _holder(row[1], row[2], f"PostgreSQL session {row[0]}")
 
     def consistent_read(self, con: Any) -> None:
         con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
