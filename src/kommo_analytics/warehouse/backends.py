@@ -579,30 +579,63 @@ class DuckDBBackend(Backend):
 
     def publish(self) -> None:
         """The private file is checkpointed, copied beside the served file and renamed over it:
-        a reader that has the old file open keeps reading it, the next one opens the new one."""
+        a reader that has the old file open keeps reading it, the next one opens the new one.
+
+        A copy that fails (disk full, a folder that refuses it) is removed at once: left behind,
+        it would keep the disk full. The served file is only ever replaced whole.
+        """
         import duckdb
 
         if not self.private.exists():
             return
         serving = self.serving
+        remove_stale_copies(serving)
+        tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
         try:
             con = duckdb.connect(str(self.private))
             try:
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
             shutil.copyfile(self.private, tmp)
             with tmp.open("rb+") as handle:
                 os.fsync(handle.fileno())
             tmp.replace(serving)
             _fsync_dir(serving.parent)
-        except (OSError, duckdb.Error) as exc:
-            raise WarehouseError(
-                f"could not publish the synced data to {serving}: {exc}",
-                hint="check free disk space and permissions in the data folder; the synced data "
-                f"is safe in {self.private}",
-            ) from exc
+        except BaseException as exc:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError | duckdb.Error):
+                raise self._publish_failed(exc) from exc
+            raise
+
+    def _publish_failed(self, exc: BaseException) -> WarehouseError:
+        serving, folder = self.serving, self.serving.parent
+        code = exc.errno if isinstance(exc, OSError) else None
+        if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return data_folder_read_only(folder, exc)
+        try:
+            size: int | None = self.private.stat().st_size
+            free: int | None = shutil.disk_usage(folder).free
+        except OSError:
+            size = free = None
+        space = (
+            ""
+            if size is None or free is None
+            else f"a publish needs about {human_size(size)} free in {folder} "
+            f"({human_size(free)} free now; a whole sync about {human_size(3 * size)}); "
+        )
+        if code == errno.ENOSPC:
+            return WarehouseError(
+                f"could not publish the synced data to {serving}: the disk is full",
+                hint=f"{space}free some space, then run the command again; the synced data is "
+                f"safe in {self.private}",
+            )
+        return WarehouseError(
+            f"could not publish the synced data to {serving}: {first_line(exc)}",
+            hint=f"{space}check free disk space and permissions in the data folder; the synced "
+            f"data is safe in {self.private}",
+        )
 
     def _classify(self, exc: BaseException, *, write: bool) -> WarehouseError | None:
         import duckdb
@@ -628,6 +661,38 @@ class DuckDBBackend(Backend):
                 hint="check that the file is readable and is a DuckDB database",
             )
         return None
+
+
+def remove_stale_copies(serving: Path) -> None:
+    """Remove copies a publish left beside ``serving`` when its process died mid-way (each is as
+    large as the warehouse); a copy of a live process may be in use and stays."""
+    for copy in serving.parent.glob(f".{serving.name}.*.tmp"):
+        pid = copy.name[len(serving.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            with suppress(OSError):
+                copy.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is about to publish: its own earlier copy is stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def human_size(size: float) -> str:
+    """A byte count for people: 12.3 MB."""
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    step = 0
+    while size >= 1000 and step < len(units) - 1:
+        size /= 1000
+        step += 1
+    return f"{size:.0f} bytes" if step == 0 else f"{size:.1f} {units[step]}"
 
 
 def _fsync_dir(path: Path) -> None:
