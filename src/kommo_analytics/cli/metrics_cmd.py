@@ -260,7 +260,7 @@ def register(app: typer.Typer) -> None:
         target = account.target_for(settings, db)
         with console.status("building the analytics model…"):
             summary = inputs.rebuild_model(settings, target)
-        console.print(summary, highlight=False)
+        console.print(summary, markup=False, highlight=False)
 
     @app.command()
     @handle_errors
@@ -320,7 +320,7 @@ def _import_app(kind: str) -> typer.Typer:
             added, kept = run(settings, target, file, replace=replace, now=datetime.now(UTC))
         except InputFileError as exc:
             for problem in exc.problems:
-                err_console.print(f"  {problem}", highlight=False, soft_wrap=True)
+                err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
             raise
         console.print(
             f"Imported {added:,} {kind} rows from {file.name}; {kept:,} stored rows kept.",

@@ -8,6 +8,7 @@ import time
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kommo_analytics.cli.errors import handle_errors
@@ -33,13 +34,13 @@ def print_summary(
         table.add_row(name, f"{result.rows.get(name, 0):,}", f"{result.requests.get(name, 0):,}")
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {describe(warning)}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(describe(warning))}", highlight=False)
     total = sum(result.requests.values())
     console.print(
         f"{total:,} requests in {took:.1f} s ({total / max(took, 1e-6):.1f}/s).", highlight=False
     )
     where, how = health.where_data_lives(database_url or settings.resolved_database_url)
-    console.print(f"Data: [cyan]{where}[/] ({how})", highlight=False)
+    console.print(f"Data: [cyan]{escape(where)}[/] ({escape(how)})", highlight=False)
 
 
 def sync_with_progress(
