@@ -119,3 +119,34 @@ def test_a_publish_removes_copies_left_by_dead_processes_only(tmp_path: Path) ->
     backend.publish()
     assert _leftovers(folder) == sorted([live.name, unrelated.name])
     assert _rows(backend.serving) == 2
+
+
+@pytest.mark.parametrize("first_open", ["mixes the two files", "reads the old file"])
+def test_a_reader_opening_during_a_swap_opens_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_open: str
+) -> None:
+    """DuckDB opens a file by its path three times while connecting (header check, headers,
+    blocks): a publish renaming the new file in between leaves it with the old file's headers
+    and the new file's blocks ("Metadata block index … exceeds metadata block count").
+    A reader that sees the file change under its open opens it again."""
+    from kommo_analytics.warehouse import reader
+
+    backend = _published(tmp_path)
+    real_connect = duckdb.connect
+    calls: list[str] = []
+
+    def connect_during_a_publish(database: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(database)
+        if len(calls) == 1:
+            con = real_connect(database, *args, **kwargs)  # the old file, already open
+            backend.publish()  # …renamed over while the open is under way
+            if first_open == "mixes the two files":
+                con.close()
+                raise duckdb.IOException("Metadata block index 182 exceeds metadata block count")
+            return con
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", connect_during_a_publish)
+    rows = reader.query(backend.target, "SELECT count(*) FROM t")
+    assert rows == [(2,)]  # the new file, read whole
+    assert calls.count(str(backend.serving)) == 2

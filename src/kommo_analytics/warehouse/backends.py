@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -393,6 +394,11 @@ def _holder(name: str | None, address: str | None, session: str) -> str:
     return session
 
 
+# A writer killed a moment ago holds its lock until the server has noticed its connection close
+# (milliseconds): the next writer, often started right after it, waits this long before giving up.
+_LOCK_GRACE_SECONDS = 2
+
+
 def writer_busy(holder: str) -> SyncError:
     return SyncError(
         f"another sync of this warehouse is running ({holder})",
@@ -495,7 +501,27 @@ class DuckDBBackend(Backend):
         if not path.exists():
             # Named by the file people know (the served one), never the sync's private one.
             raise NoSyncedDataError(f"no synced data in {self.serving} yet")
-        return duckdb.connect(str(path), read_only=not write)
+        if write:
+            return duckdb.connect(str(path))
+        # DuckDB opens a file by its path three times while connecting (a header check, the
+        # headers, then the blocks). A publish that renames the new file over the path in
+        # between leaves the connection with one file's headers and the other's blocks: an IO or
+        # deserialisation error, at connect or at the first query. Nothing the publish does can
+        # prevent it, so a reader that sees the file change under its open opens it again.
+        for attempt in range(_SWAP_RETRIES):
+            if attempt:
+                time.sleep(0.01 * 2**attempt)  # the next swap is a whole copy away
+            before = _identity(path)
+            try:
+                con = duckdb.connect(str(path), read_only=True)
+            except duckdb.Error:
+                if _identity(path) == before:
+                    raise
+                continue
+            if _identity(path) == before:
+                return con
+            con.close()
+        return duckdb.connect(str(path), read_only=True)
 
     def cursor(self, con: Any) -> Any:
         # A DuckDB "cursor" is a second connection with its own transaction; use the connection.
@@ -695,6 +721,20 @@ def human_size(size: float) -> str:
     return f"{size:.0f} bytes" if step == 0 else f"{size:.1f} {units[step]}"
 
 
+# Publishes are minutes apart (a whole load apart in tests): a few attempts, waiting longer
+# each time (0.6 s in all), always find a quiet moment.
+_SWAP_RETRIES = 6
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file a path names now: a publish puts a new file (a new inode) there."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_ctime_ns)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -792,7 +832,7 @@ class MySQLBackend(Backend):
                 # The server drops a session idle for wait_timeout (8 hours by default), and its
                 # lock with it: a long first sync must keep its lock to the end.
                 cur.execute("SET SESSION wait_timeout = 31536000")
-                cur.execute("SELECT GET_LOCK(%s, 0)", [name])
+                cur.execute("SELECT GET_LOCK(%s, %s)", [name, _LOCK_GRACE_SECONDS])
                 got = cur.fetchone()[0] == 1
                 busy = None if got else writer_busy(self._holder(cur, name))
             except pymysql.Error as exc:
@@ -944,8 +984,14 @@ class PostgresBackend(Backend):
             raise self.translate(exc, write=True) from exc
         try:
             try:
-                row = con.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
-                busy = None if row and row[0] else writer_busy(self._holder(con, key))
+                deadline = time.monotonic() + _LOCK_GRACE_SECONDS
+                while True:
+                    row = con.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+                    got = bool(row and row[0])
+                    if got or time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.2)
+                busy = None if got else writer_busy(self._holder(con, key))
             except psycopg.Error as exc:
                 raise self.translate(exc, write=True) from exc
             if busy is not None:
