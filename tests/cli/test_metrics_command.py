@@ -272,3 +272,16 @@ def test_model_rebuilds_on_demand(warehouse: Path) -> None:
     result = runner.invoke(app, ["model"])
     assert result.exit_code == 0, result.output
     assert "analytics model built" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["metrics"], ["model"]])
+def test_a_bad_channel_rules_file_is_named_by_metrics_and_model(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    rules = warehouse.parent / "channels.toml"
+    rules.write_text('[channel]\nkey = "paid"\n')
+    monkeypatch.setenv("CHANNEL_RULES_FILE", str(rules))
+    result = runner.invoke(app, command, env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert str(rules) in result.stderr and 'write "[[channel]]"' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -194,3 +194,48 @@ def test_the_sync_summary_ends_with_the_warning(
     last = console.export_text().strip().splitlines()[-1]
     assert last.startswith("warning: other users of this computer can read or change 1 ")
     assert last.endswith(f"make them private: chmod 700 {data}")
+
+
+@pytest.mark.slow
+def test_a_failed_load_is_one_line_on_screen_and_its_traceback_goes_to_the_log(
+    clean_env: Path,
+) -> None:
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from kommo_analytics.emulator.app import create_app
+    from kommo_analytics.emulator.config import EmulatorConfig
+    from kommo_analytics.emulator.server import serve_in_thread
+    from kommo_analytics.emulator.state import get_state
+    from tests.sync.harness import NOW, Clock, account
+
+    data = clean_env / "data"
+    data.mkdir()
+    # A users table no Kommo user fits: the first load (the dictionaries) fails inside dlt.
+    with duckdb.connect(str(data / "kommo.sync.duckdb")) as con:
+        con.execute("CREATE SCHEMA kommo_raw")
+        con.execute("CREATE TABLE kommo_raw.users (id BIGINT PRIMARY KEY CHECK (id < 0))")
+    acc = account(seed=3)
+    emulator = create_app(acc.store, EmulatorConfig(), clock=Clock(NOW + 60))
+    with serve_in_thread(emulator) as base:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KOMMO_")}
+        env.update(KOMMO_BASE_URL=base, KOMMO_ACCESS_TOKEN=get_state(emulator).tokens.demo_token)
+        result = subprocess.run(
+            [sys.executable, "-m", "kommo_analytics", "sync", "--entities", "leads"],
+            cwd=clean_env, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 1
+    shown = result.stdout + result.stderr
+    assert "Traceback" not in shown and "dlt" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "CHECK constraint failed" in result.stderr
+    log = data / "logs" / "sync.log"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    text = log.read_text()
+    assert "Traceback" in text and "CHECK constraint failed" in text
+    assert f"see {log}" in result.stderr  # where the details are

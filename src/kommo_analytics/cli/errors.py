@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from kommo_analytics.errors import ConfigError, KommoAnalyticsError
 
@@ -28,8 +29,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except KommoAnalyticsError as exc:
+            # Escaped: messages quote files and settings whose square brackets (TOML's
+            # [[channel]]) Rich would otherwise take for markup and drop.
             err_console.print(
-                f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True
             )
             raise typer.Exit(EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_ERROR) from None
 

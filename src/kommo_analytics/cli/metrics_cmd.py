@@ -233,6 +233,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every metric of the six modules for a period, as tables or as JSON."""
         settings = load_settings()
+        # The channels reported come from the last build; a rules file the next build would
+        # refuse is said now rather than after the next sync's crawl.
+        inputs.channel_rules(settings)
         target = account.target_for(settings, db)
         acc = account.load_modelled(
             target,
@@ -261,10 +264,11 @@ def register(app: typer.Typer) -> None:
     def model(db: str | None = typer.Option(None, "--db", help=values.DB_HELP)) -> None:
         """Rebuild the analytics model from the synced data (the sync does this by itself)."""
         settings = load_settings()
+        inputs.channel_rules(settings)  # before the lock and the raw tables are read
         target = account.target_for(settings, db)
         with console.status("building the analytics model…"):
             summary = inputs.rebuild_model(settings, target)
-        console.print(summary, highlight=False)
+        console.print(summary, markup=False, highlight=False)
 
     @app.command()
     @handle_errors
@@ -324,7 +328,7 @@ def _import_app(kind: str) -> typer.Typer:
             added, kept = run(settings, target, file, replace=replace, now=datetime.now(UTC))
         except InputFileError as exc:
             for problem in exc.problems:
-                err_console.print(f"  {problem}", highlight=False, soft_wrap=True)
+                err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
             raise
         console.print(
             f"Imported {added:,} {kind} rows from {file.name}; {kept:,} stored rows kept.",

@@ -34,7 +34,7 @@ def print_summary(
         table.add_row(name, f"{result.rows.get(name, 0):,}", f"{result.requests.get(name, 0):,}")
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {describe(warning)}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(describe(warning))}", highlight=False)
     total = sum(result.requests.values())
     console.print(
         f"{total:,} requests in {took:.1f} s ({total / max(took, 1e-6):.1f}/s).", highlight=False

@@ -7,6 +7,7 @@ from rich import box
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 Column = tuple[str, str]  # header, justification
 
@@ -15,12 +16,17 @@ def table(title: str, columns: list[Column], rows: list[list[str]]) -> Table:
     # No vertical rules: at 80 columns every character goes to the figures. A cell folds rather
     # than ending in "…", so a figure is never cut short even in a very narrow terminal.
     table = Table(
-        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+        title=Text(title),
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     for header, justify in columns:
         table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(*row)
+        # Plain text: names of pipelines, sellers and channels may hold square brackets.
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 

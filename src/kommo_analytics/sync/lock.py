@@ -1,7 +1,10 @@
-"""One writer at a time per warehouse: an OS file lock, released by the OS if the process dies.
+"""One writer at a time per warehouse: an OS file lock, released by the OS if the process dies,
+and on MariaDB/PostgreSQL a lock in the database, released by the server when the writer's
+session ends.
 
 The sync, a model rebuild and an import of costs or goals all take it. Where its file lives is
-the warehouse backend's decision (``Backend.lock_path``).
+the warehouse backend's decision (``Backend.lock_path``); the file lock keeps writers sharing a
+data folder apart, the database's lock those on other machines or with other data folders.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from kommo_analytics.warehouse.target import Target
 @contextmanager
 def writer_lock(target: Target, data_dir: Path) -> Iterator[None]:
     """Hold the lock of ``target``'s writer for the block; SyncError if another holds it."""
-    with sync_lock(backend_for(target).lock_path(data_dir)):
+    backend = backend_for(target)
+    with sync_lock(backend.lock_path(data_dir)), backend.database_lock():
         yield
 
 

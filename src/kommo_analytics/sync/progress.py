@@ -157,7 +157,7 @@ class RichReporter:
         self.progress.stop_task(task)
 
     def message(self, text: str) -> None:
-        self.progress.console.print(text, highlight=False)
+        self.progress.console.print(text, markup=False, highlight=False)
 
 
 class LogReporter:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 
 from kommo_analytics.kommo.client import client_from_settings
+from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.store import rebuild
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import Reporter, SyncEngine, SyncOptions, SyncResult
@@ -34,6 +35,9 @@ def run_sync(
     after_build: AfterBuild | None = None,
 ) -> SyncResult:
     target = parse_database_url(database_url or settings.resolved_database_url)
+    # The model build at the end reads the channel rules: a file it would refuse must stop the
+    # sync now, not after a crawl of many minutes.
+    ChannelRules.load(settings.channel_rules_file)
     warehouse = Warehouse(target, settings.data_dir)
 
     def after_load(step: Callable[[], None]) -> str:

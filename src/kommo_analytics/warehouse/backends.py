@@ -14,11 +14,13 @@ A statement that reads a table the catalog does not list raises :class:`MissingT
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +32,7 @@ from kommo_analytics.errors import (
     MissingTableError,
     NoSyncedDataError,
     QueryError,
+    SyncError,
     UnknownDatabaseError,
     WarehouseError,
     causes,
@@ -266,6 +269,17 @@ class Backend:
         """The file whose OS lock lets one writer (sync, model build, import) at a time in."""
         return data_dir / f"sync-{self.target.key}.lock"
 
+    @contextmanager
+    def database_lock(self) -> Iterator[None]:
+        """Held by the one writer for the whole of its work, in the database itself, so that
+        writers on other machines or with other data folders (whose file locks it cannot see)
+        wait their turn; SyncError at once if another holds it.
+
+        The lock belongs to a dedicated session: the server frees it when that session ends, also
+        when the process is killed. DuckDB needs none: its file lock is already exclusive.
+        """
+        yield
+
     def require_synced(self) -> None:
         """Raise NoSyncedDataError when nothing was ever synced (a server database exists
         already; its tables say the rest)."""
@@ -358,6 +372,40 @@ def _root(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None:
         exc = exc.__cause__
     return exc
+
+
+# -- the writer's lock in the database ---------------------------------------------------------------
+
+_SESSION_PREFIX = "kommo-analytics"
+
+
+def _session_name() -> str:
+    """How the lock's session introduces itself to the server, so that a second writer can say
+    who holds the lock (PostgreSQL keeps it as the session's application name, 63 bytes)."""
+    return f"{_SESSION_PREFIX} {socket.gethostname()} {os.getpid()}"[:63]
+
+
+def _holder(name: str | None, address: str | None, session: str) -> str:
+    """Who holds the lock, as far as the server can tell."""
+    parts = (name or "").split()
+    if len(parts) == 3 and parts[0] == _SESSION_PREFIX and parts[2].isdigit():
+        return f"from host {parts[1]}, pid {parts[2]}; {session}"
+    if address:
+        return f"from {address}; {session}"
+    return session
+
+
+# A writer killed a moment ago holds its lock until the server has noticed its connection close
+# (milliseconds): the next writer, often started right after it, waits this long before giving up.
+_LOCK_GRACE_SECONDS = 2
+
+
+def writer_busy(holder: str) -> SyncError:
+    return SyncError(
+        f"another sync of this warehouse is running ({holder})",
+        hint="wait for it to finish (one writer at a time keeps the data consistent); the lock "
+        "is held in the database and freed as soon as that process ends",
+    )
 
 
 class Connection:
@@ -454,7 +502,27 @@ class DuckDBBackend(Backend):
         if not path.exists():
             # Named by the file people know (the served one), never the sync's private one.
             raise NoSyncedDataError(f"no synced data in {self.serving} yet")
-        return duckdb.connect(str(path), read_only=not write)
+        if write:
+            return duckdb.connect(str(path))
+        # DuckDB opens a file by its path three times while connecting (a header check, the
+        # headers, then the blocks). A publish that renames the new file over the path in
+        # between leaves the connection with one file's headers and the other's blocks: an IO or
+        # deserialisation error, at connect or at the first query. Nothing the publish does can
+        # prevent it, so a reader that sees the file change under its open opens it again.
+        for attempt in range(_SWAP_RETRIES):
+            if attempt:
+                time.sleep(0.01 * 2**attempt)  # the next swap is a whole copy away
+            before = _identity(path)
+            try:
+                con = duckdb.connect(str(path), read_only=True)
+            except duckdb.Error:
+                if _identity(path) == before:
+                    raise
+                continue
+            if _identity(path) == before:
+                return con
+            con.close()
+        return duckdb.connect(str(path), read_only=True)
 
     def cursor(self, con: Any) -> Any:
         # A DuckDB "cursor" is a second connection with its own transaction; use the connection.
@@ -539,19 +607,24 @@ class DuckDBBackend(Backend):
 
     def publish(self) -> None:
         """The private file is checkpointed, copied beside the served file and renamed over it:
-        a reader that has the old file open keeps reading it, the next one opens the new one."""
+        a reader that has the old file open keeps reading it, the next one opens the new one.
+
+        A copy that fails (disk full, a folder that refuses it) is removed at once: left behind,
+        it would keep the disk full. The served file is only ever replaced whole.
+        """
         import duckdb
 
         if not self.private.exists():
             return
         serving = self.serving
+        remove_stale_copies(serving)
+        tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
         try:
             con = duckdb.connect(str(self.private))
             try:
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
             shutil.copyfile(self.private, tmp)
             # Over a file an earlier version left world-readable, the published one is private.
             files.private_file(tmp)
@@ -559,12 +632,40 @@ class DuckDBBackend(Backend):
                 os.fsync(handle.fileno())
             tmp.replace(serving)
             _fsync_dir(serving.parent)
-        except (OSError, duckdb.Error) as exc:
-            raise WarehouseError(
-                f"could not publish the synced data to {serving}: {exc}",
-                hint="check free disk space and permissions in the data folder; the synced data "
-                f"is safe in {self.private}",
-            ) from exc
+        except BaseException as exc:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError | duckdb.Error):
+                raise self._publish_failed(exc) from exc
+            raise
+
+    def _publish_failed(self, exc: BaseException) -> WarehouseError:
+        serving, folder = self.serving, self.serving.parent
+        code = exc.errno if isinstance(exc, OSError) else None
+        if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return data_folder_read_only(folder, exc)
+        try:
+            size: int | None = self.private.stat().st_size
+            free: int | None = shutil.disk_usage(folder).free
+        except OSError:
+            size = free = None
+        space = (
+            ""
+            if size is None or free is None
+            else f"a publish needs about {human_size(size)} free in {folder} "
+            f"({human_size(free)} free now; a whole sync about {human_size(3 * size)}); "
+        )
+        if code == errno.ENOSPC:
+            return WarehouseError(
+                f"could not publish the synced data to {serving}: the disk is full",
+                hint=f"{space}free some space, then run the command again; the synced data is "
+                f"safe in {self.private}",
+            )
+        return WarehouseError(
+            f"could not publish the synced data to {serving}: {first_line(exc)}",
+            hint=f"{space}check free disk space and permissions in the data folder; the synced "
+            f"data is safe in {self.private}",
+        )
 
     def _classify(self, exc: BaseException, *, write: bool) -> WarehouseError | None:
         import duckdb
@@ -590,6 +691,52 @@ class DuckDBBackend(Backend):
                 hint="check that the file is readable and is a DuckDB database",
             )
         return None
+
+
+def remove_stale_copies(serving: Path) -> None:
+    """Remove copies a publish left beside ``serving`` when its process died mid-way (each is as
+    large as the warehouse); a copy of a live process may be in use and stays."""
+    for copy in serving.parent.glob(f".{serving.name}.*.tmp"):
+        pid = copy.name[len(serving.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            with suppress(OSError):
+                copy.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is about to publish: its own earlier copy is stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def human_size(size: float) -> str:
+    """A byte count for people: 12.3 MB."""
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    step = 0
+    while size >= 1000 and step < len(units) - 1:
+        size /= 1000
+        step += 1
+    return f"{size:.0f} bytes" if step == 0 else f"{size:.1f} {units[step]}"
+
+
+# Publishes are minutes apart (a whole load apart in tests): a few attempts, waiting longer
+# each time (0.6 s in all), always find a quiet moment.
+_SWAP_RETRIES = 6
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file a path names now: a publish puts a new file (a new inode) there."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_ctime_ns)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -653,7 +800,7 @@ class MySQLBackend(Backend):
     def model_schema(self, wanted: str) -> str:
         return self.target.dataset
 
-    def _open(self, *, write: bool) -> Any:
+    def _open(self, *, write: bool, database: bool = True) -> Any:
         import pymysql
 
         parts = urlsplit(self.target.url)
@@ -662,9 +809,61 @@ class MySQLBackend(Backend):
             port=parts.port or 3306,
             user=unquote(parts.username or "root"),
             password=unquote(parts.password or ""),
-            database=self.target.dataset,
+            database=self.target.dataset if database else None,
             connect_timeout=10,
         )
+
+    def lock_name(self) -> str:
+        """GET_LOCK's name: server-wide, so it names the database (at most 64 characters)."""
+        name = f"kommo_analytics.{self.target.dataset}"
+        if len(name) > 64:
+            name = f"{name[:51]}.{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+        return name
+
+    @contextmanager
+    def database_lock(self) -> Iterator[None]:
+        import pymysql
+
+        name = self.lock_name()
+        try:
+            # Without the database: a first sync creates it, and the lock must come before.
+            con = self._open(write=True, database=False)
+        except pymysql.Error as exc:
+            raise self.translate(exc, write=True) from exc
+        try:
+            try:
+                cur = con.cursor()
+                # The server drops a session idle for wait_timeout (8 hours by default), and its
+                # lock with it: a long first sync must keep its lock to the end.
+                cur.execute("SET SESSION wait_timeout = 31536000")
+                cur.execute("SELECT GET_LOCK(%s, %s)", [name, _LOCK_GRACE_SECONDS])
+                got = cur.fetchone()[0] == 1
+                busy = None if got else writer_busy(self._holder(cur, name))
+            except pymysql.Error as exc:
+                raise self.translate(exc, write=True) from exc
+            if busy is not None:
+                raise busy
+            try:
+                yield
+            finally:
+                # If the session is gone, the server freed its lock with it.
+                with suppress(pymysql.Error):
+                    cur.execute("SELECT RELEASE_LOCK(%s)", [name])
+                    cur.fetchall()
+        finally:
+            con.close()
+
+    def _holder(self, cur: Any, name: str) -> str:
+        cur.execute("SELECT IS_USED_LOCK(%s)", [name])
+        session = cur.fetchone()[0]
+        if session is None:
+            return "it has just ended; run the command again"
+        # MariaDB shows a session's client as host:port, and other users' sessions only with
+        # the PROCESS privilege.
+        cur.execute("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = %s", [session])
+        row = cur.fetchone()
+        address = str(row[0]).rpartition(":")[0] or str(row[0]) if row and row[0] else None
+        return _holder(None, address, f"MariaDB/MySQL connection {session}")
 
     def _begin(self, con: Any, cur: Any) -> None:
         con.begin()
@@ -762,6 +961,68 @@ class PostgresBackend(Backend):
         import psycopg
 
         return psycopg.connect(**self._connect_args(urlsplit(self.target.url).path.strip("/")))
+
+    def lock_key(self) -> int:
+        """pg_try_advisory_lock's key: advisory locks are per database, so the schema names the
+        warehouse; a signed 64-bit number."""
+        digest = hashlib.sha256(f"kommo_analytics.{self.target.dataset}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    @contextmanager
+    def database_lock(self) -> Iterator[None]:
+        import psycopg
+
+        key = self.lock_key()
+        args = self._connect_args(urlsplit(self.target.url).path.strip("/"))
+        try:
+            # Keepalives let the server notice a vanished client (and free its lock) even when
+            # no packet says the connection ended.
+            con = psycopg.connect(
+                **args,
+                autocommit=True,
+                application_name=_session_name(),
+                keepalives=1,
+                keepalives_idle=60,
+            )
+        except psycopg.Error as exc:
+            raise self.translate(exc, write=True) from exc
+        try:
+            try:
+                deadline = time.monotonic() + _LOCK_GRACE_SECONDS
+                while True:
+                    row = con.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+                    got = bool(row and row[0])
+                    if got or time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.2)
+                busy = None if got else writer_busy(self._holder(con, key))
+            except psycopg.Error as exc:
+                raise self.translate(exc, write=True) from exc
+            if busy is not None:
+                raise busy
+            try:
+                yield
+            finally:
+                # If the session is gone, the server freed its lock with it.
+                with suppress(psycopg.Error):
+                    con.execute("SELECT pg_advisory_unlock(%s)", [key])
+        finally:
+            con.close()
+
+    def _holder(self, con: Any, key: int) -> str:
+        # A bigint key is shown in pg_locks as its high and low 32 bits; the holder's name and
+        # address are visible to the same user or a superuser.
+        row = con.execute(
+            "SELECT l.pid, a.application_name, host(a.client_addr) FROM pg_locks l "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.classid::bigint = %s AND l.objid::bigint = %s",
+            [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+        ).fetchone()
+        if row is None:
+            return "it has just ended; run the command again"
+        return _holder(row[1], row[2], f"PostgreSQL session {row[0]}")
 
     def consistent_read(self, con: Any) -> None:
         con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

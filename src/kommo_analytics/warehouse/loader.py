@@ -14,6 +14,9 @@ dlt settings, and why (see also docs/architecture.md):
 - Rows go to dlt as Arrow tables with the declared schema, so types never depend on what the
   first batch happened to contain.
 - Telemetry off, dlt's working folder inside the project's data folder.
+- dlt's log (a failed load job logs its traceback, with the rows' values) goes to
+  ``DATA_DIR/logs/sync.log`` (rotated, readable by its owner only), never to the terminal: the
+  person running the sync gets the one-line error, which names that file.
 
 Watermarks are *not* dlt incremental state: the sync writes them to ``sync_state`` in a separate
 load that runs only after the load of the rows they cover has committed (``sync/engine.py``).
@@ -21,10 +24,12 @@ load that runs only after the load of the rows they cover has committed (``sync/
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,57 @@ os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
 warnings.filterwarnings("ignore", message="implicitly coercing SELECT object to scalar subquery")
 
 Row = dict[str, Any]
+
+# dlt's logger (dlt gives it a stderr handler unless it already has one), and the drivers' under
+# it, whose warnings about an aborted load would otherwise reach the terminal.
+LOAD_LOGGERS = ("dlt", "sqlalchemy", "psycopg", "pymysql")
+_LOG_BYTES = 5_000_000
+_LOG_BACKUPS = 3
+
+
+def log_path(data_dir: Path) -> Path:
+    """The sync's log file, where dlt's messages and tracebacks go (absolute: messages name it)."""
+    return (data_dir / "logs" / "sync.log").absolute()
+
+
+class _PrivateLog(RotatingFileHandler):
+    """A rotating log whose files only their owner may read: a failed load logs row values."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
+def keep_load_logs_in(path: Path) -> None:
+    """Send the log of dlt and the database drivers to ``path`` only (created on the first
+    message)."""
+    loggers = [logging.getLogger(name) for name in LOAD_LOGGERS]
+    current = {
+        h
+        for logger in loggers
+        for h in logger.handlers
+        if isinstance(h, _PrivateLog) and h.baseFilename == str(path)
+    }
+    handler = next(iter(current), None)
+    if handler is None:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise folder_problem(path.parent, exc) from exc
+        handler = _PrivateLog(
+            path, maxBytes=_LOG_BYTES, backupCount=_LOG_BACKUPS, encoding="utf-8", delay=True
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for logger in loggers:
+        for other in list(logger.handlers):
+            if other is not handler:
+                logger.removeHandler(other)
+                if isinstance(other, _PrivateLog):
+                    other.close()
+        logger.addHandler(handler)
+        # Never to the root logger's handlers (or Python's last resort, which prints to stderr).
+        logger.propagate = False
 
 
 class Warehouse:
@@ -69,6 +125,9 @@ class Warehouse:
                 files.private_dir(pipelines_dir)
             except OSError as exc:
                 raise folder_problem(self.data_dir, exc) from exc
+            # Before dlt sets up its logger: it keeps the handler it finds instead of adding its
+            # own on stderr.
+            keep_load_logs_in(log_path(self.data_dir))
             name = f"kommo_{self.target.key}"
             # dlt's working folder is scratch space only: the warehouse holds the schema, dlt's
             # state and our watermarks. Starting from an empty folder means a package left
@@ -81,6 +140,8 @@ class Warehouse:
                 dataset_name=self.target.dataset,
                 pipelines_dir=str(pipelines_dir),
             )
+            # A logger dlt set up earlier in this process (another warehouse) is replaced too.
+            keep_load_logs_in(log_path(self.data_dir))
         return self._pipeline
 
     def check(self) -> None:
@@ -129,7 +190,8 @@ class Warehouse:
                 problem = WarehouseError(
                     f"loading into {self.target.display} failed: {problem.reason}",
                     hint="nothing already stored was changed by the failed load; fix the cause "
-                    "and run the sync again — it resumes where the last committed load ended",
+                    "and run the sync again — it resumes where the last committed load ended; "
+                    f"see {log_path(self.data_dir)} for details",
                 )
             raise problem from exc
 
