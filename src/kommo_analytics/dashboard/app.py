@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from kommo_analytics.dashboard import filters
+from kommo_analytics.dashboard import auth, filters
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import t
 
@@ -21,9 +21,20 @@ def main() -> None:
     st.set_page_config(
         page_title=t("app.title", i18n.DEFAULT_LOCALE), page_icon=":bar_chart:", layout="wide"
     )
-    view = filters.render_sidebar(filters.now_utc())
+    # Before anything reads the warehouse: a viewer who must sign in sees only the form.
+    access = auth.require_access()
+    view = filters.render_sidebar(filters.now_utc(), access.allowed_sellers)
     st.session_state[filters.VIEW_KEY] = view
     locale = view.locale
+    auth.sidebar(access, locale)
+    if access.allowed_sellers == ():
+        # Scope.seller_ids() refuses an empty reach; say what to ask for instead of erroring.
+        st.warning(
+            t("auth.no_sellers_linked", locale,
+              command=f"kommo-analytics users link {access.user.username if access.user else ''} "
+                      "<Kommo user>")
+        )  # fmt: skip
+        st.stop()
 
     def page(path: str, key: str, icon: str, url: str, default: bool = False) -> Any:
         return st.Page(path, title=t(key, locale), icon=icon, url_path=url, default=default)
@@ -49,6 +60,14 @@ def main() -> None:
             page("app_pages/settings.py", "nav.settings", ":material/tune:", "settings"),
         ],
     }  # fmt: skip
+    # Pages a role may not use are left out of its navigation; each also refuses by itself.
+    hidden = set()
+    if not access.sees_whole_account:
+        hidden.add("data-health")
+    if not access.can_edit_settings:
+        hidden.add("settings")
+    pages = {section: [p for p in group if p.url_path not in hidden]
+             for section, group in pages.items()}  # fmt: skip
     st.navigation(pages).run()
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from kommo_analytics.dashboard import components, data, filters
+from kommo_analytics.dashboard import auth, components, data, filters
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.health import RAW_TABLES
 from kommo_analytics.text import i18n
@@ -221,6 +221,7 @@ def _tracking_section(view: filters.View) -> None:
 
 
 def render() -> None:
+    auth.refuse_unless_whole_account()
     view = filters.current_view()
     locale = view.locale
     st.title(t("health.title", locale))
