@@ -133,7 +133,7 @@ def test_a_manager_cannot_reach_settings(make_app: MakeApp, synced_url: str, clo
     sign_in(app, "caio")
     assert "(manager)" in signed_in_caption(app)
     assert not app.number_input  # not the KPI targets form, whatever the URL asked for
-    assert "Settings" not in titles(app)
+    assert "KPI targets" not in titles(app)
 
 
 def test_the_settings_page_refuses_a_manager_by_itself(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -90,8 +91,11 @@ def current_access() -> Access:
     return access if isinstance(access, Access) else Access()
 
 
-def require_access() -> Access:
-    """This run's viewer; when someone must sign in first, draw the sign-in form and stop."""
+def require_access(keep_page: Callable[[Locale], None]) -> Access:
+    """This run's viewer; when someone must sign in first, draw the sign-in form and stop.
+
+    ``keep_page(locale)`` is called before the form: it registers the navigation without
+    running a page, so the address a link named survives the sign-in."""
     path = users_file()
     if not path.exists():
         access = Access()
@@ -119,7 +123,7 @@ def require_access() -> Access:
             st.session_state[_ACCESS] = access
             return access
     st.session_state.pop(_ACCESS, None)
-    sign_in_form(path, known)
+    sign_in_form(path, known, keep_page)
     st.stop()
     raise AssertionError("st.stop() ends the run")  # pragma: no cover
 
@@ -149,10 +153,11 @@ def _language_selector() -> Locale:
     return locale
 
 
-def sign_in_form(path: Path, known: list[User]) -> None:
+def sign_in_form(path: Path, known: list[User], keep_page: Callable[[Locale], None]) -> None:
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         locale = _language_selector()
+        keep_page(locale)
         st.title(t("auth.title", locale))
         notice = st.session_state.pop(_NOTICE, None)
         if isinstance(notice, str):
