@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         default=None, description="A TOML file of channel rules replacing the shipped defaults"
     )
     response_sla_hours: float = Field(default=2.0, gt=0, le=24 * 30)
+    dashboard_session_minutes: int = Field(
+        default=60, gt=0, le=7 * 24 * 60, description="Idle minutes before a dashboard sign-out"
+    )
 
     @field_validator("account_timezone")
     @classmethod

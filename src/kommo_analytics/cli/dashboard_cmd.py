@@ -8,6 +8,7 @@ every other command stays quick to start.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -22,8 +23,8 @@ from rich.console import Console
 from kommo_analytics.cli import ports
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.dashboard import ENV_DATABASE_URL
-from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.service import account
+from kommo_analytics.errors import ConfigError, KommoAnalyticsError
+from kommo_analytics.service import account, users
 from kommo_analytics.settings import load_settings
 
 APP_PATH = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -60,6 +61,29 @@ def streamlit_command(host: str, port: int) -> list[str]:
     ]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach an address (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything: treat it as reachable by others
+
+
+def check_access(host: str, data_dir: Path) -> None:
+    """Refuse to serve every seller's data to the network: off loopback, users must exist (they
+    then have to sign in; with a users file they do so on loopback too)."""
+    if is_loopback(host) or users.load(users.users_path(data_dir)):
+        return
+    raise ConfigError(
+        f"the dashboard would be open to anyone who reaches {host}, and no users exist yet",
+        hint="add one first with `kommo-analytics users add <name> --role admin` "
+        "(or serve on --host 127.0.0.1)",
+    )
+
+
 def check_port_free(host: str, port: int, *, option: str = "--port") -> None:
     """Raise a ConfigError when the dashboard cannot be served on host:port."""
     ports.check_port_free(host, port, serving="the dashboard", option=option)
@@ -73,7 +97,9 @@ def serve_dashboard(
     `database_url` None means DATABASE_URL or the default DuckDB file. A bad URL or a busy port
     raises a ConfigError before anything starts.
     """
-    target = account.target(database_url or load_settings().resolved_database_url)
+    settings = load_settings()
+    target = account.target(database_url or settings.resolved_database_url)
+    check_access(host, settings.data_dir)
     check_port_free(host, port, option=port_option)
     # The absolute form: the app must read the very file named here, whatever its folder.
     env = {**os.environ, ENV_DATABASE_URL: target.url}
@@ -122,5 +148,9 @@ def register(app: typer.Typer) -> None:
             None, "--db", help="Warehouse URL (default: DATABASE_URL or data/kommo.duckdb)."
         ),
     ) -> None:
-        """Serve the dashboard in the browser (http://127.0.0.1:8501 by default)."""
+        """Serve the dashboard in the browser (http://127.0.0.1:8501 by default).
+
+        On any address but this machine's own it needs dashboard users (`kommo-analytics users
+        add`); once users exist, everyone signs in.
+        """
         serve_dashboard(host=host, port=port, database_url=db)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from kommo_analytics import __version__, files
-from kommo_analytics.cli import dashboard_cmd, emulator_cmd, forecast_cmd, metrics_cmd, sync_cmd
+from kommo_analytics.cli import (
+    dashboard_cmd,
+    emulator_cmd,
+    forecast_cmd,
+    metrics_cmd,
+    sync_cmd,
+    users_cmd,
+)
 from kommo_analytics.cli.help import App
 from kommo_analytics.settings import UnknownSetting, unknown_settings
 
@@ -57,3 +64,4 @@ sync_cmd.register(app)
 dashboard_cmd.register(app)
 metrics_cmd.register(app)
 forecast_cmd.register(app)
+users_cmd.register(app)

@@ -238,6 +238,8 @@ class View:
     zone: tzinfo
     warehouse: WarehouseState
     account: Account | None
+    # The signed-in viewer's reach (None: everyone), for every Scope a page builds.
+    allowed_sellers: tuple[int, ...] | None = None
 
     @property
     def locale(self) -> Locale:
@@ -271,8 +273,11 @@ def current_view() -> View:
     return view
 
 
-def _load_options(warehouse: WarehouseState) -> _Options:
-    """The account and the choices the filters offer (none before the first sync)."""
+def _load_options(
+    warehouse: WarehouseState, allowed_sellers: tuple[int, ...] | None = None
+) -> _Options:
+    """The account and the choices the filters offer (none before the first sync); a viewer
+    limited to some sellers is offered only them."""
     if not warehouse.ready:
         return _Options(None, {}, {}, frozenset())
     url, version, tables = warehouse.url, warehouse.version, warehouse.tables
@@ -286,6 +291,8 @@ def _load_options(warehouse: WarehouseState) -> _Options:
     if "users" in tables:
         frame = data.load_users(url, version)
         users = dict(zip(frame["id"].tolist(), frame["name"].tolist(), strict=True))
+        if allowed_sellers is not None:
+            users = {i: n for i, n in users.items() if i in allowed_sellers}
         # MySQL returns booleans as 0/1; an unknown state is not "inactive".
         inactive = frozenset(
             int(i)
@@ -318,11 +325,15 @@ def _seed(base: FilterState, period: tuple[date, date], options: _Options) -> Lo
     return locale
 
 
-def render_sidebar(now: datetime) -> View:
-    """Draw the filters, sync them with the URL and return the view the pages render."""
+def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None) -> View:
+    """Draw the filters, sync them with the URL and return the view the pages render.
+
+    ``allowed_sellers`` is the signed-in viewer's reach (None: everyone): the seller filter
+    offers only those, and every scope built from the view carries it, so a ``user=`` in the
+    URL cannot widen it."""
     warehouse = data.probe()
     try:
-        options = _load_options(warehouse)
+        options = _load_options(warehouse, allowed_sellers)
     except KommoAnalyticsError as exc:
         warehouse = replace(warehouse, status=Status.UNREADABLE, error=exc)
         options = _Options(None, {}, {}, frozenset())
@@ -444,4 +455,5 @@ def render_sidebar(now: datetime) -> View:
         zone=zone,
         warehouse=warehouse,
         account=account,
+        allowed_sellers=allowed_sellers,
     )

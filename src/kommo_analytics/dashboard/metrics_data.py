@@ -73,6 +73,7 @@ def request_of(view: View) -> Request | None:
         pipelines=view.filters.pipelines,
         sellers=view.filters.users,
         channels=view.filters.channels,
+        allowed_sellers=view.allowed_sellers,
     )
     return Request(url=warehouse.url, version=f"{warehouse.version}|{stamp}", scope=scope)
 
@@ -122,6 +123,18 @@ def load_leads(
     acc = load_account(request.url, request.version)
     params = params_of(request, acc, 2.0)
     return reports.lead_list(account.target(request.url), params, basis, where, reached)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_team_median(request: Request, sla_hours: float = 2.0) -> reports.TeamMedian | None:
+    """The team's median ranking figures for the request's period and filters, over every
+    seller (only the medians come back: what a viewer limited to their own data may see)."""
+    acc = load_account(request.url, request.version)
+    scope = replace(request.scope, channels=tuple(c for c in request.scope.channels
+                                                  if c in acc.channels))  # fmt: skip
+    return reports.team_median(
+        account.target(request.url), acc, scope, now=request.as_of, sla_hours=sla_hours
+    )
 
 
 def forecast_request(request: Request) -> Request:

@@ -12,7 +12,9 @@ the seed fixed so the report is reproducible.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -39,6 +41,13 @@ TABLE_COLUMNS: Final = {name: table.ibis_schema for name, table in MODEL_TABLES.
 DRILL_LIMIT: Final = 5000  # leads listed under one aggregate (the newest first)
 SECTIONS: Final = tuple(metric_report.SECTIONS)
 FORECAST_SEED: Final = 0  # the same report twice gives the same range
+# Below this many sellers a median is one seller's own figure (or the mean of two, from which a
+# seller subtracts their own): a seller limited to their own data is not shown it.
+TEAM_MEDIAN_MIN_SELLERS: Final = 3
+TEAM_MEDIAN_FIELDS: Final = (
+    "leads", "won", "lost", "win_rate_pct", "revenue", "avg_ticket", "response_time_avg_hours",
+    "tasks_completed", "calls", "goal", "attainment_pct",
+)  # fmt: skip
 
 
 def params(
@@ -100,6 +109,35 @@ def report(
         result = forecasts.forecast(target, account, scope, now=p.as_of, seed=FORECAST_SEED)
         document["forecast"] = with_range(document["forecast"], result)
     return Report.from_dict(document)
+
+
+@dataclass(frozen=True)
+class TeamMedian:
+    """The median of every seller's ranking figures (``TEAM_MEDIAN_FIELDS``; None where no
+    seller has the figure), over ``sellers`` sellers: what a viewer limited to their own data
+    compares their row with, without any other seller's name or row."""
+
+    sellers: int
+    values: dict[str, float | None]
+
+
+def team_median(
+    target: Target, account: Account, scope: Scope, *, now: datetime, sla_hours: float = 2.0
+) -> TeamMedian | None:
+    """The team's median for the scope's period, pipelines and channels, over every seller —
+    whatever the viewer's reach, which is why only the medians leave this function. None when
+    the team has fewer than ``TEAM_MEDIAN_MIN_SELLERS`` sellers."""
+    everyone = replace(scope, sellers=(), allowed_sellers=None)
+    p = params(account, everyone, now=now, sla_hours=sla_hours)
+    rows = report(target, account, p, ("sellers",), forecast_range=False).sellers or []
+    rows = [r for r in rows if r.user_id]  # "nobody responsible" is not a seller
+    if len(rows) < TEAM_MEDIAN_MIN_SELLERS:
+        return None
+    values: dict[str, float | None] = {}
+    for name in TEAM_MEDIAN_FIELDS:
+        known = [float(v) for r in rows if (v := getattr(r, name)) is not None]
+        values[name] = statistics.median(known) if known else None
+    return TeamMedian(sellers=len(rows), values=values)
 
 
 def with_range(section: dict[str, Any], result: Forecast) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from kommo_analytics.dashboard import components, data, filters
+from kommo_analytics.dashboard import auth, components, data, filters
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.health import RAW_TABLES, SetupWarnings
 from kommo_analytics.text import i18n
@@ -246,6 +246,7 @@ def setup_messages(found: SetupWarnings, locale: Locale, shown: int = 3) -> list
 
 
 def render() -> None:
+    auth.refuse_unless_whole_account()
     view = filters.current_view()
     locale = view.locale
     st.title(t("health.title", locale))

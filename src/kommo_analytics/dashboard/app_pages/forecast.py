@@ -777,6 +777,10 @@ def accuracy_section(view: View, scope: metrics_data.Request, currency: str | No
     """The forecasts shown before and during each closed month against what was won in it."""
     locale = view.locale
     st.subheader(t("forecast.accuracy", locale), help=c.tip("concept.forecast_range", locale))
+    if view.allowed_sellers is not None:
+        # The record is the company's revenue, whatever the filters: not for a seller's view.
+        st.caption(t("auth.company_figures_hidden", locale))
+        return
     loaded, error = metrics_data.safe(lambda: metrics_data.load_accuracy(scope))
     if error is not None:
         c.show_error(error, locale)

@@ -149,6 +149,7 @@ def render() -> None:
         end=view.end,
         pipelines=view.filters.pipelines,
         sellers=view.filters.users,
+        allowed_sellers=view.allowed_sellers,
     )
     try:
         frame = data.load_leads(warehouse.url, warehouse.version, scope, _zone_name(view.account))

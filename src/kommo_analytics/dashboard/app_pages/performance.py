@@ -26,6 +26,7 @@ from kommo_analytics.dashboard.goals import (
     needed_text,
 )
 from kommo_analytics.metrics.results import Channel, Report, section
+from kommo_analytics.service import reports
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -103,14 +104,17 @@ RANKING_FIELDS: Final[dict[str, str]] = {
 
 
 def ranking_section(view: View, scope: metrics_data.Request, report: Report,
-                    names: dict[int, str | None], subdomain: str | None) -> None:  # fmt: skip
+                    names: dict[int, str | None], subdomain: str | None,
+                    sla: float) -> None:  # fmt: skip
     locale, currency = view.locale, report.currency
     rows = section(report.sellers, "sellers")
     st.subheader(t("performance.ranking", locale), help=c.tip("sellers", locale))
     if not rows:
         st.info(t("performance.no_sellers", locale))
         return
-    st.caption(t("performance.ranking_caption", locale))
+    own_only = view.allowed_sellers is not None
+    st.caption(t("performance.ranking_caption_own" if own_only else "performance.ranking_caption",
+                 locale))  # fmt: skip
 
     def blank(value: float | None, shown: str) -> str:
         return "" if value is None else shown
@@ -147,6 +151,8 @@ def ranking_section(view: View, scope: metrics_data.Request, report: Report,
         }
     )
     export.insert(1, t("performance.col.user_id", locale), [r.user_id for r in rows])
+    if own_only:
+        shown, export = with_team_median(view, scope, shown, export, currency, sla)
     c.table(shown, view=view, name="sellers", column_config=config, export=export)
     if not section(report.goals_imported, "goals_imported"):
         st.caption(t("performance.goal_columns_empty", locale))
@@ -165,6 +171,51 @@ def ranking_section(view: View, scope: metrics_data.Request, report: Report,
     c.drill_down(view, scope, options=options, basis="created", key="performance_sellers",
                  currency=currency, subdomain=subdomain)  # fmt: skip
     revenue_chart(view, report, names)
+
+
+def with_team_median(view: View, scope: metrics_data.Request, shown: pd.DataFrame,
+                     export: pd.DataFrame, currency: str | None, sla: float
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """A seller's own rows (their rank among themselves means nothing, so it is left out) and
+    the team's median below them, as the service computed it: no other seller's row."""
+    locale = view.locale
+    shown = shown.assign(rank="")
+    export = export.drop(columns=[t(RANKING["rank"][0], locale)])
+    median, error = metrics_data.safe(lambda: metrics_data.load_team_median(scope, sla))
+    if error is not None:
+        c.show_error(error, locale)
+        return shown, export
+    if median is None:
+        st.caption(t("performance.team_median_hidden", locale,
+                     count=reports.TEAM_MEDIAN_MIN_SELLERS))  # fmt: skip
+        return shown, export
+    v = median.values
+    label = t("performance.team_median", locale, count=i18n.number(median.sellers, locale))
+
+    def money(key: str) -> str:
+        return "" if v[key] is None else c.fmt_money(v[key], currency, locale)
+
+    def number(key: str) -> str:
+        return "" if v[key] is None else i18n.number(v[key], locale)
+
+    def pct(key: str) -> str:
+        return "" if v[key] is None else c.fmt_pct(v[key], locale)
+
+    row = {
+        "rank": "", "seller": label, "leads": number("leads"), "won": number("won"),
+        "lost": number("lost"), "win_rate": pct("win_rate_pct"), "revenue": money("revenue"),
+        "avg_ticket": money("avg_ticket"),
+        "response": "" if v["response_time_avg_hours"] is None
+        else c.fmt_hours(v["response_time_avg_hours"], locale),
+        "tasks": number("tasks_completed"), "calls": number("calls"), "goal": money("goal"),
+        "attainment": pct("attainment_pct"),
+    }  # fmt: skip
+    shown = pd.concat([shown, pd.DataFrame([row])], ignore_index=True)
+    raw = {t(RANKING[key][0], locale): (label if key == "seller" else v.get(field))
+           for key, field in RANKING_FIELDS.items() if key != "rank"}  # fmt: skip
+    raw[t("performance.col.user_id", locale)] = None
+    export = pd.concat([export, pd.DataFrame([raw])], ignore_index=True)
+    return shown, export
 
 
 def revenue_chart(view: View, report: Report, names: dict[int, str | None]) -> None:
@@ -480,7 +531,7 @@ def render() -> None:
     names: dict[int, str | None] = {r.user_id: r.name for r in section(report.sellers, "sellers")}
     subdomain = view.account.subdomain if view.account is not None else None
     subdomain = subdomain or report.model.get("subdomain") or None
-    ranking_section(view, scope, report, names, subdomain)
+    ranking_section(view, scope, report, names, subdomain, sla)
     pacing_section(view, report, frames.get("seller_month_pacing"), names)
     heatmap_section(view, scope, report, frames.get("seller_channel"), names, subdomain)
     roi_section(view, scope, report, subdomain)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kommo_analytics.dashboard import filters, targets
+from kommo_analytics.dashboard import auth, filters, targets
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text.i18n import t
 
 
 def render() -> None:
+    auth.refuse_unless_settings()
     view = filters.current_view()
     locale = view.locale
     st.title(t("settings.title", locale))
