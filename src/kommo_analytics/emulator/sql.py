@@ -26,3 +26,11 @@ def compose(template: str, **fragments: str) -> str:
                 "a value belongs in a ? parameter"
             )
     return template.format(**fragments)
+
+
+def generated(template: str, **fragments: object) -> str:
+    """A statement of the account generator: ``template`` filled with what the generator builds
+    from its own vocabulary, codes, seed and subdomain — quoted list literals (`sql_list`), code
+    numbers, SQL expressions. The generator runs before anything is served and reads no request,
+    so these fragments are not checked like :func:`compose`'s; nothing else may call this."""
+    return template.format(**fragments)
