@@ -7,7 +7,11 @@ source "$(dirname "$0")/_venv.sh"
 echo "→ ruff check";  ruff check src tests benchmarks
 echo "→ ruff format"; ruff format --check src tests benchmarks
 echo "→ mypy";        mypy
-echo "→ bandit";      python -m bandit -q -c pyproject.toml -r src
+echo "→ bandit (hard-coded secrets, SQL built from strings)"
+# Rules in pyproject.toml. On a line marked `# nosec B608`, bandit warns about every other string
+# there ("nosec encountered …, but no failed test"); only that noise is dropped from its stderr.
+{ python -m bandit -q -c pyproject.toml -r src 2>&1 1>&3 3>&- \
+    | { grep -v "nosec encountered" || true; } >&2; } 3>&1
 echo "→ pip-audit";   python scripts/audit.py
 echo "→ pytest"
 status=0

@@ -26,6 +26,7 @@ from kommo_analytics.emulator.generator.common import (
 )
 from kommo_analytics.emulator.generator.load import ulids
 from kommo_analytics.emulator.generator.people import phone_parts
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 
@@ -54,7 +55,8 @@ class LiveMutator:
         for key, table in (("next_lead_id", "leads"), ("next_contact_id", "contacts"),
                            ("next_task_id", "tasks"), ("next_note_id", "notes")):  # fmt: skip
             if not self.counters[key]:
-                row = cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()
+                sql = compose("SELECT coalesce(max(id), 0) + 1 FROM {table}", table=table)
+                row = cur.execute(sql).fetchone()
                 self.counters[key] = int(row[0]) if row else 1
         self.clock = int(store.get_meta("live_now") or store.get_meta("now") or 0)
         self.subdomain = store.get_meta("demo_subdomain") or "demo"
@@ -62,8 +64,11 @@ class LiveMutator:
         # Open stages per pipeline in funnel order, incoming first.
         self.stages: dict[int, list[int]] = {}
         for pipeline_id, status_id in cur.execute(
-            f"SELECT pipeline_id, id FROM statuses WHERE id NOT IN {_CLOSED} "
-            "ORDER BY pipeline_id, sort, id"
+            compose(
+                "SELECT pipeline_id, id FROM statuses WHERE id NOT IN {closed} "
+                "ORDER BY pipeline_id, sort, id",
+                closed=_CLOSED,
+            )
         ).fetchall():
             self.stages.setdefault(int(pipeline_id), []).append(int(status_id))
         main = cur.execute("SELECT id FROM pipelines ORDER BY NOT is_main, sort, id").fetchall()
@@ -164,15 +169,18 @@ class LiveMutator:
     def _pick(self, cur: duckdb.DuckDBPyConnection, table: str, columns: str, where: str,
               recent: float = 3.0) -> tuple[Any, ...] | None:  # fmt: skip
         """A random row matching `where`, biased towards recent ids (where the action is)."""
-        bounds = cur.execute(f"SELECT min(id), max(id) FROM {table}").fetchone()
+        bounds = cur.execute(
+            compose("SELECT min(id), max(id) FROM {table}", table=table)
+        ).fetchone()
         if bounds is None or bounds[0] is None:
             return None
         lo, hi = int(bounds[0]), int(bounds[1])
         pivot = hi - int((hi - lo) * self.rng.random() ** recent)
-        for sql in (
-            f"SELECT {columns} FROM {table} WHERE ({where}) AND id >= ? ORDER BY id LIMIT 1",
-            f"SELECT {columns} FROM {table} WHERE ({where}) AND id < ? ORDER BY id DESC LIMIT 1",
+        for template in (
+            "SELECT {columns} FROM {table} WHERE ({where}) AND id >= ? ORDER BY id LIMIT 1",
+            "SELECT {columns} FROM {table} WHERE ({where}) AND id < ? ORDER BY id DESC LIMIT 1",
         ):
+            sql = compose(template, columns=columns, table=table, where=where)
             row = cur.execute(sql, [pivot]).fetchone()
             if row is not None:
                 return tuple(row)
@@ -396,10 +404,13 @@ class LiveMutator:
             # The entity's closest_task_at follows its open tasks; when it changes, so does the
             # entity's updated_at, or an incremental sync could never see the new value.
             cur.execute(
-                f"""UPDATE {entity_type} SET closest_task_at = o.t, updated_at = ?
-                FROM (SELECT min(complete_till) AS t FROM tasks
-                      WHERE entity_type = ? AND entity_id = ? AND NOT is_completed) o
-                WHERE id = ? AND closest_task_at IS DISTINCT FROM o.t""",
+                compose(
+                    """UPDATE {table} SET closest_task_at = o.t, updated_at = ?
+                    FROM (SELECT min(complete_till) AS t FROM tasks
+                          WHERE entity_type = ? AND entity_id = ? AND NOT is_completed) o
+                    WHERE id = ? AND closest_task_at IS DISTINCT FROM o.t""",
+                    table=entity_type,
+                ),
                 [now, entity_type, int(entity_id), int(entity_id)],
             )
         return True

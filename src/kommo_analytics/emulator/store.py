@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from kommo_analytics.emulator.schema import DDL, TABLES
+from kommo_analytics.emulator.sql import compose
 
 
 class AccountStore:
@@ -44,7 +45,7 @@ class AccountStore:
     def count(self, table: str) -> int:
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
-        row = self.cursor().execute(f"SELECT count(*) FROM {table}").fetchone()
+        row = self.cursor().execute(compose("SELECT count(*) FROM {table}", table=table)).fetchone()
         return int(row[0]) if row else 0
 
     def dump(self, directory: Path) -> list[Path]:

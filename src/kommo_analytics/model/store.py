@@ -89,18 +89,21 @@ def read_raw(con: Any, target: Target) -> RawFrames:
         if table == "events":
             types = ", ".join(f"'{t}'" for t in MODEL_EVENT_TYPES)
             where = f" WHERE type IN ({types})"
-        sql = f"SELECT {', '.join(columns)} FROM {target.qualified(table)}{where}"
+        # SQL text: the raw table's declared columns and the model's event types; no user value.
+        sql = f"SELECT {', '.join(columns)} FROM {target.qualified(table)}{where}"  # nosec B608
         frames[field_name] = _fetch(con, target, sql, columns)
     columns = _columns("events")
     creations = _empty(columns)
     if {"leads", "events"} <= present:
         undated = (
-            f"SELECT id FROM {target.qualified('leads')} WHERE is_deleted AND created_at IS NULL"
+            # SQL text: table names the code qualifies; no user value.
+            f"SELECT id FROM {target.qualified('leads')} WHERE is_deleted AND created_at IS NULL"  # nosec B608
         )
         creations = _fetch(
             con,
             target,
-            f"SELECT {', '.join(columns)} FROM {target.qualified('events')} "
+            # SQL text: declared columns, table names and the creation event type; no user value.
+            f"SELECT {', '.join(columns)} FROM {target.qualified('events')} "  # nosec B608
             f"WHERE type = '{CREATION_EVENT}' AND entity_type = 'lead' "
             f"AND entity_id IN ({undated})",
             columns,
@@ -208,7 +211,8 @@ def _store_money_as_decimal(con: Any, target: Target, table: ModelTable) -> None
             continue
         name = model_qualified(target, table.name)
         cur = backend.cursor(con)
-        cur.execute(f"SELECT MAX(ABS({backend.quote(column.name)})) FROM {name}")
+        # SQL text: a declared money column and its model table; no user value.
+        cur.execute(f"SELECT MAX(ABS({backend.quote(column.name)})) FROM {name}")  # nosec B608
         (largest,) = cur.fetchone()
         if largest is not None and float(largest) >= _MONEY_LIMIT:
             # Imported before amounts were checked: converting would fail (or, on a lax MySQL,
@@ -226,7 +230,8 @@ def _is_empty(con: Any, target: Target, table: ModelTable) -> bool:
     # An input table without rows has nothing to lose: it is re-created with this version's
     # columns (forecast_snapshots had other columns, and no rows, before snapshots were stored).
     cur = backend_for(target).cursor(con)
-    cur.execute(f"SELECT COUNT(*) FROM {model_qualified(target, table.name)}")
+    # SQL text: table names the code qualifies; no user value.
+    cur.execute(f"SELECT COUNT(*) FROM {model_qualified(target, table.name)}")  # nosec B608
     (rows,) = cur.fetchone()
     return int(rows) == 0
 
@@ -240,7 +245,8 @@ def _built_version(con: Any, target: Target) -> int | None:
         return None
     cur = backend_for(target).cursor(con)
     cur.execute(
-        f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'model_version'"
+        # SQL text: table names the code qualifies; no user value.
+        f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'model_version'"  # nosec B608
     )
     row = cur.fetchone()
     return int(row[0]) if row and str(row[0]).isdigit() else None
@@ -267,7 +273,8 @@ def replace_tables(con: Any, target: Target, frames: Mapping[str, pd.DataFrame])
     names = [model_qualified(target, n) for n in frames]
     with backend.transaction(con) as cur:
         for name, frame in frames.items():
-            cur.execute(f"DELETE FROM {model_qualified(target, name)}")
+            # SQL text: a model table's name from MODEL_TABLES; no user value.
+            cur.execute(f"DELETE FROM {model_qualified(target, name)}")  # nosec B608
             insert_rows(con, target, MODEL_TABLES[name], frame)
         backend.analyze(con, names, committed=False)
     backend.analyze(con, names, committed=True)
@@ -368,7 +375,8 @@ def replace_input_rows(
         ensure_tables(con, target, [spec])
         with backend_for(target).transaction(con) as cur:
             if delete_where is not None:
-                sql = f"DELETE FROM {model_qualified(target, table)} WHERE {delete_where}"
+                # SQL text: a model table's name and the callers' fixed predicate; values are parameters.
+                sql = f"DELETE FROM {model_qualified(target, table)} WHERE {delete_where}"  # nosec B608
                 cur.execute(sql, list(delete_params)) if delete_params else cur.execute(sql)
             frame = pd.DataFrame([dict(r) for r in rows], columns=list(spec.column_names))
             insert_rows(con, target, spec, frame)

@@ -64,7 +64,8 @@ def created_in(target: Target, scope: Scope, timezone: str) -> pd.DataFrame:
             where.append(f"{column} IN ({', '.join([mark] * len(ids))})")
             params.extend(ids)
     sql = (
-        "SELECT l.id, l.name, l.pipeline_id, p.name, l.status_id, s.name, "
+        # SQL text: table names and placeholders; the scope's values are parameters.
+        "SELECT l.id, l.name, l.pipeline_id, p.name, l.status_id, s.name, "  # nosec B608
         "l.responsible_user_id, u.name, l.created_at, l.price, "
         "l.utm_source, l.utm_medium, l.utm_campaign "
         f"FROM {q('leads')} l "

@@ -212,7 +212,8 @@ def model_stamp(target: Target) -> str:
     build): a rebuild or an import changes it without a sync, so it keys cached numbers."""
     rows = _sql.rows_if_present(
         target,
-        f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'built_at' "
+        # SQL text: table names the code qualifies; no user value.
+        f"SELECT value FROM {model_qualified(target, 'model_info')} WHERE item = 'built_at' "  # nosec B608
         f"UNION ALL SELECT CAST(COUNT(*) AS CHAR(20)) FROM "
         f"{model_qualified(target, 'input_costs')} "
         f"UNION ALL SELECT CAST(COUNT(*) AS CHAR(20)) FROM "

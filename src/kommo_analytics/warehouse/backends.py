@@ -150,7 +150,8 @@ class Backend:
         opened (server databases) so that a failed statement's aborted transaction is not used.
         """
         sql = (
-            "SELECT table_name FROM information_schema.tables "
+            # SQL text: the driver's placeholder mark; the schema is a parameter.
+            "SELECT table_name FROM information_schema.tables "  # nosec B608
             f"WHERE table_schema = {self.placeholder}"
         )
         with self.connect() as fresh:
@@ -162,7 +163,8 @@ class Backend:
         """A table's column names in order, from the catalog; None if it does not exist."""
         cur = self.cursor(con)
         cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            # SQL text: the driver's placeholder marks; names are parameters.
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "  # nosec B608
             f"{self.placeholder} AND table_name = {self.placeholder} ORDER BY ordinal_position",
             [schema, table],
         )
@@ -173,7 +175,8 @@ class Backend:
         """A column's type as the catalog names it, upper-case (e.g. ``DOUBLE``, ``DECIMAL``)."""
         cur = self.cursor(con)
         cur.execute(
-            "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+            # SQL text: the driver's placeholder marks; names are parameters.
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = "  # nosec B608
             f"{self.placeholder} AND table_name = {self.placeholder} "
             f"AND column_name = {self.placeholder}",
             [schema, table, column],
@@ -238,7 +241,8 @@ class Backend:
     ) -> None:
         """Bulk insert of plain Python rows inside the current transaction."""
         marks = ", ".join([self.placeholder] * len(columns))
-        sql = f"INSERT INTO {qualified} ({', '.join(columns)}) VALUES ({marks})"
+        # SQL text: a declared table, its columns and placeholders; rows are parameters.
+        sql = f"INSERT INTO {qualified} ({', '.join(columns)}) VALUES ({marks})"  # nosec B608
         cur = self.cursor(con)
         # pymysql turns executemany into multi-row INSERTs; chunks keep each under the packet limit.
         for start in range(0, len(rows), 5000):
@@ -561,7 +565,8 @@ class DuckDBBackend(Backend):
     def insert_frame(self, con: Any, qualified: str, frame: Any) -> bool:
         con.register("_model_rows", frame)
         try:
-            con.execute(f"INSERT INTO {qualified} SELECT * FROM _model_rows")
+            # SQL text: a model table's name; the rows come from the registered frame.
+            con.execute(f"INSERT INTO {qualified} SELECT * FROM _model_rows")  # nosec B608
         finally:
             con.unregister("_model_rows")
         return True
@@ -577,7 +582,8 @@ class DuckDBBackend(Backend):
         dataset = self.target.dataset
         return (
             str(self.serving),
-            f"DuckDB; tables in schema {dataset}, e.g. SELECT count(*) FROM {dataset}.leads",
+            # Not run: an example query shown to people, naming the configured schema.
+            f"DuckDB; tables in schema {dataset}, e.g. SELECT count(*) FROM {dataset}.leads",  # nosec B608
         )
 
     def lock_path(self, data_dir: Path) -> Path:

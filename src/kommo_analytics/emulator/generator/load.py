@@ -56,6 +56,7 @@ from kommo_analytics.emulator.generator.funnel import (
 from kommo_analytics.emulator.generator.lifecycle import LeadFields
 from kommo_analytics.emulator.generator.people import People, phone_parts
 from kommo_analytics.emulator.generator.setup import Setup
+from kommo_analytics.emulator.sql import compose, generated
 from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 
 # Event kinds: the order of EVENT_TYPES; activity kinds follow ACTIVITY_TYPES from index 3.
@@ -124,7 +125,8 @@ def _insert_rows(
     width = len(rows[0])
     row_sql = "(" + ", ".join("?" * width) + ")"
     params = [value for row in rows for value in row]
-    con.execute(f"INSERT INTO {table} VALUES " + ", ".join([row_sql] * len(rows)), params)
+    values = ", ".join([row_sql] * len(rows))
+    con.execute(compose("INSERT INTO {table} VALUES {values}", table=table, values=values), params)
 
 
 def _uuid_sql(hex_expr: str) -> str:
@@ -231,14 +233,22 @@ class Writer:
             "grp": self.group(p.company_owner), "creator": self.uid(p.company_creator),
             "created_at": p.company_created, "updated_at": p.company_updated,
         }):  # fmt: skip
-            self.con.execute(f"""
+            self.con.execute(
+                generated(
+                    """
                 INSERT INTO companies SELECT id,
-                    {sql_list(vocab.COMPANY_KINDS)}[kind + 1] || ' '
-                        || {sql_list(vocab.COMPANY_CORES)}[core + 1]
-                        || CASE WHEN suffix = {vocab.COMPANY_SUFFIXES.index("")} THEN ''
-                           ELSE ' ' || {sql_list(vocab.COMPANY_SUFFIXES)}[suffix + 1] END,
+                    {company_kinds}[kind + 1] || ' '
+                        || {company_cores}[core + 1]
+                        || CASE WHEN suffix = {no_suffix} THEN ''
+                           ELSE ' ' || {company_suffixes}[suffix + 1] END,
                     owner, grp, creator, creator, created_at, updated_at, NULL, false
-                FROM g_companies""")
+                FROM g_companies""",
+                    company_kinds=sql_list(vocab.COMPANY_KINDS),
+                    company_cores=sql_list(vocab.COMPANY_CORES),
+                    no_suffix=vocab.COMPANY_SUFFIXES.index(""),
+                    company_suffixes=sql_list(vocab.COMPANY_SUFFIXES),
+                )
+            )
         company_id = nullable(
             p.company_ids[np.maximum(p.contact_company, 0)] if p.company_ids.size else
             np.zeros(p.contact_ids.size, np.int64), p.contact_company < 0,
@@ -252,14 +262,20 @@ class Writer:
             "company_id": company_id,
             "tag_ids": id_list(p.contact_tag_mask, self.setup.contact_tag_ids),
         }):  # fmt: skip
-            self.con.execute(f"""
+            self.con.execute(
+                generated(
+                    """
                 INSERT INTO contacts SELECT id, fn || ' ' || ln, fn, ln, owner, grp, creator,
                     creator, created_at, updated_at, closest, false, company_id, tag_ids
-                FROM (SELECT *, {sql_list(vocab.FIRST_NAMES)}[first + 1] AS fn,
-                        {sql_list(vocab.LAST_NAMES)}[last + 1]
+                FROM (SELECT *, {first_names}[first + 1] AS fn,
+                        {last_names}[last + 1]
                         || CASE WHEN last2 < 0 THEN ''
-                           ELSE ' ' || {sql_list(vocab.LAST_NAMES)}[last2 + 1] END AS ln
-                      FROM g_contacts)""")
+                           ELSE ' ' || {last_names}[last2 + 1] END AS ln
+                      FROM g_contacts)""",
+                    first_names=sql_list(vocab.FIRST_NAMES),
+                    last_names=sql_list(vocab.LAST_NAMES),
+                )
+            )
 
     # -- leads --------------------------------------------------------------------------------
 
@@ -334,7 +350,9 @@ class Writer:
         fbclid_expr = "'IwAR' || " + click.format(seed=seed, tag="f")
         product_names = sql_list([name for name, _ in vocab.PRODUCTS])
         with registered(self.con, "g_leads", cols):
-            self.con.execute(f"""
+            self.con.execute(
+                generated(
+                    """
                 INSERT INTO leads SELECT id,
                     CASE style
                         WHEN 9 THEN 'Negócio #' || id
@@ -359,12 +377,12 @@ class Writer:
                         WHEN 3 THEN 'organic' WHEN 4 THEN 'email' ELSE 'referral' END END,
                     CASE WHEN NOT has_utm THEN NULL
                         WHEN campaign = -2 THEN 'black_friday_' || year
-                        WHEN campaign >= 0 AND ch = 0 THEN {sql_list(vocab.GOOGLE_CAMPAIGNS)}[campaign + 1]
-                        WHEN campaign >= 0 THEN {sql_list(vocab.META_CAMPAIGNS)}[campaign + 1]
+                        WHEN campaign >= 0 AND ch = 0 THEN {google_campaigns}[campaign + 1]
+                        WHEN campaign >= 0 THEN {meta_campaigns}[campaign + 1]
                         WHEN ch = 4 THEN 'newsletter_' || lpad(CAST(month AS VARCHAR), 2, '0') || '_' || year
                         WHEN ch = 5 THEN 'programa_indicacao' END,
-                    CASE WHEN has_utm AND content >= 0 THEN {sql_list(vocab.AD_CONTENTS)}[content + 1] END,
-                    CASE WHEN has_utm AND term >= 0 THEN {sql_list(vocab.GOOGLE_TERMS)}[term + 1] END,
+                    CASE WHEN has_utm AND content >= 0 THEN {ad_contents}[content + 1] END,
+                    CASE WHEN has_utm AND term >= 0 THEN {google_terms}[term + 1] END,
                     CASE WHEN referrer THEN CASE ch WHEN 0 THEN 'https://www.google.com/'
                         WHEN 1 THEN 'https://l.facebook.com/' WHEN 2 THEN 'https://l.instagram.com/'
                         WHEN 3 THEN 'https://www.google.com.br/' WHEN 4 THEN 'https://mail.google.com/'
@@ -373,14 +391,28 @@ class Writer:
                     CASE WHEN fbclid THEN {fbclid_expr} END,
                     product_enum, quantity, company_id, tag_ids
                 FROM (SELECT *, CASE WHEN co_kind >= 0
-                                THEN {sql_list(vocab.COMPANY_KINDS)}[co_kind + 1] || ' '
-                                    || {sql_list(vocab.COMPANY_CORES)}[co_core + 1]
+                                THEN {company_kinds}[co_kind + 1] || ' '
+                                    || {company_cores}[co_core + 1]
                                 ELSE cname END AS who
-                      FROM (SELECT *, {sql_list(vocab.FIRST_NAMES)}[fn + 1] || ' '
-                                || {sql_list(vocab.LAST_NAMES)}[ln + 1]
+                      FROM (SELECT *, {first_names}[fn + 1] || ' '
+                                || {last_names}[ln + 1]
                                 || CASE WHEN ln2 < 0 THEN ''
-                                   ELSE ' ' || {sql_list(vocab.LAST_NAMES)}[ln2 + 1] END AS cname
-                            FROM g_leads))""")
+                                   ELSE ' ' || {last_names}[ln2 + 1] END AS cname
+                            FROM g_leads))""",
+                    product_names=product_names,
+                    google_campaigns=sql_list(vocab.GOOGLE_CAMPAIGNS),
+                    meta_campaigns=sql_list(vocab.META_CAMPAIGNS),
+                    ad_contents=sql_list(vocab.AD_CONTENTS),
+                    google_terms=sql_list(vocab.GOOGLE_TERMS),
+                    partner=partner,
+                    gclid_expr=gclid_expr,
+                    fbclid_expr=fbclid_expr,
+                    company_kinds=sql_list(vocab.COMPANY_KINDS),
+                    company_cores=sql_list(vocab.COMPANY_CORES),
+                    first_names=sql_list(vocab.FIRST_NAMES),
+                    last_names=sql_list(vocab.LAST_NAMES),
+                )
+            )
 
         with registered(self.con, "g_channels", {"id": leads.ids, "ch": leads.channel}):
             self._extra_tracking(leads, fields, extras)
@@ -392,7 +424,7 @@ class Writer:
                           "is_main": np.zeros(people.extra_lead.size, bool)})  # fmt: skip
         for name, table in (("g_main", main), ("g_extra", extra)):
             self.con.register(name, table)
-            self.con.execute(f"INSERT INTO lead_contacts SELECT * FROM {name}")
+            self.con.execute(compose("INSERT INTO lead_contacts SELECT * FROM {name}", name=name))
             self.con.unregister(name)
 
     def _extra_tracking(self, leads: Leads, f: LeadFields, rng: np.random.Generator) -> None:
@@ -453,11 +485,17 @@ class Writer:
             + " END"
         )
         with registered(self.con, "g_tracking", {"lead_id": leads.ids[index], "k": kind}):
-            self.con.execute(f"""
+            self.con.execute(
+                generated(
+                    """
                 INSERT INTO lead_tracking SELECT id, CAST({ids}[k + 1] AS BIGINT), {value_sql}
                 FROM (SELECT g.k, l.id, l.created_at, l.referrer, c.ch
                       FROM g_tracking g JOIN leads l ON l.id = g.lead_id
-                      JOIN g_channels c ON c.id = g.lead_id)""")
+                      JOIN g_channels c ON c.id = g.lead_id)""",
+                    ids=ids,
+                    value_sql=value_sql,
+                )
+            )
         self.con.execute(
             "UPDATE leads SET referrer = NULL WHERE id IN "
             "(SELECT lead_id FROM lead_tracking WHERE field_id = ?)",
@@ -487,17 +525,25 @@ class Writer:
             "result": tasks.result, "deadline": tasks.deadline,
             "completed_at": nullable(tasks.completed_at, ~done),
         }):  # fmt: skip
-            self.con.execute(f"""
+            self.con.execute(
+                generated(
+                    """
                 INSERT INTO tasks SELECT id, creator, updater, created_at, updated_at, owner, grp,
                     entity_id,
                     CASE WHEN NOT linked THEN NULL WHEN on_contact THEN 'contacts' ELSE 'leads' END,
                     duration, done, type_id,
-                    CASE kind WHEN 0 THEN {sql_list(vocab.TASK_TEXTS_FOLLOW_UP)}[text + 1]
-                        WHEN 1 THEN {sql_list(vocab.TASK_TEXTS_MEETING)}[text + 1]
-                        ELSE {sql_list(vocab.TASK_TEXTS_PROPOSAL)}[text + 1] END,
-                    CASE WHEN result >= 0 THEN {sql_list(vocab.TASK_RESULTS)}[result + 1] END,
+                    CASE kind WHEN 0 THEN {task_texts_follow_up}[text + 1]
+                        WHEN 1 THEN {task_texts_meeting}[text + 1]
+                        ELSE {task_texts_proposal}[text + 1] END,
+                    CASE WHEN result >= 0 THEN {task_results}[result + 1] END,
                     deadline, completed_at
-                FROM g_tasks""")
+                FROM g_tasks""",
+                    task_texts_follow_up=sql_list(vocab.TASK_TEXTS_FOLLOW_UP),
+                    task_texts_meeting=sql_list(vocab.TASK_TEXTS_MEETING),
+                    task_texts_proposal=sql_list(vocab.TASK_TEXTS_PROPOSAL),
+                    task_results=sql_list(vocab.TASK_RESULTS),
+                )
+            )
 
     def notes(self, notes: Notes, leads: Leads, people: People) -> None:
         s = self.setup
@@ -525,26 +571,28 @@ class Writer:
             "duration": notes.duration, "code": notes.call_code, "ddd": ddd, "digits": digits,
             "src": src_pick, "fn": people.contact_first[contact], "ln": people.contact_last[contact],
         }):  # fmt: skip
-            self.con.execute(f"""
+            self.con.execute(
+                generated(
+                    """
                 INSERT INTO notes SELECT id,
                     CASE WHEN on_contact THEN 'contacts' ELSE 'leads' END, entity_id, author, author,
-                    created_at, updated_at, owner, grp, {sql_list(NOTE_TYPES)}[kind + 1],
+                    created_at, updated_at, owner, grp, {note_types}[kind + 1],
                     CASE
                     WHEN kind IN ({NOTE_CALL_IN}, {NOTE_CALL_OUT}) THEN
                         '{{"uniq":"' || uniq || '","duration":' || duration || ',"source":"'
-                        || CASE WHEN line THEN '{line}' ELSE {sql_list(vocab.CALL_SOURCES)}[src + 1] END
+                        || CASE WHEN line THEN '{line}' ELSE {call_sources}[src + 1] END
                         || '","link":' || CASE WHEN line THEN 'null'
                            WHEN duration > 0 THEN '"{link_host}' || uniq || '.mp3"' ELSE '""' END
                         || ',"phone":"' || {phone} || '","call_status":'
                         || CASE WHEN code < {n_ans} THEN 4 ELSE {statuses}[code - {n_ans} + 1] END
                         || ',"call_result":"'
-                        || CASE WHEN code < {n_ans} THEN {sql_list(vocab.CALL_RESULTS_ANSWERED)}[code + 1]
+                        || CASE WHEN code < {n_ans} THEN {call_results_answered}[code + 1]
                            ELSE {unanswered}[code - {n_ans} + 1] END || '"}}'
                     WHEN kind = {NOTE_SMS_OUT} THEN
-                        '{{"text":' || CAST(to_json({sql_list(vocab.SMS_TEXTS)}[code + 1]) AS VARCHAR)
+                        '{{"text":' || CAST(to_json({sms_texts}[code + 1]) AS VARCHAR)
                         || ',"phone":"' || {phone} || '"}}'
                     WHEN kind = {NOTE_COMMON} THEN
-                        '{{"text":' || CAST(to_json({sql_list(vocab.COMMON_NOTES)}[code + 1]) AS VARCHAR)
+                        '{{"text":' || CAST(to_json({common_notes}[code + 1]) AS VARCHAR)
                         || '}}'
                     WHEN kind = {NOTE_SERVICE} THEN
                         '{{"service":' || CAST(to_json({services}[code + 1]) AS VARCHAR)
@@ -554,21 +602,50 @@ class Writer:
                         'private': false, 'income': code < {n_subjects},
                         'from': CASE WHEN code < {n_subjects} THEN client ELSE seller END,
                         'to': CASE WHEN code < {n_subjects} THEN seller ELSE client END,
-                        'subject': {sql_list(vocab.MAIL_SUBJECTS)}[code % {n_subjects} + 1],
-                        'content_summary': {sql_list(vocab.MAIL_SUBJECTS)}[code % {n_subjects} + 1]
+                        'subject': {mail_subjects}[code % {n_subjects} + 1],
+                        'content_summary': {mail_subjects}[code % {n_subjects} + 1]
                             || ' - ' || client.name,
                         'attach_cnt': CAST(id % 3 = 0 AS INTEGER)}}) AS VARCHAR)
                     END
                 FROM (SELECT *, {uniq} AS uniq,
                         -- UNCERTAIN (docs/kommo-api.md §7.8): some telephony integrations put the
                         -- line's number in `source` and send no recording link at all.
-                        (id // 7 + {s.seed}) % 4 = 0 AS line,
+                        (id // 7 + {seed}) % 4 = 0 AS line,
                         {{'email': strip_accents(lower(fname || '.' || lname)) || '@gmail.com',
                           'name': fname || ' ' || lname}} AS client,
-                        {{'email': {sql_list(list(s.users.emails))}[owner_i + 1],
-                          'name': {sql_list(list(s.users.names))}[owner_i + 1]}} AS seller
-                      FROM (SELECT *, {sql_list(vocab.FIRST_NAMES)}[fn + 1] AS fname,
-                              {sql_list(vocab.LAST_NAMES)}[ln + 1] AS lname FROM g_notes))""")
+                        {{'email': {user_emails}[owner_i + 1],
+                          'name': {user_names}[owner_i + 1]}} AS seller
+                      FROM (SELECT *, {first_names}[fn + 1] AS fname,
+                              {last_names}[ln + 1] AS lname FROM g_notes))""",
+                    note_types=sql_list(NOTE_TYPES),
+                    NOTE_CALL_IN=NOTE_CALL_IN,
+                    NOTE_CALL_OUT=NOTE_CALL_OUT,
+                    line=line,
+                    call_sources=sql_list(vocab.CALL_SOURCES),
+                    link_host=link_host,
+                    statuses=statuses,
+                    call_results_answered=sql_list(vocab.CALL_RESULTS_ANSWERED),
+                    unanswered=unanswered,
+                    n_ans=n_ans,
+                    NOTE_SMS_OUT=NOTE_SMS_OUT,
+                    sms_texts=sql_list(vocab.SMS_TEXTS),
+                    phone=phone,
+                    NOTE_COMMON=NOTE_COMMON,
+                    common_notes=sql_list(vocab.COMMON_NOTES),
+                    NOTE_SERVICE=NOTE_SERVICE,
+                    services=services,
+                    service_texts=service_texts,
+                    NOTE_MAIL=NOTE_MAIL,
+                    mail_subjects=sql_list(vocab.MAIL_SUBJECTS),
+                    n_subjects=n_subjects,
+                    uniq=uniq,
+                    seed=s.seed,
+                    user_emails=sql_list(list(s.users.emails)),
+                    user_names=sql_list(list(s.users.names)),
+                    first_names=sql_list(vocab.FIRST_NAMES),
+                    last_names=sql_list(vocab.LAST_NAMES),
+                )
+            )
 
     # -- unsorted -----------------------------------------------------------------------------
 
@@ -586,11 +663,13 @@ class Writer:
             "pipeline_id": self._pipe_ids[leads.pipe[inc]], "created_at": leads.created[inc],
             "status": status, "sorted_at": nullable(sorted_at, ~moved),
         }):  # fmt: skip
-            self.con.execute(f"""
-                INSERT INTO unsorted SELECT md5('{s.seed}:u:' || lead_id),
+            self.con.execute(
+                generated(
+                    """
+                INSERT INTO unsorted SELECT md5('{seed}:u:' || lead_id),
                     CASE category WHEN 0 THEN 'site-form' WHEN 1 THEN
                         CASE WHEN ch = 2 THEN 'instagram-direct' ELSE 'whatsapp-business' END
-                        WHEN 2 THEN 'pabx-virtual' ELSE 'contato@{s.subdomain}.com.br' END,
+                        WHEN 2 THEN 'pabx-virtual' ELSE 'contato@{subdomain}.com.br' END,
                     CASE category
                         WHEN 0 THEN CASE ch WHEN 1 THEN 'Facebook Lead Ads'
                             WHEN 2 THEN 'Formulário do Instagram' ELSE 'Formulário do site' END
@@ -598,7 +677,11 @@ class Writer:
                         WHEN 2 THEN 'Telefonia' ELSE 'E-mail comercial' END,
                     (['forms', 'chats', 'sip', 'mail'])[category + 1], pipeline_id, created_at,
                     lead_id, (['accepted', 'declined', 'pending'])[status + 1], sorted_at
-                FROM g_unsorted""")
+                FROM g_unsorted""",
+                    seed=s.seed,
+                    subdomain=s.subdomain,
+                )
+            )
 
     # -- events -------------------------------------------------------------------------------
 
@@ -674,9 +757,10 @@ class Writer:
         seed = int(self.setup.seed)
         chat = f"({INCOMING_CHAT + EV_ACTIVITY}, {OUTGOING_CHAT + EV_ACTIVITY})"
         note_kinds = ", ".join(str(k + EV_ACTIVITY) for k in (0, 1, OUTGOING_SMS))
-        sql = f"""
-            INSERT INTO events SELECT id, seq, {sql_list(EVENT_TYPES)}[kind + 1], entity_id,
-                {sql_list(ENTITY_TYPES)}[etype + 1], created_by, created_at,
+        sql = generated(
+            """
+            INSERT INTO events SELECT id, seq, {event_types}[kind + 1], entity_id,
+                {entity_types}[etype + 1], created_by, created_at,
                 CASE kind
                     WHEN {EV_STATUS} THEN '[{{"lead_status":{{"id":' || a || ',"pipeline_id":' || c || '}}}}]'
                     WHEN {EV_RESPONSIBLE} THEN '[{{"responsible_user":{{"id":' || a || '}}}}]'
@@ -688,9 +772,18 @@ class Writer:
                     -- UNCERTAIN (docs/kommo-api.md §7.7): the reference gives `lead_added` the note
                     -- shape; a lead created by hand has no note, so its list stays empty.
                     WHEN kind = {EV_ADDED} AND a > 0 THEN '[{{"note":{{"id":' || a || '}}}}]'
-                    WHEN kind IN {chat} THEN '[{{"message":{{"id":"' || {_uuid_sql(f"md5('{seed}:m:' || seq)")} || '"}}}}]'
+                    WHEN kind IN {chat} THEN '[{{"message":{{"id":"' || {message_id} || '"}}}}]'
                     ELSE '[]' END
-            FROM g_events"""
+            FROM g_events""",
+            event_types=sql_list(EVENT_TYPES),
+            entity_types=sql_list(ENTITY_TYPES),
+            EV_STATUS=EV_STATUS,
+            EV_RESPONSIBLE=EV_RESPONSIBLE,
+            note_kinds=note_kinds,
+            EV_ADDED=EV_ADDED,
+            chat=chat,
+            message_id=_uuid_sql(f"md5('{seed}:m:' || seq)"),
+        )
         # In slices, so that the Arrow staging copy of a large account stays small.
         for lo in range(0, order.size, EVENT_CHUNK):
             part = order[lo : lo + EVENT_CHUNK]

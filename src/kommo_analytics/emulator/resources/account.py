@@ -19,6 +19,7 @@ from kommo_analytics.emulator.resources.common import (
     get,
     page_of,
 )
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import ACCOUNT, LOST_STATUS_ID, USERS, WON_STATUS_ID
 
@@ -131,8 +132,8 @@ def _render_users(ctx: Ctx, rows: list[Row]) -> list[Json]:
     if "group" in with_:
         groups = {g["id"]: g for g in ctx.rows("SELECT id, name FROM users_groups")}
     closed_stages = ctx.rows(
-        f"SELECT pipeline_id, id FROM statuses WHERE id IN ({WON_STATUS_ID}, {LOST_STATUS_ID}) "
-        "ORDER BY pipeline_id, id"
+        "SELECT pipeline_id, id FROM statuses WHERE id IN (?, ?) ORDER BY pipeline_id, id",
+        [WON_STATUS_ID, LOST_STATUS_ID],
     )
     catalog_id = 5_000 + ctx.account_id % 90_000
     rendered = []
@@ -168,7 +169,10 @@ def _users(ctx: Ctx) -> Response:
 
 
 def _user(ctx: Ctx) -> Response:
-    rows = ctx.rows(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", [ctx.path_int("id")])
+    rows = ctx.rows(
+        compose("SELECT {columns} FROM users WHERE id = ?", columns=_USER_COLUMNS),
+        [ctx.path_int("id")],
+    )
     items = _render_users(ctx, rows)
     return entity_or_204(items[0] if items else None)
 

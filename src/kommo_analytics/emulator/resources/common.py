@@ -21,6 +21,7 @@ from starlette.routing import Route
 from kommo_analytics.emulator.config import Quirks
 from kommo_analytics.emulator.http import base_url, hal_json, no_content
 from kommo_analytics.emulator.query import IntRange, Query, QueryError, path_name, to_int
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.kommo.entities import API_PREFIX, Entity
@@ -276,7 +277,12 @@ def fetch_page(
     row_ids = [
         row[0]
         for row in ctx.cur.execute(
-            f"SELECT rowid FROM {table} WHERE {where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
+            compose(
+                "SELECT rowid FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                table=table,
+                where=where.sql(),
+                order=order,
+            ),
             [*where.params, page.limit, page.offset],
         ).fetchall()
     ]
@@ -284,7 +290,12 @@ def fetch_page(
         return []
     position = {row_id: index for index, row_id in enumerate(row_ids)}
     rows = ctx.rows(
-        f"SELECT rowid AS _rowid, {columns} FROM {table} WHERE rowid = ANY(?)", [row_ids]
+        compose(
+            "SELECT rowid AS _rowid, {columns} FROM {table} WHERE rowid = ANY(?)",
+            columns=columns,
+            table=table,
+        ),
+        [row_ids],
     )
     rows.sort(key=lambda row: position[row.pop("_rowid")])
     return rows
@@ -367,7 +378,9 @@ def tags_by_id(ctx: Ctx, tag_lists: Iterable[Sequence[int] | None]) -> dict[int,
     if not ids:
         return {}
     clause, params = in_ids("id", ids)
-    rows = ctx.rows(f"SELECT id, name, color FROM tags WHERE {clause}", params)
+    rows = ctx.rows(
+        compose("SELECT id, name, color FROM tags WHERE {clause}", clause=clause), params
+    )
     return {
         row["id"]: {"id": row["id"], "name": row["name"], "color": row["color"]} for row in rows
     }

@@ -26,6 +26,7 @@ from kommo_analytics.emulator.resources.common import (
     repeat_list_query,
     tags_by_id,
 )
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import COMPANIES, CONTACTS, LEADS, Entity
 
@@ -60,13 +61,27 @@ def _leads_of_contacts(ctx: Ctx, contact_ids: Sequence[int]) -> dict[int, list[J
     clause, params = in_ids("lc.contact_id", contact_ids)
     # Leads in the trash are unlinked on the wire.
     rows = ctx.rows(
-        "SELECT lc.contact_id AS owner, lc.lead_id FROM lead_contacts lc "
-        f"WHERE {clause} AND NOT EXISTS "
-        "(SELECT 1 FROM leads l WHERE l.id = lc.lead_id AND l.is_deleted) "
-        "ORDER BY lc.contact_id, lc.lead_id",
+        compose(
+            "SELECT lc.contact_id AS owner, lc.lead_id FROM lead_contacts lc "
+            "WHERE {clause} AND NOT EXISTS "
+            "(SELECT 1 FROM leads l WHERE l.id = lc.lead_id AND l.is_deleted) "
+            "ORDER BY lc.contact_id, lc.lead_id",
+            clause=clause,
+        ),
         params,
     )
     return _group(ctx, rows, LEADS.path, "lead_id")
+
+
+def _owned_by(table: str, clause: str) -> str:
+    """The live rows of `table` (leads or contacts) whose company passes `clause`."""
+    return compose(
+        "SELECT company_id AS owner, id FROM {table} WHERE {clause} AND {live} "
+        "ORDER BY company_id, id",
+        table=table,
+        clause=clause,
+        live=_NOT_DELETED,
+    )
 
 
 def _group(ctx: Ctx, rows: list[Row], path: str, column: str) -> dict[int, list[Json]]:
@@ -127,11 +142,7 @@ def _render_companies(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> list[
         clause, params = in_ids("company_id", ids)
         leads = _group(
             ctx,
-            ctx.rows(
-                f"SELECT company_id AS owner, id FROM leads WHERE {clause} AND {_NOT_DELETED} "
-                "ORDER BY company_id, id",
-                params,
-            ),
+            ctx.rows(_owned_by("leads", clause), params),
             LEADS.path,
             "id",
         )
@@ -139,11 +150,7 @@ def _render_companies(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> list[
         clause, params = in_ids("company_id", ids)
         contacts = _group(
             ctx,
-            ctx.rows(
-                f"SELECT company_id AS owner, id FROM contacts WHERE {clause} AND {_NOT_DELETED} "
-                "ORDER BY company_id, id",
-                params,
-            ),
+            ctx.rows(_owned_by("contacts", clause), params),
             CONTACTS.path,
             "id",
         )
@@ -217,7 +224,12 @@ def _handlers(
 
     def one(ctx: Ctx) -> Response:
         rows = ctx.rows(
-            f"SELECT {columns} FROM {table} WHERE id = ? AND {_NOT_DELETED}",
+            compose(
+                "SELECT {columns} FROM {table} WHERE id = ? AND {live}",
+                columns=columns,
+                table=table,
+                live=_NOT_DELETED,
+            ),
             [ctx.path_int("id")],
         )
         items = render(ctx, rows, ctx.query.with_(entity.allowed_with))

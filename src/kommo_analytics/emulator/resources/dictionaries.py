@@ -26,6 +26,7 @@ from kommo_analytics.emulator.resources.common import (
     order_by,
     page_of,
 )
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import (
     LEAD_CUSTOM_FIELDS,
@@ -72,10 +73,11 @@ def _statuses_of(ctx: Ctx, pipeline_ids: list[int]) -> dict[int, list[Json]]:
     if not pipeline_ids:
         return {}
     rows = ctx.rows(
-        f"SELECT {_STATUS_COLUMNS} FROM statuses "
-        f"WHERE pipeline_id IN ({', '.join('?' * len(pipeline_ids))}) "
-        "ORDER BY pipeline_id, sort, id",
-        pipeline_ids,
+        compose(
+            "SELECT {columns} FROM statuses WHERE pipeline_id = ANY(?) ORDER BY pipeline_id, sort, id",
+            columns=_STATUS_COLUMNS,
+        ),
+        [pipeline_ids],
     )
     grouped: dict[int, list[Json]] = {}
     for row in rows:
@@ -102,13 +104,16 @@ def _pipelines(ctx: Ctx, rows: list[Row]) -> list[Json]:
 
 
 def _pipeline_list(ctx: Ctx) -> Response:
-    rows = ctx.rows(f"SELECT {_PIPELINE_COLUMNS} FROM pipelines ORDER BY sort, id")
+    rows = ctx.rows(
+        compose("SELECT {columns} FROM pipelines ORDER BY sort, id", columns=_PIPELINE_COLUMNS)
+    )
     return dictionary(ctx, PIPELINES.embedded_key, _pipelines(ctx, rows))
 
 
 def _pipeline(ctx: Ctx) -> Response:
     rows = ctx.rows(
-        f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE id = ?", [ctx.path_int("pipeline_id")]
+        compose("SELECT {columns} FROM pipelines WHERE id = ?", columns=_PIPELINE_COLUMNS),
+        [ctx.path_int("pipeline_id")],
     )
     return hal_json(_pipelines(ctx, rows)[0]) if rows else _not_found("Pipeline")
 
@@ -124,7 +129,10 @@ def _status_list(ctx: Ctx) -> Response:
 
 def _status_one(ctx: Ctx) -> Response:
     row = ctx.one(
-        f"SELECT {_STATUS_COLUMNS} FROM statuses WHERE pipeline_id = ? AND id = ?",
+        compose(
+            "SELECT {columns} FROM statuses WHERE pipeline_id = ? AND id = ?",
+            columns=_STATUS_COLUMNS,
+        ),
         [ctx.path_int("pipeline_id"), ctx.path_int("status_id")],
     )
     return _not_found("Status") if row is None else hal_json(_status(ctx, row))
@@ -138,12 +146,17 @@ def _reason(ctx: Ctx, row: Row) -> Json:
 
 
 def _reason_list(ctx: Ctx) -> Response:
-    rows = ctx.rows(f"SELECT {_REASON_COLUMNS} FROM loss_reasons ORDER BY sort, id")
+    rows = ctx.rows(
+        compose("SELECT {columns} FROM loss_reasons ORDER BY sort, id", columns=_REASON_COLUMNS)
+    )
     return dictionary(ctx, LOSS_REASONS.embedded_key, [_reason(ctx, row) for row in rows])
 
 
 def _reason_one(ctx: Ctx) -> Response:
-    row = ctx.one(f"SELECT {_REASON_COLUMNS} FROM loss_reasons WHERE id = ?", [ctx.path_int("id")])
+    row = ctx.one(
+        compose("SELECT {columns} FROM loss_reasons WHERE id = ?", columns=_REASON_COLUMNS),
+        [ctx.path_int("id")],
+    )
     return _not_found("Loss reason") if row is None else hal_json(_reason(ctx, row))
 
 
@@ -188,7 +201,12 @@ def _field_list(ctx: Ctx) -> Response:
     rows = fetch_page(
         ctx, columns=_FIELD_COLUMNS, table="custom_fields", where=where, order=order, page=page
     )
-    total = int(ctx.scalar(f"SELECT count(*) FROM custom_fields WHERE {where.sql()}", where.params))
+    total = int(
+        ctx.scalar(
+            compose("SELECT count(*) FROM custom_fields WHERE {where}", where=where.sql()),
+            where.params,
+        )
+    )
     # UNCERTAIN (docs/kommo-api.md §3, §7.11): the field list reports totals like the users list
     # does but, like the small dictionaries, `_total_items` instead of `_page`.
     head = {"_total_items": total, "_page_count": math.ceil(total / page.limit)}
@@ -198,7 +216,10 @@ def _field_list(ctx: Ctx) -> Response:
 
 def _field_one(ctx: Ctx) -> Response:
     row = ctx.one(
-        f"SELECT {_FIELD_COLUMNS} FROM custom_fields WHERE entity_type = ? AND id = ?",
+        compose(
+            "SELECT {columns} FROM custom_fields WHERE entity_type = ? AND id = ?",
+            columns=_FIELD_COLUMNS,
+        ),
         [LEADS.entity_type, ctx.path_int("id")],
     )
     return entity_or_204(None if row is None else _field(ctx, row))
@@ -216,15 +237,17 @@ assert set(_SUMMARY_FILTERS) <= set(UNSORTED_SUMMARY.filters)
 def _unsorted_summary(ctx: Ctx) -> Response:
     where = Where()
     apply_filters(ctx.query, where, _SUMMARY_FILTERS)
-    categories = ", ".join(
-        f"count(*) FILTER (WHERE category = '{category}')" for category in _UNSORTED_CATEGORIES
-    )
+    categories = ", ".join(["count(*) FILTER (WHERE category = ?)"] * len(_UNSORTED_CATEGORIES))
     row = ctx.cur.execute(
-        "SELECT count(*), count(*) FILTER (WHERE status = 'accepted'), "
-        "count(*) FILTER (WHERE status = 'declined'), "
-        "avg(sorted_at - created_at) FILTER (WHERE status IN ('accepted', 'declined')), "
-        f"{categories} FROM unsorted WHERE {where.sql()}",
-        where.params,
+        compose(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'accepted'), "
+            "count(*) FILTER (WHERE status = 'declined'), "
+            "avg(sorted_at - created_at) FILTER (WHERE status IN ('accepted', 'declined')), "
+            "{categories} FROM unsorted WHERE {where}",
+            categories=categories,
+            where=where.sql(),
+        ),
+        [*_UNSORTED_CATEGORIES, *where.params],
     ).fetchone()
     assert row is not None
     total, accepted, declined, average, *per_category = row

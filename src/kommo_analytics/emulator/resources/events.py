@@ -27,6 +27,7 @@ from kommo_analytics.emulator.resources.common import (
     page_of,
     stage_pairs,
 )
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import (
     COMPANIES,
@@ -57,6 +58,10 @@ _NAME_SOURCES: dict[str, tuple[str, str]] = {
 }
 # Filters limited to ten values by Kommo (docs/kommo-api.md §7.7).
 _MAX_IDS = 10
+# Where the value filters look inside an event's value_before/value_after.
+_STAGE_PIPELINE = "$[0].lead_status.pipeline_id"
+_STAGE_ID = "$[0].lead_status.id"
+_RESPONSIBLE_ID = "$[0].responsible_user.id"
 
 _FILTERS: dict[str, Filter] = {
     "id": Filter(Kind.STRINGS, "id"),
@@ -122,20 +127,25 @@ def _value_filters(ctx: Ctx, where: Where) -> None:
             raise QueryError.invalid(f"filter[{side}]", "This value should be an array.")
         pairs = stage_pairs(ctx.query, "filter", side, "leads_statuses")
         if pairs:
-            # `side` is one of two literals, never client text.
+            # `side` is one of two literals, never client text; the JSON paths, like every
+            # literal, are parameters (see emulator/sql.py).
             match = (
-                f"(TRY_CAST({side} ->> '$[0].lead_status.pipeline_id' AS BIGINT) = ? "
-                f"AND TRY_CAST({side} ->> '$[0].lead_status.id' AS BIGINT) = ?)"
+                f"(TRY_CAST({side} ->> ? AS BIGINT) = ? AND TRY_CAST({side} ->> ? AS BIGINT) = ?)"
             )
+            params: list[object] = []
+            for pipeline_id, status_id in zip(pairs[::2], pairs[1::2], strict=True):
+                params += [_STAGE_PIPELINE, pipeline_id, _STAGE_ID, status_id]
             where.add(
-                f"type = 'lead_status_changed' AND ({' OR '.join([match] * (len(pairs) // 2))})",
-                *pairs,
+                f"type = ? AND ({' OR '.join([match] * (len(pairs) // 2))})",
+                "lead_status_changed",
+                *params,
             )
         users = ctx.query.ints("filter", side, "responsible_user_id")
         if users is not None:
             where.add(
-                "type = 'entity_responsible_changed' AND "
-                f"TRY_CAST({side} ->> '$[0].responsible_user.id' AS BIGINT) = ANY(?)",
+                f"type = ? AND TRY_CAST({side} ->> ? AS BIGINT) = ANY(?)",
+                "entity_responsible_changed",
+                _RESPONSIBLE_ID,
                 users,
             )
 
@@ -149,7 +159,8 @@ def _names(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> dict[tuple[str, 
         if not ids:
             continue
         clause, params = in_ids("id", ids)
-        for found in ctx.rows(f"SELECT id, name FROM {table} WHERE {clause}", params):
+        sql = compose("SELECT id, name FROM {table} WHERE {clause}", table=table, clause=clause)
+        for found in ctx.rows(sql, params):
             names[entity_type, found["id"]] = found["name"]
     return names
 
@@ -204,7 +215,8 @@ def _list(ctx: Ctx) -> Response:
 
 def _one(ctx: Ctx) -> Response:
     rows: Sequence[Row] = ctx.rows(
-        f"SELECT {_COLUMNS} FROM events WHERE id = ?", [ctx.request.path_params["id"]]
+        compose("SELECT {columns} FROM events WHERE id = ?", columns=_COLUMNS),
+        [ctx.request.path_params["id"]],
     )
     items = render_events(ctx, list(rows), ctx.query.with_(EVENTS.allowed_with))
     return entity_or_204(items[0] if items else None)

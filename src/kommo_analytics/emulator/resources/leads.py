@@ -31,6 +31,7 @@ from kommo_analytics.emulator.resources.common import (
     tags_by_id,
 )
 from kommo_analytics.emulator.schema import TRACKING_COLUMNS
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import COMPANIES, CONTACTS, LEADS, LOSS_REASONS
 
@@ -175,9 +176,10 @@ def _by_id(ctx: Ctx, table: str, columns: str, ids: Sequence[int | None]) -> dic
     if not wanted:
         return {}
     clause, params = in_ids("id", wanted)
-    return {
-        row["id"]: row for row in ctx.rows(f"SELECT {columns} FROM {table} WHERE {clause}", params)
-    }
+    sql = compose(
+        "SELECT {columns} FROM {table} WHERE {clause}", columns=columns, table=table, clause=clause
+    )
+    return {row["id"]: row for row in ctx.rows(sql, params)}
 
 
 def render_leads(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> list[Json]:
@@ -188,7 +190,10 @@ def render_leads(ctx: Ctx, rows: list[Row], with_: frozenset[str]) -> list[Json]
     extra = {
         (r["lead_id"], r["field_id"]): r["value"]
         for r in ctx.rows(
-            f"SELECT lead_id, field_id, value FROM lead_tracking WHERE {clause}", params
+            compose(
+                "SELECT lead_id, field_id, value FROM lead_tracking WHERE {clause}", clause=clause
+            ),
+            params,
         )
     }
     fields = _custom_fields(ctx, extra)
@@ -333,7 +338,10 @@ def _list(ctx: Ctx) -> Response:
 def _one(ctx: Ctx) -> Response:
     with_ = ctx.query.with_(LEADS.allowed_with)
     rows = ctx.rows(
-        f"SELECT {_COLUMNS} FROM leads WHERE id = ? AND NOT coalesce(is_deleted, false)",
+        compose(
+            "SELECT {columns} FROM leads WHERE id = ? AND NOT coalesce(is_deleted, false)",
+            columns=_COLUMNS,
+        ),
         [ctx.path_int("id")],
     )
     # UNCERTAIN (docs/kommo-api.md §5): a missing or deleted lead answers 204, as clients expect.

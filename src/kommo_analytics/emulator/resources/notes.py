@@ -24,6 +24,7 @@ from kommo_analytics.emulator.resources.common import (
     order_by,
     page_of,
 )
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import CONTACT_NOTES, LEAD_NOTES, Entity
 
@@ -87,7 +88,10 @@ def _handlers(entity: Entity) -> dict[str, Callable[[Ctx], Response]]:
         where.add("id = ?", ctx.path_int("note_id"))
         if entity_id is not None:
             where.add("entity_id = ?", entity_id)
-        row = ctx.one(f"SELECT {_COLUMNS} FROM notes WHERE {where.sql()}", where.params)
+        sql = compose(
+            "SELECT {columns} FROM notes WHERE {where}", columns=_COLUMNS, where=where.sql()
+        )
+        row = ctx.one(sql, where.params)
         return entity_or_204(None if row is None else _render(ctx, parent, leaf, row))
 
     return {

@@ -21,6 +21,7 @@ from kommo_analytics.emulator.resources.common import (
     order_by,
     page_of,
 )
+from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.state import EmulatorState
 from kommo_analytics.kommo.entities import TASKS
 
@@ -103,7 +104,9 @@ def _list(ctx: Ctx) -> Response:
 
 
 def _one(ctx: Ctx) -> Response:
-    row = ctx.one(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", [ctx.path_int("id")])
+    row = ctx.one(
+        compose("SELECT {columns} FROM tasks WHERE id = ?", columns=_COLUMNS), [ctx.path_int("id")]
+    )
     return entity_or_204(None if row is None else render_task(ctx, row))
 
 
