@@ -120,6 +120,7 @@ LONGEST_FIRST = (
     "tests/model/test_store.py",
     "tests/dashboard/test_browser.py",
     "tests/sync/test_sync_truth.py",
+    "tests/sync/test_fault_suite.py",
     "tests/sync/test_sync_drift.py",
     "tests/dashboard/test_backends.py",
     "tests/dashboard/test_during_sync.py",

@@ -6,15 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
-from starlette.types import ASGIApp
 
 from kommo_analytics.sync.engine import SyncOptions
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.sync.harness import (
-    Account,
+    TickingTransport,
     account,
     assert_matches_truth,
     duckdb_url,
@@ -81,25 +79,6 @@ def test_a_deleted_lead_is_marked_and_a_restored_one_unmarked(tmp_path: Path) ->
     )
     assert flags == {live[0]: True, live[1]: True, trashed: False}
     assert_matches_truth(acc.store, url)
-
-
-class TickingTransport(httpx.AsyncBaseTransport):
-    """Applies live changes every few requests, while the sync is crawling."""
-
-    def __init__(self, app: ASGIApp, acc: Account, every: int, changes: int) -> None:
-        self.inner = httpx.ASGITransport(app=app)
-        self.acc = acc
-        self.every = every
-        self.changes = changes
-        self.requests = 0
-        self.applied: Counter[str] = Counter()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        if self.requests % self.every == 0:
-            self.acc.clock.now += 1
-            self.applied.update(self.acc.state.live_tick(self.changes))
-        return await self.inner.handle_async_request(request)
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ writes."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -20,22 +19,16 @@ from kommo_analytics.emulator.state import get_state
 from kommo_analytics.sync.engine import SyncOptions
 from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse.target import parse_database_url
-from tests.sync.harness import NOW, Clock, account, assert_matches_truth, duckdb_url, sync
-
-
-def _env(base: str, token: str, tmp_path: Path, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KOMMO_", "DATABASE_URL"))}
-    env.update(
-        KOMMO_BASE_URL=base,
-        KOMMO_ACCESS_TOKEN=token,
-        KOMMO_RATE_LIMIT_PER_SECOND="40",
-        DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=database_url,
-    )
-    return env
-
-
-SYNC = [sys.executable, "-m", "kommo_analytics", "sync"]
+from tests.sync.harness import (
+    NOW,
+    SYNC_COMMAND,
+    Clock,
+    account,
+    assert_matches_truth,
+    duckdb_url,
+    sync,
+    sync_env,
+)
 
 
 @pytest.mark.slow
@@ -52,10 +45,14 @@ def test_a_sync_killed_at_random_moments_resumes_with_nothing_lost_or_doubled(
     rng = random.Random(f"kill-{backend}")
     killed = 0
     with serve_in_thread(app) as base:
-        env = _env(base, state.tokens.demo_token, tmp_path, database_url)
+        env = sync_env(base, state.tokens.demo_token, tmp_path, database_url)
         for _ in range(5):
             proc = subprocess.Popen(
-                SYNC, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                SYNC_COMMAND,
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             try:
                 proc.wait(timeout=rng.uniform(1.0, 8.0))
@@ -68,7 +65,7 @@ def test_a_sync_killed_at_random_moments_resumes_with_nothing_lost_or_doubled(
             if proc.stderr:
                 proc.stderr.close()
         final = subprocess.run(
-            SYNC, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+            SYNC_COMMAND, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
         )
     assert final.returncode == 0, final.stdout + final.stderr
     assert killed >= 3, "the runs ended before they could be killed: the test proves nothing"
@@ -129,10 +126,10 @@ def test_a_reader_can_query_the_duckdb_warehouse_while_a_sync_writes(tmp_path: P
 
 def test_a_second_sync_of_the_same_warehouse_exits_with_a_clear_message(tmp_path: Path) -> None:
     url = duckdb_url(tmp_path)
-    env = _env("http://127.0.0.1:9", "token", tmp_path, url)
+    env = sync_env("http://127.0.0.1:9", "token", tmp_path, url)
     with writer_lock(parse_database_url(url), tmp_path / "data"):
         result = subprocess.run(
-            SYNC, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+            SYNC_COMMAND, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
     assert result.returncode == 1
     assert "another sync of this warehouse is running" in result.stderr

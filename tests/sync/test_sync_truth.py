@@ -12,9 +12,6 @@ from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig, FaultSpec
 from kommo_analytics.emulator.server import serve_in_thread
 from kommo_analytics.emulator.state import get_state
-from kommo_analytics.kommo.auth import TokenFile, exchange_code
-from kommo_analytics.kommo.ratelimit import RateLimiter
-from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import SyncOptions
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse.target import parse_database_url
@@ -25,6 +22,7 @@ from tests.sync.harness import (
     assert_matches_truth,
     duckdb_url,
     no_block,
+    oauth_settings,
     rows,
     settings_for,
     sync,
@@ -50,42 +48,13 @@ def test_first_sync_equals_the_ground_truth(warehouse_url: str, tmp_path: Path) 
     assert status == "ok" and requests == sum(result.requests.values())
 
 
-async def _oauth_settings(acc_app: object, tmp_path: Path, database_url: str) -> Settings:
-    """Settings for an OAuth integration whose tokens were obtained with a fresh code."""
-    state = get_state(acc_app)
-    config = state.config
-    token_file = TokenFile(tmp_path / "data" / "kommo_tokens.json")
-    token_file.path.parent.mkdir(parents=True, exist_ok=True)
-    transport = httpx.ASGITransport(app=acc_app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport) as http:
-        await exchange_code(
-            http,
-            base_url="http://kommo.test",
-            client_id=config.client_id,
-            client_secret=config.client_secret,
-            redirect_uri=config.redirect_uri,
-            code=state.tokens.issue_auth_code(),
-            token_file=token_file,
-            limiter=RateLimiter(1000),
-        )
-    return Settings(
-        kommo_base_url="http://kommo.test",
-        kommo_client_id=config.client_id,
-        kommo_client_secret=config.client_secret,  # type: ignore[arg-type]
-        kommo_redirect_uri=config.redirect_uri,
-        kommo_rate_limit_per_second=50,
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_sync_through_faults_and_token_refreshes_equals_the_truth(
     warehouse_url: str, tmp_path: Path
 ) -> None:
     acc = account(config=EmulatorConfig(rate_limit_per_second=60, faults=FaultSpec.parse(FAULTS)))
-    settings = await _oauth_settings(acc.app, tmp_path, warehouse_url)
+    settings = await oauth_settings(acc.app, tmp_path, warehouse_url)
     import anyio.to_thread
 
     result = await anyio.to_thread.run_sync(

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from kommo_analytics.errors import DataDriftError, KommoAnalyticsError, MalformedResponseError
+from kommo_analytics.errors import (
+    DataDriftError,
+    KommoAnalyticsError,
+    MalformedResponseError,
+    SyncError,
+)
 from kommo_analytics.kommo.client import KommoClient, Page
 from kommo_analytics.kommo.entities import (
     ACCOUNT,
@@ -158,6 +163,7 @@ class SyncEngine:
         self.reporter: Reporter = reporter or SilentReporter()
         self.clock = clock
         self._commit_lock = asyncio.Lock()
+        self._failed_load: BaseException | None = None
         self._last_publish = time.monotonic()
         self.result = SyncResult(
             run_id=uuid.uuid4().hex,
@@ -214,11 +220,18 @@ class SyncEngine:
             self.result.finished_at = _dt(self.clock())
             try:
                 await self._log_run()
-                await asyncio.to_thread(self.warehouse.publish)
             except KommoAnalyticsError as log_exc:
                 if self.result.status == "ok":
                     raise
                 self.reporter.message(f"could not record the failed run: {log_exc.one_line()}")
+            # What was committed reaches DuckDB's readers even when the run failed (and the log
+            # could not be written after a failed load).
+            try:
+                await asyncio.to_thread(self.warehouse.publish)
+            except KommoAnalyticsError as publish_exc:
+                if self.result.status == "ok":
+                    raise
+                self.reporter.message(f"could not publish: {publish_exc.one_line()}")
         return self.result
 
     async def _log_run(self) -> None:
@@ -244,6 +257,15 @@ class SyncEngine:
     async def _locked(self, work: Callable[[], None]) -> None:
         # dlt runs one load at a time per pipeline; streams take turns.
         async with self._commit_lock:
+            if self._failed_load is not None:
+                # A failed load leaves its package pending, and dlt's next run loads that package
+                # *instead of* the rows it is given: another stream's rows would be dropped while
+                # its watermark, loaded next, moved past them. After a failure nothing more is
+                # loaded in this run but its log line.
+                raise SyncError(
+                    "an earlier load of this sync failed, so nothing more was stored",
+                    hint="run the sync again — it resumes where the last committed load ended",
+                ) from self._failed_load
             load = asyncio.ensure_future(asyncio.to_thread(work))
             try:
                 await asyncio.shield(load)
@@ -251,6 +273,11 @@ class SyncEngine:
                 # A thread cannot be stopped: let its load end before the lock is released, so
                 # that no other load (or the run log) ever overlaps it.
                 await asyncio.wait([load])
+                if not load.cancelled() and load.exception() is not None:
+                    self._failed_load = load.exception()
+                raise
+            except Exception as exc:
+                self._failed_load = exc
                 raise
 
     def _count(self, stream: str, rows: int, requests: int) -> None:
