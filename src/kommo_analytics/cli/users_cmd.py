@@ -21,7 +21,7 @@ from kommo_analytics.settings import load_settings
 
 console = Console()
 
-PASSWORD_STDIN_HELP = "Read the password from the first line of standard input (for scripts)."
+FROM_STDIN_HELP = "Read the password from the first line of standard input (for scripts)."
 
 
 def _path() -> Path:
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
             [], "--kommo-user", help="A Kommo user (id or name) this user is; repeatable."
         ),
         db: str | None = typer.Option(None, "--db", help="Warehouse to look Kommo users up in."),
-        password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN_HELP),
+        password_stdin: bool = typer.Option(False, "--password-stdin", help=FROM_STDIN_HELP),
     ) -> None:
         """Add a dashboard user. The first one should be an admin."""
         if role not in users.ROLES:
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def passwd(
         username: str = typer.Argument(..., help="The user whose password to set."),
-        password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN_HELP),
+        password_stdin: bool = typer.Option(False, "--password-stdin", help=FROM_STDIN_HELP),
     ) -> None:
         """Set a user's password (their open dashboard sessions end)."""
         path = _path()
