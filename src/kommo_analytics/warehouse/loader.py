@@ -183,6 +183,12 @@ class Warehouse:
         if not resources:
             return
         try:
+            if self.pipeline.has_pending_data:
+                # A failed load leaves its package pending, and dlt's next run would load that
+                # package instead of these rows (the sync engine also stops storing after a
+                # failure; see docs/reliability.md). Its rows are crawled again: no watermark
+                # moved past them.
+                self.pipeline.drop_pending_packages()
             self.pipeline.run(resources, loader_file_format=self.backend.loader_file_format)
         except Exception as exc:
             problem = self.backend.translate(exc, write=True)
