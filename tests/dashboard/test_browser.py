@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,6 +47,7 @@ from playwright.sync_api import (  # noqa: E402
     Download,
     Locator,
     Page,
+    Playwright,
     expect,
     sync_playwright,
 )
@@ -54,13 +56,14 @@ from playwright.sync_api import (  # noqa: E402
 expect.set_options(timeout=WAIT_MS)
 
 
-@pytest.fixture(scope="module")
-def server(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def served_dashboard(url: str, log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`serve_dashboard` (what `kommo-analytics dashboard` runs) in a child process; yields its
+    address and stops it (with its Streamlit child) afterwards."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "dashboard.log"
     code = (
         "from kommo_analytics.cli.dashboard_cmd import serve_dashboard\n"
-        f"serve_dashboard(host='127.0.0.1', port={port}, database_url={synced_url!r})\n"
+        f"serve_dashboard(host='127.0.0.1', port={port}, database_url={url!r})\n"
     )
     with log_path.open("wb") as log:
         # Its own session, so that a hung server can be killed with its Streamlit child.
@@ -69,6 +72,7 @@ def server(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -83,20 +87,30 @@ def server(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             child.wait()
 
 
+def launch_chromium(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def server(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with served_dashboard(synced_url, tmp_path_factory.mktemp("server") / "dashboard.log") as base:
+        yield base
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +22,10 @@ from tests.dashboard.test_browser import (
     WHOLE_HISTORY,
     download,
     expect_count,
+    launch_chromium,
+    served_dashboard,
     settled,
 )
-from tests.readiness import free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -56,31 +53,10 @@ def server(
     users.add(path, "sofia", "seller", PASSWORD, kommo_user_ids=[sellers[0][0]])
     users.add(path, "caio", "manager", PASSWORD)
     users.add(path, "ana", "admin", PASSWORD)
-    port = free_port()
-    log_path = data_dir.parent / "dashboard.log"
-    code = (
-        "from kommo_analytics.cli.dashboard_cmd import serve_dashboard\n"
-        f"serve_dashboard(host='127.0.0.1', port={port}, database_url={synced_url!r})\n"
-    )
-    with log_path.open("wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-c", code],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "DATA_DIR": str(data_dir)},
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/_stcore/health", child, log_path.read_text)
+    with served_dashboard(
+        synced_url, data_dir.parent / "dashboard.log", env={"DATA_DIR": str(data_dir)}
+    ) as base:
         yield base
-    finally:
-        child.terminate()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +64,7 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 
