@@ -138,3 +138,10 @@ def test_a_full_disk_removes_the_partial_copy_and_says_what_it_needs(
     result = runner.invoke(app, ["backup"])
     assert result.exit_code == 1
     assert result.output.splitlines()[-1].startswith("error: could not back up"), result.output
+
+
+def test_nothing_synced_yet_leaves_nothing_behind(clean_env: Path) -> None:
+    result = runner.invoke(app, ["backup"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: no synced data in"), result.output
+    assert list(clean_env.iterdir()) == []
