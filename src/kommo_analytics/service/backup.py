@@ -20,7 +20,12 @@ from kommo_analytics import files
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.lock import writer_lock
-from kommo_analytics.warehouse.backends import backend_for, folder_problem, human_size
+from kommo_analytics.warehouse.backends import (
+    backend_for,
+    folder_problem,
+    human_size,
+    remove_stale_copies,
+)
 from kommo_analytics.warehouse.target import Target
 
 __all__ = ["Backup", "ServerCommands", "backups", "human_size", "run", "server_commands"]
@@ -96,6 +101,8 @@ def run(
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     dest = where / f"{_stem(target)}-{moment.strftime(_STAMP)}.duckdb"
     with writer_lock(target, settings.data_dir):
+        # A backup killed mid-copy left its temporary file, as large as the warehouse.
+        remove_stale_copies(dest, f"{_stem(target)}-*.duckdb")
         if on_start is not None:
             on_start(dest)
         started = time.monotonic()

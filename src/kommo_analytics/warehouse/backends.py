@@ -778,11 +778,12 @@ class DuckDBBackend(Backend):
         return None
 
 
-def remove_stale_copies(serving: Path) -> None:
-    """Remove copies a publish left beside ``serving`` when its process died mid-way (each is as
-    large as the warehouse); a copy of a live process may be in use and stays."""
-    for copy in serving.parent.glob(f".{serving.name}.*.tmp"):
-        pid = copy.name[len(serving.name) + 2 : -len(".tmp")]
+def remove_stale_copies(serving: Path, name: str | None = None) -> None:
+    """Remove copies a publish (or a backup: files whose names match the glob ``name``) left
+    beside ``serving`` when its process died mid-way (each is as large as the warehouse); a copy
+    of a live process may be in use and stays."""
+    for copy in serving.parent.glob(f".{name or serving.name}.*.tmp"):
+        pid = copy.name.removesuffix(".tmp").rpartition(".")[2]
         if pid.isdigit() and not _alive(int(pid)):
             with suppress(OSError):
                 copy.unlink()
