@@ -6,6 +6,7 @@ import typer
 
 from kommo_analytics import __version__, files
 from kommo_analytics.cli import (
+    backup_cmd,
     dashboard_cmd,
     emulator_cmd,
     forecast_cmd,
@@ -65,3 +66,4 @@ dashboard_cmd.register(app)
 metrics_cmd.register(app)
 forecast_cmd.register(app)
 users_cmd.register(app)
+backup_cmd.register(app)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shlex
 import shutil
 import socket
 import time
@@ -297,6 +298,32 @@ class Backend:
     def dlt_destination(self) -> Any:
         """dlt's destination for the sync's loads."""
         raise NotImplementedError
+
+    # -- backups ------------------------------------------------------------------------------
+
+    def backup_to(self, dest: Path) -> int:
+        """Copy the warehouse to the file ``dest`` as of its last commit, whole or not at all;
+        its size. The caller holds the writer's lock. Only a file warehouse can be copied: a
+        server database is backed up with the server's own tools (:meth:`dump_commands`)."""
+        raise WarehouseError(
+            f"{self.target.display} is a server database: this command does not copy it",
+            hint="back it up with the database's own tools (kommo-analytics backup prints them)",
+        )
+
+    def dump_commands(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The server's own commands that back the database up and restore it (empty for a
+        file warehouse, which :meth:`backup_to` copies). They name the host, port, user and
+        database from ``DATABASE_URL`` and ask for the password: it is never shown."""
+        return (), ()
+
+    def _url_parts(self) -> tuple[str, str, str, str]:
+        parts = urlsplit(self.target.url)
+        return (
+            shlex.quote(parts.hostname or "127.0.0.1"),
+            str(parts.port or self.default_port),
+            shlex.quote(unquote(parts.username or "")),
+            shlex.quote(parts.path.strip("/")),
+        )
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -624,26 +651,78 @@ class DuckDBBackend(Backend):
             return
         serving = self.serving
         remove_stale_copies(serving)
-        tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
         try:
-            con = duckdb.connect(str(self.private))
-            try:
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            shutil.copyfile(self.private, tmp)
-            # Over a file an earlier version left world-readable, the published one is private.
+            self._copy_whole(self.private, serving)
+        except (OSError, duckdb.Error) as exc:
+            raise self._publish_failed(exc) from exc
+
+    def _copy_whole(self, source: Path, dest: Path) -> None:
+        """``source`` (checkpointed first when it is the private file, so the copy needs no
+        ``.wal``) copied beside ``dest`` under a temporary name, made private, flushed to disk
+        and renamed over ``dest``: whoever opens ``dest`` sees the old file or the whole new
+        one. A copy that fails is removed at once: left behind, it would keep the disk full."""
+        import duckdb
+
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            if source == self.private:
+                con = duckdb.connect(str(source))
+                try:
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+            shutil.copyfile(source, tmp)
+            # Over a file an earlier version left world-readable, the copy is private.
             files.private_file(tmp)
             with tmp.open("rb+") as handle:
                 os.fsync(handle.fileno())
-            tmp.replace(serving)
-            _fsync_dir(serving.parent)
-        except BaseException as exc:
+            tmp.replace(dest)
+            _fsync_dir(dest.parent)
+        except BaseException:
             with suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError | duckdb.Error):
-                raise self._publish_failed(exc) from exc
             raise
+
+    def backup_to(self, dest: Path) -> int:
+        # The private file holds the last commit (a sync that stopped before publishing
+        # included); when it is gone, the served file, which is only ever replaced whole.
+        import duckdb
+
+        source = self.private if self.private.exists() else self.serving
+        if not source.exists():
+            raise NoSyncedDataError(f"no synced data in {self.serving} yet")
+        try:
+            self._copy_whole(source, dest)
+            return dest.stat().st_size
+        except (OSError, duckdb.Error) as exc:
+            raise self._backup_failed(exc, source, dest) from exc
+
+    def _backup_failed(self, exc: BaseException, source: Path, dest: Path) -> WarehouseError:
+        folder = dest.parent
+        code = exc.errno if isinstance(exc, OSError) else None
+        try:
+            space = (
+                f"a backup needs about {human_size(source.stat().st_size)} free in {folder} "
+                f"({human_size(shutil.disk_usage(folder).free)} free now); "
+            )
+        except OSError:
+            space = ""
+        if code == errno.ENOSPC:
+            return WarehouseError(
+                f"could not back up the warehouse to {folder}: the disk is full",
+                hint=f"{space}free some space or back up to a folder on another disk, then run "
+                "the command again; the partial copy was removed",
+            )
+        if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return WarehouseError(
+                f"could not back up the warehouse to {folder}: the folder is not writable "
+                f"({first_line(exc)})",
+                hint=f"give this user write permission on {folder}, or back up to another folder",
+            )
+        return WarehouseError(
+            f"could not back up the warehouse to {folder}: {first_line(exc)}",
+            hint=f"{space}check free disk space and permissions there, then run the command again",
+        )
 
     def _publish_failed(self, exc: BaseException) -> WarehouseError:
         serving, folder = self.serving, self.serving.parent
@@ -699,11 +778,12 @@ class DuckDBBackend(Backend):
         return None
 
 
-def remove_stale_copies(serving: Path) -> None:
-    """Remove copies a publish left beside ``serving`` when its process died mid-way (each is as
-    large as the warehouse); a copy of a live process may be in use and stays."""
-    for copy in serving.parent.glob(f".{serving.name}.*.tmp"):
-        pid = copy.name[len(serving.name) + 2 : -len(".tmp")]
+def remove_stale_copies(serving: Path, name: str | None = None) -> None:
+    """Remove copies a publish (or a backup: files whose names match the glob ``name``) left
+    beside ``serving`` when its process died mid-way (each is as large as the warehouse); a copy
+    of a live process may be in use and stays."""
+    for copy in serving.parent.glob(f".{name or serving.name}.*.tmp"):
+        pid = copy.name.removesuffix(".tmp").rpartition(".")[2]
         if pid.isdigit() and not _alive(int(pid)):
             with suppress(OSError):
                 copy.unlink()
@@ -817,6 +897,18 @@ class MySQLBackend(Backend):
             password=unquote(parts.password or ""),
             database=self.target.dataset if database else None,
             connect_timeout=10,
+        )
+
+    def dump_commands(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        host, port, user, name = self._url_parts()
+        who = f"--host={host} --port={port}" + (f" --user={user}" if user else "")
+        # --single-transaction: one consistent InnoDB snapshot without locking out the sync.
+        return (
+            (
+                f"mariadb-dump --single-transaction --quick --routines {who} -p {name} "
+                f"> {name}-$(date -u +%Y%m%dT%H%M%SZ).sql",
+            ),
+            (f"mariadb {who} -p {name} < {name}-YYYYMMDDTHHMMSSZ.sql",),
         )
 
     def lock_name(self) -> str:
@@ -951,6 +1043,15 @@ class PostgresBackend(Backend):
         "timestamp": "TIMESTAMP",
         "date": "DATE",
     }
+
+    def dump_commands(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        host, port, user, name = self._url_parts()
+        who = f"--host={host} --port={port}" + (f" --username={user}" if user else "")
+        # -Fc: the compressed custom format, which pg_restore can restore table by table.
+        return (
+            (f"pg_dump -Fc {who} --file={name}-$(date -u +%Y%m%dT%H%M%SZ).dump {name}",),
+            (f"pg_restore --clean --if-exists {who} --dbname={name} {name}-YYYYMMDDTHHMMSSZ.dump",),
+        )
 
     def _connect_args(self, dbname: str) -> dict[str, Any]:
         parts = urlsplit(self.target.url)
