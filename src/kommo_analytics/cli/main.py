@@ -9,6 +9,7 @@ from kommo_analytics.cli import (
     dashboard_cmd,
     emulator_cmd,
     forecast_cmd,
+    health_cmd,
     metrics_cmd,
     sync_cmd,
     users_cmd,
@@ -65,3 +66,4 @@ dashboard_cmd.register(app)
 metrics_cmd.register(app)
 forecast_cmd.register(app)
 users_cmd.register(app)
+health_cmd.register(app)
