@@ -116,3 +116,48 @@ def test_health_reports_an_interrupted_last_run_as_a_warning(warehouse: Path, ca
     assert check["level"] == "warning"
     assert "interrupted" in check["message"]
     assert code == 1
+
+
+# -- levels and exit codes ----------------------------------------------------------------------
+
+
+def test_a_healthy_warehouse_exits_0_with_a_table_of_checks(warehouse: Path, calm: None) -> None:
+    result = runner.invoke(app, ["health"])
+    assert result.exit_code == 0, result.stdout
+    for line in ("warehouse", "writable", "disk", "last_sync", "freshness", "token", "dashboard"):
+        assert line in result.stdout
+    assert "leads" in result.stdout  # one freshness row per stream
+
+
+def test_streams_older_than_the_critical_target_exit_2(
+    warehouse: Path, calm: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEALTH_STALE_WARNING_HOURS", "0.0001")
+    monkeypatch.setenv("HEALTH_STALE_CRITICAL_HOURS", "0.0002")
+    code, doc = _health()
+    assert code == 2
+    assert doc["level"] == "critical"
+    assert _check(doc, "freshness")["level"] == "critical"
+    assert "kommo-analytics sync" in _check(doc, "freshness")["message"]
+
+
+def test_the_json_document_is_stable(warehouse: Path, calm: None) -> None:
+    code, doc = _health()
+    assert set(doc) == {"version", "checked_at", "level", "exit_code", "checks"}
+    assert doc["exit_code"] == code
+    checks = doc["checks"]
+    assert isinstance(checks, list)
+    for check in checks:
+        assert set(check) == {"check", "subject", "level", "message", "key", "values"}
+        assert check["level"] in ("ok", "warning", "critical")
+        assert "{" not in check["message"]  # every placeholder filled
+    order = [c["check"] for c in checks]
+    assert order[:4] == ["warehouse", "writable", "disk", "last_sync"]
+    assert order[-4:] == ["token", "settings", "files", "dashboard"]
+
+
+def test_no_warehouse_is_critical(clean_env: Path, calm: None) -> None:
+    code, doc = _health("--db", f"duckdb:///{clean_env / 'none' / 'kommo.duckdb'}")
+    assert code == 2
+    assert _check(doc, "warehouse")["level"] == "critical"
+    assert not (clean_env / "none").exists()  # looking creates nothing

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from kommo_analytics.cli import values
 from kommo_analytics.cli.errors import handle_errors
-from kommo_analytics.cli.tables import Rows
+from kommo_analytics.cli.tables import Column, table
 from kommo_analytics.service.health_checks import HealthReport, check_health
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text import i18n
@@ -42,23 +42,24 @@ def to_json(report: HealthReport) -> dict[str, object]:
 
 
 def print_report(report: HealthReport, out: Console) -> None:
-    rows = Rows(
-        t("checks.title", CLI_LOCALE),
+    # One table, the message column folding: split into parts (tables.print_table) the
+    # messages would sit apart from their checks.
+    columns: list[Column] = [
+        (t("checks.col.check", CLI_LOCALE), "left"),
+        (t("checks.col.subject", CLI_LOCALE), "left"),
+        (t("checks.col.level", CLI_LOCALE), "left"),
+        (t("checks.col.message", CLI_LOCALE), "left"),
+    ]
+    rows = [
         [
-            (t("checks.col.check", CLI_LOCALE), "left"),
-            (t("checks.col.subject", CLI_LOCALE), "left"),
-            (t("checks.col.level", CLI_LOCALE), "left"),
-            (t("checks.col.message", CLI_LOCALE), "left"),
-        ],
-    )
-    for c in report.checks:
-        rows.add_row(
             c.check,
             c.subject,
             t(f"checks.level.{c.level}", CLI_LOCALE),
             t(c.key, CLI_LOCALE, **c.values),
-        )
-    rows.print(out)
+        ]
+        for c in report.checks
+    ]
+    out.print(table(t("checks.title", CLI_LOCALE), columns, rows))
 
 
 def register(app: typer.Typer) -> None:
