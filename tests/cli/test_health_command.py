@@ -39,8 +39,10 @@ def _add_running_run(folder: Path, run_id: str = "killed") -> None:
     target = parse_database_url(_url(folder))
     store = Warehouse(target, folder)
     store.execute(
-        f"INSERT INTO {target.qualified('sync_runs')} (run_id, started_at, status, mode) "  # nosec B608
-        f"VALUES ('{run_id}', TIMESTAMP '2026-01-01 10:00:00', 'running', 'incremental')"
+        f"INSERT INTO {target.qualified('sync_runs')} (run_id, started_at, status, mode, "
+        "rows_json, requests, retries, rate_limited, refreshes) "  # nosec B608
+        f"VALUES ('{run_id}', TIMESTAMP '2026-01-01 10:00:00', 'running', 'incremental', "
+        "'{}', 0, 0, 0, 0)"
     )
     store.publish()
 
