@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     dashboard_session_minutes: int = Field(
         default=60, gt=0, le=7 * 24 * 60, description="Idle minutes before a dashboard sign-out"
     )
+    health_stale_warning_hours: float = Field(
+        default=2.0, gt=0, description="A stream older than this is a warning in `health`"
+    )
+    health_stale_critical_hours: float = Field(
+        default=24.0, gt=0, description="A stream older than this is critical in `health`"
+    )
 
     @field_validator("account_timezone")
     @classmethod

@@ -37,6 +37,7 @@ from kommo_analytics.kommo.entities import KNOWN_TRACKING_CODES
 from kommo_analytics.service import health
 from kommo_analytics.service.account import Account
 from kommo_analytics.text import i18n
+from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp, sql
 
@@ -491,6 +492,32 @@ def test_data_health_shows_the_warehouse_bookkeeping(make_app: MakeApp, synced_u
     assert dict(zip(counts["table"], counts["rows"], strict=True)) == {
         name: f"{n:,}" for name, n in expected_counts.items()
     }
+
+
+def test_data_health_shows_a_killed_run_as_interrupted_not_running(
+    make_app: MakeApp, synced_url: str, tmp_path: Path
+) -> None:
+    source = parse_database_url(synced_url).sync_path
+    assert source is not None
+    shutil.copytree(source.parent, tmp_path / "warehouse")
+    url = f"duckdb:///{tmp_path / 'warehouse' / source.name}"
+    target = parse_database_url(url)
+    # What a sync killed mid-run leaves: its first row, still `running`, and no lock held.
+    store = Warehouse(target, tmp_path / "data")
+    store.execute(
+        f"INSERT INTO {target.qualified('sync_runs')} (run_id, started_at, status, mode, "
+        "rows_json, requests, retries, rate_limited, refreshes) "  # nosec B608
+        "VALUES ('killed', TIMESTAMP '2026-11-25 20:00:00', 'running', 'incremental', "
+        "'{}', 0, 0, 0, 0)"
+    )
+    store.publish()
+    app = make_app(url, lang="en")
+    app.run()
+    app.switch_page(HEALTH).run()
+    no_exception(app)
+    runs = app.dataframe[0].value
+    assert "Interrupted" in runs["status"].tolist()
+    assert "Running" not in runs["status"].tolist()
 
 
 def test_data_health_lists_the_tracking_codes_and_marks_those_no_rule_uses(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kommo_analytics.errors import SyncError
-from kommo_analytics.sync.lock import writer_lock
+from kommo_analytics.sync.lock import writer_active, writer_lock
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.target import Kind, parse_database_url
@@ -147,3 +147,16 @@ def test_a_second_sync_from_another_data_folder_fails_fast_touching_nothing(
     assert backend.existing_tables(schema) == frozenset()
     assert not (tmp_path / "other-data" / "dlt").exists()
     assert reader.query(target, "SELECT 1") == [(1,)]
+
+
+def test_a_writer_holding_the_server_lock_is_seen_without_taking_it(
+    server_url: str, tmp_path: Path
+) -> None:
+    target = parse_database_url(server_url)
+    # Another data folder: only the database's lock can tell.
+    assert not writer_active(target, tmp_path / "elsewhere")
+    with writer_lock(target, tmp_path / "here"):
+        assert writer_active(target, tmp_path / "elsewhere")
+        assert writer_active(target, tmp_path / "here")
+    assert not writer_active(target, tmp_path / "here")
+    assert not (tmp_path / "elsewhere").exists()  # looking creates nothing

@@ -10,6 +10,7 @@ from kommo_analytics.cli import (
     dashboard_cmd,
     emulator_cmd,
     forecast_cmd,
+    health_cmd,
     metrics_cmd,
     sync_cmd,
     users_cmd,
@@ -67,3 +68,4 @@ metrics_cmd.register(app)
 forecast_cmd.register(app)
 users_cmd.register(app)
 backup_cmd.register(app)
+health_cmd.register(app)

@@ -12,6 +12,7 @@ changes the cache key and the next render reads fresh data, while the TTL only b
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Final
 
 import pandas as pd
@@ -48,11 +49,14 @@ def setup_warnings(url: str) -> health.SetupWarnings:
     """Misspelt settings and files others can read (``url``: the probed warehouse, "" when it
     could not be); not cached: a fix shows at the next rerun, and it reads no more than the
     data folder's listing."""
+    return health.setup_warnings(_data_dir(), url)
+
+
+def _data_dir() -> Path:
     try:
-        data_dir = load_settings().data_dir
+        return load_settings().data_dir
     except KommoAnalyticsError:
-        data_dir = DEFAULT_DATA_DIR  # the invalid setting itself is shown by the probe
-    return health.setup_warnings(data_dir, url)
+        return DEFAULT_DATA_DIR  # the invalid setting itself is shown by the probe
 
 
 def show_problem(warehouse: WarehouseState, locale: Locale) -> None:
@@ -107,7 +111,8 @@ def load_users(url: str, version: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_runs(url: str, version: str, limit: int = health.RUNS_SHOWN) -> pd.DataFrame:
-    return health.runs(account.target(url), limit)
+    # The data folder holds the writer's lock: a `running` run nobody holds it for was killed.
+    return health.runs(account.target(url), limit, data_dir=_data_dir())
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

@@ -17,6 +17,7 @@ from kommo_analytics.model.query import model_info
 from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.service import _sql
 from kommo_analytics.settings import UnknownSetting, unknown_settings
+from kommo_analytics.sync.lock import writer_active
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.tables import TABLES
@@ -24,6 +25,8 @@ from kommo_analytics.warehouse.target import Target, parse_database_url
 
 RAW_TABLES: Final = tuple(TABLES)  # every raw table, in the order the sync declares them
 RUNS_SHOWN: Final = 20
+RUNNING: Final = "running"
+INTERRUPTED: Final = "interrupted"
 
 RUN_COLUMNS: Final = (
     "run_id",
@@ -92,8 +95,10 @@ def probe(url: str) -> WarehouseState:
     return WarehouseState(Status.READY, url, where, tables, "|".join(version))
 
 
-def runs(target: Target, limit: int = RUNS_SHOWN) -> pd.DataFrame:
-    """The last sync runs, newest first, with UTC times."""
+def runs(target: Target, limit: int = RUNS_SHOWN, *, data_dir: Path | None = None) -> pd.DataFrame:
+    """The last sync runs, newest first, with UTC times. With ``data_dir`` (where the writer's
+    file lock lives), a `running` run that no writer holds the lock for is `interrupted`: it
+    was killed, and only the next sync can record that in the table."""
     columns = list(RUN_COLUMNS)
 
     def select(names: list[str]) -> list[tuple[Any, ...]]:
@@ -113,6 +118,9 @@ def runs(target: Target, limit: int = RUNS_SHOWN) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("started_at", "finished_at"):
         frame[column] = utc_times(frame[column])
+    running = frame["status"] == RUNNING
+    if data_dir is not None and running.any() and not writer_active(target, data_dir):
+        frame.loc[running, "status"] = INTERRUPTED
     return frame
 
 

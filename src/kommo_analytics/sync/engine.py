@@ -180,6 +180,7 @@ class SyncEngine:
 
     async def run(self) -> SyncResult:
         await asyncio.to_thread(self.warehouse.check)
+        await self._locked(self._mark_interrupted)
         await self._log_run()
         try:
             # A run killed between a load and the deletion pass left flags to derive.
@@ -233,6 +234,16 @@ class SyncEngine:
                     raise
                 self.reporter.message(f"could not publish: {publish_exc.one_line()}")
         return self.result
+
+    def _mark_interrupted(self) -> None:
+        # This run holds the writer lock, so no other run is still going: a `running` row is
+        # one whose process was killed before it could write how it ended.
+        if self.warehouse.has_table("sync_runs"):
+            self.warehouse.execute(
+                # SQL text: fixed statuses and this run's uuid4 hex; no user value.
+                f"UPDATE {self.warehouse.table('sync_runs')} SET status = 'interrupted' "  # nosec B608
+                f"WHERE status = 'running' AND run_id <> '{self.result.run_id}'"
+            )
 
     async def _log_run(self) -> None:
         r = self.result

@@ -51,3 +51,21 @@ def sync_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def writer_active(target: Target, data_dir: Path) -> bool:
+    """Whether a writer holds ``target``'s lock now: a `running` run without one was killed.
+    Only looks: creates no lock file or folder, and waits for nothing."""
+    backend = backend_for(target)
+    path = backend.lock_path(data_dir)
+    if path.exists():
+        probe = FileLock(str(path), timeout=0, mode=files.PRIVATE_FILE)
+        try:
+            probe.acquire()
+        except Timeout:
+            return True
+        except OSError:
+            pass  # a lock we may not open tells nothing; the database's lock may still
+        else:
+            probe.release()
+    return backend.database_lock_held()

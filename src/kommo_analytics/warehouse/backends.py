@@ -285,6 +285,10 @@ class Backend:
         """
         yield
 
+    def database_lock_held(self) -> bool:
+        """Whether some session holds :meth:`database_lock` now (without taking it)."""
+        return False
+
     def require_synced(self) -> None:
         """Raise NoSyncedDataError when nothing was ever synced (a server database exists
         already; its tables say the rest)."""
@@ -951,6 +955,22 @@ class MySQLBackend(Backend):
         finally:
             con.close()
 
+    def database_lock_held(self) -> bool:
+        import pymysql
+
+        try:
+            con = self._open(write=False, database=False)
+        except pymysql.Error as exc:
+            raise self.translate(exc, write=False) from exc
+        try:
+            cur = con.cursor()
+            cur.execute("SELECT IS_USED_LOCK(%s)", [self.lock_name()])
+            return cur.fetchone()[0] is not None
+        except pymysql.Error as exc:
+            raise self.translate(exc, write=False) from exc
+        finally:
+            con.close()
+
     def _holder(self, cur: Any, name: str) -> str:
         cur.execute("SELECT IS_USED_LOCK(%s)", [name])
         session = cur.fetchone()[0]
@@ -1113,6 +1133,28 @@ class PostgresBackend(Backend):
                 # If the session is gone, the server freed its lock with it.
                 with suppress(psycopg.Error):
                     con.execute("SELECT pg_advisory_unlock(%s)", [key])
+        finally:
+            con.close()
+
+    def database_lock_held(self) -> bool:
+        import psycopg
+
+        try:
+            con = self._open(write=False)
+        except psycopg.Error as exc:
+            raise self.translate(exc, write=False) from exc
+        key = self.lock_key()
+        try:
+            row = con.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND objsubid = 1 AND database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database()) "
+                "AND classid::bigint = %s AND objid::bigint = %s",
+                [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+            ).fetchone()
+            return bool(row and row[0])
+        except psycopg.Error as exc:
+            raise self.translate(exc, write=False) from exc
         finally:
             con.close()
 

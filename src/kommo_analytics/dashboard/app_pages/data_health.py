@@ -51,7 +51,7 @@ TRACKING_COLUMNS: Final = (
 NUMBER_COLUMNS: Final = frozenset(
     {"requests", "retries", "rate_limited", "rows_total", "rows", "leads"}
 )
-KNOWN_RUN_STATUSES: Final = frozenset({"ok", "failed", "running"})
+KNOWN_RUN_STATUSES: Final = frozenset({"ok", "failed", "running", "interrupted"})
 KNOWN_RUN_MODES: Final = frozenset({"full", "incremental"})
 
 
