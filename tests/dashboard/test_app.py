@@ -775,3 +775,17 @@ def test_the_set_up_warnings_are_worded_in_each_language(tmp_path: Path) -> None
     assert "variable de entorno" in es[1] and ".env.example" in en[1]
     assert "1.200 arquivos" in pt[2] and "1,200 of the" in en[2] and "`chmod -R go-rwx d`" in es[2]
     assert f"{tmp_path / 'f2'}, …" in en[2] and str(tmp_path / "f3") not in en[2]
+
+
+def test_a_run_without_row_counts_shows_an_empty_cell() -> None:
+    # A sync_runs row whose rows_json is NULL (a run written by hand, or by a tool) comes out of
+    # pandas as None, NaN or NA depending on the backend and the column's other values; the page
+    # showed a traceback for NA and NaN instead of an empty cell.
+    import math
+
+    import pandas as pd
+
+    from kommo_analytics.dashboard.app_pages import data_health
+
+    for missing in (None, math.nan, pd.NA):
+        assert data_health.rows_per_stream(missing, "en") == ""

@@ -67,9 +67,10 @@ def _count(value: Any, locale: Locale) -> str:
     return i18n.number(int(value), locale) if _present(value) else ""
 
 
-def rows_per_stream(rows_json: str | None, locale: Locale) -> str:
-    """`{"events": 14531, "leads": 1982}` → "events: 14.531 · leads: 1.982" (pt-BR)."""
-    if not rows_json:
+def rows_per_stream(rows_json: object, locale: Locale) -> str:
+    """`{"events": 14531, "leads": 1982}` → "events: 14.531 · leads: 1.982" (pt-BR); a NULL
+    (None, NaN or NA, as the backend's driver and pandas hand it over) → an empty cell."""
+    if not isinstance(rows_json, str) or not rows_json:
         return ""
     try:
         rows = json.loads(rows_json)
