@@ -20,7 +20,7 @@ import shlex
 import shutil
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -441,6 +441,35 @@ def writer_busy(holder: str) -> SyncError:
         hint="wait for it to finish (one writer at a time keeps the data consistent); the lock "
         "is held in the database and freed as soon as that process ends",
     )
+
+
+@contextmanager
+def _hold_server_lock(
+    con: Any,
+    *,
+    take: Callable[[], bool],
+    holder: Callable[[], str],
+    release: Callable[[], None],
+    driver_error: type[Exception],
+    translate: Callable[[Exception], Exception],
+) -> Iterator[None]:
+    """Hold a lock in the database on a session of its own (``con``) while the body runs: a
+    busy lock raises :func:`writer_busy` naming its holder; the release may fail silently, since
+    a session that is gone took its lock with it. ``con`` is closed in every case."""
+    try:
+        try:
+            busy = None if take() else writer_busy(holder())
+        except driver_error as exc:
+            raise translate(exc) from exc
+        if busy is not None:
+            raise busy
+        try:
+            yield
+        finally:
+            with suppress(driver_error):
+                release()
+    finally:
+        con.close()
 
 
 class Connection:
@@ -932,28 +961,28 @@ class MySQLBackend(Backend):
             con = self._open(write=True, database=False)
         except pymysql.Error as exc:
             raise self.translate(exc, write=True) from exc
-        try:
-            try:
-                cur = con.cursor()
-                # The server drops a session idle for wait_timeout (8 hours by default), and its
-                # lock with it: a long first sync must keep its lock to the end.
-                cur.execute("SET SESSION wait_timeout = 31536000")
-                cur.execute("SELECT GET_LOCK(%s, %s)", [name, _LOCK_GRACE_SECONDS])
-                got = cur.fetchone()[0] == 1
-                busy = None if got else writer_busy(self._holder(cur, name))
-            except pymysql.Error as exc:
-                raise self.translate(exc, write=True) from exc
-            if busy is not None:
-                raise busy
-            try:
-                yield
-            finally:
-                # If the session is gone, the server freed its lock with it.
-                with suppress(pymysql.Error):
-                    cur.execute("SELECT RELEASE_LOCK(%s)", [name])
-                    cur.fetchall()
-        finally:
-            con.close()
+        cur = con.cursor()
+
+        def take() -> bool:
+            # The server drops a session idle for wait_timeout (8 hours by default), and its
+            # lock with it: a long first sync must keep its lock to the end.
+            cur.execute("SET SESSION wait_timeout = 31536000")
+            cur.execute("SELECT GET_LOCK(%s, %s)", [name, _LOCK_GRACE_SECONDS])
+            return bool(cur.fetchone()[0] == 1)
+
+        def release() -> None:
+            cur.execute("SELECT RELEASE_LOCK(%s)", [name])
+            cur.fetchall()
+
+        with _hold_server_lock(
+            con,
+            take=take,
+            holder=lambda: self._holder(cur, name),
+            release=release,
+            driver_error=pymysql.Error,
+            translate=lambda exc: self.translate(exc, write=True),
+        ):
+            yield
 
     def database_lock_held(self) -> bool:
         import pymysql
@@ -1113,28 +1142,28 @@ class PostgresBackend(Backend):
             )
         except psycopg.Error as exc:
             raise self.translate(exc, write=True) from exc
-        try:
-            try:
-                deadline = time.monotonic() + _LOCK_GRACE_SECONDS
-                while True:
-                    row = con.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
-                    got = bool(row and row[0])
-                    if got or time.monotonic() >= deadline:
-                        break
-                    time.sleep(0.2)
-                busy = None if got else writer_busy(self._holder(con, key))
-            except psycopg.Error as exc:
-                raise self.translate(exc, write=True) from exc
-            if busy is not None:
-                raise busy
-            try:
-                yield
-            finally:
-                # If the session is gone, the server freed its lock with it.
-                with suppress(psycopg.Error):
-                    con.execute("SELECT pg_advisory_unlock(%s)", [key])
-        finally:
-            con.close()
+
+        def take() -> bool:
+            deadline = time.monotonic() + _LOCK_GRACE_SECONDS
+            while True:
+                row = con.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+                got = bool(row and row[0])
+                if got or time.monotonic() >= deadline:
+                    return got
+                time.sleep(0.2)
+
+        def release() -> None:
+            con.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+        with _hold_server_lock(
+            con,
+            take=take,
+            holder=lambda: self._holder(con, key),
+            release=release,
+            driver_error=psycopg.Error,
+            translate=lambda exc: self.translate(exc, write=True),
+        ):
+            yield
 
     def database_lock_held(self) -> bool:
         import psycopg
