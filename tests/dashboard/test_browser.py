@@ -47,7 +47,6 @@ from playwright.sync_api import (  # noqa: E402
     Download,
     Locator,
     Page,
-    Playwright,
     expect,
     sync_playwright,
 )
@@ -87,18 +86,23 @@ def served_dashboard(url: str, log_path: Path, env: dict[str, str] | None = None
             child.wait()
 
 
-def launch_chromium(playwright: Playwright) -> Browser:
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-        ],
-    )
+@contextmanager
+def running_chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through Playwright; closed afterwards."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +113,8 @@ def server(synced_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
+    with running_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

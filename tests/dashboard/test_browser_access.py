@@ -17,19 +17,18 @@ import pytest
 from kommo_analytics.service import users
 from tests.dashboard.conftest import sql
 from tests.dashboard.test_browser import (
-    CHROMIUM,
     WAIT_MS,
     WHOLE_HISTORY,
     download,
     expect_count,
-    launch_chromium,
+    running_chromium,
     served_dashboard,
     settled,
 )
 
 pytestmark = pytest.mark.slow
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 PASSWORD = "correct horse"
 SELLERS = (
@@ -61,12 +60,9 @@ def server(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing")
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
+    # Importing test_browser skips (or, in CI, fails) this module too when Chromium is missing.
+    with running_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
