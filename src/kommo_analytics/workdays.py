@@ -19,8 +19,6 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
 
-import holidays
-
 from kommo_analytics.errors import ConfigError
 
 Source = Literal["setting", "account", "none"]
@@ -81,11 +79,15 @@ def working_days_left(month: date, today: date, calendar: WorkCalendar) -> int:
 
 @lru_cache(maxsize=256)
 def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    import holidays  # only when a calendar is used: every command loads settings, few count days
+
     return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
 
 
 @lru_cache(maxsize=1)
 def _supported() -> dict[str, tuple[str, ...]]:
+    import holidays
+
     return {
         code: tuple(subs)
         for code, subs in holidays.list_supported_countries(include_aliases=False).items()
@@ -98,6 +100,8 @@ def _alpha2(code: str) -> str | None:
     if code in supported:
         return code
     if len(code) == 3:
+        import holidays
+
         try:
             entity = holidays.country_holidays(code)
         except NotImplementedError:
