@@ -22,7 +22,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "files": frozenset(),
     "workdays": frozenset({"errors"}),
-    "settings": frozenset({"errors", "workdays"}),
+    "settings": frozenset({"errors", "workdays", "text"}),
     "text": frozenset({"errors", "workdays"}),
     "kommo": frozenset({"errors", "files", "settings"}),
     "emulator": frozenset({"errors", "settings", "kommo"}),
@@ -49,8 +49,23 @@ ALLOWED: dict[str, frozenset[str]] = {
     "dashboard": frozenset(
         {"errors", "files", "settings", "text", "workdays", "metrics", "service"}
     ),
+    "automation": frozenset(
+        {
+            "errors",
+            "files",
+            "settings",
+            "text",
+            "workdays",
+            "kommo",
+            "sync",
+            "metrics",
+            "forecast",
+            "service",
+        }
+    ),
     "cli": frozenset(
         {
+            "automation",
             "errors",
             "files",
             "settings",

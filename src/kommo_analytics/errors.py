@@ -95,6 +95,13 @@ class EmulatorError(KommoAnalyticsError):
     """The emulator was asked for something it cannot do (bad fault spec, unknown scale)."""
 
 
+class DeliveryError(KommoAnalyticsError):
+    """A message (e-mail, webhook, Telegram) could not be delivered; what is already stored is
+    untouched and the next attempt retries it."""
+
+    hint = "check the alert and e-mail settings in .env (see .env.example)"
+
+
 class WarehouseError(KommoAnalyticsError):
     """The warehouse database cannot be reached, or refused what the sync asked of it."""
 

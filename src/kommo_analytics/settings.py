@@ -12,13 +12,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.text.languages import Locale
 from kommo_analytics.workdays import parse_country
 
 DEFAULT_DATA_DIR = Path("data")
@@ -73,6 +74,22 @@ class Settings(BaseSettings):
     health_stale_critical_hours: float = Field(
         default=24.0, gt=0, description="A stream older than this is critical in `health`"
     )
+    # --- E-mail, shared by alerts and the weekly report (automation/mail.py) ---
+    report_language: Locale = Field(
+        default="pt-BR", description="Language of alerts, e-mails and the weekly report"
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail")
+    smtp_port: int | None = Field(
+        default=None, gt=0, lt=65536, description="Default: 587 (starttls), 465 (tls), 25 (none)"
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(default=None, description="Sender address of every e-mail")
+    alert_emails: str | None = Field(default=None, description="Comma-separated alert recipients")
+    report_emails: str | None = Field(
+        default=None, description="Comma-separated weekly report recipients (default: ALERT_EMAILS)"
+    )
 
     @field_validator("account_timezone")
     @classmethod
@@ -111,6 +128,28 @@ class Settings(BaseSettings):
                 f"KOMMO_BASE_URL must look like https://<subdomain>.kommo.com, got {value!r}"
             )
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def resolved_smtp_port(self) -> int:
+        return self.smtp_port or {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
+
+    @property
+    def alert_recipients(self) -> tuple[str, ...]:
+        return _addresses(self.alert_emails)
+
+    @property
+    def report_recipients(self) -> tuple[str, ...]:
+        return _addresses(self.report_emails) or self.alert_recipients
+
+    @field_validator("alert_emails", "report_emails")
+    @classmethod
+    def _check_emails(cls, value: str | None) -> str | None:
+        wrong = [a for a in _addresses(value) if "@" not in a.strip("@")]
+        if wrong:
+            raise ValueError(
+                f"not an e-mail address: {', '.join(wrong)}; separate addresses with commas"
+            )
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -177,6 +216,10 @@ class Settings(BaseSettings):
                 "https://<subdomain>.kommo.com",
             )
         return None
+
+
+def _addresses(value: str | None) -> tuple[str, ...]:
+    return tuple(a.strip() for a in (value or "").split(",") if a.strip())
 
 
 # Variables the project reads outside ``Settings`` that share a prefix with a setting: the
