@@ -90,7 +90,9 @@ def test_a_running_sync_makes_it_stop_with_one_line(warehouse: Path) -> None:
         result = runner.invoke(app, ["backup"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: another sync"), result.output
+    assert len(lines) == 1 and lines[0].startswith("error: a sync of this warehouse is running"), (
+        result.output
+    )
     assert list((warehouse / "backups").iterdir()) == []
 
 

@@ -36,7 +36,7 @@ def test_two_data_folders_cannot_write_one_server_warehouse_at_once(
         with pytest.raises(SyncError) as info, writer_lock(target, tmp_path / "elsewhere"):
             pass
         line = info.value.one_line()
-        assert "another sync of this warehouse is running" in line
+        assert "another writer of this warehouse" in line
         # Who holds it, as far as the server can tell: PostgreSQL keeps the session's name (the
         # holder's host and pid), MariaDB the client's address.
         if target.kind is Kind.POSTGRES:
@@ -140,7 +140,7 @@ def test_a_second_sync_from_another_data_folder_fails_fast_touching_nothing(
             timeout=60,
         )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "another sync of this warehouse is running" in result.stderr
+    assert "another writer of this warehouse" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     schema = target.dataset if target.kind is Kind.MYSQL else "kommo_raw"

@@ -100,7 +100,7 @@ def run(
         raise folder_problem(where, exc) from exc
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     dest = where / f"{_stem(target)}-{moment.strftime(_STAMP)}.duckdb"
-    with writer_lock(target, settings.data_dir):
+    with writer_lock(target, settings.data_dir, "backup"):
         # A backup killed mid-copy left its temporary file, as large as the warehouse.
         remove_stale_copies(dest, f"{_stem(target)}-*.duckdb")
         if on_start is not None:

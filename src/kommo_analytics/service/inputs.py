@@ -17,7 +17,7 @@ from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
 from kommo_analytics.service import names
 from kommo_analytics.service.account import load_modelled
 from kommo_analytics.settings import Settings
-from kommo_analytics.sync.lock import writer_lock
+from kommo_analytics.sync.lock import Purpose, writer_lock
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import Target
@@ -30,7 +30,7 @@ def channel_rules(settings: Settings) -> ChannelRules:
 
 def rebuild_model(settings: Settings, target: Target) -> str:
     reader.require_synced(target)
-    with _locked(settings, target):
+    with _locked(settings, target, "model rebuild"):
         summary = model_store.rebuild(settings, target)
         Warehouse(target, settings.data_dir).publish()
     return summary
@@ -58,7 +58,7 @@ def import_costs(
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
         return (row["day"], row["channel"], (row["utm_campaign"] or "").lower())
 
-    with _locked(settings, target):
+    with _locked(settings, target, "import"):
         existing = _stored(target, "input_costs")
         keys = {key(r) for r in new}
         kept = [
@@ -91,7 +91,7 @@ def import_goals(
         for r in rows
     ]
     months = {r["month"] for r in new}
-    with _locked(settings, target):
+    with _locked(settings, target, "import"):
         existing = _stored(target, "input_goals")
         keys = {(r["month"], r["user_id"]) for r in new}
         kept = [
@@ -105,8 +105,8 @@ def import_goals(
     return len(new), len(kept)
 
 
-def _locked(settings: Settings, target: Target) -> AbstractContextManager[Any]:
-    return writer_lock(target, settings.data_dir)
+def _locked(settings: Settings, target: Target, purpose: Purpose) -> AbstractContextManager[Any]:
+    return writer_lock(target, settings.data_dir, purpose)
 
 
 def _money(value: Decimal) -> float:

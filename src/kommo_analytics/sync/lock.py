@@ -9,9 +9,14 @@ data folder apart, the database's lock those on other machines or with other dat
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from filelock import FileLock, Timeout
 
@@ -21,16 +26,50 @@ from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.target import Target
 
 
+# What a writer is doing, said to the next one that finds the lock taken: a person who runs a
+# backup while a goals import runs must not be told to wait for "another sync".
+Purpose = Literal["sync", "model rebuild", "import", "backup", "data-quality check"]
+
+
 @contextmanager
-def writer_lock(target: Target, data_dir: Path) -> Iterator[None]:
+def writer_lock(target: Target, data_dir: Path, purpose: Purpose = "sync") -> Iterator[None]:
     """Hold the lock of ``target``'s writer for the block; SyncError if another holds it."""
     backend = backend_for(target)
-    with sync_lock(backend.lock_path(data_dir)), backend.database_lock():
+    with sync_lock(backend.lock_path(data_dir), purpose), backend.database_lock():
         yield
 
 
+def _holder_path(path: Path) -> Path:
+    return path.with_name(path.name + ".holder")
+
+
+def _describe_holder(path: Path, purpose: Purpose) -> tuple[str, str]:
+    """(what holds the lock, who) from the holder's note; a note that is missing or unreadable
+    (a writer of an earlier version, a crash between lock and note) says only "a writer"."""
+    try:
+        note = json.loads(_holder_path(path).read_text(encoding="utf-8"))
+        what, pid, host, since = note["purpose"], note["pid"], note["host"], note["since"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another writer", ""
+    article = "another" if what == purpose else "a"
+    return f"{article} {what}", f" (pid {pid} on {host}, since {since})"
+
+
+def _write_holder(path: Path, purpose: Purpose) -> None:
+    note = {
+        "purpose": purpose,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    # Only a courtesy to the next writer: a note that cannot be written changes nothing else.
+    with suppress(OSError):
+        _holder_path(path).write_text(json.dumps(note), encoding="utf-8")
+        files.private_file(_holder_path(path))
+
+
 @contextmanager
-def sync_lock(path: Path) -> Iterator[None]:
+def sync_lock(path: Path, purpose: Purpose = "sync") -> Iterator[None]:
     # Every writer takes this lock first: from here on what the process creates (DuckDB's files,
     # dlt's folder) is private even when a library, not our code, creates it.
     files.restrict_umask()
@@ -39,17 +78,21 @@ def sync_lock(path: Path) -> Iterator[None]:
         files.private_dir(path.parent)
         lock.acquire()
     except Timeout:
+        what, who = _describe_holder(path, purpose)
         raise SyncError(
-            "another sync of this warehouse is running",
-            hint="wait for it to finish (one sync at a time keeps the data consistent); "
-            f"the lock is {path}, and the operating system frees it when that sync ends",
+            f"{what} of this warehouse is running{who}",
+            hint="wait for it to finish (one writer at a time keeps the data consistent); "
+            f"the lock is {path}, and the operating system frees it when that process ends",
         ) from None
     except OSError as exc:
         # The first thing a writer creates is the lock: a folder it may not write says so here.
         raise folder_problem(path.parent, exc) from exc
+    _write_holder(path, purpose)
     try:
         yield
     finally:
+        with suppress(OSError):
+            _holder_path(path).unlink()
         lock.release()
 
 

@@ -437,7 +437,8 @@ _LOCK_GRACE_SECONDS = 2
 
 def writer_busy(holder: str) -> SyncError:
     return SyncError(
-        f"another sync of this warehouse is running ({holder})",
+        f"another writer of this warehouse (a sync, a model rebuild, an import or a backup) is "
+        f"running ({holder})",
         hint="wait for it to finish (one writer at a time keeps the data consistent); the lock "
         "is held in the database and freed as soon as that process ends",
     )
