@@ -25,7 +25,6 @@ from kommo_analytics.errors import SyncError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.target import Target
 
-
 # What a writer is doing, said to the next one that finds the lock taken: a person who runs a
 # backup while a goals import runs must not be told to wait for "another sync".
 Purpose = Literal["sync", "model rebuild", "import", "backup", "data-quality check"]
