@@ -21,6 +21,7 @@ Webhook URLs and the bot token are secrets (whoever holds one can post): a chann
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -65,6 +66,30 @@ def mask(url: str) -> str:
     host = parts.hostname or "?"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}/…"
+
+
+class _Redact(logging.Filter):
+    """httpx logs every request's full URL at INFO: the webhook's secret path, the bot token.
+    This filter on its logger replaces the secrets of the channels built in this process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = _clean(message, sorted(self.secrets, key=len, reverse=True))
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_REDACT = _Redact()
+logging.getLogger("httpx").addFilter(_REDACT)
+
+
+def _secret(*values: str) -> None:
+    _REDACT.secrets.update(v for v in values if len(v) >= 8)
 
 
 def _clean(text: str, secrets: Sequence[str]) -> str:
@@ -203,6 +228,7 @@ def _status_hint(status: int) -> str:
 class WebhookChannel(Channel):
     def __init__(self, url: str) -> None:
         self.url = url
+        _secret(url, urlsplit(url).path)
         self.format = webhook_format(url)
         self.name = f"webhook {self.format} {mask(url)}"
 
@@ -227,6 +253,7 @@ class TelegramChannel(Channel):
                 hint="set both TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, or neither",
             )
         secret = token.get_secret_value()
+        _secret(secret)
         base = self.settings.telegram_api_url.rstrip("/")
         text = f"{message.subject}\n\n{message.text}"
         if len(text) > TELEGRAM_LIMIT:
