@@ -28,7 +28,7 @@ class Mailbox:
     port: int
     messages: list[Message] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.original_content))
         return "250 OK"
 
@@ -60,7 +60,7 @@ def receiver() -> Iterator[Receiver]:
     found = Receiver(f"http://127.0.0.1:{port}")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             found.calls.append((self.path, json.loads(self.rfile.read(length) or b"null")))
             body = json.dumps(found.reply if found.reply is not None else {"ok": True}).encode()

@@ -142,10 +142,15 @@ def test_news_nobody_received_is_retried_on_the_next_run(
     )
     _add_run(url, "r1", NOW - timedelta(hours=1), "failed", "boom")
     failed = evaluate_and_send(settings, NOW)
-    assert failed.failed and failed.sent == [] and [d.ok for d in failed.deliveries] == [
-        False,
-        False,
-    ]
+    assert (
+        failed.failed
+        and failed.sent == []
+        and [d.ok for d in failed.deliveries]
+        == [
+            False,
+            False,
+        ]
+    )
     fixed = _settings(tmp_path, smtp, receiver, url)
     retried = evaluate_and_send(fixed, NOW + timedelta(minutes=15))
     assert [(s.key, s.status) for s in retried.sent] == [("sync_failed", "new")]

@@ -124,5 +124,5 @@ def evaluate_and_send(
 
 def send_test(settings: Settings) -> list[Delivery]:
     """A test message to every configured channel; empty when none is configured."""
-    message = messages.test_message(settings.report_language)
+    message = messages.trial_message(settings.report_language)
     return [channel.deliver(message) for channel in channels.configured(settings)]

@@ -104,7 +104,7 @@ def compose(notices: Sequence[Notice], locale: Locale, zone: tzinfo = UTC) -> Me
     return Message(f"[{prefix}] {subject}", f"{text}\n\n{footer}", items)
 
 
-def test_message(locale: Locale) -> Message:
+def trial_message(locale: Locale) -> Message:
     """What `kommo-analytics alerts test` sends."""
     prefix = t("alert.product", locale)
     text = t("alert.test.text", locale)
