@@ -23,6 +23,16 @@ from kommo_analytics.text.languages import Locale
 from kommo_analytics.workdays import parse_country
 
 DEFAULT_DATA_DIR = Path("data")
+# The alert triggers by name (automation/alerts/triggers.py), in the order they are evaluated.
+ALERT_TRIGGERS: Final = (
+    "sync_failed",
+    "data_stale",
+    "token_expiring",
+    "quality_errors",
+    "goal_at_risk",
+    "stuck_deals",
+    "lead_volume",
+)
 
 
 class Settings(BaseSettings):
@@ -90,6 +100,29 @@ class Settings(BaseSettings):
     report_emails: str | None = Field(
         default=None, description="Comma-separated weekly report recipients (default: ALERT_EMAILS)"
     )
+    # --- Alerts (automation/alerts/) ---
+    alert_webhook_urls: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated webhook URLs (Slack, Teams, Discord, Google Chat or any "
+        "JSON receiver); secrets: they are never logged whole",
+    )
+    telegram_bot_token: SecretStr | None = Field(default=None, description="A Telegram bot's token")
+    telegram_chat_id: str | None = Field(default=None, description="The Telegram chat to post to")
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Telegram's Bot API (tests: a local one)"
+    )
+    alert_cooldown_hours: float = Field(
+        default=6.0, gt=0, description="A condition still true is re-sent after this many hours"
+    )
+    alert_triggers: str | None = Field(
+        default=None,
+        description="Comma-separated triggers to evaluate (default: all of them)",
+    )
+    alert_channel_min_daily_leads: float = Field(
+        default=5.0,
+        gt=0,
+        description="A channel's daily leads are watched only when its median day has this many",
+    )
 
     @field_validator("account_timezone")
     @classmethod
@@ -150,6 +183,44 @@ class Settings(BaseSettings):
                 f"not an e-mail address: {', '.join(wrong)}; separate addresses with commas"
             )
         return value
+
+    @property
+    def alert_webhooks(self) -> tuple[str, ...]:
+        """The webhook URLs (secrets: show them only through ``automation.alerts.mask``)."""
+        if self.alert_webhook_urls is None:
+            return ()
+        return _addresses(self.alert_webhook_urls.get_secret_value())
+
+    @field_validator("alert_webhook_urls")
+    @classmethod
+    def _check_webhooks(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for url in _addresses(value.get_secret_value()):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                # The URL itself is a secret: name only its position.
+                raise ValueError(
+                    "every ALERT_WEBHOOK_URLS entry must be an http(s) URL; separate them "
+                    "with commas"
+                )
+        return value
+
+    @field_validator("alert_triggers")
+    @classmethod
+    def _check_triggers(cls, value: str | None) -> str | None:
+        names = _addresses(value)
+        wrong = [n for n in names if n not in ALERT_TRIGGERS]
+        if wrong:
+            raise ValueError(
+                f"unknown alert trigger(s) {', '.join(wrong)}; choose among "
+                f"{', '.join(ALERT_TRIGGERS)}"
+            )
+        return value or None
+
+    @property
+    def enabled_alert_triggers(self) -> tuple[str, ...]:
+        return _addresses(self.alert_triggers) or ALERT_TRIGGERS
 
     @property
     def resolved_database_url(self) -> str:
