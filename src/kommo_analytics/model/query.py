@@ -21,10 +21,20 @@ from kommo_analytics.errors import (
     WarehouseError,
     first_line,
 )
-from kommo_analytics.model.schema import model_qualified
+from kommo_analytics.model.schema import MODEL_TABLES, model_qualified, model_schema
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.target import Target
+
+
+def model_table(target: Target, name: str) -> ir.Table:
+    """The model table ``name`` of ``target`` as an unbound Ibis table, for :func:`run_all`."""
+    return ibis.table(MODEL_TABLES[name].ibis_schema, name=name, database=model_schema(target))
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A result's rows as dicts keyed by column name (``to_dict`` may key by any hashable)."""
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def compile_sql(target: Target, expr: ir.Table) -> str:

@@ -18,9 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -41,8 +39,7 @@ from kommo_analytics.forecast.result import (
     Snapshot,
     StageProbability,
 )
-from kommo_analytics.model.query import run_all
-from kommo_analytics.model.schema import MODEL_TABLES, model_schema
+from kommo_analytics.model.query import model_table, records, run_all
 from kommo_analytics.service.account import Account, zone_of
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import Target
@@ -123,10 +120,6 @@ class Labels:
         )
 
 
-def _table(target: Target, name: str) -> ir.Table:
-    return ibis.table(MODEL_TABLES[name].ibis_schema, name=name, database=model_schema(target))
-
-
 def moment(account: Account, scope: Scope, now: datetime) -> pd.Timestamp:
     """The scope's "as of" (a naive time is the account's wall clock), else ``now``, in the
     account's zone."""
@@ -146,20 +139,20 @@ def _months(now: pd.Timestamp) -> list[date]:
 
 
 def _queries(target: Target, scope: Scope, months: Sequence[date]) -> dict[str, ir.Table]:
-    leads = _table(target, "fact_leads")
+    leads = model_table(target, "fact_leads")
     leads = leads.filter(leads.is_deleted == False)  # noqa: E712 (an Ibis expression)
     if scope.pipelines:
         leads = leads.filter(leads.pipeline_id.isin(list(scope.pipelines)))
     sellers = scope.seller_ids()
     if sellers:
         leads = leads.filter(leads.responsible_user_id.isin(list(sellers)))
-    stays = _table(target, "fact_stage_stays")
+    stays = model_table(target, "fact_stage_stays")
     stays = stays.filter(stays.lead_id.isin(leads.lead_id))
-    acts = _table(target, "fact_activities")
+    acts = model_table(target, "fact_activities")
     acts = acts.filter(acts.lead_id.isin(leads.lead_id))
-    stages = _table(target, "dim_stages")
+    stages = model_table(target, "dim_stages")
     stages = stages.filter(stages.stage_order.notnull())
-    goals = _table(target, "input_goals")
+    goals = model_table(target, "input_goals")
     goals = goals.filter(goals.month.isin(list(months)))
     if sellers:
         goals = goals.filter(goals.user_id.isin(list(sellers)))
@@ -200,13 +193,9 @@ def _history(leads: pd.DataFrame, stays: pd.DataFrame, timezone: str) -> History
     return History(leads, stays, timezone)
 
 
-def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
-
-
 def _goals(frame: pd.DataFrame) -> tuple[Goal, ...]:
     by_month: dict[date, list[tuple[int, float]]] = {}
-    for r in _rows(frame):
+    for r in records(frame):
         month = date.fromisoformat(str(r["month"])[:10])
         by_month.setdefault(month, []).append((int(r["user_id"]), float(r["revenue_goal"])))
     out: list[Goal] = []
@@ -227,7 +216,7 @@ def inputs(
     history = _history(results["leads"], results["stays"], account.timezone)
     stage_order = {
         (int(r["pipeline_id"]), int(r["status_id"])): int(r["stage_order"])
-        for r in _rows(results["stages"])
+        for r in records(results["stages"])
     }
     activity = results["activity"]
     last = dict(
@@ -291,9 +280,9 @@ def backtest(
 
 def labels(target: Target) -> Labels:
     """Pipeline, stage and seller names of the built model."""
-    pipelines = _table(target, "dim_pipelines")
-    stages = _table(target, "dim_stages")
-    users = _table(target, "dim_users")
+    pipelines = model_table(target, "dim_pipelines")
+    stages = model_table(target, "dim_stages")
+    users = model_table(target, "dim_users")
     results = run_all(
         target,
         {
@@ -302,9 +291,9 @@ def labels(target: Target) -> Labels:
             "users": users.select("user_id", "name"),
         },
     )
-    stage_rows = _rows(results["stages"])
+    stage_rows = records(results["stages"])
     return Labels(
-        pipelines={int(r["pipeline_id"]): str(r["name"]) for r in _rows(results["pipelines"])},
+        pipelines={int(r["pipeline_id"]): str(r["name"]) for r in records(results["pipelines"])},
         stages={(int(r["pipeline_id"]), int(r["status_id"])): str(r["name"]) for r in stage_rows},
         stage_order={
             (int(r["pipeline_id"]), int(r["status_id"])): int(r["stage_order"])
@@ -313,14 +302,14 @@ def labels(target: Target) -> Labels:
         },
         sellers={
             int(r["user_id"]): str(r["name"] or f"user {r['user_id']}")
-            for r in _rows(results["users"])
+            for r in records(results["users"])
         },
     )
 
 
 def _snapshot_rows(frame: pd.DataFrame) -> list[Snapshot]:
     out = []
-    for r in _rows(frame):
+    for r in records(frame):
         out.append(
             Snapshot(
                 made_on=date.fromisoformat(str(r["made_on"])[:10]),
@@ -352,7 +341,7 @@ def accuracy(
     revenue won in them (docs/forecast.md, "The accuracy record")."""
     at = moment(account, Scope(), now)
     queries = _queries(target, Scope(), [])
-    stored = _table(target, "forecast_snapshots")
+    stored = model_table(target, "forecast_snapshots")
     results = run_all(
         target, {"leads": queries["leads"], "stays": queries["stays"], "snapshots": stored}
     )

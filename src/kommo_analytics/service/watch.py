@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import ibis
-import ibis.expr.types as ir
 import pandas as pd
 
 from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
-from kommo_analytics.model.query import run_all
-from kommo_analytics.model.schema import MODEL_TABLES, model_schema
+from kommo_analytics.model.query import model_table, records, run_all
 from kommo_analytics.warehouse.target import Target
 
 # Closed stays from this far back make a stage's usual time: long enough for a slow stage to
@@ -55,14 +53,6 @@ class StageWatch:
     open_stays: tuple[OpenStay, ...]
 
 
-def _table(target: Target, name: str) -> ir.Table:
-    return ibis.table(MODEL_TABLES[name].ibis_schema, name=name, database=model_schema(target))
-
-
-def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
-
-
 def _naive_utc(moment: datetime) -> datetime:
     # The model stores UTC instants without a zone.
     return moment.astimezone(UTC).replace(tzinfo=None)
@@ -70,11 +60,11 @@ def _naive_utc(moment: datetime) -> datetime:
 
 def stage_watch(target: Target, now: datetime) -> StageWatch:
     """Closed stays of the last year per open stage, and every open deal's current stay."""
-    stays = _table(target, "fact_stage_stays")
-    leads = _table(target, "fact_leads")
-    stages = _table(target, "dim_stages")
-    pipelines = _table(target, "dim_pipelines")
-    users = _table(target, "dim_users")
+    stays = model_table(target, "fact_stage_stays")
+    leads = model_table(target, "fact_leads")
+    stages = model_table(target, "dim_stages")
+    pipelines = model_table(target, "dim_pipelines")
+    users = model_table(target, "dim_users")
     since = ibis.literal(_naive_utc(now - timedelta(days=STAY_HISTORY_DAYS)), type="timestamp")
     terminal = [WON_STATUS_ID, LOST_STATUS_ID]
     closed = stays.filter(
@@ -105,18 +95,18 @@ def stage_watch(target: Target, now: datetime) -> StageWatch:
     )
     samples = results["closed"]
     hours: dict[tuple[int, int], list[float]] = {}
-    for r in _rows(samples):
+    for r in records(samples):
         hours.setdefault((int(r["pipeline_id"]), int(r["status_id"])), []).append(float(r["hours"]))
     found = [StageTimes(p, s, tuple(h)) for (p, s), h in sorted(hours.items())]
     stage_names = {
         (int(r["pipeline_id"]), int(r["status_id"])): str(r["name"])
-        for r in _rows(results["stages"])
+        for r in records(results["stages"])
     }
-    pipeline_names = {int(r["pipeline_id"]): str(r["name"]) for r in _rows(results["pipelines"])}
-    user_names = {int(r["user_id"]): str(r["name"]) for r in _rows(results["users"])}
+    pipeline_names = {int(r["pipeline_id"]): str(r["name"]) for r in records(results["pipelines"])}
+    user_names = {int(r["user_id"]): str(r["name"]) for r in records(results["users"])}
     at = pd.Timestamp(_naive_utc(now))
     open_stays = []
-    for r in _rows(results["open"]):
+    for r in records(results["open"]):
         if pd.isna(r["entered_at"]):
             continue
         entered = pd.Timestamp(r["entered_at"])
@@ -144,7 +134,7 @@ def daily_channel_leads(target: Target, first: date, last: date) -> pd.DataFrame
     """Leads created per channel and account-local day (the model's ``created_local``, in the
     account's zone) from ``first`` to ``last`` inclusive: columns channel, day, leads (days
     without a lead are absent)."""
-    leads = _table(target, "fact_leads")
+    leads = model_table(target, "fact_leads")
     start = ibis.literal(datetime.combine(first, datetime.min.time()), type="timestamp")
     end = ibis.literal(
         datetime.combine(last + timedelta(days=1), datetime.min.time()), type="timestamp"
