@@ -11,7 +11,10 @@ from kommo_analytics.cli import (
     emulator_cmd,
     forecast_cmd,
     health_cmd,
+    logs_cmd,
     metrics_cmd,
+    schedule_cmd,
+    serve_cmd,
     sync_cmd,
     users_cmd,
 )
@@ -69,3 +72,6 @@ forecast_cmd.register(app)
 users_cmd.register(app)
 backup_cmd.register(app)
 health_cmd.register(app)
+serve_cmd.register(app)
+schedule_cmd.register(app)
+logs_cmd.register(app)
