@@ -80,6 +80,15 @@ class Planned:
     then: tuple[str, ...] = ()
 
 
+class _NoCoalesceNotice(logging.Filter):
+    """Drops APScheduler's warning that a run was skipped because the job is still running or
+    waiting its turn: that is the coalescing asked for, not a problem (a missed run is still
+    logged)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
 def setup_logging(settings: Settings, *, console: bool = True) -> logging.Logger:
     """The scheduler's log: ``DATA_DIR/logs/serve.log`` (rotated, private, secrets masked) and,
     for a service manager's journal, standard error. The sync's own log (dlt, the drivers)
@@ -108,6 +117,9 @@ def setup_logging(settings: Settings, *, console: bool = True) -> logging.Logger
             logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _NoCoalesceNotice) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_NoCoalesceNotice())
     return logging.getLogger(LOGGER_NAME)
 
 
