@@ -27,7 +27,7 @@ console = Console(stderr=True)
 def probe_url(host: str, port: int) -> str:
     """Where this machine reaches a dashboard served on host:port (every interface: loopback)."""
     name = host.strip().strip("[]")
-    if name in ("0.0.0.0", "::", ""):  # nosec B104 - an address compared, not one bound to
+    if name in ("0.0.0.0", "::", ""):  # compared, not bound to
         name = "127.0.0.1"
     if ":" in name:
         name = f"[{name}]"
