@@ -21,12 +21,14 @@ PACKAGE = Path(__file__).parents[1] / "src" / "kommo_analytics"
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "files": frozenset(),
+    # Log files and secret masking: beside files.py, because the warehouse writes the sync's log.
+    "logs": frozenset({"files"}),
     "workdays": frozenset({"errors"}),
     "settings": frozenset({"errors", "workdays", "text"}),
     "text": frozenset({"errors", "workdays"}),
     "kommo": frozenset({"errors", "files", "settings"}),
     "emulator": frozenset({"errors", "settings", "kommo"}),
-    "warehouse": frozenset({"errors", "files", "settings", "kommo"}),
+    "warehouse": frozenset({"errors", "files", "logs", "settings", "kommo"}),
     "model": frozenset({"errors", "settings", "kommo", "warehouse"}),
     "sync": frozenset({"errors", "files", "settings", "kommo", "warehouse", "model"}),
     "metrics": frozenset({"errors", "text", "workdays"}),
@@ -53,6 +55,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         {
             "errors",
             "files",
+            "logs",
             "settings",
             "text",
             "workdays",
@@ -68,6 +71,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "automation",
             "errors",
             "files",
+            "logs",
             "settings",
             "text",
             "workdays",

@@ -123,6 +123,35 @@ class Settings(BaseSettings):
         gt=0,
         description="A channel's daily leads are watched only when its median day has this many",
     )
+    # --- Running unattended: `serve`, `schedule`, logs (automation/serve.py, cron.py, logs.py) ---
+    sync_interval_minutes: float = Field(
+        default=15, gt=0, le=24 * 60, description="Minutes between incremental syncs"
+    )
+    full_sync_time: str = Field(
+        default="06:00", description="HH:MM of the daily full sync, in the account's time zone"
+    )
+    health_interval_minutes: float = Field(
+        default=15, gt=0, le=24 * 60, description="Minutes between health checks"
+    )
+    weekly_report_time: str = Field(
+        default="mon 08:00", description="Day and HH:MM of the weekly report, account's zone"
+    )
+    log_max_bytes: int = Field(
+        default=5_000_000, ge=10_000, description="Size at which a log file is rotated"
+    )
+    log_backups: int = Field(default=5, ge=1, le=100, description="Rotated log files kept")
+
+    @field_validator("full_sync_time")
+    @classmethod
+    def _check_full_sync_time(cls, value: str) -> str:
+        hour, minute = parse_clock(value, "FULL_SYNC_TIME")
+        return f"{hour:02d}:{minute:02d}"
+
+    @field_validator("weekly_report_time")
+    @classmethod
+    def _check_weekly_report_time(cls, value: str) -> str:
+        day, hour, minute = parse_weekly(value, "WEEKLY_REPORT_TIME")
+        return f"{day} {hour:02d}:{minute:02d}"
 
     @field_validator("account_timezone")
     @classmethod
@@ -287,6 +316,42 @@ class Settings(BaseSettings):
                 "https://<subdomain>.kommo.com",
             )
         return None
+
+
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_clock(value: str, setting: str) -> tuple[int, int]:
+    """``"06:00"`` → (6, 0); a ValueError naming ``setting`` and the expected form otherwise."""
+    text = value.strip()
+    hour_text, sep, minute_text = text.partition(":")
+    if (
+        sep
+        and hour_text.isdigit()
+        and minute_text.isdigit()
+        and len(minute_text) == 2
+        and 0 <= int(hour_text) <= 23
+        and 0 <= int(minute_text) <= 59
+    ):
+        return int(hour_text), int(minute_text)
+    raise ValueError(
+        f"{setting} must be a time of day as HH:MM on a 24-hour clock, e.g. 06:00, got {value!r}"
+    )
+
+
+def parse_weekly(value: str, setting: str) -> tuple[str, int, int]:
+    """``"mon 08:00"`` → ("mon", 8, 0); a ValueError naming ``setting`` otherwise."""
+    parts = value.split()
+    word = parts[0].lower() if parts else ""
+    day = word[:3]
+    if len(parts) != 2 or word not in (*WEEKDAYS, *_DAY_NAMES):
+        raise ValueError(
+            f"{setting} must be a weekday and a time, e.g. mon 08:00 (days: "
+            f"{', '.join(WEEKDAYS)}), got {value!r}"
+        )
+    hour, minute = parse_clock(parts[1], setting)
+    return day, hour, minute
 
 
 def _addresses(value: str | None) -> tuple[str, ...]:

@@ -12,7 +12,10 @@ from kommo_analytics.cli import (
     emulator_cmd,
     forecast_cmd,
     health_cmd,
+    logs_cmd,
     metrics_cmd,
+    schedule_cmd,
+    serve_cmd,
     sync_cmd,
     users_cmd,
 )
@@ -71,3 +74,6 @@ users_cmd.register(app)
 backup_cmd.register(app)
 health_cmd.register(app)
 alerts_cmd.register(app)
+serve_cmd.register(app)
+schedule_cmd.register(app)
+logs_cmd.register(app)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kommo_analytics import logs
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.service import health
@@ -63,6 +64,12 @@ def sync_with_progress(
     from kommo_analytics.service.snapshots import snapshot_after_build
     from kommo_analytics.sync.runner import run_sync
 
+    # The sync's log (dlt, the drivers) rotates as the settings say and masks their secrets.
+    logs.configure(
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+        secrets=logs.secret_values(settings),
+    )
     started = time.perf_counter()
     reporter: RichReporter | LogReporter
     if console.is_terminal:

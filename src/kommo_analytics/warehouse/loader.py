@@ -29,13 +29,12 @@ import os
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from kommo_analytics import files
+from kommo_analytics import files, logs
 from kommo_analytics.errors import QueryError, WarehouseError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.tables import TABLES, Disposition, Table
@@ -54,49 +53,34 @@ Row = dict[str, Any]
 # dlt's logger (dlt gives it a stderr handler unless it already has one), and the drivers' under
 # it, whose warnings about an aborted load would otherwise reach the terminal.
 LOAD_LOGGERS = ("dlt", "sqlalchemy", "psycopg", "pymysql")
-_LOG_BYTES = 5_000_000
-_LOG_BACKUPS = 3
 
 
 def log_path(data_dir: Path) -> Path:
     """The sync's log file, where dlt's messages and tracebacks go (absolute: messages name it)."""
-    return (data_dir / "logs" / "sync.log").absolute()
-
-
-class _PrivateLog(RotatingFileHandler):
-    """A rotating log whose files only their owner may read: a failed load logs row values."""
-
-    def _open(self) -> Any:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
-        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+    return logs.log_file(data_dir, "sync")
 
 
 def keep_load_logs_in(path: Path) -> None:
     """Send the log of dlt and the database drivers to ``path`` only (created on the first
-    message)."""
+    message), rotated and with secrets masked like every log of the project (``logs.py``)."""
     loggers = [logging.getLogger(name) for name in LOAD_LOGGERS]
     current = {
         h
         for logger in loggers
         for h in logger.handlers
-        if isinstance(h, _PrivateLog) and h.baseFilename == str(path)
+        if isinstance(h, logs.PrivateRotatingFile) and h.baseFilename == str(path)
     }
     handler = next(iter(current), None)
     if handler is None:
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handler = logs.file_handler(path)
         except OSError as exc:
             raise folder_problem(path.parent, exc) from exc
-        handler = _PrivateLog(
-            path, maxBytes=_LOG_BYTES, backupCount=_LOG_BACKUPS, encoding="utf-8", delay=True
-        )
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for logger in loggers:
         for other in list(logger.handlers):
             if other is not handler:
                 logger.removeHandler(other)
-                if isinstance(other, _PrivateLog):
+                if isinstance(other, logs.PrivateRotatingFile):
                     other.close()
         logger.addHandler(handler)
         # Never to the root logger's handlers (or Python's last resort, which prints to stderr).
