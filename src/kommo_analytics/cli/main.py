@@ -12,6 +12,7 @@ from kommo_analytics.cli import (
     forecast_cmd,
     health_cmd,
     metrics_cmd,
+    report_cmd,
     sync_cmd,
     users_cmd,
 )
@@ -69,3 +70,4 @@ forecast_cmd.register(app)
 users_cmd.register(app)
 backup_cmd.register(app)
 health_cmd.register(app)
+report_cmd.register(app)
