@@ -43,12 +43,10 @@ from kommo_analytics.metrics.results import (
 )
 from kommo_analytics.service import account as accounts
 from kommo_analytics.service import reports, targets
-from kommo_analytics.service.account import Account
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
-from kommo_analytics.warehouse.target import Target
 
 TREND_WEEKS: Final = 8  # the report's week and the seven before it
 TOP_SELLERS: Final = 5
@@ -309,7 +307,15 @@ def build_weekly(
     week = week or default_week(today)
     check_complete(week, today)
     lang: Locale = locale or settings.report_language
-    report, previous = _reports(target, acc, settings, week, now)
+
+    def params_of(w: IsoWeek) -> MetricParams:
+        scope = Scope(start=w.monday, end=w.sunday)
+        return reports.params(acc, scope, now=now, sla_hours=settings.response_sla_hours)
+
+    report = reports.report(target, acc, params_of(week))
+    previous = reports.report(
+        target, acc, params_of(week.shifted(-1)), KPI_SECTIONS, forecast_range=False
+    )
     frames_params = reports.params(
         acc,
         Scope(start=week.shifted(1 - TREND_WEEKS).monday, end=week.sunday),
@@ -350,20 +356,6 @@ def build_weekly(
     return weekly
 
 
-def _reports(
-    target: Target, acc: Account, settings: Settings, week: IsoWeek, now: datetime
-) -> tuple[Report, Report]:
-    def params_of(w: IsoWeek) -> MetricParams:
-        scope = Scope(start=w.monday, end=w.sunday)
-        return reports.params(acc, scope, now=now, sla_hours=settings.response_sla_hours)
-
-    report = reports.report(target, acc, params_of(week))
-    previous = reports.report(
-        target, acc, params_of(week.shifted(-1)), KPI_SECTIONS, forecast_range=False
-    )
-    return report, previous
-
-
 # -- formatting -----------------------------------------------------------------------------------
 
 
@@ -374,6 +366,7 @@ class Formats:
 
     locale: Locale
     currency: str | None
+    timezone: str = "UTC"  # the account's: moments are shown on its clock
 
     def number(self, value: float | None, digits: int = 0) -> str:
         if value is None:
@@ -440,8 +433,8 @@ class Formats:
         return i18n.date_range(start, end, self.locale)
 
     def moment(self, value: datetime) -> str:
-        return i18n.moment(value, accounts.zone_of(None) if value.tzinfo is None else value.tzinfo,
-                           self.locale)  # fmt: skip
+        zone = accounts.zone_of(self.timezone)
+        return i18n.moment(value if value.tzinfo else value.replace(tzinfo=zone), zone, self.locale)
 
 
 def draw_charts(weekly: WeeklyReport) -> dict[str, str]:
@@ -498,7 +491,7 @@ def pace_per_working_day(gap: float | None, working_days_left: int) -> float | N
 def forecast_lines(weekly: WeeklyReport) -> tuple[list[str], list[str]]:
     """What the forecast section says, and the risks: the current month's P10–P90 range, or why
     there is none; the goal's chance and risk, or that no goal was imported; the pace needed."""
-    lang, f = weekly.locale, Formats(weekly.locale, weekly.currency)
+    lang, f = weekly.locale, Formats(weekly.locale, weekly.currency, weekly.timezone)
     forecast = weekly.forecast
     month = _month_label(forecast.month, lang)
     lines: list[str] = []
@@ -541,7 +534,7 @@ def forecast_lines(weekly: WeeklyReport) -> tuple[list[str], list[str]]:
 
 def quality_lines(weekly: WeeklyReport) -> list[str]:
     """The data-quality score, or that no check has run yet; the deleted leads left out."""
-    lang, f = weekly.locale, Formats(weekly.locale, weekly.currency)
+    lang, f = weekly.locale, Formats(weekly.locale, weekly.currency, weekly.timezone)
     if weekly.quality is None:
         lines = [t("report.quality.none", lang)]
     else:
@@ -570,7 +563,7 @@ def _context(weekly: WeeklyReport, *, email: bool) -> dict[str, Any]:
     marketing = section(weekly.report.marketing, "marketing")
     return {
         "w": weekly,
-        "f": Formats(lang, weekly.currency),
+        "f": Formats(lang, weekly.currency, weekly.timezone),
         "t": text,
         "email": email,
         "lang": lang,
