@@ -280,3 +280,20 @@ def test_a_week_not_yet_ended_and_a_bad_language_are_refused(synced_dir: Path) -
     assert "2026-W48 (2026-11-23 to 2026-11-29) has not ended yet" in flat(result.output)
     result = runner.invoke(app, ["report", "weekly", "--lang", "fr", "--db", db])
     assert result.exit_code != 0 and "not a report language" in result.output
+
+
+def test_send_weekly_keeps_the_pdf_under_the_data_folder_and_sends_nothing_unconfigured(
+    synced_dir: Path, tmp_path: Path
+) -> None:
+    """The scheduler's entry: no REPORT_EMAILS nor ALERT_EMAILS, so the PDF is only kept."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path,
+        database_url=f"duckdb:///{synced_dir / 'warehouse' / 'kommo.duckdb'}",
+        report_language="es",
+    )
+    path = weekly.send_weekly(settings, datetime(2026, 11, 25, 15, tzinfo=UTC))
+    assert path == tmp_path / "reports" / f"kommo-weekly-{WEEK}.pdf"
+    text = flat("\n".join(p.extract_text() for p in PdfReader(path).pages))
+    assert "Informe semanal" in text and "Semana 47 de 2026 · 16–22 nov 2026" in text
+    assert not ENGLISH_MONTH.search(text)
