@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from kommo_analytics import files
-from kommo_analytics.dashboard import targets
 from kommo_analytics.kommo.auth import TokenFile, TokenPair
+from kommo_analytics.service import targets
 from tests.sync.harness import account, duckdb_url, sync
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")

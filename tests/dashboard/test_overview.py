@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from kommo_analytics.dashboard import targets
 from kommo_analytics.dashboard.app_pages import overview
 from kommo_analytics.metrics.results import Report
-from kommo_analytics.service import account, reports
+from kommo_analytics.service import account, reports, targets
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp

@@ -142,7 +142,7 @@ def alerts(ctx: JobContext) -> JobOutcome:
 
 
 def weekly_report(ctx: JobContext) -> JobOutcome:
-    from kommo_analytics.automation.weekly import send_weekly  # type: ignore[import-not-found]
+    from kommo_analytics.automation.weekly import send_weekly
 
     path = send_weekly(ctx.settings, ctx.clock(), database_url=ctx.database_url)
     return JobOutcome(f"weekly report sent ({path})")

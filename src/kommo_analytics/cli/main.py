@@ -14,6 +14,7 @@ from kommo_analytics.cli import (
     health_cmd,
     logs_cmd,
     metrics_cmd,
+    report_cmd,
     schedule_cmd,
     serve_cmd,
     sync_cmd,
@@ -77,3 +78,4 @@ alerts_cmd.register(app)
 serve_cmd.register(app)
 schedule_cmd.register(app)
 logs_cmd.register(app)
+report_cmd.register(app)

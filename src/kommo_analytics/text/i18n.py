@@ -14,8 +14,13 @@ from importlib import resources
 from typing import Final
 
 from babel import Locale as BabelLocale
-from babel.dates import format_datetime, format_interval, format_timedelta
-from babel.numbers import format_currency, format_decimal
+from babel.dates import format_datetime, format_interval, format_skeleton, format_timedelta
+from babel.numbers import (
+    format_compact_currency,
+    format_compact_decimal,
+    format_currency,
+    format_decimal,
+)
 
 from kommo_analytics.text.languages import (
     DASHBOARD_DEFAULT,
@@ -109,6 +114,24 @@ def money(value: float | None, currency: str, locale: Locale) -> str:
     return format_currency(value, currency, locale=babel_id(locale))
 
 
+def compact_money(value: float, currency: str | None, locale: Locale) -> str:
+    """Money rounded to thousands or millions as the locale abbreviates them, for chart axes
+    ("R$ 25 mil", "25 mil BRL", "R$25K"); a plain compact number without a currency."""
+    if currency:
+        return format_compact_currency(value, currency, locale=babel_id(locale), fraction_digits=1)
+    return format_compact_decimal(value, locale=babel_id(locale), fraction_digits=1)
+
+
+def day_month(value: date, locale: Locale) -> str:
+    """A day without its year, as the locale abbreviates it ("8 de nov.", "8 nov", "Nov 8")."""
+    return format_skeleton("MMMd", value, locale=babel_id(locale))
+
+
+def month_name(value: date, locale: Locale) -> str:
+    """A month and its year as the locale writes them ("novembro de 2026", "November 2026")."""
+    return format_skeleton("yMMMM", value, locale=babel_id(locale))
+
+
 def moment(value: datetime, zone: tzinfo, locale: Locale) -> str:
     """A point in time as the locale writes it (short date and time), in `zone`."""
     return format_datetime(value, "short", tzinfo=zone, locale=babel_id(locale))
@@ -156,12 +179,15 @@ __all__ = [
     "Locale",
     "ago",
     "babel_locale",
+    "compact_money",
     "date_range",
+    "day_month",
     "duration",
     "holiday_calendar",
     "language_name",
     "moment",
     "money",
+    "month_name",
     "normalise_locale",
     "number",
     "t",

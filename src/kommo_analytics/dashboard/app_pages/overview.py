@@ -10,12 +10,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, metrics_data, targets
+from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import month_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Report, section
+from kommo_analytics.service import targets
 from kommo_analytics.service.forecasts import Forecast, Range
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text import i18n

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kommo_analytics.dashboard import auth, filters, targets
+from kommo_analytics.dashboard import auth, filters
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.service import targets
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text.i18n import t
 

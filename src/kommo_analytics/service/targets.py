@@ -1,4 +1,4 @@
-"""KPI targets: the values the overview's cards are coloured against.
+"""KPI targets: the values the overview's cards and the weekly report are measured against.
 
 Defaults are the earlier system's KPI table; a manager changes them on the Settings page, and
 they are kept in ``DATA_DIR/kpi_targets.json`` (written whole, atomically), so every user of the
