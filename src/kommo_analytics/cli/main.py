@@ -7,6 +7,7 @@ import typer
 from kommo_analytics import __version__, files
 from kommo_analytics.cli import (
     backup_cmd,
+    check_cmd,
     dashboard_cmd,
     emulator_cmd,
     forecast_cmd,
@@ -69,3 +70,4 @@ forecast_cmd.register(app)
 users_cmd.register(app)
 backup_cmd.register(app)
 health_cmd.register(app)
+check_cmd.register(app)

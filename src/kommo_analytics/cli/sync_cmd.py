@@ -60,8 +60,14 @@ def describe_exposed(exposed: health.ExposedFiles, shown: int = 3) -> str:
 def sync_with_progress(
     settings: Settings, options: SyncOptions, database_url: str | None
 ) -> SyncResult:
+    from kommo_analytics.service.quality import quality_after_build
     from kommo_analytics.service.snapshots import snapshot_after_build
-    from kommo_analytics.sync.runner import run_sync
+    from kommo_analytics.sync.runner import after_build_steps, run_sync
+
+    # Both under the sync's lock, before its publish: the day's forecast snapshot, then the
+    # data-quality checks (without the reconciliation: no API calls inside the sync); one line
+    # of progress output each.
+    after_build = after_build_steps(snapshot_after_build, quality_after_build)
 
     started = time.perf_counter()
     reporter: RichReporter | LogReporter
@@ -71,7 +77,7 @@ def sync_with_progress(
         reporter = LogReporter(lambda line: print(line, flush=True))
     with reporter:
         result = run_sync(
-            settings, options, reporter, database_url=database_url, after_build=snapshot_after_build
+            settings, options, reporter, database_url=database_url, after_build=after_build
         )
     print_summary(result, settings, database_url, time.perf_counter() - started)
     return result

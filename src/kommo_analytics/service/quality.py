@@ -30,9 +30,13 @@ import pandas as pd
 
 from kommo_analytics.errors import KommoAnalyticsError, first_line
 from kommo_analytics.kommo.entities import LEADS, LOST_STATUS_ID, WON_STATUS_ID
+from kommo_analytics.metrics import series as metric_series
+from kommo_analytics.metrics.common import Model
 from kommo_analytics.model import store as model_store
+from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified, model_schema
 from kommo_analytics.service import _sql
+from kommo_analytics.service.reports import TABLE_COLUMNS
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse import reader
@@ -864,3 +868,14 @@ def quality_trend(target_or_url: Target | str, limit: int = 30) -> list[tuple[da
         f"ORDER BY checked_at DESC LIMIT {int(limit)}",
     )
     return [(_aware(at), float(score)) for at, score in reversed(rows or [])]
+
+
+def failing_leads(target_or_url: Target | str, lead_ids: Sequence[int]) -> pd.DataFrame:
+    """A rule's sample of failing leads as the drill-downs list leads (named pipeline, stage
+    and seller), for the page to link to Kommo; leads the model no longer holds are left out."""
+    target = _target(target_or_url)
+    model = Model(TABLE_COLUMNS, model_schema(target))
+    ids = [int(i) for i in lead_ids]
+    leads = model.fact_leads
+    chosen = leads.filter(leads.lead_id.isin(ids or [-1])).select(*metric_series.LEAD_LIST_COLUMNS)
+    return run_all(target, {"leads": metric_series.named(model, chosen)})["leads"]
