@@ -637,7 +637,7 @@ def reconciliation_result(
         api = asyncio.run(_api_ids(settings, periods, transport))
     except (KommoAnalyticsError, httpx.HTTPError, OSError) as exc:
         reason = exc.message if isinstance(exc, KommoAnalyticsError) else first_line(exc)
-        return skipped(f"the Kommo API could not be reached: {reason}")
+        return skipped(f"the Kommo API could not be asked: {reason}")
     # SQL text: a table name the code qualifies; no user value.
     probe = f"SELECT 1 FROM {target.qualified('leads')} WHERE 1 = 0"  # nosec B608
     if _sql.rows_if_present(target, probe) is None:
