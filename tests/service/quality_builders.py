@@ -187,7 +187,7 @@ def build(url: str, data_dir: Path, *, leads: list[dict[str, Any]] | None = None
                         {"item": "subdomain", "value": "acme"},
                         {"item": "timezone", "value": "America/Sao_Paulo"},
                     ],
-                ),  # fmt: skip
+                ),
             },
         )
     Warehouse(target, data_dir).publish()
