@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from kommo_analytics.service import quality
+from kommo_analytics.service.quality import quality_after_build
 from kommo_analytics.sync.engine import SyncOptions
 from kommo_analytics.sync.streams import parse_streams
 from kommo_analytics.warehouse import reader
@@ -98,3 +99,28 @@ def test_an_api_that_refuses_skips_the_rule_with_the_reason(synced: tuple[str, P
     )
     assert result.status == "skipped" and result.checked == 0 and result.score == 100.0
     assert result.values["reason"].startswith("the Kommo API could not be asked:")
+
+
+def test_a_sync_stores_a_check_without_the_reconciliation(synced: tuple[str, Path]) -> None:
+    """The sync's after-build steps as `kommo-analytics sync` composes them: the forecast
+    snapshot, then the checks, stored before the publish (so readers see the run at once)."""
+    from kommo_analytics.service.snapshots import snapshot_after_build
+    from kommo_analytics.sync.runner import after_build_steps, run_sync
+
+    url, base = synced
+    acc = account(seed=3)
+    settings = settings_for("http://kommo.test", acc.state.tokens.demo_token, base, url)
+    result = run_sync(
+        settings,
+        SyncOptions(streams=parse_streams("leads")),
+        transport=httpx.ASGITransport(app=acc.app),
+        clock=acc.clock,
+        after_build=after_build_steps(snapshot_after_build, quality_after_build),
+    )
+    assert result.status == "ok"
+    run = quality.latest_quality(url)
+    assert run is not None
+    (recon,) = [r for r in run.rules if r.rule == "reconciliation"]
+    assert recon.status == "skipped" and "inside a sync" in recon.values["reason"]
+    # Checked at the sync's clock (the emulated account's), not the machine's.
+    assert abs(run.checked_at.timestamp() - acc.clock.now) < 60
