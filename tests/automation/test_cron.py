@@ -83,9 +83,12 @@ def test_install_twice_leaves_the_users_lines_untouched_and_one_set_of_ours(
     log = clean_env / "data" / "logs" / "cron.log"
     assert all(f"cd {clean_env} && {{" in j and f">> {log} 2>&1" in j for j in jobs)
     assert (clean_env / "data" / "logs").is_dir()
-    assert jobs[0].startswith("*/15 * * * * ") and " sync && " in jobs[0]
-    assert " check; " in jobs[0] and " alerts run; " in jobs[0]
-    assert " sync --full && " in jobs[1]
+    # An incremental sync runs the checks that need no API call itself; the whole `check`, with
+    # its reconciliation requests, follows the daily full sync. Alerts follow both, failed or not.
+    assert jobs[0].startswith("*/15 * * * * ") and " sync; " in jobs[0]
+    assert " check; " not in jobs[0] and " alerts run; " in jobs[0]
+    exe = jobs[0].split("{ ", 1)[1].split(" sync", 1)[0]
+    assert f"{exe} sync --full && {exe} check; {exe} alerts run; }}" in jobs[1]
     assert " health; " in jobs[2] and " report weekly --send; " in jobs[3]
     # The command by its absolute path: cron's PATH has no .venv.
     command = jobs[0].split("{ ", 1)[1].split(" sync", 1)[0]

@@ -135,17 +135,11 @@ def test_a_skipped_or_silent_job_is_never_shown_as_succeeded(
     assert "job silent: FAILED" in caplog.text and "not an outcome" in caplog.text
 
 
-def test_missing_jobs_fail_and_are_logged(tmp_path: Path) -> None:
-    # checks, alerts and the weekly report live on other branches until the merge: their
-    # import failing is a failed job, not a success.
-    runner_ = serve.Runner({"nope": jobs.DEFAULT_JOBS["checks"]}, context(tmp_path), LOG)
-    status = runner_._run("nope")
-    try:
-        import kommo_analytics.service.quality  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        assert status == "failed"
-    else:  # after the merge the real checks run; they need a warehouse this test has not
-        assert status in ("ok", "warning", "failed")
+def test_a_real_job_that_cannot_do_its_work_is_a_failure(tmp_path: Path) -> None:
+    # The real data-quality job on a data folder no sync has filled: the checks have nothing to
+    # read, which is a failed job — never one logged as done.
+    runner_ = serve.Runner({"checks": jobs.DEFAULT_JOBS["checks"]}, context(tmp_path), LOG)
+    assert runner_._run("checks") == "failed"
 
 
 def test_sigterm_finishes_the_running_job_skips_the_queued_one_and_stops_the_child(
@@ -201,7 +195,8 @@ def test_the_plan_of_the_settings_in_the_accounts_zone() -> None:
     assert set(plan) == {"sync", "full_sync", "health", "weekly_report"}
     assert plan["sync"].trigger.interval.total_seconds() == 600
     assert plan["health"].trigger.interval.total_seconds() == 1800
-    assert plan["sync"].then_if_ok == ("checks",) and plan["sync"].then == ("alerts",)
+    assert plan["sync"].then_if_ok == () and plan["sync"].then == ("alerts",)
+    assert plan["full_sync"].then_if_ok == ("checks",) and plan["full_sync"].then == ("alerts",)
     assert plan["health"].then == ("alerts",)
     # Wednesday 2026-11-25 12:00 in São Paulo: the full sync next at 06:30 on the 26th, the
     # report on Tuesday 1 December at 07:15, both in the account's zone.

@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from kommo_analytics.automation import weekly
 from kommo_analytics.cli.main import app
 from kommo_analytics.settings import Settings
+from tests.mailbox import Mailbox, smtp_server
 
 runner = CliRunner()
 AS_OF = "2026-11-25T12:00"  # a Wednesday in São Paulo, when the generated history ends
@@ -47,31 +44,12 @@ def flat(text: str) -> str:
     return re.sub(r"[\s\u00a0\u202f\u2009]+", " ", text)
 
 
-class Inbox:
-    """aiosmtpd handler keeping each message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Run:
     output: str
     pdf_path: Path
     pdf_text: str  # flattened
-    inbox: Inbox
+    inbox: Mailbox
     warehouse: Path
 
 
@@ -92,11 +70,7 @@ def run(synced_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     server, in an empty folder with only the e-mail settings set."""
     folder = tmp_path_factory.mktemp("weekly")
     warehouse = synced_dir / "warehouse"
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server() as inbox:
         with pytest.MonkeyPatch.context() as mp:
             mp.chdir(folder)
             for name in ("DATABASE_URL", "KOMMO_ACCESS_TOKEN", "ALERT_EMAILS", "SMTP_USERNAME",
@@ -104,7 +78,7 @@ def run(synced_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 mp.delenv(name, raising=False)
             mp.setenv("DATA_DIR", str(warehouse))
             mp.setenv("SMTP_HOST", "127.0.0.1")
-            mp.setenv("SMTP_PORT", str(port))
+            mp.setenv("SMTP_PORT", str(inbox.port))
             mp.setenv("SMTP_SECURITY", "none")
             mp.setenv("SMTP_FROM", "Kommo Analytics <analytics@example.com>")
             mp.setenv("REPORT_EMAILS", "boss@example.com, sales@example.com")
@@ -113,8 +87,6 @@ def run(synced_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         path = folder / f"kommo-weekly-{WEEK}.pdf"
         text = "\n".join(page.extract_text() for page in PdfReader(path).pages)
         yield Run(result.output, path, flat(text), inbox, warehouse)
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +197,7 @@ def test_the_english_report_would_be_caught_by_the_month_check(synced_dir: Path)
 
 def test_send_delivers_one_message_with_the_pdf_attached(run: Run) -> None:
     assert len(run.inbox.messages) == 1
-    recipients, message = run.inbox.messages[0]
+    recipients, message = run.inbox.recipients[0], run.inbox.messages[0]
     assert recipients == ["boss@example.com", "sales@example.com"]
     assert message["Subject"] == "Relatório semanal — Distribuidora Cerrado ME — semana 47 de 2026"
     assert "Sent to boss@example.com, sales@example.com" in flat(run.output)

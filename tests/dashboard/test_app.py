@@ -254,6 +254,7 @@ def test_both_pages_render_from_the_synced_warehouse(make_app: MakeApp, synced_u
         "Atualização por fluxo",
         "Códigos de rastreamento",
         "Linhas por tabela",
+        "Qualidade dos dados",
     ]
     assert len(app.dataframe) == 4
     assert any("qualidade" in i.value for i in app.info)
@@ -272,7 +273,7 @@ def test_without_a_sync_every_page_says_how_to_get_data(
         assert not app.dataframe
         (message,) = [i.value for i in app.info if "sync" in i.value]
         assert "`kommo-analytics sync`" in message and "`./scripts/demo.sh`" in message
-    assert any("Data-quality checks do not exist yet" in c.value for c in app.caption)
+    assert any("Data-quality checks run after the first sync" in c.value for c in app.caption)
     # The sidebar still works: no pipeline or seller to offer, the language still switches.
     assert app.sidebar.multiselect(key=w(filters.K_PIPELINES, "en")).options == []
 

@@ -265,7 +265,7 @@ def test_data_health_and_navigation_keep_the_filters(
     expect(page.get_by_role("heading", name="Data health")).to_be_visible()
     for heading in ("Last sync runs", "Freshness per stream", "Rows per table", "Tracking codes"):
         expect(page.get_by_role("heading", name=heading)).to_be_visible()
-    expect(page.get_by_text("Data-quality checks do not exist yet.")).to_be_visible()
+    expect(page.get_by_text("No data-quality check has run yet")).to_be_visible()
     expect(page.get_by_test_id("stDataFrame")).to_have_count(4)
     screenshots(
         browser,

@@ -412,7 +412,9 @@ def warehouse(
     con = duckdb.connect(":memory:")
     con.execute(f"CREATE SCHEMA {MODEL_SCHEMA}")
     for name, table in MODEL_TABLES.items():
-        frame = tables[name] if table.derived else pd.DataFrame(list(inputs[name]))
+        # History tables no metric reads (the data-quality runs) are created empty.
+        rows = inputs.get(name, ())
+        frame = tables[name] if table.derived else pd.DataFrame(list(rows))
         _create(con, table, frame)
     return con
 

@@ -201,7 +201,9 @@ def entries(
         line = f"cd {shlex.quote(str(folder))} && {{ {' '.join(steps)} }} >> {log} 2>&1"
         return line.replace("%", r"\%")
 
-    after_sync = (f"{exe} check;", f"{exe} alerts run;")
+    # As in `serve`: every sync runs the checks that need no API call itself; the whole `check`
+    # (with the reconciliation's requests) follows the daily full sync only.
+    alerts = f"{exe} alerts run;"
     hour, minute = parse_clock(settings.full_sync_time, "FULL_SYNC_TIME")
     _, full_hour, full_minute = in_system_zone(None, hour, minute, account_zone, system_zone, today)
     day, report_hour, report_minute = parse_weekly(
@@ -212,10 +214,10 @@ def entries(
     )
     lines = (
         f"{every(settings.sync_interval_minutes, 'SYNC_INTERVAL_MINUTES')} "
-        + run(f"{exe} sync &&", *after_sync),
-        f"{full_minute} {full_hour} * * * " + run(f"{exe} sync --full &&", *after_sync),
+        + run(f"{exe} sync;", alerts),
+        f"{full_minute} {full_hour} * * * " + run(f"{exe} sync --full &&", f"{exe} check;", alerts),
         f"{every(settings.health_interval_minutes, 'HEALTH_INTERVAL_MINUTES')} "
-        + run(f"{exe} health;", f"{exe} alerts run;"),
+        + run(f"{exe} health;", alerts),
         f"{local_minute} {local_hour} * * {local_day} " + run(f"{exe} report weekly --send;"),
     )
     converted = (

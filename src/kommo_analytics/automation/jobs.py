@@ -53,7 +53,7 @@ JobFunction = Callable[[JobContext], JobOutcome]
 
 def _sync(ctx: JobContext, *, full: bool) -> JobOutcome:
     from kommo_analytics.service.account import target_for
-    from kommo_analytics.service.snapshots import snapshot_after_build
+    from kommo_analytics.service.after_sync import AFTER_BUILD
     from kommo_analytics.sync.engine import SyncOptions
     from kommo_analytics.sync.lock import writer_active
     from kommo_analytics.sync.progress import LogReporter
@@ -74,7 +74,7 @@ def _sync(ctx: JobContext, *, full: bool) -> JobOutcome:
         SyncOptions(full=full),
         LogReporter(ctx.log.info, every=60),
         database_url=ctx.database_url,
-        after_build=snapshot_after_build,
+        after_build=AFTER_BUILD,
     )
     rows = sum(result.rows.values())
     requests = sum(result.requests.values())
@@ -116,10 +116,10 @@ def health(ctx: JobContext) -> JobOutcome:
 
 
 def checks(ctx: JobContext) -> JobOutcome:
-    from kommo_analytics.service.quality import run_checks  # type: ignore[import-not-found]
+    from kommo_analytics.service.quality import run_checks, summary
 
     run = run_checks(ctx.settings, ctx.clock(), database_url=ctx.database_url, reconcile=True)
-    return JobOutcome(f"data-quality checks stored: {run!r}"[:500])
+    return JobOutcome(summary(run), "warning" if run.errors else "ok")
 
 
 def alerts(ctx: JobContext) -> JobOutcome:

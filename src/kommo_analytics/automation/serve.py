@@ -15,9 +15,11 @@ Why it is built this way:
   start, the dashboard gets SIGTERM, and the process exits 0. A second signal stops at once.
 - **Jobs are a table of named callables** (:class:`Planned` says when and what follows), so the
   tests run the real scheduler with fast jobs of their own.
-- **Follow-ups run in the same turn**: data-quality checks after a sync that succeeded, alert
-  evaluation after every sync and health check — failed ones included, since "the sync failed"
-  is an alert.
+- **Follow-ups run in the same turn**: alert evaluation after every sync and health check —
+  failed ones included, since "the sync failed" is an alert — and, after the daily full sync,
+  the data-quality checks with the reconciliation against the API. Every sync already runs the
+  other checks itself, before it publishes (``service/after_sync.py``); the reconciliation's
+  requests are worth spending once a day, not every 15 minutes.
 
 The dashboard's command line and its access rule (no users, no address but loopback) are the
 CLI's (``cli/dashboard_cmd.py``): this module is handed a command to run and watches it.
@@ -153,7 +155,6 @@ def default_plan(settings: Settings, zone: tzinfo) -> list[Planned]:
             "sync",
             IntervalTrigger(seconds=settings.sync_interval_minutes * 60, timezone=zone),
             run_at_start=True,
-            then_if_ok=("checks",),
             then=("alerts",),
         ),
         Planned(

@@ -16,7 +16,6 @@ caller's choice), numbers, money and dates from the Babel helpers in ``text/i18n
 from __future__ import annotations
 
 import base64
-import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from kommo_analytics.metrics.results import (
     section,
 )
 from kommo_analytics.service import account as accounts
-from kommo_analytics.service import reports, targets
+from kommo_analytics.service import quality, reports, targets
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
 from kommo_analytics.text import i18n
@@ -269,16 +268,9 @@ def trend(frames: dict[str, pd.DataFrame], mondays: Sequence[date]) -> tuple[Wee
 
 
 def latest_quality(database_url: str) -> QualityScore | None:
-    """The last data-quality check's score, or None when none has run.
-
-    ``service/quality.py`` (``kommo-analytics check``) stores the runs; where it is not
-    installed yet there is no check, which the report says — it never shows a made-up score.
-    Imported by name at the call so this module works with or without it."""
-    try:
-        module = importlib.import_module("kommo_analytics.service.quality")
-    except ImportError:
-        return None
-    run = module.latest_quality(database_url)
+    """The last data-quality check's score, or None when none has run (which the report says:
+    it never shows a made-up score)."""
+    run = quality.latest_quality(database_url)
     if run is None:
         return None
     return QualityScore(score=float(run.score), checked_at=run.checked_at)

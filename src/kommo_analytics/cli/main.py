@@ -8,6 +8,7 @@ from kommo_analytics import __version__, files
 from kommo_analytics.cli import (
     alerts_cmd,
     backup_cmd,
+    check_cmd,
     dashboard_cmd,
     emulator_cmd,
     forecast_cmd,
@@ -79,3 +80,4 @@ serve_cmd.register(app)
 schedule_cmd.register(app)
 logs_cmd.register(app)
 report_cmd.register(app)
+check_cmd.register(app)

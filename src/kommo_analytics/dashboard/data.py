@@ -12,6 +12,7 @@ changes the cache key and the next render reads fresh data, while the TTL only b
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -20,9 +21,10 @@ import streamlit as st
 
 from kommo_analytics.dashboard import ENV_DATABASE_URL
 from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.service import account, health, leads
+from kommo_analytics.service import account, health, leads, quality
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.health import Status, WarehouseState
+from kommo_analytics.service.quality import QualityRun
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import DEFAULT_DATA_DIR, load_settings
 from kommo_analytics.text.i18n import Locale, t
@@ -139,3 +141,32 @@ def load_tracking_used(url: str, version: str) -> frozenset[str] | None:
 def load_leads(url: str, version: str, scope: Scope, timezone: str) -> pd.DataFrame:
     """The Leads explorer's rows: leads created on the scope's days in `timezone`."""
     return leads.created_in(account.target(url), scope, timezone)
+
+
+# -- data quality: stored runs of the checks (service/quality.py) ----------------------------------
+# Keyed by the warehouse version like the rest (a sync stores a run before it publishes); the
+# page's "run the checks" button clears them, since its run changes no version.
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_quality(url: str, version: str) -> QualityRun | None:
+    return quality.latest_quality(account.target(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_quality_trend(url: str, version: str) -> list[tuple[datetime, float]]:
+    return quality.quality_trend(account.target(url))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_failing_leads(url: str, version: str, lead_ids: tuple[int, ...]) -> pd.DataFrame:
+    return quality.failing_leads(account.target(url), lead_ids)
+
+
+def run_quality_checks(url: str) -> QualityRun:
+    """Run and store the checks now (with the reconciliation against the API when an account is
+    configured), then forget the cached runs so the page shows this one."""
+    run = quality.run_checks(load_settings(), datetime.now(UTC), database_url=url)
+    load_quality.clear()
+    load_quality_trend.clear()
+    return run

@@ -182,6 +182,31 @@ MODEL_TABLES: dict[str, ModelTable] = {
             ),
             derived=False,
         ),
+        # Data-quality checks (service/quality.py), one row per run: the score's trend.
+        ModelTable(
+            "quality_runs",
+            _cols(
+                "checked_at timestamp, score double, rules bigint, errors bigint, reconciled bool"
+            ),
+            derived=False,
+        ),
+        # Each rule's result per run (kept for the newest runs; sample: failing lead ids, JSON).
+        ModelTable(
+            "quality_results",
+            _cols(
+                "checked_at timestamp, rule text, severity text, checked bigint, failing bigint, "
+                "score double, sample text, values_json text"
+            ),
+            derived=False,
+        ),
+        ModelTable(
+            "quality_sellers",
+            _cols(
+                "checked_at timestamp, user_id bigint, name text, checked bigint, "
+                "failing bigint, score double"
+            ),
+            derived=False,
+        ),
     )
 }
 
@@ -199,6 +224,9 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
     "fact_tasks": (("task_id",), (("complete_till_local",), ("lead_id",))),
     "fact_activities": ((), (("created_local",), ("lead_id",))),
     "forecast_snapshots": (("made_on", "month"), ()),
+    "quality_runs": (("checked_at",), ()),
+    "quality_results": ((), (("checked_at",),)),
+    "quality_sellers": ((), (("checked_at",),)),
 }
 MODEL_TABLES = {
     name: replace(table, key=_KEYS[name][0], indexes=_KEYS[name][1]) if name in _KEYS else table

@@ -24,6 +24,15 @@ from kommo_analytics.warehouse.target import Target, parse_database_url
 AfterBuild = Callable[[Settings, Target, datetime], str]
 
 
+def after_build_steps(*steps: AfterBuild) -> AfterBuild:
+    """Several after-build steps as one, run in order: one line of progress output each."""
+
+    def run(settings: Settings, target: Target, now: datetime) -> str:
+        return "\n".join(step(settings, target, now) for step in steps)
+
+    return run
+
+
 def run_sync(
     settings: Settings,
     options: SyncOptions | None = None,

@@ -213,6 +213,6 @@ def test_alerts_run_prints_the_outcome_as_json(
     assert doc["fired"] == [{"key": "sync_failed", "trigger": "sync_failed", "level": "warning"}]
     assert doc["sent"] == [{"key": "sync_failed", "status": "new", "level": "warning"}]
     assert doc["deliveries"][0]["ok"] is True
-    # The quality checks are another module (service/quality.py), wired in when merged.
-    assert "quality_errors" in doc["skipped"] or "quality_errors" in doc["evaluated"]
+    # No data-quality check has run on this warehouse: nothing to alert on, and no error.
+    assert "quality_errors" in doc["evaluated"] and "quality_errors" not in doc["errors"]
     assert SECRET_PATH not in result.output

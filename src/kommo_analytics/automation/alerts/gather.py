@@ -1,13 +1,12 @@
 """The facts the triggers judge, read through the read service (and the health checks).
 
-Each trigger's facts are read on their own: one that cannot be read (no model built yet, the
-quality checks not installed) is reported and its conditions are left as they were — neither
-raised nor cleared — while the others go on.
+Each trigger's facts are read on their own: one that cannot be read (no model built yet, say)
+is reported and its conditions are left as they were — neither raised nor cleared — while the
+others go on.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,11 +18,9 @@ from kommo_analytics.automation.alerts import triggers
 from kommo_analytics.automation.alerts.conditions import Condition
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service import account as accounts
-from kommo_analytics.service import forecasts, health, health_checks, watch
+from kommo_analytics.service import forecasts, health, health_checks, quality, watch
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
-
-QUALITY_MODULE = "kommo_analytics.service.quality"
 
 
 class NotAvailable(Exception):
@@ -67,12 +64,7 @@ def _token(settings: Settings, url: str, now: datetime) -> list[Condition]:
 
 
 def latest_quality_errors(url: str) -> list[triggers.RuleFailure] | None:
-    """The failing error-level rules of the latest quality run (service/quality.py, imported
-    only here: an installation without it has no quality alerts, and says so)."""
-    try:
-        quality: Any = importlib.import_module(QUALITY_MODULE)
-    except ImportError:
-        raise NotAvailable("the data-quality checks are not installed") from None
+    """The failing error-level rules of the latest data-quality run; None before the first."""
     run = quality.latest_quality(url)
     if run is None:
         return None

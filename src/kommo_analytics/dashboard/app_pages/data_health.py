@@ -3,8 +3,9 @@
 Everything here is the sync's own bookkeeping (`sync_runs`, `sync_state`) and plain row counts;
 the sidebar filters do not apply. The last run's warnings (no time zone from Kommo, a column
 whose NULL share jumped) are shown above the runs. The tracking codes the leads carry are listed,
-marked when no channel rule uses them. Data-quality checks are not built yet, and the page says
-so instead of showing a result it does not have.
+marked when no channel rule uses them. Below them, the data-quality checks' latest stored run
+(service/quality.py): the overall score and its trend, each rule's result, the score per seller,
+and each rule's failing leads linked to Kommo; before any run, a button that runs them.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import auth, components, data, filters
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.health import RAW_TABLES, SetupWarnings
+from kommo_analytics.service.quality import QualityRun
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -49,7 +52,19 @@ TRACKING_COLUMNS: Final = (
     ("used", "health.col.used"),
 )
 NUMBER_COLUMNS: Final = frozenset(
-    {"requests", "retries", "rate_limited", "rows_total", "rows", "leads"}
+    {"requests", "retries", "rate_limited", "rows_total", "rows", "leads", "failing", "score"}
+)
+RULE_COLUMNS: Final = (
+    ("rule", "quality.col.rule"),
+    ("severity", "quality.col.severity"),
+    ("failing", "quality.col.failing"),
+    ("score", "quality.col.score"),
+    ("message", "quality.col.message"),
+)
+SELLER_COLUMNS: Final = (
+    ("seller", "quality.col.seller"),
+    ("failing", "quality.col.failing"),
+    ("score", "quality.col.score"),
 )
 KNOWN_RUN_STATUSES: Final = frozenset({"ok", "failed", "running", "interrupted"})
 KNOWN_RUN_MODES: Final = frozenset({"full", "incremental"})
@@ -246,6 +261,127 @@ def setup_messages(found: SetupWarnings, locale: Locale, shown: int = 3) -> list
     return messages
 
 
+def rules_frame(run: QualityRun, locale: Locale) -> pd.DataFrame:
+    """One row per rule: its name, severity, failing of checked, score and message with the
+    fix, in the reader's language."""
+    return pd.DataFrame(
+        {
+            "rule": [t(f"quality.rule.{r.rule}", locale) for r in run.rules],
+            "severity": [t(f"quality.severity.{r.severity}", locale) for r in run.rules],
+            "failing": [
+                f"{i18n.number(r.failing, locale)} / {i18n.number(r.checked, locale)}"
+                for r in run.rules
+            ],
+            "score": [components.fmt_number(r.score, locale, 1) for r in run.rules],
+            "message": [t(r.message_key, locale, **r.message_values()) for r in run.rules],
+        }
+    )
+
+
+def sellers_frame(run: QualityRun, locale: Locale) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "seller": [s.name or str(s.user_id) for s in run.sellers],
+            "failing": [
+                f"{i18n.number(s.failing, locale)} / {i18n.number(s.checked, locale)}"
+                for s in run.sellers
+            ],
+            "score": [components.fmt_number(s.score, locale, 1) for s in run.sellers],
+        }
+    )
+
+
+def trend_figure(trend: list[tuple[datetime, float]], zone: tzinfo, locale: Locale) -> go.Figure:
+    """The overall score per stored run, on the account's clock."""
+    times = [moment.astimezone(zone).replace(tzinfo=None) for moment, _ in trend]
+    fig = go.Figure(
+        go.Scatter(
+            x=times,
+            y=[score for _, score in trend],
+            mode="lines+markers",
+            name=t("quality.page.trend_axis", locale),
+        )
+    )
+    fig.update_layout(
+        title=t("quality.page.trend", locale),
+        yaxis={"title": t("quality.page.trend_axis", locale), "range": [0, 100.5]},
+        separators=components.separators(locale),
+        height=260,
+    )
+    return fig
+
+
+def _run_button(view: filters.View) -> None:
+    locale = view.locale
+    if st.button(t("quality.page.run", locale), key="quality.run"):
+        with st.spinner(t("quality.page.running", locale)):
+            try:
+                data.run_quality_checks(view.warehouse.url)
+            except KommoAnalyticsError as exc:
+                data.show_error(exc, locale)
+                return
+        st.rerun()
+
+
+def _quality_section(view: filters.View) -> None:
+    locale, warehouse = view.locale, view.warehouse
+    st.subheader(t("quality.title", locale))
+    try:
+        run = data.load_quality(warehouse.url, warehouse.version)
+        trend = data.load_quality_trend(warehouse.url, warehouse.version) if run else []
+    except KommoAnalyticsError as exc:
+        data.show_error(exc, locale)
+        return
+    if run is None:
+        st.info(t("quality.page.none", locale))
+        _run_button(view)
+        return
+    at = i18n.moment(run.checked_at, view.zone, locale)
+    st.metric(
+        t("quality.title", locale),
+        components.fmt_number(run.score, locale, 1),
+        help=t("quality.page.formula", locale),
+    )
+    st.caption(t("quality.overall", locale, score=components.fmt_number(run.score, locale, 1),
+                 at=at))  # fmt: skip
+    if len(trend) > 1:
+        components.plot(trend_figure(trend, view.zone, locale), key="quality.trend")
+    st.markdown(f"**{t('quality.page.rules', locale)}**")
+    _table(rules_frame(run, locale), RULE_COLUMNS, view, "quality_rules")
+    if run.sellers:
+        st.markdown(f"**{t('quality.page.sellers', locale)}**")
+        _table(sellers_frame(run, locale), SELLER_COLUMNS, view, "quality_sellers")
+    _failing_leads(view, run)
+    _run_button(view)
+
+
+def _failing_leads(view: filters.View, run: QualityRun) -> None:
+    """A rule's failing leads, each linked to Kommo (the drill-downs' lead table)."""
+    locale, warehouse = view.locale, view.warehouse
+    with_leads = [r for r in run.rules if r.sample_lead_ids]
+    st.markdown(f"**{t('quality.page.failing', locale)}**")
+    if not with_leads:
+        st.info(t("quality.page.no_leads", locale))
+        return
+    labels = [t(f"quality.rule.{r.rule}", locale) for r in with_leads]
+    picked = st.selectbox(t("quality.page.pick", locale), labels, key=f"quality.pick.{locale}")
+    rule = with_leads[labels.index(picked)]
+    try:
+        frame = data.load_failing_leads(warehouse.url, warehouse.version, rule.sample_lead_ids)
+    except KommoAnalyticsError as exc:
+        data.show_error(exc, locale)
+        return
+    st.caption(t("quality.page.sample", locale, count=i18n.number(len(frame), locale)))
+    acc = view.account
+    components.lead_table(
+        frame,
+        view,
+        acc.currency if acc else None,
+        acc.subdomain if acc else None,
+        name=f"quality_{rule.rule}",
+    )
+
+
 def render() -> None:
     auth.refuse_unless_whole_account()
     view = filters.current_view()
@@ -299,7 +435,7 @@ def render() -> None:
     st.subheader(t("health.counts", locale))
     _table(counts_frame(counts, locale), COUNT_COLUMNS, view, "row_counts")
 
-    st.info(t("health.quality", locale))
+    _quality_section(view)
 
 
 if __name__ == "__main__":
