@@ -150,13 +150,14 @@ def test_the_pdf_carries_the_numbers_of_metrics_json_for_that_week(
     for reason in sales["loss_reasons"][: weekly.TOP_LOSS_REASONS]:
         name = "Não informado" if reason["reason"] == "not specified" else reason["reason"]
         assert f"{name} {reason['count']} {flat(f.pct(reason['share_pct']))}" in run.pdf_text
-    # The month's forecast range (P10–P90) and P50.
+    # The month's forecast range (P10–P90) and P50, in whole reais: an estimate has no cents.
     current = next(m for m in data["forecast"]["months"] if m["month"] == "2026-11")
     for key in ("revenue_p10", "revenue_p50", "revenue_p90"):
-        assert flat(f.money(current[key])) in run.pdf_text, key
+        assert flat(f.estimate(current[key])) in run.pdf_text, key
+        assert flat(f.money(current[key])) not in run.pdf_text, key
     # The funnel of each pipeline: the stages reached.
     for pipeline in data["funnel"]:
-        assert f"{pipeline['name']}: {pipeline['leads']} leads, {pipeline['won']} ganhos" \
+        assert f"{pipeline['name']} — leads: {pipeline['leads']} · ganhos: {pipeline['won']}" \
             in run.pdf_text  # fmt: skip
 
 

@@ -372,6 +372,14 @@ class Formats:
             return self.number(value, 2)
         return i18n.money(round(value, 2), self.currency, self.locale)
 
+    def estimate(self, value: float | None) -> str:
+        """An estimated amount (the forecast's range): whole currency units."""
+        if value is None:
+            return "—"
+        if not self.currency:
+            return self.number(value)
+        return i18n.money(value, self.currency, self.locale, whole=True)
+
     def pct(self, value: float | None) -> str:
         return "—" if value is None else f"{i18n.number(round(value, 1), self.locale)} %"
 
@@ -491,8 +499,8 @@ def forecast_lines(weekly: WeeklyReport) -> tuple[list[str], list[str]]:
     current = next((m for m in forecast.months if m.month == forecast.month), None)
     if forecast.status == "ok" and current is not None:
         lines.append(
-            t("report.forecast.range", lang, month=month, p10=f.money(current.revenue_p10),
-              p50=f.money(current.revenue_p50), p90=f.money(current.revenue_p90))
+            t("report.forecast.range", lang, month=month, p10=f.estimate(current.revenue_p10),
+              p50=f.estimate(current.revenue_p50), p90=f.estimate(current.revenue_p90))
         )  # fmt: skip
     elif forecast.status == "not_built":
         lines.append(t("report.forecast.not_built", lang))

@@ -37,7 +37,7 @@ def to_json(run: QualityRun) -> dict[str, object]:
                 "checked": r.checked,
                 "failing": r.failing,
                 "score": r.score,
-                "message": t(r.message_key, CLI_LOCALE, **r.message_values()),
+                "message": t(r.message_key, CLI_LOCALE, **r.message_values(CLI_LOCALE)),
                 "key": r.message_key,
                 "values": r.values,
                 "sample_lead_ids": list(r.sample_lead_ids),
@@ -75,7 +75,7 @@ def print_run(run: QualityRun, out: Console) -> None:
             t(f"quality.severity.{r.severity}", CLI_LOCALE),
             f"{i18n.number(r.failing, CLI_LOCALE)} / {i18n.number(r.checked, CLI_LOCALE)}",
             _score(r.score),
-            t(r.message_key, CLI_LOCALE, **r.message_values()),
+            t(r.message_key, CLI_LOCALE, **r.message_values(CLI_LOCALE)),
         ]
         for r in run.rules
     ]

@@ -39,6 +39,8 @@ from kommo_analytics.service import _sql
 from kommo_analytics.service.reports import TABLE_COLUMNS
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.lock import writer_lock
+from kommo_analytics.text import i18n
+from kommo_analytics.text.languages import Locale
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.loader import Warehouse
@@ -102,8 +104,13 @@ class RuleResult:
             return f"quality.{self.rule}.fail"
         return f"quality.{self.status}" if self.status != "skipped" else "quality.skipped"
 
-    def message_values(self) -> dict[str, str]:
-        return {"failing": str(self.failing), "checked": str(self.checked), **self.values}
+    def message_values(self, locale: Locale) -> dict[str, str]:
+        """The message's placeholders, the counts written as ``locale`` writes numbers."""
+        return {
+            "failing": i18n.number(self.failing, locale),
+            "checked": i18n.number(self.checked, locale),
+            **self.values,
+        }
 
 
 @dataclass(frozen=True)
@@ -770,7 +777,7 @@ def run_checks(
         if reconcile
         else skipped("not asked for (--no-reconcile)")
     )
-    with writer_lock(target, settings.data_dir):
+    with writer_lock(target, settings.data_dir, "data-quality check"):
         run = check_and_store(target, now, reconciliation)
         Warehouse(target, settings.data_dir).publish()
     return run

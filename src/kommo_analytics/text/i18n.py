@@ -8,6 +8,7 @@ locale, never by hand, so a thousands separator or a date order cannot differ be
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date, datetime, timedelta, tzinfo
 from importlib import resources
@@ -108,10 +109,21 @@ def number(value: float, locale: Locale) -> str:
     return format_decimal(value, locale=babel_id(locale))
 
 
-def money(value: float | None, currency: str, locale: Locale) -> str:
+def money(value: float | None, currency: str, locale: Locale, *, whole: bool = False) -> str:
+    """``whole``: no cents — for estimates (a forecast's range), where cents would claim a
+    precision the number does not have."""
     if value is None:
         return ""
-    return format_currency(value, currency, locale=babel_id(locale))
+    if not whole:
+        return format_currency(value, currency, locale=babel_id(locale))
+    pattern = BabelLocale.parse(babel_id(locale)).currency_formats["standard"].pattern
+    return format_currency(
+        value,
+        currency,
+        format=re.sub(r"\.0+", "", pattern),
+        locale=babel_id(locale),
+        currency_digits=False,
+    )
 
 
 def compact_money(value: float, currency: str | None, locale: Locale) -> str:

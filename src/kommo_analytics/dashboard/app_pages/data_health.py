@@ -273,7 +273,7 @@ def rules_frame(run: QualityRun, locale: Locale) -> pd.DataFrame:
                 for r in run.rules
             ],
             "score": [components.fmt_number(r.score, locale, 1) for r in run.rules],
-            "message": [t(r.message_key, locale, **r.message_values()) for r in run.rules],
+            "message": [t(r.message_key, locale, **r.message_values(locale)) for r in run.rules],
         }
     )
 
