@@ -20,6 +20,7 @@ what others can read or write, for the data-health warning.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import stat
@@ -110,3 +111,21 @@ def chmod_hint(paths: list[Path], roots: Iterable[Path], *, shown: int = 5) -> s
 
 def _quoted(path: Path) -> str:
     return shlex.quote(str(path))
+
+
+def write_private_json(path: Path, document: object) -> None:
+    """Replace ``path`` with ``document`` as JSON, whole or not at all: a temporary file created
+    0600 (a chmod afterwards would leave a moment when others can read it), flushed to disk,
+    then renamed over ``path``. The folder must exist."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -38,6 +38,7 @@ from kommo_analytics.metrics.results import (
     Pipeline,
     Report,
     Seller,
+    kpi_values,
     section,
 )
 from kommo_analytics.service import account as accounts
@@ -203,26 +204,6 @@ KPIS: Final[tuple[tuple[str, Kind, str | None], ...]] = (
     ("cost_per_lead", "money", "cost_per_lead"),
     ("marketing_roi_pct", "pct", "marketing_roi_pct"),
 )
-
-
-def kpi_values(report: Report) -> dict[str, float | None]:
-    """The KPIs' numbers as the report has them (so they equal ``metrics --json``)."""
-    leads = section(report.leads, "leads")
-    sales = section(report.sales, "sales")
-    acts = section(report.activities, "activities")
-    marketing = section(report.marketing, "marketing")
-    return {
-        "leads": float(leads.total),
-        "won": float(sales.won),
-        "revenue": sales.revenue,
-        "win_rate_pct": sales.win_rate_pct,
-        "avg_ticket": sales.avg_ticket,
-        "first_response_hours": leads.response_time.median_hours,
-        "task_completion_pct": acts.completion_rate_pct,
-        "sales_cycle_days": sales.sales_cycle_avg_days,
-        "cost_per_lead": leads.cost.per_lead,
-        "marketing_roi_pct": marketing.roi_pct,
-    }
 
 
 def kpis(report: Report, previous: Report, goals: dict[str, float] | None) -> tuple[Kpi, ...]:

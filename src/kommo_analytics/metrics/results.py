@@ -371,3 +371,24 @@ def section(value: T | None, name: str) -> T:
     if value is None:
         raise LookupError(f"the report has no {name!r} section: ask for it in its sections")
     return value
+
+
+def kpi_values(report: Report) -> dict[str, float | None]:
+    """The headline numbers, by KPI key, as the report has them (so they equal `metrics
+    --json`): the Overview's cards and the weekly report's table read these."""
+    leads = section(report.leads, "leads")
+    sales = section(report.sales, "sales")
+    acts = section(report.activities, "activities")
+    marketing = section(report.marketing, "marketing")
+    return {
+        "leads": float(leads.total),
+        "won": float(sales.won),
+        "revenue": sales.revenue,
+        "win_rate_pct": sales.win_rate_pct,
+        "avg_ticket": sales.avg_ticket,
+        "first_response_hours": leads.response_time.median_hours,
+        "task_completion_pct": acts.completion_rate_pct,
+        "sales_cycle_days": sales.sales_cycle_avg_days,
+        "cost_per_lead": leads.cost.per_lead,
+        "marketing_roi_pct": marketing.roi_pct,
+    }

@@ -14,7 +14,6 @@ The reach is one value, :attr:`User.allowed_sellers`, that goes into
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from filelock import FileLock
 
+from kommo_analytics import files
 from kommo_analytics.errors import ConfigError
 
 Role = Literal["admin", "manager", "seller"]
@@ -164,19 +164,7 @@ def save(path: Path, users: Sequence[User]) -> None:
         ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # Created 0600 from the start: a chmod afterwards would leave a moment when others can read.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    files.write_private_json(path, document)
 
 
 def _edit(path: Path) -> FileLock:

@@ -15,7 +15,7 @@ from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import month_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
-from kommo_analytics.metrics.results import Report, section
+from kommo_analytics.metrics.results import Report, kpi_values, section
 from kommo_analytics.service import targets
 from kommo_analytics.service.forecasts import Forecast, Range
 from kommo_analytics.settings import load_settings
@@ -30,26 +30,6 @@ COMPARED_SECTIONS = (
     "sales",
     "marketing",
 )  # what the change against the comparison period needs
-
-
-def kpi_values(report: Report) -> dict[str, float | None]:
-    """The numbers on the cards, taken from the report (so they equal `metrics --json`)."""
-    leads = section(report.leads, "leads")
-    sales = section(report.sales, "sales")
-    acts = section(report.activities, "activities")
-    marketing = section(report.marketing, "marketing")
-    return {
-        "leads": float(leads.total),
-        "won": float(sales.won),
-        "revenue": sales.revenue,
-        "win_rate_pct": sales.win_rate_pct,
-        "avg_ticket": sales.avg_ticket,
-        "first_response_hours": leads.response_time.median_hours,
-        "task_completion_pct": acts.completion_rate_pct,
-        "sales_cycle_days": sales.sales_cycle_avg_days,
-        "cost_per_lead": leads.cost.per_lead,
-        "marketing_roi_pct": marketing.roi_pct,
-    }
 
 
 # card key → (label key, definition key, target key or None, format, rate?)
