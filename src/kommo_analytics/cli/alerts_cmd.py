@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import typer
 
-from kommo_analytics.automation.alerts import evaluate_and_send, send_test
 from kommo_analytics.cli import values
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
@@ -29,6 +28,8 @@ alerts_app = App(
 def test_command() -> None:
     """Send a test message to every configured channel and say which worked. Exit code 1 when
     one failed or none is configured."""
+    from kommo_analytics.automation.alerts import send_test
+
     deliveries = send_test(load_settings())
     if not deliveries:
         typer.echo(t("alerts.cli.none", CLI_LOCALE), err=True)
@@ -50,6 +51,8 @@ def run_command(
     """Evaluate every alert trigger once and send what is new, still failing after the
     cooldown, or resolved. Exit code 1 when a trigger could not be evaluated or a delivery
     failed."""
+    from kommo_analytics.automation.alerts import evaluate_and_send
+
     outcome = evaluate_and_send(load_settings(), datetime.now(UTC), database_url=db)
     if as_json:
         typer.echo(json.dumps(outcome.to_json(), ensure_ascii=False, indent=2))

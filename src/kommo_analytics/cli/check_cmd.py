@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -14,10 +15,12 @@ from rich.console import Console
 from kommo_analytics.cli import values
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.tables import Column, table
-from kommo_analytics.service.quality import QualityRun, run_checks
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import t
+
+if TYPE_CHECKING:
+    from kommo_analytics.service.quality import QualityRun
 
 CLI_LOCALE: i18n.Locale = "en"
 JSON_VERSION = 1  # bumped when a key of the document changes meaning or goes away
@@ -106,6 +109,8 @@ def register(app: typer.Typer) -> None:
         pipelines or stages, stage moves backwards, duplicate contacts, sync gaps, counts
         against the API and more — each with a score; stored for the trend. Exit code 0 when
         no error-level rule fails, 1 when one does."""
+        from kommo_analytics.service.quality import run_checks
+
         run = run_checks(
             load_settings(), datetime.now(UTC), database_url=db, reconcile=not no_reconcile
         )

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from kommo_analytics.automation import weekly
 from kommo_analytics.cli import values
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
@@ -67,6 +66,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The weekly report: KPIs against the week before and the targets, trend, funnel, top
         sellers, loss reasons, forecast and data quality, as a PDF (and an e-mail with --send)."""
+        # Imported here: WeasyPrint and matplotlib would otherwise slow every command's start.
+        from kommo_analytics.automation import weekly
+
         settings = load_settings()
         chosen = weekly.parse_week(week) if week is not None else None
         locale = parse_lang(lang)
