@@ -83,3 +83,45 @@ def test_a_leads_tracking_fields_are_replaced_whole(warehouse_url: str, tmp_path
         "ORDER BY lead_id, code",
     )
     assert rows == [(1, "SOURCE_DOMAIN", "blog.example.com"), (2, "YCLID", "7263")]
+
+
+def test_bookkeeping_rows_are_written_by_key_without_a_dlt_run(
+    warehouse_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A watermark or a run's row is written after every commit of a sync: by two statements in
+    one transaction, not a dlt run (whose fixed cost was most of a small sync's load time)."""
+    from datetime import UTC, datetime
+
+    target = parse_database_url(warehouse_url)
+    warehouse = Warehouse(target, tmp_path / "data")
+    at = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+    # The first write creates the table from its declaration (through dlt).
+    warehouse.upsert("sync_state", [{"stream": "leads", "watermark": 1, "updated_at": at}])
+    runs: list[Any] = []
+    real_run = type(warehouse.pipeline).run
+    monkeypatch.setattr(
+        type(warehouse.pipeline),
+        "run",
+        lambda self, *a, **k: runs.append(a) or real_run(self, *a, **k),
+    )
+    later = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC)
+    warehouse.upsert(
+        "sync_state",
+        [
+            {"stream": "leads", "watermark": 2, "rows_total": 5, "updated_at": later},
+            {"stream": "tasks", "watermark": 7, "rows_total": None, "updated_at": later},
+        ],
+    )
+    assert runs == []
+    assert warehouse.watermarks() == {"leads": 2, "tasks": 7}
+    warehouse.publish()
+    rows = reader.query(
+        target,
+        f"SELECT stream, watermark, rows_total, updated_at FROM {target.qualified('sync_state')} "
+        "ORDER BY stream",
+    )
+    # The time is the instant written, whatever zone the driver hands it back in.
+    assert [(s, w, r) for s, w, r, _ in rows] == [("leads", 2, 5), ("tasks", 7, None)]
+    stored = rows[0][3]
+    as_utc = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
+    assert as_utc == later

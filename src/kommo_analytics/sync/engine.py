@@ -263,7 +263,7 @@ class SyncEngine:
             "error": r.error,
             "warnings": json.dumps(r.warnings, sort_keys=True) if r.warnings else None,
         }
-        await self._locked(lambda: self.warehouse.load({"sync_runs": [row]}))
+        await self._locked(lambda: self.warehouse.upsert("sync_runs", [row]))
 
     async def _locked(self, work: Callable[[], None]) -> None:
         # dlt runs one load at a time per pipeline; streams take turns.
@@ -384,7 +384,7 @@ class SyncEngine:
                     "rows_total": self.result.rows.get(stream.name, 0),
                     "updated_at": _dt(self.clock()),
                 }
-                self.warehouse.load({"sync_state": [state]})
+                self.warehouse.upsert("sync_state", [state])
             if time.monotonic() - self._last_publish >= self.options.publish_every_seconds:
                 self.warehouse.publish()
                 self._last_publish = time.monotonic()

@@ -29,6 +29,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from kommo_analytics import files, logs
 from kommo_analytics.errors import QueryError, WarehouseError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.tables import TABLES, Disposition, Table
-from kommo_analytics.warehouse.target import Target
+from kommo_analytics.warehouse.target import Kind, Target
 
 # dlt reads these when it is imported; set them before the first import.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -95,6 +96,7 @@ class Warehouse:
         self.data_dir = data_dir
         self.backend = backend_for(target)
         self._pipeline: Any = None
+        self._bookkeeping_tables: set[str] = set()  # bookkeeping tables known to exist
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -184,6 +186,50 @@ class Warehouse:
                     f"see {log_path(self.data_dir)} for details",
                 )
             raise problem from exc
+
+    def upsert(self, name: str, rows: Sequence[Row]) -> None:
+        """Write a few rows of a bookkeeping table (a watermark, a run's record) by key.
+
+        Two statements per row in one transaction rather than a dlt run: a run has a fixed cost
+        (a load package, the schema, dlt's state) of about half a second, and a sync writes a
+        watermark after every commit. The first write goes through dlt, which creates the table
+        from its declaration.
+        """
+        table = TABLES[name]
+        if name not in self._bookkeeping_tables:
+            if not self.has_table(name):
+                self.load({name: rows})
+                return
+            self._bookkeeping_tables.add(name)
+        unique: dict[tuple[Any, ...], Row] = {}
+        for row in rows:
+            unique[tuple(row[k] for k in table.primary_key)] = row
+        quote = self.backend.quote
+        qualified = self.table(name)
+        columns = table.column_names
+        where = " AND ".join(f"{quote(k)} = %s" for k in table.primary_key)
+        # SQL text: a declared table's name and columns; the values are parameters.
+        delete = f"DELETE FROM {qualified} WHERE {where}"  # nosec B608
+        insert = (
+            f"INSERT INTO {qualified} ({', '.join(quote(c) for c in columns)}) "  # nosec B608
+            f"VALUES ({', '.join(['%s'] * len(columns))})"
+        )
+        try:
+            with self.pipeline.sql_client() as client, client.begin_transaction():
+                for key, row in unique.items():
+                    client.execute_sql(delete, *key)
+                    client.execute_sql(insert, *(self._parameter(row.get(c)) for c in columns))
+        except Exception as exc:
+            raise self.backend.translate(exc, write=True) from exc
+
+    def _parameter(self, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if self.target.kind is Kind.MYSQL:
+                # MySQL's DATETIME has no zone; the loads store UTC there (pymysql would write
+                # an aware value's wall time in whatever zone it carries).
+                return value.replace(tzinfo=None)
+        return value
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
