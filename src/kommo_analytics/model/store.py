@@ -66,10 +66,8 @@ def _columns(name: str) -> list[str]:
 
 
 def _fetch(con: Any, target: Target, sql: str, columns: list[str]) -> pd.DataFrame:
-    cur = backend_for(target).cursor(con)
-    cur.execute(sql)
-    rows = cur.fetchall()
-    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
+    frame: pd.DataFrame = backend_for(target).fetch_frame(con, sql, columns)
+    return frame
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
