@@ -159,8 +159,10 @@ def _scaled_up(source: Path, dest: Path, copies: int) -> None:
                     SELECT * REPLACE (
                         id || '-{k}' AS id,
                         entity_id + {k * OFFSET} AS entity_id,
-                        CASE WHEN type IN ({activity}) THEN regexp_replace(
-                            value_after, '"id":\\s*\\d+', '"id":' || CAST(CAST(regexp_extract(
+                        CASE WHEN type IN ({activity})
+                              AND regexp_matches(value_after, '"id":\\s*\\d+')
+                             THEN regexp_replace(
+                            value_after, '"id":\\s*\\d+', '"id":' || CAST(TRY_CAST(regexp_extract(
                                 value_after, '"id":\\s*(\\d+)', 1) AS BIGINT) + {k * OFFSET}
                             AS VARCHAR))
                              ELSE value_after END AS value_after

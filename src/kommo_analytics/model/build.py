@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -112,6 +112,18 @@ def _int(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype("Int64")
 
 
+def _per_value(values: pd.Series, func: Callable[[Any], Any], missing: Any) -> pd.Series:
+    """``values.map(func)`` with ``missing`` for missing values, calling ``func`` once per
+    distinct value instead of once per row (a million leads carry a few hundred distinct tag
+    lists or UTM values). Always an object Series."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    for i, value in enumerate(uniques):
+        mapped[i] = func(value)
+    mapped[-1] = missing  # code -1
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
 def _bool(series: pd.Series) -> pd.Series:
     return series.astype("boolean").fillna(False).astype(bool)
 
@@ -131,8 +143,9 @@ def _extract(values: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
             # they and Python's `re` read alike; Python's stays for whatever Arrow cannot take.
             named = pattern.pattern.replace(r"(\d+)", r"(?P<v>\d+)")
             found = pc.extract_regex(text, named).field("v")
-            numbers = pc.cast(found, pa.int64()).to_pandas(types_mapper=_INT64.get)
-            return pd.Series(numbers.to_numpy(), index=values.index, dtype="Int64")
+            numbers: pd.Series = pc.cast(found, pa.int64()).to_pandas(types_mapper=_INT64.get)
+            numbers.index = values.index
+            return numbers
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         pass
     return _int(values.fillna("").astype(str).str.extract(pattern, expand=False))
@@ -329,11 +342,12 @@ def _text(value: Any) -> str | None:
 def tracking_values(lead_tracking: pd.DataFrame, lead_ids: pd.Series) -> pd.DataFrame:
     """Every tracking value of each lead: one column per lower-case code, one row per lead id
     (in ``lead_ids``' order, positional index)."""
-    values = lead_tracking["value"].astype(object).map(_text)
+    values = _per_value(lead_tracking["value"], _text, None)
     long = pd.DataFrame(
         {
             "lead_id": _int(lead_tracking["lead_id"]),
-            "code": lead_tracking["code"].astype(object).map(lambda c: str(c).strip().lower()),
+            # A key column: never missing.
+            "code": _per_value(lead_tracking["code"], lambda c: str(c).strip().lower(), None),
             "value": values,
         }
     ).dropna(subset=["lead_id", "value"])
@@ -408,8 +422,9 @@ def build_leads(
     )
     for column in TRACKING_COLUMNS.values():
         values = src[column] if column in src else pd.Series([None] * len(src), index=src.index)
-        text = values.astype(object).where(values.notna(), None)
-        leads[column] = text.map(lambda v: v.strip() or None if isinstance(v, str) else v)
+        leads[column] = _per_value(
+            values, lambda v: v.strip() or None if isinstance(v, str) else v, None
+        )
     # A lead's own creation time when it has one; a trashed lead's, from its creation event,
     # so it can still be counted by creation date in the data-quality figures.
     leads["created_at"] = leads["created_at"].fillna(
@@ -423,9 +438,11 @@ def build_leads(
     leads["created_local"] = _local(leads["created_at"], timezone)
     leads["closed_local"] = _local(leads["closed_at"], timezone)
     leads["cycle_days"] = _hours(leads["closed_at"], leads["created_at"]) / 24.0
-    tag_lists = leads["tags"].map(_tags)
-    leads["tags"] = tag_lists.map(lambda tags: json.dumps(tags, ensure_ascii=False))
-    leads["tag_count"] = tag_lists.map(len).astype("Int64")
+    tag_lists = _per_value(leads["tags"], _tags, [])
+    leads["tag_count"] = _per_value(leads["tags"], lambda v: len(_tags(v)), 0).astype("Int64")
+    leads["tags"] = _per_value(
+        leads["tags"], lambda value: json.dumps(_tags(value), ensure_ascii=False), "[]"
+    )
     # The typed columns come from the lead's own row, always current; lead_tracking adds every
     # other code (yclid, gclientid, an account's source_domain ...) for the rules to use.
     typed = [*TRACKING_COLUMNS.values()]
@@ -458,8 +475,8 @@ def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.D
         {
             "event_id": events["id"].astype(str),
             "type": events["type"],
-            "medium": events["type"].map(lambda t: ACTIVITY_TYPES[t][0]),
-            "direction": events["type"].map(lambda t: ACTIVITY_TYPES[t][1]),
+            "medium": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][0], None),
+            "direction": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][1], None),
             "created_by": _int(events["created_by"]),
             "created_at": _utc(events["created_at"]),
             "entity_type": events["entity_type"],
@@ -515,14 +532,18 @@ def build_tasks(
         for k, v in zip(ids, type_names, strict=True)
         if pd.notna(k) and isinstance(v, str) and v
     }
-    type_ids = [None if pd.isna(v) else int(v) for v in tasks["task_type_id"]]
-    tasks["kind"] = [
-        kinds.get(i) or TASK_KINDS.get(i, "other") if i is not None else "other" for i in type_ids
-    ]
+    type_ids = tasks["task_type_id"]
+    tasks["kind"] = _per_value(
+        type_ids,
+        lambda i: kinds.get(int(i)) or TASK_KINDS.get(int(i), "other"),
+        "other",
+    ).tolist()
     # A type the dictionary lacks keeps no name here: the dashboard names it by its id in the
     # reader's language (docs/architecture.md, the analytics model).
     tasks["type_name"] = pd.Series(
-        [names.get(i) if i is not None else None for i in type_ids], index=tasks.index, dtype=object
+        _per_value(type_ids, lambda i: names.get(int(i)), None).tolist(),
+        index=tasks.index,
+        dtype=object,
     )
     tasks["lead_id"] = tasks["entity_id"].where(tasks["entity_type"] == "leads")
     done = raw.events[
