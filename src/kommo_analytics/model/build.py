@@ -142,7 +142,7 @@ def _extract(values: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
             # Arrow's regular expressions, in C++. The patterns match JSON's ASCII digits, which
             # they and Python's `re` read alike; Python's stays for whatever Arrow cannot take.
             named = pattern.pattern.replace(r"(\d+)", r"(?P<v>\d+)")
-            found = pc.extract_regex(text, named).field("v")
+            found = pc.struct_field(pc.extract_regex(text, named), [0])  # no match: null
             numbers: pd.Series = pc.cast(found, pa.int64()).to_pandas(types_mapper=_INT64.get)
             numbers.index = values.index
             return numbers

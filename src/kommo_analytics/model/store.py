@@ -255,7 +255,8 @@ def insert_rows(con: Any, target: Target, table: ModelTable, frame: pd.DataFrame
         return
     backend = backend_for(target)
     name = model_qualified(target, table.name)
-    plain = frame[list(table.column_names)].copy()
+    # Copy-on-write: the selection shares the build's columns until one is replaced below.
+    plain = frame[list(table.column_names)]
     for column in table.columns:
         if column.type is M.MONEY:
             # Kept rows read back as Decimal, new ones arrive as float: one dtype for the frame.
@@ -321,6 +322,7 @@ def build_and_store(
                 built_at=datetime.fromtimestamp(now(), UTC),
                 timezone_override=timezone_override,
             )
+            del raw  # the raw frames are as large as the model: not kept while it is written
             on_step()
             ensure_tables(con, target, MODEL_TABLES.values())
             replace_tables(con, target, frames)
