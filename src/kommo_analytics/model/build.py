@@ -217,7 +217,11 @@ def build_channels(rules: ChannelRules) -> pd.DataFrame:
 def status_events(events: pd.DataFrame) -> pd.DataFrame:
     """``lead_status_changed`` events with the stages before and after, in time order per lead
     (ties within a second broken by the event id, which Kommo issues in time order)."""
-    moves = events[(events["type"] == "lead_status_changed") & (events["entity_type"] == "lead")]
+    is_move = (events["type"] == "lead_status_changed") & (events["entity_type"] == "lead")
+    # Only the columns used are taken: a filter copies every column it keeps (millions of texts).
+    moves = events.loc[
+        is_move, ["entity_id", "id", "created_at", "created_by", "value_before", "value_after"]
+    ]
     moves = pd.DataFrame(
         {
             "lead_id": _int(moves["entity_id"]),
@@ -364,7 +368,10 @@ def first_responses(
     leads: pd.DataFrame, events: pd.DataFrame, lead_contacts: pd.DataFrame
 ) -> pd.Series:
     """Earliest human outgoing contact on the lead or its contacts, at or after its creation."""
-    out = events[events["type"].isin(RESPONSE_TYPES)]
+    out = events.loc[
+        events["type"].isin(RESPONSE_TYPES),
+        ["entity_type", "entity_id", "created_at", "created_by"],
+    ]
     out = out[_int(out["created_by"]).fillna(0) != 0]
     out = pd.DataFrame(
         {
@@ -391,7 +398,10 @@ def first_responses(
 def creation_times(events: pd.DataFrame) -> pd.Series:
     """When each lead was created according to its ``lead_added`` event (the earliest, should a
     re-sync have stored it twice under another id), by lead id."""
-    added = events[(events["type"] == CREATION_EVENT) & (events["entity_type"] == "lead")]
+    added = events.loc[
+        (events["type"] == CREATION_EVENT) & (events["entity_type"] == "lead"),
+        ["entity_id", "created_at"],
+    ]
     times = pd.DataFrame({"lead_id": _int(added["entity_id"]), "at": _utc(added["created_at"])})
     return times.dropna().groupby("lead_id")["at"].min()
 
@@ -470,7 +480,10 @@ def build_leads(
 
 
 def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    events = raw.events[raw.events["type"].isin(list(ACTIVITY_TYPES))]
+    events = raw.events.loc[
+        raw.events["type"].isin(list(ACTIVITY_TYPES)),
+        ["id", "type", "created_by", "created_at", "entity_type", "entity_id", "value_after"],
+    ]
     acts = pd.DataFrame(
         {
             "event_id": events["id"].astype(str),
@@ -546,8 +559,9 @@ def build_tasks(
         dtype=object,
     )
     tasks["lead_id"] = tasks["entity_id"].where(tasks["entity_type"] == "leads")
-    done = raw.events[
-        (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task")
+    done = raw.events.loc[
+        (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task"),
+        ["entity_id", "created_at"],
     ]
     latest = (
         pd.DataFrame({"task_id": _int(done["entity_id"]), "at": _utc(done["created_at"])})

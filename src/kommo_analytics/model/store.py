@@ -127,23 +127,6 @@ def read_raw(con: Any, target: Target) -> RawFrames:
     )
 
 
-# DuckDB keeps the blocks a query read cached up to its memory limit (most of the machine's
-# memory by default): reading a million leads' raw tables left gigabytes cached next to the
-# frames. Capped while they are read; the write keeps the default.
-_DUCKDB_READ_MEMORY = "512MB"
-
-
-def _read_lean(con: Any, target: Target) -> RawFrames:
-    if target.kind is not Kind.DUCKDB:
-        return read_raw(con, target)
-    cur = backend_for(target).cursor(con)
-    cur.execute(f"SET memory_limit = '{_DUCKDB_READ_MEMORY}'")
-    try:
-        return read_raw(con, target)
-    finally:
-        cur.execute("RESET memory_limit")
-
-
 # -- writing ----------------------------------------------------------------------------------------
 
 
@@ -331,7 +314,7 @@ def build_and_store(
     prepare_writer(target)
     try:
         with reader.connect(target, write=True) as con:
-            raw = _read_lean(con, target)
+            raw = read_raw(con, target)
             on_step()
             frames = build_model(
                 raw,
