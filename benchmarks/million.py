@@ -24,6 +24,8 @@ during the step (sampled every 10 ms) are printed, with median, min and max over
     .venv/bin/python benchmarks/million.py --scale medium --runs 3
     .venv/bin/python benchmarks/million.py --scale large --runs 3
     .venv/bin/python benchmarks/million.py --scale medium --profile   # cProfile of one build
+    .venv/bin/python benchmarks/million.py --scale medium --save-reference  # before a change
+    .venv/bin/python benchmarks/million.py --scale medium --check    # after: the model is equal
 """
 
 from __future__ import annotations
