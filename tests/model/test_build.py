@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from kommo_analytics.model.build import build_model
+from kommo_analytics.model.build import _ID, _PIPELINE, _extract, _per_value, build_model
 from kommo_analytics.model.channels import ChannelRules, parse_rules
 from kommo_analytics.model.schema import DERIVED, MODEL_TABLES
 from tests.metrics.builders import (
@@ -361,3 +362,47 @@ def test_tasks_build_when_the_account_sent_no_task_types() -> None:
     facts = model(partial)["fact_tasks"].set_index("task_id")
     assert [facts.loc[i, "kind"] for i in (1, 2, 3)] == ["follow_up", "meeting", "other"]
     assert facts.loc[3, "type_name"] == "Visit" and facts.loc[1, "type_name"] is None
+
+
+EVENT_VALUES = [
+    '[{"lead_status": {"id": 142, "pipeline_id": 7001}}]',
+    '[{"note": {"id": 53092337}}]',
+    '[{"message": {"id": "b52e370c-ca03"}}, {"x": {"id": 9}}]',  # the first *number* counts
+    '[{"note":{"id" :  12}}]',
+    "[]",
+    "",
+    None,
+]
+
+
+def test_ids_are_read_from_event_values_alike_by_arrow_and_by_python() -> None:
+    for dtype in (object, "str"):
+        values = pd.Series(EVENT_VALUES, index=range(10, 17), dtype=dtype)
+        for pattern in (_ID, _PIPELINE):
+            got = _extract(values, pattern)
+            # What the model did before Arrow read them: Python's `re`, row by row.
+            found = [re.search(pattern, v) if isinstance(v, str) else None for v in EVENT_VALUES]
+            expected = pd.Series(
+                [int(m.group(1)) if m else None for m in found], index=values.index, dtype="Int64"
+            )
+            pd.testing.assert_series_equal(got, expected)
+    assert _extract(pd.Series(EVENT_VALUES, dtype=object), _ID).tolist()[:4] == [
+        142,
+        53092337,
+        9,
+        12,
+    ]
+
+
+def test_per_value_maps_each_distinct_value_once() -> None:
+    calls: list[object] = []
+
+    def upper(value: object) -> object:
+        calls.append(value)
+        return str(value).upper()
+
+    values = pd.Series(["a", None, "b", "a", "a", None], index=list("uvwxyz"), dtype="str")
+    got = _per_value(values, upper, "missing")
+    assert got.tolist() == ["A", "missing", "B", "A", "A", "missing"]
+    assert list(got.index) == list("uvwxyz")
+    assert sorted(calls) == ["a", "b"]

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kommo_analytics.kommo.entities import LOST_STATUS_ID, TRACKING_COLUMNS, WON_STATUS_ID
 from kommo_analytics.model.channels import ChannelRules
@@ -87,8 +89,8 @@ def _utc(series: pd.Series) -> pd.Series:
 
 def _at(keys: pd.Series, times: pd.Series) -> pd.Series:
     """Timestamps looked up by id (missing → NaT), aligned with ``keys``."""
-    found = times.reindex(keys.to_numpy()).astype(object).to_numpy()
-    return _utc(pd.Series(found, index=keys.index, dtype=object))
+    found = times.reindex(keys.to_numpy()).to_numpy()
+    return _utc(pd.Series(found, index=keys.index))
 
 
 def _local(utc_naive: pd.Series, timezone: str) -> pd.Series:
@@ -110,6 +112,18 @@ def _int(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype("Int64")
 
 
+def _per_value(values: pd.Series, func: Callable[[Any], Any], missing: Any) -> pd.Series:
+    """``values.map(func)`` with ``missing`` for missing values, calling ``func`` once per
+    distinct value instead of once per row (a million leads carry a few hundred distinct tag
+    lists or UTM values). Always an object Series."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    for i, value in enumerate(uniques):
+        mapped[i] = func(value)
+    mapped[-1] = missing  # code -1
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
 def _bool(series: pd.Series) -> pd.Series:
     return series.astype("boolean").fillna(False).astype(bool)
 
@@ -121,7 +135,23 @@ def _outcome(status: pd.Series) -> pd.Series:
 
 
 def _extract(values: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
+    """The number the pattern's group matches in each text (missing → <NA>), first match."""
+    try:
+        text = pa.array(values, from_pandas=True)
+        if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+            # Arrow's regular expressions, in C++. The patterns match JSON's ASCII digits, which
+            # they and Python's `re` read alike; Python's stays for whatever Arrow cannot take.
+            named = pattern.pattern.replace(r"(\d+)", r"(?P<v>\d+)")
+            found = pc.struct_field(pc.extract_regex(text, named), [0])  # no match: null
+            numbers: pd.Series = pc.cast(found, pa.int64()).to_pandas(types_mapper=_INT64.get)
+            numbers.index = values.index
+            return numbers
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
     return _int(values.fillna("").astype(str).str.extract(pattern, expand=False))
+
+
+_INT64 = {pa.int64(): pd.Int64Dtype()}
 
 
 def _frame(name: str, data: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +217,11 @@ def build_channels(rules: ChannelRules) -> pd.DataFrame:
 def status_events(events: pd.DataFrame) -> pd.DataFrame:
     """``lead_status_changed`` events with the stages before and after, in time order per lead
     (ties within a second broken by the event id, which Kommo issues in time order)."""
-    moves = events[(events["type"] == "lead_status_changed") & (events["entity_type"] == "lead")]
+    is_move = (events["type"] == "lead_status_changed") & (events["entity_type"] == "lead")
+    # Only the columns used are taken: a filter copies every column it keeps (millions of texts).
+    moves = events.loc[
+        is_move, ["entity_id", "id", "created_at", "created_by", "value_before", "value_after"]
+    ]
     moves = pd.DataFrame(
         {
             "lead_id": _int(moves["entity_id"]),
@@ -312,11 +346,12 @@ def _text(value: Any) -> str | None:
 def tracking_values(lead_tracking: pd.DataFrame, lead_ids: pd.Series) -> pd.DataFrame:
     """Every tracking value of each lead: one column per lower-case code, one row per lead id
     (in ``lead_ids``' order, positional index)."""
-    values = lead_tracking["value"].astype(object).map(_text)
+    values = _per_value(lead_tracking["value"], _text, None)
     long = pd.DataFrame(
         {
             "lead_id": _int(lead_tracking["lead_id"]),
-            "code": lead_tracking["code"].astype(object).map(lambda c: str(c).strip().lower()),
+            # A key column: never missing.
+            "code": _per_value(lead_tracking["code"], lambda c: str(c).strip().lower(), None),
             "value": values,
         }
     ).dropna(subset=["lead_id", "value"])
@@ -333,7 +368,10 @@ def first_responses(
     leads: pd.DataFrame, events: pd.DataFrame, lead_contacts: pd.DataFrame
 ) -> pd.Series:
     """Earliest human outgoing contact on the lead or its contacts, at or after its creation."""
-    out = events[events["type"].isin(RESPONSE_TYPES)]
+    out = events.loc[
+        events["type"].isin(RESPONSE_TYPES),
+        ["entity_type", "entity_id", "created_at", "created_by"],
+    ]
     out = out[_int(out["created_by"]).fillna(0) != 0]
     out = pd.DataFrame(
         {
@@ -360,7 +398,10 @@ def first_responses(
 def creation_times(events: pd.DataFrame) -> pd.Series:
     """When each lead was created according to its ``lead_added`` event (the earliest, should a
     re-sync have stored it twice under another id), by lead id."""
-    added = events[(events["type"] == CREATION_EVENT) & (events["entity_type"] == "lead")]
+    added = events.loc[
+        (events["type"] == CREATION_EVENT) & (events["entity_type"] == "lead"),
+        ["entity_id", "created_at"],
+    ]
     times = pd.DataFrame({"lead_id": _int(added["entity_id"]), "at": _utc(added["created_at"])})
     return times.dropna().groupby("lead_id")["at"].min()
 
@@ -391,8 +432,9 @@ def build_leads(
     )
     for column in TRACKING_COLUMNS.values():
         values = src[column] if column in src else pd.Series([None] * len(src), index=src.index)
-        text = values.astype(object).where(values.notna(), None)
-        leads[column] = text.map(lambda v: v.strip() or None if isinstance(v, str) else v)
+        leads[column] = _per_value(
+            values, lambda v: v.strip() or None if isinstance(v, str) else v, None
+        )
     # A lead's own creation time when it has one; a trashed lead's, from its creation event,
     # so it can still be counted by creation date in the data-quality figures.
     leads["created_at"] = leads["created_at"].fillna(
@@ -406,9 +448,11 @@ def build_leads(
     leads["created_local"] = _local(leads["created_at"], timezone)
     leads["closed_local"] = _local(leads["closed_at"], timezone)
     leads["cycle_days"] = _hours(leads["closed_at"], leads["created_at"]) / 24.0
-    tag_lists = leads["tags"].map(_tags)
-    leads["tags"] = tag_lists.map(lambda tags: json.dumps(tags, ensure_ascii=False))
-    leads["tag_count"] = tag_lists.map(len).astype("Int64")
+    tag_lists = _per_value(leads["tags"], _tags, [])
+    leads["tag_count"] = _per_value(leads["tags"], lambda v: len(_tags(v)), 0).astype("Int64")
+    leads["tags"] = _per_value(
+        leads["tags"], lambda value: json.dumps(_tags(value), ensure_ascii=False), "[]"
+    )
     # The typed columns come from the lead's own row, always current; lead_tracking adds every
     # other code (yclid, gclientid, an account's source_domain ...) for the rules to use.
     typed = [*TRACKING_COLUMNS.values()]
@@ -436,13 +480,16 @@ def build_leads(
 
 
 def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    events = raw.events[raw.events["type"].isin(list(ACTIVITY_TYPES))]
+    events = raw.events.loc[
+        raw.events["type"].isin(list(ACTIVITY_TYPES)),
+        ["id", "type", "created_by", "created_at", "entity_type", "entity_id", "value_after"],
+    ]
     acts = pd.DataFrame(
         {
             "event_id": events["id"].astype(str),
             "type": events["type"],
-            "medium": events["type"].map(lambda t: ACTIVITY_TYPES[t][0]),
-            "direction": events["type"].map(lambda t: ACTIVITY_TYPES[t][1]),
+            "medium": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][0], None),
+            "direction": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][1], None),
             "created_by": _int(events["created_by"]),
             "created_at": _utc(events["created_at"]),
             "entity_type": events["entity_type"],
@@ -498,18 +545,23 @@ def build_tasks(
         for k, v in zip(ids, type_names, strict=True)
         if pd.notna(k) and isinstance(v, str) and v
     }
-    type_ids = [None if pd.isna(v) else int(v) for v in tasks["task_type_id"]]
-    tasks["kind"] = [
-        kinds.get(i) or TASK_KINDS.get(i, "other") if i is not None else "other" for i in type_ids
-    ]
+    type_ids = tasks["task_type_id"]
+    tasks["kind"] = _per_value(
+        type_ids,
+        lambda i: kinds.get(int(i)) or TASK_KINDS.get(int(i), "other"),
+        "other",
+    ).tolist()
     # A type the dictionary lacks keeps no name here: the dashboard names it by its id in the
     # reader's language (docs/architecture.md, the analytics model).
     tasks["type_name"] = pd.Series(
-        [names.get(i) if i is not None else None for i in type_ids], index=tasks.index, dtype=object
+        _per_value(type_ids, lambda i: names.get(int(i)), None).tolist(),
+        index=tasks.index,
+        dtype=object,
     )
     tasks["lead_id"] = tasks["entity_id"].where(tasks["entity_type"] == "leads")
-    done = raw.events[
-        (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task")
+    done = raw.events.loc[
+        (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task"),
+        ["entity_id", "created_at"],
     ]
     latest = (
         pd.DataFrame({"task_id": _int(done["entity_id"]), "at": _utc(done["created_at"])})

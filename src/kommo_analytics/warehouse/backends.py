@@ -253,6 +253,15 @@ class Backend:
         """Insert a pandas frame directly if the driver can; False: use :meth:`insert_rows`."""
         return False
 
+    def fetch_frame(self, con: Any, sql: str, columns: Sequence[str]) -> Any:
+        """A query's rows as a pandas frame with ``columns`` (the driver's Python values; a
+        backend whose driver hands over columns does so without building a row at a time)."""
+        import pandas as pd
+
+        cur = self.cursor(con)
+        cur.execute(sql)
+        return pd.DataFrame.from_records(cur.fetchall(), columns=list(columns))
+
     def analyze(self, con: Any, qualified: Iterable[str], *, committed: bool) -> None:
         """Fresh planner statistics after a refill (inside the transaction, or after it)."""
 
@@ -631,6 +640,30 @@ class DuckDBBackend(Backend):
         finally:
             con.unregister("_model_rows")
         return True
+
+    def fetch_frame(self, con: Any, sql: str, columns: Sequence[str]) -> Any:
+        # Through Arrow, column by column, no Python value in between: BIGINT → Int64, BOOLEAN →
+        # boolean (both keep NULL as <NA>), TIMESTAMPTZ → datetime64[us] with a time zone, VARCHAR
+        # → str (Arrow-backed, not a Python object per value), DECIMAL → float64.
+        import pandas as pd
+        import pyarrow as pa
+
+        raw = con.raw if isinstance(con, Connection) else con
+        try:
+            table = raw.sql(sql).to_arrow_table()
+        except Exception as exc:
+            raise self.explain(exc, sql, con) from exc
+        for i, column in enumerate(table.schema):
+            if pa.types.is_decimal(column.type):
+                table = table.set_column(i, column.name, table.column(i).cast(pa.float64()))
+        types = {
+            pa.int64(): pd.Int64Dtype(),
+            pa.int32(): pd.Int64Dtype(),
+            pa.bool_(): pd.BooleanDtype(),
+        }
+        frame = table.to_pandas(types_mapper=types.get, split_blocks=True, self_destruct=True)
+        frame.columns = list(columns)
+        return frame
 
     def served_stamp(self) -> str | None:
         if not self.serving.exists():
