@@ -167,10 +167,12 @@ def test_pages_are_searched_sorted_counted_and_cut_in_the_database(
     p = MetricParams(start=date(2026, 11, 1), end=date(2026, 11, 30), as_of=NOW, timezone=ZONE)
     late = pages.overdue_page(target, p, PageRequest(size=2))
     # The period applies (not task 6), the most recently due first, two to a page.
-    assert (late.total, _task_ids(late)) == (3, [3, 2])
+    assert (late.total, _task_ids(late), late.counts) == (3, [3, 2], {"off_lead": 0})
     assert _task_ids(pages.overdue_page(target, p, PageRequest(size=2, number=2))) == [1]
     mine = MetricParams(p.start, p.end, p.as_of, timezone=ZONE, sellers=(1,))
     assert pages.overdue_page(target, mine, PageRequest()).total == 2
+    oldest = pages.overdue_rows(target, p, PageRequest(descending=False), limit=2)
+    assert list(oldest["task_id"].astype(int)) == [1, 2]
 
     drill = pages.drill_page(target, p, "created", PageRequest(size=2, number=2))
     assert (drill.total, _ids(drill)) == (5, [3, 2])
@@ -182,6 +184,7 @@ def test_pages_are_searched_sorted_counted_and_cut_in_the_database(
     assert (bruno.total, _ids(bruno)) == (2, [5, 4])
     # Seller 2 is not in dim_users: the name is missing, not the row.
     assert bruno.rows["seller"].isna().all()
+    assert len(pages.drill_rows(target, p, "created", PageRequest(), limit=3)) == 3
 
 
 def _task_ids(page: pages.Page) -> list[int]:

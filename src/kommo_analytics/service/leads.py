@@ -13,7 +13,7 @@ from kommo_analytics.kommo.entities import LOST_STATUS_ID as LOST_STATUS_ID
 from kommo_analytics.kommo.entities import WON_STATUS_ID as WON_STATUS_ID
 from kommo_analytics.service.account import zone_of
 from kommo_analytics.service.health import utc_times
-from kommo_analytics.service.pages import Page, PageRequest, clamp, sort_key
+from kommo_analytics.service.pages import EXPORT_LIMIT, Page, PageRequest, clamp, sort_key
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import Kind, Target
@@ -68,7 +68,6 @@ SORTS: Final = {
     "stage": "s.name",
     "user": "u.name",
 }
-EXPORT_LIMIT: Final = 100_000  # rows in one download: a spreadsheet beyond that is no use
 _LIKE_ESCAPE: Final = "!"  # not a backslash: MySQL and PostgreSQL read backslashes differently
 
 

@@ -11,8 +11,8 @@ backend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import ibis
@@ -32,6 +32,7 @@ from kommo_analytics.warehouse.target import Target
 PAGE_SIZES: Final = (25, 50, 100, 250)
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
+EXPORT_LIMIT: Final = 100_000  # rows in one download: a spreadsheet beyond that is of no use
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,13 @@ class PageRequest:
 class Page:
     """The rows of one page and how many rows the whole filtered table has. ``number`` is the
     page actually read: a request past the last page reads the last one (the filters changed
-    under it)."""
+    under it). ``counts``: other counts over the whole filtered table, by name."""
 
     rows: pd.DataFrame
     total: int
     number: int
     size: int
+    counts: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -111,18 +113,37 @@ def page_of(
     sorts: Mapping[str, str],
     default: str,
     tie: str,
+    counts: Mapping[str, Callable[[ir.Table], ir.Value]] | None = None,
 ) -> Page:
-    """One page of an Ibis table expression: its count, then the page's rows, on one connection
-    of their own each (the count decides which page exists)."""
+    """One page of an Ibis table expression: its count (and ``counts``), then the page's rows
+    (the count decides which page exists)."""
     key = sort_key(request, sorts, default)
-    counted = run_all(target, {"n": expr.aggregate(n=expr.count())})["n"]
-    total = int(counted["n"].iloc[0] or 0)
+    more = {name: count(expr) for name, count in (counts or {}).items()}
+    counted = run_all(target, {"n": expr.aggregate(n=expr.count(), **more)})["n"]
+    values = {str(k): int(v or 0) for k, v in counted.iloc[0].items()}
+    total = values.pop("n")
     number = clamp(request.number, total, request.size)
     ordered = _ordered(expr, sorts[key], request.descending, tie)
     rows = run_all(
         target, {"page": ordered.limit(request.size, offset=(number - 1) * request.size)}
     )["page"]
-    return Page(rows=rows, total=total, number=number, size=request.size)
+    return Page(rows=rows, total=total, number=number, size=request.size, counts=values)
+
+
+def rows_of(
+    target: Target,
+    expr: ir.Table,
+    request: PageRequest,
+    *,
+    sorts: Mapping[str, str],
+    default: str,
+    tie: str,
+    limit: int = EXPORT_LIMIT,
+) -> pd.DataFrame:
+    """The first ``limit`` rows of the expression in the request's order (a download)."""
+    key = sort_key(request, sorts, default)
+    ordered = _ordered(expr, sorts[key], request.descending, tie)
+    return run_all(target, {"rows": ordered.limit(limit)})["rows"]
 
 
 def model(target: Target) -> Model:
@@ -130,7 +151,7 @@ def model(target: Target) -> Model:
 
 
 # Overdue tasks: the most recently due first by default.
-OVERDUE_SORTS: Final = {"due": "complete_till_local", "seller": "responsible_user_id"}
+OVERDUE_SORTS: Final = {"due": "complete_till_local"}
 OVERDUE_COLUMNS: Final = (
     "task_id", "kind", "task_type_id", "type_name", "responsible_user_id", "entity_type",
     "entity_id", "lead_id", "complete_till_local",
@@ -145,7 +166,8 @@ def overdue_expr(m: Model, p: MetricParams) -> ir.Table:
 
 
 def overdue_page(target: Target, p: MetricParams, request: PageRequest) -> Page:
-    """One page of the overdue tasks due in the period, the most recently due first."""
+    """One page of the overdue tasks due in the period, the most recently due first; its
+    ``counts["off_lead"]``: how many of them are on no lead."""
     return page_of(
         target,
         overdue_expr(model(target), p),
@@ -153,7 +175,17 @@ def overdue_page(target: Target, p: MetricParams, request: PageRequest) -> Page:
         sorts=OVERDUE_SORTS,
         default="due",
         tie="task_id",
+        counts={"off_lead": lambda t: t.lead_id.isnull().sum()},
     )
+
+
+def overdue_rows(
+    target: Target, p: MetricParams, request: PageRequest, limit: int = EXPORT_LIMIT
+) -> pd.DataFrame:
+    """The overdue tasks due in the period for a download, in the request's order."""
+    expr = overdue_expr(model(target), p)
+    return rows_of(target, expr, request, sorts=OVERDUE_SORTS, default="due", tie="task_id",
+                   limit=limit)  # fmt: skip
 
 
 # Drill-downs: the leads behind an aggregate, the newest first by default.
@@ -193,3 +225,18 @@ def drill_page(
     """One page of the leads behind an aggregate, the newest first by default."""
     expr = drill_expr(model(target), p, basis, where, reached)
     return page_of(target, expr, request, sorts=DRILL_SORTS, default="created", tie="lead_id")
+
+
+def drill_rows(
+    target: Target,
+    p: MetricParams,
+    basis: str,
+    request: PageRequest,
+    where: Sequence[tuple[str, Any]] = (),
+    reached: tuple[int, int] | None = None,
+    limit: int = EXPORT_LIMIT,
+) -> pd.DataFrame:
+    """The leads behind an aggregate for a download, in the request's order."""
+    expr = drill_expr(model(target), p, basis, where, reached)
+    return rows_of(target, expr, request, sorts=DRILL_SORTS, default="created", tie="lead_id",
+                   limit=limit)  # fmt: skip
