@@ -1,6 +1,6 @@
 """Tables that grow with the account, one page at a time: the database sorts, counts and cuts
-the page, so a render formats and sends only the rows shown (docs/architecture.md, "Read
-service"). What is asked (:class:`PageRequest`) and what comes back (:class:`Page`) are shared by
+the page, so a render formats and sends only the rows shown (docs/architecture.md, "Layers and
+folders"). What is asked (:class:`PageRequest`) and what comes back (:class:`Page`) are shared by
 the Leads explorer (:func:`kommo_analytics.service.leads.page`), the overdue tasks and the
 drill-downs below.
 
