@@ -115,19 +115,6 @@ def load_series(
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def load_leads(
-    request: Request,
-    basis: str,
-    where: tuple[tuple[str, Any], ...] = (),
-    reached: tuple[int, int] | None = None,
-) -> pd.DataFrame:
-    """The leads behind an aggregate (drill-down), see :func:`reports.lead_list`."""
-    acc = load_account(request.url, request.version)
-    params = params_of(request, acc, 2.0)
-    return reports.lead_list(account.target(request.url), params, basis, where, reached)
-
-
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_lead_page(
     request: Request,
     basis: str,
