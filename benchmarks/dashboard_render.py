@@ -1,20 +1,31 @@
-"""How long each dashboard page takes to render on a synced account, cold and warm.
+"""How long each dashboard page takes to render on a synced account, cold and warm, and how much
+memory the dashboard's process holds.
 
 Syncs the emulated account into a DuckDB warehouse in-process (the sync builds the analytics
-model), then renders every page with Streamlit's AppTest: "cold" is a render with every cache
-emptied (as after a new sync), "warm" the median of the renders after it. The issue's target: every page under 2 s on `medium`.
+model) — or copies a warehouse file already built (``--warehouse``, e.g. the cached ones of
+``benchmarks/million.py`` in ``~/.cache/kommo-analytics-bench/``; its model is built first when
+it has none) —, then renders the pages with Streamlit's AppTest: "cold" is a render with every
+cache emptied (as after a new sync), "warm" the median of the renders after it. The dashboard's
+clock is pinned to the newest lead of the warehouse, so "last 30 days" holds data. The RSS
+column is this process's resident memory after the page's renders (the AppTest runs the
+dashboard in this process), and the peak is printed at the end.
 
     .venv/bin/python benchmarks/dashboard_render.py --scale medium
+    .venv/bin/python benchmarks/dashboard_render.py --warehouse ~/.cache/kommo-analytics-bench/large.duckdb --pages Leads "3 Activities" --renders 3
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -26,13 +37,19 @@ from streamlit import logger as streamlit_logger
 from streamlit.testing.v1 import AppTest
 
 from kommo_analytics import dashboard
-from kommo_analytics.dashboard import ENV_DATABASE_URL
+from kommo_analytics.dashboard import ENV_DATABASE_URL, filters
 from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
 from kommo_analytics.emulator.state import get_state
+from kommo_analytics.model import store as model_store
+from kommo_analytics.model.channels import ChannelRules
+from kommo_analytics.model.query import model_info
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.runner import run_sync
+from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.loader import Warehouse
+from kommo_analytics.warehouse.target import parse_database_url
 
 APP = Path(dashboard.__file__).parent / "app.py"
 PAGES = {
@@ -66,13 +83,57 @@ def _sync(scale: str, work: Path) -> str:
     return url
 
 
+def _copied(source: Path, work: Path, *, rebuild: bool) -> str:
+    """A copy of a built warehouse file (the original is left alone), its model built (again,
+    with ``rebuild``: million.py's ``large`` file holds the raw rows of a million leads but the
+    model of the medium file it was scaled up from) in a child process, so that the build's
+    memory is not counted as the dashboard's."""
+    dest = work / "kommo.duckdb"
+    shutil.copyfile(source.expanduser(), dest)
+    url = f"duckdb:///{dest}"
+    if rebuild or not model_info(parse_database_url(url)).get("built_at"):
+        subprocess.run([sys.executable, __file__, "--build-model", url, str(work / "data")],
+                       check=True)  # fmt: skip
+    return url
+
+
+def _build_model(url: str, data_dir: Path) -> None:
+    target = parse_database_url(url)
+    model_store.build_and_store(target, ChannelRules.load(None))
+    Warehouse(target, data_dir).publish()  # the build writes the private file
+
+
+def _pin_clock(url: str) -> datetime:
+    """The dashboard's "now": just after the newest lead (the warehouses' histories end at a
+    fixed moment, and "last 30 days" must hold data)."""
+    target = parse_database_url(url)
+    ((newest,),) = reader.query(target, f"SELECT max(created_at) FROM {target.qualified('leads')}")
+    now: datetime = (newest if newest.tzinfo else newest.replace(tzinfo=UTC)) + timedelta(hours=1)
+    filters.now_utc = lambda: now
+    return now
+
+
+def _rss_mb() -> float:
+    resident = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _render(page: str, params: dict[str, str], *, cold: bool) -> float:
     """Seconds to render `page`. The app first runs its default page (AppTest cannot open a
-    page whose URL is not its file name before `st.navigation` has run); only the page's own
-    run is timed, and for a cold render every cache is emptied before it."""
-    app = AppTest.from_file(str(APP), default_timeout=120)
+    page whose URL is not its file name before `st.navigation` has run) on a warehouse that
+    does not exist, so that it costs nothing (the Overview of a million leads takes minutes);
+    only the page's own run, on the real warehouse, is timed, and for a cold render every cache
+    is emptied before it."""
+    url = os.environ[ENV_DATABASE_URL]
+    app = AppTest.from_file(str(APP), default_timeout=600)
     app.query_params.update(params)
-    app.run()
+    os.environ[ENV_DATABASE_URL] = (
+        f"duckdb:///{Path(url.removeprefix('duckdb:///')).parent}/none/x.duckdb"
+    )
+    try:
+        app.run()
+    finally:
+        os.environ[ENV_DATABASE_URL] = url
     if cold:
         st.cache_data.clear()
     started = time.perf_counter()
@@ -86,20 +147,38 @@ def _render(page: str, params: dict[str, str], *, cold: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", default="medium")
+    parser.add_argument("--warehouse", type=Path, help="a built DuckDB warehouse file to copy")
+    parser.add_argument("--pages", nargs="*", choices=list(PAGES), help="default: every page")
     parser.add_argument("--renders", type=int, default=5)
+    parser.add_argument("--rebuild-model", action="store_true", help="rebuild the copy's model")
+    parser.add_argument("--build-model", nargs=2, help=argparse.SUPPRESS)  # the child's job
     args = parser.parse_args()
+    if args.build_model:
+        _build_model(args.build_model[0], Path(args.build_model[1]))
+        return
     # AppTest outside a server logs a "missing ScriptRunContext" warning per cached call.
     streamlit_logger.set_log_level("error")
     work = Path(tempfile.mkdtemp(prefix="kommo-dash-bench-"))
     console = Console(width=140)
     try:
         started = time.perf_counter()
-        os.environ[ENV_DATABASE_URL] = _sync(args.scale, work)
-        console.print(f"synced the {args.scale} account in {time.perf_counter() - started:.0f} s")
-        table = Table(title=f"Dashboard render times, {args.scale} account (seconds)")
-        for column in ("page", "period", "cold", "warm median", "warm max"):
+        if args.warehouse is not None:
+            os.environ[ENV_DATABASE_URL] = _copied(args.warehouse, work, rebuild=args.rebuild_model)
+            what = args.warehouse.name
+            console.print(f"copied {args.warehouse} (and built its model if asked) "
+                          f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
+        else:
+            os.environ[ENV_DATABASE_URL] = _sync(args.scale, work)
+            what = f"{args.scale} account"
+            console.print(f"synced the {what} in {time.perf_counter() - started:.0f} s")
+        now = _pin_clock(os.environ[ENV_DATABASE_URL])
+        console.print(f"dashboard clock pinned to {now.isoformat()}; RSS {_rss_mb():.0f} MB")
+        table = Table(title=f"Dashboard render times, {what} (seconds; RSS after, MB)")
+        for column in ("page", "period", "cold", "warm median", "warm min", "warm max", "RSS"):
             table.add_column(column, justify="left" if column in ("page", "period") else "right")
         for name, page in PAGES.items():
+            if args.pages and name not in args.pages:
+                continue
             for period, params in PERIODS.items():
                 cold = _render(page, params, cold=True)
                 warm = [_render(page, params, cold=False) for _ in range(args.renders)]
@@ -108,9 +187,13 @@ def main() -> None:
                     period,
                     f"{cold:.2f}",
                     f"{statistics.median(warm):.2f}",
+                    f"{min(warm):.2f}",
                     f"{max(warm):.2f}",
+                    f"{_rss_mb():.0f}",
                 )
         console.print(table)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        console.print(f"peak RSS of the process: {peak:.0f} MB; load: {os.getloadavg()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

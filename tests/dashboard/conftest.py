@@ -6,6 +6,7 @@ presets and every "how long ago" must not depend on the day the tests run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,13 @@ def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[An
     """Ask the warehouse directly; `{t}` in the statement stands for the schema-qualifier."""
     target = parse_database_url(url)
     return reader.query(target, statement.format(t=f'"{target.dataset}".'), params)
+
+
+def listed(app: AppTest) -> list[int]:
+    """How many rows each paged table of the page has in all, in page order: the N of its
+    "Rows a–b of N · page x of y" line (English)."""
+    found = (re.match(r"Rows \S+ of ([\d,]+) ·", c.value) for c in app.caption)
+    return [int(m.group(1).replace(",", "")) for m in found if m]
 
 
 MakeApp = Callable[..., AppTest]

@@ -19,6 +19,7 @@ from kommo_analytics.metrics.results import Report
 from kommo_analytics.model.query import run_all
 from kommo_analytics.model.schema import model_schema
 from kommo_analytics.service import account, reports
+from kommo_analytics.service.pages import DEFAULT_PAGE_SIZE
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale
@@ -94,7 +95,7 @@ def test_activities_page_shows_the_report(make_app: MakeApp, synced_url: str) ->
     assert shown["Messages received"] == n(acts.messages_incoming)
     assert [s.value for s in app.subheader] == [
         "Activity per seller",
-        f"Tasks overdue now ({n(acts.overdue)})",
+        f"Tasks due in the period and overdue now ({n(acts.overdue_in_period)})",
         "When activities happen (weekday × hour, time zone America/Sao_Paulo)",
         "Activities over time, by medium",
     ]
@@ -103,9 +104,12 @@ def test_activities_page_shows_the_report(make_app: MakeApp, synced_url: str) ->
     for s in report.sellers:
         assert per_seller.loc[s.name, "tasks_completed"] == n(s.tasks_completed)
         assert per_seller.loc[s.name, "calls"] == n(s.calls)
-    # Every overdue task is listed, those on a lead linked to it in Kommo.
+    # The overdue tasks of the period (the card's note counts them too), a page at a time,
+    # those on a lead linked to it in Kommo.
     overdue = frame_with(app, "late")
-    assert len(overdue) == acts.overdue
+    assert 0 < acts.overdue_in_period < acts.overdue
+    assert len(overdue) == min(acts.overdue_in_period, DEFAULT_PAGE_SIZE)
+    assert any(f"of {n(acts.overdue_in_period)} · page 1 of" in c.value for c in app.caption)
     links = overdue["lead"].dropna()
     assert len(links) and links.str.fullmatch(r"https://\w+\.kommo\.com/leads/detail/\d+").all()
 

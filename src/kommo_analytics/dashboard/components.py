@@ -20,8 +20,8 @@ from babel.numbers import get_decimal_symbol, get_group_symbol
 from kommo_analytics.dashboard import data, metrics_data
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import View, channel_label
-from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.results import Report
+from kommo_analytics.service.pages import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, PageRequest
 from kommo_analytics.settings import load_settings
 from kommo_analytics.text import definitions, i18n
 from kommo_analytics.text.i18n import Locale, t
@@ -235,6 +235,112 @@ def plot(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, width="stretch", key=key, config={"displayModeBar": False})
 
 
+# -- paged tables -------------------------------------------------------------------------------------
+# A table that grows with the account is read one page at a time (service/pages.py): the
+# controls below make the request, the database sorts, searches, counts and cuts the page.
+
+
+def page_request(
+    key: str,
+    locale: Locale,
+    sorts: Mapping[str, str],
+    *,
+    search: bool = False,
+    newest: tuple[str, str] = ("page.desc", "page.asc"),
+) -> PageRequest:
+    """The controls above a paged table (search box, sort, order, rows per page) and the
+    request they make; `sorts` maps the service's sort keys to their label keys, the first is
+    the default. `newest`: the labels of the descending and ascending orders. A change of
+    search, sort or size goes back to the first page."""
+    state = st.session_state
+    number_key = f"{key}.page"
+
+    def first_page() -> None:
+        state[number_key] = 1
+
+    widths = [3, 2, 2, 1] if search else [2, 2, 1]
+    columns = iter(st.columns(widths, vertical_alignment="bottom"))
+    text = ""
+    if search:
+        with next(columns):
+            text = st.text_input(
+                t("page.search", locale),
+                key=f"{key}.search",
+                on_change=first_page,
+                placeholder=t("page.search_hint", locale),
+                max_chars=200,
+            )
+    keys = list(sorts)
+    with next(columns):
+        sort = (
+            st.selectbox(
+                t("page.sort", locale),
+                keys,
+                format_func=lambda k: t(sorts[k], locale),
+                key=f"{key}.sort",
+                on_change=first_page,
+            )
+            if len(keys) > 1
+            else keys[0]
+        )
+    with next(columns):
+        descending = st.selectbox(
+            t("page.order", locale),
+            (True, False),
+            format_func=lambda d: t(newest[0] if d else newest[1], locale),
+            key=f"{key}.order",
+            on_change=first_page,
+        )
+    with next(columns):
+        size = st.selectbox(
+            t("page.size", locale),
+            PAGE_SIZES,
+            index=PAGE_SIZES.index(DEFAULT_PAGE_SIZE),
+            format_func=lambda n: i18n.number(n, locale),
+            key=f"{key}.size",
+            on_change=first_page,
+        )
+    number = int(state.get(number_key, 1) or 1)
+    return PageRequest(
+        number=max(1, number),
+        size=int(size),
+        sort=str(sort),
+        descending=bool(descending),
+        search=text.strip(),
+    )
+
+
+def page_navigation(page: Page, key: str, locale: Locale) -> None:
+    """Under a paged table: which rows these are of how many, and the page to go to."""
+    number_key = f"{key}.page"
+    # The page read (a request past the end reads the last one) is what the input shows.
+    st.session_state[number_key] = page.number
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    last = min(page.total, page.number * page.size)
+    with left:
+        st.caption(
+            t("page.position", locale, first=i18n.number(page.first_row, locale),
+              last=i18n.number(last, locale), total=i18n.number(page.total, locale),
+              page=i18n.number(page.number, locale), pages=i18n.number(page.pages, locale))
+        )  # fmt: skip
+    with right:
+        if page.pages > 1:
+            st.number_input(
+                t("page.number", locale), min_value=1, max_value=page.pages, step=1,
+                key=number_key,
+            )  # fmt: skip
+
+
+def export_note(total: int, limit: int, locale: Locale) -> None:
+    """What the downloads under a paged table hold: every filtered row, or the first `limit`."""
+    if total > limit:
+        note = t("page.export_capped", locale, limit=i18n.number(limit, locale),
+                 total=i18n.number(total, locale))  # fmt: skip
+    else:
+        note = t("page.export_all", locale, total=i18n.number(total, locale))
+    st.caption(note)
+
+
 # -- drill-down ---------------------------------------------------------------------------------------
 
 
@@ -242,13 +348,9 @@ def lead_url(subdomain: str | None, lead_id: int) -> str | None:
     return f"https://{subdomain}.kommo.com/leads/detail/{lead_id}" if subdomain else None
 
 
-def lead_table(frame: pd.DataFrame, view: View, currency: str | None, subdomain: str | None,
-               name: str) -> None:  # fmt: skip
-    """Leads of a drill-down, each linked to the lead in Kommo, with downloads."""
-    locale = view.locale
-    if frame.empty:
-        st.info(t("drill.none", locale))
-        return
+def _lead_frames(frame: pd.DataFrame, locale: Locale, currency: str | None,
+                 subdomain: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    """A lead list as a table shows it (linked to Kommo, named, localised) and its columns."""
     ids = [int(i) for i in frame["lead_id"]]
     shown = pd.DataFrame(
         {
@@ -277,13 +379,77 @@ def lead_table(frame: pd.DataFrame, view: View, currency: str | None, subdomain:
         ),
         "price": st.column_config.TextColumn(t("drill.col.price", locale), alignment="right"),
     }  # fmt: skip
-    st.caption(t("drill.count", locale, count=i18n.number(len(frame), locale),
-                 limit=i18n.number(metrics_data.DRILL_LIMIT, locale)))  # fmt: skip
+    return shown, config
+
+
+def _lead_export(frame: pd.DataFrame, subdomain: str | None) -> pd.DataFrame:
     export = frame.copy()
     export["url"] = pd.Series(
-        [lead_url(subdomain, i) for i in ids], index=frame.index, dtype=object
+        [lead_url(subdomain, int(i)) for i in frame["lead_id"]], index=frame.index, dtype=object
     )
-    table(shown, view=view, name=name, column_config=config, export=export)
+    return export
+
+
+def lead_table(frame: pd.DataFrame, view: View, currency: str | None, subdomain: str | None,
+               name: str) -> None:  # fmt: skip
+    """A short, bounded lead list (a sample), each linked to the lead in Kommo, with downloads.
+    A list that grows with the account is a :func:`paged_leads`."""
+    locale = view.locale
+    if frame.empty:
+        st.info(t("drill.none", locale))
+        return
+    shown, config = _lead_frames(frame, locale, currency, subdomain)
+    st.caption(t("drill.count", locale, count=i18n.number(len(frame), locale),
+                 limit=i18n.number(metrics_data.DRILL_LIMIT, locale)))  # fmt: skip
+    table(shown, view=view, name=name, column_config=config, export=_lead_export(frame, subdomain))
+
+
+# Sort keys of the service (`pages.DRILL_SORTS`) → their labels; the first is the default.
+DRILL_SORTS: Final = {
+    "created": "drill.col.created",
+    "name": "drill.col.name",
+    "price": "drill.col.price",
+    "lead": "drill.col.lead",
+}
+
+
+def paged_leads(
+    view: View,
+    scope: metrics_data.Request,
+    basis: str,
+    *,
+    key: str,
+    name: str,
+    currency: str | None,
+    subdomain: str | None,
+    where: tuple[tuple[str, Any], ...] = (),
+    reached: tuple[int, int] | None = None,
+) -> None:
+    """The leads behind an aggregate, a page at a time (sorted, counted and cut by the
+    database), each linked to Kommo; the downloads hold the whole list (up to
+    ``pages.EXPORT_LIMIT``) in the table's order."""
+    locale = view.locale
+    request = page_request(key, locale, DRILL_SORTS)
+    page, error = metrics_data.safe(
+        lambda: metrics_data.load_lead_page(scope, basis, request, where, reached)
+    )
+    if error is not None:
+        show_error(error, locale)
+        return
+    if page.total == 0:
+        st.info(t("drill.none", locale))
+        return
+    shown, config = _lead_frames(page.rows, locale, currency, subdomain)
+    st.dataframe(shown, hide_index=True, column_config=config, width="stretch")
+    page_navigation(page, key, locale)
+
+    def export() -> pd.DataFrame:
+        rows = metrics_data.lead_rows(scope, basis, request, where, reached)
+        return _lead_export(rows, subdomain)
+
+    stem = f"{name}_{view.start.isoformat()}_{view.end.isoformat()}"
+    downloads(export, stem, locale, key=f"dl.{name}")
+    export_note(page.total, metrics_data.EXPORT_LIMIT, locale)
 
 
 def drill_down(
@@ -308,13 +474,12 @@ def drill_down(
             return
         labels = [label for label, _, _ in options]
         picked = st.selectbox(t("drill.pick", locale), labels, key=f"drill.{key}.{locale}")
-        _, row_basis, where = options[labels.index(picked)]
-        try:
-            frame = metrics_data.load_leads(scope, row_basis or basis, where)
-        except KommoAnalyticsError as exc:
-            show_error(exc, locale)
-            return
-        lead_table(frame, view, currency, subdomain, name=f"leads_{key}")
+        index = labels.index(picked)
+        _, row_basis, where = options[index]
+        # One page state per picked row: another row starts on its own first page.
+        paged_leads(view, scope, row_basis or basis, key=f"drill.{key}.{index}.table",
+                    name=f"leads_{key}", currency=currency, subdomain=subdomain,
+                    where=tuple(where))  # fmt: skip
 
 
 # The pages reach every dashboard helper through this module; the one way to show a warehouse

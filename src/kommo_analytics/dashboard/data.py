@@ -24,6 +24,7 @@ from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service import account, health, leads, quality
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.health import Status, WarehouseState
+from kommo_analytics.service.pages import Page, PageRequest
 from kommo_analytics.service.quality import QualityRun
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import DEFAULT_DATA_DIR, load_settings
@@ -138,9 +139,18 @@ def load_tracking_used(url: str, version: str) -> frozenset[str] | None:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def load_leads(url: str, version: str, scope: Scope, timezone: str) -> pd.DataFrame:
-    """The Leads explorer's rows: leads created on the scope's days in `timezone`."""
-    return leads.created_in(account.target(url), scope, timezone)
+def load_leads_page(
+    url: str, version: str, scope: Scope, timezone: str, request: PageRequest
+) -> Page:
+    """One page of the Leads explorer: leads created on the scope's days in `timezone`,
+    searched and sorted as the request asks, and how many match."""
+    return leads.page(account.target(url), scope, timezone, request)
+
+
+def leads_rows(url: str, scope: Scope, timezone: str, request: PageRequest) -> pd.DataFrame:
+    """The Leads explorer's rows for a download, at most ``leads.EXPORT_LIMIT`` (not cached:
+    built when a button is clicked)."""
+    return leads.export_rows(account.target(url), scope, timezone, request)
 
 
 # -- data quality: stored runs of the checks (service/quality.py) ----------------------------------

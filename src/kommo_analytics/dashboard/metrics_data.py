@@ -24,13 +24,15 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.errors import KommoAnalyticsError, WarehouseError
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Report
-from kommo_analytics.service import account, forecasts, reports
+from kommo_analytics.service import account, forecasts, pages, reports
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.forecasts import Accuracy, Forecast, Labels
+from kommo_analytics.service.pages import Page, PageRequest
 from kommo_analytics.service.scope import Scope
 
 CACHE_TTL_SECONDS: Final = data.CACHE_TTL_SECONDS
 DRILL_LIMIT: Final = reports.DRILL_LIMIT
+EXPORT_LIMIT: Final = pages.EXPORT_LIMIT
 # The simulation's seed: fixed, so a re-render (or another page) shows the same numbers, and the
 # same as `kommo-analytics forecast`'s default, so the page and the command agree.
 FORECAST_SEED: Final = 0
@@ -113,16 +115,46 @@ def load_series(
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def load_leads(
+def load_lead_page(
     request: Request,
     basis: str,
+    page: PageRequest,
+    where: tuple[tuple[str, Any], ...] = (),
+    reached: tuple[int, int] | None = None,
+) -> Page:
+    """One page of the leads behind an aggregate (drill-down), see :func:`pages.drill_page`."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, 2.0)
+    return pages.drill_page(account.target(request.url), params, basis, page, where, reached)
+
+
+def lead_rows(
+    request: Request,
+    basis: str,
+    page: PageRequest,
     where: tuple[tuple[str, Any], ...] = (),
     reached: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """The leads behind an aggregate (drill-down), see :func:`reports.lead_list`."""
+    """The leads behind an aggregate for a download (not cached: built when a button is
+    clicked), at most ``pages.EXPORT_LIMIT``."""
     acc = load_account(request.url, request.version)
     params = params_of(request, acc, 2.0)
-    return reports.lead_list(account.target(request.url), params, basis, where, reached)
+    return pages.drill_rows(account.target(request.url), params, basis, page, where, reached)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_overdue_page(request: Request, page: PageRequest, sla_hours: float = 2.0) -> Page:
+    """One page of the tasks due in the period and overdue at as_of."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return pages.overdue_page(account.target(request.url), params, page)
+
+
+def overdue_rows(request: Request, page: PageRequest, sla_hours: float = 2.0) -> pd.DataFrame:
+    """The overdue tasks of the period for a download (built when a button is clicked)."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return pages.overdue_rows(account.target(request.url), params, page)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

@@ -2,7 +2,8 @@
 weekday and hour, and over time. The cards are the numbers `kommo-analytics metrics --json`
 prints for the same period and filters (module 3); the per-seller table, the overdue list and
 the charts draw the series behind them (:func:`series.activity_by_seller` and friends), which
-count the same tasks and events.
+count the same tasks and events. The overdue list is of the tasks due in the period (the card
+counts every overdue task), read a page at a time, the most recently due first.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import pct
 from kommo_analytics.metrics.results import Report, section
+from kommo_analytics.service.pages import Page
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
-SERIES: Final = ("activity_by_seller", "overdue_tasks", "activity_heatmap", "activities_by_day")
+# The overdue tasks are not a series: they are read a page at a time (service/pages.py).
+SERIES: Final = ("activity_by_seller", "activity_heatmap", "activities_by_day")
 MEDIA: Final = ("call", "chat", "mail", "sms")  # the order of the stack, most personal first
 MEDIUM_COLOURS: Final = {"call": "#4C78A8", "chat": "#54A24B", "mail": "#F58518", "sms": "#B279A2"}
 KNOWN_KINDS: Final = ("follow_up", "meeting")  # other kinds keep the account's own type name
@@ -223,17 +226,14 @@ def task_type(kind: Any, type_name: Any, locale: Locale, type_id: Any = None) ->
     return t("activities.kind.other", locale)
 
 
-def overdue_section(view: View, report: Report, frame: pd.DataFrame, zone: tzinfo,
-                    as_of: datetime, subdomain: str | None) -> None:  # fmt: skip
-    locale = view.locale
-    st.subheader(
-        t("activities.overdue_title", locale, count=c.fmt_number(len(frame), locale)),
-        help=c.tip("activities.overdue", locale),
-    )
-    if frame.empty:
-        st.success(t("activities.no_overdue", locale))
-        return
-    names = seller_names(report)
+OVERDUE_KEY: Final = "activities.overdue"
+OVERDUE_SORTS: Final = {"due": "activities.col.due"}  # the service's key → its label
+
+
+def overdue_frames(page: Page, names: dict[int, str], zone: tzinfo, as_of: datetime,
+                   subdomain: str | None, locale: Locale) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """The overdue tasks as the table shows them and as a spreadsheet gets them."""
+    frame = page.rows
     due = pd.to_datetime(frame["complete_till_local"])
     now_local = pd.Timestamp(as_of.astimezone(zone).replace(tzinfo=None))
     late_hours = (now_local - due).dt.total_seconds() / 3600.0
@@ -253,17 +253,6 @@ def overdue_section(view: View, report: Report, frame: pd.DataFrame, zone: tzinf
             "lead": links if subdomain else lead_ids,
         }
     )
-    config: dict[str, Any] = {
-        "type": st.column_config.TextColumn(t("activities.col.task_type", locale)),
-        "seller": st.column_config.TextColumn(t("activities.col.seller", locale)),
-        "due": st.column_config.TextColumn(t("activities.col.due", locale)),
-        "late": st.column_config.TextColumn(t("activities.col.late", locale), alignment="right"),
-        "lead": st.column_config.LinkColumn(
-            t("activities.col.lead", locale), display_text=r"/leads/detail/(\d+)$"
-        )
-        if subdomain
-        else st.column_config.NumberColumn(t("activities.col.lead", locale), format="%d"),
-    }
     export = pd.DataFrame(
         {
             "task_id": frame["task_id"].tolist(),
@@ -275,8 +264,53 @@ def overdue_section(view: View, report: Report, frame: pd.DataFrame, zone: tzinf
             t("activities.col.lead", locale): links,
         }
     )
-    c.table(shown, view=view, name="overdue_tasks", column_config=config, export=export)
-    off_lead = sum(1 for i in lead_ids if i is None)
+    return shown, export
+
+
+def overdue_section(view: View, report: Report, scope: metrics_data.Request, sla: float,
+                    zone: tzinfo, subdomain: str | None) -> None:  # fmt: skip
+    """Tasks due in the period and still not done: the most recently due first, one page at a
+    time read from the database, with their total."""
+    locale = view.locale
+    title = st.empty()
+    request = c.page_request(OVERDUE_KEY, locale, OVERDUE_SORTS,
+                             newest=("activities.order.recent", "activities.order.oldest"))  # fmt: skip
+    page, error = metrics_data.safe(lambda: metrics_data.load_overdue_page(scope, request, sla))
+    if error is not None:
+        c.show_error(error, locale)
+        return
+    title.subheader(
+        t("activities.overdue_title", locale, count=c.fmt_number(page.total, locale)),
+        help=c.tip("activities.overdue", locale),
+    )
+    if page.total == 0:
+        st.success(t("activities.no_overdue", locale))
+        return
+    names = seller_names(report)
+    shown, _ = overdue_frames(page, names, zone, scope.as_of, subdomain, locale)
+    config: dict[str, Any] = {
+        "type": st.column_config.TextColumn(t("activities.col.task_type", locale)),
+        "seller": st.column_config.TextColumn(t("activities.col.seller", locale)),
+        "due": st.column_config.TextColumn(t("activities.col.due", locale)),
+        "late": st.column_config.TextColumn(t("activities.col.late", locale), alignment="right"),
+        "lead": st.column_config.LinkColumn(
+            t("activities.col.lead", locale), display_text=r"/leads/detail/(\d+)$"
+        )
+        if subdomain
+        else st.column_config.NumberColumn(t("activities.col.lead", locale), format="%d"),
+    }
+    st.dataframe(shown, hide_index=True, column_config=config, width="stretch")
+    c.page_navigation(page, OVERDUE_KEY, locale)
+
+    def export() -> pd.DataFrame:
+        rows = metrics_data.overdue_rows(scope, request, sla)
+        whole = Page(rows=rows, total=len(rows), number=1, size=max(1, len(rows)))
+        return overdue_frames(whole, names, zone, scope.as_of, subdomain, locale)[1]
+
+    stem = f"overdue_tasks_{view.start.isoformat()}_{view.end.isoformat()}"
+    c.downloads(export, stem, locale, key="dl.overdue_tasks")
+    c.export_note(page.total, metrics_data.EXPORT_LIMIT, locale)
+    off_lead = page.counts.get("off_lead", 0)
     if off_lead:
         st.caption(t("activities.off_lead", locale, count=c.fmt_number(off_lead, locale)))
 
@@ -370,7 +404,7 @@ def render() -> None:
     frames, grain, subdomain = loaded
     seller_section(view, report, frames["activity_by_seller"])
     zone = ZoneInfo(report.period.timezone)
-    overdue_section(view, report, frames["overdue_tasks"], zone, scope.as_of, subdomain)
+    overdue_section(view, report, scope, sla, zone, subdomain)
     heatmap(view, report, frames["activity_heatmap"])
     over_time(view, frames["activities_by_day"], grain)
 

@@ -17,7 +17,6 @@ import streamlit as st
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
-from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Pipeline, Report, Stage, section
 from kommo_analytics.service.leads import LOST_STATUS_ID, WON_STATUS_ID
@@ -298,12 +297,9 @@ def reached_drill_down(view: View, scope: metrics_data.Request, pipeline: Pipeli
         ]  # fmt: skip
         picked = st.selectbox(t("drill.pick", locale), labels, key=f"funnel.drill.{pid}.{locale}")
         order = stages[labels.index(picked)][0]
-        try:
-            frame = metrics_data.load_leads(scope, "created", reached=(pid, order))
-        except KommoAnalyticsError as exc:
-            c.show_error(exc, locale)
-            return
-        c.lead_table(frame, view, currency, subdomain, name=f"leads_funnel_{pid}_{order}")
+        c.paged_leads(view, scope, "created", key=f"funnel.drill.{pid}.{order}.table",
+                      name=f"leads_funnel_{pid}_{order}", currency=currency,
+                      subdomain=subdomain, reached=(pid, order))  # fmt: skip
 
 
 # -- the page -----------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Leads: the raw leads table, filtered by the sidebar, linked to Kommo, downloadable.
 
 An explorer, not a metric: it lists leads and counts rows. Deleted leads are left out; the
-period is of creation dates, in the account's time zone.
+period is of creation dates, in the account's time zone. The database searches, sorts, counts and
+cuts the page (service/leads.py): a render formats only the rows shown, whatever the account's
+size. The downloads hold every lead the filters and the search match, up to
+``pages.EXPORT_LIMIT``, in the table's order.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
+from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import data, filters
 from kommo_analytics.dashboard.export import to_csv, to_xlsx
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.account import Account, zone_of
 from kommo_analytics.service.leads import TABLES_NEEDED, status_key
+from kommo_analytics.service.pages import EXPORT_LIMIT
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t, tn
@@ -136,6 +141,19 @@ def _column_config(account: Account | None, locale: Locale) -> dict[str, Any]:
     return config
 
 
+# Sort keys of the service (`leads.SORTS`) → their labels; the first is the default.
+SORTS: Final = {
+    "created": "leads.col.created",
+    "id": "leads.col.id",
+    "name": "leads.col.name",
+    "price": "leads.col.price",
+    "pipeline": "leads.col.pipeline",
+    "stage": "leads.col.stage",
+    "user": "leads.col.user",
+}
+KEY: Final = "leads.table"
+
+
 def render() -> None:
     view = filters.current_view()
     locale = view.locale
@@ -151,31 +169,40 @@ def render() -> None:
         sellers=view.filters.users,
         allowed_sellers=view.allowed_sellers,
     )
+    account = view.account
+    zone_name = _zone_name(account)
+    st.caption(t("leads.caption", locale, tz=zone_name))
+    request = c.page_request(KEY, locale, SORTS, search=True)
     try:
-        frame = data.load_leads(warehouse.url, warehouse.version, scope, _zone_name(view.account))
+        page = data.load_leads_page(warehouse.url, warehouse.version, scope, zone_name, request)
     except KommoAnalyticsError as exc:
         data.show_error(exc, locale)
         return
-    account = view.account
-    st.caption(t("leads.caption", locale, tz=_zone_name(account)))
-    st.markdown(f"**{tn('leads.count', len(frame), locale)}**")
-    if frame.empty:
-        st.info(t("leads.empty", locale))
+    st.markdown(f"**{tn('leads.count', page.total, locale)}**")
+    if page.total == 0:
+        st.info(t("leads.empty_search" if request.search else "leads.empty", locale))
         return
+    # Only the page's rows are formatted and sent to the browser.
     st.dataframe(
-        display_frame(frame, account, locale),
+        display_frame(page.rows, account, locale),
         hide_index=True,
         column_config=_column_config(account, locale),
         column_order=[key for key, _ in COLUMNS],
     )
+    c.page_navigation(page, KEY, locale)
     stem = f"leads_{view.start.isoformat()}_{view.end.isoformat()}"
+
+    def export() -> pd.DataFrame:
+        return export_frame(data.leads_rows(warehouse.url, scope, zone_name, request), account,
+                            locale)  # fmt: skip
+
     # Passing callables builds a file only when its button is clicked, not on every render
     # (an Excel file of a large account takes seconds).
     left, right, _ = st.columns([1, 1, 4])
     with left:
         st.download_button(
             t("leads.download_csv", locale),
-            data=lambda: to_csv(export_frame(frame, account, locale)),
+            data=lambda: to_csv(export()),
             file_name=f"{stem}.csv",
             mime="text/csv",
             on_click="ignore",
@@ -184,12 +211,13 @@ def render() -> None:
     with right:
         st.download_button(
             t("leads.download_xlsx", locale),
-            data=lambda: to_xlsx(export_frame(frame, account, locale), t("leads.sheet", locale)),
+            data=lambda: to_xlsx(export(), t("leads.sheet", locale)),
             file_name=f"{stem}.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             on_click="ignore",
             icon=":material/download:",
         )
+    c.export_note(page.total, EXPORT_LIMIT, locale)
 
 
 if __name__ == "__main__":
