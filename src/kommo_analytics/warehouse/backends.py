@@ -261,6 +261,11 @@ class Backend:
         been published for readers yet. Server databases: readers see commits, nothing more."""
         return ""
 
+    def served_age(self) -> float | None:
+        """Seconds since readers were last given the writer's commits; None if never. Server
+        databases: readers see each commit, so always 0."""
+        return 0.0
+
     def describe(self) -> tuple[str, str]:
         """Where the synced data is and how to look at it, for the sync's summary."""
         return (
@@ -638,6 +643,12 @@ class DuckDBBackend(Backend):
         # A publish replaces the file: its mtime changes even when a mid-run publish has not
         # moved the bookkeeping tables a reader's version also reads.
         return str(self.serving.stat().st_mtime_ns)
+
+    def served_age(self) -> float | None:
+        try:
+            return max(0.0, time.time() - self.serving.stat().st_mtime)
+        except OSError:
+            return None
 
     def describe(self) -> tuple[str, str]:
         dataset = self.target.dataset

@@ -20,15 +20,29 @@ dlt settings, and why (see also docs/architecture.md):
 
 Watermarks are *not* dlt incremental state: the sync writes them to ``sync_state`` in a separate
 load that runs only after the load of the rows they cover has committed (``sync/engine.py``).
+
+Each load also tells whether it **changed** anything stored (``Warehouse.changed``): an
+incremental sync re-reads the rows of its overlap, and most of them come back as they were. A
+table's rows are compared with the stored rows of the same keys (the whole table for the
+dictionaries, a lead's whole set for link tables; an entity's JSON without the ``_links`` that
+name the request) until one differs; after that the table counts
+as changed and its later loads are not compared. A comparison that cannot be made (an odd key,
+a value that does not convert) counts as a change: a needless model rebuild is cheap, a skipped
+one would leave the model behind. Before the first changing load commits, ``before_change`` runs
+(the sync marks the model stale there, so a run killed after it still rebuilds the next time).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +51,7 @@ import pyarrow as pa
 from kommo_analytics import files, logs
 from kommo_analytics.errors import QueryError, WarehouseError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
-from kommo_analytics.warehouse.tables import TABLES, Disposition, Table
+from kommo_analytics.warehouse.tables import TABLES, Disposition, T, Table
 from kommo_analytics.warehouse.target import Target
 
 # dlt reads these when it is imported; set them before the first import.
@@ -49,6 +63,8 @@ os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
 warnings.filterwarnings("ignore", message="implicitly coercing SELECT object to scalar subquery")
 
 Row = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 # dlt's logger (dlt gives it a stderr handler unless it already has one), and the drivers' under
 # it, whose warnings about an aborted load would otherwise reach the terminal.
@@ -90,11 +106,19 @@ def keep_load_logs_in(path: Path) -> None:
 class Warehouse:
     """One warehouse, written by one sync at a time."""
 
-    def __init__(self, target: Target, data_dir: Path) -> None:
+    def __init__(self, target: Target, data_dir: Path, *, compare: bool = True) -> None:
         self.target = target
         self.data_dir = data_dir
         self.backend = backend_for(target)
         self._pipeline: Any = None
+        # Compare loaded rows with the stored ones (False: every non-empty load is a change;
+        # a full sync, which rewrites everything anyway, saves the reads).
+        self.compare = compare
+        # Tables whose stored rows this object's loads changed (bookkeeping tables not counted).
+        self.changed: set[str] = set()
+        # Run once, before the first load that changes stored rows commits.
+        self.before_change: Callable[[], None] | None = None
+        self._announced = False
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -142,15 +166,21 @@ class Warehouse:
         """Load rows of several tables in one dlt run; returns once they are committed.
 
         Rows are de-duplicated by primary key first (the last one wins: crawls run oldest to
-        newest, so the last copy is the newest).
+        newest, so the last copy is the newest). A table whose rows are all stored as they are
+        is left out (see the module's docstring); the bookkeeping tables always load.
         """
         import dlt
 
+        changing: list[str] = []
         resources = []
         for name, rows in batches.items():
             table = TABLES[name]
             if not rows and table.disposition is not Disposition.REPLACE:
                 continue
+            if self._changes(table, rows):
+                changing.append(name)
+            elif name not in BOOKKEEPING:
+                continue  # every row is stored as it is
             hints: dict[str, Any] = {
                 "name": table.name,
                 "primary_key": list(table.primary_key),
@@ -166,6 +196,9 @@ class Warehouse:
             resources.append(dlt.resource([to_arrow(table, rows)], **hints))
         if not resources:
             return
+        if changing and not self._announced and self.before_change is not None:
+            self.before_change()
+            self._announced = True
         try:
             if self.pipeline.has_pending_data:
                 # A failed load leaves its package pending, and dlt's next run would load that
@@ -184,6 +217,55 @@ class Warehouse:
                     f"see {log_path(self.data_dir)} for details",
                 )
             raise problem from exc
+        # Counted once committed: a failed load changed nothing.
+        self.changed.update(changing)
+
+    # -- what a load changes ------------------------------------------------------------------
+
+    def _changes(self, table: Table, rows: Sequence[Row]) -> bool:
+        """Whether loading ``rows`` into ``table`` changes what is stored (see the module's
+        docstring; True when unsure)."""
+        if table.name in BOOKKEEPING:
+            return False
+        if table.name in self.changed:
+            return True  # known already: no need to read
+        if not self.compare:
+            return bool(rows) or table.disposition is Disposition.REPLACE
+        try:
+            return self._differs(table, rows)
+        except Exception:
+            log.debug("could not compare rows of %s; counted as changed", table.name, exc_info=True)
+            return True
+
+    def _differs(self, table: Table, rows: Sequence[Row]) -> bool:
+        if not self.has_table(table.name):
+            return bool(rows)
+        columns = table.column_names
+        new = [_normal(table, row) for row in _unique(table, rows)]
+        quoted = ", ".join(self.backend.quote(c) for c in columns)
+        # SQL text: a raw table's declared columns and name; no user value.
+        select = f"SELECT {quoted} FROM {self.table(table.name)}"  # nosec B608
+        if table.disposition is Disposition.REPLACE:
+            stored = [
+                _normal(table, dict(zip(columns, r, strict=True))) for r in self.query(select)
+            ]
+            return Counter(stored) != Counter(new)
+        if not new:
+            return False
+        # Link tables: a key's whole set is replaced, so the stored set of each key is compared.
+        keys = table.merge_key or table.primary_key
+        positions = [columns.index(k) for k in keys]
+        wanted = sorted({tuple(r[i] for i in positions) for r in new}, key=repr)
+        stored_rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(wanted), _COMPARE_CHUNK):
+            chunk = wanted[start : start + _COMPARE_CHUNK]
+            where = _key_condition([self.backend.quote(k) for k in keys], chunk)
+            if where is None:
+                return True  # a key this code will not write into SQL: assume a change
+            # SQL text: the select above and keys written as int or identifier-like literals.
+            stored_rows += self.query(f"{select} WHERE {where}")  # nosec B608
+        stored = [_normal(table, dict(zip(columns, r, strict=True))) for r in stored_rows]
+        return Counter(stored) != Counter(new)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
@@ -246,11 +328,87 @@ class Warehouse:
         self.backend.publish()
 
 
-def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
+def _unique(table: Table, rows: Sequence[Row]) -> list[Row]:
+    """One row per primary key, the last one."""
     unique: dict[tuple[Any, ...], Row] = {}
     for row in rows:
         unique[tuple(row[k] for k in table.primary_key)] = row
+    return list(unique.values())
+
+
+def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
     columns = table.column_names
     return pa.Table.from_pylist(
-        [{c: row.get(c) for c in columns} for row in unique.values()], schema=table.arrow_schema()
+        [{c: row.get(c) for c in columns} for row in _unique(table, rows)],
+        schema=table.arrow_schema(),
     )
+
+
+# The sync's own bookkeeping: written by every run, read by no model.
+BOOKKEEPING = frozenset({"sync_state", "sync_runs"})
+_COMPARE_CHUNK = 500
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+
+
+def _key_condition(names: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> str | None:
+    """``(a, b) IN ((1, 'x'), ...)`` with the keys as literals (dlt's SQL clients mark
+    parameters differently); None when a key is not a plain integer or identifier-like text."""
+    literals: list[str] = []
+    for key in keys:
+        parts: list[str] = []
+        for value in key:
+            if isinstance(value, bool) or value is None:
+                return None
+            if isinstance(value, int):
+                parts.append(str(int(value)))
+            elif isinstance(value, str) and _SAFE_TEXT.fullmatch(value):
+                parts.append(f"'{value}'")
+            else:
+                return None
+        literals.append(parts[0] if len(parts) == 1 else f"({', '.join(parts)})")
+    columns = names[0] if len(names) == 1 else f"({', '.join(names)})"
+    return f"{columns} IN ({', '.join(literals)})"
+
+
+def _normal(table: Table, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A row as comparable plain values, the same whether it was read back from any of the
+    databases or is about to be loaded (naive times are UTC, as the servers store them)."""
+    values: list[Any] = []
+    for column in table.columns:
+        value = row.get(column.name)
+        if value is None:
+            values.append(None)
+        elif column.type is T.TIMESTAMP:
+            if not isinstance(value, datetime):
+                raise TypeError(f"{column.name}: not a datetime")
+            aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            values.append(aware.replace(tzinfo=None))
+        elif column.type is T.BIGINT:
+            values.append(int(value))
+        elif column.type is T.BOOL:
+            values.append(bool(value))
+        elif column.type is T.DOUBLE:
+            values.append(float(value))
+        elif column.name == "raw":
+            values.append(_raw_content(str(value)))
+        else:
+            values.append(str(value))
+    return tuple(values)
+
+
+def _raw_content(text: str) -> str:
+    """An entity's JSON without its ``_links``: Kommo writes the request's own URL (page,
+    filters) into them, so the same entity read by another request differs only there."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    return json.dumps(_without_links(data), sort_keys=True, ensure_ascii=False)
+
+
+def _without_links(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_links(v) for k, v in value.items() if k != "_links"}
+    if isinstance(value, list):
+        return [_without_links(v) for v in value]
+    return value
