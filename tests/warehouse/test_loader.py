@@ -83,3 +83,39 @@ def test_a_leads_tracking_fields_are_replaced_whole(warehouse_url: str, tmp_path
         "ORDER BY lead_id, code",
     )
     assert rows == [(1, "SOURCE_DOMAIN", "blog.example.com"), (2, "YCLID", "7263")]
+
+
+def test_a_load_tells_whether_it_changed_stored_rows(warehouse_url: str, tmp_path: Path) -> None:
+    target = parse_database_url(warehouse_url)
+    calls: list[str] = []
+    first = Warehouse(target, tmp_path / "data")
+    lead = {**_lead(1, "a"), "raw": '{"id": 1, "_links": {"self": {"href": "x?page=1"}}}'}
+    batch = {
+        "leads": [lead, _lead(2, "b")],
+        "lead_contacts": [{"lead_id": 1, "contact_id": 10, "is_main": True}],
+        "users": [{"id": 7, "name": "Ana"}],
+    }
+    first.load(batch)
+    assert first.changed == {"leads", "lead_contacts", "users"}
+
+    # The same rows again (the raw JSON differing only in the request's own link), and the
+    # bookkeeping a sync writes every run: nothing changed, and the hook never ran.
+    again = Warehouse(target, tmp_path / "data")
+    again.before_change = lambda: calls.append("stale")
+    same_lead = {**lead, "raw": '{"_links": {"self": {"href": "x?page=2"}}, "id": 1}'}
+    bookkeeping = [{"stream": "leads", "watermark": 5, "rows_total": 2}]
+    again.load({**batch, "leads": [same_lead, _lead(2, "b")], "sync_state": bookkeeping})
+    assert again.changed == set() and calls == []
+
+    # A lead's link set losing a contact, a dictionary gaining a row: changed, hook once first.
+    again.load(
+        {
+            "leads": [_lead(2, "b")],
+            "lead_contacts": [{"lead_id": 1, "contact_id": 11, "is_main": True}],
+            "users": [{"id": 7, "name": "Ana"}, {"id": 8, "name": "Bia"}],
+        }
+    )
+    assert again.changed == {"lead_contacts", "users"} and calls == ["stale"]
+    again.publish()
+    users = reader.query(target, f"SELECT id FROM {target.qualified('users')} ORDER BY id")
+    assert users == [(7,), (8,)]
