@@ -3,12 +3,15 @@ and readers with the driver's parameter style."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import parse_database_url
+
+NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _lead(lead_id: int, name: str) -> dict[str, Any]:
@@ -106,6 +109,14 @@ def test_a_load_tells_whether_it_changed_stored_rows(warehouse_url: str, tmp_pat
     bookkeeping = [{"stream": "leads", "watermark": 5, "rows_total": 2}]
     again.load({**batch, "leads": [same_lead, _lead(2, "b")], "sync_state": bookkeeping})
     assert again.changed == set() and calls == []
+    # Bookkeeping into a table dlt made is written without a dlt run (upserted by key).
+    again.load({"sync_state": [{**bookkeeping[0], "watermark": 6, "updated_at": NOON}]})
+    again.load({"sync_state": [{"stream": "tasks", "watermark": 7, "updated_at": NOON}]})
+    assert again.watermarks() == {"leads": 6, "tasks": 7}
+    (stamp,) = again.query(
+        f"SELECT updated_at FROM {target.qualified('sync_state')} WHERE stream = 'tasks'"
+    )[0]
+    assert (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)) == NOON
 
     # A lead's link set losing a contact, a dictionary gaining a row: changed, hook once first.
     again.load(

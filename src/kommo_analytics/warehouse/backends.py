@@ -298,6 +298,11 @@ class Backend:
         """Raise NoSyncedDataError when nothing was ever synced (a server database exists
         already; its tables say the rest)."""
 
+    def writer_storage_exists(self) -> bool:
+        """Whether :meth:`connect` with ``write=True`` finds something to open (DuckDB: the
+        private file; a server database is there or its error says so)."""
+        return True
+
     def prepare_writer(self) -> None:
         """Get the writer's storage ready before it connects (DuckDB: the private file)."""
 
@@ -666,6 +671,9 @@ class DuckDBBackend(Backend):
         # Before any lock or file is created: a command that finds nothing must leave nothing.
         if not self.serving.exists() and not self.private.exists():
             raise NoSyncedDataError(f"no synced data in {self.serving} yet")
+
+    def writer_storage_exists(self) -> bool:
+        return self.private.exists()
 
     def prepare_writer(self) -> None:
         try:

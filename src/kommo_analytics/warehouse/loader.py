@@ -38,7 +38,9 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -119,6 +121,7 @@ class Warehouse:
         # Run once, before the first load that changes stored rows commits.
         self.before_change: Callable[[], None] | None = None
         self._announced = False
+        self._present: set[str] = set()  # raw tables known to exist
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -196,6 +199,8 @@ class Warehouse:
             resources.append(dlt.resource([to_arrow(table, rows)], **hints))
         if not resources:
             return
+        if not changing and self._write_bookkeeping(batches):
+            return
         if changing and not self._announced and self.before_change is not None:
             self.before_change()
             self._announced = True
@@ -219,6 +224,50 @@ class Warehouse:
             raise problem from exc
         # Counted once committed: a failed load changed nothing.
         self.changed.update(changing)
+
+    def _write_bookkeeping(self, batches: Mapping[str, Sequence[Row]]) -> bool:
+        """Upsert rows of the bookkeeping tables with one plain transaction instead of a dlt
+        run (a second or more each, several per sync: most of a sync that changed nothing).
+        Only into tables dlt created with the declared columns (Arrow rows get none of dlt's
+        own; were they there, they are filled as dlt would); False (nothing done) otherwise,
+        and dlt loads them."""
+        wanted = {n: _unique(TABLES[n], rows) for n, rows in batches.items() if n in BOOKKEEPING}
+        wanted = {n: rows for n, rows in wanted.items() if rows}
+        if not wanted or not self.compare or not all(self.has_table(n) for n in wanted):
+            return False
+        backend = self.backend
+        load_id = f"{time.time():.6f}"
+        try:
+            extra: dict[str, tuple[str, ...]] = {}
+            with backend.connect(write=True) as con:
+                for name in wanted:
+                    found = set(backend.columns(con, self.target.dataset, name) or [])
+                    declared = set(TABLES[name].column_names)
+                    if not declared <= found or not found - declared <= set(_DLT_COLUMNS):
+                        return False
+                    extra[name] = tuple(c for c in _DLT_COLUMNS if c in found)
+                with backend.transaction(con) as cur:
+                    for name, rows in wanted.items():
+                        table = TABLES[name]
+                        keys = [tuple(row[k] for k in table.primary_key) for row in rows]
+                        where = _key_condition([backend.quote(k) for k in table.primary_key], keys)
+                        if where is None:
+                            raise _NotPlain
+                        columns = (*table.column_names, *extra[name])
+                        quoted = ", ".join(backend.quote(c) for c in columns)
+                        marks = ", ".join([backend.placeholder] * len(columns))
+                        # SQL text: a bookkeeping table, its keys as int or identifier-like
+                        # literals, its declared columns; the values are parameters.
+                        cur.execute(f"DELETE FROM {self.table(name)} WHERE {where}")  # nosec B608
+                        sql = f"INSERT INTO {self.table(name)} ({quoted}) VALUES ({marks})"  # nosec B608
+                        for row in rows:
+                            values = [row.get(c) for c in table.column_names]
+                            own = {"_dlt_load_id": load_id, "_dlt_id": _dlt_id()}
+                            values += [own[c] for c in extra[name]]
+                            cur.execute(sql, backend.params(values))
+        except _NotPlain:
+            return False
+        return True
 
     # -- what a load changes ------------------------------------------------------------------
 
@@ -268,11 +317,26 @@ class Warehouse:
         return Counter(stored) != Counter(new)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One statement, committed (``params`` in the backend's parameter style)."""
+        self._run(sql, params, fetch=False)
+
+    def _run(self, sql: str, params: Sequence[Any], *, fetch: bool) -> list[tuple[Any, ...]]:
+        # The driver's own connection: dlt's SQL client costs a quarter of a second a statement
+        # here, and a sync that changed nothing is mostly such statements. A warehouse without
+        # its file yet (a first DuckDB load) goes through dlt, which creates it.
+        backend = self.backend
         try:
+            if backend.writer_storage_exists():
+                with backend.connect(write=True) as con, backend.transaction(con) as cur:
+                    cur.execute(sql, backend.params(params)) if params else cur.execute(sql)
+                    return [tuple(row) for row in cur.fetchall()] if fetch else []
             with self.pipeline.sql_client() as client:
-                client.execute_sql(sql, *params)
+                rows = client.execute_sql(sql, *params)
+                return [tuple(row) for row in rows or []] if fetch else []
+        except WarehouseError:
+            raise
         except Exception as exc:
-            raise self.backend.translate(exc, write=True) from exc
+            raise backend.translate(exc, write=True) from exc
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -280,7 +344,10 @@ class Warehouse:
         return self.target.qualified(name)
 
     def has_table(self, name: str) -> bool:
-        """Whether the catalog lists the raw table (a young warehouse lacks some)."""
+        """Whether the catalog lists the raw table (a young warehouse lacks some; one found
+        stays: nothing drops a raw table while the writer works)."""
+        if name in self._present:
+            return True
         # Literals, not parameters: dlt's SQL clients mark parameters differently, and both
         # names are ours.
         rows = self.query(
@@ -288,15 +355,13 @@ class Warehouse:
             "SELECT table_name FROM information_schema.tables "  # nosec B608
             f"WHERE table_schema = '{self.target.dataset}' AND table_name = '{name}'"
         )
+        if rows:
+            self._present.add(name)
         return bool(rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            with self.pipeline.sql_client() as client:
-                rows = client.execute_sql(sql, *params)
-        except Exception as exc:
-            raise self.backend.translate(exc, write=True) from exc
-        return [tuple(row) for row in rows or []]
+        """Rows of one statement (``params`` in the backend's parameter style)."""
+        return self._run(sql, params, fetch=True)
 
     def existing_ids(self, table: str, ids: Iterable[int]) -> set[int]:
         wanted = sorted(set(ids))
@@ -342,6 +407,18 @@ def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
         [{c: row.get(c) for c in columns} for row in _unique(table, rows)],
         schema=table.arrow_schema(),
     )
+
+
+# The columns dlt adds to every table it creates.
+_DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
+
+
+class _NotPlain(Exception):
+    """A bookkeeping key that is not written into SQL: dlt loads the rows instead."""
+
+
+def _dlt_id() -> str:
+    return secrets.token_urlsafe(10)[:14]
 
 
 # The sync's own bookkeeping: written by every run, read by no model.
