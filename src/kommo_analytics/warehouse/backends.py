@@ -683,6 +683,10 @@ class DuckDBBackend(Backend):
                 # on from what readers see instead of starting from nothing.
                 shutil.copyfile(self.serving, self.private)
             files.private_file(self.private)
+            # Left world-readable by an earlier version: a sync that changed nothing does not
+            # publish a new (private) copy, so the served file is made private here (if ours).
+            with suppress(PermissionError):
+                files.private_file(self.serving)
         except OSError as exc:
             raise folder_problem(self.private.parent, exc) from exc
 
