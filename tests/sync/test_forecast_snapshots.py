@@ -12,6 +12,7 @@ import pytest
 
 from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.service import snapshots
+from kommo_analytics.service.after_sync import snapshot_if_new_day
 from kommo_analytics.sync.engine import SyncResult
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse import reader
@@ -28,6 +29,7 @@ def _sync(acc: Account, tmp_path: Path, url: str) -> SyncResult:
         transport=httpx.ASGITransport(app=acc.app),
         clock=acc.clock,
         after_build=snapshots.snapshot_after_build,
+        after_unchanged=snapshot_if_new_day,
     )
 
 
@@ -67,13 +69,16 @@ def test_a_snapshot_per_day_replaced_by_a_later_sync_that_day(
         assert float(row[3]) <= float(row[4]) <= float(row[5]) and row[7] == 0 and row[6]
 
     acc.clock.now += 2 * HOUR  # still the 25th in São Paulo
+    acc.state.live_tick(5)  # a sync that changed nothing would keep the day's snapshot
+    acc.clock.now += 60
     assert _sync(acc, tmp_path, url).status == "ok"
     second = _stored(url)
     assert [(r[0], r[1]) for r in second] == [(r[0], r[1]) for r in first]
     assert all(b[2] > a[2] for a, b in zip(first, second, strict=True))  # replaced, not added
 
-    acc.clock.now += 12 * HOUR  # 26 November: a new day's snapshot beside the kept one
-    assert _sync(acc, tmp_path, url).status == "ok"
+    acc.clock.now += 12 * HOUR  # 26 November: a new day's snapshot beside the kept one,
+    unchanged = _sync(acc, tmp_path, url)  # also from a sync that changed nothing
+    assert unchanged.status == "ok" and unchanged.unchanged
     third = _stored(url)
     assert [r[0] for r in third] == [date(2026, 11, 25)] * 3 + [date(2026, 11, 26)] * 3
     assert third[:3] == second  # the rebuild left the earlier day's rows alone

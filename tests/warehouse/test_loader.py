@@ -3,12 +3,15 @@ and readers with the driver's parameter style."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import parse_database_url
+
+NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _lead(lead_id: int, name: str) -> dict[str, Any]:
@@ -85,43 +88,45 @@ def test_a_leads_tracking_fields_are_replaced_whole(warehouse_url: str, tmp_path
     assert rows == [(1, "SOURCE_DOMAIN", "blog.example.com"), (2, "YCLID", "7263")]
 
 
-def test_bookkeeping_rows_are_written_by_key_without_a_dlt_run(
-    warehouse_url: str, tmp_path: Path, monkeypatch: Any
-) -> None:
-    """A watermark or a run's row is written after every commit of a sync: by two statements in
-    one transaction, not a dlt run (whose fixed cost was most of a small sync's load time)."""
-    from datetime import UTC, datetime
-
+def test_a_load_tells_whether_it_changed_stored_rows(warehouse_url: str, tmp_path: Path) -> None:
     target = parse_database_url(warehouse_url)
-    warehouse = Warehouse(target, tmp_path / "data")
-    at = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
-    # The first write creates the table from its declaration (through dlt).
-    warehouse.upsert("sync_state", [{"stream": "leads", "watermark": 1, "updated_at": at}])
-    runs: list[Any] = []
-    real_run = type(warehouse.pipeline).run
-    monkeypatch.setattr(
-        type(warehouse.pipeline),
-        "run",
-        lambda self, *a, **k: runs.append(a) or real_run(self, *a, **k),
+    calls: list[str] = []
+    first = Warehouse(target, tmp_path / "data")
+    lead = {**_lead(1, "a"), "raw": '{"id": 1, "_links": {"self": {"href": "x?page=1"}}}'}
+    batch = {
+        "leads": [lead, _lead(2, "b")],
+        "lead_contacts": [{"lead_id": 1, "contact_id": 10, "is_main": True}],
+        "users": [{"id": 7, "name": "Ana"}],
+    }
+    first.load(batch)
+    assert first.changed == {"leads", "lead_contacts", "users"}
+
+    # The same rows again (the raw JSON differing only in the request's own link), and the
+    # bookkeeping a sync writes every run: nothing changed, and the hook never ran.
+    again = Warehouse(target, tmp_path / "data")
+    again.before_change = lambda: calls.append("stale")
+    same_lead = {**lead, "raw": '{"_links": {"self": {"href": "x?page=2"}}, "id": 1}'}
+    bookkeeping = [{"stream": "leads", "watermark": 5, "rows_total": 2}]
+    again.load({**batch, "leads": [same_lead, _lead(2, "b")], "sync_state": bookkeeping})
+    assert again.changed == set() and calls == []
+    # Bookkeeping into a table dlt made is written without a dlt run (upserted by key).
+    again.load({"sync_state": [{**bookkeeping[0], "watermark": 6, "updated_at": NOON}]})
+    again.load({"sync_state": [{"stream": "tasks", "watermark": 7, "updated_at": NOON}]})
+    assert again.watermarks() == {"leads": 6, "tasks": 7}
+    (stamp,) = again.query(
+        f"SELECT updated_at FROM {target.qualified('sync_state')} WHERE stream = 'tasks'"
+    )[0]
+    assert (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)) == NOON
+
+    # A lead's link set losing a contact, a dictionary gaining a row: changed, hook once first.
+    again.load(
+        {
+            "leads": [_lead(2, "b")],
+            "lead_contacts": [{"lead_id": 1, "contact_id": 11, "is_main": True}],
+            "users": [{"id": 7, "name": "Ana"}, {"id": 8, "name": "Bia"}],
+        }
     )
-    later = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC)
-    warehouse.upsert(
-        "sync_state",
-        [
-            {"stream": "leads", "watermark": 2, "rows_total": 5, "updated_at": later},
-            {"stream": "tasks", "watermark": 7, "rows_total": None, "updated_at": later},
-        ],
-    )
-    assert runs == []
-    assert warehouse.watermarks() == {"leads": 2, "tasks": 7}
-    warehouse.publish()
-    rows = reader.query(
-        target,
-        f"SELECT stream, watermark, rows_total, updated_at FROM {target.qualified('sync_state')} "
-        "ORDER BY stream",
-    )
-    # The time is the instant written, whatever zone the driver hands it back in.
-    assert [(s, w, r) for s, w, r, _ in rows] == [("leads", 2, 5), ("tasks", 7, None)]
-    stored = rows[0][3]
-    as_utc = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
-    assert as_utc == later
+    assert again.changed == {"lead_contacts", "users"} and calls == ["stale"]
+    again.publish()
+    users = reader.query(target, f"SELECT id FROM {target.qualified('users')} ORDER BY id")
+    assert users == [(7,), (8,)]

@@ -53,7 +53,7 @@ JobFunction = Callable[[JobContext], JobOutcome]
 
 def _sync(ctx: JobContext, *, full: bool) -> JobOutcome:
     from kommo_analytics.service.account import target_for
-    from kommo_analytics.service.after_sync import AFTER_BUILD
+    from kommo_analytics.service.after_sync import AFTER_BUILD, AFTER_UNCHANGED
     from kommo_analytics.sync.engine import SyncOptions
     from kommo_analytics.sync.lock import writer_active
     from kommo_analytics.sync.progress import LogReporter
@@ -75,6 +75,7 @@ def _sync(ctx: JobContext, *, full: bool) -> JobOutcome:
         LogReporter(ctx.log.info, every=60),
         database_url=ctx.database_url,
         after_build=AFTER_BUILD,
+        after_unchanged=AFTER_UNCHANGED,
     )
     rows = sum(result.rows.values())
     requests = sum(result.requests.values())

@@ -61,7 +61,7 @@ def describe_exposed(exposed: health.ExposedFiles, shown: int = 3) -> str:
 def sync_with_progress(
     settings: Settings, options: SyncOptions, database_url: str | None
 ) -> SyncResult:
-    from kommo_analytics.service.after_sync import AFTER_BUILD
+    from kommo_analytics.service.after_sync import AFTER_BUILD, AFTER_UNCHANGED
     from kommo_analytics.sync.runner import run_sync
 
     # The sync's log (dlt, the drivers) rotates as the settings say and masks their secrets.
@@ -78,7 +78,12 @@ def sync_with_progress(
         reporter = LogReporter(lambda line: print(line, flush=True))
     with reporter:
         result = run_sync(
-            settings, options, reporter, database_url=database_url, after_build=AFTER_BUILD
+            settings,
+            options,
+            reporter,
+            database_url=database_url,
+            after_build=AFTER_BUILD,
+            after_unchanged=AFTER_UNCHANGED,
         )
     print_summary(result, settings, database_url, time.perf_counter() - started)
     return result

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from kommo_analytics.errors import QueryError, WarehouseError, first_line
-from kommo_analytics.model import compat
+from kommo_analytics.model import compat, incremental
 from kommo_analytics.model.build import (
     CREATION_EVENT,
     MODEL_EVENT_TYPES,
@@ -325,6 +325,11 @@ def build_and_store(
                 timezone_override=timezone_override,
             )
             del raw  # the raw frames are as large as the model: not kept while it is written
+            # What the model was built with, for a later sync to tell whether it is current;
+            # refilling model_info also clears the mark that the raw tables changed since.
+            frames["model_info"] = _with_items(
+                frames["model_info"], incremental.build_items(rules, timezone_override)
+            )
             on_step()
             ensure_tables(con, target, MODEL_TABLES.values())
             replace_tables(con, target, frames)
@@ -338,6 +343,12 @@ def build_and_store(
     except Exception as exc:
         raise _build_failed(target, first_line(exc)) from exc
     return {name: len(frame) for name, frame in frames.items()}
+
+
+def _with_items(info: pd.DataFrame, items: Mapping[str, str]) -> pd.DataFrame:
+    rest = info[~info["item"].isin(list(items))]
+    more = pd.DataFrame({"item": list(items), "value": list(items.values())})
+    return pd.concat([rest, more], ignore_index=True)
 
 
 def _build_failed(target: Target, reason: str) -> WarehouseError:

@@ -67,6 +67,9 @@ class SyncOptions:
     event_pages_in_flight: int = 4
     windows_in_flight: int = 3
     publish_every_seconds: float = 300.0
+    # A sync that changed nothing does not publish (DuckDB), unless the served file is older
+    # than this: its bookkeeping (last run, stream freshness) must not look stale to `health`.
+    republish_unchanged_seconds: float = 3600.0
     recheck_rounds: int = 3
 
 
@@ -113,6 +116,11 @@ class SyncResult:
     error: str | None = None
     # What a person should look at although the run succeeded (``sync/nulls.py`` words them).
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # Nothing stored changed and the model was current: no rebuild, no after-build steps.
+    unchanged: bool = False
+
+
+NOTHING_CHANGED = "nothing changed; the model is current"
 
 
 def _dt(seconds: float) -> datetime:
@@ -151,7 +159,14 @@ class SyncEngine:
         clock: Callable[[], float] = time.time,
         after_load: Callable[[Callable[[], None]], str] | None = None,
         account_timezone: str | None = None,
+        unchanged: Callable[[], str | None] | None = None,
+        publish_needed: Callable[[], bool] | None = None,
     ) -> None:
+        # After the loads: None when something changed (or the model is not current), else
+        # what was done instead of the rebuild (a line for the progress output).
+        self.unchanged = unchanged
+        # Whether a sync that changed nothing must still publish (DuckDB: readers behind).
+        self.publish_needed = publish_needed
         self.account_timezone = account_timezone  # the user's ACCOUNT_TIMEZONE, if set
         self._stored_nulls: dict[str, tuple[int, Counter[str]]] = {}
         self._seen_nulls = nulls.Seen()
@@ -201,7 +216,13 @@ class SyncEngine:
                 raise _first(failures) from None
             await self._locked(self._apply_deletions)
             self.result.warnings += nulls.jumps(self._stored_nulls, self._seen_nulls)
-            if self.after_load is not None:
+            instead = None
+            if self.after_load is not None and self.unchanged is not None:
+                instead = await asyncio.to_thread(self.unchanged)
+            if instead is not None:
+                self.result.unchanged = True
+                self.reporter.message(instead)
+            elif self.after_load is not None:
                 # Before the final publish, so DuckDB readers get data and model together.
                 self.reporter.stream_started(MODEL)
                 self.reporter.stream_planned(MODEL, len(MODEL_BUILD_STEPS), "steps")
@@ -228,7 +249,13 @@ class SyncEngine:
             # What was committed reaches DuckDB's readers even when the run failed (and the log
             # could not be written after a failed load).
             try:
-                await asyncio.to_thread(self.warehouse.publish)
+                if not (
+                    self.result.status == "ok"
+                    and self.result.unchanged
+                    and self.publish_needed is not None
+                    and not await asyncio.to_thread(self.publish_needed)
+                ):
+                    await asyncio.to_thread(self.warehouse.publish)
             except KommoAnalyticsError as publish_exc:
                 if self.result.status == "ok":
                     raise
@@ -263,7 +290,7 @@ class SyncEngine:
             "error": r.error,
             "warnings": json.dumps(r.warnings, sort_keys=True) if r.warnings else None,
         }
-        await self._locked(lambda: self.warehouse.upsert("sync_runs", [row]))
+        await self._locked(lambda: self.warehouse.load({"sync_runs": [row]}))
 
     async def _locked(self, work: Callable[[], None]) -> None:
         # dlt runs one load at a time per pipeline; streams take turns.
@@ -384,7 +411,7 @@ class SyncEngine:
                     "rows_total": self.result.rows.get(stream.name, 0),
                     "updated_at": _dt(self.clock()),
                 }
-                self.warehouse.upsert("sync_state", [state])
+                self.warehouse.load({"sync_state": [state]})
             if time.monotonic() - self._last_publish >= self.options.publish_every_seconds:
                 self.warehouse.publish()
                 self._last_publish = time.monotonic()
@@ -668,4 +695,5 @@ def describe(result: SyncResult) -> dict[str, Any]:
         "rows": result.rows,
         "requests": result.requests,
         "warnings": [nulls.describe(w) for w in result.warnings],
+        "unchanged": result.unchanged,
     }

@@ -10,10 +10,17 @@ from datetime import UTC, datetime
 import httpx
 
 from kommo_analytics.kommo.client import client_from_settings
+from kommo_analytics.model import incremental
 from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.store import rebuild
 from kommo_analytics.settings import Settings
-from kommo_analytics.sync.engine import Reporter, SyncEngine, SyncOptions, SyncResult
+from kommo_analytics.sync.engine import (
+    NOTHING_CHANGED,
+    Reporter,
+    SyncEngine,
+    SyncOptions,
+    SyncResult,
+)
 from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import Target, parse_database_url
@@ -22,6 +29,11 @@ from kommo_analytics.warehouse.target import Target, parse_database_url
 # service's forecast snapshot: sync/ sits below service/, so the caller hands it in); returns a
 # line for the progress output.
 AfterBuild = Callable[[Settings, Target, datetime], str]
+
+# A step run instead when the sync changed nothing and the model is current (the service's
+# forecast snapshot of a new day); its line for the progress output, and whether it wrote
+# anything readers should get (then the sync publishes).
+AfterUnchanged = Callable[[Settings, Target, datetime], tuple[str, bool]]
 
 
 def after_build_steps(*steps: AfterBuild) -> AfterBuild:
@@ -42,12 +54,42 @@ def run_sync(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     after_build: AfterBuild | None = None,
+    after_unchanged: AfterUnchanged | None = None,
 ) -> SyncResult:
     target = parse_database_url(database_url or settings.resolved_database_url)
     # The model build at the end reads the channel rules: a file it would refuse must stop the
     # sync now, not after a crawl of many minutes.
     ChannelRules.load(settings.channel_rules_file)
-    warehouse = Warehouse(target, settings.data_dir)
+    full = options is not None and options.full
+    # A full sync rewrites everything: it rebuilds without comparing what it loads.
+    warehouse = Warehouse(target, settings.data_dir, compare=not full)
+    # Before the first load that changes a stored row: the model is no longer current.
+    warehouse.before_change = lambda: incremental.mark_stale(
+        target, datetime.fromtimestamp(clock(), UTC)
+    )
+    wrote = False
+
+    def unchanged() -> str | None:
+        nonlocal wrote
+        if full or warehouse.changed:
+            return None
+        # Read again: the rules file may have been edited while the sync ran.
+        rules = ChannelRules.load(settings.channel_rules_file)
+        if not incremental.model_current(target, rules, settings.account_timezone):
+            return None
+        if after_unchanged is None:
+            return NOTHING_CHANGED
+        line, wrote = after_unchanged(settings, target, datetime.fromtimestamp(clock(), UTC))
+        return f"{NOTHING_CHANGED}; {line}"
+
+    def publish_needed() -> bool:
+        age = warehouse.backend.served_age()
+        return (
+            wrote
+            or age is None
+            or age >= (options or SyncOptions()).republish_unchanged_seconds
+            or not incremental.served_current(target)
+        )
 
     def after_load(step: Callable[[], None]) -> str:
         built = rebuild(settings, target, now=clock, on_step=step)
@@ -65,6 +107,8 @@ def run_sync(
                 clock=clock,
                 after_load=after_load,
                 account_timezone=settings.account_timezone,
+                unchanged=unchanged,
+                publish_needed=publish_needed,
             )
             return await engine.run()
 

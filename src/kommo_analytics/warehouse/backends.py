@@ -270,6 +270,11 @@ class Backend:
         been published for readers yet. Server databases: readers see commits, nothing more."""
         return ""
 
+    def served_age(self) -> float | None:
+        """Seconds since readers were last given the writer's commits; None if never. Server
+        databases: readers see each commit, so always 0."""
+        return 0.0
+
     def describe(self) -> tuple[str, str]:
         """Where the synced data is and how to look at it, for the sync's summary."""
         return (
@@ -301,6 +306,11 @@ class Backend:
     def require_synced(self) -> None:
         """Raise NoSyncedDataError when nothing was ever synced (a server database exists
         already; its tables say the rest)."""
+
+    def writer_storage_exists(self) -> bool:
+        """Whether :meth:`connect` with ``write=True`` finds something to open (DuckDB: the
+        private file; a server database is there or its error says so)."""
+        return True
 
     def prepare_writer(self) -> None:
         """Get the writer's storage ready before it connects (DuckDB: the private file)."""
@@ -672,6 +682,12 @@ class DuckDBBackend(Backend):
         # moved the bookkeeping tables a reader's version also reads.
         return str(self.serving.stat().st_mtime_ns)
 
+    def served_age(self) -> float | None:
+        try:
+            return max(0.0, time.time() - self.serving.stat().st_mtime)
+        except OSError:
+            return None
+
     def describe(self) -> tuple[str, str]:
         dataset = self.target.dataset
         return (
@@ -689,6 +705,9 @@ class DuckDBBackend(Backend):
         if not self.serving.exists() and not self.private.exists():
             raise NoSyncedDataError(f"no synced data in {self.serving} yet")
 
+    def writer_storage_exists(self) -> bool:
+        return self.private.exists()
+
     def prepare_writer(self) -> None:
         try:
             files.private_dir(self.private.parent)
@@ -697,6 +716,10 @@ class DuckDBBackend(Backend):
                 # on from what readers see instead of starting from nothing.
                 shutil.copyfile(self.serving, self.private)
             files.private_file(self.private)
+            # Left world-readable by an earlier version: a sync that changed nothing does not
+            # publish a new (private) copy, so the served file is made private here (if ours).
+            with suppress(PermissionError):
+                files.private_file(self.serving)
         except OSError as exc:
             raise folder_problem(self.private.parent, exc) from exc
 

@@ -20,15 +20,30 @@ dlt settings, and why (see also docs/architecture.md):
 
 Watermarks are *not* dlt incremental state: the sync writes them to ``sync_state`` in a separate
 load that runs only after the load of the rows they cover has committed (``sync/engine.py``).
+
+Each load also tells whether it **changed** anything stored (``Warehouse.changed``): an
+incremental sync re-reads the rows of its overlap, and most of them come back as they were. A
+table's rows are compared with the stored rows of the same keys (the whole table for the
+dictionaries, a lead's whole set for link tables; an entity's JSON without the ``_links`` that
+name the request) until one differs; after that the table counts
+as changed and its later loads are not compared. A comparison that cannot be made (an odd key,
+a value that does not convert) counts as a change: a needless model rebuild is cheap, a skipped
+one would leave the model behind. Before the first changing load commits, ``before_change`` runs
+(the sync marks the model stale there, so a run killed after it still rebuilds the next time).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import secrets
 import shutil
+import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +53,8 @@ import pyarrow as pa
 from kommo_analytics import files, logs
 from kommo_analytics.errors import QueryError, WarehouseError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
-from kommo_analytics.warehouse.tables import TABLES, Disposition, Table
-from kommo_analytics.warehouse.target import Kind, Target
+from kommo_analytics.warehouse.tables import TABLES, Disposition, T, Table
+from kommo_analytics.warehouse.target import Target
 
 # dlt reads these when it is imported; set them before the first import.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -50,6 +65,8 @@ os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
 warnings.filterwarnings("ignore", message="implicitly coercing SELECT object to scalar subquery")
 
 Row = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 # dlt's logger (dlt gives it a stderr handler unless it already has one), and the drivers' under
 # it, whose warnings about an aborted load would otherwise reach the terminal.
@@ -91,12 +108,20 @@ def keep_load_logs_in(path: Path) -> None:
 class Warehouse:
     """One warehouse, written by one sync at a time."""
 
-    def __init__(self, target: Target, data_dir: Path) -> None:
+    def __init__(self, target: Target, data_dir: Path, *, compare: bool = True) -> None:
         self.target = target
         self.data_dir = data_dir
         self.backend = backend_for(target)
         self._pipeline: Any = None
-        self._bookkeeping_tables: set[str] = set()  # bookkeeping tables known to exist
+        # Compare loaded rows with the stored ones (False: every non-empty load is a change;
+        # a full sync, which rewrites everything anyway, saves the reads).
+        self.compare = compare
+        # Tables whose stored rows this object's loads changed (bookkeeping tables not counted).
+        self.changed: set[str] = set()
+        # Run once, before the first load that changes stored rows commits.
+        self.before_change: Callable[[], None] | None = None
+        self._announced = False
+        self._present: set[str] = set()  # raw tables known to exist
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -144,15 +169,21 @@ class Warehouse:
         """Load rows of several tables in one dlt run; returns once they are committed.
 
         Rows are de-duplicated by primary key first (the last one wins: crawls run oldest to
-        newest, so the last copy is the newest).
+        newest, so the last copy is the newest). A table whose rows are all stored as they are
+        is left out (see the module's docstring); the bookkeeping tables always load.
         """
         import dlt
 
+        changing: list[str] = []
         resources = []
         for name, rows in batches.items():
             table = TABLES[name]
             if not rows and table.disposition is not Disposition.REPLACE:
                 continue
+            if self._changes(table, rows):
+                changing.append(name)
+            elif name not in BOOKKEEPING:
+                continue  # every row is stored as it is
             hints: dict[str, Any] = {
                 "name": table.name,
                 "primary_key": list(table.primary_key),
@@ -168,6 +199,11 @@ class Warehouse:
             resources.append(dlt.resource([to_arrow(table, rows)], **hints))
         if not resources:
             return
+        if not changing and self._write_bookkeeping(batches):
+            return
+        if changing and not self._announced and self.before_change is not None:
+            self.before_change()
+            self._announced = True
         try:
             if self.pipeline.has_pending_data:
                 # A failed load leaves its package pending, and dlt's next run would load that
@@ -186,57 +222,121 @@ class Warehouse:
                     f"see {log_path(self.data_dir)} for details",
                 )
             raise problem from exc
+        # Counted once committed: a failed load changed nothing.
+        self.changed.update(changing)
 
-    def upsert(self, name: str, rows: Sequence[Row]) -> None:
-        """Write a few rows of a bookkeeping table (a watermark, a run's record) by key.
-
-        Two statements per row in one transaction rather than a dlt run: a run has a fixed cost
-        (a load package, the schema, dlt's state) of about half a second, and a sync writes a
-        watermark after every commit. The first write goes through dlt, which creates the table
-        from its declaration.
-        """
-        table = TABLES[name]
-        if name not in self._bookkeeping_tables:
-            if not self.has_table(name):
-                self.load({name: rows})
-                return
-            self._bookkeeping_tables.add(name)
-        unique: dict[tuple[Any, ...], Row] = {}
-        for row in rows:
-            unique[tuple(row[k] for k in table.primary_key)] = row
-        quote = self.backend.quote
-        qualified = self.table(name)
-        columns = table.column_names
-        where = " AND ".join(f"{quote(k)} = %s" for k in table.primary_key)
-        # SQL text: a declared table's name and columns; the values are parameters.
-        delete = f"DELETE FROM {qualified} WHERE {where}"  # nosec B608
-        insert = (
-            f"INSERT INTO {qualified} ({', '.join(quote(c) for c in columns)}) "  # nosec B608
-            f"VALUES ({', '.join(['%s'] * len(columns))})"
-        )
+    def _write_bookkeeping(self, batches: Mapping[str, Sequence[Row]]) -> bool:
+        """Upsert rows of the bookkeeping tables with one plain transaction instead of a dlt
+        run (a second or more each, several per sync: most of a sync that changed nothing).
+        Only into tables dlt created with the declared columns (Arrow rows get none of dlt's
+        own; were they there, they are filled as dlt would); False (nothing done) otherwise,
+        and dlt loads them."""
+        wanted = {n: _unique(TABLES[n], rows) for n, rows in batches.items() if n in BOOKKEEPING}
+        wanted = {n: rows for n, rows in wanted.items() if rows}
+        if not wanted or not self.compare or not all(self.has_table(n) for n in wanted):
+            return False
+        backend = self.backend
+        load_id = f"{time.time():.6f}"
         try:
-            with self.pipeline.sql_client() as client, client.begin_transaction():
-                for key, row in unique.items():
-                    client.execute_sql(delete, *key)
-                    client.execute_sql(insert, *(self._parameter(row.get(c)) for c in columns))
-        except Exception as exc:
-            raise self.backend.translate(exc, write=True) from exc
+            extra: dict[str, tuple[str, ...]] = {}
+            with backend.connect(write=True) as con:
+                for name in wanted:
+                    found = set(backend.columns(con, self.target.dataset, name) or [])
+                    declared = set(TABLES[name].column_names)
+                    if not declared <= found or not found - declared <= set(_DLT_COLUMNS):
+                        return False
+                    extra[name] = tuple(c for c in _DLT_COLUMNS if c in found)
+                with backend.transaction(con) as cur:
+                    for name, rows in wanted.items():
+                        table = TABLES[name]
+                        keys = [tuple(row[k] for k in table.primary_key) for row in rows]
+                        where = _key_condition([backend.quote(k) for k in table.primary_key], keys)
+                        if where is None:
+                            raise _NotPlain
+                        columns = (*table.column_names, *extra[name])
+                        quoted = ", ".join(backend.quote(c) for c in columns)
+                        marks = ", ".join([backend.placeholder] * len(columns))
+                        # SQL text: a bookkeeping table, its keys as int or identifier-like
+                        # literals, its declared columns; the values are parameters.
+                        cur.execute(f"DELETE FROM {self.table(name)} WHERE {where}")  # nosec B608
+                        sql = f"INSERT INTO {self.table(name)} ({quoted}) VALUES ({marks})"  # nosec B608
+                        for row in rows:
+                            values = [row.get(c) for c in table.column_names]
+                            own = {"_dlt_load_id": load_id, "_dlt_id": _dlt_id()}
+                            values += [own[c] for c in extra[name]]
+                            cur.execute(sql, backend.params(values))
+        except _NotPlain:
+            return False
+        return True
 
-    def _parameter(self, value: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-            if self.target.kind is Kind.MYSQL:
-                # MySQL's DATETIME has no zone; the loads store UTC there (pymysql would write
-                # an aware value's wall time in whatever zone it carries).
-                return value.replace(tzinfo=None)
-        return value
+    # -- what a load changes ------------------------------------------------------------------
+
+    def _changes(self, table: Table, rows: Sequence[Row]) -> bool:
+        """Whether loading ``rows`` into ``table`` changes what is stored (see the module's
+        docstring; True when unsure)."""
+        if table.name in BOOKKEEPING:
+            return False
+        if table.name in self.changed:
+            return True  # known already: no need to read
+        if not self.compare:
+            return bool(rows) or table.disposition is Disposition.REPLACE
+        try:
+            return self._differs(table, rows)
+        except Exception:
+            log.debug("could not compare rows of %s; counted as changed", table.name, exc_info=True)
+            return True
+
+    def _differs(self, table: Table, rows: Sequence[Row]) -> bool:
+        if not self.has_table(table.name):
+            return bool(rows)
+        columns = table.column_names
+        new = [_normal(table, row) for row in _unique(table, rows)]
+        quoted = ", ".join(self.backend.quote(c) for c in columns)
+        # SQL text: a raw table's declared columns and name; no user value.
+        select = f"SELECT {quoted} FROM {self.table(table.name)}"  # nosec B608
+        if table.disposition is Disposition.REPLACE:
+            stored = [
+                _normal(table, dict(zip(columns, r, strict=True))) for r in self.query(select)
+            ]
+            return Counter(stored) != Counter(new)
+        if not new:
+            return False
+        # Link tables: a key's whole set is replaced, so the stored set of each key is compared.
+        keys = table.merge_key or table.primary_key
+        positions = [columns.index(k) for k in keys]
+        wanted = sorted({tuple(r[i] for i in positions) for r in new}, key=repr)
+        stored_rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(wanted), _COMPARE_CHUNK):
+            chunk = wanted[start : start + _COMPARE_CHUNK]
+            where = _key_condition([self.backend.quote(k) for k in keys], chunk)
+            if where is None:
+                return True  # a key this code will not write into SQL: assume a change
+            # SQL text: the select above and keys written as int or identifier-like literals.
+            stored_rows += self.query(f"{select} WHERE {where}")  # nosec B608
+        stored = [_normal(table, dict(zip(columns, r, strict=True))) for r in stored_rows]
+        return Counter(stored) != Counter(new)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One statement, committed (``params`` in the backend's parameter style)."""
+        self._run(sql, params, fetch=False)
+
+    def _run(self, sql: str, params: Sequence[Any], *, fetch: bool) -> list[tuple[Any, ...]]:
+        # The driver's own connection: dlt's SQL client costs a quarter of a second a statement
+        # here, and a sync that changed nothing is mostly such statements. A warehouse without
+        # its file yet (a first DuckDB load) goes through dlt, which creates it.
+        backend = self.backend
         try:
+            if backend.writer_storage_exists():
+                with backend.connect(write=True) as con, backend.transaction(con) as cur:
+                    cur.execute(sql, backend.params(params)) if params else cur.execute(sql)
+                    return [tuple(row) for row in cur.fetchall()] if fetch else []
             with self.pipeline.sql_client() as client:
-                client.execute_sql(sql, *params)
+                rows = client.execute_sql(sql, *params)
+                return [tuple(row) for row in rows or []] if fetch else []
+        except WarehouseError:
+            raise
         except Exception as exc:
-            raise self.backend.translate(exc, write=True) from exc
+            raise backend.translate(exc, write=True) from exc
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -244,7 +344,10 @@ class Warehouse:
         return self.target.qualified(name)
 
     def has_table(self, name: str) -> bool:
-        """Whether the catalog lists the raw table (a young warehouse lacks some)."""
+        """Whether the catalog lists the raw table (a young warehouse lacks some; one found
+        stays: nothing drops a raw table while the writer works)."""
+        if name in self._present:
+            return True
         # Literals, not parameters: dlt's SQL clients mark parameters differently, and both
         # names are ours.
         rows = self.query(
@@ -252,15 +355,13 @@ class Warehouse:
             "SELECT table_name FROM information_schema.tables "  # nosec B608
             f"WHERE table_schema = '{self.target.dataset}' AND table_name = '{name}'"
         )
+        if rows:
+            self._present.add(name)
         return bool(rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            with self.pipeline.sql_client() as client:
-                rows = client.execute_sql(sql, *params)
-        except Exception as exc:
-            raise self.backend.translate(exc, write=True) from exc
-        return [tuple(row) for row in rows or []]
+        """Rows of one statement (``params`` in the backend's parameter style)."""
+        return self._run(sql, params, fetch=True)
 
     def existing_ids(self, table: str, ids: Iterable[int]) -> set[int]:
         wanted = sorted(set(ids))
@@ -292,11 +393,99 @@ class Warehouse:
         self.backend.publish()
 
 
-def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
+def _unique(table: Table, rows: Sequence[Row]) -> list[Row]:
+    """One row per primary key, the last one."""
     unique: dict[tuple[Any, ...], Row] = {}
     for row in rows:
         unique[tuple(row[k] for k in table.primary_key)] = row
+    return list(unique.values())
+
+
+def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
     columns = table.column_names
     return pa.Table.from_pylist(
-        [{c: row.get(c) for c in columns} for row in unique.values()], schema=table.arrow_schema()
+        [{c: row.get(c) for c in columns} for row in _unique(table, rows)],
+        schema=table.arrow_schema(),
     )
+
+
+# The columns dlt adds to every table it creates.
+_DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
+
+
+class _NotPlain(Exception):
+    """A bookkeeping key that is not written into SQL: dlt loads the rows instead."""
+
+
+def _dlt_id() -> str:
+    return secrets.token_urlsafe(10)[:14]
+
+
+# The sync's own bookkeeping: written by every run, read by no model.
+BOOKKEEPING = frozenset({"sync_state", "sync_runs"})
+_COMPARE_CHUNK = 500
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+
+
+def _key_condition(names: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> str | None:
+    """``(a, b) IN ((1, 'x'), ...)`` with the keys as literals (dlt's SQL clients mark
+    parameters differently); None when a key is not a plain integer or identifier-like text."""
+    literals: list[str] = []
+    for key in keys:
+        parts: list[str] = []
+        for value in key:
+            if isinstance(value, bool) or value is None:
+                return None
+            if isinstance(value, int):
+                parts.append(str(int(value)))
+            elif isinstance(value, str) and _SAFE_TEXT.fullmatch(value):
+                parts.append(f"'{value}'")
+            else:
+                return None
+        literals.append(parts[0] if len(parts) == 1 else f"({', '.join(parts)})")
+    columns = names[0] if len(names) == 1 else f"({', '.join(names)})"
+    return f"{columns} IN ({', '.join(literals)})"
+
+
+def _normal(table: Table, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A row as comparable plain values, the same whether it was read back from any of the
+    databases or is about to be loaded (naive times are UTC, as the servers store them)."""
+    values: list[Any] = []
+    for column in table.columns:
+        value = row.get(column.name)
+        if value is None:
+            values.append(None)
+        elif column.type is T.TIMESTAMP:
+            if not isinstance(value, datetime):
+                raise TypeError(f"{column.name}: not a datetime")
+            aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            values.append(aware.replace(tzinfo=None))
+        elif column.type is T.BIGINT:
+            values.append(int(value))
+        elif column.type is T.BOOL:
+            values.append(bool(value))
+        elif column.type is T.DOUBLE:
+            values.append(float(value))
+        elif column.name == "raw":
+            values.append(_raw_content(str(value)))
+        else:
+            values.append(str(value))
+    return tuple(values)
+
+
+def _raw_content(text: str) -> str:
+    """An entity's JSON without its ``_links``: Kommo writes the request's own URL (page,
+    filters) into them, so the same entity read by another request differs only there."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    return json.dumps(_without_links(data), sort_keys=True, ensure_ascii=False)
+
+
+def _without_links(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_links(v) for k, v in value.items() if k != "_links"}
+    if isinstance(value, list):
+        return [_without_links(v) for v in value]
+    return value
