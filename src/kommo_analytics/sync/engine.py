@@ -44,6 +44,7 @@ from kommo_analytics.model.store import MODEL_BUILD_STEPS
 from kommo_analytics.sync import nulls, records
 from kommo_analytics.sync.records import Json
 from kommo_analytics.sync.streams import (
+    CREATION_EVENT_TYPE,
     CURSOR_FIELDS,
     DICTIONARIES,
     MODEL,
@@ -56,6 +57,8 @@ from kommo_analytics.warehouse.loader import Row, Warehouse
 from kommo_analytics.warehouse.tables import LEAD_DELETIONS
 
 DAY = 86400
+# Kommo takes at most 10 ids in an events `filter[entity_id]` (docs/kommo-api.md §7.7).
+CREATION_IDS_PER_REQUEST = 10
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,9 @@ class SyncEngine:
                         group.create_task(self._stream(stream, marks, t0, history_start))
             except BaseExceptionGroup as failures:
                 raise _first(failures) from None
+            events = [s for s in self.selected_streams() if s.crawl is Crawl.EVENTS]
+            if events:
+                await self._creation_events(events[0])
             await self._locked(self._apply_deletions)
             self.result.warnings += nulls.jumps(self._stored_nulls, self._seen_nulls)
             if self.after_load is not None:
@@ -528,6 +534,47 @@ class SyncEngine:
             self.reporter.stream_planned(stream.name, planned, "windows")
             await read_all(shifted)
         await self._commit(stream, buffer, t0)
+
+    # -- creation events of leads known from the trash alone ----------------------------------
+
+    def _undated_leads(self) -> list[int]:
+        wh = self.warehouse
+        if not (wh.has_table("leads") and wh.has_table("events")):
+            return []
+        leads, events = wh.table("leads"), wh.table("events")
+        found = wh.query(
+            # SQL text: table names the code qualifies and a fixed event type; no user value.
+            f"SELECT l.id FROM {leads} l WHERE l.created_at IS NULL AND NOT EXISTS "  # nosec B608
+            f"(SELECT 1 FROM {events} e WHERE e.type = '{CREATION_EVENT_TYPE}' "
+            "AND e.entity_type = 'lead' AND e.entity_id = l.id) ORDER BY l.id"
+        )
+        return [int(row[0]) for row in found]
+
+    async def _creation_events(self, stream: Stream) -> None:
+        """The creation events of the leads that have no creation time (known from the trash
+        listing alone), asked for by lead id: the crawl leaves the creation events out, since
+        every other lead carries its own creation time."""
+        ids = await asyncio.to_thread(self._undated_leads)
+        if not ids:
+            return
+        buffer: Rows = defaultdict(list)
+        gate = asyncio.Semaphore(self.options.windows_in_flight)
+        step = CREATION_IDS_PER_REQUEST
+
+        async def read(batch: list[int]) -> None:
+            params = {
+                "filter[type]": CREATION_EVENT_TYPE,
+                "filter[entity]": "lead",
+                "filter[entity_id]": ",".join(str(i) for i in batch),
+            }
+            async with gate:
+                await self._window_pages(stream, params, buffer)
+
+        async with asyncio.TaskGroup() as group:
+            for start in range(0, len(ids), step):
+                group.create_task(read(ids[start : start + step]))
+        # No watermark: a lead still undated is asked about again by the next run.
+        await self._commit(stream, buffer, None)
 
     # -- events: closed windows, several pages at once ----------------------------------------
 
