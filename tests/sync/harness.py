@@ -362,9 +362,10 @@ def truth_gaps(store: AccountStore, database_url: str) -> dict[str, Gap]:
     )
     undated = {r[0] for r in rows(target, f"SELECT id FROM {t('leads')} WHERE created_at IS NULL")}
     creation = f"SELECT id, entity_id FROM {{}} WHERE type = '{CREATION_EVENT_TYPE}'"
+    # (A lead restored since keeps the creation event read while it was undated: harmless.)
     gaps["creation_events"] = compare(
         [(r[0], r[1]) for r in truth(store, creation.format("events")) if r[1] in undated],
-        [(r[0], r[1]) for r in rows(target, creation.format(t("events")))],
+        [(r[0], r[1]) for r in rows(target, creation.format(t("events"))) if r[1] in undated],
     )
 
     task_sql = (

@@ -19,7 +19,11 @@ How each stream crawls, and why:
   that held one of those records may have shifted while it was being read, and is read again.
 - ``EVENTS``: events never change and Kommo serves them newest first with no ``order``; a window
   that ended before T0 can gain no rows, so plain pages through closed ``created_at`` windows,
-  oldest window first, lose nothing. Several pages are requested at once.
+  oldest window first, lose nothing. Several pages are requested at once. Only the types
+  something reads are asked for (:data:`EVENT_TYPES`).
+
+The windows of both are sized from the density seen so far (``engine.WindowPlanner``), but always
+adjacent and ascending from the start to T0: the arguments above hold whatever their lengths.
 """
 
 from __future__ import annotations
@@ -71,8 +75,12 @@ class Stream:
     # False when the items carry only a few fields by design: their NULLs say nothing about a
     # field the API stopped sending (``sync/nulls.py``).
     judges_nulls: bool = True
-    # Seconds per window for WINDOWS and EVENTS crawls of long histories.
-    window_seconds: int = 30 * 86400
+    # WINDOWS and EVENTS crawls: the first window's length (a guess), then windows sized from
+    # the rows per second seen to hold about this many pages each (``engine.WindowPlanner``).
+    # Each window ends in a part-full page, so larger windows waste less; smaller ones re-read
+    # less when a record shifts (tasks) and commit sooner.
+    window_seconds: int = 7 * 86400
+    window_pages: int = 8
 
     def __post_init__(self) -> None:
         # A declaration the API cannot serve fails at import, not in the middle of a sync.
