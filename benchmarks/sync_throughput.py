@@ -43,6 +43,7 @@ from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
 from kommo_analytics.emulator.state import get_state
 from kommo_analytics.kommo.entities import EVENTS_PAGE_SIZE, MAX_PAGE_SIZE
+from kommo_analytics.kommo.ratelimit import shared_limiter
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import CREATION_IDS_PER_REQUEST, SyncOptions
 from kommo_analytics.sync.runner import run_sync
@@ -199,8 +200,15 @@ def worker(base: str, token: str, work: Path) -> None:
         "rate_crawl": (requests - dictionaries) / crawl,
         "minimum": minimum_requests(url, dictionaries),
         "by_stream": result.requests,
+        "limiter": _limiter_use(),
     }
     print(json.dumps(figures))
+
+
+def _limiter_use() -> str:
+    limiter = shared_limiter(7)
+    share = limiter.waits / limiter.grants if limiter.grants else 0.0
+    return f"{share:.0%} of sends waited on the limiter"
 
 
 def api_bound(scale: str, work: Path, *, accounts: int = 1, hog: bool = False) -> list[list[str]]:
@@ -241,7 +249,8 @@ def api_bound(scale: str, work: Path, *, accounts: int = 1, hog: bool = False) -
                     f"{figures['seconds']:.1f}",
                     f"crawl {figures['rate_crawl']:.2f}; sync {figures['rate_sync']:.2f}",
                     f"429s {stats.get('429', 0)}; 403s {stats.get('403', 0)}; "
-                    f"204s {stats.get('204', 0)}; blocks {stats.get('blocks', 0)}",
+                    f"204s {stats.get('204', 0)}; blocks {stats.get('blocks', 0)}; "
+                    f"{figures['limiter']}",
                 ]
             )
             print(json.dumps({"row": rows[-1], "by_stream": figures["by_stream"]}), flush=True)

@@ -170,3 +170,18 @@ async def test_pause_delays_callers_already_waiting() -> None:
 def test_shared_limiter_is_one_per_rate() -> None:
     assert shared_limiter(7) is shared_limiter(7.0)
     assert shared_limiter(7) is not shared_limiter(6)
+
+
+@pytest.mark.anyio
+async def test_a_late_send_does_not_push_the_schedule_back() -> None:
+    # A busy loop wakes a caller late: the next slot keeps its time (no delays adding up), but
+    # never comes sooner than half an interval after the late one.
+    limiter, clock = paced(7, margin=0.1)
+    step = 1 / limiter.ceiling
+    await limiter.acquire()
+    clock.advance(step * 1.3)  # this caller came 0.3 of a step late
+    await limiter.acquire()
+    assert limiter.delay() == pytest.approx(step * 0.7)
+    clock.advance(step * 1.6)  # and this one 0.9 late: the next waits half a step
+    await limiter.acquire()
+    assert limiter.delay() == pytest.approx(step * 0.5)

@@ -86,15 +86,19 @@ class RateLimiter:
         self._sends: list[float] = []  # departure times of the last `burst` sends, ascending
         self._held: dict[int, Ticket] = {}
         self._numbers = itertools.count(1)
-        self._last_grant = -math.inf
+        self._next_slot = -math.inf  # the earliest time the pacing lets the next send go
         self._paused_until = -math.inf
         self._slowed_at = -math.inf  # when the rate was last cut
+        # How often, and how long, callers waited: whether the limiter or the caller sets the pace.
+        self.grants = 0
+        self.waits = 0
+        self.waited = 0.0
         self._lock = threading.Lock()
 
     # -- deciding -----------------------------------------------------------------------------
 
     def _delay_locked(self, now: float) -> float:
-        wait = max(self._paused_until, self._last_grant + 1.0 / self.rate) - now
+        wait = max(self._paused_until, self._next_slot) - now
         # Slots granted but not yet sent may leave at any moment: they count as leaving now.
         times = self._sends + [now] * len(self._held)
         if len(times) >= self.burst:
@@ -122,12 +126,25 @@ class RateLimiter:
         :meth:`sent` right before the request leaves (or :meth:`release` if it never does): the
         send is then timed at its real departure.
         """
+        asked: float | None = None
         while True:
             with self._lock:
                 now = self._clock()
+                asked = now if asked is None else asked
                 wait = self._delay_locked(now)
                 if wait <= 0:
-                    self._last_grant = now
+                    self.grants += 1
+                    if now > asked:
+                        self.waits += 1
+                        self.waited += now - asked
+                    # Paced on a schedule, not from the last grant: a caller woken late (a busy
+                    # loop) lets the next slot keep its time, up to half an interval early, so
+                    # delays do not add up. After an idle spell the schedule starts afresh.
+                    interval = 1.0 / self.rate
+                    if now - self._next_slot > interval:
+                        self._next_slot = now + interval
+                    else:
+                        self._next_slot = max(self._next_slot + interval, now + interval / 2)
                     ticket = Ticket(next(self._numbers), now, hand_back)
                     if hand_back:
                         self._held[ticket.number] = ticket
@@ -144,7 +161,6 @@ class RateLimiter:
                 return
             now = self._clock()
             ticket.sent_at = max(ticket.sent_at, now)
-            self._last_grant = max(self._last_grant, ticket.sent_at)
             self._record_locked(ticket.sent_at)
 
     def release(self, ticket: Ticket) -> None:
