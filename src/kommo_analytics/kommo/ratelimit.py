@@ -137,14 +137,11 @@ class RateLimiter:
                     if now > asked:
                         self.waits += 1
                         self.waited += now - asked
-                    # Paced on a schedule, not from the last grant: a caller woken late (a busy
-                    # loop) lets the next slot keep its time, up to half an interval early, so
-                    # delays do not add up. After an idle spell the schedule starts afresh.
-                    interval = 1.0 / self.rate
-                    if now - self._next_slot > interval:
-                        self._next_slot = now + interval
-                    else:
-                        self._next_slot = max(self._next_slot + interval, now + interval / 2)
+                    # Paced from the grant, not from the departure: a request held up in the
+                    # process must not push every later slot back. (Letting a late caller's
+                    # successor catch up half an interval was tried: faster on a busy machine,
+                    # but it met a 429 per run — docs/benchmarks.md "Syncing".)
+                    self._next_slot = now + 1.0 / self.rate
                     ticket = Ticket(next(self._numbers), now, hand_back)
                     if hand_back:
                         self._held[ticket.number] = ticket
