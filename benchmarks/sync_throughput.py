@@ -1,21 +1,27 @@
 """How fast a sync runs: against Kommo's limit with slow responses, and how fast rows load.
 
-Two measurements, each a row of the printed table:
+Measurements, each a row of the printed table:
 
-- **api-bound**: the emulator over a real socket with Kommo's 7 requests/second limit and a
-  fault that makes every response take ~300 ms. The client must keep enough requests in flight
-  that the limiter, not latency, sets the pace: the achieved rate should sit just under 7/s,
-  with no 429 and no block.
+- **api-bound**: the emulator as its own process with Kommo's 7 requests/second limit and every
+  response taking 300 ms ± 100 ms; the sync in a process of its own, as in production. The
+  client must keep enough requests in flight that the limiter, not latency, sets the pace.
+  Printed: requests/s over the crawl (the streams, from the end of the dictionaries to the last
+  stream) and over the whole sync, 429s, 403s and empty 204s, and requests against the minimum
+  (per stream, whole pages of the rows it needs, plus the dictionaries' fixed requests).
+- **api-bound, 2 accounts + CPU hog**: two such syncs of two accounts at once (two emulators, two
+  sync processes, one IP) beside a process that keeps a core busy.
 - **load-bound**: the emulator in-process with no limit, so the figure is what the sync itself
   (crawl, rows, dlt loads) can do per backend.
 
-    .venv/bin/python benchmarks/sync_throughput.py
-    .venv/bin/python benchmarks/sync_throughput.py --scale medium --backends duckdb,postgres
+    .venv/bin/python benchmarks/sync_throughput.py --api-runs 3 --backends duckdb
+    .venv/bin/python benchmarks/sync_throughput.py --skip-api --scale medium --backends duckdb
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import re
 import resource
@@ -36,9 +42,14 @@ from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.generator import build_account
 from kommo_analytics.emulator.state import get_state
+from kommo_analytics.kommo.entities import EVENTS_PAGE_SIZE, MAX_PAGE_SIZE
+from kommo_analytics.kommo.ratelimit import shared_limiter
 from kommo_analytics.settings import Settings
-from kommo_analytics.sync.engine import SyncOptions
+from kommo_analytics.sync.engine import CREATION_IDS_PER_REQUEST, SyncOptions
 from kommo_analytics.sync.runner import run_sync
+from kommo_analytics.sync.streams import CREATION_EVENT_TYPE, DICTIONARIES, EVENT_TYPES, MODEL
+from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.target import parse_database_url
 
 NOW = 1_795_618_800  # fixed, so runs are comparable
 
@@ -92,16 +103,68 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def api_bound(scale: str, work: Path) -> list[str]:
-    """A whole sync against 7 req/s and ~300 ms per response.
+class Timings:
+    """A reporter noting when the crawl starts (dictionaries done) and ends (last stream)."""
 
-    The emulator runs as its own process, as Kommo would: in the sync's process its event loop
-    would share the GIL with the sync's loads, stall, and then read queued requests in a burst.
-    """
+    def __init__(self) -> None:
+        self.crawl_started: float | None = None
+        self.crawl_ended: float | None = None
+
+    def stream_started(self, name: str) -> None:
+        pass
+
+    def stream_planned(self, name: str, total: int, unit: str) -> None:
+        pass
+
+    def stream_part_done(self, name: str) -> None:
+        pass
+
+    def stream_advanced(self, name: str, rows: int, requests: int) -> None:
+        pass
+
+    def stream_finished(self, name: str) -> None:
+        if name == DICTIONARIES:
+            self.crawl_started = time.perf_counter()
+        elif name != MODEL:
+            self.crawl_ended = time.perf_counter()
+
+    def message(self, text: str) -> None:
+        pass
+
+
+def minimum_requests(url: str, dictionaries: int) -> int:
+    """Whole pages of the rows each stream needs (at least one request per stream), plus the
+    dictionaries' fixed requests: what a perfect crawl of this warehouse's rows would cost."""
+    target = parse_database_url(url)
+
+    def count(table: str, where: str = "TRUE") -> int:
+        sql = f"SELECT count(*) FROM {target.qualified(table)} WHERE {where}"  # nosec B608
+        return int(reader.query(target, sql)[0][0])
+
+    def pages(rows: int, size: int) -> int:
+        return max(1, math.ceil(rows / size))
+
+    read = ", ".join(f"'{kind}'" for kind in EVENT_TYPES)
+    creations = count("events", f"type = '{CREATION_EVENT_TYPE}'")
+    return (
+        dictionaries
+        + pages(count("leads", "NOT is_deleted"), MAX_PAGE_SIZE)
+        + pages(count("leads", "is_deleted"), MAX_PAGE_SIZE)
+        + pages(count("contacts"), MAX_PAGE_SIZE)
+        + pages(count("tasks"), MAX_PAGE_SIZE)
+        + pages(count("call_notes", "entity_type = 'leads'"), MAX_PAGE_SIZE)
+        + pages(count("call_notes", "entity_type = 'contacts'"), MAX_PAGE_SIZE)
+        + pages(count("events", f"type IN ({read})"), EVENTS_PAGE_SIZE)
+        + (math.ceil(creations / CREATION_IDS_PER_REQUEST) if creations else 0)
+    )
+
+
+def _start_emulator(scale: str, seed: int) -> tuple[subprocess.Popen[str], str, str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "kommo_analytics", "emulator", "--port", str(port),
-         "--scale", scale, "--rate-limit", "7", "--faults", "latency=300ms,jitter=30ms"],
+         "--scale", scale, "--seed", str(seed), "--rate-limit", "7",
+         "--faults", "latency=200ms,jitter=200ms"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "COLUMNS": "400", "TERM": "dumb"},
     )  # fmt: skip
@@ -114,27 +177,91 @@ def api_bound(scale: str, work: Path) -> list[str]:
         output += line
     match = re.search(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", output)
     assert match, output
-    base = f"http://127.0.0.1:{port}"
-    url = f"duckdb:///{work / 'api' / 'kommo.duckdb'}"
-    try:
-        settings = _settings(base, match.group(0), work, url, rate=7)
-        started = time.perf_counter()
-        result = run_sync(settings, SyncOptions())
-        took = time.perf_counter() - started
-        stats = httpx.get(f"{base}/_emulator/stats").json()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return proc, f"http://127.0.0.1:{port}", match.group(0)
+
+
+def worker(base: str, token: str, work: Path) -> None:
+    """One sync in this process (``--worker``); prints its figures as JSON."""
+    url = f"duckdb:///{work / 'kommo.duckdb'}"
+    settings = _settings(base, token, work, url, rate=7)
+    timings = Timings()
+    started = time.perf_counter()
+    result = run_sync(settings, SyncOptions(), timings)
+    took = time.perf_counter() - started
     requests = sum(result.requests.values())
-    return [
-        f"api-bound ({scale}, 300 ms/response)",
-        "duckdb",
-        f"{sum(result.rows.values()):,}",
-        f"{requests:,}",
-        f"{took:.1f}",
-        f"{requests / took:.2f}",
-        f"429s {stats['429']}; blocks {stats['blocks']}",
-    ]
+    dictionaries = result.requests.get(DICTIONARIES, 0)
+    assert timings.crawl_started is not None and timings.crawl_ended is not None
+    crawl = timings.crawl_ended - timings.crawl_started
+    figures = {
+        "rows": sum(result.rows.values()),
+        "requests": requests,
+        "seconds": took,
+        "rate_sync": requests / took,
+        "rate_crawl": (requests - dictionaries) / crawl,
+        "minimum": minimum_requests(url, dictionaries),
+        "by_stream": result.requests,
+        "limiter": _limiter_use(),
+    }
+    print(json.dumps(figures))
+
+
+def _limiter_use() -> str:
+    limiter = shared_limiter(7)
+    share = limiter.waits / limiter.grants if limiter.grants else 0.0
+    return f"{share:.0%} of sends waited on the limiter"
+
+
+def api_bound(scale: str, work: Path, *, accounts: int = 1, hog: bool = False) -> list[list[str]]:
+    """Whole syncs against 7 req/s and 300 ms ± 100 ms per response, one row per account.
+
+    The emulator runs as its own process, as Kommo would: in the sync's process its event loop
+    would share the GIL with the sync's loads, stall, and then read queued requests in a burst.
+    """
+    emulators = [_start_emulator(scale, seed) for seed in range(1, accounts + 1)]
+    hogger = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if hog else None
+    rows: list[list[str]] = []
+    try:
+        syncs = []
+        for n, (_, base, token) in enumerate(emulators):
+            place = work / f"api-{n}-{time.time_ns()}"
+            place.mkdir(parents=True)
+            syncs.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "--worker", base, token, str(place)],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for n, ((_, base, _), sync) in enumerate(zip(emulators, syncs, strict=True)):
+            out, _ = sync.communicate(timeout=3600)
+            if sync.returncode:
+                raise RuntimeError(f"sync {n} failed (exit {sync.returncode})")
+            figures = json.loads(out.strip().splitlines()[-1])
+            stats = httpx.get(f"{base}/_emulator/stats").json()
+            label = f"api-bound ({scale}{', 2 accounts + CPU hog' if hog else ''})"
+            rows.append(
+                [
+                    f"{label} #{n + 1}" if accounts > 1 else label,
+                    "duckdb",
+                    f"{figures['rows']:,}",
+                    f"{figures['requests']:,} / {figures['minimum']:,} min "
+                    f"= {figures['requests'] / figures['minimum']:.2f}×",
+                    f"{figures['seconds']:.1f}",
+                    f"crawl {figures['rate_crawl']:.2f}; sync {figures['rate_sync']:.2f}",
+                    f"429s {stats.get('429', 0)}; 403s {stats.get('403', 0)}; "
+                    f"204s {stats.get('204', 0)}; blocks {stats.get('blocks', 0)}; "
+                    f"{figures['limiter']}",
+                ]
+            )
+            print(json.dumps({"row": rows[-1], "by_stream": figures["by_stream"]}), flush=True)
+    finally:
+        if hogger is not None:
+            hogger.kill()
+            hogger.wait(10)
+        for proc, _, _ in emulators:
+            proc.terminate()
+            proc.wait(10)
+    return rows
 
 
 def load_bound(scale: str, backend: str, work: Path) -> list[str]:
@@ -158,11 +285,13 @@ def load_bound(scale: str, backend: str, work: Path) -> list[str]:
     took = time.perf_counter() - started
     rows = sum(result.rows.values())
     requests = sum(result.requests.values())
+    minimum = minimum_requests(url, result.requests.get(DICTIONARIES, 0))
+    print(json.dumps({"load-bound": backend, "by_stream": result.requests}), flush=True)
     return [
         f"load-bound ({scale}, in-process)",
         backend,
         f"{rows:,}",
-        f"{requests:,}",
+        f"{requests:,} / {minimum:,} min = {requests / minimum:.2f}×",
         f"{took:.1f}",
         f"{requests / took:.2f}",
         f"{rows / took:,.0f} rows/s",
@@ -170,25 +299,37 @@ def load_bound(scale: str, backend: str, work: Path) -> list[str]:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", default="small")
     parser.add_argument("--backends", default="duckdb,mariadb,postgres")
     parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--api-runs", type=int, default=1, help="api-bound runs of one account")
+    parser.add_argument("--skip-busy", action="store_true", help="no 2-accounts + CPU hog run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kommo-bench-"))
     table = Table(title="Sync throughput")
-    for column in ("run", "warehouse", "rows", "requests", "seconds", "requests/s", "notes"):
+    columns = ("run", "warehouse", "rows", "requests", "seconds", "requests/s", "notes")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("run", "warehouse") else "right")
     try:
         if not args.skip_api:
-            table.add_row(*api_bound("small", work))
-        for backend in args.backends.split(","):
-            table.add_row(*load_bound(args.scale, backend.strip(), work))
+            for _ in range(args.api_runs):
+                for row in api_bound("small", work):
+                    table.add_row(*row)
+            if not args.skip_busy:
+                for row in api_bound("small", work, accounts=2, hog=True):
+                    table.add_row(*row)
+        for backend in filter(None, (b.strip() for b in args.backends.split(","))):
+            table.add_row(*load_bound(args.scale, backend, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    Console(width=160).print(table)
+    Console(width=200).print(table)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Console().print(f"peak RSS of this process: {rss:,.0f} MB")
+    Console().print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout}")
 
 
 if __name__ == "__main__":

@@ -433,7 +433,10 @@ async def test_429s_of_requests_in_flight_together_pause_once() -> None:
             return HTML_429 if first_wave else httpx.Response(200, json={})
 
     transport = SlowThen429()
-    async with client_for(transport=transport, backoff_base=0.05, backoff_max=5) as client:
+    # A pace fast enough that all four leave before the first answer (pacing is tested apart).
+    async with client_for(
+        transport=transport, rate=10_000, backoff_base=0.05, backoff_max=5
+    ) as client:
         pauses = record_pauses(client)
         await asyncio.gather(*(client.get_json("/leads") for _ in range(4)))
     assert client.stats.rate_limited == 4
@@ -680,3 +683,20 @@ async def test_client_from_settings(store: AccountStore, clean_env: None) -> Non
         account, _ = await client.get_object(ACCOUNT)
     assert isinstance(account["id"], int)
     assert token not in repr(client) and token not in repr(client._auth)
+
+
+@pytest.mark.anyio
+async def test_a_429_slows_the_shared_pace_and_sends_are_timed_at_departure() -> None:
+    transport = Scripted(HTML_429, httpx.Response(200, json={}), httpx.Response(200, json={}))
+    async with client_for(transport=transport, rate=50, backoff_base=0.01) as client:
+        limiter = client._limiter
+        full = limiter.ceiling
+        await client.get_json("/leads")
+        # Halved by the 429, then one small step back for the success.
+        assert full / 2 < limiter.rate < full * 0.6
+        await client.get_json("/leads")
+        assert limiter.rate < full * 0.6
+        # Every ticket was handed back by the departure hook: none is held, three were recorded.
+        assert not limiter._held and len(limiter._sends) == 3
+        # Each recorded departure is no earlier than its grant and no later than the transport.
+        assert all(a <= b + 1e-3 for a, b in zip(limiter._sends, transport.sent, strict=True))

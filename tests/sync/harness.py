@@ -28,6 +28,7 @@ from kommo_analytics.kommo.ratelimit import RateLimiter
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import Reporter, SyncOptions, SyncResult
 from kommo_analytics.sync.runner import run_sync
+from kommo_analytics.sync.streams import CREATION_EVENT_TYPE, EVENT_TYPES
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import Target, parse_database_url
 
@@ -346,15 +347,25 @@ def truth_gaps(store: AccountStore, database_url: str) -> dict[str, Gap]:
         _keyed(rows(target, f"SELECT {contact_sql} FROM {t('contacts')}"), {3, 4}),
     )
 
+    # Events: the crawl takes only the types something reads; the creation events come only for
+    # the leads that have no creation time of their own (known from the trash alone).
     event_sql = "id, type, entity_id, entity_type, created_by, created_at, value_after"
+    read = ", ".join(f"'{kind}'" for kind in EVENT_TYPES)
     gaps["events"] = compare(
         *(
             [(r[0], (_norm(r[:-1], {5}, set())[1:], json.loads(r[-1]))) for r in side]
             for side in (
-                truth(store, f"SELECT {event_sql} FROM events"),
-                rows(target, f"SELECT {event_sql} FROM {t('events')}"),
+                truth(store, f"SELECT {event_sql} FROM events WHERE type IN ({read})"),
+                rows(target, f"SELECT {event_sql} FROM {t('events')} WHERE type IN ({read})"),
             )
         )
+    )
+    undated = {r[0] for r in rows(target, f"SELECT id FROM {t('leads')} WHERE created_at IS NULL")}
+    creation = f"SELECT id, entity_id FROM {{}} WHERE type = '{CREATION_EVENT_TYPE}'"
+    # (A lead restored since keeps the creation event read while it was undated: harmless.)
+    gaps["creation_events"] = compare(
+        [(r[0], r[1]) for r in truth(store, creation.format("events")) if r[1] in undated],
+        [(r[0], r[1]) for r in rows(target, creation.format(t("events"))) if r[1] in undated],
     )
 
     task_sql = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -9,7 +10,7 @@ import pytest
 
 from kommo_analytics.errors import DataDriftError, FatalApiError
 from kommo_analytics.sync import records
-from kommo_analytics.sync.engine import where, windows
+from kommo_analytics.sync.engine import WindowPlanner, where
 
 
 def test_utm_values_are_found_by_field_code_whatever_the_field_ids() -> None:
@@ -84,12 +85,43 @@ def test_timestamps_zero_or_null_are_null_and_garbage_is_drift() -> None:
         records.ts("abc", "closed_at")
 
 
-def test_windows_cover_the_span_without_gaps_or_overlap() -> None:
-    spans = windows(0, 1000, 300, history_start=400)
-    # Everything before the account existed is one window; then fixed steps.
-    assert spans == [(0, 400), (401, 700), (701, 1000)]
-    assert windows(500, 499, 10, 0) == []
-    assert windows(5, 5, 10, 0) == [(5, 5)]
+def _covered(spans: list[tuple[int, int]], start: int, end: int) -> None:
+    """Adjacent, ascending, inclusive windows covering exactly start..end."""
+    assert spans[0][0] == start and spans[-1][1] == end
+    for (_, hi), (lo, _) in itertools.pairwise(spans):
+        assert lo == hi + 1
+    assert all(lo <= hi for lo, hi in spans)
+
+
+def test_planned_windows_cover_the_span_and_follow_the_density() -> None:
+    planner = WindowPlanner(
+        0, 100_000, target_rows=100, first_seconds=1000, history_start=4000, min_seconds=10
+    )
+    assert planner.next() == 0
+    # Everything before the account existed shares the first window.
+    assert planner.spans[0] == (0, 4999) and not planner.informed
+    planner.observed(0, 10)  # 10 rows in the 1,000 s since the account's start: 0.01/s
+    assert planner.expected_rows(0) == pytest.approx(10)
+    planner.next()
+    assert planner.spans[1] == (5000, 14_999)  # 100 rows at 0.01/s
+    planner.observed(1, 300)  # denser than thought: the average moves halfway
+    planner.next()
+    assert planner.spans[2] == (15_000, 15_000 + 5000 - 1)  # 0.02/s → 5,000 s
+    planner.observed(2, 0)
+    planner.observed(2, 0)  # nothing found twice: the density falls, windows grow
+    while not planner.done:
+        planner.observed(planner.next(), 0)
+    _covered(planner.spans, 0, 100_000)
+    # Over an empty stretch windows grow fourfold each time, so few requests are spent on it.
+    assert len(planner.spans) < 10
+    assert planner.remaining() == 0
+
+
+def test_planned_windows_of_a_short_or_empty_span() -> None:
+    one = WindowPlanner(500, 510, target_rows=10, first_seconds=1000, history_start=0)
+    one.next()
+    assert one.spans == [(500, 510)] and one.done
+    assert WindowPlanner(500, 499, target_rows=10, first_seconds=10, history_start=0).done
 
 
 # -- drift: a value that no longer fits its column fails, it is never stored as NULL ------------

@@ -210,3 +210,15 @@ def test_the_trash_and_deletion_events_become_one_latest_fact_per_lead() -> None
     (load,) = [load for load in warehouse.loads if "leads" in load]
     assert [r["id"] for r in load["leads"]] == [30011009]
     assert [f["source"] for f in load["lead_deletions"]] == ["trash"]
+
+
+def test_events_are_crawled_only_of_the_types_something_reads() -> None:
+    from kommo_analytics.model.build import CREATION_EVENT, MODEL_EVENT_TYPES
+    from kommo_analytics.sync.records import DELETION_EVENTS
+    from kommo_analytics.sync.streams import EVENT_TYPES
+
+    (events,) = [s for s in STREAMS if s.crawl is Crawl.EVENTS]
+    asked = events.span(0, 10)["filter[type]"].split(",")
+    assert set(asked) == {*MODEL_EVENT_TYPES, *DELETION_EVENTS} == set(EVENT_TYPES)
+    # Nothing reads a change of responsible user; creations are asked for by lead id instead.
+    assert "entity_responsible_changed" not in asked and CREATION_EVENT not in asked

@@ -44,7 +44,7 @@ from kommo_analytics.errors import (
     causes,
 )
 from kommo_analytics.kommo.entities import API_PREFIX, Entity, Shape
-from kommo_analytics.kommo.ratelimit import RateLimiter, shared_limiter
+from kommo_analytics.kommo.ratelimit import RateLimiter, Ticket, shared_limiter
 
 if TYPE_CHECKING:
     from kommo_analytics.kommo.auth import Auth
@@ -63,6 +63,8 @@ _REPEATED_429_COUNT = 3
 _REPEATED_429_WINDOW = 60.0
 # Bounds the renew-and-resend loop of one request when other tasks keep renewing the token.
 _MAX_AUTH_RENEWALS = 3
+# The request extension carrying a request's limiter ticket to the departure hook.
+_TICKET = "kommo_analytics.ticket"
 
 Params = Mapping[str, str | int]
 
@@ -315,6 +317,7 @@ class KommoClient:
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": USER_AGENT, "Accept": "application/hal+json, application/json"},
             follow_redirects=False,
+            event_hooks={"request": [self._departing]},
         )
         self._consecutive_429 = 0
         self._last_pause_at = -float("inf")
@@ -337,22 +340,31 @@ class KommoClient:
     async def _send(
         self, path: str, params: Params | None, token: str
     ) -> tuple[httpx.Response, float]:
-        await self._limiter.acquire()
-        sent_at = time.monotonic()
+        ticket = await self._limiter.acquire(hand_back=True)
         self.stats.requests += 1
         try:
+            # The request hook hands the ticket back as the request goes to the transport, so
+            # the limiter times the send at its departure, not at the grant.
             response = await self._http.get(
                 path,
                 params=dict(params) if params else None,
                 headers={"Authorization": f"Bearer {token}"},
+                extensions={_TICKET: ticket},
             )
         except httpx.HTTPError as exc:
             raise classify_exception(exc, path) from exc
+        finally:
+            self._limiter.release(ticket)  # a no-op once sent
         self.stats.last_response_at = time.time()
         moment = server_time(response)
         if moment is not None:
             self.stats.last_server_time = moment
-        return response, sent_at
+        return response, ticket.sent_at
+
+    async def _departing(self, request: httpx.Request) -> None:
+        ticket = request.extensions.get(_TICKET)
+        if isinstance(ticket, Ticket):
+            self._limiter.sent(ticket)
 
     def _rate_limited(self, sent_at: float) -> None:
         self.stats.rate_limited += 1
@@ -363,8 +375,11 @@ class KommoClient:
             return
         self._consecutive_429 += 1
         pause = min(self._backoff_max, 2 * self._backoff_base * 2 ** (self._consecutive_429 - 1))
-        now = time.monotonic()
+        now = self._limiter.now()
         self._last_pause_at = now
+        # Besides the pause, the pace itself slows (halved per 429, won back one small step per
+        # success): the pause alone would resume at the pace that just earned the 429.
+        self._limiter.slow_down(sent_at)
         self._limiter.pause(pause)
         # An occasional 429 is handled (everyone pauses) and costs little: a log line. A run of
         # them, or several within a minute, means the pace is wrong and a person should know.
@@ -374,8 +389,9 @@ class KommoClient:
         repeated = max(self._consecutive_429, len(self._pauses)) >= _REPEATED_429_COUNT
         log.log(
             logging.WARNING if repeated else logging.INFO,
-            "Kommo answered 429; all requests pause for %.2f s%s",
+            "Kommo answered 429; all requests pause for %.2f s, then go at %.1f/s%s",
             pause,
+            self._limiter.rate,
             f" ({len(self._pauses)} within a minute)" if repeated else "",
         )
 
@@ -384,7 +400,7 @@ class KommoClient:
         try:
             return await call
         except RateLimitedError:
-            self._rate_limited(time.monotonic())
+            self._rate_limited(self._limiter.now())
             raise
 
     async def _attempt(
@@ -398,6 +414,7 @@ class KommoClient:
             error = classify(response, path, embedded_key=embedded_key)
             if error is None:
                 self._consecutive_429 = 0
+                self._limiter.succeeded()
                 return response
             if isinstance(error, RateLimitedError):
                 self._rate_limited(sent_at)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from kommo_analytics.model.store import MODEL_BUILD_STEPS
 from kommo_analytics.sync import nulls, records
 from kommo_analytics.sync.records import Json
 from kommo_analytics.sync.streams import (
+    CREATION_EVENT_TYPE,
     CURSOR_FIELDS,
     DICTIONARIES,
     MODEL,
@@ -56,6 +58,8 @@ from kommo_analytics.warehouse.loader import Row, Warehouse
 from kommo_analytics.warehouse.tables import LEAD_DELETIONS
 
 DAY = 86400
+# Kommo takes at most 10 ids in an events `filter[entity_id]` (docs/kommo-api.md §7.7).
+CREATION_IDS_PER_REQUEST = 10
 
 
 @dataclass(frozen=True)
@@ -127,25 +131,116 @@ def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def windows(start: int, end: int, step: int, history_start: int) -> list[tuple[int, int]]:
-    """Inclusive ``[from, to]`` windows covering ``start..end``, ascending.
+class WindowPlanner:
+    """Consecutive inclusive ``[from, to]`` windows over ``start..end``, each sized from the
+    density of the windows read so far to hold about ``target_rows``.
 
-    Everything before ``history_start`` (the account's creation) shares one window, so a first
-    sync does not walk month by month from 1970.
+    Whatever their sizes, the windows are adjacent, ascending and cover ``start..end`` exactly
+    (the first one also covers everything before ``history_start``, where an account has no
+    data): sizing changes how many requests a crawl takes, never which rows it reads. The first
+    window is a guess of ``first_seconds``; later ones follow the rows per second seen, recent
+    windows weighing most, and grow fourfold over stretches where nothing was found.
     """
-    if end < start:
-        return []
-    result: list[tuple[int, int]] = []
-    lo = start
-    if lo < history_start:
-        hi = min(end, history_start)
-        result.append((lo, hi))
-        lo = hi + 1
-    while lo <= end:
-        hi = min(end, lo + step - 1)
-        result.append((lo, hi))
-        lo = hi + 1
-    return result
+
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        *,
+        target_rows: int,
+        first_seconds: int,
+        history_start: int,
+        min_seconds: int = 3600,
+    ) -> None:
+        self.spans: list[tuple[int, int]] = []
+        self.end = end
+        self.target_rows = target_rows
+        self._next = start
+        self._history_start = history_start
+        self._first_seconds = first_seconds
+        self._min_seconds = min_seconds
+        self._density: float | None = None  # rows per second, a moving average
+        self._last_length = first_seconds
+
+    @property
+    def done(self) -> bool:
+        return self._next > self.end
+
+    @property
+    def informed(self) -> bool:
+        """Whether a window has been read, so that the sizes are more than a guess."""
+        return self._density is not None
+
+    def _seconds(self, lo: int, hi: int) -> int:
+        return max(0, hi - max(lo, self._history_start) + 1)
+
+    def expected_rows(self, index: int) -> float | None:
+        """How many rows window ``index`` should hold, by the density known when asked."""
+        if self._density is None:
+            return None
+        return self._density * self._seconds(*self.spans[index])
+
+    def remaining(self) -> int:
+        """About how many more windows the crawl needs."""
+        if self.done:
+            return 0
+        if not self._density:
+            return 1
+        rows = self._density * (self.end - max(self._next, self._history_start) + 1)
+        return max(1, math.ceil(rows / self.target_rows))
+
+    def next(self) -> int:
+        """The index of a new window in ``spans``, just after the last one."""
+        if self.done:
+            raise ValueError("every window has been handed out")
+        lo = self._next
+        if self._density is None:
+            length = self._first_seconds
+        elif self._density == 0:
+            length = self._last_length * 4
+        else:
+            length = int(self.target_rows / self._density)
+        length = max(self._min_seconds, length)
+        self._last_length = length
+        hi = min(self.end, max(lo, self._history_start) + length - 1)
+        self.spans.append((lo, hi))
+        self._next = hi + 1
+        return len(self.spans) - 1
+
+    def observed(self, index: int, rows: int) -> None:
+        """Window ``index`` held ``rows`` rows."""
+        seconds = self._seconds(*self.spans[index])
+        if seconds <= 0:
+            return
+        density = rows / seconds
+        self._density = density if self._density is None else (self._density + density) / 2
+
+
+async def _run_windows(
+    planner: WindowPlanner,
+    in_flight: int,
+    read: Callable[[int], Awaitable[int]],
+    planned: Callable[[], None],
+) -> None:
+    """Read the planner's windows, ``in_flight`` at a time once the first one has set the pace
+    (``read`` returns a window's row count). A failure cancels the others, as a TaskGroup does."""
+    finished: asyncio.Queue[None] = asyncio.Queue()
+    running = 0
+
+    async def one(index: int) -> None:
+        planner.observed(index, await read(index))
+        finished.put_nowait(None)
+
+    async with asyncio.TaskGroup() as group:
+        while True:
+            while running < (in_flight if planner.informed else 1) and not planner.done:
+                group.create_task(one(planner.next()))
+                running += 1
+                planned()
+            if running == 0:
+                break
+            await finished.get()
+            running -= 1
 
 
 class SyncEngine:
@@ -214,6 +309,9 @@ class SyncEngine:
                         group.create_task(self._stream(stream, marks, t0, history_start))
             except BaseExceptionGroup as failures:
                 raise _first(failures) from None
+            events = [s for s in self.selected_streams() if s.crawl is Crawl.EVENTS]
+            if events:
+                await self._creation_events(events[0])
             await self._locked(self._apply_deletions)
             self.result.warnings += nulls.jumps(self._stored_nulls, self._seen_nulls)
             instead = None
@@ -504,16 +602,30 @@ class SyncEngine:
                 page += 1  # a failure from here on is the next page's
         return items
 
+    def _planner(self, stream: Stream, start: int, end: int, history_start: int) -> WindowPlanner:
+        page_size = stream.entity.page_size or 1
+        return WindowPlanner(
+            start,
+            end,
+            target_rows=stream.window_pages * page_size,
+            first_seconds=stream.window_seconds,
+            history_start=history_start,
+        )
+
     async def _windows(self, stream: Stream, start: int, t0: int, history_start: int) -> None:
         buffer: Rows = defaultdict(list)
         seen_in: dict[int, int] = {}  # record id → index of the window it was read in
-        spans = windows(start, t0, stream.window_seconds, history_start)
-        planned = len(spans)
-        self.reporter.stream_planned(stream.name, planned, "windows")
+        planner = self._planner(stream, start, t0, history_start)
+        spans = planner.spans
+        rereads = 0
+
+        def planned() -> None:
+            total = len(spans) + planner.remaining() + rereads
+            self.reporter.stream_planned(stream.name, total, "windows")
 
         gate = asyncio.Semaphore(self.options.windows_in_flight)
 
-        async def read(index: int) -> None:
+        async def read(index: int) -> int:
             lo, hi = spans[index]
             params = stream.span(lo, hi)
             async with gate:
@@ -527,6 +639,7 @@ class SyncEngine:
                 batch = {table: list(rows) for table, rows in buffer.items()}
                 buffer.clear()
                 await self._commit(stream, batch, None)
+            return len(items)
 
         async def read_all(indexes: Iterable[int]) -> None:
             # Windows are independent, so several are paged at once (tasks cannot be keyset).
@@ -534,7 +647,8 @@ class SyncEngine:
                 for index in indexes:
                     group.create_task(read(index))
 
-        await read_all(range(len(spans)))
+        # Windows are sized from the density seen so far (about `window_pages` pages each).
+        await _run_windows(planner, self.options.windows_in_flight, read, planned)
         # A record changed since T0 left its window while the crawl may have been inside it,
         # shifting the rows behind it one place towards pages already read: read that window
         # again. The changed records themselves are read here too.
@@ -551,31 +665,74 @@ class SyncEngine:
             shifted = sorted({seen_in[i] for i in fresh if i in seen_in})
             if not shifted:
                 break
-            planned += len(shifted)
-            self.reporter.stream_planned(stream.name, planned, "windows")
+            rereads += len(shifted)
+            planned()
             await read_all(shifted)
         await self._commit(stream, buffer, t0)
+
+    # -- creation events of leads known from the trash alone ----------------------------------
+
+    def _undated_leads(self) -> list[int]:
+        wh = self.warehouse
+        if not (wh.has_table("leads") and wh.has_table("events")):
+            return []
+        leads, events = wh.table("leads"), wh.table("events")
+        found = wh.query(
+            # SQL text: table names the code qualifies and a fixed event type; no user value.
+            f"SELECT l.id FROM {leads} l WHERE l.created_at IS NULL AND NOT EXISTS "  # nosec B608
+            f"(SELECT 1 FROM {events} e WHERE e.type = '{CREATION_EVENT_TYPE}' "
+            "AND e.entity_type = 'lead' AND e.entity_id = l.id) ORDER BY l.id"
+        )
+        return [int(row[0]) for row in found]
+
+    async def _creation_events(self, stream: Stream) -> None:
+        """The creation events of the leads that have no creation time (known from the trash
+        listing alone), asked for by lead id: the crawl leaves the creation events out, since
+        every other lead carries its own creation time."""
+        ids = await asyncio.to_thread(self._undated_leads)
+        if not ids:
+            return
+        buffer: Rows = defaultdict(list)
+        gate = asyncio.Semaphore(self.options.windows_in_flight)
+        step = CREATION_IDS_PER_REQUEST
+
+        async def read(batch: list[int]) -> None:
+            params = {
+                "filter[type]": CREATION_EVENT_TYPE,
+                "filter[entity]": "lead",
+                "filter[entity_id]": ",".join(str(i) for i in batch),
+            }
+            async with gate:
+                await self._window_pages(stream, params, buffer)
+
+        async with asyncio.TaskGroup() as group:
+            for start in range(0, len(ids), step):
+                group.create_task(read(ids[start : start + step]))
+        # No watermark: a lead still undated is asked about again by the next run.
+        await self._commit(stream, buffer, None)
 
     # -- events: closed windows, several pages at once ----------------------------------------
 
     async def _events(self, stream: Stream, start: int, t0: int, history_start: int) -> None:
         buffer: Rows = defaultdict(list)
         end = t0 - 1  # events of second T0 may still be arriving
-        spans = windows(start, end, stream.window_seconds, history_start)
-        self.reporter.stream_planned(stream.name, len(spans), "windows")
-        finished = [False] * len(spans)
+        planner = self._planner(stream, start, end, history_start)
+        spans = planner.spans
+        finished: set[int] = set()
         prefix = -1  # every window up to this index has been read whole
-        gate = asyncio.Semaphore(self.options.windows_in_flight)
 
-        async def read(index: int) -> None:
+        def planned() -> None:
+            total = len(spans) + planner.remaining()
+            self.reporter.stream_planned(stream.name, total, "windows")
+
+        async def read(index: int) -> int:
             nonlocal prefix
             lo, hi = spans[index]
             params = stream.span(lo, hi)
-            async with gate:
-                await self._parallel_pages(stream, params, buffer)
+            rows = await self._parallel_pages(stream, params, buffer, planner.expected_rows(index))
             self.reporter.stream_part_done(stream.name)
-            finished[index] = True
-            while prefix + 1 < len(spans) and finished[prefix + 1]:
+            finished.add(index)
+            while prefix + 1 in finished:
                 prefix += 1
             if sum(len(v) for v in buffer.values()) >= self.options.commit_rows:
                 batch = {table: list(rows) for table, rows in buffer.items()}
@@ -583,22 +740,32 @@ class SyncEngine:
                 # Windows are read a few at a time, so the watermark is the end of the last
                 # window before which every window is read — never one still being paged.
                 await self._commit(stream, batch, spans[prefix][1] if prefix >= 0 else None)
+            return rows
 
         # Several windows at once: the start of each window (one page, to learn whether there
-        # are more) would otherwise leave the rate limit unused.
-        async with asyncio.TaskGroup() as group:
-            for index in range(len(spans)):
-                group.create_task(read(index))
+        # are more) would otherwise leave the rate limit unused. Windows are sized from the
+        # density seen so far, to about `window_pages` pages each.
+        await _run_windows(planner, self.options.windows_in_flight, read, planned)
         await self._commit(stream, buffer, max(end, start))
 
     async def _event_page(self, stream: Stream, params: dict[str, str], page: int) -> Page:
         with _located(stream.name, params, page):
             return await self.client.get_page(stream.entity, params, page)
 
-    async def _parallel_pages(self, stream: Stream, params: dict[str, str], buffer: Rows) -> int:
-        """All pages of one window; after a full first page, several requests at a time."""
+    async def _parallel_pages(
+        self, stream: Stream, params: dict[str, str], buffer: Rows, expected: float | None = None
+    ) -> int:
+        """All pages of one window, several requests at a time once there are more pages.
+
+        With ``expected`` rows, the pages surely full are asked for at once, a little fewer than
+        the estimate so that a batch rarely runs past the end (pages asked for past it are
+        wasted requests); without, page 1 alone first.
+        """
+        size = stream.entity.page_size or 1
+        in_flight = self.options.event_pages_in_flight
+        surely = 1 if expected is None else max(1, math.ceil(0.9 * expected / size))
         collected = 0
-        page, batch = 1, 1
+        page, batch = 1, min(in_flight, surely)
         while True:
             results = await asyncio.gather(
                 *(self._event_page(stream, params, p) for p in range(page, page + batch))
@@ -616,7 +783,8 @@ class SyncEngine:
             if ended:
                 return collected
             page += batch
-            batch = self.options.event_pages_in_flight
+            left = surely - page + 1 if expected is not None else in_flight
+            batch = max(1, min(in_flight, left))
 
 
 def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -19,7 +19,11 @@ How each stream crawls, and why:
   that held one of those records may have shifted while it was being read, and is read again.
 - ``EVENTS``: events never change and Kommo serves them newest first with no ``order``; a window
   that ended before T0 can gain no rows, so plain pages through closed ``created_at`` windows,
-  oldest window first, lose nothing. Several pages are requested at once.
+  oldest window first, lose nothing. Several pages are requested at once. Only the types
+  something reads are asked for (:data:`EVENT_TYPES`).
+
+The windows of both are sized from the density seen so far (``engine.WindowPlanner``), but always
+adjacent and ascending from the start to T0: the arguments above hold whatever their lengths.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from kommo_analytics.kommo.entities import (
     TASKS,
     Entity,
 )
+from kommo_analytics.model.build import CREATION_EVENT, MODEL_EVENT_TYPES
 from kommo_analytics.sync import records
 from kommo_analytics.sync.records import Json
 from kommo_analytics.warehouse import tables
@@ -70,8 +75,12 @@ class Stream:
     # False when the items carry only a few fields by design: their NULLs say nothing about a
     # field the API stopped sending (``sync/nulls.py``).
     judges_nulls: bool = True
-    # Seconds per window for WINDOWS and EVENTS crawls of long histories.
-    window_seconds: int = 30 * 86400
+    # WINDOWS and EVENTS crawls: the first window's length (a guess), then windows sized from
+    # the rows per second seen to hold about this many pages each (``engine.WindowPlanner``).
+    # Each window ends in a part-full page, so larger windows waste less; smaller ones re-read
+    # less when a record shifts (tasks) and commit sooner.
+    window_seconds: int = 7 * 86400
+    window_pages: int = 8
 
     def __post_init__(self) -> None:
         # A declaration the API cannot serve fails at import, not in the middle of a sync.
@@ -154,6 +163,17 @@ def _calls(entity_type: str) -> Callable[[Json], Rows]:
 
 CALL_NOTE_TYPES = {"filter[note_type][0]": "call_in", "filter[note_type][1]": "call_out"}
 
+# The event types something reads — the model's (stage moves, completed tasks, calls and
+# messages) and the deletion facts' — and only those are crawled: a type nobody reads (a change of
+# responsible user, a field edit, a note) costs requests and stores rows for nothing. A type the
+# product starts to read must be added here; rows of other types stored by older versions stay and
+# are ignored.
+EVENT_TYPES: tuple[str, ...] = tuple(dict.fromkeys((*MODEL_EVENT_TYPES, *records.DELETION_EVENTS)))
+# The creation event (one per lead, about 15 % of all events) is read only for leads known from
+# the trash alone, which have no creation time of their own: the engine asks for those leads' few
+# creation events by id after the streams (``SyncEngine._creation_events``), not in the crawl.
+CREATION_EVENT_TYPE = CREATION_EVENT
+
 STREAMS: tuple[Stream, ...] = (
     Stream(
         "leads",
@@ -213,6 +233,7 @@ STREAMS: tuple[Stream, ...] = (
         Crawl.EVENTS,
         (tables.EVENTS, tables.LEAD_DELETIONS),
         _events,
+        filters={"filter[type]": ",".join(EVENT_TYPES)},
     ),
 )
 
