@@ -27,6 +27,9 @@ from kommo_analytics.warehouse.target import Target
 STALE_ITEM = "raw_changed_at"
 RULES_ITEM = "rules_hash"
 TIMEZONE_ITEM = "timezone_override"
+# The writer's bookkeeping, not facts about the account: readers (`metrics --json`, the
+# dashboard) never see these items.
+BOOKKEEPING_ITEMS = frozenset({STALE_ITEM, RULES_ITEM, TIMEZONE_ITEM})
 
 
 def rules_hash(rules: ChannelRules) -> str:

@@ -21,6 +21,7 @@ from kommo_analytics.errors import (
     WarehouseError,
     first_line,
 )
+from kommo_analytics.model.incremental import BOOKKEEPING_ITEMS
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified, model_schema
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
@@ -93,4 +94,4 @@ def model_info(target: Target) -> dict[str, str]:
         )
     except (MissingTableError, NoSyncedDataError):
         return {}
-    return {str(k): str(v) for k, v in rows if v is not None}
+    return {str(k): str(v) for k, v in rows if v is not None and str(k) not in BOOKKEEPING_ITEMS}
