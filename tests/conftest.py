@@ -111,22 +111,41 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-# The suite runs a module per worker (scripts/test.sh), handing modules out in collection order;
-# a long module handed out last keeps one core busy while the others idle. These, the longest
-# (measured: tests/sync and the cross-backend and browser tests), go first.
+# The suite runs a module per worker (scripts/test.sh), handing modules out in collection order
+# (`--no-loadscope-reorder`: xdist would otherwise hand out the modules with the most tests first,
+# leaving the few long ones for the end while a core idles). These, the longest as measured with
+# `--junitxml` (test time per module, most first), go first; the rest follow in file order.
 LONGEST_FIRST = (
+    "tests/dashboard/test_browser.py",
+    "tests/sync/test_sync_truth.py",
     "tests/sync/test_sync_incremental.py",
     "tests/sync/test_sync_process.py",
     "tests/model/test_store.py",
-    "tests/dashboard/test_browser.py",
-    "tests/sync/test_sync_truth.py",
-    "tests/sync/test_fault_suite.py",
     "tests/sync/test_sync_drift.py",
+    "tests/sync/test_fault_suite.py",
+    "tests/cli/test_forecast_command.py",
+    "tests/cli/test_report_command.py",
+    "tests/cli/test_metrics_command.py",
+    "tests/dashboard/test_page_performance_forecast_definitions.py",
     "tests/dashboard/test_backends.py",
-    "tests/dashboard/test_during_sync.py",
-    "tests/sync/test_forecast_snapshots.py",
-    "tests/cli/test_sync_command.py",
+    "tests/dashboard/test_app.py",
+    "tests/test_secrets.py",
     "tests/cli/test_emulator_command.py",
+    "tests/dashboard/test_during_sync.py",
+    "tests/dashboard/test_page_forecast.py",
+    "tests/cli/test_sync_command.py",
+    "tests/dashboard/test_page_intake_funnel.py",
+    "tests/dashboard/test_page_activities_sales.py",
+    "tests/test_files.py",
+    "tests/sync/test_forecast_snapshots.py",
+    "tests/dashboard/test_browser_access.py",
+    "tests/dashboard/test_access.py",
+    "tests/sync/test_lock.py",
+    "tests/automation/test_serve_process.py",
+    "tests/warehouse/test_loader.py",
+    "tests/metrics/test_intake.py",
+    "tests/service/test_forecasts.py",
+    "tests/sync/test_sync_unchanged.py",
 )
 
 
