@@ -86,5 +86,5 @@ def test_the_checks_install_the_dev_extras(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     made = calls(project)
     assert any(c.endswith("-e .[dev]") for c in made if "pip install" in c), made
-    assert "python -m pytest -n auto --dist loadscope -x" in made
+    assert "python -m pytest -n auto --dist loadscope --no-loadscope-reorder -x" in made
     assert (project / ".venv" / ".installed-dev").exists()
