@@ -222,10 +222,15 @@ def main() -> None:
             what = f"{args.scale} account"
             console.print(f"synced the {what} in {time.perf_counter() - started:.0f} s")
         url = os.environ[ENV_DATABASE_URL]
-        os.environ["DATA_DIR"] = str(work / "data")  # the dashboard's data folder
+        # The dashboard's data folder: beside an --in-place file it outlives the run (a kept
+        # forecast is reused by the next run on the same day and model).
+        data_dir = work / "data"
+        if args.warehouse is not None and args.in_place:
+            data_dir = args.warehouse.expanduser().resolve().parent / "data"
+        os.environ["DATA_DIR"] = str(data_dir)
         if args.store_forecast:
             started = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--forecast-child", url, str(work / "data")],
+            subprocess.run([sys.executable, __file__, "--forecast-child", url, str(data_dir)],
                            check=True)  # fmt: skip
             console.print(f"forecast kept in {time.perf_counter() - started:.0f} s")
         now = _pin_clock(url)

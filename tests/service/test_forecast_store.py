@@ -73,6 +73,7 @@ def test_only_the_forecast_the_page_would_make_is_used(tmp_path: Path, made: For
     assert _load(tmp_path, at=NOW + pd.Timedelta(hours=5)) is not None  # later the same day
     assert _load(tmp_path, at=NOW + pd.Timedelta(days=1)) is None  # the next day
     assert _load(tmp_path, at=NOW - pd.Timedelta(minutes=1)) is None  # before it was made
+    assert _load(tmp_path, at=NOW - pd.Timedelta(seconds=30)) is not None  # its minute
     assert _load(tmp_path, scope=Scope(pipelines=(1,))) is None  # a filtered scope: live
     assert _load(tmp_path, scope=Scope(sellers=(1,))) is None
     assert _load(tmp_path, goals=(*GOALS, Goal(date(2026, 12, 1), 5.0, 2))) is None  # imported

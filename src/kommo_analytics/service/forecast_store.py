@@ -11,7 +11,8 @@ forecast the page would have made that day:
 * the model is the one it was made from (the build's ``built_at``), the goals of its months are
   the ones in the warehouse now (an import after the sync changes them), and the time zone,
   holiday calendar, seed and number of draws are the page's;
-* "now" is on the same account-local day as the forecast's own "as of", and not before it —
+* "now" is on the same account-local day as the forecast's own "as of", and not before it (the
+  minute it was made counts: a page's "now" is rounded down to the minute) —
   within a day the stored forecast stands, as the stored snapshot does (``after_sync.py``).
 
 Anything else (or an unreadable file) is None and the caller forecasts live. The file is JSON
@@ -26,7 +27,7 @@ import logging
 import os
 import types
 from dataclasses import fields, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FILE_NAME: Final = "forecast.json"
 FORMAT: Final = 1
+MINUTE: Final = timedelta(minutes=1)
 
 
 def path_of(data_dir: Path) -> Path:
@@ -167,6 +169,8 @@ def load(
         return None
     made = result.now.astimezone(account.zone)
     now = at.astimezone(account.zone)
-    if made.date() != now.date() or made > now:
+    # A page's "now" is its render's minute, rounded down: a forecast made in that minute is
+    # the page's own; one made later than that is not (the page looks at an earlier moment).
+    if made.date() != now.date() or made - now >= MINUTE:
         return None
     return result
