@@ -9,8 +9,9 @@ weeks or months in Python (MySQL/MariaDB cannot truncate to a week).
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -120,6 +121,49 @@ def stage_hours(m: Model, p: MetricParams) -> ir.Table:
     joined = stays.join(cohort, "lead_id")
     joined = joined.filter(joined.pipeline_id == joined.lead_pipeline)
     return joined.select("pipeline_id", "status_id", "hours")
+
+
+# The quartiles a box plot draws; with the lowest and the highest stay, the five numbers of
+# :func:`stage_boxes` (interpolated linearly between ranks, as numpy's and Plotly's default).
+BOX_QUANTILES: Final = (0.25, 0.5, 0.75)
+
+
+def stage_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
+    """Of :func:`stage_hours`' positive stays (a log axis cannot place 0 hours), only the few
+    each stage's box needs: its lowest and highest and the two either side of each quartile,
+    with their rank (``rn``, from 0) and the stage's count (``n``). The database ranks; at most
+    eight rows a stage reach Python, however many stays the period holds."""
+    stays = stage_hours(m, p)
+    stays = stays.filter(stays.hours.notnull() & (stays.hours > 0))
+    groups = [stays.pipeline_id, stays.status_id]
+    ranked = stays.mutate(
+        rn=ibis.row_number().over(ibis.window(group_by=groups, order_by=stays.hours)),
+        n=stays.hours.count().over(ibis.window(group_by=groups)),
+    )
+    wanted = (ranked.rn == 0) | (ranked.rn == ranked.n - 1)
+    for q in BOX_QUANTILES:
+        position = (ranked.n - 1) * q
+        wanted = wanted | (ranked.rn == position.floor()) | (ranked.rn == position.ceil())
+    return ranked.filter(wanted).select("pipeline_id", "status_id", "n", "rn", "hours")
+
+
+def stage_boxes(ranks: pd.DataFrame) -> pd.DataFrame:
+    """Each stage's box from :func:`stage_hours_ranks`' rows: ``pipeline_id``, ``status_id``,
+    ``n`` and the hours ``low`` (the lowest stay), ``q1``, ``median``, ``q3``, ``high``."""
+    columns = ["pipeline_id", "status_id", "n", "low", "q1", "median", "q3", "high"]
+    rows = []
+    for (pipeline_id, status_id), group in ranks.groupby(["pipeline_id", "status_id"]):
+        n = int(group["n"].iloc[0])
+        at = dict(zip(group["rn"].astype(int), group["hours"].astype(float), strict=True))
+
+        def quantile(q: float, at: dict[int, float] = at, n: int = n) -> float:
+            position = (n - 1) * q
+            below, above = math.floor(position), math.ceil(position)
+            return at[below] + (at[above] - at[below]) * (position - below)
+
+        q1, median, q3 = (quantile(q) for q in BOX_QUANTILES)
+        rows.append([pipeline_id, status_id, n, at[0], q1, median, q3, at[n - 1]])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def cycle_days(m: Model, p: MetricParams) -> ir.Table:

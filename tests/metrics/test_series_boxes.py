@@ -1,0 +1,58 @@
+"""The funnel's box plots from ranked rows: the database returns a few rows a stage, and the
+quartiles, lowest and highest stay are those of every finished stay (numpy's linear quartiles)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from kommo_analytics.metrics import series
+from kommo_analytics.metrics.common import Model
+from tests.metrics.builders import (
+    MODEL_COLUMNS,
+    MODEL_SCHEMA,
+    NEW,
+    PROPOSAL,
+    QUALIFIED,
+    executor,
+    lead,
+    move,
+    params,
+    raw,
+    warehouse,
+)
+
+
+def test_the_boxes_are_those_of_every_finished_stay() -> None:
+    # 11 leads through New and Qualified with stays of different lengths (hours 1…11 and
+    # 2…22 plus ties), created in October; a lead still in New has no finished stay.
+    leads, events = [], []
+    for i in range(1, 12):
+        leads.append(lead(i, f"2026-10-{i + 1:02d} 10:00", status=PROPOSAL))
+        events.append(move(i, f"2026-10-{i + 1:02d} {10 + i:02d}:00", NEW, QUALIFIED))
+        hours = 2 * min(i, 8)  # ties at 16 hours
+        at = pd.Timestamp(f"2026-10-{i + 1:02d} {10 + i:02d}:00") + pd.Timedelta(hours=hours)
+        events.append(move(i, at.strftime("%Y-%m-%d %H:%M"), QUALIFIED, PROPOSAL))
+    leads.append(lead(12, "2026-10-20 10:00"))
+    con = warehouse(raw(leads=leads, events=events))
+    m, p = Model(MODEL_COLUMNS, MODEL_SCHEMA), params()
+    run = executor(con)
+    results = run({"all": series.stage_hours(m, p), "ranks": series.stage_hours_ranks(m, p)})
+    every, ranks = results["all"], results["ranks"]
+    assert len(ranks) < len(every)  # only the rows the boxes need
+    boxes = series.stage_boxes(ranks).set_index("status_id")
+    assert set(boxes.index) == {NEW, QUALIFIED}
+    for status, stays in every.groupby("status_id"):
+        hours = stays["hours"].astype(float)
+        hours = hours[hours > 0].to_numpy()
+        box = boxes.loc[status]
+        assert box["n"] == len(hours)
+        expected = [hours.min(), *np.percentile(hours, [25, 50, 75]), hours.max()]
+        got = [box["low"], box["q1"], box["median"], box["q3"], box["high"]]
+        assert np.allclose(got, expected), (status, got, expected)
+    con.close()
+
+
+def test_no_finished_stay_no_box() -> None:
+    empty = pd.DataFrame(columns=["pipeline_id", "status_id", "n", "rn", "hours"])
+    assert series.stage_boxes(empty).empty
