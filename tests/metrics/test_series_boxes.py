@@ -1,19 +1,24 @@
-"""The funnel's box plots from ranked rows: the database returns a few rows a stage, and the
-quartiles, lowest and highest stay are those of every finished stay (numpy's linear quartiles)."""
+"""Charts of distributions counted in the database: the funnel's box plots from a few ranked
+rows a stage (the quartiles, lowest and highest stay of every finished stay, numpy's linear
+quartiles), and the first-response histogram's axis and bars (pandas' quantile, every lead's
+hours binned)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import Model
 from tests.metrics.builders import (
+    ANA,
     MODEL_COLUMNS,
     MODEL_SCHEMA,
     NEW,
     PROPOSAL,
     QUALIFIED,
+    event,
     executor,
     lead,
     move,
@@ -56,3 +61,32 @@ def test_the_boxes_are_those_of_every_finished_stay() -> None:
 def test_no_finished_stay_no_box() -> None:
     empty = pd.DataFrame(columns=["pipeline_id", "status_id", "n", "rn", "hours"])
     assert series.stage_boxes(empty).empty
+
+
+def test_the_response_histogram_is_counted_in_the_database() -> None:
+    # 20 leads answered after 1, 2, … 20 hours (some minutes over, so bins are not edges).
+    leads = [lead(i, "2026-10-05 00:00") for i in range(1, 21)]
+    events = [
+        event("outgoing_call", i, "lead", f"2026-10-05 {i:02d}:{10 + i:02d}", ANA)
+        for i in range(1, 21)
+    ]
+    con = warehouse(raw(leads=leads, events=events))
+    m, p = Model(MODEL_COLUMNS, MODEL_SCHEMA), params()
+    run = executor(con)
+    every = run({"all": series.response_hours(m, p)})["all"]
+    hours = every["hours"].astype(float)
+    assert len(hours) == 20
+    ranks = run({"ranks": series.response_hours_ranks(m, p)})["ranks"]
+    assert len(ranks) <= 3  # either side of the 95th percentile, and the slowest
+    edge = series.rank_quantile(ranks, series.RESPONSE_EDGE_QUANTILE)
+    assert edge == pytest.approx(hours.quantile(0.95))
+    size = 1.5
+    got = run(
+        {"bins": series.response_bins(m, p, size), "beyond": series.response_beyond(m, p, edge)}
+    )
+    bins = got["bins"]
+    counted = dict(zip(bins["bin"].astype(int), bins["leads"].astype(int), strict=True))
+    expected = (hours // size).astype(int).value_counts().to_dict()
+    assert counted == expected
+    assert int(got["beyond"]["leads"].iloc[0]) == int((hours > edge).sum()) == 1
+    con.close()

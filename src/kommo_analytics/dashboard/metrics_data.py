@@ -116,6 +116,17 @@ def load_series(
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_response_histogram(
+    request: Request, size: float, edge: float, sla_hours: float = 2.0
+) -> tuple[pd.DataFrame, int]:
+    """The first-response histogram counted in the database, see
+    :func:`reports.response_histogram`."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return reports.response_histogram(account.target(request.url), params, size, edge)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_lead_page(
     request: Request,
     basis: str,

@@ -113,6 +113,50 @@ def response_hours(m: Model, p: MetricParams) -> ir.Table:
     return answered.select("lead_id", "channel", "responsible_user_id", hours="response_hours")
 
 
+RESPONSE_EDGE_QUANTILE: Final = 0.95  # the response histogram's axis stops about here
+
+
+def response_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
+    """Of :func:`response_hours`, only the rows the histogram's axis needs: the two either side
+    of the 95th percentile and the slowest answer, with their rank (``rn``, from 0) and the
+    count (``n``); see :func:`rank_quantile`."""
+    answered = response_hours(m, p)
+    answered = answered.filter(answered.hours.notnull())
+    ranked = answered.mutate(
+        rn=ibis.row_number().over(ibis.window(order_by=answered.hours)),
+        n=answered.hours.count().over(ibis.window()),
+    )
+    position = (ranked.n - 1) * RESPONSE_EDGE_QUANTILE
+    wanted = (ranked.rn == position.floor()) | (ranked.rn == position.ceil())
+    return ranked.filter(wanted | (ranked.rn == ranked.n - 1)).select("n", "rn", "hours")
+
+
+def rank_quantile(ranks: pd.DataFrame, q: float) -> float:
+    """The ``q`` quantile (linear between ranks, as pandas' and numpy's default) from ranked
+    rows holding the two ranks either side of it; ``ranks`` holds one group."""
+    n = int(ranks["n"].iloc[0])
+    at = dict(zip(ranks["rn"].astype(int), ranks["hours"].astype(float), strict=True))
+    position = (n - 1) * q
+    below, above = math.floor(position), math.ceil(position)
+    return at[below] + (at[above] - at[below]) * (position - below)
+
+
+def response_bins(m: Model, p: MetricParams, size: float) -> ir.Table:
+    """The response histogram counted in the database: answered leads per bin of ``size``
+    hours from 0 (``bin`` k holds [k·size, (k+1)·size)), instead of every lead's hours."""
+    answered = response_hours(m, p)
+    kept = answered.filter(answered.hours.notnull() & (answered.hours >= 0))
+    binned = kept.mutate(bin=(kept.hours / size).floor())
+    return binned.group_by("bin").aggregate(leads=binned.count())
+
+
+def response_beyond(m: Model, p: MetricParams, edge: float) -> ir.Table:
+    """How many answers took longer than ``edge`` hours (past the histogram's axis)."""
+    answered = response_hours(m, p)
+    slow = answered.filter(answered.hours > edge)
+    return slow.aggregate(leads=slow.count())
+
+
 def stage_hours(m: Model, p: MetricParams) -> ir.Table:
     """Finished stays of the period's cohort in the open stages of their pipeline (box plots)."""
     cohort = created_in_period(m, p).select("lead_id", lead_pipeline="pipeline_id")
@@ -154,14 +198,8 @@ def stage_boxes(ranks: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (pipeline_id, status_id), group in ranks.groupby(["pipeline_id", "status_id"]):
         n = int(group["n"].iloc[0])
+        q1, median, q3 = (rank_quantile(group, q) for q in BOX_QUANTILES)
         at = dict(zip(group["rn"].astype(int), group["hours"].astype(float), strict=True))
-
-        def quantile(q: float, at: dict[int, float] = at, n: int = n) -> float:
-            position = (n - 1) * q
-            below, above = math.floor(position), math.ceil(position)
-            return at[below] + (at[above] - at[below]) * (position - below)
-
-        q1, median, q3 = (quantile(q) for q in BOX_QUANTILES)
         rows.append([pipeline_id, status_id, n, at[0], q1, median, q3, at[n - 1]])
     return pd.DataFrame(rows, columns=columns)
 

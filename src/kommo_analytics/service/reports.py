@@ -188,6 +188,23 @@ def series(target: Target, p: MetricParams, names: Sequence[str]) -> dict[str, p
     return run_all(target, {name: series_function(name)(model, p) for name in names})
 
 
+def response_histogram(
+    target: Target, p: MetricParams, size: float, edge: float
+) -> tuple[pd.DataFrame, int]:
+    """The response histogram's bins of ``size`` hours (``bin``, ``leads``) and how many
+    answers took longer than ``edge``, on one connection."""
+    model = _model(target)
+    results = run_all(
+        target,
+        {
+            "bins": metric_series.response_bins(model, p, size),
+            "beyond": metric_series.response_beyond(model, p, edge),
+        },
+    )
+    beyond = results["beyond"]
+    return results["bins"], int(beyond["leads"].iloc[0]) if not beyond.empty else 0
+
+
 def lead_list(
     target: Target,
     p: MetricParams,
