@@ -47,6 +47,10 @@ def test_the_boxes_are_those_of_every_finished_stay() -> None:
     assert len(ranks) < len(every)  # only the rows the boxes need
     boxes = series.stage_boxes(ranks).set_index("status_id")
     assert set(boxes.index) == {NEW, QUALIFIED}
+    # The same boxes from the database's own quantile aggregate (DuckDB, PostgreSQL).
+    quartiles = run({"q": series.stage_hours_quartiles(m, p)})["q"].set_index("status_id")
+    columns = ["n", "low", "q1", "median", "q3", "high"]
+    assert np.allclose(quartiles.loc[boxes.index, columns].astype(float), boxes[columns])
     for status, stays in every.groupby("status_id"):
         hours = stays["hours"].astype(float)
         hours = hours[hours > 0].to_numpy()

@@ -116,6 +116,14 @@ def load_series(
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_stage_boxes(request: Request, sla_hours: float = 2.0) -> pd.DataFrame:
+    """The funnel's time-in-stage boxes, see :func:`reports.stage_boxes`."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return reports.stage_boxes(account.target(request.url), params)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_response_histogram(
     request: Request, size: float, edge: float, sla_hours: float = 2.0
 ) -> tuple[pd.DataFrame, int]:

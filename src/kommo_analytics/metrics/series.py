@@ -191,6 +191,20 @@ def stage_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
     return ranked.filter(wanted).select("pipeline_id", "status_id", "n", "rn", "hours")
 
 
+def stage_hours_quartiles(m: Model, p: MetricParams) -> ir.Table:
+    """Each stage's box in one aggregate, the columns of :func:`stage_boxes`: with the
+    database's own linear quantiles (DuckDB's ``quantile_cont``, PostgreSQL's
+    ``percentile_cont``) — several times faster than ranking every stay, but MySQL/MariaDB have
+    no quantile aggregate: there :func:`stage_hours_ranks` does it."""
+    stays = stage_hours(m, p)
+    stays = stays.filter(stays.hours.notnull() & (stays.hours > 0))
+    q1, median, q3 = (stays.hours.quantile(q) for q in BOX_QUANTILES)
+    return stays.group_by(["pipeline_id", "status_id"]).aggregate(
+        n=stays.count(), low=stays.hours.min(), q1=q1, median=median, q3=q3,
+        high=stays.hours.max(),
+    )  # fmt: skip
+
+
 def stage_boxes(ranks: pd.DataFrame) -> pd.DataFrame:
     """Each stage's box from :func:`stage_hours_ranks`' rows: ``pipeline_id``, ``status_id``,
     ``n`` and the hours ``low`` (the lowest stay), ``q1``, ``median``, ``q3``, ``high``."""

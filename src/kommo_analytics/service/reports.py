@@ -34,7 +34,7 @@ from kommo_analytics.service import _sql, forecasts
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.forecasts import Forecast
 from kommo_analytics.service.scope import Scope
-from kommo_analytics.warehouse.target import Target
+from kommo_analytics.warehouse.target import Kind, Target
 
 DEFAULT_DAYS: Final = 30  # the period when none is given: the last 30 days up to today
 TABLE_COLUMNS: Final = {name: table.ibis_schema for name, table in MODEL_TABLES.items()}
@@ -186,6 +186,18 @@ def series(target: Target, p: MetricParams, names: Sequence[str]) -> dict[str, p
     """Several chart series by name, on one connection (one consistent read)."""
     model = _model(target)
     return run_all(target, {name: series_function(name)(model, p) for name in names})
+
+
+def stage_boxes(target: Target, p: MetricParams) -> pd.DataFrame:
+    """The funnel's time-in-stage boxes (:func:`metric_series.stage_boxes`' columns), counted in
+    the database: one aggregate where it has a quantile function, else from ranked rows."""
+    model = _model(target)
+    if target.kind is Kind.MYSQL:
+        ranks = run_all(target, {"ranks": metric_series.stage_hours_ranks(model, p)})["ranks"]
+        return metric_series.stage_boxes(ranks)
+    boxes = run_all(target, {"boxes": metric_series.stage_hours_quartiles(model, p)})["boxes"]
+    return boxes.astype({"n": "int64", "low": float, "q1": float, "median": float, "q3": float,
+                         "high": float})  # fmt: skip
 
 
 def response_histogram(

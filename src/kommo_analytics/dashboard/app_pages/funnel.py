@@ -17,7 +17,6 @@ import streamlit as st
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.filters import View
-from kommo_analytics.metrics import series
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Pipeline, Report, Stage, section
 from kommo_analytics.service.leads import LOST_STATUS_ID, WON_STATUS_ID
@@ -28,7 +27,7 @@ STAGE_COLOUR: Final = "#4C78A8"
 BOTTLENECK_COLOUR: Final = "#E45756"
 WON_COLOUR: Final = "#54A24B"
 OTHER_COLOUR: Final = "#BAB0AC"
-SERIES: Final = ("stage_hours_ranks", "stage_flows")
+SERIES: Final = ("stage_flows",)
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("funnel",)
@@ -116,15 +115,15 @@ def funnel_chart(view: View, pipeline: Pipeline) -> None:
     st.caption(t("funnel.reach_caption", locale))
 
 
-def time_chart(view: View, pipeline: Pipeline, ranks: pd.DataFrame) -> None:
+def time_chart(view: View, pipeline: Pipeline, boxes: pd.DataFrame) -> None:
     """A box per stage of the hours its finished stays took: the quartiles and the lowest and
-    highest stay, computed from the few ranked rows the database returns (the stays themselves,
-    millions on a large account, never leave it)."""
+    highest stay, computed in the database (the stays themselves, millions on a large account,
+    never leave it)."""
     locale = view.locale
     st.subheader(
         t("funnel.time", locale), help=c.tip("funnel.stages.median_hours_in_stage", locale)
     )
-    boxes = series.stage_boxes(ranks[ranks["pipeline_id"] == pipeline.pipeline_id])
+    boxes = boxes[boxes["pipeline_id"] == pipeline.pipeline_id]
     if boxes.empty:
         st.info(t("funnel.time_empty", locale))
         return
@@ -326,7 +325,7 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
     bottleneck_note(view, pipeline, minimum)
     funnel_chart(view, pipeline)
     if frames is not None:
-        time_chart(view, pipeline, frames["stage_hours_ranks"])
+        time_chart(view, pipeline, frames["stage_boxes"])
     abandonment_chart(view, pipeline)
     if frames is not None:
         flow_chart(view, pipeline, frames["stage_flows"])
@@ -354,7 +353,9 @@ def render() -> None:
     def load_charts() -> tuple[dict[str, pd.DataFrame], int]:
         acc = metrics_data.load_account(scope.url, scope.version)
         minimum = metrics_data.params_of(scope, acc, sla).bottleneck_min_reached
-        return metrics_data.load_series(scope, SERIES, sla), minimum
+        frames = {**metrics_data.load_series(scope, SERIES, sla),
+                  "stage_boxes": metrics_data.load_stage_boxes(scope, sla)}  # fmt: skip
+        return frames, minimum
 
     loaded, error = metrics_data.safe(load_charts)
     frames: dict[str, pd.DataFrame] | None = None
