@@ -84,6 +84,9 @@ def test_the_response_histogram_is_counted_in_the_database() -> None:
     assert len(ranks) <= 3  # either side of the 95th percentile, and the slowest
     edge = series.rank_quantile(ranks, series.RESPONSE_EDGE_QUANTILE)
     assert edge == pytest.approx(hours.quantile(0.95))
+    aggregated = run({"edge": series.response_hours_edge(m, p)})["edge"]  # DuckDB, PostgreSQL
+    assert int(aggregated["n"].iloc[0]) == 20
+    assert float(aggregated["hours"].iloc[0]) == pytest.approx(edge)
     size = 1.5
     got = run(
         {"bins": series.response_bins(m, p, size), "beyond": series.response_beyond(m, p, edge)}

@@ -124,6 +124,14 @@ def load_stage_boxes(request: Request, sla_hours: float = 2.0) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_response_edge(request: Request, sla_hours: float = 2.0) -> float | None:
+    """The 95th percentile of the first-response hours, see :func:`reports.response_edge`."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return reports.response_edge(account.target(request.url), params)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_response_histogram(
     request: Request, size: float, edge: float, sla_hours: float = 2.0
 ) -> tuple[pd.DataFrame, int]:

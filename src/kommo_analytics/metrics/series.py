@@ -131,6 +131,17 @@ def response_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
     return ranked.filter(wanted | (ranked.rn == ranked.n - 1)).select("n", "rn", "hours")
 
 
+def response_hours_edge(m: Model, p: MetricParams) -> ir.Table:
+    """The answered leads' count (``n``) and 95th percentile (``hours``) in one aggregate, with
+    the database's linear quantile (DuckDB, PostgreSQL; on MySQL/MariaDB, which have none,
+    :func:`response_hours_ranks`)."""
+    answered = response_hours(m, p)
+    answered = answered.filter(answered.hours.notnull())
+    return answered.aggregate(
+        n=answered.count(), hours=answered.hours.quantile(RESPONSE_EDGE_QUANTILE)
+    )
+
+
 def rank_quantile(ranks: pd.DataFrame, q: float) -> float:
     """The ``q`` quantile (linear between ranks, as pandas' and numpy's default) from ranked
     rows holding the two ranks either side of it; ``ranks`` holds one group."""

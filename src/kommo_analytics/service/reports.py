@@ -200,6 +200,21 @@ def stage_boxes(target: Target, p: MetricParams) -> pd.DataFrame:
                          "high": float})  # fmt: skip
 
 
+def response_edge(target: Target, p: MetricParams) -> float | None:
+    """The 95th percentile of the answered leads' first-response hours (None without an answered
+    lead): where the response histogram's axis stops."""
+    model = _model(target)
+    if target.kind is Kind.MYSQL:
+        ranks = run_all(target, {"ranks": metric_series.response_hours_ranks(model, p)})["ranks"]
+        if ranks.empty:
+            return None
+        return metric_series.rank_quantile(ranks, metric_series.RESPONSE_EDGE_QUANTILE)
+    edge = run_all(target, {"edge": metric_series.response_hours_edge(model, p)})["edge"]
+    if edge.empty or not int(edge["n"].iloc[0]):
+        return None
+    return float(edge["hours"].iloc[0])
+
+
 def response_histogram(
     target: Target, p: MetricParams, size: float, edge: float
 ) -> tuple[pd.DataFrame, int]:
