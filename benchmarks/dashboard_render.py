@@ -16,7 +16,9 @@ dashboard in this process), and the peak is printed at the end.
 ``--in-place`` reads the ``--warehouse`` file itself instead of a copy (a file of your own whose
 model is built: the dashboard only reads it); ``--profile DIR`` writes a cProfile of each cold
 render (``DIR/<page>-<period>.prof``, read it with ``python -m pstats``); ``--periods`` picks
-"30" (last 30 days) and/or "all" (the whole history). ``--store-forecast`` first keeps the
+"30" (last 30 days) and/or "all" (the whole history); ``--warm-up PAGE`` renders a page once
+before the timed ones, so that the first timed page does not also pay the process's one-time
+imports. ``--store-forecast`` first keeps the
 company's forecast as of the pinned clock in the dashboard's data folder, as a sync run at that
 moment would (``service/snapshots.py``), in a child process; without it the pages that show the
 forecast simulate it live on their cold render.
@@ -192,6 +194,10 @@ def main() -> None:
                         help="read the --warehouse file itself, not a copy")  # fmt: skip
     parser.add_argument("--periods", nargs="*", choices=list(PERIOD_KEYS), help="default: both")
     parser.add_argument("--profile", type=Path, help="a folder for a cProfile of each cold render")
+    parser.add_argument("--warm-up", choices=list(PAGES),
+                        help="render this page once, untimed, first: the process's one-time "
+                        "imports are then paid, as in a dashboard already running when a sync "
+                        "empties its caches")  # fmt: skip
     parser.add_argument("--store-forecast", action="store_true",
                         help="keep the company's forecast first, as a sync would")  # fmt: skip
     parser.add_argument("--build-model", nargs=2, help=argparse.SUPPRESS)  # the child's job
@@ -235,6 +241,9 @@ def main() -> None:
             console.print(f"forecast kept in {time.perf_counter() - started:.0f} s")
         now = _pin_clock(url)
         console.print(f"dashboard clock pinned to {now.isoformat()}; RSS {_rss_mb():.0f} MB")
+        if args.warm_up:
+            took = _render(PAGES[args.warm_up], PERIODS["last 30 days"], cold=True)
+            console.print(f"warmed up on {args.warm_up} ({took:.2f} s, untimed)")
         table = Table(title=f"Dashboard render times, {what} (seconds; RSS after, MB)")
         for column in ("page", "period", "cold", "warm median", "warm min", "warm max", "RSS"):
             table.add_column(column, justify="left" if column in ("page", "period") else "right")
