@@ -67,7 +67,8 @@ def test_the_stored_forecast_reads_back_as_it_was_made(made: Forecast) -> None:
 def test_only_the_forecast_the_page_would_make_is_used(tmp_path: Path, made: Forecast) -> None:
     key = forecast_store.key_of(ACCOUNT, GOALS, seed=SEED, draws=DRAWS)
     assert _load(tmp_path) is None  # nothing kept yet
-    forecast_store.save(tmp_path, made, key)
+    path = forecast_store.save(tmp_path, made, key)
+    assert path.stat().st_mode & 0o077 == 0  # private, like the rest of the data folder
     kept = _load(tmp_path)
     assert kept is not None and kept.to_dict() == made.to_dict()
     assert _load(tmp_path, at=NOW + pd.Timedelta(hours=5)) is not None  # later the same day

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import types
 from dataclasses import fields, is_dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hints
 
+from kommo_analytics.files import private_dir, write_private_json
 from kommo_analytics.forecast import Forecast, Goal
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.scope import Scope
@@ -126,15 +126,11 @@ def key_of(account: Account, goals: tuple[Goal, ...], *, seed: int, draws: int) 
 
 
 def save(data_dir: Path, result: Forecast, key: dict[str, Any]) -> Path:
-    """Write the forecast and its key (atomically: a reader sees the old file or the new one)."""
+    """Write the forecast and its key, private (0600, like everything in the data folder: it
+    holds the business's revenue) and atomically (a reader sees the old file or the new one)."""
     path = path_of(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(
-        json.dumps({"key": key, "forecast": json.loads(to_json(result))}, allow_nan=True),
-        encoding="utf-8",
-    )
-    partial.replace(path)
+    private_dir(path.parent)
+    write_private_json(path, {"key": key, "forecast": json.loads(to_json(result))})
     return path
 
 
