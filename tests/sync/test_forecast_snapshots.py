@@ -3,6 +3,7 @@ outlive the model's rebuilds, and a snapshot that cannot be made never fails the
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from kommo_analytics.model.schema import model_qualified
-from kommo_analytics.service import snapshots
+from kommo_analytics.service import forecast_store, snapshots
 from kommo_analytics.service.after_sync import snapshot_if_new_day
 from kommo_analytics.sync.engine import SyncResult
 from kommo_analytics.sync.runner import run_sync
@@ -67,6 +68,14 @@ def test_a_snapshot_per_day_replaced_by_a_later_sync_that_day(
     ]
     for row in first:
         assert float(row[3]) <= float(row[4]) <= float(row[5]) and row[7] == 0 and row[6]
+    # The whole forecast is kept for the dashboard too: the same months and ranges.
+    kept = forecast_store.from_json(
+        json.dumps(json.loads(forecast_store.path_of(tmp_path / "data").read_text())["forecast"])
+    )
+    assert kept.company is not None
+    assert [(m.month, m.revenue.p50) for m in kept.company.months] == [
+        (r[1], pytest.approx(float(r[4]))) for r in first
+    ]
 
     acc.clock.now += 2 * HOUR  # still the 25th in São Paulo
     acc.state.live_tick(5)  # a sync that changed nothing would keep the day's snapshot

@@ -55,6 +55,11 @@ def setup_warnings(url: str) -> health.SetupWarnings:
     return health.setup_warnings(_data_dir(), url)
 
 
+def data_dir() -> Path:
+    """The settings' data folder (the default one when the settings are invalid)."""
+    return _data_dir()
+
+
 def _data_dir() -> Path:
     try:
         return load_settings().data_dir

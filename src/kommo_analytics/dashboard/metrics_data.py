@@ -6,7 +6,8 @@ The cache key is everything a number depends on: the warehouse (URL and version)
 own stamp (a rebuild or an import changes it without a sync), the period, the filters and "now"
 rounded down to the minute, so a page re-rendered within a minute reuses its numbers. The
 forecast is keyed only by what it reads (the period and the channels are not forecast filters), so
-the Overview and the Forecast page share one simulation.
+the Overview and the Forecast page share one simulation — and for the company's scope none at
+all, when the last sync kept that day's forecast (``service/forecast_store.py``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,33 @@ def load_series(
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_stage_boxes(request: Request, sla_hours: float = 2.0) -> pd.DataFrame:
+    """The funnel's time-in-stage boxes, see :func:`reports.stage_boxes`."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return reports.stage_boxes(account.target(request.url), params)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_response_edge(request: Request, sla_hours: float = 2.0) -> float | None:
+    """The 95th percentile of the first-response hours, see :func:`reports.response_edge`."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return reports.response_edge(account.target(request.url), params)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def load_response_histogram(
+    request: Request, size: float, edge: float, sla_hours: float = 2.0
+) -> tuple[pd.DataFrame, int]:
+    """The first-response histogram counted in the database, see
+    :func:`reports.response_histogram`."""
+    acc = load_account(request.url, request.version)
+    params = params_of(request, acc, sla_hours)
+    return reports.response_histogram(account.target(request.url), params, size, edge)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_lead_page(
     request: Request,
     basis: str,
@@ -178,9 +206,16 @@ def forecast_request(request: Request) -> Request:
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def _forecast(request: Request, seed: int) -> Forecast:
+    # The company's forecast of the day is the one the last sync kept in the data folder (a
+    # simulation over every lead is minutes on a large account); a filtered one runs live.
     acc = load_account(request.url, request.version)
-    return forecasts.forecast(
-        account.target(request.url), acc, request.scope, now=request.as_of, seed=seed
+    return forecasts.forecast_or_stored(
+        account.target(request.url),
+        acc,
+        request.scope,
+        now=request.as_of,
+        data_dir=data.data_dir(),
+        seed=seed,
     )
 
 

@@ -9,8 +9,9 @@ weeks or months in Python (MySQL/MariaDB cannot truncate to a week).
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -112,6 +113,61 @@ def response_hours(m: Model, p: MetricParams) -> ir.Table:
     return answered.select("lead_id", "channel", "responsible_user_id", hours="response_hours")
 
 
+RESPONSE_EDGE_QUANTILE: Final = 0.95  # the response histogram's axis stops about here
+
+
+def response_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
+    """Of :func:`response_hours`, only the rows the histogram's axis needs: the two either side
+    of the 95th percentile and the slowest answer, with their rank (``rn``, from 0) and the
+    count (``n``); see :func:`rank_quantile`."""
+    answered = response_hours(m, p)
+    answered = answered.filter(answered.hours.notnull())
+    ranked = answered.mutate(
+        rn=ibis.row_number().over(ibis.window(order_by=answered.hours)),
+        n=answered.hours.count().over(ibis.window()),
+    )
+    position = (ranked.n - 1) * RESPONSE_EDGE_QUANTILE
+    wanted = (ranked.rn == position.floor()) | (ranked.rn == position.ceil())
+    return ranked.filter(wanted | (ranked.rn == ranked.n - 1)).select("n", "rn", "hours")
+
+
+def response_hours_edge(m: Model, p: MetricParams) -> ir.Table:
+    """The answered leads' count (``n``) and 95th percentile (``hours``) in one aggregate, with
+    the database's linear quantile (DuckDB, PostgreSQL; on MySQL/MariaDB, which have none,
+    :func:`response_hours_ranks`)."""
+    answered = response_hours(m, p)
+    answered = answered.filter(answered.hours.notnull())
+    return answered.aggregate(
+        n=answered.count(), hours=answered.hours.quantile(RESPONSE_EDGE_QUANTILE)
+    )
+
+
+def rank_quantile(ranks: pd.DataFrame, q: float) -> float:
+    """The ``q`` quantile (linear between ranks, as pandas' and numpy's default) from ranked
+    rows holding the two ranks either side of it; ``ranks`` holds one group."""
+    n = int(ranks["n"].iloc[0])
+    at = dict(zip(ranks["rn"].astype(int), ranks["hours"].astype(float), strict=True))
+    position = (n - 1) * q
+    below, above = math.floor(position), math.ceil(position)
+    return at[below] + (at[above] - at[below]) * (position - below)
+
+
+def response_bins(m: Model, p: MetricParams, size: float) -> ir.Table:
+    """The response histogram counted in the database: answered leads per bin of ``size``
+    hours from 0 (``bin`` k holds [k·size, (k+1)·size)), instead of every lead's hours."""
+    answered = response_hours(m, p)
+    kept = answered.filter(answered.hours.notnull() & (answered.hours >= 0))
+    binned = kept.mutate(bin=(kept.hours / size).floor())
+    return binned.group_by("bin").aggregate(leads=binned.count())
+
+
+def response_beyond(m: Model, p: MetricParams, edge: float) -> ir.Table:
+    """How many answers took longer than ``edge`` hours (past the histogram's axis)."""
+    answered = response_hours(m, p)
+    slow = answered.filter(answered.hours > edge)
+    return slow.aggregate(leads=slow.count())
+
+
 def stage_hours(m: Model, p: MetricParams) -> ir.Table:
     """Finished stays of the period's cohort in the open stages of their pipeline (box plots)."""
     cohort = created_in_period(m, p).select("lead_id", lead_pipeline="pipeline_id")
@@ -120,6 +176,57 @@ def stage_hours(m: Model, p: MetricParams) -> ir.Table:
     joined = stays.join(cohort, "lead_id")
     joined = joined.filter(joined.pipeline_id == joined.lead_pipeline)
     return joined.select("pipeline_id", "status_id", "hours")
+
+
+# The quartiles a box plot draws; with the lowest and the highest stay, the five numbers of
+# :func:`stage_boxes` (interpolated linearly between ranks, as numpy's and Plotly's default).
+BOX_QUANTILES: Final = (0.25, 0.5, 0.75)
+
+
+def stage_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
+    """Of :func:`stage_hours`' positive stays (a log axis cannot place 0 hours), only the few
+    each stage's box needs: its lowest and highest and the two either side of each quartile,
+    with their rank (``rn``, from 0) and the stage's count (``n``). The database ranks; at most
+    eight rows a stage reach Python, however many stays the period holds."""
+    stays = stage_hours(m, p)
+    stays = stays.filter(stays.hours.notnull() & (stays.hours > 0))
+    groups = [stays.pipeline_id, stays.status_id]
+    ranked = stays.mutate(
+        rn=ibis.row_number().over(ibis.window(group_by=groups, order_by=stays.hours)),
+        n=stays.hours.count().over(ibis.window(group_by=groups)),
+    )
+    wanted = (ranked.rn == 0) | (ranked.rn == ranked.n - 1)
+    for q in BOX_QUANTILES:
+        position = (ranked.n - 1) * q
+        wanted = wanted | (ranked.rn == position.floor()) | (ranked.rn == position.ceil())
+    return ranked.filter(wanted).select("pipeline_id", "status_id", "n", "rn", "hours")
+
+
+def stage_hours_quartiles(m: Model, p: MetricParams) -> ir.Table:
+    """Each stage's box in one aggregate, the columns of :func:`stage_boxes`: with the
+    database's own linear quantiles (DuckDB's ``quantile_cont``, PostgreSQL's
+    ``percentile_cont``) — several times faster than ranking every stay, but MySQL/MariaDB have
+    no quantile aggregate: there :func:`stage_hours_ranks` does it."""
+    stays = stage_hours(m, p)
+    stays = stays.filter(stays.hours.notnull() & (stays.hours > 0))
+    q1, median, q3 = (stays.hours.quantile(q) for q in BOX_QUANTILES)
+    return stays.group_by(["pipeline_id", "status_id"]).aggregate(
+        n=stays.count(), low=stays.hours.min(), q1=q1, median=median, q3=q3,
+        high=stays.hours.max(),
+    )  # fmt: skip
+
+
+def stage_boxes(ranks: pd.DataFrame) -> pd.DataFrame:
+    """Each stage's box from :func:`stage_hours_ranks`' rows: ``pipeline_id``, ``status_id``,
+    ``n`` and the hours ``low`` (the lowest stay), ``q1``, ``median``, ``q3``, ``high``."""
+    columns = ["pipeline_id", "status_id", "n", "low", "q1", "median", "q3", "high"]
+    rows = []
+    for (pipeline_id, status_id), group in ranks.groupby(["pipeline_id", "status_id"]):
+        n = int(group["n"].iloc[0])
+        q1, median, q3 = (rank_quantile(group, q) for q in BOX_QUANTILES)
+        at = dict(zip(group["rn"].astype(int), group["hours"].astype(float), strict=True))
+        rows.append([pipeline_id, status_id, n, at[0], q1, median, q3, at[n - 1]])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def cycle_days(m: Model, p: MetricParams) -> ir.Table:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from pathlib import Path
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -39,7 +40,9 @@ from kommo_analytics.forecast.result import (
     Snapshot,
     StageProbability,
 )
+from kommo_analytics.kommo.entities import WON_STATUS_ID
 from kommo_analytics.model.query import model_table, records, run_all
+from kommo_analytics.service import forecast_store
 from kommo_analytics.service.account import Account, zone_of
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse.target import Target
@@ -63,6 +66,7 @@ __all__ = [
     "backtest",
     "forecast",
     "forecast_of",
+    "forecast_or_stored",
     "inputs",
     "labels",
     "moment",
@@ -245,6 +249,36 @@ def forecast(
     return forecast_of(inputs(target, account, scope, now=now), seed=seed, draws=draws)
 
 
+def forecast_or_stored(
+    target: Target,
+    account: Account,
+    scope: Scope,
+    *,
+    now: datetime,
+    data_dir: Path,
+    seed: int = 0,
+    draws: int = DEFAULT_DRAWS,
+) -> Forecast:
+    """:func:`forecast`, or the same forecast as the last sync kept it in ``data_dir`` when it
+    is the one this scope would get today (the company's, from this model and these goals: see
+    ``forecast_store.py``) — reading only the goals instead of every lead and stage stay."""
+    if forecast_store.company_scope(scope):
+        at = moment(account, scope, now)
+        goals = goals_of(target, scope, at)
+        stored = forecast_store.load(
+            data_dir, account, scope, at.to_pydatetime(), goals, seed=seed, draws=draws
+        )
+        if stored is not None:
+            return stored
+    return forecast(target, account, scope, now=now, seed=seed, draws=draws)
+
+
+def goals_of(target: Target, scope: Scope, at: pd.Timestamp) -> tuple[Goal, ...]:
+    """The goals of the months a forecast made at ``at`` covers (what :func:`inputs` reads)."""
+    query = _queries(target, scope, _months(at))["goals"]
+    return _goals(run_all(target, {"goals": query})["goals"])
+
+
 def forecast_of(given: ForecastInputs, *, seed: int = 0, draws: int = DEFAULT_DRAWS) -> Forecast:
     """The forecast of read inputs, completed with pacing and recommendations."""
     result = run_forecast(given.history, now=given.now, goals=given.goals, seed=seed, draws=draws)
@@ -341,9 +375,12 @@ def accuracy(
     revenue won in them (docs/forecast.md, "The accuracy record")."""
     at = moment(account, Scope(), now)
     queries = _queries(target, Scope(), [])
+    # The score reads only the revenue won per month (``monthly_revenue``: the won leads as the
+    # model records them, no stay): so only those leads are read, not the whole account.
+    leads = queries["leads"]
+    won = leads.filter((leads.status_id == WON_STATUS_ID) & leads.closed_at.notnull())
+    stays = queries["stays"].limit(0)
     stored = model_table(target, "forecast_snapshots")
-    results = run_all(
-        target, {"leads": queries["leads"], "stays": queries["stays"], "snapshots": stored}
-    )
+    results = run_all(target, {"leads": won, "stays": stays, "snapshots": stored})
     history = _history(results["leads"], results["stays"], account.timezone)
     return scoring.accuracy(_snapshot_rows(results["snapshots"]), history, now=at, months=months)

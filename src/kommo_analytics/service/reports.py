@@ -34,7 +34,7 @@ from kommo_analytics.service import _sql, forecasts
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.forecasts import Forecast
 from kommo_analytics.service.scope import Scope
-from kommo_analytics.warehouse.target import Target
+from kommo_analytics.warehouse.target import Kind, Target
 
 DEFAULT_DAYS: Final = 30  # the period when none is given: the last 30 days up to today
 TABLE_COLUMNS: Final = {name: table.ibis_schema for name, table in MODEL_TABLES.items()}
@@ -186,6 +186,50 @@ def series(target: Target, p: MetricParams, names: Sequence[str]) -> dict[str, p
     """Several chart series by name, on one connection (one consistent read)."""
     model = _model(target)
     return run_all(target, {name: series_function(name)(model, p) for name in names})
+
+
+def stage_boxes(target: Target, p: MetricParams) -> pd.DataFrame:
+    """The funnel's time-in-stage boxes (:func:`metric_series.stage_boxes`' columns), counted in
+    the database: one aggregate where it has a quantile function, else from ranked rows."""
+    model = _model(target)
+    if target.kind is Kind.MYSQL:
+        ranks = run_all(target, {"ranks": metric_series.stage_hours_ranks(model, p)})["ranks"]
+        return metric_series.stage_boxes(ranks)
+    boxes = run_all(target, {"boxes": metric_series.stage_hours_quartiles(model, p)})["boxes"]
+    return boxes.astype({"n": "int64", "low": float, "q1": float, "median": float, "q3": float,
+                         "high": float})  # fmt: skip
+
+
+def response_edge(target: Target, p: MetricParams) -> float | None:
+    """The 95th percentile of the answered leads' first-response hours (None without an answered
+    lead): where the response histogram's axis stops."""
+    model = _model(target)
+    if target.kind is Kind.MYSQL:
+        ranks = run_all(target, {"ranks": metric_series.response_hours_ranks(model, p)})["ranks"]
+        if ranks.empty:
+            return None
+        return metric_series.rank_quantile(ranks, metric_series.RESPONSE_EDGE_QUANTILE)
+    edge = run_all(target, {"edge": metric_series.response_hours_edge(model, p)})["edge"]
+    if edge.empty or not int(edge["n"].iloc[0]):
+        return None
+    return float(edge["hours"].iloc[0])
+
+
+def response_histogram(
+    target: Target, p: MetricParams, size: float, edge: float
+) -> tuple[pd.DataFrame, int]:
+    """The response histogram's bins of ``size`` hours (``bin``, ``leads``) and how many
+    answers took longer than ``edge``, on one connection."""
+    model = _model(target)
+    results = run_all(
+        target,
+        {
+            "bins": metric_series.response_bins(model, p, size),
+            "beyond": metric_series.response_beyond(model, p, edge),
+        },
+    )
+    beyond = results["beyond"]
+    return results["bins"], int(beyond["leads"].iloc[0]) if not beyond.empty else 0
 
 
 def lead_list(

@@ -27,7 +27,7 @@ STAGE_COLOUR: Final = "#4C78A8"
 BOTTLENECK_COLOUR: Final = "#E45756"
 WON_COLOUR: Final = "#54A24B"
 OTHER_COLOUR: Final = "#BAB0AC"
-SERIES: Final = ("stage_hours", "stage_flows")
+SERIES: Final = ("stage_flows",)
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("funnel",)
@@ -115,25 +115,30 @@ def funnel_chart(view: View, pipeline: Pipeline) -> None:
     st.caption(t("funnel.reach_caption", locale))
 
 
-def time_chart(view: View, pipeline: Pipeline, frame: pd.DataFrame) -> None:
+def time_chart(view: View, pipeline: Pipeline, boxes: pd.DataFrame) -> None:
+    """A box per stage of the hours its finished stays took: the quartiles and the lowest and
+    highest stay, computed in the database (the stays themselves, millions on a large account,
+    never leave it)."""
     locale = view.locale
     st.subheader(
         t("funnel.time", locale), help=c.tip("funnel.stages.median_hours_in_stage", locale)
     )
-    stays = frame[frame["pipeline_id"] == pipeline.pipeline_id]
-    if stays.empty:
+    boxes = boxes[boxes["pipeline_id"] == pipeline.pipeline_id]
+    if boxes.empty:
         st.info(t("funnel.time_empty", locale))
         return
+    by_stage = {int(r["status_id"]): r for r in boxes.to_dict("records")}
     fig = go.Figure()
     for order, stage in enumerate(pipeline.stages, start=1):
-        hours = pd.to_numeric(stays.loc[stays["status_id"] == stage.status_id, "hours"],
-                              errors="coerce").dropna()  # fmt: skip
-        # A log axis cannot place a stay of 0 hours (a move within the same second).
-        hours = hours[hours > 0]
-        if hours.empty:
+        box = by_stage.get(stage.status_id)
+        if box is None:
             continue
-        fig.add_box(y=hours, name=stage_label(order, stage), marker_color=STAGE_COLOUR,
-                    boxpoints="outliers", showlegend=False)  # fmt: skip
+        label = stage_label(order, stage)
+        fig.add_box(
+            x=[label], name=label, q1=[box["q1"]], median=[box["median"]], q3=[box["q3"]],
+            lowerfence=[box["low"]], upperfence=[box["high"]], marker_color=STAGE_COLOUR,
+            boxpoints=False, showlegend=False,
+        )  # fmt: skip
     fig.update_layout(height=380, yaxis={"title": t("funnel.axis_hours", locale), "type": "log"})
     c.plot(fig, key=f"funnel.time.{pipeline.pipeline_id}")
     st.caption(t("funnel.time_caption", locale))
@@ -320,7 +325,7 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
     bottleneck_note(view, pipeline, minimum)
     funnel_chart(view, pipeline)
     if frames is not None:
-        time_chart(view, pipeline, frames["stage_hours"])
+        time_chart(view, pipeline, frames["stage_boxes"])
     abandonment_chart(view, pipeline)
     if frames is not None:
         flow_chart(view, pipeline, frames["stage_flows"])
@@ -348,7 +353,9 @@ def render() -> None:
     def load_charts() -> tuple[dict[str, pd.DataFrame], int]:
         acc = metrics_data.load_account(scope.url, scope.version)
         minimum = metrics_data.params_of(scope, acc, sla).bottleneck_min_reached
-        return metrics_data.load_series(scope, SERIES, sla), minimum
+        frames = {**metrics_data.load_series(scope, SERIES, sla),
+                  "stage_boxes": metrics_data.load_stage_boxes(scope, sla)}  # fmt: skip
+        return frames, minimum
 
     loaded, error = metrics_data.safe(load_charts)
     frames: dict[str, pd.DataFrame] | None = None
