@@ -9,9 +9,11 @@ from typing import Any
 
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
+from kommo_analytics.warehouse.tables import TABLES
 from kommo_analytics.warehouse.target import parse_database_url
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 11, 25, 12, 1, tzinfo=UTC)
 
 
 def _lead(lead_id: int, name: str) -> dict[str, Any]:
@@ -97,18 +99,36 @@ def test_a_load_tells_whether_it_changed_stored_rows(warehouse_url: str, tmp_pat
         "leads": [lead, _lead(2, "b")],
         "lead_contacts": [{"lead_id": 1, "contact_id": 10, "is_main": True}],
         "users": [{"id": 7, "name": "Ana"}],
+        "lead_deletions": [
+            {"lead_id": 2, "is_deleted": True, "changed_at": NOON, "source": "trash"}
+        ],
     }
     first.load(batch)
-    assert first.changed == {"leads", "lead_contacts", "users"}
+    assert first.changed == {"leads", "lead_contacts", "users", "lead_deletions"}
 
-    # The same rows again (the raw JSON differing only in the request's own link), and the
-    # bookkeeping a sync writes every run: nothing changed, and the hook never ran.
+    # The same rows again (the raw JSON differing only in the request's own link; the same
+    # deletion fact reported by the event feed instead of the trash), and the bookkeeping a sync
+    # writes every run: nothing changed, and the hook never ran.
     again = Warehouse(target, tmp_path / "data")
     again.before_change = lambda: calls.append("stale")
     same_lead = {**lead, "raw": '{"_links": {"self": {"href": "x?page=2"}}, "id": 1}'}
+    same_fact = {**batch["lead_deletions"][0], "source": "lead_deleted"}
     bookkeeping = [{"stream": "leads", "watermark": 5, "rows_total": 2}]
-    again.load({**batch, "leads": [same_lead, _lead(2, "b")], "sync_state": bookkeeping})
+    again.load(
+        {
+            **batch,
+            "leads": [same_lead, _lead(2, "b")],
+            "lead_deletions": [same_fact],
+            "sync_state": bookkeeping,
+        }
+    )
     assert again.changed == set() and calls == []
+    # The fact at another moment is a change; a lead's deletion flags, which the sync derives
+    # from the facts after each load, are not compared.
+    assert again._changes(TABLES["lead_deletions"], [{**same_fact, "changed_at": LATER}])
+    flagged = {**_lead(2, "b"), "is_deleted": True, "deleted_at": NOON}
+    assert not again._changes(TABLES["leads"], [flagged])
+    assert again._changes(TABLES["leads"], [{**flagged, "name": "c"}])
     # Bookkeeping into a table dlt made is written without a dlt run (upserted by key).
     again.load({"sync_state": [{**bookkeeping[0], "watermark": 6, "updated_at": NOON}]})
     again.load({"sync_state": [{"stream": "tasks", "watermark": 7, "updated_at": NOON}]})

@@ -447,13 +447,30 @@ def _key_condition(names: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> str
     return f"{columns} IN ({', '.join(literals)})"
 
 
+# Columns a comparison leaves out (compared as equal), each re-read in an overlap differently
+# from how it is stored although nothing changed — every such run would count as a change and
+# rebuild the model:
+# - a deletion fact's ``source`` names which feed reported it. The trash listing and the
+#   ``lead_deleted`` event report the same fact (same lead, flag and moment) in different
+#   streams, whose loads land in either order. No model reads ``source``.
+# - a lead's ``is_deleted`` and ``deleted_at`` are derived after every load from the deletion
+#   facts and the lead's ``updated_at`` (``sync/engine.py: _apply_deletions``): the stored
+#   values are that derivation's, not the crawled row's. A crawled row equal in every other
+#   column gives the same derivation again; the facts are compared in their own table.
+_NOT_COMPARED: dict[str, frozenset[str]] = {
+    "lead_deletions": frozenset({"source"}),
+    "leads": frozenset({"is_deleted", "deleted_at"}),
+}
+
+
 def _normal(table: Table, row: Mapping[str, Any]) -> tuple[Any, ...]:
     """A row as comparable plain values, the same whether it was read back from any of the
     databases or is about to be loaded (naive times are UTC, as the servers store them)."""
     values: list[Any] = []
+    skipped = _NOT_COMPARED.get(table.name, frozenset())
     for column in table.columns:
         value = row.get(column.name)
-        if value is None:
+        if value is None or column.name in skipped:
             values.append(None)
         elif column.type is T.TIMESTAMP:
             if not isinstance(value, datetime):
