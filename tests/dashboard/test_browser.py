@@ -379,14 +379,14 @@ def test_the_overview_shows_the_numbers_of_metrics_json(
 
 
 @pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_opens_on_desktop_and_phone(
-    browser: Browser, page: Page, server: str, path: str
-) -> None:
-    url = f"{server}/{path}?{OCTOBER}"
-    page.goto(url)
-    drawn(page, PAGES[path])
-    no_exception_shown(page)
-    screenshots(browser, url, path or "overview-page", lambda p: drawn(p, PAGES[path]))
+def test_every_page_opens_on_desktop_and_phone(browser: Browser, server: str, path: str) -> None:
+    def opened(page: Page) -> None:
+        drawn(page, PAGES[path])
+        no_exception_shown(page)
+
+    # Each width in a page of its own (see `screenshots`): the page is drawn, and without an
+    # error, on both.
+    screenshots(browser, f"{server}/{path}?{OCTOBER}", path or "overview-page", opened)
 
 
 def test_a_channel_filter_narrows_a_metrics_page_and_its_csv(
