@@ -45,7 +45,7 @@ from kommo_analytics.emulator.state import get_state
 from kommo_analytics.kommo.entities import EVENTS_PAGE_SIZE, MAX_PAGE_SIZE
 from kommo_analytics.kommo.ratelimit import shared_limiter
 from kommo_analytics.settings import Settings
-from kommo_analytics.sync.engine import CREATION_IDS_PER_REQUEST, SyncOptions
+from kommo_analytics.sync.engine import CREATION_IDS_PER_REQUEST, SilentReporter, SyncOptions
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.sync.streams import CREATION_EVENT_TYPE, DICTIONARIES, EVENT_TYPES, MODEL
 from kommo_analytics.warehouse import reader
@@ -103,33 +103,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Timings:
+class Timings(SilentReporter):
     """A reporter noting when the crawl starts (dictionaries done) and ends (last stream)."""
 
     def __init__(self) -> None:
         self.crawl_started: float | None = None
         self.crawl_ended: float | None = None
 
-    def stream_started(self, name: str) -> None:
-        pass
-
-    def stream_planned(self, name: str, total: int, unit: str) -> None:
-        pass
-
-    def stream_part_done(self, name: str) -> None:
-        pass
-
-    def stream_advanced(self, name: str, rows: int, requests: int) -> None:
-        pass
-
     def stream_finished(self, name: str) -> None:
         if name == DICTIONARIES:
             self.crawl_started = time.perf_counter()
         elif name != MODEL:
             self.crawl_ended = time.perf_counter()
-
-    def message(self, text: str) -> None:
-        pass
 
 
 def minimum_requests(url: str, dictionaries: int) -> int:
