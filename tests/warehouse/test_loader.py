@@ -147,6 +147,9 @@ def test_a_load_tells_whether_it_changed_stored_rows(warehouse_url: str, tmp_pat
         }
     )
     assert again.changed == {"lead_contacts", "users"} and calls == ["stale"]
+    # The keys those loads wrote: a link table's merge key (the lead), a dictionary's ids; the
+    # lead load compared equal and touched nothing.
+    assert again.touched == {"lead_contacts": {(1,)}, "users": {(7,), (8,)}}
     again.publish()
     users = reader.query(target, f"SELECT id FROM {target.qualified('users')} ORDER BY id")
     assert users == [(7,), (8,)]

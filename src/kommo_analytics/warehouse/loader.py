@@ -118,6 +118,10 @@ class Warehouse:
         self.compare = compare
         # Tables whose stored rows this object's loads changed (bookkeeping tables not counted).
         self.changed: set[str] = set()
+        # Per changed table, the keys (merge key, else primary key) of every row its changing
+        # loads wrote: a superset of the rows that changed, which is what an update of the model
+        # for the touched entities needs (a row loaded as it was costs a little redundant work).
+        self.touched: dict[str, set[tuple[Any, ...]]] = {}
         # Run once, before the first load that changes stored rows commits.
         self.before_change: Callable[[], None] | None = None
         self._announced = False
@@ -175,6 +179,7 @@ class Warehouse:
         import dlt
 
         changing: list[str] = []
+        keys: dict[str, set[tuple[Any, ...]]] = {}
         resources = []
         for name, rows in batches.items():
             table = TABLES[name]
@@ -182,6 +187,8 @@ class Warehouse:
                 continue
             if self._changes(table, rows):
                 changing.append(name)
+                key = table.merge_key or table.primary_key
+                keys[name] = {tuple(row.get(k) for k in key) for row in rows}
             elif name not in BOOKKEEPING:
                 continue  # every row is stored as it is
             hints: dict[str, Any] = {
@@ -224,6 +231,8 @@ class Warehouse:
             raise problem from exc
         # Counted once committed: a failed load changed nothing.
         self.changed.update(changing)
+        for name, written in keys.items():
+            self.touched.setdefault(name, set()).update(written)
 
     def _write_bookkeeping(self, batches: Mapping[str, Sequence[Row]]) -> bool:
         """Upsert rows of the bookkeeping tables with one plain transaction instead of a dlt
