@@ -55,7 +55,7 @@ from kommo_analytics.settings import Settings
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.tables import TABLES
-from kommo_analytics.warehouse.target import Target
+from kommo_analytics.warehouse.target import Kind, Target
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +114,46 @@ def _literals(values: Collection[int | str]) -> list[str]:
     return out
 
 
-def _conditions(column: str, values: Collection[int | str], extra: str = "") -> list[str]:
+@dataclass(frozen=True)
+class _In:
+    """``extra`` and ``column IN (values)``: one condition of a slice's read."""
+
+    column: str
+    values: tuple[int | str, ...]
+    extra: str = ""
+
+    def sql(self) -> str:
+        return f"({self.extra}{self.column} IN ({', '.join(_literals(self.values))}))"
+
+
+def _conditions(column: str, values: Collection[int | str], extra: str = "") -> list[_In]:
     """``column IN (...)`` conditions of at most CHUNK values each (and ``extra``)."""
-    literals = _literals(values)
+    ordered = tuple(sorted(values, key=repr))
     return [
-        f"({extra}{column} IN ({', '.join(literals[start : start + CHUNK])}))"
-        for start in range(0, len(literals), CHUNK)
+        _In(column, ordered[start : start + CHUNK], extra)
+        for start in range(0, len(ordered), CHUNK)
     ]
+
+
+# DuckDB compares a column with a long literal list row by row, and with a few such lists
+# joined by OR it scans slowly (seconds for a few thousand ids on a medium account); a
+# registered frame of the ids makes each condition a hash semi-join instead.
+_KEYS_VIEW = "_model_update_keys"
+
+
+def _duckdb_in(con: Any, condition: _In) -> str:
+    """The condition as a semi-join with its values registered under _KEYS_VIEW."""
+    _literals(condition.values)  # the same ids as elsewhere, checked the same way
+    con.register(_KEYS_VIEW, pd.DataFrame({"v": list(condition.values)}))
+    return f"({condition.extra}{condition.column} IN (SELECT v FROM {_KEYS_VIEW}))"
+
+
+def _merged(conditions: list[_In]) -> list[_In]:
+    """Chunks of one condition together again (DuckDB takes any number of registered ids)."""
+    groups: dict[tuple[str, str], list[int | str]] = {}
+    for condition in conditions:
+        groups.setdefault((condition.column, condition.extra), []).extend(condition.values)
+    return [_In(column, tuple(values), extra) for (column, extra), values in groups.items()]
 
 
 def _columns(table: str) -> list[str]:
@@ -131,7 +164,7 @@ def _select(
     con: Any,
     target: Target,
     table: str,
-    conditions: list[str],
+    conditions: list[_In],
     *,
     columns: list[str] | None = None,
     where: str = "",
@@ -140,16 +173,22 @@ def _select(
     backend = backend_for(target)
     columns = columns or _columns(table)
     frames: list[pd.DataFrame] = []
-    # A few conditions per statement: each statement scans the table (or an index) once.
-    for start in range(0, len(conditions), 4):
-        filters = " OR ".join(conditions[start : start + 4])
-        # SQL text: a raw table's declared columns and name, and conditions made of integers
-        # and identifier-like ids (_literals); no other value.
-        sql = (
-            f"SELECT {', '.join(columns)} FROM {target.qualified(table)} "  # nosec B608
-            f"WHERE {where}({filters})"
-        )
-        frames.append(backend.fetch_frame(con, sql, columns))
+    select = f"SELECT {', '.join(columns)} FROM {target.qualified(table)}"  # nosec B608
+    if target.kind is Kind.DUCKDB:
+        for condition in _merged(conditions):
+            # SQL text: a raw table's declared columns and name, fixed filters, and a
+            # semi-join on registered ids; no other value.
+            sql = f"{select} WHERE {where}{_duckdb_in(con, condition)}"  # nosec B608
+            frames.append(backend.fetch_frame(con, sql, columns))
+            con.unregister(_KEYS_VIEW)
+    else:
+        # A few conditions per statement: each statement scans the table (or an index) once.
+        for start in range(0, len(conditions), 4):
+            filters = " OR ".join(c.sql() for c in conditions[start : start + 4])
+            # SQL text: as above, with conditions made of integers and identifier-like ids
+            # (_literals); no other value.
+            sql = f"{select} WHERE {where}({filters})"  # nosec B608
+            frames.append(backend.fetch_frame(con, sql, columns))
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     if len(frames) == 1:
@@ -256,7 +295,7 @@ def read_slice(con: Any, target: Target, wanted: Affected) -> tuple[RawFrames, A
         frame: pd.DataFrame = backend.fetch_frame(con, sql, columns)
         return frame
 
-    def part(table: str, conditions: list[str], where: str = "") -> pd.DataFrame:
+    def part(table: str, conditions: list[_In], where: str = "") -> pd.DataFrame:
         if table not in present or not conditions:
             columns = _columns(table)
             return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
@@ -457,10 +496,15 @@ def write_update(
     with backend.transaction(con) as cur:
         for name, (column, values) in keys.items():
             table = model_qualified(target, name)
-            for condition in _conditions(backend.quote(column), values):
+            conditions = _conditions(backend.quote(column), values)
+            for condition in conditions:
+                duckdb = target.kind is Kind.DUCKDB
+                text = _duckdb_in(con, condition) if duckdb else condition.sql()
                 # SQL text: a model table's name and a condition of integers and
-                # identifier-like ids (_literals); no other value.
-                cur.execute(f"DELETE FROM {table} WHERE {condition}")  # nosec B608
+                # identifier-like ids (_literals), or of registered ids; no other value.
+                cur.execute(f"DELETE FROM {table} WHERE {text}")  # nosec B608
+                if duckdb:
+                    con.unregister(_KEYS_VIEW)
             insert_rows(con, target, MODEL_TABLES[name], frames[name])
         # SQL text: a model table's name; no user value.
         cur.execute(f"DELETE FROM {model_qualified(target, 'model_info')}")  # nosec B608
