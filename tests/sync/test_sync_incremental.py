@@ -1,5 +1,6 @@
-"""Incremental syncs: live changes, deletions and restores between runs, and records changing
-while a crawl is under way (pagination drift)."""
+"""Incremental syncs: live changes, deletions and restores between runs (and the model updated
+for them equal to a rebuild), and records changing while a crawl is under way (pagination
+drift)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from kommo_analytics.errors import ConfigError
 from kommo_analytics.kommo.client import client_from_settings
 from kommo_analytics.model import incremental
 from kommo_analytics.model.channels import ChannelRules
@@ -72,8 +73,12 @@ def run_sync(
     def before_change() -> None:
         # Before the first load that changes a stored row: the model is no longer current.
         nonlocal was_current
-        rules = ChannelRules.load(settings.channel_rules_file)
-        was_current = incremental.model_current(target, rules, settings.account_timezone)
+        try:
+            rules = ChannelRules.load(settings.channel_rules_file)
+        except ConfigError:
+            rules = None  # edited into a bad file mid-run: the rebuild at the end says so
+        if rules is not None:
+            was_current = incremental.model_current(target, rules, settings.account_timezone)
         incremental.mark_stale(target, datetime.fromtimestamp(clock(), UTC))
 
     warehouse.before_change = before_change
