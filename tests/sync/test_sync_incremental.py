@@ -1,17 +1,24 @@
-"""Incremental syncs: live changes, deletions and restores between runs, and records changing
-while a crawl is under way (pagination drift)."""
+"""Incremental syncs: live changes, deletions and restores between runs (and the model updated
+for them equal to a rebuild), and records changing while a crawl is under way (pagination
+drift)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from kommo_analytics.sync.engine import SyncOptions
+from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
+from kommo_analytics.model.store import rebuild
+from kommo_analytics.sync.engine import SilentReporter, SyncOptions
 from kommo_analytics.sync.runner import run_sync
-from kommo_analytics.warehouse.target import parse_database_url
+from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.backends import backend_for
+from kommo_analytics.warehouse.target import Target, parse_database_url
 from tests.sync.harness import (
+    Account,
     TickingTransport,
     account,
     assert_matches_truth,
@@ -36,14 +43,89 @@ def test_incremental_sync_picks_up_changes_deletions_and_restores(
         changes.update(acc.state.live_tick(40))
     assert changes["new_lead"] and changes["stage_move"] and changes["task_completed"]
     assert changes["deletion"] and changes["restore"], changes
+    calls_on_contacts(acc)
     acc.clock.now += 60
 
-    incremental = sync(acc, tmp_path, warehouse_url)
+    said = Messages()
+    incremental = sync(acc, tmp_path, warehouse_url, reporter=said)
     assert incremental.mode == "incremental"
     assert_matches_truth(acc.store, warehouse_url)
+    # The model was updated for the touched leads, not rebuilt, and equals a rebuild.
+    assert any(line.startswith("analytics model updated:") for line in said.lines), said.lines
+    target = parse_database_url(warehouse_url)
+    updated = model_tables(target)
+    settings = settings_for("http://kommo.test", "unused", tmp_path, warehouse_url)
+    assert rebuild(settings, target).startswith("analytics model built:")
+    assert_same_model(updated, model_tables(target))
     full_requests = sum(full.requests.values())
     incremental_requests = sum(incremental.requests.values())
     assert incremental_requests * 4 < full_requests, (incremental_requests, full_requests)
+
+
+class Messages(SilentReporter):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def calls_on_contacts(acc: Account) -> None:
+    """A new call on a lead's contact (its lead's first response may move earlier), and an older
+    call note on a contact whose duration is corrected (the event naming it is not re-read)."""
+    mutator = acc.state.live_mutator
+    assert mutator is not None
+    now = int(acc.clock.now)
+    cur = acc.store.cursor()
+    with acc.store.write_lock:
+        contact_id, user_id = cur.execute(
+            "SELECT c.contact_id, l.responsible_user_id FROM leads l "
+            "JOIN lead_contacts c ON c.lead_id = l.id WHERE NOT l.is_deleted "
+            "ORDER BY l.id DESC LIMIT 1"
+        ).fetchone()
+        note_id = mutator._take("next_note_id", 4)
+        cur.execute(
+            "INSERT INTO notes (id, entity_type, entity_id, created_by, updated_by, created_at, "
+            "updated_at, responsible_user_id, note_type, params) "
+            "VALUES (?, 'contacts', ?, ?, ?, ?, ?, ?, 'call_out', ?)",
+            [note_id, contact_id, user_id, user_id, now, now, user_id, '{"duration": 75}'],
+        )
+        mutator._event(cur, now, "outgoing_call", contact_id, "contact", user_id,
+                       after=f'[{{"note":{{"id":{note_id}}}}}]')  # fmt: skip
+        cur.execute(
+            "UPDATE notes SET params = '{\"duration\": 999}', updated_at = ? WHERE id = ("
+            "SELECT min(id) FROM notes WHERE entity_type = 'contacts' AND note_type LIKE 'call%')",
+            [now],
+        )
+    mutator._save_counters()
+
+
+def model_tables(target: Target) -> dict[str, pd.DataFrame]:
+    """The model's fact tables and facts (without the build time), in key order."""
+    keys = {
+        "fact_leads": ["lead_id"],
+        "fact_stage_stays": ["lead_id", "seq"],
+        "fact_tasks": ["task_id"],
+        "fact_activities": ["event_id"],
+        "model_info": ["item"],
+    }
+    out = {}
+    for name, key in keys.items():
+        columns = list(MODEL_TABLES[name].column_names)
+        # SQL text: a model table's declared columns and name.
+        sql = f"SELECT {', '.join(columns)} FROM {model_qualified(target, name)}"
+        with reader.connect(target, write=True) as con:
+            frame = backend_for(target).fetch_frame(con, sql, columns)
+        if name == "model_info":
+            frame = frame[frame["item"] != "built_at"]
+        out[name] = frame.sort_values(key).reset_index(drop=True)
+    return out
+
+
+def assert_same_model(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]) -> None:
+    for name, frame in expected.items():
+        assert len(got[name]) == len(frame), name
+        pd.testing.assert_frame_equal(got[name], frame, check_exact=False, rtol=1e-9, obj=name)
 
 
 @pytest.mark.slow

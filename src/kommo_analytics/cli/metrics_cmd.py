@@ -262,7 +262,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def model(db: str | None = typer.Option(None, "--db", help=values.DB_HELP)) -> None:
-        """Rebuild the analytics model from the synced data (the sync does this by itself)."""
+        """Rebuild the whole analytics model from the synced data (a sync updates it by itself)."""
         settings = load_settings()
         inputs.channel_rules(settings)  # before the lock and the raw tables are read
         target = account.target_for(settings, db)

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 
 import httpx
 
+from kommo_analytics.errors import ConfigError
 from kommo_analytics.kommo.client import client_from_settings
 from kommo_analytics.model import incremental
 from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.store import rebuild
+from kommo_analytics.model.update import update_model
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import (
     NOTHING_CHANGED,
@@ -63,10 +65,23 @@ def run_sync(
     full = options is not None and options.full
     # A full sync rewrites everything: it rebuilds without comparing what it loads.
     warehouse = Warehouse(target, settings.data_dir, compare=not full)
-    # Before the first load that changes a stored row: the model is no longer current.
-    warehouse.before_change = lambda: incremental.mark_stale(
-        target, datetime.fromtimestamp(clock(), UTC)
-    )
+    # Whether the model was current before this run changed anything: only then do the keys
+    # this run's loads touched cover every difference between the raw tables and the model (a
+    # killed run's keys are lost with it), so that the model can be updated for them alone.
+    was_current = False
+
+    def before_change() -> None:
+        # Before the first load that changes a stored row: the model is no longer current.
+        nonlocal was_current
+        try:
+            rules = ChannelRules.load(settings.channel_rules_file)
+        except ConfigError:
+            rules = None  # edited into a bad file mid-run: the rebuild at the end says so
+        if rules is not None:
+            was_current = incremental.model_current(target, rules, settings.account_timezone)
+        incremental.mark_stale(target, datetime.fromtimestamp(clock(), UTC))
+
+    warehouse.before_change = before_change
     wrote = False
 
     def unchanged() -> str | None:
@@ -92,7 +107,13 @@ def run_sync(
         )
 
     def after_load(step: Callable[[], None]) -> str:
-        built = rebuild(settings, target, now=clock, on_step=step)
+        built = None
+        if was_current and not full:
+            built = update_model(
+                settings, target, warehouse.changed, warehouse.touched, now=clock, on_step=step
+            )
+        if built is None:
+            built = rebuild(settings, target, now=clock, on_step=step)
         if after_build is None:
             return built
         return f"{built}; {after_build(settings, target, datetime.fromtimestamp(clock(), UTC))}"
