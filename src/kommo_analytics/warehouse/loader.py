@@ -218,6 +218,19 @@ class Warehouse:
                 # failure; see docs/reliability.md). Its rows are crawled again: no watermark
                 # moved past them.
                 self.pipeline.drop_pending_packages()
+            # dlt writes past our connections: what it will change is journaled first, for
+            # DuckDB's publish (keys of the changing merges; whole tables otherwise).
+            self.backend.journal_load(
+                {
+                    **dict.fromkeys(_DLT_TABLES),
+                    **{r.name: None for r in resources},
+                    **{
+                        name: (TABLES[name].merge_key or TABLES[name].primary_key, written)
+                        for name, written in keys.items()
+                        if TABLES[name].disposition is not Disposition.REPLACE
+                    },
+                }
+            )
             self.pipeline.run(resources, loader_file_format=self.backend.loader_file_format)
         except Exception as exc:
             problem = self.backend.translate(exc, write=True)
@@ -417,6 +430,9 @@ def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
         schema=table.arrow_schema(),
     )
 
+
+# dlt's own tables, written by every load.
+_DLT_TABLES = ("_dlt_loads", "_dlt_version", "_dlt_pipeline_state")
 
 # The columns dlt adds to every table it creates.
 _DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
