@@ -781,13 +781,12 @@ class DuckDBBackend(Backend):
                 current = self._adopt_plain_file()
             first, second = self.served_files()
             stale = second if current == first else first
-            upto, records = self._prepare_private()
             token = journal.new_token()
             self.last_publish = "applied"
-            if not self._apply(stale, upto, records.get(stale.name), token):
+            if not self._apply(stale, token):
                 self.last_publish = "copied"
-                self._copy_whole(self.private, stale, stamp=(upto, token))
-            self._record(stale.name, upto, token)
+                upto = self._copy_from_private(stale, token)
+                self._record(stale.name, upto, token)
             self._point_at(stale)
         except (OSError, duckdb.Error) as exc:
             raise self._publish_failed(exc) from exc
@@ -837,62 +836,53 @@ class DuckDBBackend(Backend):
             raise
         _fsync_dir(self.serving.parent)
 
-    def _prepare_private(self) -> tuple[int, dict[str, tuple[int, str]]]:
-        """Checkpoint the private file (ATTACH and copies then need no ``.wal``); the journal
-        id every entry so far is below, and what it records of each served file."""
+    def _apply(self, stale: Path, token: str) -> bool:
+        """Bring ``stale`` up to date in place, and record it in the private file; False when it
+        must be copied whole instead (nothing recorded)."""
         import duckdb
 
-        con = duckdb.connect(str(self.private))
-        try:
-            journal.ensure(con)
-            row = con.execute(f"SELECT nextval('{journal.SCHEMA}.entry_ids')").fetchone()
-            records = {
-                str(name): (int(applied), str(token))
-                for name, applied, token in con.execute(
-                    f"SELECT name, applied, token FROM {journal.SCHEMA}.files"
-                ).fetchall()
-            }
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        assert row is not None
-        return int(row[0]), records
-
-    def _apply(self, stale: Path, upto: int, record: tuple[int, str] | None, token: str) -> bool:
-        """Bring ``stale`` up to date in place; False when it must be copied whole instead."""
-        import duckdb
-
-        if record is None or not stale.exists():
+        if not stale.exists():
             return False
         con = _open_exclusive(stale)
         if con is None:
             log.info("readers kept %s busy: copying the whole file instead", stale)
             return False
         try:
+            # One connection for both files: each open of a file costs a checkpoint at close.
+            con.execute(f"ATTACH '{self.private}' AS {journal.SOURCE}")
             try:
-                served = con.execute(
-                    f"SELECT applied, token FROM {journal.SCHEMA}.served"
-                ).fetchone()
-            except duckdb.CatalogException:
-                return False
-            if served is None or (int(served[0]), str(served[1])) != record:
-                return False
-            done = journal.apply(
-                con,
-                self.private,
-                after=record[0],
-                upto=upto,
-                token=token,
-                skip_schemas=(journal.SCHEMA, f"{self.target.dataset}_staging"),
-            )
-            if done:
-                con.execute("CHECKPOINT")
+                done = journal.apply(
+                    con,
+                    stale.name,
+                    token=token,
+                    skip_schemas=(journal.SCHEMA, f"{self.target.dataset}_staging"),
+                )
+                if done:
+                    con.execute("CHECKPOINT")
+                    names = [p.name for p in self.served_files()]
+                    journal.record(con, stale.name, done, token, names, catalog=journal.SOURCE)
+            finally:
+                con.execute(f"DETACH {journal.SOURCE}")
         except duckdb.Error:
             log.warning("bringing %s up to date failed: copying it whole", stale, exc_info=True)
             return False
         finally:
             con.close()
-        return done
+        return bool(done)
+
+    def _copy_from_private(self, stale: Path, token: str) -> int:
+        """A whole copy of the private file over ``stale``, stamped as holding every journal
+        entry so far; that entry's id."""
+        import duckdb
+
+        con = duckdb.connect(str(self.private))
+        try:
+            journal.ensure(con)
+            upto = journal.next_id(con)
+        finally:
+            con.close()
+        self._copy_whole(self.private, stale, stamp=(upto, token))
+        return upto
 
     def _record(self, name: str, applied: int, token: str) -> None:
         """What the private file knows ``name`` holds; journal entries both served files hold

@@ -19,11 +19,14 @@ table's row count, and copies the whole file on any difference.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "kommo_publish"
 WHOLE_FILE = "*"
@@ -88,28 +91,36 @@ def _normal_name(name: str) -> str:
     return ".".join(parts[-2:])
 
 
-def ensure(con: Any) -> None:
-    """The journal's tables in the private file (a no-op once there)."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    con.execute(f"CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.entry_ids")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {SCHEMA}.journal (id BIGINT, tbl VARCHAR, keys VARCHAR)"
-    )
+def ensure(con: Any, catalog: str | None = None) -> None:
+    """The journal's tables in the private file (a no-op once there); ``catalog``: the name the
+    private file is attached by, if it is not the connection's own."""
+    at = f"{catalog}.{SCHEMA}" if catalog else SCHEMA
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {at}")
+    # The last id given (not a sequence: DuckDB need not keep a sequence's progress made in a
+    # transaction that wrote nothing else).
+    con.execute(f"CREATE TABLE IF NOT EXISTS {at}.counter AS SELECT 0::BIGINT AS n")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {at}.journal (id BIGINT, tbl VARCHAR, keys VARCHAR)")
     # What the private file knows each served file holds: the last entry applied and the token
     # the file itself stores. A file that says anything else is copied whole.
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {SCHEMA}.files (name VARCHAR, applied BIGINT, token VARCHAR)"
+        f"CREATE TABLE IF NOT EXISTS {at}.files (name VARCHAR, applied BIGINT, token VARCHAR)"
     )
+
+
+def next_id(con: Any, catalog: str | None = None) -> int:
+    """An id above every entry written so far (the sequence moves on: later entries are above
+    it too)."""
+    at = f"{catalog}.{SCHEMA}" if catalog else SCHEMA
+    row = con.execute(f"UPDATE {at}.counter SET n = n + 1 RETURNING n").fetchone()
+    return int(row[0])
 
 
 def add(con: Any, table: str) -> int:
     """A whole-table entry (``*``: the whole file); its id."""
     ensure(con)
-    row = con.execute(
-        f"INSERT INTO {SCHEMA}.journal SELECT nextval('{SCHEMA}.entry_ids'), ?, NULL RETURNING id",
-        [table],
-    ).fetchone()
-    return int(row[0])
+    entry = next_id(con)
+    con.execute(f"INSERT INTO {SCHEMA}.journal VALUES (?, ?, NULL)", [entry, table])
+    return entry
 
 
 def add_keys(con: Any, table: str, columns: Sequence[str], keys: Iterable[tuple[Any, ...]]) -> None:
@@ -134,15 +145,13 @@ def add_keys(con: Any, table: str, columns: Sequence[str], keys: Iterable[tuple[
         f"CREATE TABLE IF NOT EXISTS {keys_table} AS "  # nosec B608
         f"SELECT 0::BIGINT AS entry, {quoted} FROM {_quote(table)} LIMIT 0"
     )
-    row = con.execute(
-        f"INSERT INTO {SCHEMA}.journal SELECT nextval('{SCHEMA}.entry_ids'), ?, ? RETURNING id",
-        [table, ",".join(columns)],
-    ).fetchone()
+    entry = next_id(con)
+    con.execute(f"INSERT INTO {SCHEMA}.journal VALUES (?, ?, ?)", [entry, table, ",".join(columns)])
     frame = pa.table({c: [k[i] for k in wanted] for i, c in enumerate(columns)})
     con.register("_journal_keys", frame)
     try:
         con.execute(
-            f"INSERT INTO {keys_table} SELECT {int(row[0])}, {quoted} FROM _journal_keys"  # nosec B608
+            f"INSERT INTO {keys_table} SELECT {entry}, {quoted} FROM _journal_keys"  # nosec B608
         )
     finally:
         con.unregister("_journal_keys")
@@ -263,27 +272,36 @@ def stamp(con: Any, applied: int, token: str) -> None:
     )
 
 
-def record(con: Any, name: str, applied: int, token: str, names: Sequence[str]) -> None:
-    """In the private file: what served file ``name`` holds now; entries every served file
-    (``names``) holds already are dropped."""
-    ensure(con)
+def record(
+    con: Any,
+    name: str,
+    applied: int,
+    token: str,
+    names: Sequence[str],
+    catalog: str | None = None,
+) -> None:
+    """In the private file (attached as ``catalog``, if not the connection's own): what served
+    file ``name`` holds now; entries every served file (``names``) holds already are dropped."""
+    at = f"{catalog}.{SCHEMA}" if catalog else SCHEMA
+    ensure(con, catalog)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {SCHEMA}.files WHERE name = ?", [name])
-        con.execute(f"INSERT INTO {SCHEMA}.files VALUES (?, ?, ?)", [name, applied, token])
+        con.execute(f"DELETE FROM {at}.files WHERE name = ?", [name])
+        con.execute(f"INSERT INTO {at}.files VALUES (?, ?, ?)", [name, applied, token])
+        marks = ", ".join("?" for _ in names)
         rows = con.execute(
-            f"SELECT name, applied FROM {SCHEMA}.files WHERE name IN ({', '.join('?' for _ in names)})",
-            list(names),
+            f"SELECT name, applied FROM {at}.files WHERE name IN ({marks})", list(names)
         ).fetchall()
         if len({r[0] for r in rows}) == len(names):
             done = min(int(r[1]) for r in rows)
-            con.execute(f"DELETE FROM {SCHEMA}.journal WHERE id <= ?", [done])
+            con.execute(f"DELETE FROM {at}.journal WHERE id <= ?", [done])
             for (table,) in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND schema_name = ? AND table_name LIKE 'k:%'",
-                [SCHEMA],
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                f"{'?' if catalog else 'current_database()'} AND schema_name = ? "
+                "AND table_name LIKE 'k:%'",
+                [catalog, SCHEMA] if catalog else [SCHEMA],
             ).fetchall():
-                con.execute(f'DELETE FROM {SCHEMA}."{table}" WHERE entry <= ?', [done])
+                con.execute(f'DELETE FROM {at}."{table}" WHERE entry <= ?', [done])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -300,41 +318,56 @@ class Mismatch(Exception):
 COMPARE_ROWS = 20_000
 
 
-def apply(
-    con: Any,
-    private: Any,
-    *,
-    after: int,
-    upto: int,
-    token: str,
-    skip_schemas: Sequence[str],
-) -> bool:
-    """Bring the file ``con`` has open (read-write) up to date with the private file: every
-    journal entry with ``after < id < upto``, in one transaction, then stamp it. False (nothing
-    changed) when it must be copied whole instead: a ``*`` entry, or a difference left after
-    the apply."""
-    con.execute(f"ATTACH '{private}' AS src (READ_ONLY)")
+# The name the private file is attached by while a served file is brought up to date.
+SOURCE = "src"
+
+
+def apply(con: Any, name: str, *, token: str, skip_schemas: Sequence[str]) -> int:
+    """Bring the served file ``con`` has open read-write (``name``) up to date with the private
+    file attached as :data:`SOURCE`: every journal entry since the one the file holds, in one
+    transaction, then stamp it. The id it now holds up to; 0 (nothing changed) when it must be
+    copied whole instead: a file the private file's records do not vouch for, a ``*`` entry, a
+    difference left after the apply."""
+    import duckdb
+
+    at = f"{SOURCE}.{SCHEMA}"
+    ensure(con, SOURCE)
+    records = {
+        str(n): (int(a), str(t))
+        for n, a, t in con.execute(f"SELECT name, applied, token FROM {at}.files").fetchall()
+    }
+    own = str(con.execute("SELECT current_database()").fetchone()[0])
     try:
-        entries = con.execute(
-            f"SELECT id, tbl, keys FROM src.{SCHEMA}.journal WHERE id > ? AND id < ? ORDER BY id",
-            [after, upto],
-        ).fetchall()
-        if any(tbl == WHOLE_FILE for _, tbl, _ in entries):
-            return False
-        con.execute("BEGIN TRANSACTION")
-        try:
-            _apply_entries(con, entries, after, upto, skip_schemas)
-            stamp(con, upto, token)
-            con.execute("COMMIT")
-        except Mismatch:
-            con.execute("ROLLBACK")
-            return False
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return True
-    finally:
-        con.execute("DETACH src")
+        served = con.execute(f'SELECT applied, token FROM "{own}".{SCHEMA}.served').fetchone()
+    except duckdb.CatalogException:
+        return 0  # copied by an earlier version, or never stamped
+    if served is None or records.get(name) != (int(served[0]), str(served[1])):
+        return 0
+    after, upto = int(served[0]), next_id(con, SOURCE)
+    entries = con.execute(
+        f"SELECT id, tbl, keys FROM {at}.journal WHERE id > ? AND id < ? ORDER BY id",
+        [after, upto],
+    ).fetchall()
+    if any(tbl == WHOLE_FILE for _, tbl, _ in entries):
+        return 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _apply_entries(con, own, entries, after, upto, skip_schemas)
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{own}".{SCHEMA}')
+        con.execute(
+            f'CREATE OR REPLACE TABLE "{own}".{SCHEMA}.served AS SELECT ?::BIGINT AS applied, '
+            "?::VARCHAR AS token",
+            [upto, token],
+        )
+        con.execute("COMMIT")
+    except Mismatch as exc:
+        con.execute("ROLLBACK")
+        log.warning("%s: copying the whole file instead", exc)
+        return 0
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return upto
 
 
 def _tables(con: Any, catalog: str, skip: Sequence[str]) -> dict[tuple[str, str], list[Any]]:
@@ -376,11 +409,9 @@ def _q(*parts: str) -> str:
 
 
 def _apply_entries(
-    con: Any, entries: Sequence[Any], after: int, upto: int, skip: Sequence[str]
+    con: Any, own: str, entries: Sequence[Any], after: int, upto: int, skip: Sequence[str]
 ) -> None:
-    row = con.execute("SELECT current_database()").fetchone()
-    own = str(row[0])
-    theirs = _tables(con, "src", skip)
+    theirs = _tables(con, SOURCE, skip)
     mine = _tables(con, own, skip)
     whole: set[tuple[str, str]] = set()
     keyed: dict[tuple[str, str], list[str]] = {}
@@ -391,7 +422,7 @@ def _apply_entries(
         else:
             keyed[(schema, table)] = str(keys).split(",")
     whole |= {t for t, columns in theirs.items() if mine.get(t) != columns}
-    mine_views, their_views = _views(con, own, skip), _views(con, "src", skip)
+    mine_views, their_views = _views(con, own, skip), _views(con, SOURCE, skip)
     for (schema, name), sql in mine_views.items():
         if their_views.get((schema, name)) != sql:
             con.execute(f"DROP VIEW {_q(own, schema, name)}")
@@ -402,12 +433,12 @@ def _apply_entries(
         con.execute(f"DROP TABLE IF EXISTS {_q(own, schema, table)}")
         # SQL text: names from the two catalogs.
         con.execute(
-            f"CREATE TABLE {_q(own, schema, table)} AS SELECT * FROM {_q('src', schema, table)}"  # nosec B608
+            f"CREATE TABLE {_q(own, schema, table)} AS SELECT * FROM {_q(SOURCE, schema, table)}"  # nosec B608
         )
     for (schema, table), columns in sorted(keyed.items()):
         if (schema, table) in whole or (schema, table) not in theirs:
             continue
-        keys = f"{_q('src', SCHEMA, f'k:{schema}.{table}')}"
+        keys = f"{_q(SOURCE, SCHEMA, f'k:{schema}.{table}')}"
         match_own = " AND ".join(f"t.{_q(c)} = k.{_q(c)}" for c in columns)
         match_src = " AND ".join(f"s.{_q(c)} = k.{_q(c)}" for c in columns)
         listed = ", ".join(_q(c) for c in columns)
@@ -417,7 +448,7 @@ def _apply_entries(
             f"DELETE FROM {_q(own, schema, table)} t USING ({wanted}) k WHERE {match_own}"  # nosec B608
         )
         con.execute(
-            f"INSERT INTO {_q(own, schema, table)} SELECT s.* FROM {_q('src', schema, table)} s "  # nosec B608
+            f"INSERT INTO {_q(own, schema, table)} SELECT s.* FROM {_q(SOURCE, schema, table)} s "  # nosec B608
             f"WHERE EXISTS (SELECT 1 FROM ({wanted}) k WHERE {match_src})"
         )
     for (schema, name), sql in their_views.items():
@@ -434,7 +465,7 @@ def _apply_entries(
 def _verify(con: Any, own: str, theirs: Mapping[tuple[str, str], Any]) -> None:
     """Row counts of every table equal, and small tables equal row for row."""
     for schema, table in theirs:
-        a, b = _q(own, schema, table), _q("src", schema, table)
+        a, b = _q(own, schema, table), _q(SOURCE, schema, table)
         # SQL text: names from the catalogs.
         counts = con.execute(
             f"SELECT (SELECT count(*) FROM {a}), (SELECT count(*) FROM {b})"
