@@ -326,6 +326,13 @@ class Backend:
     def publish(self) -> None:
         """Make what the writer committed visible to readers (DuckDB only)."""
 
+    def journal_keys(
+        self, con: Any, table: str, columns: Sequence[str], keys: Iterable[Any]
+    ) -> None:
+        """On a write connection, before statements that change only the rows of raw table
+        ``table`` with these keys: journal them by their keys (DuckDB; by default a statement
+        journals its whole table)."""
+
     def journal_load(
         self, entries: Mapping[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]] | None]
     ) -> None:
@@ -944,6 +951,12 @@ class DuckDBBackend(Backend):
             con.execute(f"DROP SCHEMA IF EXISTS {journal.SCHEMA} CASCADE")
         finally:
             con.close()
+
+    def journal_keys(
+        self, con: Any, table: str, columns: Sequence[str], keys: Iterable[Any]
+    ) -> None:
+        if isinstance(con, journal.JournaledConnection):
+            con.journal_keys(f"{self.target.dataset}.{table}", columns, keys)
 
     def journal_load(
         self, entries: Mapping[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]] | None]

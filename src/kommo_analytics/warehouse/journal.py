@@ -169,13 +169,14 @@ class JournaledConnection:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self._in_transaction = False
+        self._covered: set[str] = set()  # tables whose changes are journaled by their keys
         # The result of a journaled statement, read before our COMMIT would replace it.
         self._pending: list[Any] | None = None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         self._pending = None
         written = classify(sql)
-        if written.table is None and not written.whole_file:
+        if (written.table is None or written.table in self._covered) and not written.whole_file:
             text = _COMMENTS.sub("", sql)
             result = self._inner.execute(sql, params)
             if _TRANSACTION.match(text):
@@ -214,6 +215,12 @@ class JournaledConnection:
             raise
         self._pending = pending
         return self
+
+    def journal_keys(self, table: str, columns: Sequence[str], keys: Iterable[Any]) -> None:
+        """The statements that follow on ``table`` (``schema.table``) change only the rows with
+        these keys: one keyed entry, in the current transaction, instead of whole-table ones."""
+        add_keys(self._inner.raw, table, columns, [tuple(k) for k in keys])
+        self._covered.add(table)
 
     def fetchone(self) -> Any:
         if self._pending is not None:

@@ -338,11 +338,26 @@ class Warehouse:
         stored = [_normal(table, dict(zip(columns, r, strict=True))) for r in stored_rows]
         return Counter(stored) != Counter(new)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """One statement, committed (``params`` in the backend's parameter style)."""
-        self._run(sql, params, fetch=False)
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        keys: tuple[str, Sequence[str], Iterable[Any]] | None = None,
+    ) -> None:
+        """One statement, committed (``params`` in the backend's parameter style). ``keys``:
+        (raw table, key columns, keys) when it changes only those rows of that table, so that
+        DuckDB's publish copies those rows instead of the table."""
+        self._run(sql, params, fetch=False, keys=keys)
 
-    def _run(self, sql: str, params: Sequence[Any], *, fetch: bool) -> list[tuple[Any, ...]]:
+    def _run(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        *,
+        fetch: bool,
+        keys: tuple[str, Sequence[str], Iterable[Any]] | None = None,
+    ) -> list[tuple[Any, ...]]:
         # The driver's own connection: dlt's SQL client costs a quarter of a second a statement
         # here, and a sync that changed nothing is mostly such statements. A warehouse without
         # its file yet (a first DuckDB load) goes through dlt, which creates it.
@@ -350,6 +365,8 @@ class Warehouse:
         try:
             if backend.writer_storage_exists():
                 with backend.connect(write=True) as con, backend.transaction(con) as cur:
+                    if keys is not None:
+                        backend.journal_keys(con, *keys)
                     cur.execute(sql, backend.params(params)) if params else cur.execute(sql)
                     return [tuple(row) for row in cur.fetchall()] if fetch else []
             with self.pipeline.sql_client() as client:
