@@ -755,9 +755,12 @@ class DuckDBBackend(Backend):
                 self._forget_publishes()
             files.private_file(self.private)
             # Left world-readable by an earlier version: a sync that changed nothing does not
-            # publish a new (private) copy, so the served file is made private here (if ours).
-            with suppress(PermissionError):
-                files.private_file(self.serving)
+            # publish a new (private) copy, and an apply keeps a file's mode, so the served
+            # files are made private here (if ours).
+            for served in (self.serving, *self.served_files()):
+                if served.exists():
+                    with suppress(PermissionError):
+                        files.private_file(served)
         except OSError as exc:
             raise folder_problem(self.private.parent, exc) from exc
 

@@ -270,8 +270,11 @@ def new_token() -> str:
 
 
 def stamp(con: Any, applied: int, token: str) -> None:
-    """Write into a served file which journal entry it holds up to and its token."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    """Write into a whole copy of the private file, made a served file, which journal entry it
+    holds up to and its token; the private file's journal and records, which mean nothing
+    there, are dropped."""
+    con.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    con.execute(f"CREATE SCHEMA {SCHEMA}")
     con.execute(
         f"CREATE OR REPLACE TABLE {SCHEMA}.served AS SELECT ?::BIGINT AS applied, "
         "?::VARCHAR AS token",
