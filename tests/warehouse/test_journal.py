@@ -18,6 +18,7 @@ from kommo_analytics.warehouse import journal, reader
 from kommo_analytics.warehouse.backends import DuckDBBackend, backend_for
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import parse_database_url
+from tests.sync.harness import account, duckdb_url, sync
 
 
 def _backend(tmp_path: Path) -> DuckDBBackend:
@@ -339,3 +340,34 @@ def test_a_statement_on_known_keys_journals_only_them(tmp_path: Path) -> None:
     warehouse.publish()
     assert warehouse.backend.last_publish == "applied"  # type: ignore[attr-defined]
     assert reader.query(backend.target, f"SELECT id FROM {leads} WHERE is_deleted") == [(2,)]
+
+
+@pytest.mark.slow
+def test_syncs_publish_from_the_journal_and_serve_what_they_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: a full sync, changes in the account (new leads, stage moves, deletions),
+    then an incremental sync with its dlt loads, deletion pass, model rebuild, snapshot and
+    quality run: its publishes apply the journal, and readers get what the private file holds."""
+    seen: list[str] = []
+    real = DuckDBBackend.publish
+
+    def publish(self: DuckDBBackend) -> None:
+        real(self)
+        seen.append(self.last_publish)
+
+    monkeypatch.setattr(DuckDBBackend, "publish", publish)
+    acc = account(seed=5, fresh=True)
+    url = duckdb_url(tmp_path)
+    assert sync(acc, tmp_path, url).status == "ok"
+    backend = backend_for(parse_database_url(url))
+    assert isinstance(backend, DuckDBBackend)
+    backend.publish()  # both served files vouched for
+    for _ in range(4):
+        acc.clock.now += 900
+        acc.state.live_tick(40)
+    acc.clock.now += 60
+    seen.clear()
+    assert sync(acc, tmp_path, url).status == "ok"
+    assert seen and set(seen) == {"applied"}, seen
+    assert _differences(backend) == []
