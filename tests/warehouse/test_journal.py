@@ -120,6 +120,20 @@ def test_statements_journal_the_table_they_write() -> None:
     assert journal.classify("MERGE INTO t USING s ON t.id = s.id").whole_file
 
 
+def test_a_write_in_a_transaction_opened_past_execute_is_journaled_in_it(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    _start(backend)
+    with reader.connect(backend.target, write=True) as con:
+        con.begin()
+        con.execute("INSERT INTO kommo_model.input_goals VALUES ('2026-01', 5)")
+        con.rollback()  # the entry goes with the change
+        con.begin()
+        con.execute("INSERT INTO kommo_model.input_goals VALUES ('2026-01', 6)")
+        con.commit()
+        entries = con.execute(f"SELECT tbl FROM {journal.SCHEMA}.journal").fetchall()
+    assert entries == [("kommo_model.input_goals",)]
+
+
 def test_the_served_file_equals_the_private_one_after_random_writes(tmp_path: Path) -> None:
     backend = _backend(tmp_path)
     _start(backend)

@@ -216,6 +216,20 @@ class JournaledConnection:
         self._pending = pending
         return self
 
+    # The driver's own transaction calls, followed so that an entry joins the transaction.
+    def begin(self) -> Any:
+        result = self._inner.raw.begin()
+        self._in_transaction = True
+        return result
+
+    def commit(self) -> Any:
+        self._in_transaction = False
+        return self._inner.raw.commit()
+
+    def rollback(self) -> Any:
+        self._in_transaction = False
+        return self._inner.raw.rollback()
+
     def journal_keys(self, table: str, columns: Sequence[str], keys: Iterable[Any]) -> None:
         """The statements that follow on ``table`` (``schema.table``) change only the rows with
         these keys: one keyed entry, in the current transaction, instead of whole-table ones."""
