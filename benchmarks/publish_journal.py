@@ -16,6 +16,7 @@ transaction, as the model build does — and times the publish. Then the same ch
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import tempfile
@@ -36,8 +37,11 @@ DEFAULT_CACHE = Path("~/.cache/kommo-analytics-bench").expanduser()
 LEAD_TABLES = {"leads": "id", "lead_contacts": "lead_id", "lead_tracking": "lead_id"}
 
 
-def small_change(backend: DuckDBBackend, leads: int, run: int, whole: bool) -> None:
-    """``leads`` leads' rows rewritten as a dlt merge would, then the model re-created."""
+def small_change(
+    backend: DuckDBBackend, leads: int, run: int, whole: bool, model: bool = True
+) -> None:
+    """``leads`` leads' rows rewritten as a dlt merge would, then (``model``) the model
+    re-created."""
     with duckdb.connect(str(backend.private), read_only=True) as con:
         ids = [
             int(r[0])
@@ -64,6 +68,10 @@ def small_change(backend: DuckDBBackend, leads: int, run: int, whole: bool) -> N
         )
         con.execute("COMMIT")
     with reader.connect(backend.target, write=True) as con:
+        if whole:
+            journal.add(con.raw, journal.WHOLE_FILE)
+        if not model:
+            return
         tables = [
             r[0]
             for r in con.execute(
@@ -77,8 +85,6 @@ def small_change(backend: DuckDBBackend, leads: int, run: int, whole: bool) -> N
                 cur.execute(f"DROP TABLE kommo_model.{table}")
                 cur.execute(f"CREATE TABLE kommo_model.{table} AS SELECT * FROM copy")
                 cur.execute("DROP TABLE copy")
-        if whole:
-            journal.add(con.raw, journal.WHOLE_FILE)
 
 
 def grow_model(backend: DuckDBBackend, copies: int) -> None:
@@ -103,8 +109,14 @@ def grow_model(backend: DuckDBBackend, copies: int) -> None:
 
 def timed(action: Callable[[], None]) -> float:
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     action()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return time.perf_counter() - started
+
+
+cpu: list[float] = []  # CPU seconds of each timed action, in order
 
 
 def main() -> None:
@@ -113,6 +125,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument(
+        "--no-model",
+        action="store_true",
+        help="leave the model alone (as a model update that journals its keys would)",
+    )
     parser.add_argument(
         "--model-copies",
         type=int,
@@ -131,27 +148,30 @@ def main() -> None:
             grow_model(backend, args.model_copies)
         first = [timed(backend.publish), timed(backend.publish)]
         times: dict[str, list[float]] = {"applied": [], "copied": []}
+        cpus: dict[str, list[float]] = {"applied": [], "copied": []}
         # A * entry sends both served files to a whole copy: those runs come last.
         for whole in (False, True):
             for run in range(args.runs):
-                small_change(backend, args.leads, run + whole * args.runs, whole)
+                small_change(backend, args.leads, run + whole * args.runs, whole, not args.no_model)
                 seconds = timed(backend.publish)
                 times[backend.last_publish].append(seconds)
+                cpus[backend.last_publish].append(cpu[-1])
         size = backend.private.stat().st_size / 1e9
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     table = Table(
         title=f"Publishing {args.scale} ({size:.2f} GB; model × {args.model_copies}) after "
-        f"{args.leads:,} leads and the model rewritten, {args.runs} runs"
+        f"{args.leads:,} leads{'' if args.no_model else ' and the model'} rewritten, "
+        f"{args.runs} runs"
     )
-    for column in ("publish", "runs", "median s", "min s", "max s"):
+    for column in ("publish", "runs", "median s", "min s", "max s", "CPU s (median)"):
         table.add_column(column, justify="left" if column == "publish" else "right")
     rows = {
-        "first two (whole copies)": first,
-        "from the journal": times["applied"],
-        "whole copy (a * entry)": times["copied"],
+        "first two (whole copies)": (first, cpu[:2]),
+        "from the journal": (times["applied"], cpus["applied"]),
+        "whole copy (a * entry)": (times["copied"], cpus["copied"]),
     }
-    for name, values in rows.items():
+    for name, (values, spent) in rows.items():
         if values:
             table.add_row(
                 name,
@@ -159,6 +179,7 @@ def main() -> None:
                 f"{statistics.median(values):.2f}",
                 f"{min(values):.2f}",
                 f"{max(values):.2f}",
+                f"{statistics.median(spent):.2f}",
             )
     Console().print(table)
 
