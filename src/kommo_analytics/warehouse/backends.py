@@ -329,9 +329,10 @@ class Backend:
     def journal_keys(
         self, con: Any, table: str, columns: Sequence[str], keys: Iterable[Any]
     ) -> None:
-        """On a write connection, before statements that change only the rows of raw table
-        ``table`` with these keys: journal them by their keys (DuckDB; by default a statement
-        journals its whole table)."""
+        """On a write connection, before statements that change only the rows of ``table`` (a
+        raw table's name, or ``schema.table`` for another, e.g. a model table an incremental
+        update rewrites by lead) with these keys: journal them by their keys (DuckDB; by
+        default a statement journals its whole table)."""
 
     def journal_load(
         self, entries: Mapping[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]] | None]
@@ -959,7 +960,8 @@ class DuckDBBackend(Backend):
         self, con: Any, table: str, columns: Sequence[str], keys: Iterable[Any]
     ) -> None:
         if isinstance(con, journal.JournaledConnection):
-            con.journal_keys(f"{self.target.dataset}.{table}", columns, keys)
+            qualified = table if "." in table else f"{self.target.dataset}.{table}"
+            con.journal_keys(qualified, columns, keys)
 
     def journal_load(
         self, entries: Mapping[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]] | None]
