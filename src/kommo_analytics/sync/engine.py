@@ -544,17 +544,27 @@ class SyncEngine:
             f"SELECT 1 FROM {facts} d WHERE d.lead_id = {leads}.id AND d.is_deleted "  # nosec B608
             f"AND ({leads}.updated_at IS NULL OR d.changed_at >= {leads}.updated_at)"
         )
-        wh.execute(
-            # SQL text: table names the code qualifies; no user value.
-            f"UPDATE {leads} SET is_deleted = TRUE, deleted_at = "  # nosec B608
-            f"(SELECT max(d.changed_at) FROM {facts} d WHERE d.lead_id = {leads}.id) "
-            f"WHERE NOT is_deleted AND EXISTS ({current})"
-        )
-        wh.execute(
-            # SQL text: table names the code qualifies; no user value.
-            f"UPDATE {leads} SET is_deleted = FALSE, deleted_at = NULL "  # nosec B608
-            f"WHERE is_deleted AND NOT EXISTS ({current})"
-        )
+        # The leads each statement flips, read first (one writer: the same rows), so that
+        # DuckDB's publish copies those rows, not the whole table.
+        flip = f"WHERE NOT is_deleted AND EXISTS ({current})"
+        # SQL text: table names the code qualifies; no user value.
+        ids = wh.query(f"SELECT id FROM {leads} {flip}")  # nosec B608
+        if ids:
+            wh.execute(
+                # SQL text: table names the code qualifies; no user value.
+                f"UPDATE {leads} SET is_deleted = TRUE, deleted_at = "  # nosec B608
+                f"(SELECT max(d.changed_at) FROM {facts} d WHERE d.lead_id = {leads}.id) {flip}",
+                keys=("leads", ("id",), ids),
+            )
+        back = f"WHERE is_deleted AND NOT EXISTS ({current})"
+        # SQL text: table names the code qualifies; no user value.
+        ids = wh.query(f"SELECT id FROM {leads} {back}")  # nosec B608
+        if ids:
+            wh.execute(
+                # SQL text: table names the code qualifies; no user value.
+                f"UPDATE {leads} SET is_deleted = FALSE, deleted_at = NULL {back}",  # nosec B608
+                keys=("leads", ("id",), ids),
+            )
 
     # -- keyset crawl ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import shlex
 import shutil
@@ -39,7 +40,10 @@ from kommo_analytics.errors import (
     causes,
     first_line,
 )
+from kommo_analytics.warehouse import journal
 from kommo_analytics.warehouse.target import Kind, Target
+
+log = logging.getLogger(__name__)
 
 _SERVER_HINT = "check DATABASE_URL and that the database server is running"
 _ACCESS_HINT = (
@@ -101,9 +105,13 @@ class Backend:
         except Exception as exc:
             raise self.translate(exc, write=write) from exc
         try:
-            yield Connection(raw, self)
+            yield self._wrap(Connection(raw, self), write=write)
         finally:
             raw.close()
+
+    def _wrap(self, con: Connection, *, write: bool) -> Any:
+        """The connection callers get (DuckDB: a writer's journals what it writes)."""
+        return con
 
     def cursor(self, con: Any) -> Any:
         """Something to execute statements on inside the connection's transaction."""
@@ -318,6 +326,20 @@ class Backend:
     def publish(self) -> None:
         """Make what the writer committed visible to readers (DuckDB only)."""
 
+    def journal_keys(
+        self, con: Any, table: str, columns: Sequence[str], keys: Iterable[Any]
+    ) -> None:
+        """On a write connection, before statements that change only the rows of ``table`` (a
+        raw table's name, or ``schema.table`` for another, e.g. a model table an incremental
+        update rewrites by lead) with these keys: journal them by their keys (DuckDB; by
+        default a statement journals its whole table)."""
+
+    def journal_load(
+        self, entries: Mapping[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]] | None]
+    ) -> None:
+        """Before another library (dlt) writes these raw tables: say what it will change, per
+        table its key columns and keys or None for all of it (DuckDB's publish reads it)."""
+
     def dlt_destination(self) -> Any:
         """dlt's destination for the sync's loads."""
         raise NotImplementedError
@@ -506,6 +528,12 @@ class Connection:
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         return _run(self._backend, self, self.raw.execute, sql, params)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        try:
+            return self.raw.executemany(sql, [self._backend.params(r) for r in rows])
+        except Exception as exc:
+            raise self._backend.explain(exc, sql, self) from exc
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
@@ -568,6 +596,8 @@ class DuckDBBackend(Backend):
     }
     has_indexes = False
     loader_file_format = "parquet"  # dlt's default inserts took minutes on 300k rows
+    # How the last publish brought the served file up to date: "applied" or "copied" (whole).
+    last_publish = ""
 
     @property
     def serving(self) -> Path:
@@ -593,12 +623,15 @@ class DuckDBBackend(Backend):
         # between leaves the connection with one file's headers and the other's blocks: an IO or
         # deserialisation error, at connect or at the first query. Nothing the publish does can
         # prevent it, so a reader that sees the file change under its open opens it again.
+        # The served path is a symlink naming one of two files (see publish): the file it names
+        # is opened, and opened again if the link moved meanwhile — a reader that followed an
+        # old link may find that file held by the publish bringing it up to date.
         for attempt in range(_SWAP_RETRIES):
             if attempt:
-                time.sleep(0.01 * 2**attempt)  # the next swap is a whole copy away
+                time.sleep(0.01 * 2**attempt)  # the next swap is a whole publish away
             before = _identity(path)
             try:
-                con = duckdb.connect(str(path), read_only=True)
+                con = duckdb.connect(str(path.resolve()), read_only=True)
             except duckdb.Error:
                 if _identity(path) == before:
                     raise
@@ -606,7 +639,12 @@ class DuckDBBackend(Backend):
             if _identity(path) == before:
                 return con
             con.close()
-        return duckdb.connect(str(path), read_only=True)
+        return duckdb.connect(str(path.resolve()), read_only=True)
+
+    def _wrap(self, con: Connection, *, write: bool) -> Any:
+        # Every statement a writer runs on the private file journals the table it writes, so a
+        # publish knows what to bring up to date (journal.py).
+        return journal.JournaledConnection(con) if write else con
 
     def cursor(self, con: Any) -> Any:
         # A DuckDB "cursor" is a second connection with its own transaction; use the connection.
@@ -631,7 +669,7 @@ class DuckDBBackend(Backend):
             return super().existing_tables(schema)
         # A cursor is a connection of its own on the same open file (a second connect() to it
         # with other settings would be refused), outside any failed transaction of ``con``.
-        raw = con.raw if isinstance(con, Connection) else con
+        raw = getattr(con, "raw", con)  # the driver's, inside our wrappers
         cur = raw.cursor()
         try:
             cur.execute(
@@ -658,7 +696,7 @@ class DuckDBBackend(Backend):
         import pandas as pd
         import pyarrow as pa
 
-        raw = con.raw if isinstance(con, Connection) else con
+        raw = getattr(con, "raw", con)  # the driver's, inside our wrappers
         try:
             table = raw.sql(sql).to_arrow_table()
         except Exception as exc:
@@ -715,11 +753,15 @@ class DuckDBBackend(Backend):
                 # The private file was removed (or the warehouse copied from elsewhere): carry
                 # on from what readers see instead of starting from nothing.
                 shutil.copyfile(self.serving, self.private)
+                self._forget_publishes()
             files.private_file(self.private)
             # Left world-readable by an earlier version: a sync that changed nothing does not
-            # publish a new (private) copy, so the served file is made private here (if ours).
-            with suppress(PermissionError):
-                files.private_file(self.serving)
+            # publish a new (private) copy, and an apply keeps a file's mode, so the served
+            # files are made private here (if ours).
+            for served in (self.serving, *self.served_files()):
+                if served.exists():
+                    with suppress(PermissionError):
+                        files.private_file(served)
         except OSError as exc:
             raise folder_problem(self.private.parent, exc) from exc
 
@@ -729,28 +771,149 @@ class DuckDBBackend(Backend):
         return duckdb(str(self.private))
 
     def publish(self) -> None:
-        """The private file is checkpointed, copied beside the served file and renamed over it:
-        a reader that has the old file open keeps reading it, the next one opens the new one.
+        """Bring the served file readers are not using up to date from the private file, then
+        point the served path (a symlink) at it: a reader that has the other file open keeps
+        reading it, the next one opens the new one; nobody waits and nobody sees half a model.
 
-        A copy that fails (disk full, a folder that refuses it) is removed at once: left behind,
-        it would keep the disk full. The served file is only ever replaced whole.
+        Only what the journal says changed is applied (``journal.py``); a file the private
+        file's records do not vouch for, a ``*`` entry, a catalog or row-count difference after
+        the apply, or a file readers keep busy is replaced by a whole copy instead. A copy that
+        fails (disk full, a folder that refuses it) is removed at once.
         """
         import duckdb
 
         if not self.private.exists():
             return
-        serving = self.serving
-        remove_stale_copies(serving)
+        for path in (self.serving, *self.served_files()):
+            remove_stale_copies(path)
         try:
-            self._copy_whole(self.private, serving)
+            current = self.current_file()
+            if current is None and self.serving.exists():
+                current = self._adopt_plain_file()
+            first, second = self.served_files()
+            stale = second if current == first else first
+            token = journal.new_token()
+            self.last_publish = "applied"
+            if not self._apply(stale, token):
+                self.last_publish = "copied"
+                upto = self._copy_from_private(stale, token)
+                self._record(stale.name, upto, token)
+            self._point_at(stale)
         except (OSError, duckdb.Error) as exc:
             raise self._publish_failed(exc) from exc
 
-    def _copy_whole(self, source: Path, dest: Path) -> None:
+    def served_files(self) -> tuple[Path, Path]:
+        """The two files readers are served from in turn: ``kommo.a.duckdb``, ``kommo.b.duckdb``."""
+        suffix = self.serving.suffix or ".duckdb"
+        stem = self.serving.stem
+        return (
+            self.serving.with_name(f"{stem}.a{suffix}"),
+            self.serving.with_name(f"{stem}.b{suffix}"),
+        )
+
+    def current_file(self) -> Path | None:
+        """The served file the served path names; None when it is not one of ours (nothing yet,
+        or an earlier version's plain file)."""
+        if not self.serving.is_symlink():
+            return None
+        named = self.serving.parent / self.serving.readlink()
+        return named if named in self.served_files() else None
+
+    def _adopt_plain_file(self) -> Path:
+        """An earlier version's plain served file becomes the first served file, by a second
+        name for the same file (readers never miss it), and the served path a symlink to it."""
+        first = self.served_files()[0]
+        tmp = first.with_name(f".{first.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        if self.serving.is_symlink():  # a link to something else: copied, not linked
+            shutil.copyfile(self.serving, tmp)
+        else:
+            os.link(self.serving, tmp)
+        Path(f"{first}.wal").unlink(missing_ok=True)
+        tmp.replace(first)
+        self._point_at(first)
+        return first
+
+    def _point_at(self, served: Path) -> None:
+        """Swap the served path's symlink to ``served`` (relative: the folder may be mounted
+        elsewhere): a reader resolves the old link or the new one."""
+        tmp = self.serving.with_name(f".{self.serving.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            tmp.symlink_to(served.name)
+            tmp.replace(self.serving)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.serving.parent)
+
+    def _apply(self, stale: Path, token: str) -> bool:
+        """Bring ``stale`` up to date in place, and record it in the private file; False when it
+        must be copied whole instead (nothing recorded)."""
+        import duckdb
+
+        if not stale.exists():
+            return False
+        con = _open_exclusive(stale)
+        if con is None:
+            log.info("readers kept %s busy: copying the whole file instead", stale)
+            return False
+        try:
+            # One connection for both files: each open of a file costs a checkpoint at close.
+            con.execute(f"ATTACH '{self.private}' AS {journal.SOURCE}")
+            try:
+                done = journal.apply(
+                    con,
+                    stale.name,
+                    token=token,
+                    skip_schemas=(journal.SCHEMA, f"{self.target.dataset}_staging"),
+                )
+                if done:
+                    con.execute("CHECKPOINT")
+                    names = [p.name for p in self.served_files()]
+                    journal.record(con, stale.name, done, token, names, catalog=journal.SOURCE)
+            finally:
+                con.execute(f"DETACH {journal.SOURCE}")
+        except duckdb.Error:
+            log.warning("bringing %s up to date failed: copying it whole", stale, exc_info=True)
+            return False
+        finally:
+            con.close()
+        return bool(done)
+
+    def _copy_from_private(self, stale: Path, token: str) -> int:
+        """A whole copy of the private file over ``stale``, stamped as holding every journal
+        entry so far; that entry's id."""
+        import duckdb
+
+        con = duckdb.connect(str(self.private))
+        try:
+            journal.ensure(con)
+            upto = journal.next_id(con)
+        finally:
+            con.close()
+        self._copy_whole(self.private, stale, stamp=(upto, token))
+        return upto
+
+    def _record(self, name: str, applied: int, token: str) -> None:
+        """What the private file knows ``name`` holds; journal entries both served files hold
+        are dropped."""
+        import duckdb
+
+        con = duckdb.connect(str(self.private))
+        try:
+            journal.record(con, name, applied, token, [p.name for p in self.served_files()])
+        finally:
+            con.close()
+
+    def _copy_whole(
+        self, source: Path, dest: Path, *, stamp: tuple[int, str] | None = None
+    ) -> None:
         """``source`` (checkpointed first when it is the private file, so the copy needs no
         ``.wal``) copied beside ``dest`` under a temporary name, made private, flushed to disk
         and renamed over ``dest``: whoever opens ``dest`` sees the old file or the whole new
-        one. A copy that fails is removed at once: left behind, it would keep the disk full."""
+        one. A copy that fails is removed at once: left behind, it would keep the disk full.
+        ``stamp``: the journal entry and token the copy holds, as a served file."""
         import duckdb
 
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
@@ -764,14 +927,59 @@ class DuckDBBackend(Backend):
             shutil.copyfile(source, tmp)
             # Over a file an earlier version left world-readable, the copy is private.
             files.private_file(tmp)
+            if stamp is not None:
+                con = duckdb.connect(str(tmp))
+                try:
+                    journal.stamp(con, *stamp)
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
             with tmp.open("rb+") as handle:
                 os.fsync(handle.fileno())
+            # The log of an interrupted apply would be replayed onto the new file.
+            Path(f"{dest}.wal").unlink(missing_ok=True)
             tmp.replace(dest)
             _fsync_dir(dest.parent)
         except BaseException:
             with suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise
+
+    def _forget_publishes(self) -> None:
+        """A private file copied from a served one: its journal and records describe another
+        history, so the next publishes copy whole."""
+        import duckdb
+
+        con = duckdb.connect(str(self.private))
+        try:
+            con.execute(f"DROP SCHEMA IF EXISTS {journal.SCHEMA} CASCADE")
+        finally:
+            con.close()
+
+    def journal_keys(
+        self, con: Any, table: str, columns: Sequence[str], keys: Iterable[Any]
+    ) -> None:
+        if isinstance(con, journal.JournaledConnection):
+            qualified = table if "." in table else f"{self.target.dataset}.{table}"
+            con.journal_keys(qualified, columns, keys)
+
+    def journal_load(
+        self, entries: Mapping[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]] | None]
+    ) -> None:
+        import duckdb
+
+        if not self.private.exists():
+            return  # a first load: no served file holds anything of this file's history yet
+        try:
+            con = duckdb.connect(str(self.private))
+            try:
+                journal.journal_load(
+                    con, {f"{self.target.dataset}.{name}": keyed for name, keyed in entries.items()}
+                )
+            finally:
+                con.close()
+        except duckdb.Error as exc:
+            raise self.translate(exc, write=True) from exc
 
     def backup_to(self, dest: Path) -> int:
         # The private file holds the last commit (a sync that stopped before publishing
@@ -913,6 +1121,27 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (found.st_dev, found.st_ino, found.st_ctime_ns)
+
+
+# Readers hold a served file for one query each: a publish waits this long for the file it brings
+# up to date, then copies it whole instead (a rename needs nobody to let go).
+_EXCLUSIVE_WAIT_SECONDS = 30.0
+
+
+def _open_exclusive(path: Path, wait: float | None = None) -> Any:
+    """``path`` opened read-write once no reader has it open; None if readers keep it busy."""
+    import duckdb
+
+    deadline = time.monotonic() + (_EXCLUSIVE_WAIT_SECONDS if wait is None else wait)
+    pause = 0.01
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def _fsync_dir(path: Path) -> None:

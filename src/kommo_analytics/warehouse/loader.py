@@ -218,6 +218,19 @@ class Warehouse:
                 # failure; see docs/reliability.md). Its rows are crawled again: no watermark
                 # moved past them.
                 self.pipeline.drop_pending_packages()
+            # dlt writes past our connections: what it will change is journaled first, for
+            # DuckDB's publish (keys of the changing merges; whole tables otherwise).
+            self.backend.journal_load(
+                {
+                    **dict.fromkeys(_DLT_TABLES),
+                    **{r.name: None for r in resources},
+                    **{
+                        name: (TABLES[name].merge_key or TABLES[name].primary_key, written)
+                        for name, written in keys.items()
+                        if TABLES[name].disposition is not Disposition.REPLACE
+                    },
+                }
+            )
             self.pipeline.run(resources, loader_file_format=self.backend.loader_file_format)
         except Exception as exc:
             problem = self.backend.translate(exc, write=True)
@@ -325,11 +338,26 @@ class Warehouse:
         stored = [_normal(table, dict(zip(columns, r, strict=True))) for r in stored_rows]
         return Counter(stored) != Counter(new)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """One statement, committed (``params`` in the backend's parameter style)."""
-        self._run(sql, params, fetch=False)
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        keys: tuple[str, Sequence[str], Iterable[Any]] | None = None,
+    ) -> None:
+        """One statement, committed (``params`` in the backend's parameter style). ``keys``:
+        (raw table, key columns, keys) when it changes only those rows of that table, so that
+        DuckDB's publish copies those rows instead of the table."""
+        self._run(sql, params, fetch=False, keys=keys)
 
-    def _run(self, sql: str, params: Sequence[Any], *, fetch: bool) -> list[tuple[Any, ...]]:
+    def _run(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        *,
+        fetch: bool,
+        keys: tuple[str, Sequence[str], Iterable[Any]] | None = None,
+    ) -> list[tuple[Any, ...]]:
         # The driver's own connection: dlt's SQL client costs a quarter of a second a statement
         # here, and a sync that changed nothing is mostly such statements. A warehouse without
         # its file yet (a first DuckDB load) goes through dlt, which creates it.
@@ -337,6 +365,8 @@ class Warehouse:
         try:
             if backend.writer_storage_exists():
                 with backend.connect(write=True) as con, backend.transaction(con) as cur:
+                    if keys is not None:
+                        backend.journal_keys(con, *keys)
                     cur.execute(sql, backend.params(params)) if params else cur.execute(sql)
                     return [tuple(row) for row in cur.fetchall()] if fetch else []
             with self.pipeline.sql_client() as client:
@@ -417,6 +447,9 @@ def to_arrow(table: Table, rows: Sequence[Row]) -> pa.Table:
         schema=table.arrow_schema(),
     )
 
+
+# dlt's own tables, written by every load.
+_DLT_TABLES = ("_dlt_loads", "_dlt_version", "_dlt_pipeline_state")
 
 # The columns dlt adds to every table it creates.
 _DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")

@@ -2,8 +2,9 @@
 
 - ``duckdb:///path/kommo.duckdb`` — the default. DuckDB lets no other process open a file while
   one process writes it, not even read-only, so the sync never writes the file readers use: it
-  writes a private file beside it (``kommo.sync.duckdb``) and *publishes* a copy over the served
-  path (see ``publish.py``).
+  writes a private file beside it (``kommo.sync.duckdb``) and *publishes* it to readers: the
+  served path is a symlink to one of two files brought up to date in turn (``backends.py``,
+  ``journal.py``).
 - ``mysql+pymysql://user:pass@host:3306/db`` (MariaDB or MySQL 8) — tables go into ``db``.
 - ``postgresql+psycopg://user:pass@host:5432/db`` — tables go into the schema ``kommo_raw`` of ``db``.
 
