@@ -28,8 +28,8 @@ from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
 from kommo_analytics.model.store import read_raw, rebuild
 from kommo_analytics.settings import Settings
-from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.backends import backend_for
+from kommo_analytics.warehouse import journal, reader
+from kommo_analytics.warehouse.backends import DuckDBBackend, backend_for
 from kommo_analytics.warehouse.tables import TABLES, T
 from kommo_analytics.warehouse.target import Target, parse_database_url
 
@@ -340,3 +340,49 @@ def test_what_only_a_rebuild_gets_right(built: tuple[Settings, Target]) -> None:
     # One lead of three is more than a fifth of the account: a rebuild is as fast.
     assert update.update_model(settings, target, {"leads"}, touched) is None
     assert update.update_model(settings, target, {"leads"}, touched, max_share=1.0)
+
+
+def test_a_published_update_copies_only_the_rows_it_rewrote(
+    built: tuple[Settings, Target],
+) -> None:
+    """On DuckDB the update journals the fact rows it rewrote by key, so the publish brings the
+    served file up to date from those rows instead of copying whole tables."""
+    settings, target = built
+    backend = backend_for(target)
+    assert isinstance(backend, DuckDBBackend)
+    backend.publish()
+    backend.publish()  # both served files now hold the built model
+    assert target.sync_path is not None
+    with reader.connect(target, write=True) as con:
+        (before,) = con.execute(
+            f"SELECT coalesce(max(id), 0) FROM {journal.SCHEMA}.journal"
+        ).fetchone()
+        # As a sync's load would (journaled: the private file says what changed).
+        con.execute(f"UPDATE {target.qualified('leads')} SET status_id = 102 WHERE id = 2")
+    touched = {"leads": {(2,)}}
+    assert update.update_model(settings, target, set(touched), touched, max_share=1.0)
+    with duckdb.connect(str(target.sync_path), read_only=True) as con:
+        entries = con.execute(
+            f"SELECT tbl, keys FROM {journal.SCHEMA}.journal WHERE id > ?",
+            [before],
+        ).fetchall()
+    keyed = {table: columns for table, columns in entries if table.startswith("kommo_model.fact")}
+    assert keyed == {
+        "kommo_model.fact_leads": "lead_id",
+        "kommo_model.fact_stage_stays": "lead_id",
+        "kommo_model.fact_tasks": "task_id",
+        "kommo_model.fact_activities": "event_id",
+    }
+    backend.publish()
+    assert backend.last_publish == "applied"
+    private = model(target)
+    with reader.connect(target) as con:
+        leads = backend.fetch_frame(
+            con,
+            f"SELECT lead_id, status_id FROM {model_qualified(target, 'fact_leads')} "
+            "ORDER BY lead_id",
+            ["lead_id", "status_id"],
+        )
+    expected = private["fact_leads"][["lead_id", "status_id"]]
+    pd.testing.assert_frame_equal(leads, expected, check_dtype=False)
+    assert leads.set_index("lead_id").loc[2, "status_id"] == 102

@@ -496,6 +496,11 @@ def write_update(
     with backend.transaction(con) as cur:
         for name, (column, values) in keys.items():
             table = model_qualified(target, name)
+            # DuckDB's publish then copies these rows to the served file, not the whole table
+            # (docs/architecture.md, publishing).
+            backend.journal_keys(
+                con, f"{model_schema(target)}.{name}", (column,), [(v,) for v in values]
+            )
             conditions = _conditions(backend.quote(column), values)
             for condition in conditions:
                 duckdb = target.kind is Kind.DUCKDB
