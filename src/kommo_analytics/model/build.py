@@ -1,8 +1,11 @@
 """Deriving the analytics model from the raw tables: pure functions on DataFrames.
 
-Nothing here reads a database or a clock; ``model_store.py`` reads the raw tables into a
-:class:`RawFrames`, calls :func:`build_model` and writes what it returns. Each rule below is the
-contract's (``docs/metrics.md`` explains them for people):
+Nothing here reads a database or a clock. :func:`build_model` builds every table from one
+:class:`RawFrames`; ``model/store.py`` composes the same steps — :func:`build_dimensions`,
+:func:`lead_rows`, :func:`status_events`, :func:`build_stays`, :func:`with_history`,
+:func:`build_tasks`, :func:`build_activities` — one fact table at a time, each from only the raw
+rows and columns it needs, so a million leads' raw and model frames are never all in memory at
+once. Each rule below is the contract's (``docs/metrics.md`` explains them for people):
 
 - a lead's **stage history** comes from its ``lead_status_changed`` events in time order: it
   entered its first stage (the first event's ``value_before``, else its current stage) when it was
@@ -52,6 +55,16 @@ TASK_KINDS = {1: "follow_up", 2: "meeting"}
 
 _ID = re.compile(r'"id"\s*:\s*(\d+)')
 _PIPELINE = re.compile(r'"pipeline_id"\s*:\s*(\d+)')
+# The ids the model takes from the events' JSON texts: (column, text, pattern). ``events`` may
+# carry these columns already — the store reads them in SQL where the database can, so that the
+# texts themselves never reach Python — instead of the texts.
+MOVE_IDS: dict[str, tuple[str, re.Pattern[str]]] = {
+    "status_before": ("value_before", _ID),
+    "pipeline_before": ("value_before", _PIPELINE),
+    "status_after": ("value_after", _ID),
+    "pipeline_after": ("value_after", _PIPELINE),
+}
+NOTE_ID: tuple[str, tuple[str, re.Pattern[str]]] = ("note_id", ("value_after", _ID))
 
 
 @dataclass
@@ -78,6 +91,13 @@ class RawFrames:
         )
     )
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _ids(events: pd.DataFrame, name: str, source: tuple[str, re.Pattern[str]]) -> pd.Series:
+    """An id from the events' JSON: the column read in SQL if ``events`` has it, else extracted
+    from the text here."""
+    column, pattern = source
+    return events[name] if name in events else _extract(events[column], pattern)
 
 
 def _utc(series: pd.Series) -> pd.Series:
@@ -218,20 +238,17 @@ def status_events(events: pd.DataFrame) -> pd.DataFrame:
     """``lead_status_changed`` events with the stages before and after, in time order per lead
     (ties within a second broken by the event id, which Kommo issues in time order)."""
     is_move = (events["type"] == "lead_status_changed") & (events["entity_type"] == "lead")
+    read = [n for n in MOVE_IDS if n in events]
+    texts = [] if len(read) == len(MOVE_IDS) else ["value_before", "value_after"]
     # Only the columns used are taken: a filter copies every column it keeps (millions of texts).
-    moves = events.loc[
-        is_move, ["entity_id", "id", "created_at", "created_by", "value_before", "value_after"]
-    ]
+    moves = events.loc[is_move, ["entity_id", "id", "created_at", "created_by", *read, *texts]]
     moves = pd.DataFrame(
         {
             "lead_id": _int(moves["entity_id"]),
             "event_id": moves["id"].astype(str),
             "at": _utc(moves["created_at"]),
             "by": _int(moves["created_by"]),
-            "status_before": _extract(moves["value_before"], _ID),
-            "pipeline_before": _extract(moves["value_before"], _PIPELINE),
-            "status_after": _extract(moves["value_after"], _ID),
-            "pipeline_after": _extract(moves["value_after"], _PIPELINE),
+            **{name: _ids(moves, name, source) for name, source in MOVE_IDS.items()},
         }
     )
     return moves.sort_values(["lead_id", "at", "event_id"], kind="stable").reset_index(drop=True)
@@ -413,6 +430,15 @@ def build_leads(
     timezone: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``fact_leads`` and ``fact_stage_stays``."""
+    leads = lead_rows(raw, rules, timezone)
+    stays = build_stays(leads, status_events(raw.events), timezone)
+    return with_history(leads, stays, stages), stays
+
+
+def lead_rows(raw: RawFrames, rules: ChannelRules, timezone: str) -> pd.DataFrame:
+    """Each lead's own columns, everything but its stage history (:func:`with_history`). Reads
+    ``raw.leads``, ``lead_tracking``, ``lead_contacts``, ``loss_reasons`` and, of ``raw.events``,
+    the creation events and the outgoing contacts."""
     src = raw.leads
     leads = pd.DataFrame(
         {
@@ -469,20 +495,23 @@ def build_leads(
     response = first_responses(leads, raw.events, raw.lead_contacts)
     leads["first_response_at"] = _at(leads["lead_id"], response)
     leads["response_hours"] = _hours(leads["first_response_at"], leads["created_at"])
+    return leads
 
-    stays = build_stays(leads, status_events(raw.events), timezone)
+
+def with_history(leads: pd.DataFrame, stays: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
+    """``fact_leads``: :func:`lead_rows` with the facts of each lead's stage stays."""
     facts = lead_history_facts(leads, stays, stages)
-    leads = leads.merge(facts, on="lead_id", how="left")
-    return _frame("fact_leads", leads), stays
+    return _frame("fact_leads", leads.merge(facts, on="lead_id", how="left"))
 
 
 # -- activities and tasks -----------------------------------------------------------------------
 
 
 def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    note = NOTE_ID[0] if NOTE_ID[0] in raw.events else NOTE_ID[1][0]
     events = raw.events.loc[
         raw.events["type"].isin(list(ACTIVITY_TYPES)),
-        ["id", "type", "created_by", "created_at", "entity_type", "entity_id", "value_after"],
+        ["id", "type", "created_by", "created_at", "entity_type", "entity_id", note],
     ]
     acts = pd.DataFrame(
         {
@@ -494,7 +523,7 @@ def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.D
             "created_at": _utc(events["created_at"]),
             "entity_type": events["entity_type"],
             "entity_id": _int(events["entity_id"]),
-            "note_id": _extract(events["value_after"], _ID),
+            "note_id": _ids(events, *NOTE_ID),
         }
     )
     acts["created_local"] = _local(acts["created_at"], timezone)
@@ -600,19 +629,20 @@ def account_facts(account: pd.DataFrame, timezone_override: str | None) -> dict[
     }
 
 
-def build_model(
+def model_timezone(account: pd.DataFrame, timezone_override: str | None) -> str:
+    """The zone the model's local times are in."""
+    return account_facts(account, timezone_override)["timezone"] or "UTC"
+
+
+def build_dimensions(
     raw: RawFrames,
     rules: ChannelRules,
     *,
     built_at: datetime,
     timezone_override: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every derived model table, by name."""
+    """``model_info`` and the ``dim_`` tables, by name (reads the dictionaries of ``raw`` only)."""
     info = account_facts(raw.account, timezone_override)
-    timezone = info["timezone"] or "UTC"
-    stages = build_stages(raw.statuses)
-    task_types = build_task_types(raw.task_types)
-    leads, stays = build_leads(raw, stages, rules, timezone)
     info.update(
         {
             "built_at": built_at.isoformat(),
@@ -629,14 +659,28 @@ def build_model(
         "dim_pipelines": _frame(
             "dim_pipelines", raw.pipelines.rename(columns={"id": "pipeline_id"})
         ),
-        "dim_stages": stages,
+        "dim_stages": build_stages(raw.statuses),
         "dim_loss_reasons": _frame(
             "dim_loss_reasons", raw.loss_reasons.rename(columns={"id": "loss_reason_id"})
         ),
         "dim_channels": build_channels(rules),
-        "dim_task_types": task_types,
-        "fact_leads": leads,
-        "fact_stage_stays": stays,
-        "fact_tasks": build_tasks(raw, leads, task_types, timezone),
-        "fact_activities": build_activities(raw, leads, timezone),
+        "dim_task_types": build_task_types(raw.task_types),
     }
+
+
+def build_model(
+    raw: RawFrames,
+    rules: ChannelRules,
+    *,
+    built_at: datetime,
+    timezone_override: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every derived model table, by name."""
+    tables = build_dimensions(raw, rules, built_at=built_at, timezone_override=timezone_override)
+    timezone = model_timezone(raw.account, timezone_override)
+    leads, stays = build_leads(raw, tables["dim_stages"], rules, timezone)
+    tables["fact_leads"] = leads
+    tables["fact_stage_stays"] = stays
+    tables["fact_tasks"] = build_tasks(raw, leads, tables["dim_task_types"], timezone)
+    tables["fact_activities"] = build_activities(raw, leads, timezone)
+    return tables

@@ -226,6 +226,12 @@ class Backend:
     def drop_table_sql(self, qualified: str) -> str:
         return f"DROP TABLE {qualified}"
 
+    def regexp_int_sql(self, column: str, pattern: str) -> str | None:
+        """SQL for the number ``pattern``'s one group matches first in the text ``column`` (no
+        match: NULL), read as the model's Arrow path reads it (RE2); None where the database's
+        regular expressions differ from that, and the caller extracts it in Python."""
+        return None
+
     def view_name(self, view: str) -> str:
         """A compatibility view's name, in the database's default schema."""
         return self.quote(view)
@@ -641,6 +647,12 @@ class DuckDBBackend(Backend):
             return frozenset(str(row[0]) for row in cur.fetchall())
         finally:
             cur.close()
+
+    def regexp_int_sql(self, column: str, pattern: str) -> str | None:
+        # RE2, as Arrow's extract_regex. CAST, not TRY_CAST: a number too large for BIGINT fails
+        # the build instead of becoming NULL (only digits can match, so nothing else can fail).
+        literal = pattern.replace("'", "''")
+        return f"CAST(NULLIF(regexp_extract({column}, '{literal}', 1), '') AS BIGINT)"
 
     def insert_frame(self, con: Any, qualified: str, frame: Any) -> bool:
         con.register("_model_rows", frame)
