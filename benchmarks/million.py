@@ -283,10 +283,10 @@ _KEYS = {
 
 
 def compare(source: Path, reference: Path, *, save: bool) -> None:
-    """The model's frames for ``source``, as a rebuild builds them (``model_frames``, one table
-    at a time), saved to ``reference`` (``save``), or checked equal to the ones saved there: a
-    speed change must leave every value and dtype as it was. A reference saved by an older
-    version (``build_model(read_raw(…))``) checks the same frames."""
+    """The model's frames for ``source``, as a rebuild builds them (``model_frames``: a table or
+    a part of one at a time, the parts put together here), saved to ``reference`` (``save``), or
+    checked equal to the ones saved there: a speed change must leave every value and dtype as it
+    was. A reference saved by an older version (``build_model(read_raw(…))``) checks the same."""
     import pandas as pd
 
     from kommo_analytics.model.channels import ChannelRules
@@ -296,26 +296,30 @@ def compare(source: Path, reference: Path, *, save: bool) -> None:
 
     target = parse_database_url(f"duckdb:///{source}")
     built_at = pd.Timestamp(NOW, unit="s", tz="UTC").to_pydatetime()
-    expected: dict[str, pd.DataFrame] = {} if save else pd.read_pickle(reference)  # our own file
-    seen: dict[str, pd.DataFrame] = {}
+    parts: dict[str, list[pd.DataFrame]] = {}
     with reader.connect(target) as con:
         for name, frame in model_frames(con, target, ChannelRules.load(None), built_at=built_at):
-            if save:
-                seen[name] = frame
-                continue
-            # Rows come in the scan's order, which DuckDB does not promise: lined up by key.
-            key = _KEYS.get(name, list(frame.columns[:1]))
-            got = frame.sort_values(key, kind="stable").reset_index(drop=True)
-            want = expected.pop(name).sort_values(key, kind="stable").reset_index(drop=True)
-            pd.testing.assert_frame_equal(got, want, check_exact=True, obj=name)
-            seen[name] = frame.iloc[:0]
-            del frame, got, want
+            parts.setdefault(name, []).append(frame)
+            del frame
+    frames = {
+        name: pd.concat(p, ignore_index=True) if len(p) > 1 else p[0] for name, p in parts.items()
+    }
+    del parts
     if save:
-        pd.to_pickle(seen, reference)
+        pd.to_pickle(frames, reference)
         _log(f"reference saved: {reference}")
         return
-    assert not expected, f"not built: {sorted(expected)}"
-    _log(f"all {len(seen)} model tables equal to {reference}")
+    expected: dict[str, pd.DataFrame] = pd.read_pickle(reference)  # our own file
+    assert sorted(frames) == sorted(expected)
+    for name in list(frames):
+        frame = frames.pop(name)
+        # Rows come in the scan's order, which DuckDB does not promise: lined up by key.
+        key = _KEYS.get(name, list(frame.columns[:1]))
+        got = frame.sort_values(key, kind="stable").reset_index(drop=True)
+        want = expected.pop(name).sort_values(key, kind="stable").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=name)
+        del frame, got, want
+    _log(f"every model table equal to {reference}")
 
 
 def _fmt(values: list[float], unit: str) -> str:

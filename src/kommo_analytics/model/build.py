@@ -144,6 +144,13 @@ def _per_value(values: pd.Series, func: Callable[[Any], Any], missing: Any) -> p
     return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 
+def _shared(values: pd.Series) -> pd.Series:
+    """Texts with few distinct values (a type, an outcome, a channel) as an object Series whose
+    equal values are one Python string: the model's text columns are Python objects, and a
+    million rows of a separate string each take ~60 bytes a row more."""
+    return _per_value(values, lambda value: value, None)
+
+
 def _bool(series: pd.Series) -> pd.Series:
     return series.astype("boolean").fillna(False).astype(bool)
 
@@ -151,7 +158,8 @@ def _bool(series: pd.Series) -> pd.Series:
 def _outcome(status: pd.Series) -> pd.Series:
     won = status.eq(WON_STATUS_ID).fillna(False).to_numpy(dtype=bool)
     lost = status.eq(LOST_STATUS_ID).fillna(False).to_numpy(dtype=bool)
-    return pd.Series(np.select([won, lost], ["won", "lost"], "open"), index=status.index)
+    outcomes = np.array(["won", "lost", "open"], dtype=object)  # one string each (see _shared)
+    return pd.Series(outcomes[np.select([won, lost], [0, 1], 2)], index=status.index)
 
 
 def _extract(values: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
@@ -361,24 +369,31 @@ def _text(value: Any) -> str | None:
 
 
 def tracking_values(lead_tracking: pd.DataFrame, lead_ids: pd.Series) -> pd.DataFrame:
-    """Every tracking value of each lead: one column per lower-case code, one row per lead id
-    (in ``lead_ids``' order, positional index)."""
-    values = _per_value(lead_tracking["value"], _text, None)
-    long = pd.DataFrame(
-        {
-            "lead_id": _int(lead_tracking["lead_id"]),
-            # A key column: never missing.
-            "code": _per_value(lead_tracking["code"], lambda c: str(c).strip().lower(), None),
-            "value": values,
-        }
-    ).dropna(subset=["lead_id", "value"])
-    if long.empty:
+    """Every tracking value of each lead: one column per lower-case code (sorted), one row per
+    lead id (in ``lead_ids``' order, positional index); a lead's first value of a code counts.
+    Built from integer codes rather than by pivoting: a million leads' few million tracking rows
+    pivoted took ~0.5 GB of intermediate frames."""
+    values = _per_value(lead_tracking["value"], _text, None).to_numpy()
+    # A key column: never missing.
+    codes = _per_value(lead_tracking["code"], lambda c: str(c).strip().lower(), None)
+    ids = _int(lead_tracking["lead_id"])
+    rows = np.flatnonzero(ids.notna().to_numpy() & pd.notna(values) & codes.notna().to_numpy())
+    if not len(rows):
         return pd.DataFrame(index=pd.RangeIndex(len(lead_ids)))
-    wide = long.drop_duplicates(["lead_id", "code"]).pivot(
-        index="lead_id", columns="code", values="value"
-    )
-    wide.columns = [str(c) for c in wide.columns]
-    return wide.reindex(lead_ids.to_numpy()).reset_index(drop=True)
+    code_of, names = pd.factorize(codes.to_numpy()[rows], sort=True)
+    lead_of, tracked = pd.factorize(ids.to_numpy(dtype=np.int64, na_value=0)[rows])
+    # The first row of each (lead, code): the one kept.
+    first = ~pd.Series(lead_of.astype(np.int64) * len(names) + code_of).duplicated().to_numpy()
+    rows, code_of, lead_of = rows[first], code_of[first], lead_of[first]
+    # Each lead id's row among the tracked leads (-1: none), for every wanted lead.
+    where = pd.Index(tracked).get_indexer(pd.Index(lead_ids.to_numpy()))
+    wide = {}
+    for k, name in enumerate(names):
+        column = np.full(len(tracked) + 1, None, dtype=object)  # the last: leads not tracked
+        mine = code_of == k
+        column[lead_of[mine]] = values[rows[mine]]
+        wide[str(name)] = column[where]
+    return pd.DataFrame(wide, index=pd.RangeIndex(len(lead_ids)), dtype=object)
 
 
 def first_responses(
@@ -470,7 +485,9 @@ def lead_rows(raw: RawFrames, rules: ChannelRules, timezone: str) -> pd.DataFram
     # A lead that is open again has no closing date, whatever Kommo kept.
     leads.loc[leads["outcome"] == "open", "closed_at"] = pd.NaT
     reasons = raw.loss_reasons.set_index(_int(raw.loss_reasons["id"]))["name"]
-    leads["loss_reason"] = leads["loss_reason_id"].map(reasons).where(leads["outcome"] == "lost")
+    leads["loss_reason"] = _shared(
+        leads["loss_reason_id"].map(reasons).where(leads["outcome"] == "lost")
+    )
     leads["created_local"] = _local(leads["created_at"], timezone)
     leads["closed_local"] = _local(leads["closed_at"], timezone)
     leads["cycle_days"] = _hours(leads["closed_at"], leads["created_at"]) / 24.0
@@ -486,7 +503,7 @@ def lead_rows(raw: RawFrames, rules: ChannelRules, timezone: str) -> pd.DataFram
     other = every.drop(columns=[c for c in every.columns if c in {*typed, "tags", "created_by"}])
     other.index = leads.index
     inputs = pd.concat([leads[[*typed, "created_by"]], other], axis=1).assign(tags=tag_lists)
-    leads["channel"] = rules.classify_frame(inputs)
+    leads["channel"] = _shared(rules.classify_frame(inputs))
     # A lead's tracking fields with a value; UTM_REFERRER also fills `referrer`, so the typed
     # columns alone can count one field twice and the larger of the two counts is taken.
     leads["tracking_fields"] = np.maximum(
@@ -516,12 +533,12 @@ def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.D
     acts = pd.DataFrame(
         {
             "event_id": events["id"].astype(str),
-            "type": events["type"],
+            "type": _shared(events["type"]),
             "medium": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][0], None),
             "direction": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][1], None),
             "created_by": _int(events["created_by"]),
             "created_at": _utc(events["created_at"]),
-            "entity_type": events["entity_type"],
+            "entity_type": _shared(events["entity_type"]),
             "entity_id": _int(events["entity_id"]),
             "note_id": _ids(events, *NOTE_ID),
         }
@@ -556,7 +573,7 @@ def build_tasks(
             "task_type_id": _int(src["task_type_id"]),
             "responsible_user_id": _int(src["responsible_user_id"]),
             "created_by": _int(src["created_by"]),
-            "entity_type": src["entity_type"],
+            "entity_type": _shared(src["entity_type"]),
             "entity_id": _int(src["entity_id"]),
             "created_at": _utc(src["created_at"]),
             "updated_at": _utc(src["updated_at"]),

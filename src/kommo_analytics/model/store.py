@@ -222,6 +222,11 @@ def _frames(**frames: pd.DataFrame) -> RawFrames:
     return RawFrames(**given)
 
 
+# Leads whose stage stays and history facts are built at a time: their intermediate frames grow
+# with the leads in a part, not with the account (a million leads in one part: ~1.5 GB more).
+LEADS_PER_PART = 100_000
+
+
 def model_frames(
     con: Any,
     target: Target,
@@ -229,10 +234,15 @@ def model_frames(
     *,
     built_at: datetime,
     timezone_override: str | None = None,
+    leads_per_part: int = LEADS_PER_PART,
+    on_step: Callable[[], None] = lambda: None,
 ) -> Iterator[tuple[str, pd.DataFrame]]:
-    """``build_model``'s tables, one at a time, built from the raw tables on ``con``: the same
-    frames ``build_model(read_raw(con, target), …)`` returns, without holding the raw tables or
-    the model whole. A caller drops each frame before asking for the next."""
+    """``build_model``'s tables built from the raw tables on ``con``, a table — or a part of
+    ``fact_leads`` and of ``fact_stage_stays``, ``leads_per_part`` leads' rows — at a time:
+    together, the rows ``build_model(read_raw(con, target), …)`` returns, without holding the raw
+    tables or the model whole. A caller drops each frame before asking for the next, and writes
+    the parts of a table one after the other. ``on_step`` is called once the leads and stays,
+    the tasks, then the activities have been handed over (``MODEL_BUILD_STEPS``' first three)."""
     raw = _Raw(con, target)
     dictionaries = {name: raw.table(name) for name in _DICTIONARIES}
     tables = build_dimensions(
@@ -243,8 +253,7 @@ def model_frames(
     yield from tables.items()
     del tables
 
-    # fact_leads and fact_stage_stays: the leads' own columns first, their inputs let go of
-    # before the stage changes are read.
+    # The leads' own columns first; their inputs are let go of when lead_rows returns.
     contacts = ("type", "entity_type", "entity_id", "created_at", "created_by")
     leads = lead_rows(
         _frames(
@@ -266,17 +275,24 @@ def model_frames(
             ("type", "entity_type", "entity_id", "id", "created_at", "created_by"),
             MOVE_IDS,
         )
-    )
-    stays = build_stays(leads, moves, timezone)
-    del moves
-    facts = with_history(leads, stays, stages)
-    del leads
+    ).drop(columns="event_id")  # it only ordered the moves
     # What the tasks and activities need of the leads: which are deleted.
-    deleted = facts.loc[facts["is_deleted"].astype(bool), ["lead_id", "is_deleted"]]
-    yield "fact_leads", facts
-    del facts
-    yield "fact_stage_stays", stays
-    del stays
+    deleted = []
+    # A lead's stays and history facts are its own: built a part of the leads at a time.
+    for start in range(0, max(len(leads), 1), leads_per_part):
+        part = leads.iloc[start : start + leads_per_part]
+        stays = build_stays(part, moves, timezone)
+        facts = with_history(part, stays, stages)
+        del part
+        deleted.append(facts.loc[facts["is_deleted"].astype(bool), ["lead_id", "is_deleted"]])
+        yield "fact_leads", facts
+        del facts
+        yield "fact_stage_stays", stays
+        del stays
+    del leads, moves
+    on_step()
+    gone = pd.concat(deleted, ignore_index=True)
+    del deleted
 
     completions = ("type", "entity_type", "entity_id", "created_at")
     yield (
@@ -285,11 +301,12 @@ def model_frames(
             _frames(
                 tasks=raw.table("tasks"), events=raw.events(["task_completed"], completions, {})
             ),
-            deleted,
+            gone,
             task_types,
             timezone,
         ),
     )
+    on_step()
     activity = ("id", "type", "created_by", "created_at", "entity_type", "entity_id")
     yield (
         "fact_activities",
@@ -298,10 +315,11 @@ def model_frames(
                 events=raw.events(ACTIVITY_TYPES, activity, dict([NOTE_ID])),
                 call_notes=raw.table("call_notes"),
             ),
-            deleted,
+            gone,
             timezone,
         ),
     )
+    on_step()
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -454,8 +472,9 @@ def _write(
     frames: Iterator[tuple[str, pd.DataFrame]],
     on_table: Callable[[str, pd.DataFrame], None] = lambda name, frame: None,
 ) -> None:
-    """Empty and refill each table ``frames`` yields, in one transaction; ``frames`` may read
-    from ``con`` (inside it) between tables. ``on_table`` sees each table once it is written."""
+    """Empty and refill each table ``frames`` yields, in one transaction (a table yielded again
+    gets the further rows appended); ``frames`` may read from ``con`` (inside it) between tables.
+    ``on_table`` sees each frame once it is written."""
     backend = backend_for(target)
     names: list[str] = []
     # DuckDB drops and creates tables inside a transaction too, and commits a table dropped and
@@ -466,14 +485,18 @@ def _write(
     with backend.transaction(con) as cur:
         for name, frame in frames:
             table = MODEL_TABLES[name]
-            if recreate and table.derived:
+            qualified = model_qualified(target, name)
+            if qualified in names:
+                pass  # a further part of a table already emptied: appended
+            elif recreate and table.derived:
                 _drop(cur, target, table)
                 cur.execute(create_sql(target, table))
             else:
                 # SQL text: a model table's name from MODEL_TABLES; no user value.
-                cur.execute(f"DELETE FROM {model_qualified(target, name)}")  # nosec B608
+                cur.execute(f"DELETE FROM {qualified}")  # nosec B608
             insert_rows(con, target, table, frame)
-            names.append(model_qualified(target, name))
+            if qualified not in names:
+                names.append(qualified)
             on_table(name, frame)
             del frame  # not kept while the next table is built
         backend.analyze(con, names, committed=False)
@@ -494,8 +517,6 @@ MODEL_BUILD_STEPS = (
     "commit the model",
     "create views",
 )
-# The tables after which a step ends (the last two steps end with the commit and the views).
-_STEP_ENDS = frozenset({"fact_stage_stays", "fact_tasks", "fact_activities"})
 
 
 def build_and_store(
@@ -514,9 +535,7 @@ def build_and_store(
     counts: dict[str, int] = {}
 
     def written(name: str, frame: pd.DataFrame) -> None:
-        counts[name] = len(frame)
-        if name in _STEP_ENDS:
-            on_step()
+        counts[name] = counts.get(name, 0) + len(frame)
 
     def frames(con: Any) -> Iterator[tuple[str, pd.DataFrame]]:
         built = model_frames(
@@ -525,6 +544,7 @@ def build_and_store(
             rules,
             built_at=datetime.fromtimestamp(now(), UTC),
             timezone_override=timezone_override,
+            on_step=on_step,
         )
         for name, frame in built:
             if name == "model_info":
