@@ -65,6 +65,21 @@ MOVE_IDS: dict[str, tuple[str, re.Pattern[str]]] = {
     "pipeline_after": ("value_after", _PIPELINE),
 }
 NOTE_ID: tuple[str, tuple[str, re.Pattern[str]]] = ("note_id", ("value_after", _ID))
+# The raw columns each fact reads (besides the events'), so a caller may read no others.
+READS: dict[str, tuple[str, ...]] = {
+    "leads": (
+        "id", "name", "pipeline_id", "status_id", "responsible_user_id", "created_by", "price",
+        "loss_reason_id", "tags", "created_at", "closed_at", "is_deleted",
+        *TRACKING_COLUMNS.values(),
+    ),
+    "lead_tracking": ("lead_id", "code", "value"),
+    "lead_contacts": ("lead_id", "contact_id"),
+    "tasks": (
+        "id", "task_type_id", "responsible_user_id", "created_by", "entity_type", "entity_id",
+        "created_at", "updated_at", "complete_till", "is_completed",
+    ),
+    "call_notes": ("entity_type", "id", "duration"),
+}  # fmt: skip
 
 
 @dataclass
@@ -149,6 +164,12 @@ def _shared(values: pd.Series) -> pd.Series:
     equal values are one Python string: the model's text columns are Python objects, and a
     million rows of a separate string each take ~60 bytes a row more."""
     return _per_value(values, lambda value: value, None)
+
+
+def _rows(frame: pd.DataFrame, keep: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """``frame.loc[keep, columns]``, without copying millions of rows when every row is kept
+    (the store reads only the events a fact needs)."""
+    return frame[columns] if bool(keep.all()) else frame.loc[keep, columns]
 
 
 def _bool(series: pd.Series) -> pd.Series:
@@ -249,7 +270,7 @@ def status_events(events: pd.DataFrame) -> pd.DataFrame:
     read = [n for n in MOVE_IDS if n in events]
     texts = [] if len(read) == len(MOVE_IDS) else ["value_before", "value_after"]
     # Only the columns used are taken: a filter copies every column it keeps (millions of texts).
-    moves = events.loc[is_move, ["entity_id", "id", "created_at", "created_by", *read, *texts]]
+    moves = _rows(events, is_move, ["entity_id", "id", "created_at", "created_by", *read, *texts])
     moves = pd.DataFrame(
         {
             "lead_id": _int(moves["entity_id"]),
@@ -393,7 +414,8 @@ def tracking_values(lead_tracking: pd.DataFrame, lead_ids: pd.Series) -> pd.Data
         mine = code_of == k
         column[lead_of[mine]] = values[rows[mine]]
         wide[str(name)] = column[where]
-    return pd.DataFrame(wide, index=pd.RangeIndex(len(lead_ids)), dtype=object)
+    # copy=False: the columns stay the arrays built above, not one block copied from them.
+    return pd.DataFrame(wide, index=pd.RangeIndex(len(lead_ids)), dtype=object, copy=False)
 
 
 def first_responses(
@@ -526,10 +548,11 @@ def with_history(leads: pd.DataFrame, stays: pd.DataFrame, stages: pd.DataFrame)
 
 def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.DataFrame:
     note = NOTE_ID[0] if NOTE_ID[0] in raw.events else NOTE_ID[1][0]
-    events = raw.events.loc[
+    events = _rows(
+        raw.events,
         raw.events["type"].isin(list(ACTIVITY_TYPES)),
         ["id", "type", "created_by", "created_at", "entity_type", "entity_id", note],
-    ]
+    )
     acts = pd.DataFrame(
         {
             "event_id": events["id"].astype(str),
@@ -605,10 +628,11 @@ def build_tasks(
         dtype=object,
     )
     tasks["lead_id"] = tasks["entity_id"].where(tasks["entity_type"] == "leads")
-    done = raw.events.loc[
+    done = _rows(
+        raw.events,
         (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task"),
         ["entity_id", "created_at"],
-    ]
+    )
     latest = (
         pd.DataFrame({"task_id": _int(done["entity_id"]), "at": _utc(done["created_at"])})
         .groupby("task_id")["at"]

@@ -36,6 +36,7 @@ from kommo_analytics.model.build import (
     MODEL_EVENT_TYPES,
     MOVE_IDS,
     NOTE_ID,
+    READS,
     RESPONSE_TYPES,
     RawFrames,
     build_activities,
@@ -170,8 +171,10 @@ class _Raw:
         where: str = "",
         computed: Mapping[str, str] | None = None,
     ) -> pd.DataFrame:
-        """``columns`` (default: every model column) and ``computed`` (name → SQL expression)."""
-        names = list(columns if columns is not None else _columns(table))
+        """``columns`` (default: every model column; only the table's declared ones) and
+        ``computed`` (name → SQL expression)."""
+        declared = _columns(table)
+        names = [c for c in columns if c in declared] if columns is not None else declared
         extra = dict(computed or {})
         if table not in self.present:
             return _empty([*names, *extra])
@@ -258,9 +261,9 @@ def model_frames(
     leads = lead_rows(
         _frames(
             loss_reasons=dictionaries["loss_reasons"],
-            leads=raw.table("leads"),
-            lead_contacts=raw.table("lead_contacts"),
-            lead_tracking=raw.table("lead_tracking"),
+            leads=raw.table("leads", READS["leads"]),
+            lead_contacts=raw.table("lead_contacts", READS["lead_contacts"]),
+            lead_tracking=raw.table("lead_tracking", READS["lead_tracking"]),
             events=pd.concat(
                 [raw.events(RESPONSE_TYPES, contacts, {}), raw.undated_creations(contacts)],
                 ignore_index=True,
@@ -299,7 +302,8 @@ def model_frames(
         "fact_tasks",
         build_tasks(
             _frames(
-                tasks=raw.table("tasks"), events=raw.events(["task_completed"], completions, {})
+                tasks=raw.table("tasks", READS["tasks"]),
+                events=raw.events(["task_completed"], completions, {}),
             ),
             gone,
             task_types,
@@ -313,7 +317,7 @@ def model_frames(
         build_activities(
             _frames(
                 events=raw.events(ACTIVITY_TYPES, activity, dict([NOTE_ID])),
-                call_notes=raw.table("call_notes"),
+                call_notes=raw.table("call_notes", READS["call_notes"]),
             ),
             gone,
             timezone,
