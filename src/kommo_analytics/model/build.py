@@ -579,7 +579,10 @@ def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.D
             "call_seconds": pd.to_numeric(raw.call_notes["duration"], errors="coerce"),
         }
     ).drop_duplicates(["entity_type", "note_id"])
-    acts = acts.merge(notes, on=["entity_type", "note_id"], how="left")
+    # Merged on the keys alone (the notes' keys are unique: one row per activity, in order), so
+    # the merge does not copy every column of millions of activities.
+    keys = ["entity_type", "note_id"]
+    acts["call_seconds"] = acts[keys].merge(notes, on=keys, how="left")["call_seconds"].to_numpy()
     acts.loc[acts["medium"] != "call", "call_seconds"] = np.nan
     deleted = set(leads.loc[leads["is_deleted"].astype(bool), "lead_id"].tolist())
     acts["lead_deleted"] = acts["lead_id"].isin(deleted)
