@@ -167,6 +167,24 @@ def test_a_rebuild_builds_the_model_a_part_at_a_time_as_build_model_does_it_whol
         )
 
 
+def test_a_warehouse_without_raw_tables_builds_the_same_empty_model_a_part_at_a_time(
+    tmp_path: Path,
+) -> None:
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "young.duckdb")).close()
+    t = parse_database_url(f"duckdb:///{tmp_path / 'young.duckdb'}")
+    rules = ChannelRules.load(None)
+    with reader.connect(t) as con:
+        whole = build_model(model_store.read_raw(con, t), rules, built_at=AS_OF)
+        parts = list(model_store.model_frames(con, t, rules, built_at=AS_OF))
+    # One (empty) part of each fact table, so that every table is created.
+    assert [name for name, _ in parts] == list(whole)
+    for name, frame in parts:
+        pd.testing.assert_frame_equal(frame, whole[name], obj=name)
+    assert len(whole["fact_leads"]) == 0 and len(whole["dim_channels"]) > 0
+
+
 def test_filtered_metrics_are_equal_on_all_three_backends(
     synced: dict[str, tuple[str, Path]],
 ) -> None:
