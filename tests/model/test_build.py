@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from kommo_analytics.model.build import _ID, _PIPELINE, _extract, _per_value, build_model
+from kommo_analytics.model.build import (
+    _ID,
+    _PIPELINE,
+    _extract,
+    _per_value,
+    build_model,
+    tracking_values,
+)
 from kommo_analytics.model.channels import ChannelRules, parse_rules
 from kommo_analytics.model.schema import DERIVED, MODEL_TABLES
 from tests.metrics.builders import (
@@ -258,6 +265,32 @@ def test_every_tracking_code_of_a_lead_reaches_the_channel_rules() -> None:
     assert channels.to_dict() == {1: "rest", 2: "rest", 3: "blog", 4: "rest", 5: "rest"}
     info = dict(zip(built["model_info"]["item"], built["model_info"]["value"], strict=True))
     assert info["tracking_fields_used"] == "source_domain"
+
+
+def test_tracking_values_keep_each_leads_first_value_of_each_code() -> None:
+    rows = pd.DataFrame(
+        {
+            "lead_id": pd.array([7, 7, 7, 9, 9, None, 8, 12], dtype="Int64"),
+            "code": pd.Series(
+                ["UTM_SOURCE", "utm_source ", "GCLID", "GCLID", "Roistat", "GCLID", "FROM", "X"],
+                dtype="str",
+            ),
+            "value": pd.Series(["ads", "later", "g-7", " g-9 ", "  ", "orphan", None, "y"]),
+        }
+    )
+    # Lead 12 is not asked for; lead 5 has no tracking row.
+    got = tracking_values(rows, pd.Series([9, 5, 7, 8], dtype="Int64"))
+    # Lead 7's second UTM_SOURCE (the same code once lower-cased and trimmed) is not its first;
+    # blanks and missing values are no value; a row without a lead belongs to nobody.
+    assert list(got.columns) == ["gclid", "utm_source", "x"]
+    assert got.to_dict("list") == {
+        "gclid": ["g-9", None, "g-7", None],
+        "utm_source": [None, None, "ads", None],
+        "x": [None, None, None, None],
+    }
+    assert list(got.index) == [0, 1, 2, 3]
+    none = tracking_values(rows.iloc[:0], pd.Series([1, 2], dtype="Int64"))
+    assert none.shape == (2, 0)
 
 
 # -- first response ---------------------------------------------------------------------------------

@@ -235,3 +235,31 @@ def test_a_wrong_user_and_a_dead_port_are_told_apart(postgres_url: str, mariadb_
         dead = urlunsplit((parts.scheme, f"{parts.hostname}:1", parts.path, "", ""))
         with pytest.raises(WarehouseError, match=r"nothing answers at 127\.0\.0\.1:1"):
             reader.query(parse_database_url(dead), "SELECT 1")
+
+
+def test_duckdb_reads_the_events_json_ids_as_the_model_does(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from kommo_analytics.model.build import _ID, _PIPELINE, _extract
+    from tests.model.test_build import EVENT_VALUES
+
+    backend = backend_for(parse_database_url(f"duckdb:///{tmp_path / 'w.duckdb'}"))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE e (n INTEGER, v VARCHAR)")
+    con.executemany("INSERT INTO e VALUES (?, ?)", list(enumerate(EVENT_VALUES)))
+    for pattern in (_ID, _PIPELINE):
+        sql = backend.regexp_int_sql("v", pattern.pattern)
+        assert sql is not None
+        got = [r[0] for r in con.execute(f"SELECT {sql} FROM e ORDER BY n").fetchall()]
+        # The model's own reading: Arrow's regular expressions, Python's where Arrow cannot.
+        expected = _extract(pd.Series(EVENT_VALUES, dtype="str"), pattern)
+        assert got == [None if pd.isna(v) else int(v) for v in expected]
+    # A number too large for an id fails loudly instead of becoming NULL.
+    sql = backend.regexp_int_sql("'{\"id\": 99999999999999999999}'", _ID.pattern)
+    with pytest.raises(duckdb.Error):
+        con.execute(f"SELECT {sql}").fetchall()
+
+
+def test_the_servers_leave_the_events_json_to_the_model() -> None:
+    for url in ("mysql://u@h/db", "postgresql://u@h/db"):
+        assert backend_for(parse_database_url(url)).regexp_int_sql("v", "(\\d+)") is None

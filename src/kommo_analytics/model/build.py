@@ -1,8 +1,11 @@
 """Deriving the analytics model from the raw tables: pure functions on DataFrames.
 
-Nothing here reads a database or a clock; ``model_store.py`` reads the raw tables into a
-:class:`RawFrames`, calls :func:`build_model` and writes what it returns. Each rule below is the
-contract's (``docs/metrics.md`` explains them for people):
+Nothing here reads a database or a clock. :func:`build_model` builds every table from one
+:class:`RawFrames`; ``model/store.py`` composes the same steps — :func:`build_dimensions`,
+:func:`lead_rows`, :func:`status_events`, :func:`build_stays`, :func:`with_history`,
+:func:`build_tasks`, :func:`build_activities` — one fact table at a time, each from only the raw
+rows and columns it needs, so a million leads' raw and model frames are never all in memory at
+once. Each rule below is the contract's (``docs/metrics.md`` explains them for people):
 
 - a lead's **stage history** comes from its ``lead_status_changed`` events in time order: it
   entered its first stage (the first event's ``value_before``, else its current stage) when it was
@@ -52,6 +55,31 @@ TASK_KINDS = {1: "follow_up", 2: "meeting"}
 
 _ID = re.compile(r'"id"\s*:\s*(\d+)')
 _PIPELINE = re.compile(r'"pipeline_id"\s*:\s*(\d+)')
+# The ids the model takes from the events' JSON texts: (column, text, pattern). ``events`` may
+# carry these columns already — the store reads them in SQL where the database can, so that the
+# texts themselves never reach Python — instead of the texts.
+MOVE_IDS: dict[str, tuple[str, re.Pattern[str]]] = {
+    "status_before": ("value_before", _ID),
+    "pipeline_before": ("value_before", _PIPELINE),
+    "status_after": ("value_after", _ID),
+    "pipeline_after": ("value_after", _PIPELINE),
+}
+NOTE_ID: tuple[str, tuple[str, re.Pattern[str]]] = ("note_id", ("value_after", _ID))
+# The raw columns each fact reads (besides the events'), so a caller may read no others.
+READS: dict[str, tuple[str, ...]] = {
+    "leads": (
+        "id", "name", "pipeline_id", "status_id", "responsible_user_id", "created_by", "price",
+        "loss_reason_id", "tags", "created_at", "closed_at", "is_deleted",
+        *TRACKING_COLUMNS.values(),
+    ),
+    "lead_tracking": ("lead_id", "code", "value"),
+    "lead_contacts": ("lead_id", "contact_id"),
+    "tasks": (
+        "id", "task_type_id", "responsible_user_id", "created_by", "entity_type", "entity_id",
+        "created_at", "updated_at", "complete_till", "is_completed",
+    ),
+    "call_notes": ("entity_type", "id", "duration"),
+}  # fmt: skip
 
 
 @dataclass
@@ -78,6 +106,13 @@ class RawFrames:
         )
     )
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _ids(events: pd.DataFrame, name: str, source: tuple[str, re.Pattern[str]]) -> pd.Series:
+    """An id from the events' JSON: the column read in SQL if ``events`` has it, else extracted
+    from the text here."""
+    column, pattern = source
+    return events[name] if name in events else _extract(events[column], pattern)
 
 
 def _utc(series: pd.Series) -> pd.Series:
@@ -124,6 +159,19 @@ def _per_value(values: pd.Series, func: Callable[[Any], Any], missing: Any) -> p
     return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 
+def _shared(values: pd.Series) -> pd.Series:
+    """Texts with few distinct values (a type, an outcome, a channel) as an object Series whose
+    equal values are one Python string: the model's text columns are Python objects, and a
+    million rows of a separate string each take ~60 bytes a row more."""
+    return _per_value(values, lambda value: value, None)
+
+
+def _rows(frame: pd.DataFrame, keep: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """``frame.loc[keep, columns]``, without copying millions of rows when every row is kept
+    (the store reads only the events a fact needs)."""
+    return frame[columns] if bool(keep.all()) else frame.loc[keep, columns]
+
+
 def _bool(series: pd.Series) -> pd.Series:
     return series.astype("boolean").fillna(False).astype(bool)
 
@@ -131,7 +179,8 @@ def _bool(series: pd.Series) -> pd.Series:
 def _outcome(status: pd.Series) -> pd.Series:
     won = status.eq(WON_STATUS_ID).fillna(False).to_numpy(dtype=bool)
     lost = status.eq(LOST_STATUS_ID).fillna(False).to_numpy(dtype=bool)
-    return pd.Series(np.select([won, lost], ["won", "lost"], "open"), index=status.index)
+    outcomes = np.array(["won", "lost", "open"], dtype=object)  # one string each (see _shared)
+    return pd.Series(outcomes[np.select([won, lost], [0, 1], 2)], index=status.index)
 
 
 def _extract(values: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
@@ -218,20 +267,17 @@ def status_events(events: pd.DataFrame) -> pd.DataFrame:
     """``lead_status_changed`` events with the stages before and after, in time order per lead
     (ties within a second broken by the event id, which Kommo issues in time order)."""
     is_move = (events["type"] == "lead_status_changed") & (events["entity_type"] == "lead")
+    read = [n for n in MOVE_IDS if n in events]
+    texts = [] if len(read) == len(MOVE_IDS) else ["value_before", "value_after"]
     # Only the columns used are taken: a filter copies every column it keeps (millions of texts).
-    moves = events.loc[
-        is_move, ["entity_id", "id", "created_at", "created_by", "value_before", "value_after"]
-    ]
+    moves = _rows(events, is_move, ["entity_id", "id", "created_at", "created_by", *read, *texts])
     moves = pd.DataFrame(
         {
             "lead_id": _int(moves["entity_id"]),
             "event_id": moves["id"].astype(str),
             "at": _utc(moves["created_at"]),
             "by": _int(moves["created_by"]),
-            "status_before": _extract(moves["value_before"], _ID),
-            "pipeline_before": _extract(moves["value_before"], _PIPELINE),
-            "status_after": _extract(moves["value_after"], _ID),
-            "pipeline_after": _extract(moves["value_after"], _PIPELINE),
+            **{name: _ids(moves, name, source) for name, source in MOVE_IDS.items()},
         }
     )
     return moves.sort_values(["lead_id", "at", "event_id"], kind="stable").reset_index(drop=True)
@@ -344,24 +390,32 @@ def _text(value: Any) -> str | None:
 
 
 def tracking_values(lead_tracking: pd.DataFrame, lead_ids: pd.Series) -> pd.DataFrame:
-    """Every tracking value of each lead: one column per lower-case code, one row per lead id
-    (in ``lead_ids``' order, positional index)."""
-    values = _per_value(lead_tracking["value"], _text, None)
-    long = pd.DataFrame(
-        {
-            "lead_id": _int(lead_tracking["lead_id"]),
-            # A key column: never missing.
-            "code": _per_value(lead_tracking["code"], lambda c: str(c).strip().lower(), None),
-            "value": values,
-        }
-    ).dropna(subset=["lead_id", "value"])
-    if long.empty:
+    """Every tracking value of each lead: one column per lower-case code (sorted), one row per
+    lead id (in ``lead_ids``' order, positional index); a lead's first value of a code counts.
+    Built from integer codes rather than by pivoting: a million leads' few million tracking rows
+    pivoted took ~0.5 GB of intermediate frames."""
+    values = _per_value(lead_tracking["value"], _text, None).to_numpy()
+    # A key column: never missing.
+    codes = _per_value(lead_tracking["code"], lambda c: str(c).strip().lower(), None)
+    ids = _int(lead_tracking["lead_id"])
+    rows = np.flatnonzero(ids.notna().to_numpy() & pd.notna(values) & codes.notna().to_numpy())
+    if not len(rows):
         return pd.DataFrame(index=pd.RangeIndex(len(lead_ids)))
-    wide = long.drop_duplicates(["lead_id", "code"]).pivot(
-        index="lead_id", columns="code", values="value"
-    )
-    wide.columns = [str(c) for c in wide.columns]
-    return wide.reindex(lead_ids.to_numpy()).reset_index(drop=True)
+    code_of, names = pd.factorize(codes.to_numpy()[rows], sort=True)
+    lead_of, tracked = pd.factorize(ids.to_numpy(dtype=np.int64, na_value=0)[rows])
+    # The first row of each (lead, code): the one kept.
+    first = ~pd.Series(lead_of.astype(np.int64) * len(names) + code_of).duplicated().to_numpy()
+    rows, code_of, lead_of = rows[first], code_of[first], lead_of[first]
+    # Each lead id's row among the tracked leads (-1: none), for every wanted lead.
+    where = pd.Index(tracked).get_indexer(pd.Index(lead_ids.to_numpy()))
+    wide = {}
+    for k, name in enumerate(names):
+        column = np.full(len(tracked) + 1, None, dtype=object)  # the last: leads not tracked
+        mine = code_of == k
+        column[lead_of[mine]] = values[rows[mine]]
+        wide[str(name)] = column[where]
+    # copy=False: the columns stay the arrays built above, not one block copied from them.
+    return pd.DataFrame(wide, index=pd.RangeIndex(len(lead_ids)), dtype=object, copy=False)
 
 
 def first_responses(
@@ -413,6 +467,15 @@ def build_leads(
     timezone: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``fact_leads`` and ``fact_stage_stays``."""
+    leads = lead_rows(raw, rules, timezone)
+    stays = build_stays(leads, status_events(raw.events), timezone)
+    return with_history(leads, stays, stages), stays
+
+
+def lead_rows(raw: RawFrames, rules: ChannelRules, timezone: str) -> pd.DataFrame:
+    """Each lead's own columns, everything but its stage history (:func:`with_history`). Reads
+    ``raw.leads``, ``lead_tracking``, ``lead_contacts``, ``loss_reasons`` and, of ``raw.events``,
+    the creation events and the outgoing contacts."""
     src = raw.leads
     leads = pd.DataFrame(
         {
@@ -444,7 +507,9 @@ def build_leads(
     # A lead that is open again has no closing date, whatever Kommo kept.
     leads.loc[leads["outcome"] == "open", "closed_at"] = pd.NaT
     reasons = raw.loss_reasons.set_index(_int(raw.loss_reasons["id"]))["name"]
-    leads["loss_reason"] = leads["loss_reason_id"].map(reasons).where(leads["outcome"] == "lost")
+    leads["loss_reason"] = _shared(
+        leads["loss_reason_id"].map(reasons).where(leads["outcome"] == "lost")
+    )
     leads["created_local"] = _local(leads["created_at"], timezone)
     leads["closed_local"] = _local(leads["closed_at"], timezone)
     leads["cycle_days"] = _hours(leads["closed_at"], leads["created_at"]) / 24.0
@@ -460,7 +525,7 @@ def build_leads(
     other = every.drop(columns=[c for c in every.columns if c in {*typed, "tags", "created_by"}])
     other.index = leads.index
     inputs = pd.concat([leads[[*typed, "created_by"]], other], axis=1).assign(tags=tag_lists)
-    leads["channel"] = rules.classify_frame(inputs)
+    leads["channel"] = _shared(rules.classify_frame(inputs))
     # A lead's tracking fields with a value; UTM_REFERRER also fills `referrer`, so the typed
     # columns alone can count one field twice and the larger of the two counts is taken.
     leads["tracking_fields"] = np.maximum(
@@ -469,32 +534,36 @@ def build_leads(
     response = first_responses(leads, raw.events, raw.lead_contacts)
     leads["first_response_at"] = _at(leads["lead_id"], response)
     leads["response_hours"] = _hours(leads["first_response_at"], leads["created_at"])
+    return leads
 
-    stays = build_stays(leads, status_events(raw.events), timezone)
+
+def with_history(leads: pd.DataFrame, stays: pd.DataFrame, stages: pd.DataFrame) -> pd.DataFrame:
+    """``fact_leads``: :func:`lead_rows` with the facts of each lead's stage stays."""
     facts = lead_history_facts(leads, stays, stages)
-    leads = leads.merge(facts, on="lead_id", how="left")
-    return _frame("fact_leads", leads), stays
+    return _frame("fact_leads", leads.merge(facts, on="lead_id", how="left"))
 
 
 # -- activities and tasks -----------------------------------------------------------------------
 
 
 def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    events = raw.events.loc[
+    note = NOTE_ID[0] if NOTE_ID[0] in raw.events else NOTE_ID[1][0]
+    events = _rows(
+        raw.events,
         raw.events["type"].isin(list(ACTIVITY_TYPES)),
-        ["id", "type", "created_by", "created_at", "entity_type", "entity_id", "value_after"],
-    ]
+        ["id", "type", "created_by", "created_at", "entity_type", "entity_id", note],
+    )
     acts = pd.DataFrame(
         {
             "event_id": events["id"].astype(str),
-            "type": events["type"],
+            "type": _shared(events["type"]),
             "medium": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][0], None),
             "direction": _per_value(events["type"], lambda t: ACTIVITY_TYPES[t][1], None),
             "created_by": _int(events["created_by"]),
             "created_at": _utc(events["created_at"]),
-            "entity_type": events["entity_type"],
+            "entity_type": _shared(events["entity_type"]),
             "entity_id": _int(events["entity_id"]),
-            "note_id": _extract(events["value_after"], _ID),
+            "note_id": _ids(events, *NOTE_ID),
         }
     )
     acts["created_local"] = _local(acts["created_at"], timezone)
@@ -510,7 +579,10 @@ def build_activities(raw: RawFrames, leads: pd.DataFrame, timezone: str) -> pd.D
             "call_seconds": pd.to_numeric(raw.call_notes["duration"], errors="coerce"),
         }
     ).drop_duplicates(["entity_type", "note_id"])
-    acts = acts.merge(notes, on=["entity_type", "note_id"], how="left")
+    # Merged on the keys alone (the notes' keys are unique: one row per activity, in order), so
+    # the merge does not copy every column of millions of activities.
+    keys = ["entity_type", "note_id"]
+    acts["call_seconds"] = acts[keys].merge(notes, on=keys, how="left")["call_seconds"].to_numpy()
     acts.loc[acts["medium"] != "call", "call_seconds"] = np.nan
     deleted = set(leads.loc[leads["is_deleted"].astype(bool), "lead_id"].tolist())
     acts["lead_deleted"] = acts["lead_id"].isin(deleted)
@@ -527,7 +599,7 @@ def build_tasks(
             "task_type_id": _int(src["task_type_id"]),
             "responsible_user_id": _int(src["responsible_user_id"]),
             "created_by": _int(src["created_by"]),
-            "entity_type": src["entity_type"],
+            "entity_type": _shared(src["entity_type"]),
             "entity_id": _int(src["entity_id"]),
             "created_at": _utc(src["created_at"]),
             "updated_at": _utc(src["updated_at"]),
@@ -559,10 +631,11 @@ def build_tasks(
         dtype=object,
     )
     tasks["lead_id"] = tasks["entity_id"].where(tasks["entity_type"] == "leads")
-    done = raw.events.loc[
+    done = _rows(
+        raw.events,
         (raw.events["type"] == "task_completed") & (raw.events["entity_type"] == "task"),
         ["entity_id", "created_at"],
-    ]
+    )
     latest = (
         pd.DataFrame({"task_id": _int(done["entity_id"]), "at": _utc(done["created_at"])})
         .groupby("task_id")["at"]
@@ -600,19 +673,20 @@ def account_facts(account: pd.DataFrame, timezone_override: str | None) -> dict[
     }
 
 
-def build_model(
+def model_timezone(account: pd.DataFrame, timezone_override: str | None) -> str:
+    """The zone the model's local times are in."""
+    return account_facts(account, timezone_override)["timezone"] or "UTC"
+
+
+def build_dimensions(
     raw: RawFrames,
     rules: ChannelRules,
     *,
     built_at: datetime,
     timezone_override: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every derived model table, by name."""
+    """``model_info`` and the ``dim_`` tables, by name (reads the dictionaries of ``raw`` only)."""
     info = account_facts(raw.account, timezone_override)
-    timezone = info["timezone"] or "UTC"
-    stages = build_stages(raw.statuses)
-    task_types = build_task_types(raw.task_types)
-    leads, stays = build_leads(raw, stages, rules, timezone)
     info.update(
         {
             "built_at": built_at.isoformat(),
@@ -629,14 +703,28 @@ def build_model(
         "dim_pipelines": _frame(
             "dim_pipelines", raw.pipelines.rename(columns={"id": "pipeline_id"})
         ),
-        "dim_stages": stages,
+        "dim_stages": build_stages(raw.statuses),
         "dim_loss_reasons": _frame(
             "dim_loss_reasons", raw.loss_reasons.rename(columns={"id": "loss_reason_id"})
         ),
         "dim_channels": build_channels(rules),
-        "dim_task_types": task_types,
-        "fact_leads": leads,
-        "fact_stage_stays": stays,
-        "fact_tasks": build_tasks(raw, leads, task_types, timezone),
-        "fact_activities": build_activities(raw, leads, timezone),
+        "dim_task_types": build_task_types(raw.task_types),
     }
+
+
+def build_model(
+    raw: RawFrames,
+    rules: ChannelRules,
+    *,
+    built_at: datetime,
+    timezone_override: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every derived model table, by name."""
+    tables = build_dimensions(raw, rules, built_at=built_at, timezone_override=timezone_override)
+    timezone = model_timezone(raw.account, timezone_override)
+    leads, stays = build_leads(raw, tables["dim_stages"], rules, timezone)
+    tables["fact_leads"] = leads
+    tables["fact_stage_stays"] = stays
+    tables["fact_tasks"] = build_tasks(raw, leads, tables["dim_task_types"], timezone)
+    tables["fact_activities"] = build_activities(raw, leads, timezone)
+    return tables

@@ -1,5 +1,11 @@
 """Reading the raw tables for the model, and writing the model so no reader sees half of it.
 
+A rebuild builds and writes one fact table at a time (:func:`model_frames`), each from only the
+raw rows and columns it needs, and lets go of its inputs and of the written table before the
+next: a million leads' raw tables and model are never in memory together. The ids in the events'
+JSON texts are read in SQL where the database reads them as the model does (DuckDB), so those
+texts never reach Python there.
+
 Every derived table is emptied and refilled inside **one transaction** (``DELETE`` + bulk insert;
 on PostgreSQL and MariaDB/InnoDB readers keep seeing the previous model until the commit, and are
 never blocked by it). Table definitions are created beforehand, outside that transaction, because
@@ -13,8 +19,11 @@ The input tables (imported costs and goals) and forecast snapshots are never emp
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,10 +33,22 @@ import pandas as pd
 from kommo_analytics.errors import QueryError, WarehouseError, first_line
 from kommo_analytics.model import compat, incremental
 from kommo_analytics.model.build import (
+    ACTIVITY_TYPES,
     CREATION_EVENT,
     MODEL_EVENT_TYPES,
+    MOVE_IDS,
+    NOTE_ID,
+    READS,
+    RESPONSE_TYPES,
     RawFrames,
-    build_model,
+    build_activities,
+    build_dimensions,
+    build_stays,
+    build_tasks,
+    lead_rows,
+    model_timezone,
+    status_events,
+    with_history,
 )
 from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.schema import (
@@ -127,6 +148,184 @@ def read_raw(con: Any, target: Target) -> RawFrames:
         call_notes=frames["call_notes"],
         lead_tracking=frames["lead_tracking"],
     )
+
+
+# -- reading and building one table at a time -------------------------------------------------------
+
+_DICTIONARIES = ("account", "users", "pipelines", "statuses", "loss_reasons", "task_types")
+
+
+class _Raw:
+    """Reads of the raw tables on one connection: whole tables' model columns, or some columns
+    of some rows (a table a young warehouse lacks reads as empty)."""
+
+    def __init__(self, con: Any, target: Target) -> None:
+        self.con = con
+        self.target = target
+        self.backend = backend_for(target)
+        self.present = self.backend.existing_tables(target.dataset, con)
+
+    def table(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        *,
+        where: str = "",
+        computed: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """``columns`` (default: every model column; only the table's declared ones) and
+        ``computed`` (name → SQL expression)."""
+        declared = _columns(table)
+        names = [c for c in columns if c in declared] if columns is not None else declared
+        extra = dict(computed or {})
+        if table not in self.present:
+            return _empty([*names, *extra])
+        select = [*names, *(f"{sql} AS {self.backend.quote(n)}" for n, sql in extra.items())]
+        # SQL text: declared columns, the model's expressions and conditions; no user value.
+        sql = f"SELECT {', '.join(select)} FROM {self.target.qualified(table)}"  # nosec B608
+        return _fetch(
+            self.con, self.target, sql + (f" WHERE {where}" if where else ""), [*names, *extra]
+        )
+
+    def events(
+        self,
+        types: Iterable[str],
+        columns: Sequence[str],
+        ids: Mapping[str, tuple[str, re.Pattern[str]]],
+    ) -> pd.DataFrame:
+        """Events of ``types`` with ``columns`` and the JSON ids ``ids`` (name → (text column,
+        pattern)): read in SQL where the database can, else the texts, for the model to read."""
+        exprs = {n: self.backend.regexp_int_sql(c, p.pattern) for n, (c, p) in ids.items()}
+        computed = {n: e for n, e in exprs.items() if e is not None}
+        texts = sorted({c for n, (c, _) in ids.items() if n not in computed})
+        kinds = ", ".join(f"'{t}'" for t in types)
+        return self.table(
+            "events", [*columns, *texts], where=f"type IN ({kinds})", computed=computed
+        )
+
+    def undated_creations(self, columns: Sequence[str]) -> pd.DataFrame:
+        """The creation events of leads without a creation time of their own (known from the
+        trash only), the one thing the model reads ``lead_added`` events for."""
+        if not {"leads", "events"} <= self.present:
+            return _empty(list(columns))
+        undated = (
+            # SQL text: table names the code qualifies; no user value.
+            f"SELECT id FROM {self.target.qualified('leads')} WHERE is_deleted AND created_at IS NULL"  # nosec B608
+        )
+        return self.table(
+            "events",
+            columns,
+            where=f"type = '{CREATION_EVENT}' AND entity_type = 'lead' AND entity_id IN ({undated})",
+        )
+
+
+def _frames(**frames: pd.DataFrame) -> RawFrames:
+    """A RawFrames holding ``frames``; every other table empty (a step reads only its own)."""
+    fields = (*_DICTIONARIES, "leads", "lead_contacts", "events", "tasks", "call_notes")
+    given: dict[str, Any] = {f: _empty(_columns(_RAW_TABLES[f])) for f in fields}
+    given.update(frames)
+    return RawFrames(**given)
+
+
+# Leads whose stage stays and history facts are built at a time: their intermediate frames grow
+# with the leads in a part, not with the account (a million leads in one part: ~1.5 GB more).
+LEADS_PER_PART = 100_000
+
+
+def model_frames(
+    con: Any,
+    target: Target,
+    rules: ChannelRules,
+    *,
+    built_at: datetime,
+    timezone_override: str | None = None,
+    leads_per_part: int = LEADS_PER_PART,
+    on_step: Callable[[], None] = lambda: None,
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """``build_model``'s tables built from the raw tables on ``con``, a table — or a part of
+    ``fact_leads`` and of ``fact_stage_stays``, ``leads_per_part`` leads' rows — at a time:
+    together, the rows ``build_model(read_raw(con, target), …)`` returns, without holding the raw
+    tables or the model whole. A caller drops each frame before asking for the next, and writes
+    the parts of a table one after the other. ``on_step`` is called once the leads and stays,
+    the tasks, then the activities have been handed over (``MODEL_BUILD_STEPS``' first three)."""
+    raw = _Raw(con, target)
+    dictionaries = {name: raw.table(name) for name in _DICTIONARIES}
+    tables = build_dimensions(
+        _frames(**dictionaries), rules, built_at=built_at, timezone_override=timezone_override
+    )
+    timezone = model_timezone(dictionaries["account"], timezone_override)
+    stages, task_types = tables["dim_stages"], tables["dim_task_types"]
+    yield from tables.items()
+    del tables
+
+    # The leads' own columns first; their inputs are let go of when lead_rows returns.
+    contacts = ("type", "entity_type", "entity_id", "created_at", "created_by")
+    leads = lead_rows(
+        _frames(
+            loss_reasons=dictionaries["loss_reasons"],
+            leads=raw.table("leads", READS["leads"]),
+            lead_contacts=raw.table("lead_contacts", READS["lead_contacts"]),
+            lead_tracking=raw.table("lead_tracking", READS["lead_tracking"]),
+            events=pd.concat(
+                [raw.events(RESPONSE_TYPES, contacts, {}), raw.undated_creations(contacts)],
+                ignore_index=True,
+            ),
+        ),
+        rules,
+        timezone,
+    )
+    moves = status_events(
+        raw.events(
+            ["lead_status_changed"],
+            ("type", "entity_type", "entity_id", "id", "created_at", "created_by"),
+            MOVE_IDS,
+        )
+    ).drop(columns="event_id")  # it only ordered the moves
+    # What the tasks and activities need of the leads: which are deleted.
+    deleted = []
+    # A lead's stays and history facts are its own: built a part of the leads at a time.
+    for start in range(0, max(len(leads), 1), leads_per_part):
+        part = leads.iloc[start : start + leads_per_part]
+        stays = build_stays(part, moves, timezone)
+        facts = with_history(part, stays, stages)
+        del part
+        deleted.append(facts.loc[facts["is_deleted"].astype(bool), ["lead_id", "is_deleted"]])
+        yield "fact_leads", facts
+        del facts
+        yield "fact_stage_stays", stays
+        del stays
+    del leads, moves
+    on_step()
+    gone = pd.concat(deleted, ignore_index=True)
+    del deleted
+
+    completions = ("type", "entity_type", "entity_id", "created_at")
+    yield (
+        "fact_tasks",
+        build_tasks(
+            _frames(
+                tasks=raw.table("tasks", READS["tasks"]),
+                events=raw.events(["task_completed"], completions, {}),
+            ),
+            gone,
+            task_types,
+            timezone,
+        ),
+    )
+    on_step()
+    activity = ("id", "type", "created_by", "created_at", "entity_type", "entity_id")
+    yield (
+        "fact_activities",
+        build_activities(
+            _frames(
+                events=raw.events(ACTIVITY_TYPES, activity, dict([NOTE_ID])),
+                call_notes=raw.table("call_notes", READS["call_notes"]),
+            ),
+            gone,
+            timezone,
+        ),
+    )
+    on_step()
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -270,25 +469,54 @@ def insert_rows(con: Any, target: Target, table: ModelTable, frame: pd.DataFrame
 
 def replace_tables(con: Any, target: Target, frames: Mapping[str, pd.DataFrame]) -> None:
     """Empty and refill the given tables in one transaction."""
+    _write(con, target, iter(frames.items()))
+
+
+def _write(
+    con: Any,
+    target: Target,
+    frames: Iterator[tuple[str, pd.DataFrame]],
+    on_table: Callable[[str, pd.DataFrame], None] = lambda name, frame: None,
+) -> None:
+    """Empty and refill each table ``frames`` yields, in one transaction (a table yielded again
+    gets the further rows appended); ``frames`` may read from ``con`` (inside it) between tables.
+    ``on_table`` sees each frame once it is written."""
     backend = backend_for(target)
-    names = [model_qualified(target, n) for n in frames]
+    names: list[str] = []
     # DuckDB drops and creates tables inside a transaction too, and commits a table dropped and
     # refilled in about a third of the time it takes for one whose every row was deleted (a
     # million-lead model: tens of seconds). The compatibility views that read the tables are
     # created again after the build. The servers keep DELETE: their readers share the tables.
     recreate = target.kind is Kind.DUCKDB
     with backend.transaction(con) as cur:
-        for name, frame in frames.items():
+        for name, frame in frames:
             table = MODEL_TABLES[name]
-            if recreate and table.derived:
+            qualified = model_qualified(target, name)
+            if qualified in names:
+                pass  # a further part of a table already emptied: appended
+            elif recreate and table.derived:
                 _drop(cur, target, table)
                 cur.execute(create_sql(target, table))
             else:
                 # SQL text: a model table's name from MODEL_TABLES; no user value.
-                cur.execute(f"DELETE FROM {model_qualified(target, name)}")  # nosec B608
+                cur.execute(f"DELETE FROM {qualified}")  # nosec B608
             insert_rows(con, target, table, frame)
+            if qualified not in names:
+                names.append(qualified)
+            on_table(name, frame)
+            del frame  # not kept while the next table is built
+            _return_freed_memory()
         backend.analyze(con, names, committed=False)
     backend.analyze(con, names, committed=True)
+
+
+def _return_freed_memory() -> None:
+    """Give the memory the last table's frames held back to the system. glibc keeps freed blocks
+    of the sizes a million-row column takes (under its 32 MB mmap threshold) in its heap, so
+    without this the next table's peak comes on top of the last one's (Linux only; elsewhere
+    nothing happens)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def prepare_writer(target: Target) -> None:
@@ -298,7 +526,13 @@ def prepare_writer(target: Target) -> None:
 
 
 # What a rebuild does, in order; `on_step` is called after each, so a caller can show progress.
-MODEL_BUILD_STEPS = ("read the raw tables", "build the model", "write the model", "create views")
+MODEL_BUILD_STEPS = (
+    "build and write the leads and stage stays",
+    "build and write the tasks",
+    "build and write the calls and messages",
+    "commit the model",
+    "create views",
+)
 
 
 def build_and_store(
@@ -314,25 +548,36 @@ def build_and_store(
     The caller holds the sync lock (and, on DuckDB, publishes afterwards).
     """
     prepare_writer(target)
+    counts: dict[str, int] = {}
+
+    def written(name: str, frame: pd.DataFrame) -> None:
+        counts[name] = counts.get(name, 0) + len(frame)
+
+    def frames(con: Any) -> Iterator[tuple[str, pd.DataFrame]]:
+        built = model_frames(
+            con,
+            target,
+            rules,
+            built_at=datetime.fromtimestamp(now(), UTC),
+            timezone_override=timezone_override,
+            on_step=on_step,
+        )
+        for name, frame in built:
+            if name == "model_info":
+                # What the model was built with, for a later sync to tell whether it is
+                # current; refilling model_info also clears the mark that the raw tables
+                # changed since.
+                frame = _with_items(frame, incremental.build_items(rules, timezone_override))
+            yield name, frame
+            del frame
+
     try:
         with reader.connect(target, write=True) as con:
-            raw = read_raw(con, target)
-            on_step()
-            frames = build_model(
-                raw,
-                rules,
-                built_at=datetime.fromtimestamp(now(), UTC),
-                timezone_override=timezone_override,
-            )
-            del raw  # the raw frames are as large as the model: not kept while it is written
-            # What the model was built with, for a later sync to tell whether it is current;
-            # refilling model_info also clears the mark that the raw tables changed since.
-            frames["model_info"] = _with_items(
-                frames["model_info"], incremental.build_items(rules, timezone_override)
-            )
-            on_step()
             ensure_tables(con, target, MODEL_TABLES.values())
-            replace_tables(con, target, frames)
+            # The tables are read while the model is written: one transaction, so readers of a
+            # server database keep seeing the previous model until the commit.
+            with backend_for(target).memory_bound(con, _database_megabytes(con, target)):
+                _write(con, target, frames(con), written)
             on_step()
             compat.create_views(con, target)
             on_step()
@@ -342,7 +587,20 @@ def build_and_store(
         raise
     except Exception as exc:
         raise _build_failed(target, first_line(exc)) from exc
-    return {name: len(frame) for name, frame in frames.items()}
+    return counts
+
+
+def _database_megabytes(con: Any, target: Target) -> int:
+    """What an embedded database may use of the rebuild's memory: what it cannot evict — the
+    model's primary-key indexes while they are built, 170 MB at a million leads — with room to
+    spare, and nothing more (measured in docs/benchmarks.md)."""
+    if "leads" not in backend_for(target).existing_tables(target.dataset, con):
+        return 512
+    cur = backend_for(target).cursor(con)
+    # SQL text: a raw table's name the code qualifies; no user value.
+    cur.execute(f"SELECT COUNT(*) FROM {target.qualified('leads')}")  # nosec B608
+    (leads,) = cur.fetchone()
+    return 512 + 256 * int(leads) // 1_000_000
 
 
 def _with_items(info: pd.DataFrame, items: Mapping[str, str]) -> pd.DataFrame:

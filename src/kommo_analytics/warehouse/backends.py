@@ -234,6 +234,19 @@ class Backend:
     def drop_table_sql(self, qualified: str) -> str:
         return f"DROP TABLE {qualified}"
 
+    @contextmanager
+    def memory_bound(self, con: Any, megabytes: int) -> Iterator[None]:
+        """While the block runs, the database's memory inside this process stays under
+        ``megabytes`` where it has a setting for it (an embedded database; a server's memory is
+        its own), set back afterwards."""
+        yield
+
+    def regexp_int_sql(self, column: str, pattern: str) -> str | None:
+        """SQL for the number ``pattern``'s one group matches first in the text ``column`` (no
+        match: NULL), read as the model's Arrow path reads it (RE2); None where the database's
+        regular expressions differ from that, and the caller extracts it in Python."""
+        return None
+
     def view_name(self, view: str) -> str:
         """A compatibility view's name, in the database's default schema."""
         return self.quote(view)
@@ -679,6 +692,27 @@ class DuckDBBackend(Backend):
             return frozenset(str(row[0]) for row in cur.fetchall())
         finally:
             cur.close()
+
+    @contextmanager
+    def memory_bound(self, con: Any, megabytes: int) -> Iterator[None]:
+        # DuckDB keeps every block it reads or writes cached until it reaches its limit, 80 % of
+        # the machine's memory by default: at a million leads, over a gigabyte of the rebuild's
+        # peak. Under a limit it evicts them, or spills to its temporary folder; only what it
+        # cannot evict (indexes being built) must fit.
+        raw = con.raw if isinstance(con, Connection) else con
+        (before,) = raw.execute("SELECT current_setting('memory_limit')").fetchone()
+        raw.execute(f"SET memory_limit = '{int(megabytes)}MB'")
+        try:
+            yield
+        finally:
+            with suppress(Exception):  # a closed or failed connection has no setting to restore
+                raw.execute(f"SET memory_limit = '{str(before).replace(chr(39), '')}'")
+
+    def regexp_int_sql(self, column: str, pattern: str) -> str | None:
+        # RE2, as Arrow's extract_regex. CAST, not TRY_CAST: a number too large for BIGINT fails
+        # the build instead of becoming NULL (only digits can match, so nothing else can fail).
+        literal = pattern.replace("'", "''")
+        return f"CAST(NULLIF(regexp_extract({column}, '{literal}', 1), '') AS BIGINT)"
 
     def insert_frame(self, con: Any, qualified: str, frame: Any) -> bool:
         con.register("_model_rows", frame)
