@@ -5,15 +5,16 @@ Measurements, each a row of the printed table:
 - **api-bound**: the emulator as its own process with Kommo's 7 requests/second limit and every
   response taking 300 ms ± 100 ms; the sync in a process of its own, as in production. The
   client must keep enough requests in flight that the limiter, not latency, sets the pace.
-  Printed: requests/s over the crawl (the streams, from the end of the dictionaries to the last
-  stream) and over the whole sync, 429s, 403s and empty 204s, and requests against the minimum
+  Printed: requests/s over the crawl (the streams' requests, from the first stream's start to the
+  last stream's end) and over the whole sync, 429s, 403s and empty 204s, and requests against the minimum
   (per stream, whole pages of the rows it needs, plus the dictionaries' fixed requests).
 - **api-bound, 2 accounts + CPU hog**: two such syncs of two accounts at once (two emulators, two
   sync processes, one IP) beside a process that keeps a core busy.
 - **load-bound**: the emulator in-process with no limit, so the figure is what the sync itself
   (crawl, rows, dlt loads) can do per backend.
 
-    .venv/bin/python benchmarks/sync_throughput.py --api-runs 3 --backends duckdb
+    .venv/bin/python benchmarks/sync_throughput.py --api-runs 3 --backends ''  # small, 3 + busy
+    .venv/bin/python benchmarks/sync_throughput.py --api-scale medium --skip-busy --backends ''
     .venv/bin/python benchmarks/sync_throughput.py --skip-api --scale medium --backends duckdb
 """
 
@@ -27,11 +28,13 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -104,16 +107,18 @@ def _free_port() -> int:
 
 
 class Timings(SilentReporter):
-    """A reporter noting when the crawl starts (dictionaries done) and ends (last stream)."""
+    """A reporter noting when the crawl starts (the first stream) and ends (the last stream)."""
 
     def __init__(self) -> None:
         self.crawl_started: float | None = None
         self.crawl_ended: float | None = None
 
-    def stream_finished(self, name: str) -> None:
-        if name == DICTIONARIES:
+    def stream_started(self, name: str) -> None:
+        if name not in (DICTIONARIES, MODEL) and self.crawl_started is None:
             self.crawl_started = time.perf_counter()
-        elif name != MODEL:
+
+    def stream_finished(self, name: str) -> None:
+        if name not in (DICTIONARIES, MODEL):
             self.crawl_ended = time.perf_counter()
 
 
@@ -196,15 +201,18 @@ def _limiter_use() -> str:
     return f"{share:.0%} of sends waited on the limiter"
 
 
-def api_bound(scale: str, work: Path, *, accounts: int = 1, hog: bool = False) -> list[list[str]]:
-    """Whole syncs against 7 req/s and 300 ms ± 100 ms per response, one row per account.
+def api_bound(
+    scale: str, work: Path, *, accounts: int = 1, hog: bool = False
+) -> list[tuple[list[str], dict[str, Any]]]:
+    """Whole syncs against 7 req/s and 300 ms ± 100 ms per response: per account, a row and the
+    figures a summary is made of.
 
     The emulator runs as its own process, as Kommo would: in the sync's process its event loop
     would share the GIL with the sync's loads, stall, and then read queued requests in a burst.
     """
     emulators = [_start_emulator(scale, seed) for seed in range(1, accounts + 1)]
     hogger = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if hog else None
-    rows: list[list[str]] = []
+    rows: list[tuple[list[str], dict[str, Any]]] = []
     try:
         syncs = []
         for n, (_, base, token) in enumerate(emulators):
@@ -224,21 +232,20 @@ def api_bound(scale: str, work: Path, *, accounts: int = 1, hog: bool = False) -
             figures = json.loads(out.strip().splitlines()[-1])
             stats = httpx.get(f"{base}/_emulator/stats").json()
             label = f"api-bound ({scale}{', 2 accounts + CPU hog' if hog else ''})"
-            rows.append(
-                [
-                    f"{label} #{n + 1}" if accounts > 1 else label,
-                    "duckdb",
-                    f"{figures['rows']:,}",
-                    f"{figures['requests']:,} / {figures['minimum']:,} min "
-                    f"= {figures['requests'] / figures['minimum']:.2f}×",
-                    f"{figures['seconds']:.1f}",
-                    f"crawl {figures['rate_crawl']:.2f}; sync {figures['rate_sync']:.2f}",
-                    f"429s {stats.get('429', 0)}; 403s {stats.get('403', 0)}; "
-                    f"204s {stats.get('204', 0)}; blocks {stats.get('blocks', 0)}; "
-                    f"{figures['limiter']}",
-                ]
-            )
-            print(json.dumps({"row": rows[-1], "by_stream": figures["by_stream"]}), flush=True)
+            row = [
+                f"{label} #{n + 1}" if accounts > 1 else label,
+                "duckdb",
+                f"{figures['rows']:,}",
+                f"{figures['requests']:,} / {figures['minimum']:,} min "
+                f"= {figures['requests'] / figures['minimum']:.2f}×",
+                f"{figures['seconds']:.1f}",
+                f"crawl {figures['rate_crawl']:.2f}; sync {figures['rate_sync']:.2f}",
+                f"429s {stats.get('429', 0)}; 403s {stats.get('403', 0)}; "
+                f"204s {stats.get('204', 0)}; blocks {stats.get('blocks', 0)}; "
+                f"{figures['limiter']}",
+            ]
+            rows.append((row, {**figures, "429": stats.get("429", 0), "403": stats.get("403", 0)}))
+            print(json.dumps({"row": row, "by_stream": figures["by_stream"]}), flush=True)
     finally:
         if hogger is not None:
             hogger.kill()
@@ -247,6 +254,26 @@ def api_bound(scale: str, work: Path, *, accounts: int = 1, hog: bool = False) -
             proc.terminate()
             proc.wait(10)
     return rows
+
+
+def summary(label: str, runs: list[dict[str, Any]]) -> list[str]:
+    """One row of median (min–max) over several api-bound runs."""
+
+    def spread(key: str, digits: int) -> str:
+        values = sorted(float(run[key]) for run in runs)
+        middle = statistics.median(values)
+        return f"{middle:.{digits}f} ({values[0]:.{digits}f}–{values[-1]:.{digits}f})"
+
+    return [
+        f"{label}, {len(runs)} runs: median (min–max)",
+        "duckdb",
+        "",
+        "",
+        spread("seconds", 1),
+        f"crawl {spread('rate_crawl', 2)}; sync {spread('rate_sync', 2)}",
+        f"429s {', '.join(str(int(run['429'])) for run in runs)}; "
+        f"403s {', '.join(str(int(run['403'])) for run in runs)}",
+    ]
 
 
 def load_bound(scale: str, backend: str, work: Path) -> list[str]:
@@ -292,6 +319,7 @@ def main() -> None:
     parser.add_argument("--backends", default="duckdb,mariadb,postgres")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--api-runs", type=int, default=1, help="api-bound runs of one account")
+    parser.add_argument("--api-scale", default="small", help="the account of the api-bound runs")
     parser.add_argument("--skip-busy", action="store_true", help="no 2-accounts + CPU hog run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kommo-bench-"))
@@ -301,11 +329,15 @@ def main() -> None:
         table.add_column(column, justify="left" if column in ("run", "warehouse") else "right")
     try:
         if not args.skip_api:
+            runs = []
             for _ in range(args.api_runs):
-                for row in api_bound("small", work):
+                for row, figures in api_bound(args.api_scale, work):
                     table.add_row(*row)
+                    runs.append(figures)
+            if len(runs) > 1:
+                table.add_row(*summary(f"api-bound ({args.api_scale})", runs))
             if not args.skip_busy:
-                for row in api_bound("small", work, accounts=2, hog=True):
+                for row, _ in api_bound(args.api_scale, work, accounts=2, hog=True):
                     table.add_row(*row)
         for backend in filter(None, (b.strip() for b in args.backends.split(","))):
             table.add_row(*load_bound(args.scale, backend, work))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kommo_analytics.kommo.ratelimit import RateLimiter, shared_limiter
+from kommo_analytics.kommo.ratelimit import RateLimiter, shared_limiter, yielding
 from tests.emulator.harness import FakeClock
 
 
@@ -181,3 +181,53 @@ async def test_a_late_departure_does_not_push_the_pace_back() -> None:
     clock.advance(step * 0.9)
     limiter.sent(first)  # it left 0.9 of a step after its grant
     assert limiter.delay() == pytest.approx(step * 0.1)
+
+
+@pytest.mark.anyio
+async def test_callers_are_served_in_turn_and_yielding_ones_last() -> None:
+    # 20 per second, evenly paced: one slot every 50 ms, so all callers below queue up.
+    limiter = RateLimiter(20, margin=0.0)
+    granted: list[str] = []
+
+    async def caller(name: str, *, yields: bool = False) -> None:
+        if yields:
+            with yielding():
+                await limiter.acquire()
+        else:
+            await limiter.acquire()
+        granted.append(name)
+
+    await limiter.acquire()  # takes the first slot: everyone after it waits
+    async with asyncio.TaskGroup() as group:
+        for name in ("ahead-1", "ahead-2"):
+            group.create_task(caller(name, yields=True))
+            await asyncio.sleep(0.001)  # arrival order
+        for name in ("chain-1", "chain-2"):
+            group.create_task(caller(name))
+            await asyncio.sleep(0.001)
+    # The crawls that go a page at a time first, in order of arrival; then the pages asked ahead.
+    assert granted == ["chain-1", "chain-2", "ahead-1", "ahead-2"]
+
+
+@pytest.mark.anyio
+async def test_a_caller_that_never_looks_again_loses_its_turn() -> None:
+    # A waiting caller whose event loop stopped running it must not hold the others back.
+    stuck = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if asyncio.current_task() is frozen:
+            await stuck.wait()  # never set: this caller sleeps forever
+        await asyncio.sleep(seconds)
+
+    limiter = RateLimiter(20, margin=0.0, sleep=sleep)
+    await limiter.acquire()
+    frozen = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.001)
+    started = time.monotonic()
+    await asyncio.wait_for(limiter.acquire(), timeout=2)
+    # It waited for the frozen caller's turn to go stale (0.25 s), not forever.
+    assert time.monotonic() - started < 1.0
+    frozen.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await frozen
+    assert limiter._queue == []  # a cancelled caller leaves the queue

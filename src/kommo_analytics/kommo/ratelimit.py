@@ -12,6 +12,10 @@ requests included. The limiter therefore keeps three rules at once:
   the client hands its slot back (:meth:`RateLimiter.sent`) right before the transport sends, and
   a slot granted but not yet sent counts as leaving *now* — a request held up in the process
   between the grant and the socket can never make the next ones look older than they are.
+- **Turns.** Callers are served in order of arrival, except that requests marked with
+  :func:`yielding` (the pages an events crawl asks for ahead, which could as well go later) let
+  every other caller go first: a crawl that can only go a page at a time then never waits behind
+  a queue of pages that could wait, and the requests asked for ahead fill the slots it leaves.
 - **AIMD on 429.** Each 429 (of a request sent after the last slow-down) halves the pacing rate;
   every success adds a small step back. So a limit that is lower than assumed (another
   integration on the same IP, a stricter account) is found and respected, instead of being hit
@@ -30,8 +34,30 @@ import math
 import threading
 import time
 from bisect import insort
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+
+# The turn class of the requests made in this context (and in the tasks it starts): 0 goes first.
+_YIELDING: ContextVar[int] = ContextVar("kommo_analytics_limiter_yielding", default=0)
+# How long a caller whose turn it is not looks again when a slot is free but not yet taken (the
+# caller whose turn it is has just to wake up).
+_RECHECK = 0.002
+# A caller this late to look again after its sleep (an event loop stuck in another thread, a
+# task that will never run again) loses its turn: it must not hold every other caller back.
+_STALE = 0.25
+
+
+@contextmanager
+def yielding() -> Iterator[None]:
+    """Requests made inside this block, or by tasks started inside it, let every other caller
+    of the limiter go first (among themselves, first come first served)."""
+    token = _YIELDING.set(1)
+    try:
+        yield
+    finally:
+        _YIELDING.reset(token)
 
 
 @dataclass
@@ -86,6 +112,9 @@ class RateLimiter:
         self._sends: list[float] = []  # departure times of the last `burst` sends, ascending
         self._held: dict[int, Ticket] = {}
         self._numbers = itertools.count(1)
+        self._arrivals = itertools.count(1)
+        self._queue: list[tuple[int, int]] = []  # (turn class, arrival) of waiting callers
+        self._due: dict[tuple[int, int], float] = {}  # when each waiting caller looks again
         self._next_slot = -math.inf  # the earliest time the pacing lets the next send go
         self._paused_until = -math.inf
         self._slowed_at = -math.inf  # when the rate was last cut
@@ -127,29 +156,52 @@ class RateLimiter:
         send is then timed at its real departure.
         """
         asked: float | None = None
-        while True:
+        turn = (_YIELDING.get(), next(self._arrivals))
+        with self._lock:
+            insort(self._queue, turn)
+        try:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    asked = now if asked is None else asked
+                    wait = self._delay_locked(now)
+                    if self._first_locked(now) != turn:
+                        # Someone else's turn: look again when it has taken the next slot.
+                        wait = max(wait, _RECHECK)
+                    elif wait <= 0:
+                        return self._grant_locked(now, asked, hand_back)
+                    self._due[turn] = now + wait
+                # Sleepers re-check on waking: a pause() or another caller may have taken the
+                # slot.
+                await self._sleep(wait)
+        finally:
             with self._lock:
-                now = self._clock()
-                asked = now if asked is None else asked
-                wait = self._delay_locked(now)
-                if wait <= 0:
-                    self.grants += 1
-                    if now > asked:
-                        self.waits += 1
-                        self.waited += now - asked
-                    # Paced from the grant, not from the departure: a request held up in the
-                    # process must not push every later slot back. (Letting a late caller's
-                    # successor catch up half an interval was tried: faster on a busy machine,
-                    # but it met a 429 per run — docs/benchmarks.md "Syncing".)
-                    self._next_slot = now + 1.0 / self.rate
-                    ticket = Ticket(next(self._numbers), now, hand_back)
-                    if hand_back:
-                        self._held[ticket.number] = ticket
-                    else:
-                        self._record_locked(now)
-                    return ticket
-            # Sleepers re-check on waking: a pause() or another caller may have taken the slot.
-            await self._sleep(wait)
+                self._queue.remove(turn)
+                self._due.pop(turn, None)
+
+    def _first_locked(self, now: float) -> tuple[int, int]:
+        """Whose turn it is: the first waiting caller not long overdue to look again."""
+        for turn in self._queue:
+            if self._due.get(turn, now) >= now - _STALE:
+                return turn
+        return self._queue[0]
+
+    def _grant_locked(self, now: float, asked: float, hand_back: bool) -> Ticket:
+        self.grants += 1
+        if now > asked:
+            self.waits += 1
+            self.waited += now - asked
+        # Paced from the grant, not from the departure: a request held up in the process must
+        # not push every later slot back. (Letting a late caller's successor catch up half an
+        # interval was tried: faster on a busy machine, but it met a 429 per run —
+        # docs/benchmarks.md "Syncing".)
+        self._next_slot = now + 1.0 / self.rate
+        ticket = Ticket(next(self._numbers), now, hand_back)
+        if hand_back:
+            self._held[ticket.number] = ticket
+        else:
+            self._record_locked(now)
+        return ticket
 
     def sent(self, ticket: Ticket) -> None:
         """The request of ``ticket`` leaves now: record its departure time."""

@@ -1,4 +1,4 @@
-"""The sync: dictionaries, then every stream at once, each committing as it goes.
+"""The sync: the dictionaries (T0), then every stream at once, each committing as it goes.
 
 Guarantees, and how they are kept:
 
@@ -6,8 +6,10 @@ Guarantees, and how they are kept:
   is harmless; a stream's watermark is written in a load of its own that starts only after the
   load of the rows it covers has committed. A sync killed at any moment resumes from the last
   committed watermark (minus the overlap) and reads the rest again.
-- **As fast as Kommo allows.** Streams run concurrently and events fetch several pages at once,
-  so the client's shared rate limiter, not latency, sets the pace.
+- **As fast as Kommo allows.** Streams run concurrently, events keep several pages outstanding
+  (``sync/paging.py``) and yield the limiter to the crawls that go a page at a time, and no
+  request waits for a database step it does not need: the client's shared rate limiter, not
+  latency, sets the pace.
 - **Readers never blocked.** DuckDB warehouses are published to readers after the run (and every
   few minutes of a long one); see ``warehouse/loader.py``.
 """
@@ -41,8 +43,10 @@ from kommo_analytics.kommo.entities import (
     USERS,
     Entity,
 )
+from kommo_analytics.kommo.ratelimit import yielding
 from kommo_analytics.model.store import MODEL_BUILD_STEPS
 from kommo_analytics.sync import nulls, records
+from kommo_analytics.sync.paging import PagePlan, read_pages
 from kommo_analytics.sync.records import Json
 from kommo_analytics.sync.streams import (
     CREATION_EVENT_TYPE,
@@ -127,6 +131,20 @@ class SyncResult:
 NOTHING_CHANGED = "nothing changed; the model is current"
 
 
+@dataclass(frozen=True)
+class _Dictionaries:
+    """The small lists as Kommo sent them, and what the streams need from them."""
+
+    account: Json
+    users: list[Json]
+    pipelines: list[Json]
+    reasons: list[Json]
+    fields: list[Json]
+    t0: int  # the server's time at the account's answer: every window's upper bound
+    history_start: int  # the account's creation
+    requests: int
+
+
 def _dt(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -173,6 +191,10 @@ class WindowPlanner:
 
     def _seconds(self, lo: int, hi: int) -> int:
         return max(0, hi - max(lo, self._history_start) + 1)
+
+    def seconds(self, index: int) -> int:
+        """How long window ``index`` is, leaving out what lies before the account existed."""
+        return self._seconds(*self.spans[index])
 
     def expected_rows(self, index: int) -> float | None:
         """How many rows window ``index`` should hold, by the density known when asked."""
@@ -289,9 +311,19 @@ class SyncEngine:
         return [s for s in STREAMS if chosen is None or s.name in chosen]
 
     async def run(self) -> SyncResult:
-        await asyncio.to_thread(self.warehouse.check)
-        await self._locked(self._mark_interrupted)
-        await self._log_run()
+        # The dictionaries need nothing from the warehouse: they are asked for while it is checked
+        # and the run logged (seconds on a fresh warehouse), and loaded while the streams crawl.
+        fetching = asyncio.create_task(self._fetch_dictionaries())
+        try:
+            await asyncio.to_thread(self.warehouse.check)
+            await self._locked(self._mark_interrupted)
+            await self._log_run()
+        except BaseException:
+            fetching.cancel()
+            await asyncio.wait([fetching])
+            if not fetching.cancelled():
+                fetching.exception()  # the warehouse's failure is the one to report
+            raise
         try:
             # A run killed between a load and the deletion pass left flags to derive.
             await self._locked(self._apply_deletions)
@@ -300,11 +332,13 @@ class SyncEngine:
                 self.result.mode = "full"
             # Before this run's rows are loaded: what the warehouse held is the comparison.
             self._stored_nulls = await asyncio.to_thread(self._null_baseline)
-            t0, history_start = await self._dictionaries()
+            dictionaries = await fetching
+            t0, history_start = dictionaries.t0, dictionaries.history_start
             self.result.server_time = t0
             try:
                 # A failing stream cancels the others (each finishes the load it is in first).
                 async with asyncio.TaskGroup() as group:
+                    group.create_task(self._store_dictionaries(dictionaries))
                     for stream in self.selected_streams():
                         group.create_task(self._stream(stream, marks, t0, history_start))
             except BaseExceptionGroup as failures:
@@ -432,8 +466,8 @@ class SyncEngine:
 
     # -- dictionaries: reloaded whole every run -----------------------------------------------
 
-    async def _dictionaries(self) -> tuple[int, int]:
-        """Load the small lists; return (T0, the account's creation time)."""
+    async def _fetch_dictionaries(self) -> _Dictionaries:
+        """Ask for the small lists; T0 is the server's time of the account's answer."""
         name = DICTIONARIES
         self.reporter.stream_started(name)
         requests_before = self.client.stats.requests
@@ -455,29 +489,40 @@ class SyncEngine:
             listed(LOSS_REASONS),
             listed(LEAD_CUSTOM_FIELDS),
         )
+        created = account.get("created_at")
+        history_start = created if isinstance(created, int) and created > 0 else t0 - 5 * 365 * DAY
+        return _Dictionaries(
+            account,
+            users,
+            pipelines,
+            reasons,
+            fields,
+            t0,
+            history_start,
+            self.client.stats.requests - requests_before,
+        )
+
+    async def _store_dictionaries(self, fetched: _Dictionaries) -> None:
+        name = DICTIONARIES
         batches: dict[str, list[Row]] = {}
         with _located("account", {}, None):
-            batches.update(records.account_rows(account))
+            batches.update(records.account_rows(fetched.account))
         if not batches["account"][0]["timezone"] and not self.account_timezone:
             # The model then counts days in UTC (model_build.account_facts): say so, and how to
             # change it, rather than shift every day silently.
             self.result.warnings.append({"kind": "no_timezone", "used": "UTC"})
         with _located("users", {}, None):
-            batches["users"] = [records.user_row(u) for u in users]
+            batches["users"] = [records.user_row(u) for u in fetched.users]
         with _located("pipelines", {}, None):
-            batches.update(records.pipeline_rows(pipelines))
+            batches.update(records.pipeline_rows(fetched.pipelines))
         with _located("loss reasons", {}, None):
-            batches["loss_reasons"] = [records.loss_reason_row(r) for r in reasons]
+            batches["loss_reasons"] = [records.loss_reason_row(r) for r in fetched.reasons]
         with _located("lead custom fields", {}, None):
-            batches["lead_custom_fields"] = [records.custom_field_row(f) for f in fields]
+            batches["lead_custom_fields"] = [records.custom_field_row(f) for f in fetched.fields]
         await self._locked(lambda: self.warehouse.load(batches))
         count = sum(len(v) for v in batches.values())
-        self._count(name, count, self.client.stats.requests - requests_before)
+        self._count(name, count, fetched.requests)
         self.reporter.stream_finished(name)
-        created = account.get("created_at")
-        if isinstance(created, int) and created > 0:
-            return t0, created
-        return t0, t0 - 5 * 365 * DAY
 
     # -- streams ------------------------------------------------------------------------------
 
@@ -739,7 +784,9 @@ class SyncEngine:
             nonlocal prefix
             lo, hi = spans[index]
             params = stream.span(lo, hi)
-            rows = await self._parallel_pages(stream, params, buffer, planner.expected_rows(index))
+            rows = await self._parallel_pages(
+                stream, params, buffer, planner.seconds(index), planner.expected_rows(index)
+            )
             self.reporter.stream_part_done(stream.name)
             finished.add(index)
             while prefix + 1 in finished:
@@ -763,38 +810,38 @@ class SyncEngine:
             return await self.client.get_page(stream.entity, params, page)
 
     async def _parallel_pages(
-        self, stream: Stream, params: dict[str, str], buffer: Rows, expected: float | None = None
+        self,
+        stream: Stream,
+        params: dict[str, str],
+        buffer: Rows,
+        seconds: int,
+        expected: float | None = None,
     ) -> int:
-        """All pages of one window, several requests at a time once there are more pages.
-
-        With ``expected`` rows, the pages surely full are asked for at once, a little fewer than
-        the estimate so that a batch rarely runs past the end (pages asked for past it are
-        wasted requests); without, page 1 alone first.
-        """
-        size = stream.entity.page_size or 1
-        in_flight = self.options.event_pages_in_flight
-        surely = 1 if expected is None else max(1, math.ceil(0.9 * expected / size))
+        """All pages of one closed window, several requests outstanding at a time
+        (``sync/paging.py``): the pages the estimate says are surely full, and each page a
+        ``next`` link points at, go out as soon as a slot is free."""
+        plan = PagePlan(stream.entity.page_size or 1, seconds, stream.cursor_value, expected)
         collected = 0
-        page, batch = 1, min(in_flight, surely)
-        while True:
-            results = await asyncio.gather(
-                *(self._event_page(stream, params, p) for p in range(page, page + batch))
+
+        def take(result: Page) -> None:
+            nonlocal collected
+            with _located(stream.name, params, result.page):
+                collected += _collect(stream, result.items, buffer)
+            self._count(stream.name, len(result.items), 1)
+
+        # Event pages can be read in any order and at any time, so they let the crawls that go
+        # a page at a time (keyset, task windows) have the limiter's slots first.
+        with yielding():
+            past_end = await read_pages(
+                lambda number: self._event_page(stream, params, number),
+                plan,
+                self.options.event_pages_in_flight,
+                take,
             )
-            ended = False
-            for result in results:
-                if ended:
-                    # Asked for in the same batch, past the end: counted, not read.
-                    self._count(stream.name, 0, 1)
-                    continue
-                with _located(stream.name, params, result.page):
-                    collected += _collect(stream, result.items, buffer)
-                self._count(stream.name, len(result.items), 1)
-                ended = not result.items or not result.has_next
-            if ended:
-                return collected
-            page += batch
-            left = surely - page + 1 if expected is not None else in_flight
-            batch = max(1, min(in_flight, left))
+        if past_end:
+            # Asked for at once with the pages before them, past the end: counted, not read.
+            self._count(stream.name, 0, past_end)
+        return collected
 
 
 def _first(failures: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -19,7 +19,8 @@ How each stream crawls, and why:
   that held one of those records may have shifted while it was being read, and is read again.
 - ``EVENTS``: events never change and Kommo serves them newest first with no ``order``; a window
   that ended before T0 can gain no rows, so plain pages through closed ``created_at`` windows,
-  oldest window first, lose nothing. Several pages are requested at once. Only the types
+  oldest window first, lose nothing. Several pages are requested at once, and they let the
+  crawls that go a page at a time have the limiter first (``sync/paging.py``). Only the types
   something reads are asked for (:data:`EVENT_TYPES`).
 
 The windows of both are sized from the density seen so far (``engine.WindowPlanner``), but always
