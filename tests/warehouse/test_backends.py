@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
+import pandas as pd
 import pytest
 
 from kommo_analytics.errors import (
@@ -20,7 +21,7 @@ from kommo_analytics.model.query import model_info
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
 from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.backends import backend_for
+from kommo_analytics.warehouse.backends import Backend, backend_for
 from kommo_analytics.warehouse.target import Kind, parse_database_url
 
 
@@ -235,3 +236,49 @@ def test_a_wrong_user_and_a_dead_port_are_told_apart(postgres_url: str, mariadb_
         dead = urlunsplit((parts.scheme, f"{parts.hostname}:1", parts.path, "", ""))
         with pytest.raises(WarehouseError, match=r"nothing answers at 127\.0\.0\.1:1"):
             reader.query(parse_database_url(dead), "SELECT 1")
+
+
+_AWKWARD = """SELECT * FROM (VALUES
+    (1::BIGINT, 1.5::DOUBLE, 'ação', TRUE, TIMESTAMP '2024-01-01 10:00:00.123456',
+     DATE '2024-01-02', 12.34::DECIMAL(18, 2), 5::INTEGER, 7::HUGEINT,
+     TIMESTAMPTZ '2024-01-01 10:00:00+00', NULL, 3::BIGINT, 2::SMALLINT, 1.5::FLOAT, FALSE,
+     '{"a": [1, null]}'),
+    (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 9007199254740993, NULL,
+     NULL, TRUE, NULL)
+) t(i, f, s, b, ts, d, money, i32, huge, tz, nothing, big, small, single, flag, json)"""
+
+
+@pytest.mark.parametrize(
+    ("sql", "by_rows"),
+    [
+        (_AWKWARD, False),
+        (f"SELECT * FROM ({_AWKWARD}) WHERE i IS NOT NULL", False),  # no NULL: ints stay int64
+        (f"SELECT * FROM ({_AWKWARD}) WHERE FALSE", False),  # no row: every column object
+        ("SELECT [1, 2] AS list, INTERVAL 1 DAY AS span, 1 AS x", True),  # types Arrow changes
+        ("SELECT 170141183460469231731687303715884105727::HUGEINT AS huge", True),  # > int64
+        ("SELECT sum(x) AS total, count(*) AS n, x FROM (SELECT 1 AS x) GROUP BY x", False),
+    ],
+)
+def test_duckdb_reads_columns_into_the_frame_rows_would_make(
+    sql: str, by_rows: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metrics and the forecast read results in ``from_records``' dtypes and values; the
+    Arrow read must give exactly those (same dtypes, same Python types, NULLs as before), and
+    fall back on rows only for the types it cannot."""
+    backend = backend_for(parse_database_url("duckdb:////nowhere/kommo.duckdb"))
+    con = duckdb.connect()
+    row_reads: list[str] = []
+    by_tuples = Backend.fetch_records
+    monkeypatch.setattr(
+        Backend, "fetch_records", lambda self, c, q: row_reads.append(q) or by_tuples(self, c, q)
+    )
+    rows = con.execute(sql)
+    columns = [d[0] for d in rows.description]
+    old = pd.DataFrame.from_records([tuple(r) for r in rows.fetchall()], columns=columns)
+    new = backend.fetch_records(con, sql)
+    pd.testing.assert_frame_equal(new, old, check_exact=True)
+    assert list(new.dtypes) == list(old.dtypes)
+    for (_, a), (_, b) in zip(new.iterrows(), old.iterrows(), strict=True):
+        assert [type(v) for v in a] == [type(v) for v in b]
+        assert [repr(v) for v in a] == [repr(v) for v in b]
+    assert bool(row_reads) is by_rows
