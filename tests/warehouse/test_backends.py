@@ -282,3 +282,44 @@ def test_duckdb_reads_columns_into_the_frame_rows_would_make(
         assert [type(v) for v in a] == [type(v) for v in b]
         assert [repr(v) for v in a] == [repr(v) for v in b]
     assert bool(row_reads) is by_rows
+
+
+def test_raw_frames_are_those_the_driver_rows_made(warehouse_url: str) -> None:
+    """``fetch_frame`` (the model's raw read) may read columns instead of rows, but its frame is
+    the one the driver's converted rows made: dtypes, NULLs, times, money and JSON texts."""
+    target = parse_database_url(warehouse_url)
+    backend = backend_for(target)
+    if target.kind is Kind.DUCKDB:
+        return  # its Arrow read has types of its own, which the model build reads
+    t = backend.types
+    table = target.qualified("awkward")
+    declared = (
+        f"id {t['bigint']}, n {t['bigint']}, x {t['double']}, money {t['money']}, "
+        f"name {t['text']}, flag {t['bool']}, at {t['timestamp']}, day {t['date']}, "
+        f"raw {t['text']}, none {t['text']}"
+    )
+    rows = [
+        (1, 9007199254740993, 0.1, "12.34", "ação ✓", True, "2024-01-01 10:00:00.123456",
+         "2024-01-02", '{"a": [1, null], "b": "ç"}', None),
+        (2, None, None, None, None, None, None, None, None, None),
+        (3, -5, 1e-320, "-0.01", "", False, "1970-01-01 00:00:00", "1999-12-31", "[]", None),
+        (4, 7, 1.7976931348623157e308, "0", "x", True, "2024-02-29 23:59:59.999999",
+         "2024-02-29", "null", None),
+    ]  # fmt: skip
+    with reader.connect(target) as con:
+        cur = con.cursor()
+        if target.kind is Kind.POSTGRES:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {target.dataset}")
+        cur.execute(f"CREATE TABLE {table} ({declared})")
+        marks = ", ".join([backend.placeholder] * len(rows[0]))
+        cur.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        con.commit()
+        columns = ["id", "n", "x", "money", "name", "flag", "at", "day", "raw", "none"]
+        for where in ("", " WHERE id = 2", " WHERE id <> 2", " WHERE id > 9"):
+            sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY id"
+            old = Backend.fetch_frame(backend, con, sql, columns)
+            new = backend.fetch_frame(con, sql, columns)
+            pd.testing.assert_frame_equal(new, old, check_exact=True)
+            assert list(new.dtypes) == list(old.dtypes)
+            for column in columns:
+                assert [repr(v) for v in new[column]] == [repr(v) for v in old[column]]

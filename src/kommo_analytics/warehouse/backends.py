@@ -1166,6 +1166,25 @@ class MySQLBackend(Backend):
     def alter_type_sql(self, qualified: str, column: str, type_: str) -> str:
         return f"ALTER TABLE {qualified} MODIFY {self.quote(column)} {type_}"
 
+    def fetch_frame(self, con: Any, sql: str, columns: Sequence[str]) -> Any:
+        # pymysql converts every value in Python as it reads the row (a datetime by a regular
+        # expression): most of a raw read. Read the server's text instead and convert whole
+        # columns; the frame is the one the converted rows made (tests/warehouse checks it).
+        raw = con.raw if isinstance(con, Connection) else con
+        decoders = raw.decoders
+        raw.decoders = {}
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute(sql)
+            except Exception as exc:
+                raise self.explain(exc, sql, con) from exc
+            rows = cur.fetchall()
+            kinds = [int(d[1]) for d in cur.description]
+        finally:
+            raw.decoders = decoders
+        return _mysql_frame(rows, list(columns), kinds, decoders)
+
     def analyze(self, con: Any, qualified: Iterable[str], *, committed: bool) -> None:
         if committed:  # MySQL commits implicitly on ANALYZE TABLE: only after ours
             cur = self.cursor(con)
@@ -1195,6 +1214,65 @@ class MySQLBackend(Backend):
         if code in _MYSQL_READ_ONLY:
             return self.read_only(exc)
         return None
+
+
+def _mysql_frame(
+    rows: Sequence[tuple[Any, ...]],
+    columns: list[str],
+    kinds: list[int],
+    decoders: Mapping[int, Any],
+) -> Any:
+    """The frame ``from_records`` makes of pymysql's converted rows, from the rows as text:
+    integers, floats, DATETIME/TIMESTAMP and text converted a column at a time; any other type
+    (DECIMAL, DATE, bytes …) value by value by pymysql's own converter."""
+    import numpy as np
+    import pandas as pd
+    from pymysql.constants import FIELD_TYPE as F
+
+    if not rows:
+        return pd.DataFrame.from_records([], columns=columns)
+    integers = {F.TINY, F.SHORT, F.LONG, F.LONGLONG, F.INT24, F.YEAR}
+    floats = {F.FLOAT, F.DOUBLE}
+    times = {F.DATETIME, F.TIMESTAMP}
+    texts = {F.VARCHAR, F.VAR_STRING, F.STRING, F.BLOB, F.TINY_BLOB, F.MEDIUM_BLOB, F.LONG_BLOB}
+    out: dict[str, Any] = {}
+    others: list[int] = []
+    for i, values in enumerate(zip(*rows, strict=True)):
+        kind = kinds[i]
+        name = f"c{i}"
+        missing = values.count(None)
+        if missing == len(values):
+            out[name] = np.array(values, dtype=object)
+        elif kind in integers and not missing:
+            try:
+                out[name] = np.array(values, dtype=np.int64)
+            except (OverflowError, ValueError):  # an unsigned BIGINT past int64: object
+                others.append(i)
+        elif kind in integers or kind in floats:
+            out[name] = np.array(["nan" if v is None else v for v in values], dtype=np.float64)
+        elif kind in times:
+            try:
+                parsed = pd.to_datetime(pd.Series(values), format="ISO8601")
+            except (ValueError, OverflowError):  # a zero date: pymysql leaves it text
+                others.append(i)
+                continue
+            out[name] = parsed.astype("datetime64[us]").to_numpy()
+        elif kind in texts and all(isinstance(v, str) or v is None for v in values):
+            out[name] = pd.array(values, dtype="str")
+        else:
+            others.append(i)
+    if others:
+        converted = []
+        for i in others:
+            convert = decoders.get(kinds[i])
+            column = [row[i] for row in rows]
+            converted.append([v if v is None or convert is None else convert(v) for v in column])
+        frame = pd.DataFrame.from_records(list(zip(*converted, strict=True)), columns=others)
+        for i in others:
+            out[f"c{i}"] = frame[i].to_numpy() if frame[i].dtype == object else frame[i].array
+    result = pd.DataFrame({f"c{i}": out[f"c{i}"] for i in range(len(columns))}, copy=False)
+    result.columns = columns
+    return result
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------------
