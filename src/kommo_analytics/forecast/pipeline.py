@@ -225,10 +225,17 @@ def _pipeline_rates(history: History) -> tuple[dict[int, float], float]:
     return by_int_key(closed.groupby("pipeline_id")["won"].mean()), company
 
 
-def stage_rates(history: History, now: pd.Timestamp, k: float = PRIOR_STRENGTH) -> pd.DataFrame:
+def stage_rates(
+    history: History,
+    now: pd.Timestamp,
+    k: float = PRIOR_STRENGTH,
+    eps: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per (pipeline_id, status_id): closed and won episodes, raw_rate (won / closed),
-    prior_rate (the pipeline's) and the shrunk probability for a deal just entering the stage."""
-    eps = episodes(history, now)
+    prior_rate (the pipeline's) and the shrunk probability for a deal just entering the stage.
+    ``eps``: the history's :func:`episodes` at ``now``, when already made."""
+    if eps is None:
+        eps = episodes(history, now)
     rates, company = _pipeline_rates(history)
     rows = []
     zero = np.zeros(1)
@@ -289,7 +296,7 @@ def open_pipeline(
 
     eps = episodes(history, now)
     rates, company_rate = _pipeline_rates(history)
-    table = stage_rates(history, now, k)
+    table = stage_rates(history, now, k, eps)
     stage_table = {
         (int(r["pipeline_id"]), int(r["status_id"])): float(r["probability"])
         for r in table.to_dict("records")
