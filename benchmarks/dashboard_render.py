@@ -198,6 +198,9 @@ def main() -> None:
                         help="render this page once, untimed, first: the process's one-time "
                         "imports are then paid, as in a dashboard already running when a sync "
                         "empties its caches")  # fmt: skip
+    parser.add_argument("--filter", action="append", default=[], metavar="NAME=IDS",
+                        help="a sidebar filter in every page's query string, e.g. pipeline=8852599 "
+                        "or user=8449112 (the forecast of a filtered scope is made live)")  # fmt: skip
     parser.add_argument("--store-forecast", action="store_true",
                         help="keep the company's forecast first, as a sync would")  # fmt: skip
     parser.add_argument("--build-model", nargs=2, help=argparse.SUPPRESS)  # the child's job
@@ -257,6 +260,7 @@ def main() -> None:
                 if args.profile is not None:
                     args.profile.mkdir(parents=True, exist_ok=True)
                     profile = args.profile / f"{name}-{period}.prof".replace(" ", "_")
+                params = {**params, **dict(f.split("=", 1) for f in args.filter)}
                 cold = _render(page, params, cold=True, profile=profile)
                 warm = [_render(page, params, cold=False) for _ in range(args.renders)]
                 table.add_row(

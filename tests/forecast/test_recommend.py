@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from kommo_analytics.forecast import History
-from kommo_analytics.forecast.recommend import largest_drop, pacing, recommendations
+from kommo_analytics.forecast.recommend import (
+    MIN_DROP_SAMPLE,
+    largest_drop,
+    pacing,
+    recommendations,
+)
 from kommo_analytics.forecast.result import (
     Forecast,
     GoalOutlook,
@@ -18,7 +24,7 @@ from kommo_analytics.forecast.result import (
     ScopeForecast,
     SeriesForecast,
 )
-from kommo_analytics.kommo.entities import LOST_STATUS_ID
+from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 from kommo_analytics.workdays import WorkCalendar
 
 TZ = "America/Sao_Paulo"
@@ -152,3 +158,76 @@ def test_no_goal_no_gap_and_no_forecast_nothing() -> None:
     assert pacing(result(()), NOW, BRAZIL) == ()
     empty = Forecast("insufficient_history", "short", NOW.to_pydatetime(), 0, 100)
     assert recommendations(empty, _history(), now=NOW, stage_order=ORDER) == ()
+
+
+def _largest_drop_per_deal(
+    history: History, stage_order: dict[tuple[int, int], int]
+) -> tuple[int, int, int, float, int] | None:
+    """The definition, deal by deal (the implementation before it was vectorised)."""
+    stays = history.stays
+    keys = zip(stays["pipeline_id"], stays["status_id"], strict=True)
+    orders = [stage_order.get((int(p), int(s))) for p, s in keys]
+    frame = stays.assign(order=pd.Series(orders, index=stays.index, dtype="float64"))
+    current = history.leads.set_index("lead_id")["status_id"]
+    best: tuple[int, int, int, float, int] | None = None
+    for pipeline_id, group in frame.groupby("pipeline_id"):
+        staged = group[group["order"].notna()]
+        if staged.empty:
+            continue
+        top = staged.groupby("lead_id")["order"].max()
+        won = set(group.loc[group["status_id"] == WON_STATUS_ID, "lead_id"])
+        by_order = {o: s for (p, s), o in stage_order.items() if p == pipeline_id}
+        for order in sorted(by_order)[:-1]:
+            entered = staged.loc[staged["order"] == order, "lead_id"].unique()
+            still = (current.reindex(entered) == by_order[order]).fillna(False).astype(bool)
+            left = [x for x, s in zip(entered, still, strict=True) if not s]
+            if len(left) < MIN_DROP_SAMPLE:
+                continue
+            drop = 1 - sum(1 for x in left if top[x] > order or x in won) / len(left)
+            nxt = by_order[min(o for o in by_order if o > order)]
+            if best is None or drop > best[3]:
+                best = (int(str(pipeline_id)), by_order[order], nxt, drop, len(left))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_largest_drop_is_the_per_deal_definition(seed: int) -> None:
+    """Random courses through two ordered pipelines and one without orders, with leads whose
+    stays outlive their lead row, open stages left blank, wins and returns to earlier stages."""
+    rng = np.random.default_rng(seed)
+    order = {(1, 10): 1, (1, 20): 2, (1, 30): 3, (1, 40): 4, (2, 50): 1, (2, 60): 2, (2, 70): 3}
+    stages = {1: [10, 20, 30, 40], 2: [50, 60, 70], 3: [80, 90]}
+    start = pd.Timestamp("2026-01-01", tz=TZ)
+    leads, stays = [], []
+    for lid in range(1, 400):
+        pipeline = int(rng.integers(1, 4))
+        path = list(rng.choice(stages[pipeline], size=int(rng.integers(1, 5))))
+        end = rng.choice([WON_STATUS_ID, LOST_STATUS_ID, 0])
+        if end:
+            path.append(int(end))
+        times = [start + pd.Timedelta(days=lid + d) for d in range(len(path) + 1)]
+        stays += [(lid, pipeline, int(s), times[i], times[i + 1]) for i, s in enumerate(path)]
+        status = path[-1] if rng.random() > 0.1 else None
+        if rng.random() > 0.05:
+            leads.append((lid, pipeline, status, times[0]))
+    lead_frame = pd.DataFrame(
+        {
+            "lead_id": [r[0] for r in leads],
+            "pipeline_id": [r[1] for r in leads],
+            "user_id": 7,
+            "created_at": pd.Series([r[3] for r in leads], dtype=f"datetime64[ns, {TZ}]"),
+            "closed_at": pd.Series(pd.NaT, index=range(len(leads)), dtype=f"datetime64[ns, {TZ}]"),
+            "status_id": pd.array([r[2] for r in leads], dtype="Int64"),
+            "price": 1.0,
+        }
+    )
+    stay_frame = pd.DataFrame(
+        stays, columns=["lead_id", "pipeline_id", "status_id", "entered_at", "left_at"]
+    )
+    history = History(lead_frame, stay_frame, TZ)
+    expected = _largest_drop_per_deal(history, order)
+    assert expected is not None
+    assert largest_drop(history, order) == expected
+    # With thresholds met nowhere, both say so.
+    assert largest_drop(history, {(3, 80): 1}) is None
+    assert _largest_drop_per_deal(history, {(3, 80): 1}) is None

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
+import pandas as pd
 import pytest
 
 from kommo_analytics.errors import (
@@ -20,7 +21,7 @@ from kommo_analytics.model.query import model_info
 from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
 from kommo_analytics.sync.lock import writer_lock
 from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.backends import backend_for
+from kommo_analytics.warehouse.backends import Backend, backend_for
 from kommo_analytics.warehouse.target import Kind, parse_database_url
 
 
@@ -263,3 +264,90 @@ def test_duckdb_reads_the_events_json_ids_as_the_model_does(tmp_path: Path) -> N
 def test_the_servers_leave_the_events_json_to_the_model() -> None:
     for url in ("mysql://u@h/db", "postgresql://u@h/db"):
         assert backend_for(parse_database_url(url)).regexp_int_sql("v", "(\\d+)") is None
+
+
+_AWKWARD = """SELECT * FROM (VALUES
+    (1::BIGINT, 1.5::DOUBLE, 'ação', TRUE, TIMESTAMP '2024-01-01 10:00:00.123456',
+     DATE '2024-01-02', 12.34::DECIMAL(18, 2), 5::INTEGER, 7::HUGEINT,
+     TIMESTAMPTZ '2024-01-01 10:00:00+00', NULL, 3::BIGINT, 2::SMALLINT, 1.5::FLOAT, FALSE,
+     '{"a": [1, null]}'),
+    (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 9007199254740993, NULL,
+     NULL, TRUE, NULL)
+) t(i, f, s, b, ts, d, money, i32, huge, tz, nothing, big, small, single, flag, json)"""
+
+
+@pytest.mark.parametrize(
+    ("sql", "by_rows"),
+    [
+        (_AWKWARD, False),
+        (f"SELECT * FROM ({_AWKWARD}) WHERE i IS NOT NULL", False),  # no NULL: ints stay int64
+        (f"SELECT * FROM ({_AWKWARD}) WHERE FALSE", False),  # no row: every column object
+        ("SELECT [1, 2] AS list, INTERVAL 1 DAY AS span, 1 AS x", True),  # types Arrow changes
+        ("SELECT 170141183460469231731687303715884105727::HUGEINT AS huge", True),  # > int64
+        ("SELECT sum(x) AS total, count(*) AS n, x FROM (SELECT 1 AS x) GROUP BY x", False),
+    ],
+)
+def test_duckdb_reads_columns_into_the_frame_rows_would_make(
+    sql: str, by_rows: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metrics and the forecast read results in ``from_records``' dtypes and values; the
+    Arrow read must give exactly those (same dtypes, same Python types, NULLs as before), and
+    fall back on rows only for the types it cannot."""
+    backend = backend_for(parse_database_url("duckdb:////nowhere/kommo.duckdb"))
+    con = duckdb.connect()
+    row_reads: list[str] = []
+    by_tuples = Backend.fetch_records
+    monkeypatch.setattr(
+        Backend, "fetch_records", lambda self, c, q: row_reads.append(q) or by_tuples(self, c, q)
+    )
+    rows = con.execute(sql)
+    columns = [d[0] for d in rows.description]
+    old = pd.DataFrame.from_records([tuple(r) for r in rows.fetchall()], columns=columns)
+    new = backend.fetch_records(con, sql)
+    pd.testing.assert_frame_equal(new, old, check_exact=True)
+    assert list(new.dtypes) == list(old.dtypes)
+    for (_, a), (_, b) in zip(new.iterrows(), old.iterrows(), strict=True):
+        assert [type(v) for v in a] == [type(v) for v in b]
+        assert [repr(v) for v in a] == [repr(v) for v in b]
+    assert bool(row_reads) is by_rows
+
+
+def test_raw_frames_are_those_the_driver_rows_made(warehouse_url: str) -> None:
+    """``fetch_frame`` (the model's raw read) may read columns instead of rows, but its frame is
+    the one the driver's converted rows made: dtypes, NULLs, times, money and JSON texts."""
+    target = parse_database_url(warehouse_url)
+    backend = backend_for(target)
+    if target.kind is Kind.DUCKDB:
+        return  # its Arrow read has types of its own, which the model build reads
+    t = backend.types
+    table = target.qualified("awkward")
+    declared = (
+        f"id {t['bigint']}, n {t['bigint']}, x {t['double']}, money {t['money']}, "
+        f"name {t['text']}, flag {t['bool']}, at {t['timestamp']}, day {t['date']}, "
+        f"raw {t['text']}, none {t['text']}"
+    )
+    rows = [
+        (1, 9007199254740993, 0.1, "12.34", "ação ✓", True, "2024-01-01 10:00:00.123456",
+         "2024-01-02", '{"a": [1, null], "b": "ç"}', None),
+        (2, None, None, None, None, None, None, None, None, None),
+        (3, -5, 1e-320, "-0.01", "", False, "1970-01-01 00:00:00", "1999-12-31", "[]", None),
+        (4, 7, 1.7976931348623157e308, "0", "x", True, "2024-02-29 23:59:59.999999",
+         "2024-02-29", "null", None),
+    ]  # fmt: skip
+    with reader.connect(target) as con:
+        cur = con.cursor()
+        if target.kind is Kind.POSTGRES:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {target.dataset}")
+        cur.execute(f"CREATE TABLE {table} ({declared})")
+        marks = ", ".join([backend.placeholder] * len(rows[0]))
+        cur.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        con.commit()
+        columns = ["id", "n", "x", "money", "name", "flag", "at", "day", "raw", "none"]
+        for where in ("", " WHERE id = 2", " WHERE id <> 2", " WHERE id > 9"):
+            sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY id"
+            old = Backend.fetch_frame(backend, con, sql, columns)
+            new = backend.fetch_frame(con, sql, columns)
+            pd.testing.assert_frame_equal(new, old, check_exact=True)
+            assert list(new.dtypes) == list(old.dtypes)
+            for column in columns:
+                assert [repr(v) for v in new[column]] == [repr(v) for v in old[column]]

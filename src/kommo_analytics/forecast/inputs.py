@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from kommo_analytics.errors import KommoAnalyticsError
@@ -90,6 +91,16 @@ def _check(
             )
 
 
+def _in_order(first: pd.Series, second: pd.Series) -> bool:
+    """Whether the rows are sorted by ``first``, then ``second`` (no missing ``second``)."""
+    if second.isna().any():
+        return False
+    a = np.asarray(first.values)
+    b = np.asarray(second.values)  # zoned times as UTC datetime64, not Timestamp objects
+    step = a[1:] - a[:-1]
+    return bool(((step > 0) | ((step == 0) & (b[1:] >= b[:-1]))).all())
+
+
 @dataclass(frozen=True)
 class History:
     """Leads and stage stays, validated and converted to the account's time zone."""
@@ -111,8 +122,14 @@ class History:
         leads["user_id"] = leads["user_id"].astype("Int64")
         # Sorted so that the simulation meets deals in one order whatever order the rows came in
         # (same inputs + seed → same numbers).
-        leads = leads.sort_values("lead_id", kind="stable").reset_index(drop=True)
-        stays = stays.sort_values(["lead_id", "entered_at"], kind="stable").reset_index(drop=True)
+        # A history cut from a sorted one (``as_of``) is sorted already: a stable sort would
+        # leave it as it is, at the cost of sorting millions of rows again.
+        if not leads["lead_id"].is_monotonic_increasing:
+            leads = leads.sort_values("lead_id", kind="stable")
+        if not _in_order(stays["lead_id"], stays["entered_at"]):
+            stays = stays.sort_values(["lead_id", "entered_at"], kind="stable")
+        leads = leads.reset_index(drop=True)
+        stays = stays.reset_index(drop=True)
         object.__setattr__(self, "leads", leads)
         object.__setattr__(self, "stays", stays)
 

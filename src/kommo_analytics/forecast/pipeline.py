@@ -76,19 +76,30 @@ class Curve:
     @classmethod
     def fit(cls, days: np.ndarray, won: np.ndarray, closed: np.ndarray) -> Curve:
         days = np.asarray(days, dtype=float)
-        ordered = np.sort(days)
-        times, inverse = np.unique(days[closed], return_inverse=True)
+        order = np.argsort(days, kind="stable")
+        return cls.fit_sorted(days[order], won[order], closed[order])
+
+    @classmethod
+    def fit_sorted(cls, days: np.ndarray, won: np.ndarray, closed: np.ndarray) -> Curve:
+        """:meth:`fit` of episodes already in ascending ``days``: no sort, so the many fits of
+        a large history's suffixes (``_Scope.still_there``) cost one pass each."""
+        ended = days[closed]
+        first = np.empty(len(ended), dtype=bool)
+        first[:1] = True
+        np.not_equal(ended[1:], ended[:-1], out=first[1:])
+        times = ended[first]
+        inverse = np.cumsum(first) - 1
         ends = np.bincount(inverse, minlength=len(times)).astype(float)
         wins = np.bincount(inverse, weights=won[closed].astype(float), minlength=len(times))
-        at_risk = len(ordered) - np.searchsorted(ordered, times, side="left")
+        at_risk = len(days) - np.searchsorted(days, times, side="left")
         survival = np.cumprod(1.0 - ends / at_risk)
         before = np.concatenate([[1.0], survival[:-1]])
         return cls(
             times,
             survival,
             np.cumsum(before * wins / at_risk),
-            np.sort(days[closed]),
-            np.sort(days[closed & won]),
+            ended,
+            days[closed & won],
         )
 
     def _at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,9 +196,13 @@ class _Scope:
     def __init__(self, frame: pd.DataFrame) -> None:
         order = np.argsort(frame["stay_days"].to_numpy(dtype=float), kind="stable")
         self.stay = frame["stay_days"].to_numpy(dtype=float)[order]
-        self.days = frame["days"].to_numpy(dtype=float)[order]
-        self.won = frame["won"].to_numpy(dtype=bool)[order]
-        self.closed = frame["closed"].to_numpy(dtype=bool)[order]
+        days = frame["days"].to_numpy(dtype=float)[order]
+        # The episodes again in ascending days, each with its place in stay order: a suffix in
+        # stay order is then a selection that keeps them sorted by days, for Curve.fit_sorted.
+        self.by_days = np.argsort(days, kind="stable")
+        self.days = days[self.by_days]
+        self.won = frame["won"].to_numpy(dtype=bool)[order][self.by_days]
+        self.closed = frame["closed"].to_numpy(dtype=bool)[order][self.by_days]
         self._curves: dict[int, Curve] = {}
 
     def still_there(self, day: int) -> Curve:
@@ -196,7 +211,10 @@ class _Scope:
         those had moved on and were nearer a win)."""
         if day not in self._curves:
             start = int(np.searchsorted(self.stay, day, side="left"))
-            self._curves[day] = Curve.fit(self.days[start:], self.won[start:], self.closed[start:])
+            still = self.by_days >= start
+            self._curves[day] = Curve.fit_sorted(
+                self.days[still], self.won[still], self.closed[still]
+            )
         return self._curves[day]
 
 
@@ -207,10 +225,17 @@ def _pipeline_rates(history: History) -> tuple[dict[int, float], float]:
     return by_int_key(closed.groupby("pipeline_id")["won"].mean()), company
 
 
-def stage_rates(history: History, now: pd.Timestamp, k: float = PRIOR_STRENGTH) -> pd.DataFrame:
+def stage_rates(
+    history: History,
+    now: pd.Timestamp,
+    k: float = PRIOR_STRENGTH,
+    eps: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per (pipeline_id, status_id): closed and won episodes, raw_rate (won / closed),
-    prior_rate (the pipeline's) and the shrunk probability for a deal just entering the stage."""
-    eps = episodes(history, now)
+    prior_rate (the pipeline's) and the shrunk probability for a deal just entering the stage.
+    ``eps``: the history's :func:`episodes` at ``now``, when already made."""
+    if eps is None:
+        eps = episodes(history, now)
     rates, company = _pipeline_rates(history)
     rows = []
     zero = np.zeros(1)
@@ -271,7 +296,7 @@ def open_pipeline(
 
     eps = episodes(history, now)
     rates, company_rate = _pipeline_rates(history)
-    table = stage_rates(history, now, k)
+    table = stage_rates(history, now, k, eps)
     stage_table = {
         (int(r["pipeline_id"]), int(r["status_id"])): float(r["probability"])
         for r in table.to_dict("records")

@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from kommo_analytics.forecast.calendar import in_days, month_start
@@ -106,34 +107,67 @@ def largest_drop(
     history: History, stage_order: Mapping[tuple[int, int], int]
 ) -> tuple[int, int, int, float, int] | None:
     """(pipeline, stage, next stage, share lost, deals that left the stage) of the stage that lets
-    the smallest share through, or None without a stage of enough sample."""
+    the smallest share through, or None without a stage of enough sample.
+
+    A deal left a stage when it entered it (in that pipeline) and is not in it now; it went
+    through when a later stay of the pipeline has a higher order, or it was won there. Ties go to
+    the lowest pipeline id, then the earliest stage. Counted over whole columns, never deal by
+    deal: the History of a million leads has millions of stays."""
     stays = history.stays
-    if stays.empty:
+    if stays.empty or not stage_order:
         return None
-    keys = list(zip(stays["pipeline_id"], stays["status_id"], strict=True))
-    orders = pd.Series([stage_order.get((int(p), int(s))) for p, s in keys], index=stays.index)
-    frame = stays.assign(order=orders, won=stays["status_id"] == WON_STATUS_ID)
+    # Each pipeline's stages by order (a shared order: the stage named last in ``stage_order``).
+    by_order: dict[int, dict[int, int]] = {}
+    for (p, s), o in stage_order.items():
+        by_order.setdefault(int(p), {})[int(o)] = int(s)
+    index = pd.MultiIndex.from_tuples(list(stage_order), names=["pipeline_id", "status_id"])
+    orders = pd.Series(list(stage_order.values()), index=index, dtype="float64")
+    keys = pd.MultiIndex.from_arrays([stays["pipeline_id"], stays["status_id"]])
+    order = orders.reindex(keys).to_numpy()
+    lead = stays["lead_id"].to_numpy(dtype="int64")
+    pipeline = stays["pipeline_id"].to_numpy(dtype="int64")
+    staged = ~np.isnan(order)
+    frame = pd.DataFrame(
+        {"pipeline_id": pipeline[staged], "lead_id": lead[staged], "order": order[staged]}
+    )
+    if frame.empty:
+        return None
+    top = frame.groupby(["pipeline_id", "lead_id"])["order"].max().rename("top")
+    winners = stays.loc[stays["status_id"] == WON_STATUS_ID, ["pipeline_id", "lead_id"]]
+    won = winners.drop_duplicates().assign(won=True).set_index(["pipeline_id", "lead_id"])["won"]
+    entered = frame.drop_duplicates()
+    entered = entered.join(top, on=["pipeline_id", "lead_id"])
+    entered = entered.join(won, on=["pipeline_id", "lead_id"])
+    stages = pd.DataFrame(
+        [(p, float(o), s) for p, stages in by_order.items() for o, s in stages.items()],
+        columns=["pipeline_id", "order", "stage"],
+    )
+    entered = entered.merge(stages, on=["pipeline_id", "order"], how="left")
     current = history.leads.set_index("lead_id")["status_id"]
+    still = (entered["lead_id"].map(current) == entered["stage"]).fillna(False).astype(bool)
+    left = entered[~still.to_numpy()]
+    through = (left["top"] > left["order"]) | left["won"].fillna(False).astype(bool)
+    counts = (
+        left.assign(through=through)
+        .groupby(["pipeline_id", "order"])
+        .agg(deals=("lead_id", "size"), through=("through", "sum"))
+    )
     best: tuple[int, int, int, float, int] | None = None
-    for pipeline_id, group in frame.groupby("pipeline_id"):
-        staged = group[group["order"].notna()]
-        if staged.empty:
+    # In (pipeline, order) order, as the groups come: a later tie does not replace the first.
+    for pipeline_id, at, deals, went in zip(
+        counts.index.get_level_values(0).astype("int64"),
+        counts.index.get_level_values(1).astype("int64"),
+        counts["deals"].astype("int64"),
+        counts["through"].astype("int64"),
+        strict=True,
+    ):
+        pipeline_stages = by_order[int(pipeline_id)]
+        if at == max(pipeline_stages) or deals < MIN_DROP_SAMPLE:
             continue
-        top = staged.groupby("lead_id")["order"].max()
-        won = group[group["won"]].groupby("lead_id").size()
-        by_order = {int(o): int(s) for (p, s), o in stage_order.items() if p == pipeline_id}
-        for order in sorted(by_order)[:-1]:
-            status_id = by_order[order]
-            entered = staged.loc[staged["order"] == order, "lead_id"].unique()
-            still = (current.reindex(entered) == status_id).fillna(False).astype(bool)
-            left = [int(x) for x, s in zip(entered, still, strict=True) if not s]
-            if len(left) < MIN_DROP_SAMPLE:
-                continue
-            through = sum(1 for x in left if top.get(x, 0) > order or x in won.index)
-            drop = 1 - through / len(left)
-            nxt = by_order[min(o for o in by_order if o > order)]
-            if best is None or drop > best[3]:
-                best = (int(str(pipeline_id)), status_id, nxt, drop, len(left))
+        drop = 1 - int(went) / int(deals)
+        nxt = pipeline_stages[min(o for o in pipeline_stages if o > at)]
+        if best is None or drop > best[3]:
+            best = (int(pipeline_id), pipeline_stages[int(at)], nxt, drop, int(deals))
     return best
 
 

@@ -68,8 +68,17 @@ def risk_of(probability: float) -> Risk:
 
 
 def _codes(values: pd.Series, keys: list[int]) -> np.ndarray:
-    position = {k: i for i, k in enumerate(keys)}
-    return np.array([position.get(int(v), -1) if pd.notna(v) else -1 for v in values], dtype=int)
+    """Each value's position in ``keys``; -1 for a missing value or one not among them."""
+    known = values.notna().to_numpy()
+    ids = values[known].to_numpy(dtype=np.int64)
+    sort = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+    ordered = np.asarray(keys, dtype=np.int64)[sort]
+    at = np.searchsorted(ordered, ids)
+    found = at < len(ordered)
+    found[found] = ordered[at[found]] == ids[found]
+    codes = np.full(len(values), -1, dtype=int)
+    codes[np.flatnonzero(known)[found]] = sort[at[found]]
+    return codes
 
 
 def _onehot(codes: np.ndarray, size: int) -> np.ndarray:
@@ -105,20 +114,33 @@ def _simulate_pipeline(
         # (== months means not won in the horizon).
         month = (u[:, :, None] >= cumulative[None, part, :]).sum(axis=2)
         onehots = [_onehot(codes[part], size) for codes, size in zip(groupings, sizes, strict=True)]
+        # Won deals per draw, month and group: whole numbers, so counted exactly at once.
+        counts = [_won_counts(month, codes[part], size, months) for codes, size in
+                  zip(groupings, sizes, strict=True)]  # fmt: skip
         for m in range(months):
             won = (month == m).astype(float)
             revenue = won @ values[part]
             company.revenue[:, m] += revenue
             company.revenue_pipeline[:, m] += revenue
             company.deals[:, m] += won.sum(axis=1)
-            for onehot, size, target in zip(onehots, sizes, groups, strict=True):
+            for onehot, size, target, count in zip(onehots, sizes, groups, counts, strict=True):
                 by_revenue = won @ (onehot * values[part, None])
-                by_count = won @ onehot
+                by_count = count[:, m, :]
                 for g in range(size):
                     target[g].revenue[:, m] += by_revenue[:, g]
                     target[g].revenue_pipeline[:, m] += by_revenue[:, g]
                     target[g].deals[:, m] += by_count[:, g]
     return company, groups
+
+
+def _won_counts(month: np.ndarray, codes: np.ndarray, size: int, months: int) -> np.ndarray:
+    """(draws, months, size): how many deals of each group each draw wins in each month."""
+    draws = month.shape[0]
+    counted = (month < months) & (codes >= 0)[None, :]
+    draw = np.broadcast_to(np.arange(draws)[:, None], month.shape)[counted]
+    cell = (draw * months + month[counted]) * size + np.broadcast_to(codes, month.shape)[counted]
+    flat = np.bincount(cell, minlength=draws * months * size).astype(float)
+    return flat.reshape(draws, months, size)
 
 
 def _simulate_new_leads(
