@@ -7,8 +7,10 @@ never turn a red run green.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,6 +111,28 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     fixture = "mariadb_url" if request.param == "mariadb" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+@pytest.fixture(scope="session")
+def small_synced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small emulated account (seed 3) synced into DuckDB once for the whole run, as `sync`
+    leaves it (`warehouse/`, `data/`). Never written to: a test takes a private copy with
+    `tests.sync.harness.synced_copy`. A sync costs seconds (a dozen dlt loads), and many modules
+    only need such a warehouse, not the sync that made it. The xdist workers share it: the
+    first to ask builds it under a lock in the run's common temporary folder."""
+    from tests.sync.harness import account, duckdb_url, sync
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' folders sit side by side in the run's own
+    folder, done = root / "small-synced", root / "small-synced.done"
+    with (root / "small-synced.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker died half-way through
+            assert sync(account(seed=3), folder, duckdb_url(folder)).status == "ok"
+            done.touch()
+    return folder
 
 
 # The suite runs a module per worker (scripts/test.sh), handing modules out in collection order

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.harness import account, duckdb_url, sync
+from tests.sync.harness import synced_copy
 
 
 @pytest.fixture
@@ -23,10 +23,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def synced_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small emulated account (seed 3), synced once per test module."""
+def synced_dir(small_synced: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small emulated account (seed 3) synced: a copy of the session's per test module."""
     base = tmp_path_factory.mktemp("metrics_cli")
-    assert sync(account(seed=3), base, duckdb_url(base)).status == "ok"
+    synced_copy(small_synced, base)
     return base
 
 

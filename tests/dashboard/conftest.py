@@ -20,7 +20,7 @@ from kommo_analytics import dashboard
 from kommo_analytics.dashboard import ENV_DATABASE_URL, filters
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import parse_database_url
-from tests.sync.harness import NOW, account, duckdb_url, sync
+from tests.sync.harness import NOW, synced_copy
 
 APP = Path(dashboard.__file__).parent / "app.py"
 
@@ -29,12 +29,9 @@ PINNED_NOW = datetime.fromtimestamp(NOW, UTC) + timedelta(hours=3)
 
 
 @pytest.fixture(scope="session")
-def synced_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    base = tmp_path_factory.mktemp("dashboard")
-    url = duckdb_url(base)
-    result = sync(account(seed=3), base, url)
-    assert result.status == "ok"
-    return url
+def synced_url(small_synced: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The small account (seed 3) synced, in a copy of the session's own for these tests."""
+    return synced_copy(small_synced, tmp_path_factory.mktemp("dashboard"))
 
 
 @pytest.fixture

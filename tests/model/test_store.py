@@ -33,24 +33,25 @@ from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
 from tests.conftest import mariadb_database, postgres_database
-from tests.sync.harness import NOW, account, duckdb_url, settings_for, sync
+from tests.sync.harness import NOW, account, settings_for, sync, synced_copy
 
 BACKENDS = ("duckdb", "mariadb", "postgres")
 AS_OF = datetime.fromtimestamp(NOW, UTC)
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, Path]]]:
-    """Backend → (warehouse URL, data folder), each holding the same synced account."""
+def synced(
+    small_synced: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[str, Path]]]:
+    """Backend → (warehouse URL, data folder), each holding the same synced account (DuckDB's a
+    copy of the session's sync of it)."""
     base = tmp_path_factory.mktemp("model")
     with ExitStack() as stack:
-        urls = {
-            "duckdb": duckdb_url(base / "duckdb"),
-            "mariadb": stack.enter_context(mariadb_database()),
-            "postgres": stack.enter_context(postgres_database()),
-        }
-        out = {}
-        for name, url in urls.items():
+        out = {"duckdb": (synced_copy(small_synced, base / "duckdb"), base / "duckdb")}
+        for name, url in (
+            ("mariadb", stack.enter_context(mariadb_database())),
+            ("postgres", stack.enter_context(postgres_database())),
+        ):
             folder = base / name
             folder.mkdir(exist_ok=True)
             assert sync(account(seed=3), folder, url).status == "ok"

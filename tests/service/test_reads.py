@@ -12,19 +12,15 @@ from kommo_analytics.errors import NoSyncedDataError, WarehouseError
 from kommo_analytics.service import account, health, leads
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.workdays import WorkCalendar
-from tests.sync.harness import NOW, duckdb_url, sync
-from tests.sync.harness import account as emulated_account
+from tests.sync.harness import NOW, synced_copy
 
 SAO_PAULO = "America/Sao_Paulo"
 YEARS = Scope(start=date(2020, 1, 1), end=date(2026, 12, 31))
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    base = tmp_path_factory.mktemp("service")
-    url = duckdb_url(base)
-    assert sync(emulated_account(seed=3), base, url).status == "ok"
-    return url
+def url(small_synced: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return synced_copy(small_synced, tmp_path_factory.mktemp("service"))
 
 
 def test_the_account_joins_the_raw_row_and_the_model(url: str) -> None:

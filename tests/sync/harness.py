@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -87,6 +88,18 @@ def account(seed: int = 3, *, config: EmulatorConfig | None = None, fresh: bool 
 
 def duckdb_url(tmp_path: Path) -> str:
     return f"duckdb:///{tmp_path / 'warehouse' / 'kommo.duckdb'}"
+
+
+def synced_copy(source: Path, dest: Path) -> str:
+    """A private copy of a synced folder (`source`, laid out as `sync` leaves it: `warehouse/`
+    and `data/`) at `dest`; returns its URL. A copy takes a fraction of a second where a sync
+    takes seconds. dlt's working folder and the lock files stay behind: the sync treats the
+    first as scratch (it starts from an empty one) and makes the others as it needs them."""
+    shutil.copytree(
+        source / "warehouse", dest / "warehouse", ignore=shutil.ignore_patterns("*.lock")
+    )
+    shutil.copytree(source / "data", dest / "data", ignore=shutil.ignore_patterns("dlt", "*.lock"))
+    return duckdb_url(dest)
 
 
 def settings_for(

@@ -17,7 +17,15 @@ from kommo_analytics.sync import runner
 from kommo_analytics.sync.engine import SyncOptions
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse.target import parse_database_url
-from tests.sync.harness import LEAD_COLUMNS, account, duckdb_url, rows, settings_for, sync
+from tests.sync.harness import (
+    LEAD_COLUMNS,
+    account,
+    duckdb_url,
+    rows,
+    settings_for,
+    sync,
+    synced_copy,
+)
 
 
 class DriftingTransport(httpx.AsyncBaseTransport):
@@ -70,10 +78,11 @@ def runs(url: str) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.slow
-def test_a_field_that_turned_into_text_fails_the_run_and_changes_nothing(tmp_path: Path) -> None:
+def test_a_field_that_turned_into_text_fails_the_run_and_changes_nothing(
+    small_synced: Path, tmp_path: Path
+) -> None:
     acc = account(seed=3)
-    url = duckdb_url(tmp_path)
-    sync(acc, tmp_path, url)
+    url = synced_copy(small_synced, tmp_path)  # this account, synced
     before = snapshot(url)
     assert any(r[2] for r in before), "the account should have revenue to lose"
 
@@ -99,11 +108,10 @@ def test_a_field_that_turned_into_text_fails_the_run_and_changes_nothing(tmp_pat
 
 @pytest.mark.slow
 def test_the_cli_names_entity_and_field_and_exits_non_zero(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     acc = account(seed=3)
-    url = duckdb_url(tmp_path)
-    sync(acc, tmp_path, url)
+    url = synced_copy(small_synced, tmp_path)  # this account, synced
     before = snapshot(url)
 
     real = runner.client_from_settings

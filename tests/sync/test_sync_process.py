@@ -28,6 +28,7 @@ from tests.sync.harness import (
     duckdb_url,
     sync,
     sync_env,
+    synced_copy,
 )
 
 
@@ -101,10 +102,11 @@ READER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_a_reader_can_query_the_duckdb_warehouse_while_a_sync_writes(tmp_path: Path) -> None:
+def test_a_reader_can_query_the_duckdb_warehouse_while_a_sync_writes(
+    small_synced: Path, tmp_path: Path
+) -> None:
     acc = account(seed=3)
-    url = duckdb_url(tmp_path)
-    sync(acc, tmp_path, url)
+    url = synced_copy(small_synced, tmp_path)  # this account, synced
     target = parse_database_url(url)
     stop = tmp_path / "stop"
     reader = subprocess.Popen(
