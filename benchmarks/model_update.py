@@ -13,6 +13,11 @@ new ``lead_status_changed`` event), and one open task of each such lead that has
 exactly as the sync hands over ``Warehouse.touched``. Seconds per step (read the slice /
 build / write) and the peak RSS (sampled every 10 ms) are printed, median (min–max).
 
+``--publish``: the prepared warehouse is also published twice (both served files then hold the
+built model), the runs follow one another on it instead of each starting from a copy, and after
+each update the publish is timed — the served file one generation behind brought up to date
+from the journal (the update journals the fact rows it rewrote), as a sync's publish would.
+
 ``--check``: after the last run, every fact table of the updated model is compared with
 ``build_model`` on the same raw tables (a full build in memory: ~6.5 GB at a million leads).
 
@@ -61,7 +66,7 @@ def _settings(folder: Path) -> Any:
     )
 
 
-def prepare(source: Path, folder: Path) -> Path:
+def prepare(source: Path, folder: Path, publish: bool = False) -> Path:
     """``source`` copied into ``folder`` with its model built whole; the writer's file."""
     from kommo_analytics.model.channels import ChannelRules
     from kommo_analytics.model.store import build_and_store
@@ -72,6 +77,13 @@ def prepare(source: Path, folder: Path) -> Path:
     started = time.perf_counter()
     build_and_store(target, ChannelRules.load(None), now=lambda: NOW)
     _log(f"prepared: model built in {time.perf_counter() - started:.1f} s")
+    if publish:
+        from kommo_analytics.warehouse.backends import backend_for
+
+        started = time.perf_counter()
+        for _ in range(2):  # an upgraded single file, then both served files, copied whole
+            backend_for(target).publish()
+        _log(f"prepared: published twice in {time.perf_counter() - started:.1f} s")
     path: Path = target.sync_path
     return path
 
@@ -189,12 +201,13 @@ def _child(folder: Path, touched_file: Path) -> None:
     )
 
 
-def run_once(prepared: Path, folder: Path, leads: int) -> dict[str, Any]:
+def run_once(prepared: Path, folder: Path, leads: int, publish: bool = False) -> dict[str, Any]:
     target = _target(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    target.sync_path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(prepared, target.sync_path)
-    target.serving_path.touch()  # the writer wants the served file to exist (it is not read)
+    if not publish:
+        folder.mkdir(parents=True, exist_ok=True)
+        target.sync_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(prepared, target.sync_path)
+        target.serving_path.touch()  # the writer wants the served file to exist (it is not read)
     touched = change(folder, leads)
     keys = folder / "touched.json"
     keys.write_text(json.dumps(touched))
@@ -202,6 +215,15 @@ def run_once(prepared: Path, folder: Path, leads: int) -> dict[str, Any]:
     out = subprocess.run(args, check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["touched"] = {name: len(keys) for name, keys in touched.items()}
+    if publish:
+        from kommo_analytics.warehouse.backends import DuckDBBackend, backend_for
+
+        backend = backend_for(target)
+        assert isinstance(backend, DuckDBBackend)
+        started = time.perf_counter()
+        backend.publish()
+        result["publish"] = time.perf_counter() - started
+        result["published"] = backend.last_publish
     return result
 
 
@@ -257,6 +279,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--check", action="store_true", help="compare with a full build")
+    parser.add_argument("--publish", action="store_true", help="time the publish after each")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--touched", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -268,18 +291,20 @@ def main() -> None:
         raise SystemExit(f"{source} is missing: build it with million.py --build-only")
     results = []
     with tempfile.TemporaryDirectory(prefix="kommo-update-", dir=source.parent) as tmp:
-        prepared = prepare(source, Path(tmp) / "prepared")
+        prepared = prepare(source, Path(tmp) / "prepared", args.publish)
         for i in range(args.runs):
-            run = Path(tmp) / f"run{i}"
-            results.append(run_once(prepared, run, args.leads))
+            run = Path(tmp) / ("prepared" if args.publish else f"run{i}")
+            results.append(run_once(prepared, run, args.leads, args.publish))
             _log(
                 f"run {i + 1}: {results[-1]['total']:.2f} s, {results[-1]['max_rss_mb']:.0f} MB; "
                 f"{results[-1]['line']}"
             )
-            if i < args.runs - 1 or not args.check:
+            if args.publish:
+                _log(f"  published ({results[-1]['published']}) in {results[-1]['publish']:.2f} s")
+            elif i < args.runs - 1 or not args.check:
                 shutil.rmtree(run)
         if args.check:
-            check(Path(tmp) / f"run{args.runs - 1}")
+            check(Path(tmp) / ("prepared" if args.publish else f"run{args.runs - 1}"))
     load = Path("/proc/loadavg").read_text().split()[:3]
     print(
         f"\nscale {args.scale}, {args.runs} runs, median (min–max); load average {' '.join(load)}"
@@ -296,6 +321,9 @@ def main() -> None:
         f"| **total** | {_fmt([r['total'] for r in results], 's')} | "
         f"{_fmt([r['max_rss_mb'] for r in results], 'MB')} |"
     )
+    if args.publish:
+        how = ", ".join(str(r["published"]) for r in results)
+        print(f"| publish ({how}) | {_fmt([r['publish'] for r in results], 's')} | |")
 
 
 if __name__ == "__main__":
