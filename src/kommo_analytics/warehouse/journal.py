@@ -351,6 +351,14 @@ COMPARE_ROWS = 20_000
 # The name the private file is attached by while a served file is brought up to date.
 SOURCE = "src"
 
+# A whole-table entry re-creates its table through DuckDB (every column decompressed and
+# compressed again), slower per byte than the kernel's copy of the whole file: at a million leads
+# a rebuilt model (about a third of the file's rows) took 48 s to apply against 34 s for the
+# whole copy (docs/benchmarks.md, *A million leads — publishing*). When whole-table entries
+# reach this share of the private file's rows (and at least WHOLE_MIN_ROWS), the file is copied.
+WHOLE_SHARE = 0.2
+WHOLE_MIN_ROWS = 100_000
+
 
 def apply(con: Any, name: str, *, token: str, skip_schemas: Sequence[str]) -> int:
     """Bring the served file ``con`` has open read-write (``name``) up to date with the private
@@ -381,6 +389,10 @@ def apply(con: Any, name: str, *, token: str, skip_schemas: Sequence[str]) -> in
     ).fetchall()
     if any(tbl == WHOLE_FILE for _, tbl, _ in entries):
         return 0
+    whole = {str(tbl) for _, tbl, keys in entries if keys is None}
+    if whole and _mostly_rewritten(con, whole):
+        log.info("%d tables rewritten whole: copying the whole file instead", len(whole))
+        return 0
     con.execute("BEGIN TRANSACTION")
     try:
         _apply_entries(con, own, entries, after, upto, skip_schemas)
@@ -399,6 +411,21 @@ def apply(con: Any, name: str, *, token: str, skip_schemas: Sequence[str]) -> in
         con.execute("ROLLBACK")
         raise
     return upto
+
+
+def _mostly_rewritten(con: Any, whole: set[str]) -> bool:
+    """Whether the tables of whole-table entries hold enough of the private file's rows that a
+    whole copy is cheaper than re-creating them (see :data:`WHOLE_SHARE`)."""
+    sizes = {
+        f"{schema}.{table}": int(rows or 0)
+        for schema, table, rows in con.execute(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+            "WHERE database_name = ?",
+            [SOURCE],
+        ).fetchall()
+    }
+    rewritten = sum(rows for name, rows in sizes.items() if name in whole)
+    return rewritten >= WHOLE_MIN_ROWS and rewritten >= WHOLE_SHARE * sum(sizes.values())
 
 
 def _tables(con: Any, catalog: str, skip: Sequence[str]) -> dict[tuple[str, str], list[Any]]:
