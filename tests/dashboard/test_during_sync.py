@@ -11,14 +11,15 @@ import pytest
 from kommo_analytics.sync.engine import SyncOptions, SyncResult
 from tests.dashboard.conftest import MakeApp
 from tests.dashboard.test_app import HEALTH, LEADS, no_exception, shown_count
-from tests.sync.harness import account, duckdb_url, sync
+from tests.sync.harness import account, sync, synced_copy
 
 
 @pytest.mark.slow
-def test_pages_load_while_a_sync_writes(make_app: MakeApp, tmp_path: Path) -> None:
+def test_pages_load_while_a_sync_writes(
+    make_app: MakeApp, small_synced: Path, tmp_path: Path
+) -> None:
     acc = account(seed=3)
-    url = duckdb_url(tmp_path)
-    sync(acc, tmp_path, url)
+    url = synced_copy(small_synced, tmp_path)  # this account, synced
     params = {"period": "custom", "from": "2024-01-01", "to": "2026-12-31"}
     before = make_app(url, LEADS, **params).run()
     no_exception(before)

@@ -4,6 +4,7 @@ without faults, in-process and over a real socket."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,9 +13,11 @@ from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig, FaultSpec
 from kommo_analytics.emulator.server import serve_in_thread
 from kommo_analytics.emulator.state import get_state
+from kommo_analytics.kommo.client import KommoClient
 from kommo_analytics.sync.engine import SyncOptions
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse.target import parse_database_url
+from tests.sync.conftest import SPEED_UP
 from tests.sync.harness import (
     NOW,
     Clock,
@@ -48,8 +51,24 @@ def test_first_sync_equals_the_ground_truth(warehouse_url: str, tmp_path: Path) 
     assert status == "ok" and requests == sum(result.requests.values())
 
 
+@pytest.fixture
+def short_429_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pause everyone takes after a 429 (a second for the first) scaled down like the retry
+    pauses (tests/sync/conftest.py): the faults' 429 bursts are the emulator's injected ones, not
+    its rate limit, so a shorter pause cannot earn a block here; how long the pauses are is
+    tested in tests/kommo/."""
+    init = KommoClient.__init__
+
+    def scaled(self: KommoClient, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._backoff_base /= SPEED_UP
+
+    monkeypatch.setattr(KommoClient, "__init__", scaled)
+
+
 @pytest.mark.slow
 @pytest.mark.anyio
+@pytest.mark.usefixtures("short_429_pauses")
 async def test_sync_through_faults_and_token_refreshes_equals_the_truth(
     warehouse_url: str, tmp_path: Path
 ) -> None:
