@@ -20,6 +20,28 @@ from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import parse_database_url
 
 
+@pytest.fixture(autouse=True)
+def apply_tiny_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file under `APPLY_MIN_BYTES` is copied whole; these tests' files are tiny and the apply
+    is what they test."""
+    monkeypatch.setattr(journal, "APPLY_MIN_BYTES", 0)
+
+
+def test_a_small_warehouse_is_copied_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = _backend(tmp_path)
+    _start(backend)
+    backend.publish()
+    backend.publish()
+    _load(backend, "leads", "id", [3], ["3, 'lead 3 again', 1"])
+    monkeypatch.setattr(journal, "APPLY_MIN_BYTES", backend.private.stat().st_size + 1)
+    backend.publish()
+    assert backend.last_publish == "copied" and _differences(backend) == []
+    monkeypatch.setattr(journal, "APPLY_MIN_BYTES", 0)
+    _load(backend, "leads", "id", [4], ["4, 'lead 4 again', 1"])
+    backend.publish()
+    assert backend.last_publish == "applied" and _differences(backend) == []
+
+
 def _backend(tmp_path: Path) -> DuckDBBackend:
     backend = backend_for(parse_database_url(f"duckdb:///{tmp_path / 'data' / 'kommo.duckdb'}"))
     assert isinstance(backend, DuckDBBackend)
@@ -277,6 +299,7 @@ _KILLED = textwrap.dedent(
     from kommo_analytics.warehouse.target import parse_database_url
 
     url, step = sys.argv[1], sys.argv[2]
+    journal.APPLY_MIN_BYTES = 0  # these files are tiny: apply them all the same
 
     def die(*args, **kwargs):
         os._exit(9)

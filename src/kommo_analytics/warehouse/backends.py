@@ -915,6 +915,8 @@ class DuckDBBackend(Backend):
 
         if not stale.exists():
             return False
+        if self.private.stat().st_size < journal.APPLY_MIN_BYTES:
+            return False  # a small file copies faster than any apply
         con = _open_exclusive(stale)
         if con is None:
             log.info("readers kept %s busy: copying the whole file instead", stale)

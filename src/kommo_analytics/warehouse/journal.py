@@ -358,6 +358,10 @@ SOURCE = "src"
 # reach this share of the private file's rows (and at least WHOLE_MIN_ROWS), the file is copied.
 WHOLE_SHARE = 0.2
 WHOLE_MIN_ROWS = 100_000
+# Below this size the private file is copied whole: an apply opens both files, compares their
+# catalogs and every small table row by row, and checkpoints — 0.59 s against a 0.19 s copy for
+# a 25 MB warehouse (the small account), 0.30 s against 0.64 s at 210 MB (medium), measured.
+APPLY_MIN_BYTES = 128 * 1024 * 1024
 
 
 def apply(con: Any, name: str, *, token: str, skip_schemas: Sequence[str]) -> int:
