@@ -209,6 +209,14 @@ def run_once(prepared: Path, folder: Path, leads: int, publish: bool = False) ->
         shutil.copyfile(prepared, target.sync_path)
         target.serving_path.touch()  # the writer wants the served file to exist (it is not read)
     touched = change(folder, leads)
+    if publish:
+        from kommo_analytics.warehouse.backends import backend_for
+
+        # `change` writes past our connections, as dlt does: its rows are journaled by key the
+        # way the loader journals a dlt load.
+        backend_for(target).journal_load(
+            {name: (("id",), [tuple(k) for k in rows]) for name, rows in touched.items()}
+        )
     keys = folder / "touched.json"
     keys.write_text(json.dumps(touched))
     args = [sys.executable, __file__, "--child", str(folder), "--touched", str(keys)]
