@@ -43,7 +43,8 @@ def build_items(rules: ChannelRules, timezone_override: str | None) -> dict[str,
     return {RULES_ITEM: rules_hash(rules), TIMEZONE_ITEM: timezone_override or ""}
 
 
-def _info(con: Any, target: Target) -> dict[str, str] | None:
+def stored_items(con: Any, target: Target) -> dict[str, str] | None:
+    """The stored model's ``model_info`` items (None: no model yet)."""
     backend = backend_for(target)
     if backend.columns(con, model_schema(target), "model_info") is None:
         return None
@@ -58,7 +59,7 @@ def model_current(target: Target, rules: ChannelRules, timezone_override: str | 
     and this timezone setting, by this version. The caller holds the writer lock."""
     backend_for(target).prepare_writer()
     with reader.connect(target, write=True) as con:
-        info = _info(con, target)
+        info = stored_items(con, target)
     if info is None or STALE_ITEM in info:
         return False
     return (
@@ -73,10 +74,10 @@ def served_current(target: Target) -> bool:
     equals the private file's; a publish that failed after a rebuild leaves them different).
     On the servers readers and writer share the database: always True."""
     with reader.connect(target, write=True) as con:
-        mine = _info(con, target)
+        mine = stored_items(con, target)
     try:
         with reader.connect(target) as con:
-            served = _info(con, target)
+            served = stored_items(con, target)
     except NoSyncedDataError:
         return False
     return mine is not None and mine == served

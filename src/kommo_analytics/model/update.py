@@ -364,16 +364,6 @@ def _call_notes(events: pd.DataFrame, part: Callable[..., pd.DataFrame]) -> pd.D
 # -- the update -------------------------------------------------------------------------------------
 
 
-def _info(con: Any, target: Target) -> dict[str, str] | None:
-    backend = backend_for(target)
-    if backend.columns(con, model_schema(target), "model_info") is None:
-        return None
-    cur = backend.cursor(con)
-    # SQL text: a model table's name; no user value.
-    cur.execute(f"SELECT item, value FROM {model_qualified(target, 'model_info')}")  # nosec B608
-    return {str(item): str(value) for item, value in cur.fetchall()}
-
-
 def _count(con: Any, target: Target, table: str) -> int:
     backend = backend_for(target)
     if table not in backend.existing_tables(target.dataset, con):
@@ -401,7 +391,7 @@ def check_updatable(
     for name in ("model_info", *_FACTS):
         if backend.columns(con, schema, name) != list(MODEL_TABLES[name].column_names):
             raise NotUpdatable(f"no model table {name} of this version")
-    info = _info(con, target) or {}
+    info = incremental.stored_items(con, target) or {}
     if info.get("model_version") != str(MODEL_VERSION):
         raise NotUpdatable("the model was built by another version")
     items = incremental.build_items(rules, timezone_override)
