@@ -34,9 +34,7 @@ fi
 # output is kept in .venv/pip.log and shown in part when it fails.
 _pip_install_with_progress() {
     local log=.venv/pip.log count=0 line
-    # --no-compile: byte-compiling every installed file (plotly alone has thousands) costs tens of
-    # seconds on a fresh machine; Python compiles, and caches, what is imported on first use.
-    if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off --no-compile "$@" 2>&1 |
+    if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off "$@" 2>&1 |
         tee "$log" |
         while IFS= read -r line; do
             case "$line" in
