@@ -25,13 +25,14 @@ from pydantic import SecretStr
 from kommo_analytics.model import update
 from kommo_analytics.model.build import build_model
 from kommo_analytics.model.channels import ChannelRules
-from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
+from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.model.store import read_raw, rebuild
 from kommo_analytics.settings import Settings
 from kommo_analytics.warehouse import journal, reader
 from kommo_analytics.warehouse.backends import DuckDBBackend, backend_for
 from kommo_analytics.warehouse.tables import TABLES, T
 from kommo_analytics.warehouse.target import Target, parse_database_url
+from tests.sync.harness import model_tables
 
 _SQL_TYPES = {
     T.BIGINT: "BIGINT",
@@ -249,26 +250,6 @@ def test_lead_keyed_rows_name_their_leads(raw: tuple[Settings, Target]) -> None:
     assert affected(raw[1], touched).leads == {1, 2, 3}
 
 
-def model(target: Target) -> dict[str, pd.DataFrame]:
-    keys = {
-        "fact_leads": ["lead_id"],
-        "fact_stage_stays": ["lead_id", "seq"],
-        "fact_tasks": ["task_id"],
-        "fact_activities": ["event_id"],
-        "model_info": ["item"],
-    }
-    out = {}
-    with reader.connect(target, write=True) as con:
-        for name, key in keys.items():
-            columns = list(MODEL_TABLES[name].column_names)
-            sql = f"SELECT {', '.join(columns)} FROM {model_qualified(target, name)}"
-            frame = backend_for(target).fetch_frame(con, sql, columns)
-            if name == "model_info":
-                frame = frame[frame["item"] != "built_at"]
-            out[name] = frame.sort_values(key).reset_index(drop=True)
-    return out
-
-
 def test_the_update_equals_a_rebuild(built: tuple[Settings, Target]) -> None:
     settings, target = built
     assert target.sync_path is not None
@@ -297,7 +278,7 @@ def test_the_update_equals_a_rebuild(built: tuple[Settings, Target]) -> None:
     assert line == (
         "analytics model updated: 3 leads, 5 stage stays, 3 tasks, 3 calls and messages"
     )
-    updated = model(target)
+    updated = model_tables(target)
     # What changed, as the update wrote it.
     leads = updated["fact_leads"].set_index("lead_id")
     assert leads.loc[2, "status_id"] == 102 and bool(leads.loc[1, "is_deleted"])
@@ -376,7 +357,7 @@ def test_a_published_update_copies_only_the_rows_it_rewrote(
     }
     backend.publish()
     assert backend.last_publish == "applied"
-    private = model(target)
+    private = model_tables(target)
     with reader.connect(target) as con:
         leads = backend.fetch_frame(
             con,

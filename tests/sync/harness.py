@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 from pydantic import SecretStr
 from starlette.types import ASGIApp
 
@@ -26,11 +27,13 @@ from kommo_analytics.emulator.state import EmulatorState, get_state
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.kommo.auth import TokenFile, exchange_code
 from kommo_analytics.kommo.ratelimit import RateLimiter
+from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.engine import Reporter, SyncOptions, SyncResult
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.sync.streams import CREATION_EVENT_TYPE, EVENT_TYPES
 from kommo_analytics.warehouse import reader
+from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.target import Target, parse_database_url
 
 NOW = 1_795_618_800  # 2026-11-25 15:00 UTC (12:00 in São Paulo): the generated history ends here
@@ -450,3 +453,25 @@ def no_block(acc: Account) -> None:
 
 
 Check = Callable[[AccountStore, str], None]
+
+
+def model_tables(target: Target) -> dict[str, pd.DataFrame]:
+    """The model's fact tables and facts (without the build time), in key order."""
+    keys = {
+        "fact_leads": ["lead_id"],
+        "fact_stage_stays": ["lead_id", "seq"],
+        "fact_tasks": ["task_id"],
+        "fact_activities": ["event_id"],
+        "model_info": ["item"],
+    }
+    out = {}
+    with reader.connect(target, write=True) as con:
+        for name, key in keys.items():
+            columns = list(MODEL_TABLES[name].column_names)
+            # SQL text: a model table's declared columns and name.
+            sql = f"SELECT {', '.join(columns)} FROM {model_qualified(target, name)}"
+            frame = backend_for(target).fetch_frame(con, sql, columns)
+            if name == "model_info":
+                frame = frame[frame["item"] != "built_at"]
+            out[name] = frame.sort_values(key).reset_index(drop=True)
+    return out

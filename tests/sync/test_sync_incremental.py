@@ -10,19 +10,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kommo_analytics.model.schema import MODEL_TABLES, model_qualified
 from kommo_analytics.model.store import rebuild
 from kommo_analytics.sync.engine import SilentReporter, SyncOptions
 from kommo_analytics.sync.runner import run_sync
-from kommo_analytics.warehouse import reader
-from kommo_analytics.warehouse.backends import backend_for
-from kommo_analytics.warehouse.target import Target, parse_database_url
+from kommo_analytics.warehouse.target import parse_database_url
 from tests.sync.harness import (
     Account,
     TickingTransport,
     account,
     assert_matches_truth,
     duckdb_url,
+    model_tables,
     rows,
     settings_for,
     sync,
@@ -98,28 +96,6 @@ def calls_on_contacts(acc: Account) -> None:
             [now],
         )
     mutator._save_counters()
-
-
-def model_tables(target: Target) -> dict[str, pd.DataFrame]:
-    """The model's fact tables and facts (without the build time), in key order."""
-    keys = {
-        "fact_leads": ["lead_id"],
-        "fact_stage_stays": ["lead_id", "seq"],
-        "fact_tasks": ["task_id"],
-        "fact_activities": ["event_id"],
-        "model_info": ["item"],
-    }
-    out = {}
-    for name, key in keys.items():
-        columns = list(MODEL_TABLES[name].column_names)
-        # SQL text: a model table's declared columns and name.
-        sql = f"SELECT {', '.join(columns)} FROM {model_qualified(target, name)}"
-        with reader.connect(target, write=True) as con:
-            frame = backend_for(target).fetch_frame(con, sql, columns)
-        if name == "model_info":
-            frame = frame[frame["item"] != "built_at"]
-        out[name] = frame.sort_values(key).reset_index(drop=True)
-    return out
 
 
 def assert_same_model(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataFrame]) -> None:
