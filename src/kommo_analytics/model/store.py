@@ -567,7 +567,7 @@ def build_and_store(
                 # What the model was built with, for a later sync to tell whether it is
                 # current; refilling model_info also clears the mark that the raw tables
                 # changed since.
-                frame = _with_items(frame, incremental.build_items(rules, timezone_override))
+                frame = with_items(frame, incremental.build_items(rules, timezone_override))
             yield name, frame
             del frame
 
@@ -603,7 +603,8 @@ def _database_megabytes(con: Any, target: Target) -> int:
     return 512 + 256 * int(leads) // 1_000_000
 
 
-def _with_items(info: pd.DataFrame, items: Mapping[str, str]) -> pd.DataFrame:
+def with_items(info: pd.DataFrame, items: Mapping[str, str]) -> pd.DataFrame:
+    """``model_info`` rows with the build items (rules hash, timezone setting) set."""
     rest = info[~info["item"].isin(list(items))]
     more = pd.DataFrame({"item": list(items), "value": list(items.values())})
     return pd.concat([rest, more], ignore_index=True)

@@ -50,7 +50,7 @@ from kommo_analytics.model.build import (
 )
 from kommo_analytics.model.channels import ChannelRules
 from kommo_analytics.model.schema import MODEL_TABLES, MODEL_VERSION, model_qualified, model_schema
-from kommo_analytics.model.store import insert_rows, prepare_writer
+from kommo_analytics.model.store import insert_rows, prepare_writer, with_items
 from kommo_analytics.settings import Settings
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
@@ -441,14 +441,8 @@ def update_model(
                 built_at=datetime.fromtimestamp(now(), UTC),
                 timezone_override=settings.account_timezone,
             )
-            info = frames["model_info"]
-            items = incremental.build_items(rules, settings.account_timezone)
-            info = pd.concat(
-                [
-                    info[~info["item"].isin(list(items))],
-                    pd.DataFrame({"item": list(items), "value": list(items.values())}),
-                ],
-                ignore_index=True,
+            info = with_items(
+                frames["model_info"], incremental.build_items(rules, settings.account_timezone)
             )
             on_step()
             write_update(con, target, frames, info, wanted)
