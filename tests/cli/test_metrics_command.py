@@ -110,13 +110,27 @@ def test_metrics_json_has_every_contract_key_with_plausible_values(warehouse: Pa
     assert activities["meetings_held"] <= activities["meetings_scheduled"]
 
 
-def test_the_service_report_is_what_metrics_json_prints(warehouse: Path) -> None:
+class _FrozenClock(datetime):
+    """`datetime` whose now() is one fixed moment: the command and the test must see the same
+    "now", or a report read across a minute's turn differs (the test failed so under load)."""
+
+    MOMENT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _FrozenClock:
+        return cls.fromtimestamp(cls.MOMENT.timestamp(), tz)
+
+
+def test_the_service_report_is_what_metrics_json_prints(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kommo_analytics.cli.metrics_cmd.datetime", _FrozenClock)
     settings = load_settings()
     target = account.target_for(settings)
     acc = account.load_modelled(target, timezone_override=settings.account_timezone)
     scope = Scope(start=date(2026, 10, 1), end=date(2026, 10, 31),
                   as_of=datetime(2026, 11, 25, 12, 0))  # PERIOD  # fmt: skip
-    params = reports.params(acc, scope, now=datetime.now(UTC),
+    params = reports.params(acc, scope, now=_FrozenClock.now(UTC),
                             sla_hours=settings.response_sla_hours)  # fmt: skip
     report = reports.report(target, acc, params)
     assert isinstance(report, Report)
