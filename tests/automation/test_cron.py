@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import date
+import subprocess
+from datetime import UTC, date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
 
+from kommo_analytics import logs
 from kommo_analytics.automation import cron
 from kommo_analytics.cli.main import app
 from kommo_analytics.errors import ConfigError
@@ -81,7 +83,7 @@ def test_install_twice_leaves_the_users_lines_untouched_and_one_set_of_ours(
     assert len(jobs) == 4
     # Each starts in the project folder (so .env is read) and appends to the logs folder.
     log = clean_env / "data" / "logs" / "cron.log"
-    assert all(f"cd {clean_env} && {{" in j and f">> {log} 2>&1" in j for j in jobs)
+    assert all(f"cd {clean_env} && if test -n " in j and f">> {log} 2>&1" in j for j in jobs)
     assert (clean_env / "data" / "logs").is_dir()
     # An incremental sync runs the checks that need no API call itself; the whole `check`, with
     # its reconciliation requests, follows the daily full sync. Alerts follow both, failed or not.
@@ -193,3 +195,21 @@ def test_a_percent_sign_in_a_path_is_escaped_for_cron() -> None:
         today=date(2026, 11, 25),
     )
     assert all("%" not in line.replace(r"\%", "") for line in made.lines)
+
+
+def test_each_job_first_moves_a_cron_log_grown_past_the_limit_aside(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", log_max_bytes=10_000)
+    made = cron.entries(settings, folder=tmp_path, command=["/bin/kommo-analytics"],
+                        account_zone=UTC, system_zone=UTC, today=date(2026, 12, 7))  # fmt: skip
+    # The job's shell text before its own commands: `cd … && <roll> { … }`.
+    roll = made.lines[0].split(" && ", 1)[1].split(" { ", 1)[0]
+    log = logs.log_file(settings.data_dir, "cron")
+    log.parent.mkdir(parents=True)
+    log.write_text("x" * 10_000)  # at the limit: kept where it is
+    subprocess.run(["sh", "-c", roll], check=True)
+    assert log.read_text() == "x" * 10_000 and not log.with_name("cron.log.1").exists()
+    log.write_text("y" * 10_001)  # past it: moved aside, replacing an older one
+    log.with_name("cron.log.1").write_text("old")
+    subprocess.run(["sh", "-c", roll], check=True)
+    assert not log.exists() and log.with_name("cron.log.1").read_text() == "y" * 10_001
+    subprocess.run(["sh", "-c", roll], check=True)  # no log yet: nothing to do, no error

@@ -196,9 +196,16 @@ def entries(
     exe = shlex.join(command)
     log = shlex.quote(str(logs.log_file(settings.data_dir, "cron")))
 
+    # cron's shell appends to cron.log, past the rotation of our own log files: each job first
+    # moves a log grown over LOG_MAX_BYTES aside (one old file kept), with POSIX find and mv.
+    roll = (
+        f'if test -n "$(find {log} -size +{settings.log_max_bytes}c 2>/dev/null)"; '
+        f"then mv -f {log} {log}.1; fi;"
+    )
+
     def run(*steps: str) -> str:
         # `%` ends a cron command (the rest becomes its input): a path holding one is escaped.
-        line = f"cd {shlex.quote(str(folder))} && {{ {' '.join(steps)} }} >> {log} 2>&1"
+        line = f"cd {shlex.quote(str(folder))} && {roll} {{ {' '.join(steps)} }} >> {log} 2>&1"
         return line.replace("%", r"\%")
 
     # As in `serve`: every sync runs the checks that need no API call itself; the whole `check`
