@@ -209,6 +209,49 @@ def test_the_plan_of_the_settings_in_the_accounts_zone() -> None:
     assert set(plan) <= set(jobs.DEFAULT_JOBS)
 
 
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+
+
+@pytest.mark.parametrize(
+    ("written", "now", "missed"),
+    [
+        # The report due Monday 30 Nov 08:00 (São Paulo) covers 2026-W48 (23–29 Nov).
+        (["2026-W47"], datetime(2026, 12, 1, 12, 0, tzinfo=UTC), True),  # down on Monday
+        (["2026-W47", "2026-W48"], datetime(2026, 12, 1, 12, 0, tzinfo=UTC), False),  # sent
+        # Monday 30 Nov 07:59 in São Paulo (10:59 UTC): W48's is not due yet, W47's was sent.
+        (["2026-W47"], datetime(2026, 11, 30, 10, 59, tzinfo=UTC), False),
+        (["2026-W46"], datetime(2026, 11, 30, 10, 59, tzinfo=UTC), True),  # W47's was not
+        ([], datetime(2026, 12, 1, 12, 0, tzinfo=UTC), False),  # a first start sends nothing
+    ],
+)
+def test_a_weekly_report_due_while_stopped_is_missed_unless_its_pdf_is_there(
+    tmp_path: Path, written: list[str], now: datetime, missed: bool
+) -> None:
+    for week in written:
+        (tmp_path / f"kommo-weekly-{week}.pdf").write_bytes(b"%PDF")
+    assert serve.weekly_report_missed(tmp_path, "mon", 8, 0, SAO_PAULO, now) is missed
+
+
+def test_a_missed_run_runs_once_at_start_after_the_start_runs(tmp_path: Path) -> None:
+    rec = Recorder()
+    # "weekly" would next fire in a week; it was missed, so it runs now, after "sync".
+    service = serve.Service(
+        [serve.Planned("sync", every(3600), run_at_start=True),
+         serve.Planned("weekly", every(7 * 86400), missed=lambda now: True),
+         serve.Planned("other", every(7 * 86400), missed=lambda now: False)],
+        {n: rec.job(n, 0.01) for n in ("sync", "weekly", "other")},
+        context(tmp_path),
+        log=LOG,
+    )  # fmt: skip
+    service.start()
+    deadline = time.monotonic() + 10
+    while len(rec.spans) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    service.shutdown()
+    assert rec.names() == ["sync", "weekly"]
+
+
 @pytest.mark.parametrize(
     ("name", "value", "named"),
     [

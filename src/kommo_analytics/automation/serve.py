@@ -35,7 +35,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import time as dt_time
+from pathlib import Path
 from types import FrameType
 from typing import Any, Final, Literal
 
@@ -46,6 +48,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from kommo_analytics import logs
+from kommo_analytics.automation import REPORTS_FOLDER, WEEKLY_FILE_PREFIX
 from kommo_analytics.automation.jobs import (
     DEFAULT_JOBS,
     JobContext,
@@ -54,7 +57,7 @@ from kommo_analytics.automation.jobs import (
     JobSkipped,
 )
 from kommo_analytics.errors import ConfigError, KommoAnalyticsError
-from kommo_analytics.settings import Settings, parse_clock, parse_weekly
+from kommo_analytics.settings import WEEKDAYS, Settings, parse_clock, parse_weekly
 from kommo_analytics.text.i18n import t
 from kommo_analytics.text.languages import Locale
 
@@ -80,6 +83,29 @@ class Planned:
     run_at_start: bool = False
     then_if_ok: tuple[str, ...] = ()
     then: tuple[str, ...] = ()
+    # Asked at start with "now": True when a run fell due while the scheduler was not running
+    # (it then runs once, right after the start runs) — APScheduler forgets runs it never saw.
+    missed: Callable[[datetime], bool] | None = None
+
+
+def weekly_report_missed(
+    reports: Path, day: str, hour: int, minute: int, zone: tzinfo, now: datetime
+) -> bool:
+    """Whether the weekly report last due before ``now`` (``day hour:minute`` in ``zone``) was
+    never written to ``reports``. Only an install that has written one before catches up, so a
+    first start does not mail a report nobody asked for yet; after weeks down, only the latest
+    week is caught up (older ones: `kommo-analytics report weekly --week`)."""
+    local = now.astimezone(zone)
+    back = (local.weekday() - WEEKDAYS.index(day)) % 7
+    due_day = local.date() - timedelta(days=back)
+    due = datetime.combine(due_day, dt_time(hour, minute), tzinfo=zone)
+    if due > local:
+        due_day -= timedelta(days=7)
+    # The report due on a day covers the last complete week before it (weekly.default_week).
+    iso = (due_day - timedelta(days=7)).isocalendar()
+    name = f"{WEEKLY_FILE_PREFIX}{iso.year}-W{iso.week:02d}.pdf"
+    written = sorted(reports.glob(f"{WEEKLY_FILE_PREFIX}*.pdf")) if reports.is_dir() else []
+    return bool(written) and not (reports / name).exists()
 
 
 class _NoCoalesceNotice(logging.Filter):
@@ -172,6 +198,9 @@ def default_plan(settings: Settings, zone: tzinfo) -> list[Planned]:
         Planned(
             "weekly_report",
             CronTrigger(day_of_week=day, hour=report_hour, minute=report_minute, timezone=zone),
+            missed=lambda now: weekly_report_missed(
+                settings.data_dir / REPORTS_FOLDER, day, report_hour, report_minute, zone, now
+            ),
         ),
     ]
 
@@ -301,7 +330,11 @@ class Service:
             )
         now = datetime.now(self.zone)
         for planned in self.plan:
-            extra = {"next_run_time": now} if planned.run_at_start else {}
+            extra: dict[str, datetime] = {"next_run_time": now} if planned.run_at_start else {}
+            if planned.missed is not None and planned.missed(now):
+                # A second later: behind the start's runs on the one-thread executor.
+                extra = {"next_run_time": now + timedelta(seconds=1)}
+                self.log.info(t("serve.log.catch_up", LOG_LOCALE, job=planned.name))
             self.scheduler.add_job(
                 self.runner.run_planned,
                 planned.trigger,

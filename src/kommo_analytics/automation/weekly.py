@@ -27,7 +27,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from kommo_analytics import files
-from kommo_analytics.automation import charts
+from kommo_analytics.automation import REPORTS_FOLDER, WEEKLY_FILE_PREFIX, charts
 from kommo_analytics.automation.mail import Attachment, send_mail
 from kommo_analytics.errors import ConfigError, KommoAnalyticsError
 from kommo_analytics.metrics import series
@@ -51,7 +51,6 @@ from kommo_analytics.text.i18n import Locale, t
 TREND_WEEKS: Final = 8  # the report's week and the seven before it
 TOP_SELLERS: Final = 5
 TOP_LOSS_REASONS: Final = 8
-REPORTS_FOLDER: Final = "reports"  # under DATA_DIR: the PDFs `send_weekly` keeps
 # The sections the week's KPIs and the previous week's need (the previous week's forecast and
 # rankings are not shown, so their queries are not run).
 KPI_SECTIONS: Final = ("leads", "activities", "sales", "marketing")
@@ -188,7 +187,7 @@ class WeeklyReport:
 
     @property
     def file_name(self) -> str:
-        return f"kommo-weekly-{self.week}.pdf"
+        return f"{WEEKLY_FILE_PREFIX}{self.week}.pdf"
 
 
 # KPI key → (report path, kind, KPI target key or None). The Overview shows the same cards.
