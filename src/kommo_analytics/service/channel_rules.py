@@ -38,6 +38,8 @@ from kommo_analytics.warehouse.target import Target
 # The grid's columns, in order: text columns, then the true/false ones.
 TEXT_COLUMNS: Final = ("key", "label", "any_present", *VALUE_FIELDS, "tags", "fields")
 FLAG_COLUMNS: Final = ("human_without_utm", "any_utm", "fallback")
+# Columns named by the tracking field they compare: the same word in every language.
+RAW_NAMES: Final = frozenset(VALUE_FIELDS)
 COLUMNS: Final = (*TEXT_COLUMNS, *FLAG_COLUMNS)
 SOURCE: Final = "the channel rules"
 _COMMENT: Final = (
@@ -138,6 +140,11 @@ def check(rows: Sequence[Mapping[str, Any]], utm_fields: Sequence[str]) -> Edite
     rows with no cell filled are left out."""
     wanted = [s for s in (_settings(row) for row in rows) if s]
     text = rules_toml(wanted, utm_fields, comment=_COMMENT)
+    return Edited(parse_rules(text, source=SOURCE), text)
+
+
+def check_text(text: str) -> Edited:
+    """Rules written by :func:`check` (its ``text``), read back."""
     return Edited(parse_rules(text, source=SOURCE), text)
 
 

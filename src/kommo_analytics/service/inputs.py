@@ -49,6 +49,11 @@ def import_costs(
     )
 
 
+def check_costs_text(settings: Settings, target: Target, text: str, *, source: str) -> None:
+    """Raise :class:`InputFileError` listing every bad line, as an import would; store nothing."""
+    inputs.parse_costs(text, channels=cost_channels(settings, target), source=source)
+
+
 def import_costs_text(
     settings: Settings, target: Target, text: str, *, source: str, replace: bool, now: datetime
 ) -> tuple[int, int]:
@@ -203,7 +208,10 @@ def stored_goals(target: Target) -> list[StoredGoal]:
     ]
 
 
-def sellers(target: Target) -> list[inputs.UserRef]:
+UserRef = inputs.UserRef
+
+
+def sellers(target: Target) -> list[UserRef]:
     """The account's users a goal may name (none before the first build)."""
     return names.users(target)
 
