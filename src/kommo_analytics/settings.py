@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kommo_analytics.errors import ConfigError
@@ -23,6 +23,9 @@ from kommo_analytics.text.languages import Locale
 from kommo_analytics.workdays import parse_country
 
 DEFAULT_DATA_DIR = Path("data")
+# The channel rules saved on the dashboard's Settings page, in DATA_DIR: used when
+# CHANNEL_RULES_FILE names no file.
+SAVED_CHANNEL_RULES: Final = "channel_rules.toml"
 # The alert triggers by name (automation/alerts/triggers.py), in the order they are evaluated.
 ALERT_TRIGGERS: Final = (
     "sync_failed",
@@ -140,6 +143,22 @@ class Settings(BaseSettings):
         default=5_000_000, ge=10_000, description="Size at which a log file is rotated"
     )
     log_backups: int = Field(default=5, ge=1, le=100, description="Rotated log files kept")
+
+    @model_validator(mode="after")
+    def _saved_channel_rules(self) -> Settings:
+        # Decided here, once, so that every reader of `channel_rules_file` — the build, the
+        # model update, the sync's check, the CLI — uses the rules an admin saved in the app.
+        if self.channel_rules_file is None:
+            saved = self.data_dir / SAVED_CHANNEL_RULES
+            if saved.is_file():
+                self.channel_rules_file = saved
+        return self
+
+    @property
+    def channel_rules_to_save(self) -> Path:
+        """Where the Settings page writes the channel rules: the file in use when one is named,
+        else ``DATA_DIR/channel_rules.toml``."""
+        return self.channel_rules_file or self.data_dir / SAVED_CHANNEL_RULES
 
     @field_validator("full_sync_time")
     @classmethod

@@ -123,7 +123,7 @@ def test_an_admin_signs_in_sees_settings_and_signs_out(
     app = make_app(synced_url, SETTINGS, lang="en").run()
     sign_in(app, "ana")
     assert "Signed in as **ana** (administrator)" in signed_in_caption(app)
-    assert app.number_input  # the KPI targets form
+    assert app.text_input(key="target.avg_ticket").value == "R$5,000.00"  # the KPI targets
     (sign_out,) = [b for b in app.sidebar.button if b.key == "sign_out"]
     sign_out.click().run()
     assert titles(app) == ["Sign in to Kommo Analytics"]
@@ -133,8 +133,11 @@ def test_a_manager_cannot_reach_settings(make_app: MakeApp, synced_url: str, clo
     app = make_app(synced_url, SETTINGS, lang="en").run()
     sign_in(app, "caio")
     assert "(manager)" in signed_in_caption(app)
-    assert not app.number_input  # not the KPI targets form, whatever the URL asked for
-    assert "KPI targets" not in titles(app)
+    assert not app.text_input  # no editor of the Settings page, whatever the URL asked for
+    assert "Settings" not in titles(app)
+    assert not [
+        d for d in app.dataframe if d.key and d.key.startswith(("goals.", "costs.", "channels."))
+    ]
 
 
 def test_the_settings_page_refuses_a_manager_by_itself(
@@ -168,7 +171,7 @@ def test_the_settings_page_refuses_a_manager_by_itself(
 
     app = AppTest.from_function(page, default_timeout=30).run()
     assert [e.value for e in app.error] == ["Only administrators can see and change the settings."]
-    assert not app.number_input
+    assert not app.text_input and not app.dataframe and not app.tabs
 
 
 def test_a_seller_sees_only_their_leads_even_asking_for_another_in_the_url(

@@ -306,7 +306,7 @@ PAGES = {
     "leads": "Leads",
     "definitions": "Definitions",
     "data-health": "Data health",
-    "settings": "KPI targets",
+    "settings": "Settings",
 }
 
 

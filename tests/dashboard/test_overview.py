@@ -52,11 +52,11 @@ def test_the_cards_show_the_reports_numbers(make_app: MakeApp, synced_url: str) 
         label = overview.t(f"overview.card.{card}", "en")
         assert shown[label] == overview.formatted(kind, values[card], "BRL", "en"), card
     assert shown["Leads"] == f"{expected.leads.total:,}"
-    # No costs were imported: the cost cards are empty and say how to import them.
+    # No costs were saved: the cost cards are empty and say where in the app to add them.
     assert shown["Cost per lead"] == "—"
-    assert any("kommo-analytics costs import" in c.value for c in app.caption)
-    # No goal either: the month block says how to set one.
-    assert any("kommo-analytics goals import" in i.value for i in app.info)
+    assert any("in the Costs tab of Settings" in c.value for c in app.caption)
+    # No goal either: the month block says where to set one.
+    assert any("in the Sales goals tab of Settings" in i.value for i in app.info)
     # Every card carries its definition as a tooltip.
     assert all(m.help for m in app.metric[:10])
     # Deleted leads are left out of the cards and said in a caption of their own (none when
@@ -107,8 +107,9 @@ def test_targets_colour_the_cards_and_are_edited_on_the_settings_page(
 
     settings = make_app(synced_url, SETTINGS, lang="en").run()
     no_exception(settings)
-    assert settings.title[0].value == "KPI targets"
-    settings.number_input(key="target.win_rate_pct").set_value(99.0)
+    assert settings.title[0].value == "Settings"
+    assert settings.text_input(key="target.win_rate_pct").value == "25 %"
+    settings.text_input(key="target.win_rate_pct").input("99 %")
     settings.button[0].click().run()  # the form's submit button
     no_exception(settings)
     assert targets.load(own_data_dir)["win_rate_pct"] == 99.0

@@ -90,8 +90,8 @@ def test_the_ranges_are_those_of_the_forecast_command(synced_url: str, make_app:
     assert {"Won so far", "P10–P90 range", "Likely revenue (P50)"} <= names
     assert "Goal" not in names  # no goal imported on this warehouse
     assert fan["layout"]["yaxis"]["title"]["text"] == "Revenue (BRL)"
-    # No goal: the page says so and how to import one (the goals import, as before).
-    assert any("No goals have been imported" in i.value and "goals import goals.csv" in i.value
+    # No goal: the page says so and where in the app to set one.
+    assert any("There are no goals" in i.value and "Sales goals tab of Settings" in i.value
                for i in app.caption)  # fmt: skip
     # The weighted pipeline: each stage's chance beside the closed deals it rests on.
     weighted = table(app, "closed")

@@ -88,9 +88,9 @@ def test_intake_shows_the_reports_numbers(make_app: MakeApp, synced_url: str) ->
         response.within_sla_pct, "en"
     )
     assert shown["Without response"] == number(response.without_response)
-    # No costs in the emulated account: no number, but how to import them.
+    # No costs in the emulated account: no number, but where in the app to add them.
     assert shown["Cost per lead"] == "—"
-    assert any("kommo-analytics costs import" in m.value for m in app.caption)
+    assert any("in the Costs tab of Settings" in m.value for m in app.caption)
     assert [s.value for s in app.subheader] == [
         "Leads by channel over time",
         f"First response time · {c.fmt_pct(response.within_sla_pct, 'en')} within "
@@ -196,7 +196,7 @@ def test_intake_shows_imported_costs(make_app: MakeApp, synced_url: str, tmp_pat
     assert table.loc["Paid", "roi"] == c.fmt_pct(paid.roi_pct, "en")
     assert table.loc["Referral", "cost"] == ""  # no cost imported for it: unknown, not zero
     assert any("no cost was imported for that channel" in m.value for m in app.caption)
-    assert not any("kommo-analytics costs import" in m.value for m in app.caption)
+    assert not any("in the Costs tab of Settings" in m.value for m in app.caption)
 
 
 def test_intake_compares_with_the_previous_period(make_app: MakeApp, synced_url: str) -> None:

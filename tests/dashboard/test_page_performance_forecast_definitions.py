@@ -181,10 +181,10 @@ def test_performance_ranks_sellers_as_the_report_does(synced_url: str, make_app:
     assert list(ranking["revenue"]) == [c.fmt_money(s.revenue, "BRL", "en") for s in sellers]
     assert sum(s.won for s in sellers) == report.sales.won
     shown = texts(app)
-    # Nothing imported: the page says what to import instead of showing zeros.
-    assert "kommo-analytics goals import goals.csv" in shown
-    assert "month,user,revenue_goal[,deals_goal]" in shown
-    assert "kommo-analytics costs import costs.csv" in shown
+    # Nothing saved: the page says where in the app to add it instead of showing zeros.
+    assert "Set the goals in the Sales goals tab of Settings." in shown
+    assert "Add the costs in the Costs tab of Settings" in shown
+    assert "kommo-analytics" not in shown
     assert len(app.get("plotly_chart")) >= 2  # revenue per seller, seller × channel
 
 
@@ -243,7 +243,7 @@ def test_performance_shows_goals_pacing_and_roi_once_imported(
     pacing = next(d.value for d in app.dataframe if "needed" in d.value.columns)
     assert set(pacing["seller"]) == {"Samuel Martins", "Yasmin Andrade"}
     assert metric(app, "Marketing ROI") == c.fmt_pct(report.marketing.roi_pct, "en")
-    assert "kommo-analytics goals import" not in texts(app)
+    assert "Sales goals tab of Settings" not in texts(app)
 
     # Costs are per channel: a seller filter hides them, and the page says why.
     filtered = make_app(goals_url, PERFORMANCE, lang="en", user=str(SAMUEL), **OCTOBER).run()
@@ -256,8 +256,7 @@ def test_performance_speaks_the_chosen_language(synced_url: str, make_app: MakeA
     no_exception(app)
     assert app.title[0].value == "Desempenho"
     assert "Ranking de vendedores" in [s.value for s in app.subheader]
-    assert any("kommo-analytics goals import" in i.value and "Importe" in i.value
-               for i in app.info)  # fmt: skip
+    assert any("aba Metas de vendas das Configurações" in i.value for i in app.info)
 
 
 # -- Forecast -----------------------------------------------------------------------------------
@@ -284,7 +283,7 @@ def test_forecast_keeps_the_months_facts_below_the_forecast(
     assert metric(app, "Deals won so far") == c.fmt_number(f.month_won_deals, "en")
     assert metric(app, "Working days left") == i18n.number(f.working_days_left, "en")
     assert any("not the period chosen in the sidebar" in cap.value for cap in app.caption)
-    assert any("kommo-analytics goals import goals.csv" in i.value for i in app.info)
+    assert any("Sales goals tab of Settings" in i.value for i in app.info)
     table = open_pipeline_facts(app)
     assert list(table["deals"]) == [c.fmt_number(r.deals, "en") for r in f.open_pipeline]
     assert list(table["stage"]) == [r.name for r in f.open_pipeline]

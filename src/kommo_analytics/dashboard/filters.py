@@ -51,6 +51,8 @@ DEFAULT_COMPARISON: Final = Comparison.PREVIOUS_PERIOD
 
 # Query-string names.
 P_LANG: Final = "lang"
+# Parameters a page reads itself: the Settings page's tab, named by another page's link.
+PAGE_PARAMS: Final = frozenset({"tab"})
 P_PERIOD: Final = "period"
 P_FROM: Final = "from"
 P_TO: Final = "to"
@@ -442,8 +444,10 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
         channels=tuple(sorted(str(c) for c in chosen_channels)),
     )
     st.session_state[_STATE_KEY] = (state, period)
-    wanted = encode_params(state)
-    if st.query_params.to_dict() != wanted:
+    # A page's own parameters (the Settings page's tab) are left for the page to read.
+    asked = st.query_params.to_dict()
+    wanted = encode_params(state) | {k: v for k, v in asked.items() if k in PAGE_PARAMS}
+    if asked != wanted:
         st.query_params.from_dict(wanted)
     return View(
         filters=state,

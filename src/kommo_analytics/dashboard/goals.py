@@ -1,21 +1,45 @@
-"""Goals (and costs) as the Performance and Forecast pages show them: how to import them, the
-month's name, and the revenue still needed per working day. Pure, tested rules; not forecasts."""
+"""Goals (and costs) as the Performance and Forecast pages show them: where to add them when
+they are missing, the month's name, and the revenue still needed per working day. Pure, tested
+rules; not forecasts."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Final
+from typing import Final, Literal
 
+import streamlit as st
 from babel.dates import format_skeleton
 
+from kommo_analytics.dashboard import auth, filters
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
-GOALS_COMMAND: Final = "kommo-analytics goals import goals.csv"
-GOALS_FORMAT: Final = "month,user,revenue_goal[,deals_goal]"
-COSTS_COMMAND: Final = "kommo-analytics costs import costs.csv"
-COSTS_FORMAT: Final = "date,channel,amount[,utm_campaign]"
+Input = Literal["goals", "costs"]
+SETTINGS_PAGE: Final = "app_pages/settings.py"
+# The query parameter naming the Settings page's tab, so a link opens the right one.
+P_TAB: Final = next(iter(filters.PAGE_PARAMS))
+
+
+def action(kind: Input, locale: Locale) -> str:
+    """Where missing goals or costs are added: the Settings tab for an admin; for anyone else,
+    which admin to ask (nothing in the dashboard sends anyone to a terminal)."""
+    role = "admin" if auth.current_access().can_edit_settings else "other"
+    return t(f"inputs.add.{kind}.{role}", locale)
+
+
+def offer(kind: Input, locale: Locale) -> None:
+    """The link to the Settings tab that adds ``kind``, for those who may use it."""
+    if auth.current_access().can_edit_settings:
+        st.page_link(SETTINGS_PAGE, label=t(f"inputs.link.{kind}", locale),
+                     icon=":material/tune:",
+                     query_params={P_TAB: kind, filters.P_LANG: locale})  # fmt: skip
+
+
+def missing(message: str, kind: Input, locale: Locale, *, caption: bool = False) -> None:
+    """An empty state for missing goals or costs: the message, then the way to add them."""
+    (st.caption if caption else st.info)(message)
+    offer(kind, locale)
 
 
 def needed_per_working_day(

@@ -472,6 +472,43 @@ def build_leads(
     return with_history(leads, stays, stages), stays
 
 
+def typed_tracking(src: pd.DataFrame) -> dict[str, pd.Series]:
+    """The raw leads' own tracking columns (utm_source ...), blank as no value."""
+    out = {}
+    for column in TRACKING_COLUMNS.values():
+        values = src[column] if column in src else pd.Series([None] * len(src), index=src.index)
+        out[column] = _per_value(
+            values, lambda v: v.strip() or None if isinstance(v, str) else v, None
+        )
+    return out
+
+
+def classify(
+    leads: pd.DataFrame, every: pd.DataFrame, tag_lists: pd.Series, rules: ChannelRules
+) -> pd.Series:
+    """Each lead's channel: ``leads`` holds the typed tracking columns and ``created_by``,
+    ``every`` the lead's tracking values (:func:`tracking_values`), ``tag_lists`` its tags."""
+    # The typed columns come from the lead's own row, always current; lead_tracking adds every
+    # other code (yclid, gclientid, an account's source_domain ...) for the rules to use.
+    typed = [*TRACKING_COLUMNS.values()]
+    other = every.drop(columns=[c for c in every.columns if c in {*typed, "tags", "created_by"}])
+    other.index = leads.index
+    inputs = pd.concat([leads[[*typed, "created_by"]], other], axis=1).assign(tags=tag_lists)
+    return rules.classify_frame(inputs)
+
+
+def lead_channels(leads_raw: pd.DataFrame, lead_tracking: pd.DataFrame,
+                  rules: ChannelRules) -> pd.Series:  # fmt: skip
+    """The channel of each raw lead by ``rules``, exactly as :func:`lead_rows` decides it (the
+    Settings page's preview of rules not saved yet)."""
+    leads = pd.DataFrame(
+        {"lead_id": _int(leads_raw["id"]), "created_by": _int(leads_raw["created_by"]),
+         **typed_tracking(leads_raw)}
+    )  # fmt: skip
+    every = tracking_values(lead_tracking, leads["lead_id"])
+    return classify(leads, every, _per_value(leads_raw["tags"], _tags, []), rules)
+
+
 def lead_rows(raw: RawFrames, rules: ChannelRules, timezone: str) -> pd.DataFrame:
     """Each lead's own columns, everything but its stage history (:func:`with_history`). Reads
     ``raw.leads``, ``lead_tracking``, ``lead_contacts``, ``loss_reasons`` and, of ``raw.events``,
@@ -493,11 +530,8 @@ def lead_rows(raw: RawFrames, rules: ChannelRules, timezone: str) -> pd.DataFram
             "is_deleted": _bool(src["is_deleted"]),
         }
     )
-    for column in TRACKING_COLUMNS.values():
-        values = src[column] if column in src else pd.Series([None] * len(src), index=src.index)
-        leads[column] = _per_value(
-            values, lambda v: v.strip() or None if isinstance(v, str) else v, None
-        )
+    for column, values in typed_tracking(src).items():
+        leads[column] = values
     # A lead's own creation time when it has one; a trashed lead's, from its creation event,
     # so it can still be counted by creation date in the data-quality figures.
     leads["created_at"] = leads["created_at"].fillna(
@@ -518,14 +552,9 @@ def lead_rows(raw: RawFrames, rules: ChannelRules, timezone: str) -> pd.DataFram
     leads["tags"] = _per_value(
         leads["tags"], lambda value: json.dumps(_tags(value), ensure_ascii=False), "[]"
     )
-    # The typed columns come from the lead's own row, always current; lead_tracking adds every
-    # other code (yclid, gclientid, an account's source_domain ...) for the rules to use.
     typed = [*TRACKING_COLUMNS.values()]
     every = tracking_values(raw.lead_tracking, leads["lead_id"])
-    other = every.drop(columns=[c for c in every.columns if c in {*typed, "tags", "created_by"}])
-    other.index = leads.index
-    inputs = pd.concat([leads[[*typed, "created_by"]], other], axis=1).assign(tags=tag_lists)
-    leads["channel"] = _shared(rules.classify_frame(inputs))
+    leads["channel"] = _shared(classify(leads, every, tag_lists, rules))
     # A lead's tracking fields with a value; UTM_REFERRER also fills `referrer`, so the typed
     # columns alone can count one field twice and the larger of the two counts is taken.
     leads["tracking_fields"] = np.maximum(

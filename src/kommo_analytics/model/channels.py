@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import math
 import re
 import tomllib
@@ -596,6 +597,57 @@ def _check_rule_list(rules: Sequence[ChannelRule], source: str) -> None:
         )
 
 
+# --- writing ----------------------------------------------------------------------------------
+
+
+def rule_settings(rule: ChannelRule) -> dict[str, Any]:
+    """One rule as a rules file writes it: the settings :func:`parse_rules` reads back."""
+    out: dict[str, Any] = {"key": rule.key, "label": rule.label}
+    if rule.any_present:
+        out["any_present"] = list(rule.any_present)
+    own = {cond.field: list(cond.values) for cond in rule.field_values}
+    for name in VALUE_FIELDS:
+        if name in own:
+            out[name] = own.pop(name)
+    if own:
+        out["fields"] = own
+    if rule.tags:
+        out["tags"] = list(rule.tags)
+    for flag in _BOOL_SETTINGS:
+        if getattr(rule, flag):
+            out[flag] = True
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # A JSON string is a TOML basic string: the same escapes, double quotes.
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        pairs = (
+            f"{json.dumps(k, ensure_ascii=False)} = {_toml_value(v)}" for k, v in value.items()
+        )
+        return "{ " + ", ".join(pairs) + " }"
+    raise TypeError(f"a rules file holds texts, lists, tables and true/false, not {value!r}")
+
+
+def rules_toml(
+    rules: Sequence[Mapping[str, Any]], utm_fields: Sequence[str], *, comment: str
+) -> str:
+    """A rules file: ``comment`` lines, ``utm_fields``, then one ``[[channel]]`` per rule (the
+    settings of :func:`rule_settings`, or the same shape typed by a person)."""
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    lines += ["", f"utm_fields = {_toml_value(list(utm_fields))}"]
+    for rule in rules:
+        lines += ["", "[[channel]]"]
+        lines += [f"{name} = {_toml_value(value)}" for name, value in rule.items()]
+    return "\n".join(lines) + "\n"
+
+
 __all__ = [
     "DEFAULT_CHANNELS",
     "ChannelRule",
@@ -603,4 +655,6 @@ __all__ = [
     "FieldIn",
     "normalise",
     "parse_rules",
+    "rule_settings",
+    "rules_toml",
 ]

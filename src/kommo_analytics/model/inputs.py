@@ -233,6 +233,11 @@ def read_text(path: Path) -> str:
         raise ConfigError(
             f"{path} cannot be read ({exc.strerror})", hint="check the path and permissions"
         ) from None
+    return decode(data)
+
+
+def decode(data: bytes) -> str:
+    """A CSV file's bytes (read, or uploaded) as text: see :func:`read_text`."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text"
         return data.decode("utf-16")
     try:
@@ -380,6 +385,19 @@ def _check(
 def _refuse_if(problems: list[Problem], source: str) -> None:
     if problems:
         raise InputFileError(source, problems)
+
+
+COSTS_COLUMNS: tuple[str, ...] = (*_COSTS.required, *_COSTS.optional)
+GOALS_COLUMNS: tuple[str, ...] = (*_GOALS.required, *_GOALS.optional)
+
+
+def costs_cells(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
+    """A costs file's data rows as text, (spreadsheet line, {column: value}), and the problems
+    of its layout (header, column count): what a grid shows for correcting before
+    :func:`parse_costs` checks the values."""
+    problems: list[Problem] = []
+    rows = _read_rows(text, _COSTS, problems)
+    return [(n, {c: v.get(c, "") for c in COSTS_COLUMNS}) for n, v in rows], problems
 
 
 def parse_costs(text: str, *, channels: Sequence[str], source: str) -> list[CostRow]:

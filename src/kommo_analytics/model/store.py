@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from kommo_analytics.errors import QueryError, WarehouseError, first_line
+from kommo_analytics.kommo.entities import TRACKING_COLUMNS
 from kommo_analytics.model import compat, incremental
 from kommo_analytics.model.build import (
     ACTIVITY_TYPES,
@@ -45,6 +46,7 @@ from kommo_analytics.model.build import (
     build_dimensions,
     build_stays,
     build_tasks,
+    lead_channels,
     lead_rows,
     model_timezone,
     status_events,
@@ -634,6 +636,21 @@ def rebuild(
         f"{counts['fact_stage_stays']:,} stage stays, {counts['fact_tasks']:,} tasks, "
         f"{counts['fact_activities']:,} calls and messages"
     )
+
+
+def channel_preview(target: Target, rules: ChannelRules) -> dict[str, int]:
+    """Leads (not deleted) per channel that ``rules`` would give the synced leads, counted as
+    the model's channel counts are; read from the served copy, so it needs no lock."""
+    columns = ["id", "created_by", "tags", "is_deleted", *TRACKING_COLUMNS.values()]
+    with reader.connect(target) as con:
+        raw = _Raw(con, target)
+        leads = raw.table("leads", columns)
+        tracking = raw.table("lead_tracking", ["lead_id", "code", "value"])
+    if not len(leads):
+        return {}
+    live = ~leads["is_deleted"].fillna(False).astype(bool).to_numpy()
+    channels = lead_channels(leads, tracking, rules)[live]
+    return {str(k): int(n) for k, n in channels.value_counts().items()}
 
 
 def replace_input_rows(

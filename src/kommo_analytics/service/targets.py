@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Final, Literal
 
 from kommo_analytics import files
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.model.inputs import parse_amount
 
 Direction = Literal["higher", "lower"]
 FILE_NAME: Final = "kpi_targets.json"
@@ -85,6 +87,13 @@ def save(data_dir: Path, values: dict[str, float]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def parse(text: str) -> float:
+    """A target as a person types it, with or without its unit, in either decimal convention:
+    "R$ 5.000,00", "5000", "25 %", "2,5 h" (ValueError when it is not a number)."""
+    # Units and currency symbols go; a sign stays, for save() to refuse.
+    return float(parse_amount(re.sub(r"[^\d.,-]", "", text)))
 
 
 def hit(key: str, value: float | None, targets: dict[str, float]) -> bool | None:

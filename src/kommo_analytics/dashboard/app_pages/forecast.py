@@ -23,10 +23,9 @@ from babel.dates import format_skeleton
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import data, filters, metrics_data
+from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.goals import (
-    GOALS_COMMAND,
-    GOALS_FORMAT,
     month_label,
     needed_per_working_day,
     needed_text,
@@ -111,8 +110,8 @@ def month_section(view: View, report: Report) -> None:
         st.caption(calendar_text(view))
     if goal is None:
         # No goal card at all (an empty one would read as "0"): the import hint instead.
-        st.info(t("forecast.no_goal", locale, month=month, command=GOALS_COMMAND,
-                  format=GOALS_FORMAT))  # fmt: skip
+        add_inputs.missing(t("forecast.no_goal", locale, month=month,
+                             action=add_inputs.action("goals", locale)), "goals", locale)  # fmt: skip
         return
     needed = needed_per_working_day(goal, so_far, days)
     cols = st.columns(3)
@@ -420,7 +419,8 @@ def ranges_section(view: View, result: Forecast, currency: str | None) -> None:
             export=export)  # fmt: skip
     if not goals:
         # A caption, not a box: the month's facts below already say how to import goals in one.
-        st.caption(t("forecast.no_goals", locale, command=GOALS_COMMAND, format=GOALS_FORMAT))
+        add_inputs.missing(t("forecast.no_goals", locale, action=add_inputs.action("goals", locale)),
+                           "goals", locale, caption=True)  # fmt: skip
 
 
 def deals_text(p10: float, p50: float, p90: float, locale: Locale) -> str:

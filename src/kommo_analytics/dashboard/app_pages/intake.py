@@ -14,6 +14,7 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.intake import UTM_DIMENSIONS
@@ -35,7 +36,7 @@ def cost_note(report: Report, locale: Locale) -> str | None:
     if cost.not_split_by_filter:
         return t("intake.costs_filtered", locale)
     if not cost.imported:
-        return t("intake.costs_missing", locale)
+        return t("intake.costs_missing", locale, action=add_inputs.action("costs", locale))
     return None
 
 

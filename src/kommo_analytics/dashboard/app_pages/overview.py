@@ -11,6 +11,7 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import month_label
 from kommo_analytics.metrics import series
@@ -67,10 +68,9 @@ def missing_note(card: str, report: Report, locale: Locale) -> str | None:
     if card in ("cost_per_lead", "marketing_roi_pct") and (
         section(report.marketing, "marketing").cost is None
     ):
-        return t(
-            "overview.no_costs_filter" if cost.not_split_by_filter else "overview.no_costs",
-            locale,
-        )
+        if cost.not_split_by_filter:
+            return t("overview.no_costs_filter", locale)
+        return t("overview.no_costs", locale, action=add_inputs.action("costs", locale))
     return None
 
 
@@ -175,7 +175,8 @@ def month_vs_goal(view: View, scope: metrics_data.Request, report: Report) -> No
         st.metric(t("overview.month_revenue", locale), c.fmt_money(revenue, currency, locale),
                   border=True)  # fmt: skip
         if goal is None:
-            st.info(t("overview.no_goal", locale))
+            add_inputs.missing(t("overview.no_goal", locale,
+                                 action=add_inputs.action("goals", locale)), "goals", locale)  # fmt: skip
         else:
             st.metric(t("overview.month_goal", locale), c.fmt_money(goal, currency, locale),
                       border=True, help=c.tip("forecast.month_goal", locale))  # fmt: skip

@@ -15,12 +15,9 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import (
-    COSTS_COMMAND,
-    COSTS_FORMAT,
-    GOALS_COMMAND,
-    GOALS_FORMAT,
     month_label,
     needed_per_working_day,
     needed_text,
@@ -257,7 +254,8 @@ def revenue_chart(view: View, report: Report, names: dict[int, str | None]) -> N
 
 
 def goals_missing(locale: Locale) -> None:
-    st.info(t("performance.no_goals", locale, command=GOALS_COMMAND, format=GOALS_FORMAT))
+    add_inputs.missing(t("performance.no_goals", locale, action=add_inputs.action("goals", locale)),
+                  "goals", locale)  # fmt: skip
 
 
 def pacing_section(view: View, report: Report, pacing: pd.DataFrame | None,
@@ -274,7 +272,8 @@ def pacing_section(view: View, report: Report, pacing: pd.DataFrame | None,
         return
     goal, so_far, days = f.month_goal, f.month_revenue_to_date, f.working_days_left
     if goal is None:
-        st.info(t("performance.no_month_goal", locale, month=month, command=GOALS_COMMAND))
+        add_inputs.missing(t("performance.no_month_goal", locale, month=month,
+                        action=add_inputs.action("goals", locale)), "goals", locale)  # fmt: skip
         return
     needed = needed_per_working_day(goal, so_far, days)
     # Two by two: four amounts side by side do not fit their cards beside the sidebar.
@@ -421,7 +420,7 @@ def cost_message(report: Report, locale: Locale) -> str | None:
     if section(report.leads, "leads").cost.not_split_by_filter:
         return t("performance.costs_filtered", locale)
     if section(report.marketing, "marketing").cost is None:
-        return t("performance.no_costs", locale, command=COSTS_COMMAND, format=COSTS_FORMAT)
+        return t("performance.no_costs", locale, action=add_inputs.action("costs", locale))
     return None
 
 
@@ -435,6 +434,8 @@ def roi_section(view: View, scope: metrics_data.Request, report: Report,
     message = cost_message(report, locale)
     if message:
         st.info(message)
+        if section(report.marketing, "marketing").cost is None:
+            add_inputs.offer("costs", locale)
     else:
         marketing = section(report.marketing, "marketing")
         cols = st.columns(3)

@@ -1,13 +1,13 @@
-"""KPI targets: what the overview's cards are coloured against, editable and kept for everyone."""
+"""Settings, for admins only: the KPI targets the overview's cards are coloured against, the
+sales goals, the marketing costs and the channel rules — each a tab, opened by the address's
+``tab`` parameter so another page's "add them" link lands on the right one."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from kommo_analytics.dashboard import auth, filters
-from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.service import targets
-from kommo_analytics.settings import load_settings
+from kommo_analytics.dashboard import auth, filters, settings_tabs
+from kommo_analytics.dashboard.goals import P_TAB
 from kommo_analytics.text.i18n import t
 
 
@@ -15,37 +15,22 @@ def render() -> None:
     auth.refuse_unless_settings()
     view = filters.current_view()
     locale = view.locale
-    st.title(t("settings.title", locale))
-    st.caption(t("settings.caption", locale))
-    data_dir = load_settings().data_dir
-    try:
-        current = targets.load(data_dir)
-    except KommoAnalyticsError as exc:
-        st.warning(t("targets.unreadable", locale, message=exc.message))
-        current = {spec.key: spec.default for spec in targets.TARGETS}
-    with st.form("kpi_targets"):
-        values = {}
-        for spec in targets.TARGETS:
-            values[spec.key] = st.number_input(
-                t(f"settings.target.{spec.key}", locale),
-                min_value=0.0,
-                value=float(current[spec.key]),
-                step=1.0 if spec.unit != "hours" else 0.5,
-                key=f"target.{spec.key}",
-            )
-        saved = st.form_submit_button(t("settings.save", locale), type="primary")
-    if saved:
-        try:
-            targets.save(data_dir, values)
-        except (KommoAnalyticsError, OSError) as exc:
-            st.error(t("settings.save_failed", locale, message=str(exc)))
-        else:
-            st.success(t("settings.saved", locale))
-    if st.button(t("settings.reset", locale)):
-        targets.save(data_dir, {spec.key: spec.default for spec in targets.TARGETS})
-        for spec in targets.TARGETS:
-            st.session_state.pop(f"target.{spec.key}", None)
-        st.rerun()
+    st.title(t("settings.heading", locale))
+    st.caption(t("settings.heading_caption", locale))
+    labels = {tab: t(f"settings.tab.{tab}", locale) for tab in settings_tabs.TABS}
+    # Read once, then dropped: the address should not keep naming a tab the reader left.
+    asked = st.query_params.get(P_TAB)
+    if asked is not None:
+        del st.query_params[P_TAB]
+    default = labels.get(asked or "", labels["targets"])
+    # Only the open tab runs: the goals grid and the rules preview read the warehouse.
+    tabs = st.tabs(list(labels.values()), default=default, key=f"settings.tabs.{locale}",
+                   on_change="rerun")  # fmt: skip
+    for tab, container in zip(settings_tabs.TABS, tabs, strict=True):
+        if container.open is False:
+            continue
+        with container:
+            settings_tabs.render(view, tab)
 
 
 if __name__ == "__main__":
