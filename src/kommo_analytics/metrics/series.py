@@ -155,8 +155,8 @@ def response_bucket_table(rows: pd.DataFrame, sla_hours: float) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "bucket": order,
-            "low": lows,
-            "high": highs,
+            "low": pd.Series(lows, dtype=object),  # object: an open end stays None, not NaN
+            "high": pd.Series(highs, dtype=object),
             "leads": [counts.get(b, 0) for b in order],
             "within_sla": [b != NO_RESPONSE and b <= edges.index(float(sla_hours)) for b in order],
         }

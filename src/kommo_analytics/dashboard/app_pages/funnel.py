@@ -136,7 +136,8 @@ def day_ticks(top: float, locale: Locale) -> tuple[list[float], list[str]]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     digits = max(0, -math.floor(math.log10(step)) + (1 if step / power == 2.5 else 0))
-    values = [round(k * step, digits) for k in range(int(top / step) + 2)]
+    # One tick past the longest bar or mark (the epsilon: 0.3 / 0.1 is 2.999… in floats).
+    values = [round(k * step, digits) for k in range(math.floor(top / step + 1e-9) + 2)]
     return values, [i18n.number(v, locale) for v in values]
 
 
@@ -156,27 +157,30 @@ def time_figure(pipeline: Pipeline, times: pd.DataFrame, locale: Locale) -> go.F
           p80=c.fmt_hours(float(r["p80"]), locale), stays=i18n.number(int(r["n"]), locale))
         for label, (_, _, r) in zip(labels, rows, strict=True)
     ]  # fmt: skip
+    # Room right of the longest P80 for its text.
+    values, texts = day_ticks(1.4 * max(p80s + medians), locale)
     fig = go.Figure()
     fig.add_bar(
         y=labels, x=medians, orientation="h", name=t("funnel.time_median", locale),
         marker_color=[BOTTLENECK_COLOUR if s.status_id == pipeline.bottleneck_status_id
                       else STAGE_COLOUR for _, s, _ in rows],
-        text=[c.fmt_days(d, locale) for d in medians], textposition="auto",
         hovertext=hovers, hoverinfo="text",
     )  # fmt: skip
+    # Both numbers right of the P80 mark, where no bar or mark can cover them.
     fig.add_scatter(
-        y=labels, x=p80s, mode="markers", name=t("funnel.time_p80", locale),
+        y=labels, x=p80s, mode="markers+text", name=t("funnel.time_p80", locale),
         marker={"symbol": "line-ns", "size": 22, "line": {"width": 4, "color": P80_COLOUR}},
-        hovertext=hovers, hoverinfo="text",
+        text=[t("funnel.time_text", locale, median=i18n.number(round(m, 1), locale),
+                p80=c.fmt_days(p, locale)) for m, p in zip(medians, p80s, strict=True)],
+        textposition="middle right", hovertext=hovers, hoverinfo="text",
     )  # fmt: skip
-    values, texts = day_ticks(max(p80s + medians), locale)
     fig.update_layout(
         height=120 + 48 * len(rows),
         separators=c.separators(locale),
         xaxis={"title": t("funnel.axis_days", locale), "tickvals": values, "ticktext": texts,
-               "range": [0, values[-1]]},
+               "range": [0, values[-1]], "automargin": True},
         # The first stage on top, as in the funnel above.
-        yaxis={"autorange": "reversed", "type": "category"},
+        yaxis={"autorange": "reversed", "type": "category", "automargin": True},
     )  # fmt: skip
     return fig
 
@@ -308,9 +312,10 @@ def flow_figure(moves: list[Move], locale: Locale) -> go.Figure:
     fig.update_layout(
         height=140 + 34 * len(shown),
         separators=c.separators(locale),
-        xaxis={"title": t("funnel.axis_moves", locale), "tickformat": ",d", "rangemode": "tozero"},
+        xaxis={"title": t("funnel.axis_moves", locale), "tickformat": ",d", "rangemode": "tozero",
+               "automargin": True},
         yaxis={"type": "category", "categoryorder": "array", "categoryarray": labels,
-               "autorange": "reversed"},
+               "autorange": "reversed", "automargin": True},
         legend={"traceorder": "normal"},
     )  # fmt: skip
     return fig

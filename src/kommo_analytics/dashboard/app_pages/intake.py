@@ -209,8 +209,9 @@ def response_figure(buckets: pd.DataFrame, sla: float, locale: Locale) -> go.Fig
         height=360,
         showlegend=False,
         separators=c.separators(locale),
-        xaxis={"title": t("intake.axis_response", locale), "type": "category"},
-        yaxis={"title": t("intake.axis_leads", locale), "tickformat": ",d",
+        xaxis={"title": t("intake.axis_response", locale), "type": "category",
+               "automargin": True},
+        yaxis={"title": t("intake.axis_leads", locale), "tickformat": ",d", "automargin": True,
                "rangemode": "tozero", "range": [0, max(counts, default=0) * 1.18 or 1]},
     )  # fmt: skip
     return fig
