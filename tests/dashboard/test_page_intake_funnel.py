@@ -427,7 +427,8 @@ def test_time_in_stage_is_median_and_p80_days() -> None:
     assert list(median.y) == ["1. Novo", "2. Qualificado"]  # no stay in Proposta: no bar
     assert list(median.x) == pytest.approx([0.3, 1.5])  # 7.2 h and 36 h in days
     assert list(p80.x) == pytest.approx([1.3, 5.0])  # 31.2 h and 120 h
-    assert list(p80.text) == ["0,3 · P80 1,3 dias", "1,5 · P80 5 dias"]
+    # Under two days in hours, as the stage table shows them.
+    assert list(p80.text) == ["7,2 h · P80 31,2 h", "36 h · P80 5 dias"]
     assert "Mediana: 7,2 h" in median.hovertext[0] and "1.500 passagens" in median.hovertext[0]
     # Ticks up to 1.4 × the longest P80 (7 days): a step of 2 days, labels by Babel.
     assert list(fig.layout.xaxis.ticktext) == ["0", "2", "4", "6", "8"]

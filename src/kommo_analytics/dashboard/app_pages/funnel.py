@@ -170,8 +170,9 @@ def time_figure(pipeline: Pipeline, times: pd.DataFrame, locale: Locale) -> go.F
     fig.add_scatter(
         y=labels, x=p80s, mode="markers+text", name=t("funnel.time_p80", locale),
         marker={"symbol": "line-ns", "size": 22, "line": {"width": 4, "color": P80_COLOUR}},
-        text=[t("funnel.time_text", locale, median=i18n.number(round(m, 1), locale),
-                p80=c.fmt_days(p, locale)) for m, p in zip(medians, p80s, strict=True)],
+        # In hours under two days, as the table does: "0 dias" would hide a 30-minute stage.
+        text=[t("funnel.time_text", locale, median=c.fmt_hours(float(r["median"]), locale),
+                p80=c.fmt_hours(float(r["p80"]), locale)) for _, _, r in rows],
         textposition="middle right", hovertext=hovers, hoverinfo="text",
     )  # fmt: skip
     fig.update_layout(
@@ -228,8 +229,9 @@ def abandonment_chart(view: View, pipeline: Pipeline) -> None:
         height=340,
         showlegend=False,
         separators=c.separators(locale),
+        xaxis={"automargin": True},
         yaxis={"title": t("funnel.axis_abandonment", locale), "rangemode": "tozero",
-               "tickformat": ",~f", "ticksuffix": " %"},
+               "tickformat": ",~f", "ticksuffix": " %", "automargin": True},
     )  # fmt: skip
     c.plot(fig, key=f"funnel.abandonment.{pipeline.pipeline_id}")
     if pipeline.bottleneck_status_id is not None:
