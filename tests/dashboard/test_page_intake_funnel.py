@@ -4,18 +4,23 @@ the filters and the language, list the leads behind a row, and explain an empty 
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard.app_pages import funnel as funnel_page
 from kommo_analytics.dashboard.app_pages import intake as intake_page
-from kommo_analytics.metrics.results import Report, UnknownOrigin
+from kommo_analytics.metrics import series
+from kommo_analytics.metrics.results import Pipeline, Report, Stage, UnknownOrigin
 from kommo_analytics.service import inputs
 from kommo_analytics.service.pages import DEFAULT_PAGE_SIZE
 from kommo_analytics.service.scope import Scope
@@ -100,6 +105,14 @@ def test_intake_shows_the_reports_numbers(make_app: MakeApp, synced_url: str) ->
         "Origin by UTM",
     ]
     assert len(app.get("plotly_chart")) == 2
+    # The response buckets count the cards' leads: every lead of the period in one bar, the last
+    # bar the "Without response" card, the bars up to the SLA's the within-SLA share.
+    (bars,) = json.loads(app.get("plotly_chart")[1].proto.spec)["data"]
+    assert sum(bars["y"]) == leads.total
+    assert bars["y"][-1] == response.without_response
+    assert bars["x"][-1] == "no response yet"
+    in_sla = sum(bars["y"][: series.response_edges(sla).index(sla) + 1])
+    assert 100 * in_sla / leads.total == pytest.approx(response.within_sla_pct)
 
     channels = app.dataframe[0].value
     assert channels["leads"].tolist() == [number(r.leads) for r in expected.channels]
@@ -245,8 +258,16 @@ def test_funnel_shows_each_pipelines_stages(make_app: MakeApp, synced_url: str) 
     for table, pipeline in zip(stage_tables, funnel, strict=True):
         assert table["stage"].tolist() == [s.name for s in pipeline.stages]
         assert table["reached"].tolist() == [number(s.reached) for s in pipeline.stages]
-    # A funnel, box plots, abandonment bars and a Sankey diagram per pipeline with a cohort.
-    assert len(app.get("plotly_chart")) == 4 * sum(1 for p in funnel if p.leads)
+    # A funnel, time in stage, abandonment bars and the moves per pipeline with a cohort.
+    charts = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    assert len(charts) == 4 * sum(1 for p in funnel if p.leads)
+    # The time chart's bars are the report's medians, in days.
+    (median, _) = charts[1]["data"]
+    shown = dict(zip(median["y"], median["x"], strict=True))
+    first_stages = list(enumerate(funnel[0].stages, start=1))
+    expected_days = {funnel_page.stage_label(i, s): s.median_hours_in_stage / 24
+                     for i, s in first_stages if s.median_hours_in_stage is not None}  # fmt: skip
+    assert expected_days and shown == pytest.approx(expected_days)
 
     # "Show the leads that reached a stage": the first stage's list is the whole cohort, a later
     # stage's list holds exactly the leads the report says reached it.
@@ -308,3 +329,158 @@ def test_without_a_model_both_pages_say_how_to_get_data(
         assert app.title[0].value == title
         assert not app.dataframe and not app.metric
         assert any("`kommo-analytics sync`" in i.value for i in app.info)
+
+
+# -- the four charts of issue 16, drawn from hand-built numbers -----------------------------------
+
+# "Nov 8", "November": an English date (not "Novo", a Portuguese stage name).
+ENGLISH_MONTHS = re.compile(
+    r"\b(?:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d|(?:January|February|March|"
+    r"April|June|July|August|September|October|November|December)\b)"
+)
+
+
+def shown_text(fig: Any) -> str:
+    """Every piece of text a figure can show: ticks, labels, bar texts, hovers, annotations."""
+    return json.dumps(fig.to_plotly_json(), ensure_ascii=False)
+
+
+def assert_localised(text: str, locale: Locale) -> None:
+    assert not ENGLISH_MONTHS.search(text) or locale == "en"
+    assert not re.search(r"\d(\.\d)?k\b", text)  # no "25.89k"
+    if locale != "en":  # a decimal point between digits, outside the JSON's own numbers
+        shown = re.findall(r'"(?:text|hovertext|ticktext|x|y)": (\[[^\]]*\]|"[^"]*")', text)
+        assert not any(re.search(r"\d\.\d\D", s) for s in shown if '"' in s), shown
+
+
+# Leads per bucket: up to 5 min, 5 min–1 h, 1–2 h (the SLA), 2–24 h, over 24 h, no response.
+BUCKET_ROWS = pd.DataFrame({"bucket": [0, 1, 2, 3, 4, series.NO_RESPONSE],
+                            "leads": [120, 340, 150, 410, 1980, 260]})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("locale", "labels", "first_text"),
+    [
+        ("pt-BR", ["até 5 min", "5 min a 1 h", "1 h a 2 h", "2 h a 24 h", "mais de 24 h",
+                   "sem resposta ainda"], "120 · 3,7 %"),
+        ("es", ["hasta 5 min", "5 min a 1 h", "1 h a 2 h", "2 h a 24 h", "más de 24 h",
+                "sin respuesta aún"], "120 · 3,7 %"),
+        ("en", ["up to 5 min", "5 min to 1 h", "1 h to 2 h", "2 h to 24 h", "over 24 h",
+                "no response yet"], "120 · 3.7 %"),
+    ],
+)  # fmt: skip
+def test_the_response_buckets_chart(locale: Locale, labels: list[str], first_text: str) -> None:
+    table = series.response_bucket_table(BUCKET_ROWS, 2.0)
+    fig = intake_page.response_figure(table, 2.0, locale)
+    (bars,) = fig.data
+    assert list(bars.x) == labels
+    assert list(bars.y) == [120, 340, 150, 410, 1980, 260]  # 3,260 leads in all
+    # 1,980 of 3,260 = 60.7 %; 120 of 3,260 = 3.7 %.
+    assert bars.text[0] == first_text
+    assert bars.text[4] == ("1,980 · 60.7 %" if locale == "en" else "1.980 · 60,7 %")
+    # Green within the SLA (the first three), orange later, red for no response (the worst).
+    colours = list(bars.marker.color)
+    assert colours == [intake_page.WITHIN_SLA_COLOUR] * 3 + [intake_page.LATE_COLOUR] * 2 + [
+        intake_page.NO_RESPONSE_COLOUR
+    ]
+    assert list(bars.marker.line.width) == [0, 0, 3, 0, 0, 0]  # the SLA's bucket outlined
+    # Hover: 120 + 340 + 150 = 610 of 3,260 answered within 2 h = 18.7 %.
+    assert ("18,7 %" if locale != "en" else "18.7 %") in bars.hovertext[2]
+    assert fig.layout.separators == c.separators(locale)
+    assert fig.layout.yaxis.tickformat == ",d"  # whole leads, never 0.5
+    assert_localised(shown_text(fig), locale)
+
+
+def test_an_sla_between_the_edges_gets_a_bucket_of_its_own() -> None:
+    # A 4 h SLA: 2–4 h and 4–24 h instead of 2–24 h; the outline moves to 2–4 h.
+    rows = pd.DataFrame({"bucket": [3, 4], "leads": [7, 3]})
+    fig = intake_page.response_figure(series.response_bucket_table(rows, 4.0), 4.0, "pt-BR")
+    (bars,) = fig.data
+    assert list(bars.x)[3:5] == ["2 h a 4 h", "4 h a 24 h"]
+    assert list(bars.y) == [0, 0, 0, 7, 3, 0, 0]
+    assert list(bars.marker.line.width) == [0, 0, 0, 3, 0, 0, 0]
+
+
+def _stage(status_id: int, name: str, reached: int, abandoned: int) -> Stage:
+    return Stage(status_id=status_id, name=name, reached=reached, conversion_to_next_pct=50.0,
+                 avg_hours_in_stage=None, median_hours_in_stage=None, finished_stays=0,
+                 abandoned=abandoned, abandonment_pct=100 * abandoned / reached)  # fmt: skip
+
+
+# Three stages; "Proposta" (102) is the bottleneck, "Novo" (100) loses the most leads.
+PIPELINE = Pipeline(
+    pipeline_id=1, name="Vendas", leads=2000, won=90, open_deals=300, sales_velocity_per_day=None,
+    stages=[_stage(100, "Novo", 2000, 600), _stage(101, "Qualificado", 1400, 100),
+            _stage(102, "Proposta", 700, 50)],
+    bottleneck_status_id=102,
+)  # fmt: skip
+
+
+def test_time_in_stage_is_median_and_p80_days() -> None:
+    locale: Locale = "pt-BR"
+    # Hours: Novo median 7.2, P80 31.2; Qualificado 36 / 120; Proposta none finished.
+    times = pd.DataFrame({"pipeline_id": [1, 1], "status_id": [100, 101], "n": [1500, 900],
+                          "median": [7.2, 36.0], "p80": [31.2, 120.0]})  # fmt: skip
+    fig = funnel_page.time_figure(PIPELINE, times, locale)
+    assert fig is not None
+    median, p80 = fig.data
+    assert list(median.y) == ["1. Novo", "2. Qualificado"]  # no stay in Proposta: no bar
+    assert list(median.x) == pytest.approx([0.3, 1.5])  # 7.2 h and 36 h in days
+    assert list(p80.x) == pytest.approx([1.3, 5.0])  # 31.2 h and 120 h
+    # Under two days in hours, as the stage table shows them.
+    assert list(p80.text) == ["7,2 h · P80 31,2 h", "36 h · P80 5 dias"]
+    assert "Mediana: 7,2 h" in median.hovertext[0] and "1.500 passagens" in median.hovertext[0]
+    # Ticks up to 1.4 × the longest P80 (7 days): a step of 2 days, labels by Babel.
+    assert list(fig.layout.xaxis.ticktext) == ["0", "2", "4", "6", "8"]
+    assert list(median.marker.color) == [funnel_page.STAGE_COLOUR] * 2  # the bottleneck has none
+    assert_localised(shown_text(fig), locale)
+    assert funnel_page.time_figure(PIPELINE, times.iloc[:0], locale) is None
+
+
+def test_day_ticks_are_round_and_localised() -> None:
+    assert funnel_page.day_ticks(0.3, "pt-BR") == ([0.0, 0.1, 0.2, 0.3, 0.4],
+                                                   ["0", "0,1", "0,2", "0,3", "0,4"])  # fmt: skip
+    values, texts = funnel_page.day_ticks(12.0, "es")  # a step of 2.5 days, one past 12
+    assert texts == ["0", "2,5", "5", "7,5", "10", "12,5"]
+    assert values[-1] == 12.5
+
+
+def test_red_marks_only_the_bottleneck_the_banner_names() -> None:
+    # Novo loses the most (30 %), but the banner names Proposta: only Proposta is red.
+    assert funnel_page.abandonment_colours(PIPELINE) == [
+        funnel_page.STAGE_COLOUR, funnel_page.STAGE_COLOUR, funnel_page.BOTTLENECK_COLOUR
+    ]  # fmt: skip
+    without = PIPELINE.model_copy(update={"bottleneck_status_id": None})
+    assert funnel_page.BOTTLENECK_COLOUR not in funnel_page.abandonment_colours(without)
+
+
+def test_moves_between_stages_are_ranked_with_backward_moves() -> None:
+    won, lost = 142, 143
+    flows = pd.DataFrame({
+        "pipeline_id": [1, 1, 1, 1, 1, 1, 1, 2],
+        "status_id": [100, 100, 101, 102, 101, won, 102, 200],
+        "next_pipeline_id": [1, 1, 1, 1, 1, 1, 3, 2],
+        "next_status_id": [101, lost, 102, 101, won, 102, 300, 201],
+        "leads": [1400, 600, 700, 40, 90, 5, 2, 99],
+    })  # fmt: skip
+    moves = funnel_page.moves_of(PIPELINE, flows, "pt-BR")
+    # Most leads first; the other pipeline's row (99 leads) is not this pipeline's.
+    assert moves == [
+        ("1. Novo", "2. Qualificado", "forward", 1400),
+        ("2. Qualificado", "3. Proposta", "forward", 700),
+        ("1. Novo", "Perdido", "lost", 600),
+        ("2. Qualificado", "Ganho", "won", 90),
+        ("3. Proposta", "2. Qualificado", "back", 40),
+        ("Ganho", "3. Proposta", "back", 5),  # reopened
+        ("3. Proposta", "Outro funil", "other", 2),
+    ]
+    fig = funnel_page.flow_figure(moves, "pt-BR")
+    by_name = {bar.name: bar for bar in fig.data}
+    assert set(by_name) == {"Avançou", "Perdido", "Ganho", "Voltou", "Outro funil ou etapa"}
+    # 600 of Novo's 2,000 moves out = 30 %; 40 of Proposta's 42 = 95.2 %.
+    assert list(by_name["Perdido"].text) == ["600 · 30 %"]
+    assert list(by_name["Voltou"].text) == ["40 · 95,2 %", "5 · 100 %"]
+    assert fig.layout.xaxis.tickformat == ",d"
+    # The bars top to bottom in the moves' order, "from → to".
+    assert list(fig.layout.yaxis.categoryarray) == [f"{m[0]} → {m[1]}" for m in moves]
+    assert_localised(shown_text(fig), "pt-BR")

@@ -1,6 +1,6 @@
 """The distributions the dashboard draws are counted in the database on every backend: the
-funnel's boxes (a quantile aggregate on DuckDB and PostgreSQL, ranked rows on MariaDB) and the
-first-response histogram's axis, equal to numpy's and pandas' linear quantiles of every row."""
+funnel's time in stage (a quantile aggregate on DuckDB and PostgreSQL, ranked rows on MariaDB),
+equal to numpy's linear quantiles of every stay, and the first-response buckets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from kommo_analytics.metrics import series
 from kommo_analytics.model import store as model_store
 from kommo_analytics.model.schema import MODEL_TABLES
 from kommo_analytics.service import reports
@@ -28,7 +29,7 @@ from tests.metrics.builders import (
 )
 
 
-def test_boxes_and_the_response_axis_on_every_backend(warehouse_url: str) -> None:
+def test_stage_times_and_response_buckets_on_every_backend(warehouse_url: str) -> None:
     leads, events = [], []
     for i in range(1, 12):  # stays of 1…11 hours in New, 2…16 (ties at 16) in Qualified
         day = f"2026-10-{i + 1:02d}"
@@ -49,17 +50,16 @@ def test_boxes_and_the_response_axis_on_every_backend(warehouse_url: str) -> Non
         assert target.sync_path is not None
         Warehouse(target, target.sync_path.parent).publish()
     p = params()
-    every = reports.series(target, p, ("stage_hours", "response_hours"))
-    boxes = reports.stage_boxes(target, p).set_index("status_id")
-    assert set(boxes.index) == {NEW, QUALIFIED}
+    every = reports.series(target, p, ("stage_hours", "response_buckets"))
+    times = reports.stage_times(target, p).set_index("status_id")
+    assert set(times.index) == {NEW, QUALIFIED}
     for status, stays in every["stage_hours"].groupby("status_id"):
         h = stays["hours"].astype(float).to_numpy()
-        b = boxes.loc[status]
-        assert b["n"] == len(h)
-        expected = [h.min(), *np.percentile(h, [25, 50, 75]), h.max()]
-        assert np.allclose([b["low"], b["q1"], b["median"], b["q3"], b["high"]], expected)
-    answered = every["response_hours"]["hours"].astype(float)
-    assert len(answered) == 11
-    edge = reports.response_edge(target, p)
-    assert edge is not None and np.isclose(edge, answered.quantile(0.95))
-    assert reports.response_edge(target, params("2026-01-01", "2026-01-31")) is None
+        row = times.loc[status]
+        assert row["n"] == len(h)
+        assert np.allclose([row["median"], row["p80"]], np.percentile(h, [50, 80]))
+    # Lead i answered after i hours and i minutes: lead 1 (1 h 01) within 1–2 h, leads 2–11
+    # (2 h 02 … 11 h 11) within 2–24 h.
+    buckets = series.response_bucket_table(every["response_buckets"], p.sla_hours)
+    assert buckets["leads"].tolist() == [0, 0, 1, 10, 0, 0]
+    assert reports.stage_times(target, params("2026-01-01", "2026-01-31")).empty

@@ -116,30 +116,12 @@ def load_series(
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def load_stage_boxes(request: Request, sla_hours: float = 2.0) -> pd.DataFrame:
-    """The funnel's time-in-stage boxes, see :func:`reports.stage_boxes`."""
+def load_stage_times(request: Request, sla_hours: float = 2.0) -> pd.DataFrame:
+    """The funnel's time in stage (median and 80th percentile), see
+    :func:`reports.stage_times`."""
     acc = load_account(request.url, request.version)
     params = params_of(request, acc, sla_hours)
-    return reports.stage_boxes(account.target(request.url), params)
-
-
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def load_response_edge(request: Request, sla_hours: float = 2.0) -> float | None:
-    """The 95th percentile of the first-response hours, see :func:`reports.response_edge`."""
-    acc = load_account(request.url, request.version)
-    params = params_of(request, acc, sla_hours)
-    return reports.response_edge(account.target(request.url), params)
-
-
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
-def load_response_histogram(
-    request: Request, size: float, edge: float, sla_hours: float = 2.0
-) -> tuple[pd.DataFrame, int]:
-    """The first-response histogram counted in the database, see
-    :func:`reports.response_histogram`."""
-    acc = load_account(request.url, request.version)
-    params = params_of(request, acc, sla_hours)
-    return reports.response_histogram(account.target(request.url), params, size, edge)
+    return reports.stage_times(account.target(request.url), params)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

@@ -105,7 +105,7 @@ def activity_heatmap(m: Model, p: MetricParams) -> ir.Table:
 
 
 def response_hours(m: Model, p: MetricParams) -> ir.Table:
-    """Each answered lead's first-response time (hours), for a histogram against the SLA."""
+    """Each answered lead's first-response time (hours)."""
     leads = created_in_period(m, p)
     answered = leads.filter(
         leads.first_response_at.notnull() & (leads.first_response_at <= ts(p.as_of_utc))
@@ -113,33 +113,117 @@ def response_hours(m: Model, p: MetricParams) -> ir.Table:
     return answered.select("lead_id", "channel", "responsible_user_id", hours="response_hours")
 
 
-RESPONSE_EDGE_QUANTILE: Final = 0.95  # the response histogram's axis stops about here
+# Where a sales team reads its first-response times: within 5 minutes (the lead is still on the
+# site), an hour, two hours, a working day. Upper edges in hours; the SLA joins them.
+RESPONSE_BUCKET_EDGES: Final = (5 / 60, 1.0, 2.0, 24.0)
+NO_RESPONSE: Final = -1  # the bucket of the leads not answered (yet, at as_of)
 
 
-def response_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
-    """Of :func:`response_hours`, only the rows the histogram's axis needs: the two either side
-    of the 95th percentile and the slowest answer, with their rank (``rn``, from 0) and the
-    count (``n``); see :func:`rank_quantile`."""
-    answered = response_hours(m, p)
-    answered = answered.filter(answered.hours.notnull())
-    ranked = answered.mutate(
-        rn=ibis.row_number().over(ibis.window(order_by=answered.hours)),
-        n=answered.hours.count().over(ibis.window()),
+def response_edges(sla_hours: float) -> tuple[float, ...]:
+    """The buckets' upper edges with the SLA among them, so that the buckets up to the SLA's own
+    hold exactly the leads ``leads.response_time.within_sla_pct`` counts."""
+    return tuple(sorted({*RESPONSE_BUCKET_EDGES, float(sla_hours)}))
+
+
+def response_buckets(m: Model, p: MetricParams) -> ir.Table:
+    """Leads created in the period per first-response bucket: ``bucket`` k (from 0) holds the
+    answers after edge k−1 and at most edge k hours of :func:`response_edges`, k = the number of
+    edges the answers later than the last edge, :data:`NO_RESPONSE` the leads not answered by
+    as_of. The same leads and the same "answered" as module 1's response cards, so the buckets
+    add up to ``leads.total`` and the last one is ``without_response``."""
+    leads = created_in_period(m, p)
+    answered = leads.first_response_at.notnull() & (leads.first_response_at <= ts(p.as_of_utc))
+    edges = response_edges(p.sla_hours)
+    hours = leads.response_hours
+    # An answered lead without hours (none by the model's rules) falls past the last edge, as it
+    # does not count as answered within the SLA either.
+    bucket = ibis.cases(*((hours <= edge, i) for i, edge in enumerate(edges)), else_=len(edges))
+    tagged = leads.mutate(bucket=answered.ifelse(bucket, NO_RESPONSE))
+    return tagged.group_by("bucket").aggregate(leads=tagged.count())
+
+
+def response_bucket_table(rows: pd.DataFrame, sla_hours: float) -> pd.DataFrame:
+    """Every bucket of :func:`response_buckets`' rows, in reading order (the fastest first, no
+    response last), empty ones as 0: ``bucket``, its hours ``low`` (exclusive) and ``high``
+    (inclusive; None where open), ``leads``, and ``within_sla`` (the bucket counts towards the
+    SLA)."""
+    edges = response_edges(sla_hours)
+    counts = {int(b): int(n) for b, n in zip(rows["bucket"], rows["leads"], strict=True)}
+    order = [*range(len(edges) + 1), NO_RESPONSE]
+    lows: list[float | None] = [None, *edges, None]
+    highs: list[float | None] = [*edges, None, None]
+    return pd.DataFrame(
+        {
+            "bucket": order,
+            "low": pd.Series(lows, dtype=object),  # object: an open end stays None, not NaN
+            "high": pd.Series(highs, dtype=object),
+            "leads": [counts.get(b, 0) for b in order],
+            "within_sla": [b != NO_RESPONSE and b <= edges.index(float(sla_hours)) for b in order],
+        }
     )
-    position = (ranked.n - 1) * RESPONSE_EDGE_QUANTILE
-    wanted = (ranked.rn == position.floor()) | (ranked.rn == position.ceil())
-    return ranked.filter(wanted | (ranked.rn == ranked.n - 1)).select("n", "rn", "hours")
 
 
-def response_hours_edge(m: Model, p: MetricParams) -> ir.Table:
-    """The answered leads' count (``n``) and 95th percentile (``hours``) in one aggregate, with
-    the database's linear quantile (DuckDB, PostgreSQL; on MySQL/MariaDB, which have none,
-    :func:`response_hours_ranks`)."""
-    answered = response_hours(m, p)
-    answered = answered.filter(answered.hours.notnull())
-    return answered.aggregate(
-        n=answered.count(), hours=answered.hours.quantile(RESPONSE_EDGE_QUANTILE)
+def stage_hours(m: Model, p: MetricParams) -> ir.Table:
+    """Finished stays of the period's cohort in the open stages of their pipeline: the stays
+    ``funnel[].stages[].median_hours_in_stage`` is taken over."""
+    cohort = created_in_period(m, p).select("lead_id", lead_pipeline="pipeline_id")
+    stays = m.fact_stage_stays
+    stays = stays.filter(stays.left_at.notnull() & (stays.left_at <= ts(p.as_of_utc)))
+    joined = stays.join(cohort, "lead_id")
+    joined = joined.filter(joined.pipeline_id == joined.lead_pipeline)
+    return joined.select("pipeline_id", "status_id", "hours")
+
+
+# The time-in-stage chart's two numbers: the median (the funnel report's own) and the 80th
+# percentile — "four leads in five leave within" — interpolated linearly between ranks, as
+# numpy's default, so the median is the mean of the two middle stays, as the report's is.
+STAGE_TIME_QUANTILES: Final = {"median": 0.5, "p80": 0.8}
+
+
+def _stays_with_hours(m: Model, p: MetricParams) -> ir.Table:
+    stays = stage_hours(m, p)
+    return stays.filter(stays.hours.notnull())
+
+
+def stage_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
+    """Of :func:`stage_hours`' stays, only the few each stage's quantiles need: the two either
+    side of each, with their rank (``rn``, from 0) and the stage's count (``n``). The database
+    ranks; at most four rows a stage reach Python, however many stays the period holds."""
+    stays = _stays_with_hours(m, p)
+    groups = [stays.pipeline_id, stays.status_id]
+    ranked = stays.mutate(
+        rn=ibis.row_number().over(ibis.window(group_by=groups, order_by=stays.hours)),
+        n=stays.hours.count().over(ibis.window(group_by=groups)),
     )
+    wanted = ibis.literal(False)
+    for q in STAGE_TIME_QUANTILES.values():
+        position = (ranked.n - 1) * q
+        wanted = wanted | (ranked.rn == position.floor()) | (ranked.rn == position.ceil())
+    return ranked.filter(wanted).select("pipeline_id", "status_id", "n", "rn", "hours")
+
+
+def stage_hours_quantiles(m: Model, p: MetricParams) -> ir.Table:
+    """Each stage's count, median and 80th percentile in one aggregate, the columns of
+    :func:`stage_times`: with the database's own linear quantiles (DuckDB's ``quantile_cont``,
+    PostgreSQL's ``percentile_cont``) — several times faster than ranking every stay, but
+    MySQL/MariaDB have no quantile aggregate: there :func:`stage_hours_ranks` does it."""
+    stays = _stays_with_hours(m, p)
+    return stays.group_by(["pipeline_id", "status_id"]).aggregate(
+        n=stays.count(),
+        **{name: stays.hours.quantile(q) for name, q in STAGE_TIME_QUANTILES.items()},
+    )
+
+
+def stage_times(ranks: pd.DataFrame) -> pd.DataFrame:
+    """Each stage's ``pipeline_id``, ``status_id``, ``n`` and the hours ``median`` and ``p80``,
+    from :func:`stage_hours_ranks`' rows."""
+    columns = ["pipeline_id", "status_id", "n", *STAGE_TIME_QUANTILES]
+    rows = []
+    for (pipeline_id, status_id), group in ranks.groupby(["pipeline_id", "status_id"]):
+        n = int(group["n"].iloc[0])
+        quantiles = (rank_quantile(group, q) for q in STAGE_TIME_QUANTILES.values())
+        rows.append([pipeline_id, status_id, n, *quantiles])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def rank_quantile(ranks: pd.DataFrame, q: float) -> float:
@@ -152,83 +236,6 @@ def rank_quantile(ranks: pd.DataFrame, q: float) -> float:
     return at[below] + (at[above] - at[below]) * (position - below)
 
 
-def response_bins(m: Model, p: MetricParams, size: float) -> ir.Table:
-    """The response histogram counted in the database: answered leads per bin of ``size``
-    hours from 0 (``bin`` k holds [k·size, (k+1)·size)), instead of every lead's hours."""
-    answered = response_hours(m, p)
-    kept = answered.filter(answered.hours.notnull() & (answered.hours >= 0))
-    binned = kept.mutate(bin=(kept.hours / size).floor())
-    return binned.group_by("bin").aggregate(leads=binned.count())
-
-
-def response_beyond(m: Model, p: MetricParams, edge: float) -> ir.Table:
-    """How many answers took longer than ``edge`` hours (past the histogram's axis)."""
-    answered = response_hours(m, p)
-    slow = answered.filter(answered.hours > edge)
-    return slow.aggregate(leads=slow.count())
-
-
-def stage_hours(m: Model, p: MetricParams) -> ir.Table:
-    """Finished stays of the period's cohort in the open stages of their pipeline (box plots)."""
-    cohort = created_in_period(m, p).select("lead_id", lead_pipeline="pipeline_id")
-    stays = m.fact_stage_stays
-    stays = stays.filter(stays.left_at.notnull() & (stays.left_at <= ts(p.as_of_utc)))
-    joined = stays.join(cohort, "lead_id")
-    joined = joined.filter(joined.pipeline_id == joined.lead_pipeline)
-    return joined.select("pipeline_id", "status_id", "hours")
-
-
-# The quartiles a box plot draws; with the lowest and the highest stay, the five numbers of
-# :func:`stage_boxes` (interpolated linearly between ranks, as numpy's and Plotly's default).
-BOX_QUANTILES: Final = (0.25, 0.5, 0.75)
-
-
-def stage_hours_ranks(m: Model, p: MetricParams) -> ir.Table:
-    """Of :func:`stage_hours`' positive stays (a log axis cannot place 0 hours), only the few
-    each stage's box needs: its lowest and highest and the two either side of each quartile,
-    with their rank (``rn``, from 0) and the stage's count (``n``). The database ranks; at most
-    eight rows a stage reach Python, however many stays the period holds."""
-    stays = stage_hours(m, p)
-    stays = stays.filter(stays.hours.notnull() & (stays.hours > 0))
-    groups = [stays.pipeline_id, stays.status_id]
-    ranked = stays.mutate(
-        rn=ibis.row_number().over(ibis.window(group_by=groups, order_by=stays.hours)),
-        n=stays.hours.count().over(ibis.window(group_by=groups)),
-    )
-    wanted = (ranked.rn == 0) | (ranked.rn == ranked.n - 1)
-    for q in BOX_QUANTILES:
-        position = (ranked.n - 1) * q
-        wanted = wanted | (ranked.rn == position.floor()) | (ranked.rn == position.ceil())
-    return ranked.filter(wanted).select("pipeline_id", "status_id", "n", "rn", "hours")
-
-
-def stage_hours_quartiles(m: Model, p: MetricParams) -> ir.Table:
-    """Each stage's box in one aggregate, the columns of :func:`stage_boxes`: with the
-    database's own linear quantiles (DuckDB's ``quantile_cont``, PostgreSQL's
-    ``percentile_cont``) — several times faster than ranking every stay, but MySQL/MariaDB have
-    no quantile aggregate: there :func:`stage_hours_ranks` does it."""
-    stays = stage_hours(m, p)
-    stays = stays.filter(stays.hours.notnull() & (stays.hours > 0))
-    q1, median, q3 = (stays.hours.quantile(q) for q in BOX_QUANTILES)
-    return stays.group_by(["pipeline_id", "status_id"]).aggregate(
-        n=stays.count(), low=stays.hours.min(), q1=q1, median=median, q3=q3,
-        high=stays.hours.max(),
-    )  # fmt: skip
-
-
-def stage_boxes(ranks: pd.DataFrame) -> pd.DataFrame:
-    """Each stage's box from :func:`stage_hours_ranks`' rows: ``pipeline_id``, ``status_id``,
-    ``n`` and the hours ``low`` (the lowest stay), ``q1``, ``median``, ``q3``, ``high``."""
-    columns = ["pipeline_id", "status_id", "n", "low", "q1", "median", "q3", "high"]
-    rows = []
-    for (pipeline_id, status_id), group in ranks.groupby(["pipeline_id", "status_id"]):
-        n = int(group["n"].iloc[0])
-        q1, median, q3 = (rank_quantile(group, q) for q in BOX_QUANTILES)
-        at = dict(zip(group["rn"].astype(int), group["hours"].astype(float), strict=True))
-        rows.append([pipeline_id, status_id, n, at[0], q1, median, q3, at[n - 1]])
-    return pd.DataFrame(rows, columns=columns)
-
-
 def cycle_days(m: Model, p: MetricParams) -> ir.Table:
     closed = closed_in_period(m, p)
     won = closed.filter(closed.outcome == "won")
@@ -239,7 +246,7 @@ def cycle_days(m: Model, p: MetricParams) -> ir.Table:
 
 
 def stage_flows(m: Model, p: MetricParams) -> ir.Table:
-    """Moves between stages made by the period's cohort (a Sankey diagram's links)."""
+    """Moves between stages made by the period's cohort: distinct leads per move."""
     cohort = created_in_period(m, p).select("lead_id")
     stays = m.fact_stage_stays
     moves = stays.filter(stays.next_status_id.notnull() & (stays.left_at <= ts(p.as_of_utc))).join(

@@ -188,48 +188,16 @@ def series(target: Target, p: MetricParams, names: Sequence[str]) -> dict[str, p
     return run_all(target, {name: series_function(name)(model, p) for name in names})
 
 
-def stage_boxes(target: Target, p: MetricParams) -> pd.DataFrame:
-    """The funnel's time-in-stage boxes (:func:`metric_series.stage_boxes`' columns), counted in
-    the database: one aggregate where it has a quantile function, else from ranked rows."""
+def stage_times(target: Target, p: MetricParams) -> pd.DataFrame:
+    """The funnel's time in stage, median and 80th percentile (:func:`metric_series.stage_times`'
+    columns), counted in the database: one aggregate where it has a quantile function, else
+    from ranked rows."""
     model = _model(target)
     if target.kind is Kind.MYSQL:
         ranks = run_all(target, {"ranks": metric_series.stage_hours_ranks(model, p)})["ranks"]
-        return metric_series.stage_boxes(ranks)
-    boxes = run_all(target, {"boxes": metric_series.stage_hours_quartiles(model, p)})["boxes"]
-    return boxes.astype({"n": "int64", "low": float, "q1": float, "median": float, "q3": float,
-                         "high": float})  # fmt: skip
-
-
-def response_edge(target: Target, p: MetricParams) -> float | None:
-    """The 95th percentile of the answered leads' first-response hours (None without an answered
-    lead): where the response histogram's axis stops."""
-    model = _model(target)
-    if target.kind is Kind.MYSQL:
-        ranks = run_all(target, {"ranks": metric_series.response_hours_ranks(model, p)})["ranks"]
-        if ranks.empty:
-            return None
-        return metric_series.rank_quantile(ranks, metric_series.RESPONSE_EDGE_QUANTILE)
-    edge = run_all(target, {"edge": metric_series.response_hours_edge(model, p)})["edge"]
-    if edge.empty or not int(edge["n"].iloc[0]):
-        return None
-    return float(edge["hours"].iloc[0])
-
-
-def response_histogram(
-    target: Target, p: MetricParams, size: float, edge: float
-) -> tuple[pd.DataFrame, int]:
-    """The response histogram's bins of ``size`` hours (``bin``, ``leads``) and how many
-    answers took longer than ``edge``, on one connection."""
-    model = _model(target)
-    results = run_all(
-        target,
-        {
-            "bins": metric_series.response_bins(model, p, size),
-            "beyond": metric_series.response_beyond(model, p, edge),
-        },
-    )
-    beyond = results["beyond"]
-    return results["bins"], int(beyond["leads"].iloc[0]) if not beyond.empty else 0
+        return metric_series.stage_times(ranks)
+    times = run_all(target, {"times": metric_series.stage_hours_quantiles(model, p)})["times"]
+    return times.astype({"n": "int64", "median": float, "p80": float})
 
 
 def lead_list(

@@ -1,6 +1,7 @@
 """2 Funnel: per pipeline, how far the period's leads got, where they stall and where they drop
 out. Every number is the one `kommo-analytics metrics --json` prints under ``funnel`` for the same
-period and filters; the box plots and the Sankey diagram draw the stays and moves behind them.
+period and filters; the time-in-stage chart and the moves between stages draw the stays and
+moves behind them.
 
 The cohort of a pipeline is its leads created in the period; a lead *reached* a stage when it
 passed through it or any later one, or was won.
@@ -8,6 +9,7 @@ passed through it or any later one, or was won.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import pandas as pd
@@ -23,10 +25,20 @@ from kommo_analytics.service.leads import LOST_STATUS_ID, WON_STATUS_ID
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
+# Red means the worst, and on this page the worst is the bottleneck the banner names: its bar
+# is red on every chart, every other stage keeps the one stage colour.
 STAGE_COLOUR: Final = "#4C78A8"
 BOTTLENECK_COLOUR: Final = "#E45756"
-WON_COLOUR: Final = "#54A24B"
-OTHER_COLOUR: Final = "#BAB0AC"
+P80_COLOUR: Final = "#1F3B57"
+# Moves between stages, by where they lead.
+MOVE_COLOURS: Final = {
+    "forward": STAGE_COLOUR,
+    "won": "#54A24B",
+    "lost": "#7F7F7F",
+    "back": "#F2A93B",
+    "other": "#BAB0AC",
+}
+TOP_MOVES: Final = 12  # the moves listed; the rest are counted in the caption
 SERIES: Final = ("stage_flows",)
 
 # The report sections this page shows: only their queries run.
@@ -71,7 +83,7 @@ def bottleneck_note(view: View, pipeline: Pipeline, minimum: int) -> None:
         return
     order, stage = found[0]
     st.warning(
-        t("funnel.bottleneck", locale, stage=stage_label(order, stage),
+        t("funnel.bottleneck", locale, stage=stage_label(order, stage).replace("]", "\\]"),
           pct=c.cell_pct(stage.conversion_to_next_pct, locale),
           reached=i18n.number(stage.reached, locale)),
         icon=":material/warning:",
@@ -115,31 +127,78 @@ def funnel_chart(view: View, pipeline: Pipeline) -> None:
     st.caption(t("funnel.reach_caption", locale))
 
 
-def time_chart(view: View, pipeline: Pipeline, boxes: pd.DataFrame) -> None:
-    """A box per stage of the hours its finished stays took: the quartiles and the lowest and
-    highest stay, computed in the database (the stays themselves, millions on a large account,
-    never leave it)."""
+def day_ticks(top: float, locale: Locale) -> tuple[list[float], list[str]]:
+    """About five round tick values from 0 to ``top`` days, their labels by Babel (a decimal
+    comma in pt-BR and es, never a "k")."""
+    if top <= 0:
+        return [0.0], [i18n.number(0, locale)]
+    raw = top / 5
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    digits = max(0, -math.floor(math.log10(step)) + (1 if step / power == 2.5 else 0))
+    # One tick past the longest bar or mark (the epsilon: 0.3 / 0.1 is 2.999… in floats).
+    values = [round(k * step, digits) for k in range(math.floor(top / step + 1e-9) + 2)]
+    return values, [i18n.number(v, locale) for v in values]
+
+
+def time_figure(pipeline: Pipeline, times: pd.DataFrame, locale: Locale) -> go.Figure | None:
+    """A horizontal bar per stage of the median days its finished stays took (the report's
+    ``median_hours_in_stage`` ÷ 24), a mark at the 80th percentile; None without a stay."""
+    by_stage = {int(r["status_id"]): r for r in times.to_dict("records")}
+    rows = [(i, s, by_stage[s.status_id]) for i, s in enumerate(pipeline.stages, start=1)
+            if s.status_id in by_stage]  # fmt: skip
+    if not rows:
+        return None
+    labels = [stage_label(i, s) for i, s, _ in rows]
+    medians = [float(r["median"]) / 24 for _, _, r in rows]
+    p80s = [float(r["p80"]) / 24 for _, _, r in rows]
+    hovers = [
+        t("funnel.time_hover", locale, stage=label, median=c.fmt_hours(float(r["median"]), locale),
+          p80=c.fmt_hours(float(r["p80"]), locale), stays=i18n.number(int(r["n"]), locale))
+        for label, (_, _, r) in zip(labels, rows, strict=True)
+    ]  # fmt: skip
+    # Room right of the longest P80 for its text.
+    values, texts = day_ticks(1.4 * max(p80s + medians), locale)
+    fig = go.Figure()
+    fig.add_bar(
+        y=labels, x=medians, orientation="h", name=t("funnel.time_median", locale),
+        marker_color=[BOTTLENECK_COLOUR if s.status_id == pipeline.bottleneck_status_id
+                      else STAGE_COLOUR for _, s, _ in rows],
+        hovertext=hovers, hoverinfo="text",
+    )  # fmt: skip
+    # Both numbers right of the P80 mark, where no bar or mark can cover them.
+    fig.add_scatter(
+        y=labels, x=p80s, mode="markers+text", name=t("funnel.time_p80", locale),
+        marker={"symbol": "line-ns", "size": 22, "line": {"width": 4, "color": P80_COLOUR}},
+        # In hours under two days, as the table does: "0 dias" would hide a 30-minute stage.
+        text=[t("funnel.time_text", locale, median=c.fmt_hours(float(r["median"]), locale),
+                p80=c.fmt_hours(float(r["p80"]), locale)) for _, _, r in rows],
+        textposition="middle right", hovertext=hovers, hoverinfo="text",
+    )  # fmt: skip
+    fig.update_layout(
+        height=120 + 48 * len(rows),
+        separators=c.separators(locale),
+        xaxis={"title": t("funnel.axis_days", locale), "tickvals": values, "ticktext": texts,
+               "range": [0, values[-1]], "automargin": True},
+        # The first stage on top, as in the funnel above.
+        yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+    )  # fmt: skip
+    return fig
+
+
+def time_chart(view: View, pipeline: Pipeline, times: pd.DataFrame) -> None:
+    """Median days per stage, the number the stage table and ``metrics --json`` give, and the
+    80th percentile: how long most leads wait, and how long the slow fifth waits. Both are
+    computed in the database (the stays themselves, millions on a large account, never leave
+    it)."""
     locale = view.locale
     st.subheader(
         t("funnel.time", locale), help=c.tip("funnel.stages.median_hours_in_stage", locale)
     )
-    boxes = boxes[boxes["pipeline_id"] == pipeline.pipeline_id]
-    if boxes.empty:
+    fig = time_figure(pipeline, times[times["pipeline_id"] == pipeline.pipeline_id], locale)
+    if fig is None:
         st.info(t("funnel.time_empty", locale))
         return
-    by_stage = {int(r["status_id"]): r for r in boxes.to_dict("records")}
-    fig = go.Figure()
-    for order, stage in enumerate(pipeline.stages, start=1):
-        box = by_stage.get(stage.status_id)
-        if box is None:
-            continue
-        label = stage_label(order, stage)
-        fig.add_box(
-            x=[label], name=label, q1=[box["q1"]], median=[box["median"]], q3=[box["q3"]],
-            lowerfence=[box["low"]], upperfence=[box["high"]], marker_color=STAGE_COLOUR,
-            boxpoints=False, showlegend=False,
-        )  # fmt: skip
-    fig.update_layout(height=380, yaxis={"title": t("funnel.axis_hours", locale), "type": "log"})
     c.plot(fig, key=f"funnel.time.{pipeline.pipeline_id}")
     st.caption(t("funnel.time_caption", locale))
 
@@ -164,73 +223,128 @@ def abandonment_chart(view: View, pipeline: Pipeline) -> None:
         ],
         textposition="auto",
         hoverinfo="x+text",
-        marker_color=[
-            BOTTLENECK_COLOUR if s.status_id == pipeline.bottleneck_status_id
-            else "#F58518"
-            for s in stages
-        ],
+        marker_color=abandonment_colours(pipeline),
     )  # fmt: skip
     fig.update_layout(
         height=340,
         showlegend=False,
-        yaxis={"title": t("funnel.axis_abandonment", locale), "rangemode": "tozero"},
-    )
+        separators=c.separators(locale),
+        xaxis={"automargin": True},
+        yaxis={"title": t("funnel.axis_abandonment", locale), "rangemode": "tozero",
+               "tickformat": ",~f", "ticksuffix": " %", "automargin": True},
+    )  # fmt: skip
     c.plot(fig, key=f"funnel.abandonment.{pipeline.pipeline_id}")
+    if pipeline.bottleneck_status_id is not None:
+        st.caption(t("funnel.abandonment_caption", locale))
 
 
-def sankey_nodes(pipeline: Pipeline, locale: Locale) -> tuple[list[str], dict[Any, int]]:
-    """The diagram's nodes: the pipeline's stages in order, won, lost, and, when leads left for
-    another pipeline or a stage no longer listed, one node for each of those."""
-    labels = [stage_label(i, s) for i, s in enumerate(pipeline.stages, start=1)]
-    index: dict[Any, int] = {s.status_id: i for i, s in enumerate(pipeline.stages)}
-    index[WON_STATUS_ID] = len(labels)
-    labels.append(t("status.won", locale))
-    index[LOST_STATUS_ID] = len(labels)
-    labels.append(t("status.lost", locale))
-    return labels, index
+def abandonment_colours(pipeline: Pipeline) -> list[str]:
+    """The bottleneck the banner names in red, every other stage in the stage colour: the
+    banner and the bars agree, whichever stage loses the most leads."""
+    return [
+        BOTTLENECK_COLOUR if s.status_id == pipeline.bottleneck_status_id else STAGE_COLOUR
+        for s in pipeline.stages
+    ]
+
+
+Move = tuple[str, str, str, int]  # from, to, kind (a MOVE_COLOURS key), leads
+
+
+def moves_of(pipeline: Pipeline, frame: pd.DataFrame, locale: Locale) -> list[Move]:
+    """The cohort's moves out of this pipeline's stages (and out of won or lost, when a lead was
+    reopened), most leads first: forward, back to an earlier stage, won, lost, or to another
+    pipeline or a stage no longer listed."""
+    pid = pipeline.pipeline_id
+    order = {s.status_id: i for i, s in enumerate(pipeline.stages, start=1)}
+    closed = {WON_STATUS_ID: t("status.won", locale), LOST_STATUS_ID: t("status.lost", locale)}
+
+    def name(status: Any, pipeline_id: Any) -> str:
+        if int(pipeline_id) != pid:
+            return t("funnel.node_other_pipeline", locale)
+        status = int(status)
+        if status in order:
+            return stage_label(order[status], pipeline.stages[order[status] - 1])
+        return closed.get(status) or t("funnel.node_other_stage", locale)
+
+    moves: list[Move] = []
+    rows: list[dict[Any, Any]] = frame[frame["pipeline_id"] == pid].to_dict("records")
+    for row in rows:
+        source, target = int(row["status_id"]), int(row["next_status_id"])
+        known = (*order, *closed)
+        if int(row["next_pipeline_id"]) != pid or target not in known or source not in known:
+            kind = "other"
+        elif target == WON_STATUS_ID:
+            kind = "won"
+        elif target == LOST_STATUS_ID:
+            kind = "lost"
+        elif source in closed or order[target] < order[source]:
+            kind = "back"  # to an earlier stage, or reopened after won or lost
+        else:
+            kind = "forward"
+        moves.append((name(source, pid), name(target, row["next_pipeline_id"]), kind,
+                      int(row["leads"])))  # fmt: skip
+    return sorted(moves, key=lambda m: (-m[3], m[0], m[1]))
+
+
+def flow_figure(moves: list[Move], locale: Locale) -> go.Figure:
+    """The moves as ranked horizontal bars, "from → to", coloured by where they lead; each
+    with its share of the moves out of its stage."""
+    out_of: dict[str, int] = {}
+    for source, _, _, leads in moves:
+        out_of[source] = out_of.get(source, 0) + leads
+    shown = moves[:TOP_MOVES]
+    labels = [f"{source} → {target}" for source, target, _, _ in shown]
+    fig = go.Figure()
+    for kind, colour in MOVE_COLOURS.items():
+        rows = [(label, m) for label, m in zip(labels, shown, strict=True) if m[2] == kind]
+        if not rows:
+            continue
+        shares = [c.fmt_pct(100 * m[3] / out_of[m[0]], locale) for _, m in rows]
+        fig.add_bar(
+            y=[label for label, _ in rows], x=[m[3] for _, m in rows], orientation="h",
+            name=t(f"funnel.move.{kind}", locale), marker_color=colour,
+            text=[f"{i18n.number(m[3], locale)} · {share}"
+                  for (_, m), share in zip(rows, shares, strict=True)],
+            textposition="auto",
+            hovertext=[t("funnel.move_hover", locale, source=m[0], target=m[1],
+                         leads=i18n.number(m[3], locale), share=share)
+                       for (_, m), share in zip(rows, shares, strict=True)],
+            hoverinfo="text",
+        )  # fmt: skip
+    fig.update_layout(
+        height=140 + 34 * len(shown),
+        separators=c.separators(locale),
+        xaxis={"title": t("funnel.axis_moves", locale), "tickformat": ",d", "rangemode": "tozero",
+               "automargin": True},
+        yaxis={"type": "category", "categoryorder": "array", "categoryarray": labels,
+               "autorange": "reversed", "automargin": True},
+        legend={"traceorder": "normal"},
+    )  # fmt: skip
+    return fig
 
 
 def flow_chart(view: View, pipeline: Pipeline, frame: pd.DataFrame) -> None:
+    """Where the cohort's leads went from each stage, the most frequent moves first. Ranked bars
+    rather than a Sankey diagram: a Sankey cannot draw a move back to an earlier stage without
+    a loop across the whole chart, and its stage names overprint one another; a manager's
+    question — where do most leads go, how many come back — is read off a ranked list."""
     locale = view.locale
     st.subheader(t("funnel.flows", locale), help=c.tip("concept.stage_history", locale))
-    pid = pipeline.pipeline_id
-    moves = frame[frame["pipeline_id"] == pid]
-    if moves.empty:
+    moves = moves_of(pipeline, frame, locale)
+    if not moves:
         st.info(t("funnel.flows_empty", locale))
         return
-    labels, index = sankey_nodes(pipeline, locale)
-    colours = [STAGE_COLOUR] * len(pipeline.stages) + [WON_COLOUR, BOTTLENECK_COLOUR]
-
-    def node(status: Any, pipeline_id: Any, side: str) -> int:
-        if int(pipeline_id) != pid:
-            key: Any = ("pipeline", side)
-            label = t("funnel.node_other_pipeline", locale)
-        elif int(status) in index:
-            return index[int(status)]
-        else:
-            key, label = ("stage", side), t("funnel.node_other_stage", locale)
-        if key not in index:
-            index[key] = len(labels)
-            labels.append(label)
-            colours.append(OTHER_COLOUR)
-        return index[key]
-
-    sources, targets = [], []
-    for row in moves.itertuples(index=False):
-        sources.append(node(row.status_id, row.pipeline_id, "from"))
-        targets.append(node(row.next_status_id, row.next_pipeline_id, "to"))
-    values = [int(n) for n in moves["leads"]]
-    fig = go.Figure(
-        go.Sankey(
-            arrangement="snap",
-            node={"label": labels, "color": colours, "pad": 18, "thickness": 16},
-            link={"source": sources, "target": targets, "value": values,
-                  "color": "rgba(120,120,120,0.25)"},
-        )
-    )  # fmt: skip
-    fig.update_layout(height=420)
-    c.plot(fig, key=f"funnel.flows.{pid}")
-    st.caption(t("funnel.flows_caption", locale))
+    c.plot(flow_figure(moves, locale), key=f"funnel.flows.{pipeline.pipeline_id}")
+    back = [m for m in moves if m[2] == "back"]
+    notes = [t("funnel.flows_caption", locale)]
+    if back:
+        notes.append(t("funnel.flows_back", locale, moves=i18n.number(len(back), locale),
+                       leads=i18n.number(sum(m[3] for m in back), locale)))  # fmt: skip
+    rest = moves[TOP_MOVES:]
+    if rest:
+        notes.append(t("funnel.flows_rest", locale, moves=i18n.number(len(rest), locale),
+                       leads=i18n.number(sum(m[3] for m in rest), locale)))  # fmt: skip
+    st.caption(" ".join(notes))
 
 
 # -- the stage table and its drill-down ---------------------------------------------------------
@@ -325,7 +439,7 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
     bottleneck_note(view, pipeline, minimum)
     funnel_chart(view, pipeline)
     if frames is not None:
-        time_chart(view, pipeline, frames["stage_boxes"])
+        time_chart(view, pipeline, frames["stage_times"])
     abandonment_chart(view, pipeline)
     if frames is not None:
         flow_chart(view, pipeline, frames["stage_flows"])
@@ -354,7 +468,7 @@ def render() -> None:
         acc = metrics_data.load_account(scope.url, scope.version)
         minimum = metrics_data.params_of(scope, acc, sla).bottleneck_min_reached
         frames = {**metrics_data.load_series(scope, SERIES, sla),
-                  "stage_boxes": metrics_data.load_stage_boxes(scope, sla)}  # fmt: skip
+                  "stage_times": metrics_data.load_stage_times(scope, sla)}  # fmt: skip
         return frames, minimum
 
     loaded, error = metrics_data.safe(load_charts)

@@ -23,11 +23,11 @@ from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
 NONE_VALUE: Final = "(none)"  # how the report names leads without that UTM field
-HISTOGRAM_BINS: Final = 40
 
 # The report sections this page shows: only their queries run.
 SECTIONS = ("leads", "channels")
 COMPARED_SECTIONS = ("leads",)  # what the change against the comparison period needs
+SERIES = ("leads_by_day", "response_buckets")  # the charts', read on one connection
 
 
 def cost_note(report: Report, locale: Locale) -> str | None:
@@ -136,15 +136,95 @@ def leads_over_time(view: View, report: Report, frame: pd.DataFrame,
     c.plot(fig, key="intake.over_time")
 
 
-def response_chart(
-    view: View, report: Report, scope: metrics_data.Request, p95: float | None, sla: float
-) -> None:
-    """The first-response histogram, counted in the database: only the percentile that places
-    its axis and one count per bar reach the page, not every answered lead's hours."""
+# The response buckets' colours: answered within the SLA is good, later is a warning, not
+# answered at all is the worst (red, as the worst is on every chart of these pages).
+WITHIN_SLA_COLOUR: Final = "#54A24B"
+LATE_COLOUR: Final = "#F2A93B"
+NO_RESPONSE_COLOUR: Final = "#E45756"
+SLA_OUTLINE: Final = "#1F3B57"
+
+
+def bucket_label(low: float | None, high: float | None, locale: Locale) -> str:
+    """The bucket's name: "up to 5 min", "5 min to 1 h", "over 24 h", "no response yet"."""
+    if low is None and high is None:
+        return t("intake.bucket.none", locale)
+    if low is None:
+        return t("intake.bucket.up_to", locale, high=c.fmt_hours(high, locale))
+    if high is None:
+        return t("intake.bucket.over", locale, low=c.fmt_hours(low, locale))
+    return t("intake.bucket.between", locale, low=c.fmt_hours(low, locale),
+             high=c.fmt_hours(high, locale))  # fmt: skip
+
+
+def response_figure(buckets: pd.DataFrame, sla: float, locale: Locale) -> go.Figure:
+    """One bar per first-response bucket (:func:`series.response_bucket_table`), counts and
+    shares of all the period's leads, the SLA's bucket outlined and marked."""
+    total = int(buckets["leads"].sum())
+    rows = buckets.to_dict("records")
+    labels = [bucket_label(r["low"], r["high"], locale) for r in rows]
+    counts = [int(r["leads"]) for r in rows]
+    shares = [c.fmt_pct(100 * n / total if total else None, locale) for n in counts]
+    sla_at = max(i for i, r in enumerate(rows) if r["within_sla"])
+    colours = [
+        WITHIN_SLA_COLOUR if r["within_sla"]
+        else NO_RESPONSE_COLOUR if r["bucket"] == series.NO_RESPONSE
+        else LATE_COLOUR
+        for r in rows
+    ]  # fmt: skip
+    answered = 0
+    hovers = []
+    for r, label, n, share in zip(rows, labels, counts, shares, strict=True):
+        text = t("intake.bucket.hover", locale, bucket=label, count=i18n.number(n, locale),
+                 share=share, total=i18n.number(total, locale))  # fmt: skip
+        if r["bucket"] != series.NO_RESPONSE and r["high"] is not None:
+            answered += n
+            text += "<br>" + t("intake.bucket.hover_cumulative", locale,
+                               high=c.fmt_hours(r["high"], locale),
+                               share=c.fmt_pct(100 * answered / total, locale))  # fmt: skip
+        hovers.append(text)
+    fig = go.Figure()
+    fig.add_bar(
+        x=labels,
+        y=counts,
+        text=[f"{i18n.number(n, locale)} · {share}" for n, share in zip(counts, shares,
+                                                                        strict=True)],
+        textposition="outside",
+        cliponaxis=False,
+        marker={
+            "color": colours,
+            "line": {"color": [SLA_OUTLINE if i == sla_at else colours[i]
+                               for i in range(len(rows))],
+                     "width": [3 if i == sla_at else 0 for i in range(len(rows))]},
+        },
+        hovertext=hovers,
+        hoverinfo="text",
+    )  # fmt: skip
+    # Between the SLA's bucket and the next: the leads left of the line were answered in time.
+    fig.add_vline(x=sla_at + 0.5, line_width=2, line_dash="dash", line_color=SLA_OUTLINE)
+    fig.add_annotation(
+        x=sla_at + 0.5, y=1, yref="paper", yanchor="bottom", showarrow=False,
+        text=t("intake.sla_line", locale, sla=c.fmt_hours(sla, locale)),
+        font={"color": SLA_OUTLINE},
+    )  # fmt: skip
+    fig.update_layout(
+        height=360,
+        showlegend=False,
+        separators=c.separators(locale),
+        xaxis={"title": t("intake.axis_response", locale), "type": "category",
+               "automargin": True},
+        yaxis={"title": t("intake.axis_leads", locale), "tickformat": ",d", "automargin": True,
+               "rangemode": "tozero", "range": [0, max(counts, default=0) * 1.18 or 1]},
+    )  # fmt: skip
+    return fig
+
+
+def response_chart(view: View, report: Report, rows: pd.DataFrame, sla: float) -> None:
+    """The period's leads by how soon they were first answered, against the SLA: the buckets
+    are counted in the database from the leads the response cards count, so they add up to the
+    leads created and the last one is the "without response" card."""
     locale = view.locale
     leads = section(report.leads, "leads")
-    response = leads.response_time
-    within = response.within_sla_pct
+    within = leads.response_time.within_sla_pct
     st.subheader(
         t("intake.response_title_empty", locale)
         if within is None
@@ -152,60 +232,13 @@ def response_chart(
                sla=c.fmt_hours(sla, locale)),
         help=c.tip("leads.response_time.within_sla_pct", locale),
     )  # fmt: skip
-    if p95 is None:
-        st.info(
-            t("intake.no_leads", locale) if leads.total == 0 else t("intake.none_answered", locale)
-        )
+    if not leads.total:
+        st.info(t("intake.no_leads", locale))
         return
-    # A few leads answered days later would squeeze every other bar into the first one: the axis
-    # stops at the 95th percentile (or twice the SLA), the rest is a double-click away.
-    edge = max(p95, 2 * sla)
-    # Bins that fit a whole number of times into the SLA, so the bars left of the line are the
-    # leads answered in time.
-    size = sla / max(1, round(sla * HISTOGRAM_BINS / edge))
-    loaded, error = metrics_data.safe(
-        lambda: metrics_data.load_response_histogram(scope, size, edge, sla)
-    )
-    if error is not None:
-        c.show_error(error, locale)
-        return
-    bins, beyond = loaded
-    starts = pd.to_numeric(bins["bin"]).astype(float) * size
-    fig = go.Figure()
-    fig.add_bar(
-        x=starts + size / 2,
-        y=pd.to_numeric(bins["leads"]),
-        width=size * 0.95,  # a small gap between the bars, as the histogram had
-        marker_color="#4C78A8",
-        name=t("intake.axis_answered", locale),
-        # The bar's span, as the histogram's hover showed it.
-        customdata=list(zip(starts, starts + size, strict=True)),
-        hovertemplate="%{customdata[0]:.4~g}–%{customdata[1]:.4~g} h: %{y}<extra></extra>",
-    )
-    fig.add_vline(
-        x=sla,
-        line_width=3,
-        line_dash="dash",
-        line_color="#E45756",
-        annotation_text=t("intake.sla_line", locale, sla=c.fmt_hours(sla, locale)),
-    )
-    fig.update_layout(
-        height=340,
-        showlegend=False,
-        bargap=0.05,
-        xaxis={"title": t("intake.axis_hours", locale), "range": [0, edge]},
-        yaxis={"title": t("intake.axis_answered", locale)},
-    )
-    c.plot(fig, key="intake.response")
-    notes = []
-    if beyond:
-        notes.append(t("intake.beyond_edge", locale, count=i18n.number(beyond, locale),
-                       hours=c.fmt_hours(edge, locale)))  # fmt: skip
-    if response.without_response:
-        notes.append(t("intake.unanswered_not_drawn", locale,
-                       count=i18n.number(response.without_response, locale)))  # fmt: skip
-    if notes:
-        st.caption(" ".join(notes))
+    buckets = series.response_bucket_table(rows, sla)
+    c.plot(response_figure(buckets, sla, locale), key="intake.response")
+    st.caption(t("intake.response_caption", locale, total=i18n.number(leads.total, locale),
+                 sla=c.fmt_hours(sla, locale)))  # fmt: skip
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -408,19 +441,18 @@ def render() -> None:
     )  # fmt: skip
     cards(view, report, previous, sla)
 
-    def load_charts() -> tuple[dict[str, pd.DataFrame], float | None, series.Grain]:
+    def load_charts() -> tuple[dict[str, pd.DataFrame], series.Grain]:
         acc = metrics_data.load_account(scope.url, scope.version)
         grain = series.grain_for(metrics_data.params_of(scope, acc, sla))
-        frames = metrics_data.load_series(scope, ("leads_by_day",), sla)
-        return frames, metrics_data.load_response_edge(scope, sla), grain
+        return metrics_data.load_series(scope, SERIES, sla), grain
 
     loaded, error = metrics_data.safe(load_charts)
     if error is not None:
         c.show_error(error, locale)
     else:
-        frames, p95, grain = loaded
+        frames, grain = loaded
         leads_over_time(view, report, frames["leads_by_day"], grain)
-        response_chart(view, report, scope, p95, sla)
+        response_chart(view, report, frames["response_buckets"], sla)
     subdomain = view.account.subdomain if view.account is not None else None
     subdomain = subdomain or report.model.get("subdomain") or None
     channel_section(view, scope, report, subdomain)
