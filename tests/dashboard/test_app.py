@@ -21,9 +21,10 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from kommo_analytics.cli import dashboard_cmd
-from kommo_analytics.dashboard import ENV_DATABASE_URL, data, filters
+from kommo_analytics.dashboard import ENV_DATABASE_URL, components, data, filters
 from kommo_analytics.dashboard.app_pages import data_health
 from kommo_analytics.dashboard.app_pages import leads as leads_page
+from kommo_analytics.dashboard.export import to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import (
     Comparison,
     FilterState,
@@ -216,25 +217,27 @@ def test_exports_hold_every_row_and_defuse_formulas() -> None:
         }
     )
     account = Account("Acme", "acme", "BRL", "America/Sao_Paulo")
-    export = leads_page.export_frame(frame, account, "en")
-    csv = pd.read_csv(io.BytesIO(leads_page.to_csv(export)), encoding="utf-8-sig")
+    values = leads_page.lead_values(frame, account, "en")
+    columns = leads_page.columns_for("America/Sao_Paulo")
+    csv = pd.read_csv(io.BytesIO(to_csv(values, columns, "en")), encoding="utf-8-sig")
     assert len(csv) == 2
     assert csv["Name"].tolist() == ['\'=HYPERLINK("http://evil")', "Ação & Cia"]
     assert csv["Medium (utm_medium)"].tolist()[0] == "'-cpc"
-    assert csv["Kommo link"].tolist()[0] == "https://acme.kommo.com/leads/detail/1"
+    assert csv["Name (link in Kommo)"].tolist()[0] == "https://acme.kommo.com/leads/detail/1"
     # 02:30 UTC is 23:30 the day before in the account's zone.
-    assert csv["Created (America/Sao_Paulo)"].tolist()[0] == "2026-11-25 23:30:00"
+    assert csv["Created (America/Sao_Paulo)"].tolist()[0] == "11/25/2026 23:30"
     assert csv["Status"].tolist() == ["Won", "Open"]
 
-    book = openpyxl.load_workbook(io.BytesIO(leads_page.to_xlsx(export, "Leads")))
-    sheet = book["Leads"]
+    data = to_xlsx(values, columns, "en", sheet="Leads", currency="BRL")
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["Leads"]
     assert sheet.max_row == 3  # header + two leads
-    name = sheet.cell(row=2, column=3)
+    name = sheet.cell(row=2, column=1)
     assert name.data_type == "s" and name.value == '\'=HYPERLINK("http://evil")'
-    assert sheet.cell(row=2, column=8).value == 1500  # the value stays a number
-    assert sheet.cell(row=2, column=7).value == datetime(2026, 11, 25, 23, 30)
+    assert sheet.cell(row=2, column=7).value == 1500  # the value stays a number
+    assert sheet.cell(row=2, column=6).value == datetime(2026, 11, 25, 23, 30)
 
-    shown = leads_page.display_frame(frame, account, "pt-BR")
+    pt_values = leads_page.lead_values(frame, account, "pt-BR")
+    shown, _ = components.shown_frame(pt_values, leads_page.COLUMNS, "pt-BR", "BRL")
     assert shown["price"].tolist() == ["R$\xa01.500,00", ""]
     assert shown["status"].tolist() == ["Ganho", "Em aberto"]
 
@@ -338,9 +341,11 @@ def test_the_leads_shown_are_the_live_leads_created_on_the_account_days(
     table = app.dataframe[0].value
     assert shown_count(app) == expected
     assert len(table) == min(expected, DEFAULT_PAGE_SIZE)  # one page of them (test_page_leads.py)
-    # Every row links to the lead in Kommo, on the account's subdomain.
+    # Every row names the lead and links to it in Kommo, on the account's subdomain.
     ((subdomain,),) = sql(synced_url, "SELECT subdomain FROM {t}account")
-    assert table["id"].str.fullmatch(rf"https://{subdomain}\.kommo\.com/leads/detail/\d+").all()
+    links = rf"https://{subdomain}\.kommo\.com/leads/detail/(\d+)#.+"
+    assert table["name"].str.fullmatch(links).all()
+    assert table["name"].str.extract(links)[0].tolist() == table["id"].tolist()
 
 
 def test_a_late_evening_lead_is_on_its_local_day_not_its_utc_day(
@@ -357,11 +362,7 @@ def test_a_late_evening_lead_is_on_its_local_day_not_its_utc_day(
         app = make_app(synced_url, LEADS, period="custom", **{"from": str(day), "to": str(day)})
         app.run()
         no_exception(app)
-        return (
-            {url.rsplit("/", 1)[1] for url in app.dataframe[0].value["id"]}
-            if app.dataframe
-            else set()
-        )
+        return {str(i) for i in app.dataframe[0].value["id"]} if app.dataframe else set()
 
     assert str(lead_id) in ids_shown(local_day)
     assert str(lead_id) not in ids_shown(utc_day)

@@ -110,8 +110,9 @@ def test_activities_page_shows_the_report(make_app: MakeApp, synced_url: str) ->
     assert 0 < acts.overdue_in_period < acts.overdue
     assert len(overdue) == min(acts.overdue_in_period, DEFAULT_PAGE_SIZE)
     assert any(f"of {n(acts.overdue_in_period)} · page 1 of" in c.value for c in app.caption)
+    assert overdue["due"].is_monotonic_decreasing  # the most recently due first
     links = overdue["lead"].dropna()
-    assert len(links) and links.str.fullmatch(r"https://\w+\.kommo\.com/leads/detail/\d+").all()
+    assert len(links) and links.str.fullmatch(r"https://\w+\.kommo\.com/leads/detail/\d+#.+").all()
 
 
 def test_activities_follow_the_seller_filter_and_the_language(

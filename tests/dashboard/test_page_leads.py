@@ -20,7 +20,7 @@ KEY = "leads.table"
 
 
 def ids(app: AppTest) -> list[int]:
-    return [int(u.rsplit("/", 1)[1]) for u in app.dataframe[0].value["id"]]
+    return [int(i) for i in app.dataframe[0].value["id"]]
 
 
 def position(app: AppTest) -> str:

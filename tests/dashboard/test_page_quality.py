@@ -71,6 +71,8 @@ def test_the_score_its_trend_each_rule_and_the_failing_leads_linked_to_kommo(
     picked = app.selectbox(key="quality.pick.pt-BR")
     assert picked.value == "Funil desconhecido"
     leads = app.dataframe[-1].value
-    assert list(leads["lead"]) == ["https://acme.kommo.com/leads/detail/6"]
+    # Linked to Kommo, named ("Lead 6" when it has no name of its own).
+    assert list(leads["lead"]) == ["https://acme.kommo.com/leads/detail/6#Lead%206"]
     picked.set_value("Ganho sem valor").run()
-    assert list(app.dataframe[-1].value["lead"]) == ["https://acme.kommo.com/leads/detail/2"]
+    (link,) = app.dataframe[-1].value["lead"]
+    assert link.startswith("https://acme.kommo.com/leads/detail/2#")

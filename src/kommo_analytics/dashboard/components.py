@@ -8,17 +8,21 @@ Texts come from the catalogues (:mod:`i18n`) and the metric definitions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+from urllib.parse import quote
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from babel.dates import format_date
+from babel.lists import format_list
 from babel.numbers import get_decimal_symbol, get_group_symbol
+from babel.units import format_unit
 
 from kommo_analytics.dashboard import data, metrics_data
-from kommo_analytics.dashboard.export import to_csv, to_xlsx
+from kommo_analytics.dashboard.export import Column, missing, to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.metrics.results import Report
 from kommo_analytics.service.pages import DEFAULT_PAGE_SIZE, PAGE_SIZES, Page, PageRequest
@@ -84,6 +88,25 @@ def fmt_days(value: float | None, locale: Locale) -> str:
     )
 
 
+def fmt_duration(hours: float | None, locale: Locale) -> str:
+    """A duration in two units as the locale abbreviates them ("7 h 16 min", "3 dias 4 h"):
+    "7,3 h" makes a reader do the arithmetic."""
+    if hours is None:
+        return "—"
+    babel = i18n.babel_locale(locale)
+    minutes = max(0, round(hours * 60))
+    if minutes < 60:
+        return format_unit(minutes, "duration-minute", length="short", locale=babel)
+    days, rest = divmod(minutes, 24 * 60)
+    whole_hours, left = divmod(rest, 60)
+    if days:
+        units = [(days, "duration-day"), (whole_hours, "duration-hour")]
+    else:
+        units = [(whole_hours, "duration-hour"), (left, "duration-minute")]
+    parts = [format_unit(n, unit, length="short", locale=babel) for n, unit in units if n]
+    return format_list(parts, style="unit-narrow", locale=babel)
+
+
 # Table cells: an unknown value is an empty cell (a column of dashes reads as data).
 
 
@@ -96,7 +119,7 @@ def cell_pct(value: float | None, locale: Locale) -> str:
 
 
 def cell_hours(value: float | None, locale: Locale) -> str:
-    return "" if value is None else fmt_hours(value, locale)
+    return "" if value is None else fmt_duration(value, locale)
 
 
 # -- KPI cards --------------------------------------------------------------------------------------
@@ -161,15 +184,103 @@ def kpi(
 
 
 # -- tables and downloads ---------------------------------------------------------------------------
+# Every table is a frame of raw values and its columns (export.Column): the cells are formatted
+# here from the column's kind, and the downloads write the same rows and columns, so what is
+# exported is what is on screen.
+
+ROW_PX: Final = 35  # Streamlit's row (and header) height
+MAX_ROWS: Final = 20  # rows a table shows before it scrolls
 
 
-def downloads(export: Callable[[], pd.DataFrame], stem: str, locale: Locale, key: str) -> None:
-    """CSV and Excel buttons; the files are built only when a button is clicked."""
+def table_height(rows: int, max_rows: int = MAX_ROWS) -> int | Literal["content"]:
+    """Every row up to `max_rows` (Streamlit's default stops at ten), then a scroll."""
+    return "content" if rows <= max_rows else (max_rows + 1) * ROW_PX + 3
+
+
+def cell(column: Column, value: Any, currency: str | None, locale: Locale) -> Any:
+    """One value as its table shows it; a missing value is an empty cell."""
+    kind = column.kind
+    if kind == "datetime":
+        return None if missing(value) else pd.Timestamp(value)
+    if missing(value):
+        return ""
+    if kind == "id":
+        return str(int(value))
+    if kind == "integer":
+        return fmt_number(float(value), locale)
+    if kind == "decimal":
+        return fmt_number(float(value), locale, column.digits)
+    if kind == "money":
+        return fmt_money(float(value), currency, locale)
+    if kind == "percent":
+        return fmt_pct(float(value), locale)
+    if kind == "hours":
+        return fmt_duration(float(value), locale)
+    if kind == "days":
+        return fmt_days(float(value), locale)
+    if kind == "date":
+        return format_date(pd.Timestamp(value).date(), "short", locale=i18n.babel_locale(locale))
+    return str(value)
+
+
+def link_value(url: Any, text: str) -> str:
+    """The URL a link cell holds: the lead's address with its name as the fragment (Kommo
+    ignores it), which the column shows as the link's text."""
+    return f"{url}#{quote(text, safe='')}"
+
+
+LINK_TEXT: Final = r"#(.+)$"
+
+
+def shown_frame(values: pd.DataFrame, columns: Sequence[Column], locale: Locale,
+                currency: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    """The table's cells and their column settings (label, definition as tooltip, numbers on
+    the right, dates sortable, links to Kommo)."""
+    records = values.to_dict("records")
+    shown: dict[str, list[Any]] = {}
+    config: dict[str, Any] = {}
+    for column in columns:
+        label = column.heading(locale)
+        help_text = (tip(column.tip, locale) if column.tip
+                     else t(column.help, locale) if column.help else None)  # fmt: skip
+        cells = [cell(column, r.get(column.key), currency, locale) for r in records]
+        linked = (
+            column.kind == "link"
+            and column.url is not None
+            and any(not missing(r.get(column.url)) for r in records)
+        )
+        if linked:
+            urls = [r.get(column.url) for r in records]
+            shown[column.key] = [
+                None if missing(u) else link_value(u, str(text) or str(u))
+                for u, text in zip(urls, cells, strict=True)
+            ]
+            config[column.key] = st.column_config.LinkColumn(label, help=help_text,
+                                                             display_text=LINK_TEXT)  # fmt: skip
+        elif column.kind == "datetime":
+            shown[column.key] = cells
+            config[column.key] = st.column_config.DatetimeColumn(
+                label, help=help_text, format=i18n.DATETIME_COLUMN_FORMAT[locale]
+            )
+        else:
+            shown[column.key] = cells
+            numeric = column.right or column.kind not in ("text", "link", "date")
+            config[column.key] = st.column_config.TextColumn(
+                label, help=help_text, alignment="right" if numeric else "left"
+            )
+    return pd.DataFrame(shown, columns=[column.key for column in columns]), config
+
+
+def downloads(export: Callable[[], pd.DataFrame], columns: Sequence[Column], stem: str,
+              locale: Locale, key: str, *, sheet: str | None = None,
+              currency: str | None = None) -> None:  # fmt: skip
+    """CSV and Excel buttons for the table `columns` describe; `export` gives its rows, and the
+    files are built only when a button is clicked."""
     left, right, _ = st.columns([1, 1, 3])
     with left:
         st.download_button(
             t("table.download_csv", locale),
-            data=lambda: to_csv(export()),
+            data=lambda: to_csv(export(), columns, locale),
             file_name=f"{stem}.csv",
             mime="text/csv",
             on_click="ignore",
@@ -179,7 +290,7 @@ def downloads(export: Callable[[], pd.DataFrame], stem: str, locale: Locale, key
     with right:
         st.download_button(
             t("table.download_xlsx", locale),
-            data=lambda: to_xlsx(export(), stem[:31]),
+            data=lambda: to_xlsx(export(), columns, locale, sheet=sheet or stem, currency=currency),
             file_name=f"{stem}.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             on_click="ignore",
@@ -189,35 +300,23 @@ def downloads(export: Callable[[], pd.DataFrame], stem: str, locale: Locale, key
 
 
 def table(
-    frame: pd.DataFrame,
+    values: pd.DataFrame,
+    columns: Sequence[Column],
     *,
     view: View,
     name: str,
-    column_config: dict[str, Any] | None = None,
-    export: pd.DataFrame | None = None,
+    title: str | None = None,
+    currency: str | None = None,
 ) -> None:
-    """A table with its downloads (`export`, raw values, defaults to the table itself)."""
+    """A table of raw `values` shown as `columns` describe, with its downloads (the same rows
+    and columns; `title` names the Excel sheet)."""
     locale = view.locale
-    st.dataframe(frame, hide_index=True, column_config=column_config, width="stretch")
+    shown, config = shown_frame(values, columns, locale, currency)
+    st.dataframe(shown, hide_index=True, column_config=config, width="stretch",
+                 height=table_height(len(shown)))  # fmt: skip
     stem = f"{name}_{view.start.isoformat()}_{view.end.isoformat()}"
-    downloads(lambda: frame if export is None else export, stem, locale, key=f"dl.{name}")
-
-
-def text_columns(
-    columns: Mapping[str, tuple[Any, ...]], locale: Locale, *, left: Iterable[str]
-) -> dict[str, Any]:
-    """Settings for a table of formatted values, from ``{column: (label key, definition key or
-    None, ...)}``: the label in `locale`, the metric's definition as the column's tooltip, text
-    aligned right (numbers) except the `left` columns (names)."""
-    left = set(left)
-    settings: dict[str, Any] = {}
-    for key, (label, tip_key, *_) in columns.items():
-        settings[key] = st.column_config.TextColumn(
-            t(label, locale),
-            help=tip(tip_key, locale) if tip_key else None,
-            alignment="left" if key in left else "right",
-        )
-    return settings
+    downloads(lambda: values, columns, stem, locale, key=f"dl.{name}", sheet=title,
+              currency=currency)  # fmt: skip
 
 
 def separators(locale: Locale) -> str:
@@ -348,46 +447,42 @@ def lead_url(subdomain: str | None, lead_id: int) -> str | None:
     return f"https://{subdomain}.kommo.com/leads/detail/{lead_id}" if subdomain else None
 
 
-def _lead_frames(frame: pd.DataFrame, locale: Locale, currency: str | None,
-                 subdomain: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
-    """A lead list as a table shows it (linked to Kommo, named, localised) and its columns."""
+def lead_name(name: Any, lead_id: Any, locale: Locale) -> str:
+    """A lead as a person recognises it: its name, or "Lead 123" when it has none."""
+    if not missing(name) and str(name).strip():
+        return str(name)
+    return "" if missing(lead_id) else t("table.lead_unnamed", locale, id=int(lead_id))
+
+
+# A lead list's columns: the name linked to the lead in Kommo, then where it stands.
+LEAD_COLUMNS: Final = (
+    Column("lead", "drill.col.lead", "link", url="url"),
+    Column("pipeline", "drill.col.pipeline"),
+    Column("stage", "drill.col.stage"),
+    Column("seller", "drill.col.seller"),
+    Column("channel", "drill.col.channel"),
+    Column("created", "drill.col.created", "datetime"),
+    Column("price", "drill.col.price", "money"),
+)
+
+
+def lead_values(frame: pd.DataFrame, locale: Locale, subdomain: str | None) -> pd.DataFrame:
+    """A lead list (the service's rows) as the values of :data:`LEAD_COLUMNS`."""
     ids = [int(i) for i in frame["lead_id"]]
-    shown = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "lead": [lead_url(subdomain, i) for i in ids] if subdomain else ids,
-            "name": frame["name"].fillna(""),
-            "pipeline": frame["pipeline_name"].fillna(""),
-            "stage": frame["stage_name"].fillna(""),
-            "seller": frame["seller"].fillna(""),
-            "channel": [channel_label(str(c), locale) for c in frame["channel"]],
-            "created": pd.to_datetime(frame["created_local"]),
-            "price": [fmt_money(_num(v), currency, locale) for v in frame["price"]],
+            "lead": [lead_name(n, i, locale) for n, i in zip(frame["name"], ids, strict=True)],
+            "url": [lead_url(subdomain, i) for i in ids],
+            "pipeline": frame["pipeline_name"].tolist(),
+            "stage": frame["stage_name"].tolist(),
+            "seller": frame["seller"].tolist(),
+            "channel": [
+                None if missing(c) else channel_label(str(c), locale) for c in frame["channel"]
+            ],
+            "created": pd.to_datetime(frame["created_local"]).tolist(),
+            "price": [_num(v) for v in frame["price"]],
         }
     )
-    config: dict[str, Any] = {
-        "lead": st.column_config.LinkColumn(t("drill.col.lead", locale),
-                                            display_text=r"/leads/detail/(\d+)$")
-        if subdomain
-        else st.column_config.NumberColumn(t("drill.col.lead", locale), format="%d"),
-        "name": t("drill.col.name", locale),
-        "pipeline": t("drill.col.pipeline", locale),
-        "stage": t("drill.col.stage", locale),
-        "seller": t("drill.col.seller", locale),
-        "channel": t("drill.col.channel", locale),
-        "created": st.column_config.DatetimeColumn(
-            t("drill.col.created", locale), format=i18n.DATETIME_COLUMN_FORMAT[locale]
-        ),
-        "price": st.column_config.TextColumn(t("drill.col.price", locale), alignment="right"),
-    }  # fmt: skip
-    return shown, config
-
-
-def _lead_export(frame: pd.DataFrame, subdomain: str | None) -> pd.DataFrame:
-    export = frame.copy()
-    export["url"] = pd.Series(
-        [lead_url(subdomain, int(i)) for i in frame["lead_id"]], index=frame.index, dtype=object
-    )
-    return export
 
 
 def lead_table(frame: pd.DataFrame, view: View, currency: str | None, subdomain: str | None,
@@ -398,10 +493,10 @@ def lead_table(frame: pd.DataFrame, view: View, currency: str | None, subdomain:
     if frame.empty:
         st.info(t("drill.none", locale))
         return
-    shown, config = _lead_frames(frame, locale, currency, subdomain)
     st.caption(t("drill.count", locale, count=i18n.number(len(frame), locale),
                  limit=i18n.number(metrics_data.DRILL_LIMIT, locale)))  # fmt: skip
-    table(shown, view=view, name=name, column_config=config, export=_lead_export(frame, subdomain))
+    table(lead_values(frame, locale, subdomain), LEAD_COLUMNS, view=view, name=name,
+          title=t("table.sheet.leads", locale), currency=currency)  # fmt: skip
 
 
 # Sort keys of the service (`pages.DRILL_SORTS`) → their labels; the first is the default.
@@ -439,16 +534,19 @@ def paged_leads(
     if page.total == 0:
         st.info(t("drill.none", locale))
         return
-    shown, config = _lead_frames(page.rows, locale, currency, subdomain)
-    st.dataframe(shown, hide_index=True, column_config=config, width="stretch")
+    shown, config = shown_frame(lead_values(page.rows, locale, subdomain), LEAD_COLUMNS, locale,
+                                currency)  # fmt: skip
+    st.dataframe(shown, hide_index=True, column_config=config, width="stretch",
+                 height=table_height(len(shown)))  # fmt: skip
     page_navigation(page, key, locale)
 
     def export() -> pd.DataFrame:
         rows = metrics_data.lead_rows(scope, basis, request, where, reached)
-        return _lead_export(rows, subdomain)
+        return lead_values(rows, locale, subdomain)
 
     stem = f"{name}_{view.start.isoformat()}_{view.end.isoformat()}"
-    downloads(export, stem, locale, key=f"dl.{name}")
+    downloads(export, LEAD_COLUMNS, stem, locale, key=f"dl.{name}",
+              sheet=t("table.sheet.leads", locale), currency=currency)  # fmt: skip
     export_note(page.total, metrics_data.EXPORT_LIMIT, locale)
 
 

@@ -162,7 +162,11 @@ def overdue_expr(m: Model, p: MetricParams) -> ir.Table:
     """Tasks due in the period and still not done at as_of (the period's part of the overdue
     card), inside the filters."""
     tasks = tasks_in_scope(m, p, due_in_period=True)
-    return tasks.filter(tasks.overdue).select(*OVERDUE_COLUMNS)
+    tasks = tasks.filter(tasks.overdue).select(*OVERDUE_COLUMNS)
+    # The lead's name, so the table names the lead a task is about rather than its number.
+    names = m.fact_leads.select(named_lead_id="lead_id", lead_name="name")
+    joined = tasks.left_join(names, tasks.lead_id == names.named_lead_id)
+    return joined.select(tasks, names.lead_name)
 
 
 def overdue_page(target: Target, p: MetricParams, request: PageRequest) -> Page:

@@ -19,6 +19,7 @@ from babel.dates import get_day_names
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.common import pct
@@ -156,19 +157,24 @@ def seller_rows(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(order, ascending=[False, False, False, True]).reset_index(drop=True)
 
 
-# column → (label key, definition key)
-SELLER_COLUMNS: Final = {
-    "seller": ("activities.col.seller", "concept.seller_credit"),
-    "calls": ("activities.col.calls", "sellers.calls"),
-    "call_minutes": ("activities.col.call_minutes", "activities.call_minutes"),
-    "messages_out": ("activities.col.messages_out", "activities.messages_outgoing"),
-    "meetings_held": ("activities.col.meetings_held", "activities.meetings_held"),
-    "follow_ups_completed": ("activities.col.follow_ups", "activities.follow_ups_completed"),
-    "tasks_completed": ("activities.col.tasks_completed", "sellers.tasks_completed"),
-    "completion_pct": ("activities.col.completion", "activities.completion_rate_pct"),
-    "on_time_pct": ("activities.col.on_time", "activities.on_time_rate_pct"),
-    "overdue": ("activities.col.overdue", "activities.overdue"),
-}
+SELLER_COLUMNS: Final = (
+    Column("seller", "activities.col.seller", tip="concept.seller_credit"),
+    Column("calls", "activities.col.calls", "integer", tip="sellers.calls"),
+    Column("call_minutes", "activities.col.call_minutes", "integer",
+           tip="activities.call_minutes"),
+    Column("messages_out", "activities.col.messages_out", "integer",
+           tip="activities.messages_outgoing"),
+    Column("meetings_held", "activities.col.meetings_held", "integer",
+           tip="activities.meetings_held"),
+    Column("follow_ups_completed", "activities.col.follow_ups", "integer",
+           tip="activities.follow_ups_completed"),
+    Column("tasks_completed", "activities.col.tasks_completed", "integer",
+           tip="sellers.tasks_completed"),
+    Column("completion_pct", "activities.col.completion", "percent",
+           tip="activities.completion_rate_pct"),
+    Column("on_time_pct", "activities.col.on_time", "percent", tip="activities.on_time_rate_pct"),
+    Column("overdue", "activities.col.overdue", "integer", tip="activities.overdue"),
+)  # fmt: skip
 
 
 def seller_section(view: View, report: Report, frame: pd.DataFrame) -> None:
@@ -179,36 +185,9 @@ def seller_section(view: View, report: Report, frame: pd.DataFrame) -> None:
         st.info(t("activities.no_sellers", locale))
         return
     names = seller_names(report)
-    sellers = [seller_name(names, uid, locale) for uid in rows["user_id"]]
-
-    def numbers(column: str) -> list[str]:
-        return [c.fmt_number(v, locale) for v in rows[column]]
-
-    def rates(column: str) -> list[str]:
-        return ["—" if v is None else c.fmt_pct(v, locale) for v in rows[column]]
-
-    shown = pd.DataFrame(
-        {
-            "seller": sellers,
-            "calls": numbers("calls"),
-            "call_minutes": numbers("call_minutes"),
-            "messages_out": numbers("messages_out"),
-            "meetings_held": numbers("meetings_held"),
-            "follow_ups_completed": numbers("follow_ups_completed"),
-            "tasks_completed": numbers("tasks_completed"),
-            "completion_pct": rates("completion_pct"),
-            "on_time_pct": rates("on_time_pct"),
-            "overdue": numbers("overdue"),
-        }
-    )
-    config = c.text_columns(SELLER_COLUMNS, locale, left=("seller",))
-    raw = {
-        "seller": sellers,
-        **{key: rows[key].tolist() for key in SELLER_COLUMNS if key != "seller"},
-    }
-    export = pd.DataFrame({t(SELLER_COLUMNS[k][0], locale): v for k, v in raw.items()})
-    export.insert(0, "user_id", rows["user_id"].tolist())
-    c.table(shown, view=view, name="activities_by_seller", column_config=config, export=export)
+    values = rows.assign(seller=[seller_name(names, uid, locale) for uid in rows["user_id"]])
+    c.table(values, SELLER_COLUMNS, view=view, name="activities_by_seller",
+            title=t("activities.sellers", locale))  # fmt: skip
     st.caption(t("activities.sellers_note", locale))
 
 
@@ -230,41 +209,40 @@ OVERDUE_KEY: Final = "activities.overdue"
 OVERDUE_SORTS: Final = {"due": "activities.col.due"}  # the service's key → its label
 
 
-def overdue_frames(page: Page, names: dict[int, str], zone: tzinfo, as_of: datetime,
-                   subdomain: str | None, locale: Locale) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """The overdue tasks as the table shows them and as a spreadsheet gets them."""
+OVERDUE_COLUMNS: Final = (
+    Column("type", "activities.col.task_type"),
+    Column("seller", "activities.col.seller"),
+    Column("due", "activities.col.due", "datetime"),
+    Column("late", "activities.col.late", "hours"),
+    Column("lead", "activities.col.lead", "link", url="url"),
+)
+
+
+def overdue_values(page: Page, names: dict[int, str], zone: tzinfo, as_of: datetime,
+                   subdomain: str | None, locale: Locale) -> pd.DataFrame:  # fmt: skip
+    """The overdue tasks as the values of :data:`OVERDUE_COLUMNS`: due in the account's time,
+    how late at as_of, the lead named and linked to Kommo."""
     frame = page.rows
     due = pd.to_datetime(frame["complete_till_local"])
     now_local = pd.Timestamp(as_of.astimezone(zone).replace(tzinfo=None))
     late_hours = (now_local - due).dt.total_seconds() / 3600.0
     lead_ids = [None if pd.isna(v) else int(v) for v in frame["lead_id"]]
-    links = [c.lead_url(subdomain, i) if i is not None else None for i in lead_ids]
+    lead_names = frame["lead_name"] if "lead_name" in frame else [None] * len(frame)
     kinds = [
         task_type(k, n, locale, i)
         for k, n, i in zip(frame["kind"], frame["type_name"], frame["task_type_id"], strict=True)
     ]
-    sellers = [seller_name(names, u, locale) for u in frame["responsible_user_id"]]
-    shown = pd.DataFrame(
+    return pd.DataFrame(
         {
             "type": kinds,
-            "seller": sellers,
-            "due": [i18n.moment(d.to_pydatetime().replace(tzinfo=zone), zone, locale) for d in due],
-            "late": [c.fmt_hours(h, locale) for h in late_hours],
-            "lead": links if subdomain else lead_ids,
+            "seller": [seller_name(names, u, locale) for u in frame["responsible_user_id"]],
+            "due": due.tolist(),
+            "late": late_hours.tolist(),
+            "lead": [None if i is None else c.lead_name(n, i, locale)
+                     for n, i in zip(lead_names, lead_ids, strict=True)],
+            "url": [None if i is None else c.lead_url(subdomain, i) for i in lead_ids],
         }
-    )
-    export = pd.DataFrame(
-        {
-            "task_id": frame["task_id"].tolist(),
-            t("activities.col.task_type", locale): kinds,
-            t("activities.col.seller", locale): sellers,
-            t("activities.col.due", locale): due.tolist(),
-            t("activities.col.late_hours", locale): late_hours.round(2).tolist(),
-            "lead_id": lead_ids,
-            t("activities.col.lead", locale): links,
-        }
-    )
-    return shown, export
+    )  # fmt: skip
 
 
 def overdue_section(view: View, report: Report, scope: metrics_data.Request, sla: float,
@@ -287,28 +265,20 @@ def overdue_section(view: View, report: Report, scope: metrics_data.Request, sla
         st.success(t("activities.no_overdue", locale))
         return
     names = seller_names(report)
-    shown, _ = overdue_frames(page, names, zone, scope.as_of, subdomain, locale)
-    config: dict[str, Any] = {
-        "type": st.column_config.TextColumn(t("activities.col.task_type", locale)),
-        "seller": st.column_config.TextColumn(t("activities.col.seller", locale)),
-        "due": st.column_config.TextColumn(t("activities.col.due", locale)),
-        "late": st.column_config.TextColumn(t("activities.col.late", locale), alignment="right"),
-        "lead": st.column_config.LinkColumn(
-            t("activities.col.lead", locale), display_text=r"/leads/detail/(\d+)$"
-        )
-        if subdomain
-        else st.column_config.NumberColumn(t("activities.col.lead", locale), format="%d"),
-    }
-    st.dataframe(shown, hide_index=True, column_config=config, width="stretch")
+    values = overdue_values(page, names, zone, scope.as_of, subdomain, locale)
+    shown, config = c.shown_frame(values, OVERDUE_COLUMNS, locale, None)
+    st.dataframe(shown, hide_index=True, column_config=config, width="stretch",
+                 height=c.table_height(len(shown)))  # fmt: skip
     c.page_navigation(page, OVERDUE_KEY, locale)
 
     def export() -> pd.DataFrame:
         rows = metrics_data.overdue_rows(scope, request, sla)
         whole = Page(rows=rows, total=len(rows), number=1, size=max(1, len(rows)))
-        return overdue_frames(whole, names, zone, scope.as_of, subdomain, locale)[1]
+        return overdue_values(whole, names, zone, scope.as_of, subdomain, locale)
 
     stem = f"overdue_tasks_{view.start.isoformat()}_{view.end.isoformat()}"
-    c.downloads(export, stem, locale, key="dl.overdue_tasks")
+    c.downloads(export, OVERDUE_COLUMNS, stem, locale, key="dl.overdue_tasks",
+                sheet=t("table.sheet.overdue", locale))  # fmt: skip
     c.export_note(page.total, metrics_data.EXPORT_LIMIT, locale)
     off_lead = page.counts.get("off_lead", 0)
     if off_lead:

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kommo_analytics.dashboard import auth, components, data, filters
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.health import RAW_TABLES, SetupWarnings
 from kommo_analytics.service.quality import QualityRun
@@ -201,19 +202,9 @@ def tracking_frame(
 def _table(
     frame: pd.DataFrame, columns: tuple[tuple[str, str], ...], view: filters.View, name: str
 ) -> None:
-    locale = view.locale
-    config: dict[str, Any] = {
-        key: (
-            st.column_config.TextColumn(t(label, locale), alignment="right")
-            if key in NUMBER_COLUMNS
-            else t(label, locale)
-        )
-        for key, label in columns
-    }
-    shown = frame[[key for key, _ in columns]]
-    # The download names its columns as the screen does.
-    export = shown.rename(columns={key: t(label, locale) for key, label in columns})
-    components.table(shown, view=view, name=name, column_config=config, export=export)
+    # The cells are already written for people (counts, "3 / 10"): the files get them as shown.
+    spec = tuple(Column(key, label, right=key in NUMBER_COLUMNS) for key, label in columns)
+    components.table(frame, spec, view=view, name=name)
 
 
 def _tracking_section(view: filters.View) -> None:

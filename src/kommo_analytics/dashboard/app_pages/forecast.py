@@ -24,6 +24,7 @@ from babel.dates import format_skeleton
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import data, filters, metrics_data
 from kommo_analytics.dashboard import goals as add_inputs
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.dashboard.goals import (
     month_label,
@@ -148,6 +149,63 @@ def progress(view: View, revenue: float, goal: float, currency: str | None) -> N
 # -- open pipeline ------------------------------------------------------------------------------
 
 
+# The page's tables, as shown and as downloaded. A cell that reads as a phrase ("3 – 5 – 8",
+# a risk with its mark, a scored range) is text in both.
+OPEN_COLUMNS: Final = (
+    Column("pipeline", "forecast.col.pipeline", tip="forecast.open_pipeline.pipeline_id"),
+    Column("stage", "forecast.col.stage", tip="forecast.open_pipeline.name"),
+    Column("deals", "forecast.col.deals", "integer", tip="forecast.open_pipeline.deals"),
+    Column("value", "forecast.col.value", "money", tip="forecast.open_pipeline.value"),
+)
+SCOPE_COLUMNS: Final = (
+    Column("p10", "forecast.col.p10", "money", tip="concept.forecast_range"),
+    Column("p50", "forecast.col.p50", "money", tip="concept.forecast_range"),
+    Column("p90", "forecast.col.p90", "money", tip="concept.forecast_range"),
+    Column("deals", "forecast.col.won_deals", tip="concept.forecast_range", right=True),
+)
+GOAL_COLUMNS: Final = (
+    Column("goal", "forecast.col.goal", "money", tip="concept.goals_csv"),
+    Column("chance", "forecast.col.chance", "percent", tip="concept.goal_chance"),
+    Column("risk", "forecast.col.risk", tip="concept.goal_chance"),
+    Column("gap", "forecast.col.gap", "money", tip="concept.goal_chance"),
+)
+RANGE_COLUMNS: Final = (
+    Column("month", "forecast.col.month"),
+    *SCOPE_COLUMNS,
+    Column("won", "forecast.col.won_to_date", "money", tip="forecast.month_revenue_to_date"),
+    *GOAL_COLUMNS,
+)
+WEIGHTED_COLUMNS: Final = (
+    Column("pipeline", "forecast.col.pipeline"),
+    Column("stage", "forecast.col.stage"),
+    Column("deals", "forecast.col.deals", "integer", tip="concept.weighted_pipeline"),
+    Column("value", "forecast.col.value", "money", tip="concept.weighted_pipeline"),
+    Column("chance", "forecast.col.win_chance", "percent", tip="concept.weighted_pipeline"),
+    Column("closed", "forecast.col.closed_behind", "integer", tip="concept.weighted_pipeline"),
+    Column("weighted", "forecast.col.weighted", "money", tip="concept.weighted_pipeline"),
+)
+PACING_COLUMNS: Final = (
+    Column("month", "forecast.col.month"),
+    Column("who", "forecast.col.who"),
+    Column("goal", "forecast.col.goal", "money", tip="concept.goals_csv"),
+    Column("remaining", "forecast.col.remaining", "money"),
+    Column("days", "forecast.col.working_days", "integer"),
+    Column("per_day", "forecast.col.revenue_per_day", "money"),
+    Column("deals", "forecast.col.deals_needed", "integer"),
+    Column("deals_per_day", "forecast.col.deals_per_day", "decimal", digits=1),
+)
+ACCURACY_COLUMNS: Final = (
+    Column("month", "forecast.col.month"),
+    Column("actual", "forecast.col.actual", "money"),
+    Column("before", "forecast.col.before_range", tip="concept.forecast_range", right=True),
+    Column("before_inside", "forecast.col.inside"),
+    Column("before_error", "forecast.col.p50_error", right=True),
+    Column("mid", "forecast.col.mid_range", tip="concept.forecast_range", right=True),
+    Column("mid_inside", "forecast.col.inside"),
+    Column("mid_error", "forecast.col.p50_error", right=True),
+)
+
+
 def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
                      subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report.currency
@@ -179,36 +237,18 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
         showlegend=False,
     )
     c.plot(fig, key="forecast.pipeline")
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "pipeline": [pipelines.get(int(r.pipeline_id), str(r.pipeline_id))
                          for r in rows],
             "stage": [r.name or t("forecast.unknown_stage", locale, id=r.status_id)
                       for r in rows],
-            "deals": [c.fmt_number(r.deals, locale) for r in rows],
-            "value": [c.fmt_money(r.value, currency, locale) for r in rows],
+            "deals": [r.deals for r in rows],
+            "value": [r.value for r in rows],
         }
     )  # fmt: skip
-    columns = {
-        "pipeline": ("forecast.col.pipeline", "forecast.open_pipeline.pipeline_id"),
-        "stage": ("forecast.col.stage", "forecast.open_pipeline.name"),
-        "deals": ("forecast.col.deals", "forecast.open_pipeline.deals"),
-        "value": ("forecast.col.value", "forecast.open_pipeline.value"),
-    }
-    config = c.text_columns(
-        columns, locale, left=[k for k in columns if k not in ("deals", "value")]
-    )
-    export = pd.DataFrame(
-        {
-            t("forecast.col.pipeline_id", locale): [r.pipeline_id for r in rows],
-            t("forecast.col.pipeline", locale): shown["pipeline"],
-            t("forecast.col.status_id", locale): [r.status_id for r in rows],
-            t("forecast.col.stage", locale): shown["stage"],
-            t("forecast.col.deals", locale): [r.deals for r in rows],
-            t("forecast.col.value", locale): [r.value for r in rows],
-        }
-    )
-    c.table(shown, view=view, name="open_pipeline", column_config=config, export=export)
+    c.table(values, OPEN_COLUMNS, view=view, name="open_pipeline", currency=currency,
+            title=t("forecast.open_pipeline", locale))  # fmt: skip
     options = [
         (t("forecast.drill_stage", locale, stage=label, count=i18n.number(r.deals, locale)),
          "open", (("pipeline_id", int(r.pipeline_id)), ("status_id", int(r.status_id))))
@@ -360,63 +400,26 @@ def ranges_section(view: View, result: Forecast, currency: str | None) -> None:
                 st.caption(pacing_text(pace, currency, locale))
     fan_chart(view, result, currency)
     months = result.company.months
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "month": [month_name(m.month, locale) for m in months],
-            "p10": [c.fmt_money(m.revenue.p10, currency, locale) for m in months],
-            "p50": [c.fmt_money(m.revenue.p50, currency, locale) for m in months],
-            "p90": [c.fmt_money(m.revenue.p90, currency, locale) for m in months],
+            "p10": [m.revenue.p10 for m in months],
+            "p50": [m.revenue.p50 for m in months],
+            "p90": [m.revenue.p90 for m in months],
             "deals": [deals_text(m.won_deals.p10, m.won_deals.p50, m.won_deals.p90, locale)
                       for m in months],
-            "won": [c.cell_money(m.won_to_date, currency, locale) if m.won_to_date else ""
-                    for m in months],
-            "goal": [c.cell_money(goals[m.month].goal if m.month in goals else None, currency,
-                                  locale) for m in months],
-            "chance": [share(goals[m.month].probability if m.month in goals else None, locale)
+            "won": [m.won_to_date or None for m in months],
+            "goal": [g.goal if (g := goals.get(m.month)) else None for m in months],
+            "chance": [100.0 * g.probability if (g := goals.get(m.month)) else None
                        for m in months],
-            "risk": [risk_cell(goals[m.month].risk if m.month in goals else None, locale)
+            "risk": [risk_cell(g.risk if (g := goals.get(m.month)) else None, locale)
                      for m in months],
-            "gap": [c.cell_money(goals[m.month].gap if m.month in goals else None, currency,
-                                 locale) for m in months],
-        }
-    )  # fmt: skip
-    columns = {
-        "month": ("forecast.col.month", None),
-        "p10": ("forecast.col.p10", "concept.forecast_range"),
-        "p50": ("forecast.col.p50", "concept.forecast_range"),
-        "p90": ("forecast.col.p90", "concept.forecast_range"),
-        "deals": ("forecast.col.won_deals", "concept.forecast_range"),
-        "won": ("forecast.col.won_to_date", "forecast.month_revenue_to_date"),
-        "goal": ("forecast.col.goal", "concept.goals_csv"),
-        "chance": ("forecast.col.chance", "concept.goal_chance"),
-        "risk": ("forecast.col.risk", "concept.goal_chance"),
-        "gap": ("forecast.col.gap", "concept.goal_chance"),
-    }
-    export = pd.DataFrame(
-        {
-            t("forecast.col.month", locale): [m.month.isoformat()[:7] for m in months],
-            t("forecast.col.p10", locale): [m.revenue.p10 for m in months],
-            t("forecast.col.p50", locale): [m.revenue.p50 for m in months],
-            t("forecast.col.p90", locale): [m.revenue.p90 for m in months],
-            t("forecast.col.deals_p10", locale): [m.won_deals.p10 for m in months],
-            t("forecast.col.deals_p50", locale): [m.won_deals.p50 for m in months],
-            t("forecast.col.deals_p90", locale): [m.won_deals.p90 for m in months],
-            t("forecast.col.won_to_date", locale): [m.won_to_date for m in months],
-            t("forecast.col.goal", locale): [g.goal if (g := goals.get(m.month)) else None
-                                             for m in months],
-            t("forecast.col.chance", locale): [g.probability if (g := goals.get(m.month))
-                                               else None for m in months],
-            t("forecast.col.risk", locale): [t(f"forecast.risk.{g.risk}", locale)
-                                             if (g := goals.get(m.month)) else None
-                                             for m in months],
-            t("forecast.col.gap", locale): [g.gap if (g := goals.get(m.month)) else None
-                                            for m in months],
+            "gap": [g.gap if (g := goals.get(m.month)) else None for m in months],
         }
     )  # fmt: skip
     st.subheader(t("forecast.ranges", locale), help=c.tip("concept.forecast_range", locale))
-    c.table(shown, view=view, name="forecast_ranges",
-            column_config=c.text_columns(columns, locale, left=["month", "risk"]),
-            export=export)  # fmt: skip
+    c.table(values, RANGE_COLUMNS, view=view, name="forecast_ranges", currency=currency,
+            title=t("forecast.ranges", locale))  # fmt: skip
     if not goals:
         # A caption, not a box: the month's facts below already say how to import goals in one.
         add_inputs.missing(t("forecast.no_goals", locale, action=add_inputs.action("goals", locale)),
@@ -449,50 +452,26 @@ def scopes_section(view: View, result: Forecast, labels: Labels, currency: str |
         names = [pipeline_name(labels, s.id, locale) if kind == "pipeline"
                  else seller_name(labels, s.id, locale) for s in scopes]  # fmt: skip
         now = [s.months[0] for s in scopes]
-        frame: dict[str, list[str]] = {
-            "name": names,
-            "p10": [c.fmt_money(m.revenue.p10, currency, locale) for m in now],
-            "p50": [c.fmt_money(m.revenue.p50, currency, locale) for m in now],
-            "p90": [c.fmt_money(m.revenue.p90, currency, locale) for m in now],
-            "deals": [deals_text(m.won_deals.p10, m.won_deals.p50, m.won_deals.p90, locale)
-                      for m in now],
-        }  # fmt: skip
-        columns: dict[str, tuple[str, str | None]] = {
-            "name": (f"forecast.col.{kind}", None),
-            "p10": ("forecast.col.p10", "concept.forecast_range"),
-            "p50": ("forecast.col.p50", "concept.forecast_range"),
-            "p90": ("forecast.col.p90", "concept.forecast_range"),
-            "deals": ("forecast.col.won_deals", "concept.forecast_range"),
-        }
-        export: dict[str, list[object]] = {
-            t(f"forecast.col.{kind}_id", locale): [s.id for s in scopes],
-            t(f"forecast.col.{kind}", locale): list(names),
-            t("forecast.col.p10", locale): [m.revenue.p10 for m in now],
-            t("forecast.col.p50", locale): [m.revenue.p50 for m in now],
-            t("forecast.col.p90", locale): [m.revenue.p90 for m in now],
-            t("forecast.col.deals_p50", locale): [m.won_deals.p50 for m in now],
-        }
+        values = pd.DataFrame(
+            {
+                "name": names,
+                "p10": [m.revenue.p10 for m in now],
+                "p50": [m.revenue.p50 for m in now],
+                "p90": [m.revenue.p90 for m in now],
+                "deals": [deals_text(m.won_deals.p10, m.won_deals.p50, m.won_deals.p90, locale)
+                          for m in now],
+            }
+        )  # fmt: skip
+        columns: tuple[Column, ...] = (Column("name", f"forecast.col.{kind}"), *SCOPE_COLUMNS)
         if kind == "seller":
             goals = [seller_goals.get(s.id) for s in scopes]
-            frame["goal"] = [c.cell_money(g.goal if g else None, currency, locale) for g in goals]
-            frame["chance"] = [share(g.probability if g else None, locale) for g in goals]
-            frame["risk"] = [risk_cell(g.risk if g else None, locale) for g in goals]
-            frame["gap"] = [c.cell_money(g.gap if g else None, currency, locale) for g in goals]
-            columns |= {
-                "goal": ("forecast.col.goal", "concept.goals_csv"),
-                "chance": ("forecast.col.chance", "concept.goal_chance"),
-                "risk": ("forecast.col.risk", "concept.goal_chance"),
-                "gap": ("forecast.col.gap", "concept.goal_chance"),
-            }
-            export[t("forecast.col.goal", locale)] = [g.goal if g else None for g in goals]
-            export[t("forecast.col.chance", locale)] = [g.probability if g else None
-                                                        for g in goals]  # fmt: skip
-            export[t("forecast.col.risk", locale)] = [t(f"forecast.risk.{g.risk}", locale)
-                                                      if g else None for g in goals]  # fmt: skip
-            export[t("forecast.col.gap", locale)] = [g.gap if g else None for g in goals]
-        c.table(pd.DataFrame(frame), view=view, name=f"forecast_by_{kind}",
-                column_config=c.text_columns(columns, locale, left=["name", "risk"]),
-                export=pd.DataFrame(export))  # fmt: skip
+            values["goal"] = [g.goal if g else None for g in goals]
+            values["chance"] = [100.0 * g.probability if g else None for g in goals]
+            values["risk"] = [risk_cell(g.risk if g else None, locale) for g in goals]
+            values["gap"] = [g.gap if g else None for g in goals]
+            columns = (*columns, *GOAL_COLUMNS)
+        c.table(values, columns, view=view, name=f"forecast_by_{kind}", currency=currency,
+                title=t(f"forecast.col.{kind}", locale))  # fmt: skip
     if result.sellers or len(result.pipelines) > 1:
         st.caption(t("forecast.scopes_caption", locale))
 
@@ -556,42 +535,19 @@ def weighted_section(view: View, result: Forecast, labels: Labels, currency: str
         xaxis={"title": t("forecast.axis_value", locale, currency=currency or "")},
     )  # fmt: skip
     c.plot(fig, key="forecast.weighted")
-    shown = pd.DataFrame(
+    cells = pd.DataFrame(
         {
             "pipeline": pipelines,
             "stage": stage_names,
-            "deals": [c.fmt_number(s.open_deals, locale) for s in stages],
-            "value": [c.fmt_money(s.open_value, currency, locale) for s in stages],
-            "chance": [share(s.probability, locale) for s in stages],
-            "closed": [c.fmt_number(s.closed_deals, locale) for s in stages],
-            "weighted": [c.fmt_money(s.weighted_value, currency, locale) for s in stages],
+            "deals": [s.open_deals for s in stages],
+            "value": [s.open_value for s in stages],
+            "chance": [None if s.probability is None else 100.0 * s.probability for s in stages],
+            "closed": [s.closed_deals for s in stages],
+            "weighted": [s.weighted_value for s in stages],
         }
     )
-    columns = {
-        "pipeline": ("forecast.col.pipeline", None),
-        "stage": ("forecast.col.stage", None),
-        "deals": ("forecast.col.deals", "concept.weighted_pipeline"),
-        "value": ("forecast.col.value", "concept.weighted_pipeline"),
-        "chance": ("forecast.col.win_chance", "concept.weighted_pipeline"),
-        "closed": ("forecast.col.closed_behind", "concept.weighted_pipeline"),
-        "weighted": ("forecast.col.weighted", "concept.weighted_pipeline"),
-    }
-    export = pd.DataFrame(
-        {
-            t("forecast.col.pipeline_id", locale): [s.pipeline_id for s in stages],
-            t("forecast.col.pipeline", locale): shown["pipeline"],
-            t("forecast.col.status_id", locale): [s.status_id for s in stages],
-            t("forecast.col.stage", locale): shown["stage"],
-            t("forecast.col.deals", locale): [s.open_deals for s in stages],
-            t("forecast.col.value", locale): [s.open_value for s in stages],
-            t("forecast.col.win_chance", locale): [s.probability for s in stages],
-            t("forecast.col.closed_behind", locale): [s.closed_deals for s in stages],
-            t("forecast.col.weighted", locale): [s.weighted_value for s in stages],
-        }
-    )
-    c.table(shown, view=view, name="weighted_pipeline",
-            column_config=c.text_columns(columns, locale, left=["pipeline", "stage"]),
-            export=export)  # fmt: skip
+    c.table(cells, WEIGHTED_COLUMNS, view=view, name="weighted_pipeline", currency=currency,
+            title=t("forecast.weighted", locale))  # fmt: skip
     st.caption(t("forecast.weighted_caption", locale))
     if summary.unpriced_deals:
         st.caption(
@@ -633,45 +589,20 @@ def pacing_section(view: View, result: Forecast, labels: Labels, currency: str |
     locale = view.locale
     rows = result.pacing
     st.subheader(t("forecast.pacing", locale), help=c.tip("concept.goal_chance", locale))
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "month": [month_name(p.month, locale) for p in rows],
             "who": [seller_name(labels, p.user_id, locale) for p in rows],
-            "goal": [c.fmt_money(p.goal, currency, locale) for p in rows],
-            "remaining": [c.fmt_money(p.remaining, currency, locale) for p in rows],
-            "days": [c.fmt_number(p.working_days_left, locale) for p in rows],
-            "per_day": [c.cell_money(p.revenue_per_day, currency, locale) for p in rows],
-            "deals": [c.fmt_number(p.deals_needed, locale) for p in rows],
-            "deals_per_day": [per_day(p.deals_per_day, 1, locale) for p in rows],
+            "goal": [p.goal for p in rows],
+            "remaining": [p.remaining for p in rows],
+            "days": [p.working_days_left for p in rows],
+            "per_day": [p.revenue_per_day for p in rows],
+            "deals": [p.deals_needed for p in rows],
+            "deals_per_day": [p.deals_per_day for p in rows],
         }
     )
-    columns: dict[str, tuple[str, str | None]] = {
-        "month": ("forecast.col.month", None),
-        "who": ("forecast.col.who", None),
-        "goal": ("forecast.col.goal", "concept.goals_csv"),
-        "remaining": ("forecast.col.remaining", None),
-        "days": ("forecast.col.working_days", None),
-        "per_day": ("forecast.col.revenue_per_day", None),
-        "deals": ("forecast.col.deals_needed", None),
-        "deals_per_day": ("forecast.col.deals_per_day", None),
-    }
-    export = pd.DataFrame(
-        {
-            t("forecast.col.month", locale): [p.month.isoformat()[:7] for p in rows],
-            t("forecast.col.seller_id", locale): [p.user_id for p in rows],
-            t("forecast.col.who", locale): shown["who"],
-            t("forecast.col.goal", locale): [p.goal for p in rows],
-            t("forecast.col.won_to_date", locale): [p.won_to_date for p in rows],
-            t("forecast.col.remaining", locale): [p.remaining for p in rows],
-            t("forecast.col.working_days", locale): [p.working_days_left for p in rows],
-            t("forecast.col.revenue_per_day", locale): [p.revenue_per_day for p in rows],
-            t("forecast.col.deals_needed", locale): [p.deals_needed for p in rows],
-            t("forecast.col.deals_per_day", locale): [p.deals_per_day for p in rows],
-        }
-    )
-    c.table(shown, view=view, name="forecast_pacing",
-            column_config=c.text_columns(columns, locale, left=["month", "who"]),
-            export=export)  # fmt: skip
+    c.table(values, PACING_COLUMNS, view=view, name="forecast_pacing", currency=currency,
+            title=t("forecast.pacing", locale))  # fmt: skip
     st.caption(t("forecast.pacing_caption", locale))
     st.caption(t("calendar.label", locale,
                  calendar=i18n.holiday_calendar(result.calendar, locale)))  # fmt: skip
@@ -793,10 +724,12 @@ def accuracy_section(view: View, scope: metrics_data.Request, currency: str | No
     months = record.months
     befores = [m.before_month for m in months]
     mids = [m.mid_month for m in months]
-    shown = pd.DataFrame(
+    # A scored forecast reads as one sentence-like cell ("R$ 10 – 20 mil, P50 …"): the files
+    # hold it as shown.
+    values = pd.DataFrame(
         {
             "month": [month_name(m.month, locale) for m in months],
-            "actual": [c.fmt_money(m.actual, currency, locale) for m in months],
+            "actual": [m.actual for m in months],
             "before": [scored_range(s, currency, locale) for s in befores],
             "before_inside": [inside_cell(s, locale) for s in befores],
             "before_error": [error_cell(s, currency, locale) for s in befores],
@@ -805,32 +738,8 @@ def accuracy_section(view: View, scope: metrics_data.Request, currency: str | No
             "mid_error": [error_cell(s, currency, locale) for s in mids],
         }
     )
-    columns: dict[str, tuple[str, str | None]] = {
-        "month": ("forecast.col.month", None),
-        "actual": ("forecast.col.actual", None),
-        "before": ("forecast.col.before_range", "concept.forecast_range"),
-        "before_inside": ("forecast.col.inside", None),
-        "before_error": ("forecast.col.p50_error", None),
-        "mid": ("forecast.col.mid_range", "concept.forecast_range"),
-        "mid_inside": ("forecast.col.inside", None),
-        "mid_error": ("forecast.col.p50_error", None),
-    }
-
-    def raw(s: ScoredSnapshot | None, field: str) -> object:
-        return None if s is None else getattr(s, field)
-
-    export: dict[str, list[object]] = {
-        t("forecast.col.month", locale): [m.month.isoformat()[:7] for m in months],
-        t("forecast.col.actual", locale): [m.actual for m in months],
-    }
-    for kind, scored in (("before", befores), ("mid", mids)):
-        for field in ("p10", "p50", "p90", "inside", "error", "relative_error"):
-            heading = t(f"forecast.export.{kind}_{field}", locale)
-            export[heading] = [raw(s, field) for s in scored]
-    c.table(shown, view=view, name="forecast_accuracy",
-            column_config=c.text_columns(columns, locale, left=["month", "before_inside",
-                                                                "mid_inside"]),
-            export=pd.DataFrame(export))  # fmt: skip
+    c.table(values, ACCURACY_COLUMNS, view=view, name="forecast_accuracy", currency=currency,
+            title=t("forecast.accuracy", locale))  # fmt: skip
     st.caption(t("forecast.accuracy.caption", locale))
 
 

@@ -18,6 +18,7 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics.params import MetricParams
 from kommo_analytics.metrics.results import Pipeline, Report, Stage, section
@@ -350,49 +351,38 @@ def flow_chart(view: View, pipeline: Pipeline, frame: pd.DataFrame) -> None:
 # -- the stage table and its drill-down ---------------------------------------------------------
 
 
+STAGE_COLUMNS: Final = (
+    Column("order", "funnel.col.order", "integer"),
+    Column("stage", "funnel.col.stage", tip="funnel.stages.name"),
+    Column("reached", "funnel.col.reached", "integer", tip="funnel.stages.reached"),
+    Column("conversion", "funnel.col.conversion", "percent",
+           tip="funnel.stages.conversion_to_next_pct"),
+    Column("avg", "funnel.col.avg", "hours", tip="funnel.stages.avg_hours_in_stage"),
+    Column("median", "funnel.col.median", "hours", tip="funnel.stages.median_hours_in_stage"),
+    Column("abandoned", "funnel.col.abandoned", "integer", tip="funnel.stages.abandoned"),
+    Column("abandonment", "funnel.col.abandonment", "percent",
+           tip="funnel.stages.abandonment_pct"),
+)  # fmt: skip
+
+
 def stage_table(view: View, pipeline: Pipeline) -> None:
     locale = view.locale
     stages = pipeline.stages
     st.subheader(t("funnel.table", locale), help=c.tip("funnel.stages", locale))
-    orders = list(range(1, len(stages) + 1))
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
-            "order": [str(o) for o in orders],
+            "order": list(range(1, len(stages) + 1)),
             "stage": [s.name for s in stages],
-            "reached": [c.fmt_number(s.reached, locale) for s in stages],
-            "conversion": [c.cell_pct(s.conversion_to_next_pct, locale) for s in stages],
-            "avg": [c.cell_hours(s.avg_hours_in_stage, locale) for s in stages],
-            "median": [c.cell_hours(s.median_hours_in_stage, locale) for s in stages],
-            "abandoned": [c.fmt_number(s.abandoned, locale) for s in stages],
-            "abandonment": [c.cell_pct(s.abandonment_pct, locale) for s in stages],
+            "reached": [s.reached for s in stages],
+            "conversion": [s.conversion_to_next_pct for s in stages],
+            "avg": [s.avg_hours_in_stage for s in stages],
+            "median": [s.median_hours_in_stage for s in stages],
+            "abandoned": [s.abandoned for s in stages],
+            "abandonment": [s.abandonment_pct for s in stages],
         }
     )
-    labels = {
-        "order": ("funnel.col.order", None),
-        "stage": ("funnel.col.stage", "funnel.stages.name"),
-        "reached": ("funnel.col.reached", "funnel.stages.reached"),
-        "conversion": ("funnel.col.conversion", "funnel.stages.conversion_to_next_pct"),
-        "avg": ("funnel.col.avg", "funnel.stages.avg_hours_in_stage"),
-        "median": ("funnel.col.median", "funnel.stages.median_hours_in_stage"),
-        "abandoned": ("funnel.col.abandoned", "funnel.stages.abandoned"),
-        "abandonment": ("funnel.col.abandonment", "funnel.stages.abandonment_pct"),
-    }
-    config = c.text_columns(labels, locale, left=("stage",))
-    export = pd.DataFrame(
-        {
-            t("funnel.col.order", locale): orders,
-            t("funnel.col.stage", locale): [s.name for s in stages],
-            t("funnel.col.status_id", locale): [s.status_id for s in stages],
-            t("funnel.col.reached", locale): [s.reached for s in stages],
-            t("funnel.col.conversion", locale): [s.conversion_to_next_pct for s in stages],
-            t("funnel.col.avg_hours", locale): [s.avg_hours_in_stage for s in stages],
-            t("funnel.col.median_hours", locale): [s.median_hours_in_stage for s in stages],
-            t("funnel.col.abandoned", locale): [s.abandoned for s in stages],
-            t("funnel.col.abandonment", locale): [s.abandonment_pct for s in stages],
-        }
-    )
-    c.table(shown, view=view, name=f"funnel_{pipeline.pipeline_id}", column_config=config,
-            export=export)  # fmt: skip
+    c.table(values, STAGE_COLUMNS, view=view, name=f"funnel_{pipeline.pipeline_id}",
+            title=pipeline.name or t("funnel.table", locale))  # fmt: skip
 
 
 def reached_drill_down(view: View, scope: metrics_data.Request, pipeline: Pipeline,

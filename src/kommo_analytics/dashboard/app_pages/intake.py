@@ -15,6 +15,7 @@ import streamlit as st
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard import goals as add_inputs
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.intake import UTM_DIMENSIONS
@@ -244,6 +245,37 @@ def response_chart(view: View, report: Report, rows: pd.DataFrame, sla: float) -
 # -- tables -------------------------------------------------------------------------------------
 
 
+# The channel table: the report's field behind each number column.
+CHANNEL_FIELDS: Final = {
+    "leads": "leads", "won": "won", "conversion": "conversion_pct", "revenue": "revenue",
+    "cost": "cost", "cpl": "cpl", "roi": "roi_pct",
+}  # fmt: skip
+CHANNEL_COLUMNS: Final = (
+    Column("channel", "intake.col.channel", tip="channels.channel"),
+    Column("leads", "intake.col.leads", "integer", tip="channels.leads"),
+    Column("won", "intake.col.won", "integer", tip="channels.won"),
+    Column("conversion", "intake.col.conversion", "percent", tip="channels.conversion_pct"),
+    Column("revenue", "intake.col.revenue", "money", tip="channels.revenue"),
+    Column("cost", "intake.col.cost", "money", tip="channels.cost"),
+    Column("cpl", "intake.col.cpl", "money", tip="channels.cpl"),
+    Column("roi", "intake.col.roi", "percent", tip="channels.roi_pct"),
+)
+UTM_FIELDS: Final = {
+    "leads": "leads", "won": "won", "revenue": "revenue", "conversion": "conversion_pct",
+}  # fmt: skip
+UTM_COLUMNS: Final = (
+    Column("leads", "intake.col.leads", "integer", tip="leads.utm.leads"),
+    Column("won", "intake.col.won", "integer", tip="leads.utm.won"),
+    Column("revenue", "intake.col.revenue", "money", tip="leads.utm.revenue"),
+    Column("conversion", "intake.col.conversion", "percent", tip="leads.utm.conversion_pct"),
+)
+UNKNOWN_COLUMNS: Final = (
+    Column("reason", "intake.unknown.col.reason"),
+    Column("leads", "intake.col.leads", "integer"),
+    Column("fix", "intake.unknown.col.fix"),
+)
+
+
 def channel_section(view: View, scope: metrics_data.Request, report: Report,
                     subdomain: str | None) -> None:  # fmt: skip
     locale, currency = view.locale, report.currency
@@ -256,42 +288,14 @@ def channel_section(view: View, scope: metrics_data.Request, report: Report,
         st.info(t("intake.no_leads", locale))
         return
 
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "channel": [channel_label(r.channel, locale) for r in rows],
-            "leads": [c.fmt_number(r.leads, locale) for r in rows],
-            "won": [c.fmt_number(r.won, locale) for r in rows],
-            "conversion": [c.cell_pct(r.conversion_pct, locale) for r in rows],
-            "revenue": [c.cell_money(r.revenue, currency, locale) for r in rows],
-            "cost": [c.cell_money(r.cost, currency, locale) for r in rows],
-            "cpl": [c.cell_money(r.cpl, currency, locale) for r in rows],
-            "roi": [c.cell_pct(r.roi_pct, locale) for r in rows],
+            **{key: [getattr(r, field) for r in rows] for key, field in CHANNEL_FIELDS.items()},
         }
     )
-    labels = {
-        "channel": ("intake.col.channel", "channels.channel"),
-        "leads": ("intake.col.leads", "channels.leads"),
-        "won": ("intake.col.won", "channels.won"),
-        "conversion": ("intake.col.conversion", "channels.conversion_pct"),
-        "revenue": ("intake.col.revenue", "channels.revenue"),
-        "cost": ("intake.col.cost", "channels.cost"),
-        "cpl": ("intake.col.cpl", "channels.cpl"),
-        "roi": ("intake.col.roi", "channels.roi_pct"),
-    }
-    config = c.text_columns(labels, locale, left=("channel",))
-    export = pd.DataFrame(
-        {
-            t("intake.col.channel", locale): [r.channel for r in rows],
-            t("intake.col.leads", locale): [r.leads for r in rows],
-            t("intake.col.won", locale): [r.won for r in rows],
-            t("intake.col.conversion", locale): [r.conversion_pct for r in rows],
-            t("intake.col.revenue", locale): [r.revenue for r in rows],
-            t("intake.col.cost", locale): [r.cost for r in rows],
-            t("intake.col.cpl", locale): [r.cpl for r in rows],
-            t("intake.col.roi", locale): [r.roi_pct for r in rows],
-        }
-    )
-    c.table(shown, view=view, name="channels", column_config=config, export=export)
+    c.table(values, CHANNEL_COLUMNS, view=view, name="channels", currency=currency,
+            title=t("intake.channels", locale))  # fmt: skip
     note = cost_note(report, locale)
     if note is None and any(r.cost is None for r in rows):
         note = t("intake.costs_partial", locale)
@@ -318,38 +322,15 @@ def utm_table(view: View, scope: metrics_data.Request, report: Report, dimension
     def label(value: str) -> str:
         return t("intake.utm_none", locale) if value == NONE_VALUE else value
 
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "value": [label(r.value) for r in rows],
-            "leads": [c.fmt_number(r.leads, locale) for r in rows],
-            "won": [c.fmt_number(r.won, locale) for r in rows],
-            "revenue": [c.fmt_money(r.revenue, currency, locale) for r in rows],
-            "conversion": [
-                "" if r.conversion_pct is None else c.fmt_pct(r.conversion_pct, locale)
-                for r in rows
-            ],
+            **{key: [getattr(r, field) for r in rows] for key, field in UTM_FIELDS.items()},
         }
     )
-    labels = {
-        "value": (f"intake.col.{dimension}", "leads.utm.value"),
-        "leads": ("intake.col.leads", "leads.utm.leads"),
-        "won": ("intake.col.won", "leads.utm.won"),
-        "revenue": ("intake.col.revenue", "leads.utm.revenue"),
-        "conversion": ("intake.col.conversion", "leads.utm.conversion_pct"),
-    }
-    config = c.text_columns(labels, locale, left=("value",))
-    export = pd.DataFrame(
-        {
-            t(f"intake.col.{dimension}", locale): [
-                None if r.value == NONE_VALUE else r.value for r in rows
-            ],
-            t("intake.col.leads", locale): [r.leads for r in rows],
-            t("intake.col.won", locale): [r.won for r in rows],
-            t("intake.col.revenue", locale): [r.revenue for r in rows],
-            t("intake.col.conversion", locale): [r.conversion_pct for r in rows],
-        }
-    )
-    c.table(shown, view=view, name=dimension, column_config=config, export=export)
+    columns = (Column("value", f"intake.col.{dimension}", tip="leads.utm.value"), *UTM_COLUMNS)
+    c.table(values, columns, view=view, name=dimension, currency=currency,
+            title=t(f"intake.tab.{dimension}", locale))  # fmt: skip
     options = [
         (t("intake.drill_row", locale, label=label(r.value),
            count=i18n.number(r.leads, locale)), "created",
@@ -383,7 +364,7 @@ def unknown_frame(unknown: UnknownOrigin, locale: Locale) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "reason": [t(f"intake.unknown.{r}", locale) for r in UNKNOWN_REASONS],
-            "leads": [c.fmt_number(getattr(unknown, r), locale) for r in UNKNOWN_REASONS],
+            "leads": [getattr(unknown, r) for r in UNKNOWN_REASONS],
             "fix": [t(f"intake.unknown.{r}_fix", locale) for r in UNKNOWN_REASONS],
         }
     )
@@ -403,26 +384,8 @@ def unknown_section(view: View, report: Report) -> None:
         t("intake.unknown.summary", locale, count=c.fmt_number(unknown.total, locale),
           total=c.fmt_number(leads.total, locale))
     )  # fmt: skip
-    labels = {
-        "reason": ("intake.unknown.col.reason", None),
-        "leads": ("intake.col.leads", None),
-        "fix": ("intake.unknown.col.fix", None),
-    }
-    export = pd.DataFrame(
-        {
-            t("intake.unknown.col.reason", locale): [
-                t(f"intake.unknown.{r}", locale) for r in UNKNOWN_REASONS
-            ],
-            t("intake.col.leads", locale): [getattr(unknown, r) for r in UNKNOWN_REASONS],
-        }
-    )
-    c.table(
-        unknown_frame(unknown, locale),
-        view=view,
-        name="unknown_leads",
-        column_config=c.text_columns(labels, locale, left=("reason", "fix")),
-        export=export,
-    )
+    c.table(unknown_frame(unknown, locale), UNKNOWN_COLUMNS, view=view, name="unknown_leads",
+            title=t("intake.unknown.title", locale))  # fmt: skip
     st.caption(t("intake.unknown.overlap", locale))
 
 

@@ -16,29 +16,40 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import data, filters
-from kommo_analytics.dashboard.export import to_csv, to_xlsx
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.account import Account, zone_of
 from kommo_analytics.service.leads import TABLES_NEEDED, status_key
 from kommo_analytics.service.pages import EXPORT_LIMIT
 from kommo_analytics.service.scope import Scope
-from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t, tn
 
-# Display columns, in order, with their catalogue keys.
+# The table's columns, in order: the name linked to the lead in Kommo first. The creation time
+# is the account's wall-clock time (its zone is in the caption and the export's header).
 COLUMNS: Final = (
-    ("id", "leads.col.id"),
-    ("name", "leads.col.name"),
-    ("pipeline", "leads.col.pipeline"),
-    ("stage", "leads.col.stage"),
-    ("user", "leads.col.user"),
-    ("created", "leads.col.created"),
-    ("price", "leads.col.price"),
-    ("status", "leads.col.status"),
-    ("utm_source", "leads.col.utm_source"),
-    ("utm_medium", "leads.col.utm_medium"),
-    ("utm_campaign", "leads.col.utm_campaign"),
+    Column("name", "leads.col.name", "link", url="url"),
+    Column("id", "leads.col.id", "id"),
+    Column("pipeline", "leads.col.pipeline"),
+    Column("stage", "leads.col.stage"),
+    Column("user", "leads.col.user"),
+    Column("created", "leads.col.created", "datetime"),
+    Column("price", "leads.col.price", "money"),
+    Column("status", "leads.col.status"),
+    Column("utm_source", "leads.col.utm_source"),
+    Column("utm_medium", "leads.col.utm_medium"),
+    Column("utm_campaign", "leads.col.utm_campaign"),
 )
+
+
+def columns_for(zone_name: str) -> tuple[Column, ...]:
+    """:data:`COLUMNS`, the creation time's header naming the account's zone (a spreadsheet
+    has no caption to say it)."""
+    return tuple(
+        Column("created", "leads.col.created_tz", "datetime", label_values=(("tz", zone_name),))
+        if column.key == "created"
+        else column
+        for column in COLUMNS
+    )
 
 
 def lead_url(subdomain: str | None, lead_id: int) -> str | None:
@@ -56,89 +67,31 @@ def _zone_name(account: Account | None) -> str:
     return str(zone_of(account.timezone if account else None))
 
 
-def display_frame(frame: pd.DataFrame, account: Account | None, locale: Locale) -> pd.DataFrame:
-    """The leads as the table shows them: named, localised, one link per lead."""
+def lead_values(frame: pd.DataFrame, account: Account | None, locale: Locale) -> pd.DataFrame:
+    """The leads (the service's rows) as the values of :data:`COLUMNS`: named (an unnamed lead
+    reads "Lead 123"), linked, the creation in the account's zone, the status in words."""
     subdomain = account.subdomain if account else None
-    currency = account.currency if account else None
-    ids = frame["id"].astype("int64")
-
-    def text(column: str) -> pd.Series:
-        # Streamlit writes a missing value as the English word "None": show an empty cell.
-        return frame[column].fillna("")
-
+    ids = [int(i) for i in frame["id"]]
     return pd.DataFrame(
         {
-            "id": [lead_url(subdomain, int(i)) for i in ids] if subdomain else ids,
-            "name": text("name"),
-            "pipeline": text("pipeline_name"),
-            "stage": text("status_name"),
-            "user": text("user_name"),
-            "created": _local_times(frame["created_at"], _zone_name(account)),
-            "price": [_money(v, currency, locale) for v in frame["price"]],
+            "name": [c.lead_name(n, i, locale) for n, i in zip(frame["name"], ids, strict=True)],
+            "url": [lead_url(subdomain, i) for i in ids],
+            "id": ids,
+            "pipeline": frame["pipeline_name"].tolist(),
+            "stage": frame["status_name"].tolist(),
+            "user": frame["user_name"].tolist(),
+            "created": _local_times(frame["created_at"], _zone_name(account)).tolist(),
+            "price": frame["price"].tolist(),
             "status": [t(f"status.{status_key(_int(s))}", locale) for s in frame["status_id"]],
-            "utm_source": text("utm_source"),
-            "utm_medium": text("utm_medium"),
-            "utm_campaign": text("utm_campaign"),
+            "utm_source": frame["utm_source"].tolist(),
+            "utm_medium": frame["utm_medium"].tolist(),
+            "utm_campaign": frame["utm_campaign"].tolist(),
         }
     )
 
 
-def export_frame(frame: pd.DataFrame, account: Account | None, locale: Locale) -> pd.DataFrame:
-    """The leads for a spreadsheet: the same rows as the table, with raw values (a number for
-    the price, a date-time for the creation) so they can be summed and sorted there."""
-    subdomain = account.subdomain if account else None
-    zone_name = _zone_name(account)
-    currency = (account.currency if account else None) or ""
-    price_label = (
-        t("leads.col.price_currency", locale, currency=currency)
-        if currency
-        else t("leads.col.price", locale)
-    )
-    out = {
-        t("leads.col.id", locale): frame["id"].astype("int64"),
-        t("leads.col.url", locale): [lead_url(subdomain, int(i)) for i in frame["id"]],
-        t("leads.col.name", locale): frame["name"],
-        t("leads.col.pipeline", locale): frame["pipeline_name"],
-        t("leads.col.stage", locale): frame["status_name"],
-        t("leads.col.user", locale): frame["user_name"],
-        t("leads.col.created_tz", locale, tz=zone_name): _local_times(
-            frame["created_at"], zone_name
-        ),
-        price_label: frame["price"],
-        t("leads.col.status", locale): [
-            t(f"status.{status_key(_int(s))}", locale) for s in frame["status_id"]
-        ],
-        t("leads.col.utm_source", locale): frame["utm_source"],
-        t("leads.col.utm_medium", locale): frame["utm_medium"],
-        t("leads.col.utm_campaign", locale): frame["utm_campaign"],
-    }
-    return pd.DataFrame(out)
-
-
 def _int(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
-
-
-def _money(value: Any, currency: str | None, locale: Locale) -> str:
-    if value is None or pd.isna(value):
-        return ""
-    return i18n.money(value, currency, locale) if currency else i18n.number(value, locale)
-
-
-def _column_config(account: Account | None, locale: Locale) -> dict[str, Any]:
-    config: dict[str, Any] = {key: t(label, locale) for key, label in COLUMNS}
-    if account and account.subdomain:
-        # The link shows the lead id (the URL's last segment) and opens the lead in Kommo.
-        config["id"] = st.column_config.LinkColumn(
-            t("leads.col.id", locale), display_text=r"/leads/detail/(\d+)$"
-        )
-    else:
-        config["id"] = st.column_config.NumberColumn(t("leads.col.id", locale), format="%d")
-    config["created"] = st.column_config.DatetimeColumn(
-        t("leads.col.created", locale), format=i18n.DATETIME_COLUMN_FORMAT[locale]
-    )
-    config["price"] = st.column_config.TextColumn(t("leads.col.price", locale), alignment="right")
-    return config
 
 
 # Sort keys of the service (`leads.SORTS`) → their labels; the first is the default.
@@ -183,40 +136,22 @@ def render() -> None:
         st.info(t("leads.empty_search" if request.search else "leads.empty", locale))
         return
     # Only the page's rows are formatted and sent to the browser.
-    st.dataframe(
-        display_frame(page.rows, account, locale),
-        hide_index=True,
-        column_config=_column_config(account, locale),
-        column_order=[key for key, _ in COLUMNS],
-    )
+    currency = account.currency if account else None
+    shown, config = c.shown_frame(lead_values(page.rows, account, locale), COLUMNS, locale,
+                                  currency)  # fmt: skip
+    st.dataframe(shown, hide_index=True, column_config=config, width="stretch",
+                 height=c.table_height(len(shown)))  # fmt: skip
     c.page_navigation(page, KEY, locale)
     stem = f"leads_{view.start.isoformat()}_{view.end.isoformat()}"
 
     def export() -> pd.DataFrame:
-        return export_frame(data.leads_rows(warehouse.url, scope, zone_name, request), account,
-                            locale)  # fmt: skip
+        return lead_values(data.leads_rows(warehouse.url, scope, zone_name, request), account,
+                           locale)  # fmt: skip
 
-    # Passing callables builds a file only when its button is clicked, not on every render
-    # (an Excel file of a large account takes seconds).
-    left, right, _ = st.columns([1, 1, 4])
-    with left:
-        st.download_button(
-            t("leads.download_csv", locale),
-            data=lambda: to_csv(export()),
-            file_name=f"{stem}.csv",
-            mime="text/csv",
-            on_click="ignore",
-            icon=":material/download:",
-        )
-    with right:
-        st.download_button(
-            t("leads.download_xlsx", locale),
-            data=lambda: to_xlsx(export(), t("leads.sheet", locale)),
-            file_name=f"{stem}.xlsx",
-            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            on_click="ignore",
-            icon=":material/download:",
-        )
+    # The files are built only when a button is clicked, not on every render (an Excel file of
+    # a large account takes seconds).
+    c.downloads(export, columns_for(zone_name), stem, locale, key="dl.leads",
+                sheet=t("leads.sheet", locale), currency=currency)  # fmt: skip
     c.export_note(page.total, EXPORT_LIMIT, locale)
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard import goals as add_inputs
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import (
     month_label,
@@ -75,28 +76,43 @@ def conversion_matrix(
 
 # -- ranking ------------------------------------------------------------------------------------
 
-# column → (label key, definition key)
-RANKING: Final[dict[str, tuple[str, str]]] = {
-    "rank": ("performance.col.rank", "sellers.rank"),
-    "seller": ("performance.col.seller", "sellers.name"),
-    "leads": ("performance.col.leads", "sellers.leads"),
-    "won": ("performance.col.won", "sellers.won"),
-    "lost": ("performance.col.lost", "sellers.lost"),
-    "win_rate": ("performance.col.win_rate", "sellers.win_rate_pct"),
-    "revenue": ("performance.col.revenue", "sellers.revenue"),
-    "avg_ticket": ("performance.col.avg_ticket", "sellers.avg_ticket"),
-    "response": ("performance.col.response", "sellers.response_time_avg_hours"),
-    "tasks": ("performance.col.tasks", "sellers.tasks_completed"),
-    "calls": ("performance.col.calls", "sellers.calls"),
-    "goal": ("performance.col.goal", "sellers.goal"),
-    "attainment": ("performance.col.attainment", "sellers.attainment_pct"),
-}
-# The report's field behind each column, for the raw export.
+RANKING: Final = (
+    Column("rank", "performance.col.rank", "integer", tip="sellers.rank"),
+    Column("seller", "performance.col.seller", tip="sellers.name"),
+    Column("leads", "performance.col.leads", "integer", tip="sellers.leads"),
+    Column("won", "performance.col.won", "integer", tip="sellers.won"),
+    Column("lost", "performance.col.lost", "integer", tip="sellers.lost"),
+    Column("win_rate", "performance.col.win_rate", "percent", tip="sellers.win_rate_pct"),
+    Column("revenue", "performance.col.revenue", "money", tip="sellers.revenue"),
+    Column("avg_ticket", "performance.col.avg_ticket", "money", tip="sellers.avg_ticket"),
+    Column("response", "performance.col.response", "hours",
+           tip="sellers.response_time_avg_hours"),
+    Column("tasks", "performance.col.tasks", "integer", tip="sellers.tasks_completed"),
+    Column("calls", "performance.col.calls", "integer", tip="sellers.calls"),
+    Column("goal", "performance.col.goal", "money", tip="sellers.goal"),
+    Column("attainment", "performance.col.attainment", "percent", tip="sellers.attainment_pct"),
+)  # fmt: skip
+# The report's field behind each column.
 RANKING_FIELDS: Final[dict[str, str]] = {
     "rank": "rank", "seller": "name", "leads": "leads", "won": "won", "lost": "lost",
     "win_rate": "win_rate_pct", "revenue": "revenue", "avg_ticket": "avg_ticket",
     "response": "response_time_avg_hours", "tasks": "tasks_completed", "calls": "calls",
     "goal": "goal", "attainment": "attainment_pct",
+}  # fmt: skip
+
+
+CHANNEL_COLUMNS: Final = (
+    Column("channel", "performance.col.channel", tip="channels.channel"),
+    Column("leads", "performance.col.leads", "integer", tip="channels.leads"),
+    Column("won", "performance.col.won_to_date", "integer", tip="channels.won"),
+    Column("revenue", "performance.col.revenue", "money", tip="channels.revenue"),
+    Column("cost", "performance.col.cost", "money", tip="channels.cost"),
+    Column("cpl", "performance.col.cpl", "money", tip="channels.cpl"),
+    Column("roi", "performance.col.roi", "percent", tip="channels.roi_pct"),
+)
+CHANNEL_FIELDS: Final = {
+    "leads": "leads", "won": "won", "revenue": "revenue", "cost": "cost", "cpl": "cpl",
+    "roi": "roi_pct",
 }  # fmt: skip
 
 
@@ -113,44 +129,22 @@ def ranking_section(view: View, scope: metrics_data.Request, report: Report,
     st.caption(t("performance.ranking_caption_own" if own_only else "performance.ranking_caption",
                  locale))  # fmt: skip
 
-    def blank(value: float | None, shown: str) -> str:
-        return "" if value is None else shown
-
-    shown = pd.DataFrame(
-        {
-            "rank": [c.fmt_number(r.rank, locale) for r in rows],
-            "seller": [seller_label(r.user_id, names, locale) for r in rows],
-            "leads": [c.fmt_number(r.leads, locale) for r in rows],
-            "won": [c.fmt_number(r.won, locale) for r in rows],
-            "lost": [c.fmt_number(r.lost, locale) for r in rows],
-            "win_rate": [blank(r.win_rate_pct, c.fmt_pct(r.win_rate_pct, locale))
-                         for r in rows],
-            "revenue": [c.fmt_money(r.revenue, currency, locale) for r in rows],
-            "avg_ticket": [blank(r.avg_ticket, c.fmt_money(r.avg_ticket, currency, locale))
-                           for r in rows],
-            "response": [blank(r.response_time_avg_hours,
-                               c.fmt_hours(r.response_time_avg_hours, locale)) for r in rows],
-            "tasks": [c.fmt_number(r.tasks_completed, locale) for r in rows],
-            "calls": [c.fmt_number(r.calls, locale) for r in rows],
-            "goal": [blank(r.goal, c.fmt_money(r.goal, currency, locale)) for r in rows],
-            "attainment": [blank(r.attainment_pct, c.fmt_pct(r.attainment_pct, locale))
-                           for r in rows],
-        }
-    )  # fmt: skip
-    config = c.text_columns(RANKING, locale, left=("seller",))
-    export = pd.DataFrame(
-        {
-            t(RANKING[key][0], locale): [
-                seller_label(r.user_id, names, locale) if key == "seller" else getattr(r, field)
-                for r in rows
-            ]
-            for key, field in RANKING_FIELDS.items()
-        }
+    values = pd.DataFrame(
+        [
+            {
+                key: seller_label(r.user_id, names, locale)
+                if key == "seller"
+                else getattr(r, field)
+                for key, field in RANKING_FIELDS.items()
+            }
+            for r in rows
+        ],
+        columns=list(RANKING_FIELDS),
     )
-    export.insert(1, t("performance.col.user_id", locale), [r.user_id for r in rows])
     if own_only:
-        shown, export = with_team_median(view, scope, shown, export, currency, sla)
-    c.table(shown, view=view, name="sellers", column_config=config, export=export)
+        values = with_team_median(view, scope, values, sla)
+    c.table(values, RANKING, view=view, name="sellers", currency=currency,
+            title=t("performance.ranking", locale))  # fmt: skip
     if not section(report.goals_imported, "goals_imported"):
         st.caption(t("performance.goal_columns_empty", locale))
     # Leads and response times are counted by creation date, won/lost/revenue by closing date:
@@ -170,49 +164,24 @@ def ranking_section(view: View, scope: metrics_data.Request, report: Report,
     revenue_chart(view, report, names)
 
 
-def with_team_median(view: View, scope: metrics_data.Request, shown: pd.DataFrame,
-                     export: pd.DataFrame, currency: str | None, sla: float
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+def with_team_median(view: View, scope: metrics_data.Request, values: pd.DataFrame,
+                     sla: float) -> pd.DataFrame:  # fmt: skip
     """A seller's own rows (their rank among themselves means nothing, so it is left out) and
     the team's median below them, as the service computed it: no other seller's row."""
     locale = view.locale
-    shown = shown.assign(rank="")
-    export = export.drop(columns=[t(RANKING["rank"][0], locale)])
+    values = values.assign(rank=None)
     median, error = metrics_data.safe(lambda: metrics_data.load_team_median(scope, sla))
     if error is not None:
         c.show_error(error, locale)
-        return shown, export
+        return values
     if median is None:
         st.caption(t("performance.team_median_hidden", locale,
                      count=reports.TEAM_MEDIAN_MIN_SELLERS))  # fmt: skip
-        return shown, export
-    v = median.values
+        return values
     label = t("performance.team_median", locale, count=i18n.number(median.sellers, locale))
-
-    def money(key: str) -> str:
-        return "" if v[key] is None else c.fmt_money(v[key], currency, locale)
-
-    def number(key: str) -> str:
-        return "" if v[key] is None else i18n.number(v[key], locale)
-
-    def pct(key: str) -> str:
-        return "" if v[key] is None else c.fmt_pct(v[key], locale)
-
-    row = {
-        "rank": "", "seller": label, "leads": number("leads"), "won": number("won"),
-        "lost": number("lost"), "win_rate": pct("win_rate_pct"), "revenue": money("revenue"),
-        "avg_ticket": money("avg_ticket"),
-        "response": "" if v["response_time_avg_hours"] is None
-        else c.fmt_hours(v["response_time_avg_hours"], locale),
-        "tasks": number("tasks_completed"), "calls": number("calls"), "goal": money("goal"),
-        "attainment": pct("attainment_pct"),
-    }  # fmt: skip
-    shown = pd.concat([shown, pd.DataFrame([row])], ignore_index=True)
-    raw = {t(RANKING[key][0], locale): (label if key == "seller" else v.get(field))
-           for key, field in RANKING_FIELDS.items() if key != "rank"}  # fmt: skip
-    raw[t("performance.col.user_id", locale)] = None
-    export = pd.concat([export, pd.DataFrame([raw])], ignore_index=True)
-    return shown, export
+    row = {key: (label if key == "seller" else None if key == "rank" else median.values.get(field))
+           for key, field in RANKING_FIELDS.items()}  # fmt: skip
+    return pd.concat([values, pd.DataFrame([row])], ignore_index=True)
 
 
 def revenue_chart(view: View, report: Report, names: dict[int, str | None]) -> None:
@@ -296,15 +265,15 @@ def pacing_section(view: View, report: Report, pacing: pd.DataFrame | None,
     seller_pacing(view, report, pacing, names, days)
 
 
-# pacing column → (label key, definition key or None for the page's own column)
-PACING: Final[dict[str, tuple[str, str | None]]] = {
-    "seller": ("performance.col.seller", "sellers.name"),
-    "goal": ("performance.col.month_goal", "forecast.month_goal"),
-    "so_far": ("performance.col.so_far", "forecast.month_revenue_to_date"),
-    "share": ("performance.col.share", None),
-    "gap": ("performance.col.gap", "forecast.month_gap_to_goal"),
-    "needed": ("performance.col.needed", None),
-}
+# The pacing table; its own columns (no metric definition) explain themselves in `*_help`.
+PACING: Final = (
+    Column("seller", "performance.col.seller", tip="sellers.name"),
+    Column("goal", "performance.col.month_goal", "money", tip="forecast.month_goal"),
+    Column("so_far", "performance.col.so_far", "money", tip="forecast.month_revenue_to_date"),
+    Column("share", "performance.col.share", "percent", help="performance.col.share_help"),
+    Column("gap", "performance.col.gap", "money", tip="forecast.month_gap_to_goal"),
+    Column("needed", "performance.col.needed", help="performance.col.needed_help"),
+)
 
 
 def seller_pacing(view: View, report: Report, pacing: pd.DataFrame | None,
@@ -329,29 +298,11 @@ def seller_pacing(view: View, report: Report, pacing: pd.DataFrame | None,
             "gap": goal - so_far,
             "needed": needed_per_working_day(goal, so_far, days),
         })  # fmt: skip
-    shown = pd.DataFrame(
-        {
-            "seller": [r["seller"] for r in rows],
-            "goal": [c.fmt_money(r["goal"], currency, locale) for r in rows],
-            "so_far": [c.fmt_money(r["so_far"], currency, locale) for r in rows],
-            "share": ["" if r["share"] is None else c.fmt_pct(r["share"], locale) for r in rows],
-            "gap": [c.fmt_money(r["gap"], currency, locale) for r in rows],
-            "needed": [needed_text(r["needed"], r["goal"], r["so_far"], currency, locale)
-                       for r in rows],
-        }
-    )  # fmt: skip
-    config: dict[str, Any] = {
-        key: st.column_config.TextColumn(
-            t(label, locale),
-            help=c.tip(tip_key, locale) if tip_key else t(f"{label}_help", locale),
-            alignment="left" if key == "seller" else "right",
-        )
-        for key, (label, tip_key) in PACING.items()
-    }
-    export = pd.DataFrame({t("performance.col.user_id", locale): [r["user_id"] for r in rows]})
-    for key, (label, _) in PACING.items():
-        export[t(label, locale)] = [r[key] for r in rows]
-    c.table(shown, view=view, name="seller_pacing", column_config=config, export=export)
+    # "needed" reads as a sentence when the goal is already reached: text, as shown.
+    for r in rows:
+        r["needed"] = needed_text(r["needed"], r["goal"], r["so_far"], currency, locale)
+    c.table(pd.DataFrame(rows), PACING, view=view, name="seller_pacing", currency=currency,
+            title=t("performance.pacing_sellers", locale))  # fmt: skip
 
 
 # -- seller × channel ---------------------------------------------------------------------------
@@ -455,31 +406,15 @@ def roi_section(view: View, scope: metrics_data.Request, report: Report,
         st.info(t("performance.no_leads", locale))
         return
 
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "channel": [channel_label(r.channel, locale) for r in rows],
-            "leads": [c.fmt_number(r.leads, locale) for r in rows],
-            "won": [c.fmt_number(r.won, locale) for r in rows],
-            "revenue": [c.cell_money(r.revenue, currency, locale) for r in rows],
-            "cost": [c.cell_money(r.cost, currency, locale) for r in rows],
-            "cpl": [c.cell_money(r.cpl, currency, locale) for r in rows],
-            "roi": [c.cell_pct(r.roi_pct, locale) for r in rows],
+            **{column.key: [getattr(r, CHANNEL_FIELDS[column.key]) for r in rows]
+               for column in CHANNEL_COLUMNS[1:]},
         }
-    )
-    labels = {
-        "channel": ("performance.col.channel", "channels.channel", "channel"),
-        "leads": ("performance.col.leads", "channels.leads", "leads"),
-        "won": ("performance.col.won_to_date", "channels.won", "won"),
-        "revenue": ("performance.col.revenue", "channels.revenue", "revenue"),
-        "cost": ("performance.col.cost", "channels.cost", "cost"),
-        "cpl": ("performance.col.cpl", "channels.cpl", "cpl"),
-        "roi": ("performance.col.roi", "channels.roi_pct", "roi_pct"),
-    }
-    config = c.text_columns(labels, locale, left=("channel",))
-    export = pd.DataFrame(
-        {t(label, locale): [getattr(r, field) for r in rows] for label, _, field in labels.values()}
-    )
-    c.table(shown, view=view, name="channel_roi", column_config=config, export=export)
+    )  # fmt: skip
+    c.table(values, CHANNEL_COLUMNS, view=view, name="channel_roi", currency=currency,
+            title=t("performance.roi", locale))  # fmt: skip
     options = [
         (t("performance.drill_channel", locale, channel=channel_label(r.channel, locale),
            count=i18n.number(r.leads, locale)), "created", (("channel", r.channel),))

@@ -14,6 +14,7 @@ import streamlit as st
 
 from kommo_analytics.dashboard import components as c
 from kommo_analytics.dashboard import filters, metrics_data
+from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics import series
 from kommo_analytics.metrics.results import Report, Seller, section
@@ -151,7 +152,10 @@ def win_rate_chart(view: View, report: Report) -> None:
         text=[t("sales.rate_label", locale, pct=c.fmt_pct(r.win_rate_pct, locale),
                 won=c.fmt_number(r.won, locale),
                 closed=c.fmt_number(r.won + r.lost, locale)) for r in rows],
-        textposition="auto",
+        # "auto" hides the label of a bar too short to hold it: a seller at 0 % would be a
+        # blank row. Short bars carry their label beside them.
+        textposition=["inside" if (r.win_rate_pct or 0) >= 35 else "outside" for r in rows],
+        cliponaxis=False,
         hoverinfo="text",
     )  # fmt: skip
     overall = section(report.sales, "sales").win_rate_pct
@@ -164,6 +168,24 @@ def win_rate_chart(view: View, report: Report) -> None:
     c.plot(fig, key="sales.win_rate")
     if left_out:
         st.caption(t("sales.left_out", locale, count=c.fmt_number(left_out, locale)))
+
+
+LOSS_COLUMNS: Final = (
+    Column("reason", "sales.col.reason", tip="sales.loss_reasons.reason"),
+    Column("count", "sales.col.lost_deals", "integer", tip="sales.loss_reasons.count"),
+    Column("share", "sales.col.share", "percent", tip="sales.loss_reasons.share_pct"),
+    Column("cumulative", "sales.cumulative", "percent", tip="sales.loss_reasons.share_pct"),
+    Column("value", "sales.col.lost_value", "money", tip="sales.loss_reasons.value"),
+)
+SELLER_COLUMNS: Final = (
+    Column("seller", "sales.col.seller", tip="sellers.name"),
+    Column("won", "sales.col.won", "integer", tip="sellers.won"),
+    Column("lost", "sales.col.lost", "integer", tip="sellers.lost"),
+    Column("win_rate", "sales.col.win_rate", "percent", tip="sellers.win_rate_pct"),
+    Column("revenue", "sales.col.revenue", "money", tip="sellers.revenue"),
+    Column("avg_ticket", "sales.col.avg_ticket", "money", tip="sellers.avg_ticket"),
+    Column("cycle", "sales.col.cycle", "days", tip="sales.sales_cycle_avg_days"),
+)
 
 
 def reason_label(reason: str, locale: Locale) -> str:
@@ -197,33 +219,17 @@ def loss_reasons(view: View, scope: metrics_data.Request, report: Report,
     )  # fmt: skip
     c.plot(fig, key="sales.loss_reasons")
 
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "reason": labels,
-            "count": [c.fmt_number(r.count, locale) for r in rows],
-            "share": [c.fmt_pct(r.share_pct, locale) for r in rows],
-            "cumulative": [c.fmt_pct(v, locale) for v in cumulative],
-            "value": [c.fmt_money(r.value, currency, locale) for r in rows],
+            "count": [r.count for r in rows],
+            "share": [r.share_pct for r in rows],
+            "cumulative": cumulative,
+            "value": [r.value for r in rows],
         }
     )
-    columns = {
-        "reason": ("sales.col.reason", "sales.loss_reasons.reason"),
-        "count": ("sales.col.lost_deals", "sales.loss_reasons.count"),
-        "share": ("sales.col.share", "sales.loss_reasons.share_pct"),
-        "cumulative": ("sales.cumulative", "sales.loss_reasons.share_pct"),
-        "value": ("sales.col.lost_value", "sales.loss_reasons.value"),
-    }
-    config = c.text_columns(columns, locale, left=("reason",))
-    export = pd.DataFrame(
-        {
-            t("sales.col.reason", locale): labels,
-            t("sales.col.lost_deals", locale): [r.count for r in rows],
-            t("sales.col.share", locale): [r.share_pct for r in rows],
-            t("sales.cumulative", locale): cumulative,
-            t("sales.col.lost_value", locale): [r.value for r in rows],
-        }
-    )
-    c.table(shown, view=view, name="loss_reasons", column_config=config, export=export)
+    c.table(values, LOSS_COLUMNS, view=view, name="loss_reasons", currency=currency,
+            title=t("sales.loss_reasons", locale))  # fmt: skip
     options = [
         (t("sales.drill_reason", locale, label=label, count=c.fmt_number(r.count, locale)),
          "closed",
@@ -285,40 +291,19 @@ def sellers_section(view: View, scope: metrics_data.Request, report: Report,
         st.info(t("sales.no_closed", locale))
         return
     names = [seller_label(r, locale) for r in rows]
-    shown = pd.DataFrame(
+    values = pd.DataFrame(
         {
             "seller": names,
-            "won": [c.fmt_number(r.won, locale) for r in rows],
-            "lost": [c.fmt_number(r.lost, locale) for r in rows],
-            "win_rate": [c.fmt_pct(r.win_rate_pct, locale) for r in rows],
-            "revenue": [c.fmt_money(r.revenue, currency, locale) for r in rows],
-            "avg_ticket": [c.fmt_money(r.avg_ticket, currency, locale) for r in rows],
-            "cycle": [c.fmt_days(cycles.get(int(r.user_id)), locale) for r in rows],
+            "won": [r.won for r in rows],
+            "lost": [r.lost for r in rows],
+            "win_rate": [r.win_rate_pct for r in rows],
+            "revenue": [r.revenue for r in rows],
+            "avg_ticket": [r.avg_ticket for r in rows],
+            "cycle": [cycles.get(int(r.user_id)) for r in rows],
         }
     )
-    columns = {
-        "seller": ("sales.col.seller", "sellers.name"),
-        "won": ("sales.col.won", "sellers.won"),
-        "lost": ("sales.col.lost", "sellers.lost"),
-        "win_rate": ("sales.col.win_rate", "sellers.win_rate_pct"),
-        "revenue": ("sales.col.revenue", "sellers.revenue"),
-        "avg_ticket": ("sales.col.avg_ticket", "sellers.avg_ticket"),
-        "cycle": ("sales.col.cycle", "sales.sales_cycle_avg_days"),
-    }
-    config = c.text_columns(columns, locale, left=("seller",))
-    export = pd.DataFrame(
-        {
-            "user_id": [r.user_id for r in rows],
-            t("sales.col.seller", locale): names,
-            t("sales.col.won", locale): [r.won for r in rows],
-            t("sales.col.lost", locale): [r.lost for r in rows],
-            t("sales.col.win_rate", locale): [r.win_rate_pct for r in rows],
-            t("sales.col.revenue", locale): [r.revenue for r in rows],
-            t("sales.col.avg_ticket", locale): [r.avg_ticket for r in rows],
-            t("sales.col.cycle", locale): [cycles.get(int(r.user_id)) for r in rows],
-        }
-    )
-    c.table(shown, view=view, name="sales_by_seller", column_config=config, export=export)
+    c.table(values, SELLER_COLUMNS, view=view, name="sales_by_seller", currency=currency,
+            title=t("sales.sellers", locale))  # fmt: skip
     st.caption(t("sales.sellers_note", locale))
     options = [
         (t("sales.drill_seller", locale, label=name, count=c.fmt_number(r.won + r.lost, locale)),
