@@ -347,13 +347,14 @@ def _value_axis(fig: go.Figure, name: str, spec: Axis, locale: Locale) -> tuple[
     whole = spec.kind in _WHOLE_KINDS
     values, first, last = value_ticks(low, high, whole=whole, top=spec.top)
     step = values[1] - values[0] if len(values) > 1 else 1.0
+    # A little room above the top tick, so a marker on it is not cut in half.
+    top = last + (0 if spec.top is not None else 0.03 * (last - first))
     _set_axis(fig, name, {
         "tickmode": "array", "tickvals": values,
         "ticktext": [tick_text(spec.kind, v, locale, spec.currency, step) for v in values],
-        "range": [first, last + (0 if spec.top is not None else 0.03 * (last - first))],
-        "zeroline": True,
+        "range": [first, top], "zeroline": True,
     })  # fmt: skip
-    return first, last
+    return first, top
 
 
 def _date_axis(fig: go.Figure, name: str, spec: Axis, locale: Locale) -> None:
