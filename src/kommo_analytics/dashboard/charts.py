@@ -345,7 +345,9 @@ def _value_axis(fig: go.Figure, name: str, spec: Axis, locale: Locale) -> tuple[
     low = min(extent[0], *spec.include) if spec.include else extent[0]
     high = max(extent[1], *spec.include) if spec.include else extent[1]
     whole = spec.kind in _WHOLE_KINDS
-    values, first, last = value_ticks(low, high, whole=whole, top=spec.top)
+    # Fewer ticks across than up: a phone's width holds about four money labels side by side.
+    values, first, last = value_ticks(low, high, whole=whole, top=spec.top,
+                                      ticks=4 if name.startswith("x") else _TICKS)  # fmt: skip
     step = values[1] - values[0] if len(values) > 1 else 1.0
     # A little room above the top tick, so a marker on it is not cut in half.
     top = last + (0 if spec.top is not None else 0.03 * (last - first))
@@ -437,6 +439,10 @@ def localise(
             ranges[name] = _value_axis(fig, name, spec, locale)
     if "y" in ranges and "y2" in ranges:
         align_zeros(fig, ranges["y"], ranges["y2"])
+    if "x" in ranges:
+        # Plotly.js hides a tick label that would stick out of the figure, and the first and
+        # last value ticks sit on its edges ("R$ 0", "100 %"): room for half a label each side.
+        fig.update_layout(margin={"l": 36, "r": 36})
     return fig
 
 
@@ -463,19 +469,19 @@ class Reference:
 def reference_lines(fig: go.Figure, references: Sequence[Reference]) -> None:
     """Vertical lines whose labels never overlap: each label has its own row above the plot,
     the lowest row for the leftmost line, and hangs toward the middle of the plot so it is not
-    cut at either edge."""
+    cut at either edge. Call it after :func:`localise` (it reads the axis's range)."""
     ordered = sorted(references, key=lambda r: r.at)
     if not ordered:
         return
-    span = [r.at for r in ordered]
-    middle = (min(span) + max(span)) / 2 if len(ordered) > 1 else None
+    shown = fig.layout.xaxis.range  # set by `localise`, which runs first
+    span = list(shown) if shown else [ordered[0].at, ordered[-1].at]
+    middle = (float(span[0]) + float(span[-1])) / 2
     for row, ref in enumerate(ordered):
         fig.add_shape(type="line", x0=ref.at, x1=ref.at, y0=0, y1=1, yref="paper",
                       line={"color": ref.colour, "dash": ref.dash, "width": ref.width})  # fmt: skip
-        left = middle is not None and ref.at <= middle
         fig.add_annotation(
             x=ref.at, y=1, yref="paper", yshift=4 + 18 * row, text=ref.label, showarrow=False,
-            xanchor="left" if left or middle is None else "right", yanchor="bottom",
+            xanchor="left" if ref.at <= middle else "right", yanchor="bottom",
             font={"color": ref.colour, "size": 12},
         )  # fmt: skip
     margin_top = 24 + 18 * len(ordered)
