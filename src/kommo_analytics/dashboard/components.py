@@ -18,10 +18,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from babel.dates import format_date
 from babel.lists import format_list
-from babel.numbers import get_decimal_symbol, get_group_symbol
 from babel.units import format_unit
 
-from kommo_analytics.dashboard import data, metrics_data
+from kommo_analytics.dashboard import charts, data, metrics_data
 from kommo_analytics.dashboard.export import Column, missing, to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.metrics.results import Report
@@ -33,14 +32,7 @@ from kommo_analytics.text.i18n import Locale, t
 Direction = Literal["higher", "lower"]
 
 # The palette of every chart, so a channel keeps its colour from page to page.
-CHANNEL_COLOURS: Final = {
-    "paid": "#4C78A8",
-    "referral": "#54A24B",
-    "organic": "#F58518",
-    "outbound": "#B279A2",
-    "other": "#9D755D",
-    "unknown": "#BAB0AC",
-}
+CHANNEL_COLOURS: Final = charts.CHANNEL_COLOURS
 
 
 def tip(key: str, locale: Locale) -> str | None:
@@ -322,15 +314,14 @@ def table(
 def separators(locale: Locale) -> str:
     """Plotly's ``separators`` for the locale (decimal mark, then thousands), so axis ticks read
     "1.500.000" in pt-BR and "1,500,000" in en, as the numbers in the tables do."""
-    babel = i18n.babel_locale(locale)
-    return get_decimal_symbol(babel) + get_group_symbol(babel)
+    return charts.separators(locale)
 
 
 def plot(fig: go.Figure, key: str) -> None:
-    fig.update_layout(
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-    )
+    """The one way a figure is shown: legend below the plot, no toolbar (its English tooltips
+    and zoom buttons get in a phone's way). Build the figure with :mod:`charts` so its texts
+    are in the reader's language."""
+    charts.phone_layout(fig)
     st.plotly_chart(fig, width="stretch", key=key, config={"displayModeBar": False})
 
 
@@ -641,4 +632,4 @@ def _num(value: Any) -> float | None:
 
 
 def channel_colours(keys: Sequence[str]) -> dict[str, str]:
-    return {k: CHANNEL_COLOURS.get(k, "#72B7B2") for k in keys}
+    return charts.channel_colours(keys)

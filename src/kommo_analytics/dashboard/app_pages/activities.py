@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from babel.dates import get_day_names
 
+from kommo_analytics.dashboard import charts, filters, metrics_data
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics import series
@@ -299,21 +299,25 @@ def heatmap(view: View, report: Report, frame: pd.DataFrame) -> None:
     for weekday, hour, events in zip(frame["weekday"], frame["hour"], frame["events"], strict=True):
         grid[int(weekday)][int(hour)] += int(events)
     days = get_day_names("abbreviated", locale=i18n.babel_locale(locale))  # 0 = Monday
+    hours = [charts.hour_label(h, locale) for h in range(24)]
+    events = t("activities.axis_events", locale)
     fig = go.Figure(
         go.Heatmap(
-            z=grid,
-            x=list(range(24)),
-            y=[days[i] for i in range(7)],
-            colorscale="Blues",
-            hovertemplate="%{y} %{x}h: %{z}<extra></extra>",
-            colorbar={"title": {"text": t("activities.axis_events", locale)}},
+            z=grid, x=list(range(24)), y=[days[i] for i in range(7)], colorscale="Blues",
+            customdata=[[charts.lines(f"{days[d]} {hours[h]}",
+                                      charts.named(events, i18n.number(grid[d][h], locale)))
+                         for h in range(24)] for d in range(7)],
+            hovertemplate=charts.HOVER,
+            colorbar=charts.colorbar("count", max(max(r) for r in grid), locale, events),
         )
-    )
+    )  # fmt: skip
     fig.update_layout(
         height=320,
-        xaxis={"title": t("activities.axis_hour", locale), "dtick": 2},
-        yaxis={"autorange": "reversed"},
-    )
+        separators=charts.separators(locale),
+        xaxis={"title": t("activities.axis_hour", locale), "tickmode": "array",
+               "tickvals": list(range(0, 24, 3)), "ticktext": hours[::3], "fixedrange": True},
+        yaxis={"type": "category", "autorange": "reversed", "fixedrange": True},
+    )  # fmt: skip
     c.plot(fig, key="activities.heatmap")
 
 
@@ -324,19 +328,25 @@ def over_time(view: View, frame: pd.DataFrame, grain: series.Grain) -> None:
     if buckets.empty:
         st.info(t("activities.no_events", locale))
         return
+    buckets = charts.complete(buckets, view.start, min(view.end, view.today), grain, ("medium",))
     fig = go.Figure()
     order = [m for m in MEDIA if m in set(buckets["medium"])]
     order += sorted(set(buckets["medium"]) - set(order))
     for medium in order:
         rows = buckets[buckets["medium"] == medium]
-        fig.add_bar(x=rows["bucket"], y=rows["events"], name=medium_label(medium, locale),
-                    marker_color=MEDIUM_COLOURS.get(medium, "#9D755D"))  # fmt: skip
-    fig.update_layout(
-        barmode="stack",
-        height=360,
-        xaxis={"title": t(f"grain.{grain}", locale)},
-        yaxis={"title": t("activities.axis_events", locale)},
-    )
+        name = medium_label(medium, locale)
+        fig.add_bar(
+            x=rows["bucket"], y=rows["events"], name=name,
+            marker_color=MEDIUM_COLOURS.get(medium, "#9D755D"),
+            customdata=[charts.lines(charts.bucket_label(b, grain, locale),
+                                     charts.named(name, charts.value_text("count", v, locale)))
+                        for b, v in zip(rows["bucket"], rows["events"], strict=True)],
+            hovertemplate=charts.HOVER,
+        )  # fmt: skip
+    fig.update_layout(barmode="stack")
+    charts.localise(fig, locale, height=360,
+                    x=charts.Axis("date", title=t(f"grain.{grain}", locale), grain=grain),
+                    y=charts.Axis("count", title=t("activities.axis_events", locale)))  # fmt: skip
     c.plot(fig, key="activities.over_time")
 
 

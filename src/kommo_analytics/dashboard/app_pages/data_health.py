@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from kommo_analytics.dashboard import auth, components, data, filters
+from kommo_analytics.dashboard import auth, charts, components, data, filters
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.health import RAW_TABLES, SetupWarnings
@@ -285,21 +285,24 @@ def sellers_frame(run: QualityRun, locale: Locale) -> pd.DataFrame:
 def trend_figure(trend: list[tuple[datetime, float]], zone: tzinfo, locale: Locale) -> go.Figure:
     """The overall score per stored run, on the account's clock."""
     times = [moment.astimezone(zone).replace(tzinfo=None) for moment, _ in trend]
+    name = t("quality.page.trend_axis", locale)
     fig = go.Figure(
         go.Scatter(
             x=times,
             y=[score for _, score in trend],
             mode="lines+markers",
-            name=t("quality.page.trend_axis", locale),
+            name=name,
+            customdata=[
+                charts.lines(i18n.moment(moment, zone, locale),
+                             charts.named(name, components.fmt_number(score, locale, 1)))
+                for moment, score in trend
+            ],
+            hovertemplate=charts.HOVER,
         )
-    )
-    fig.update_layout(
-        title=t("quality.page.trend", locale),
-        yaxis={"title": t("quality.page.trend_axis", locale), "range": [0, 100.5]},
-        separators=components.separators(locale),
-        height=260,
-    )
-    return fig
+    )  # fmt: skip
+    fig.update_layout(title=t("quality.page.trend", locale))
+    return charts.localise(fig, locale, height=260, x=charts.Axis("date"),
+                           y=charts.Axis("number", title=name, top=100))  # fmt: skip
 
 
 def _run_button(view: filters.View) -> None:

@@ -21,8 +21,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from babel.dates import format_skeleton
 
+from kommo_analytics.dashboard import charts, data, filters, metrics_data
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import data, filters, metrics_data
 from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
@@ -133,16 +133,17 @@ def month_section(view: View, report: Report) -> None:
 def progress(view: View, revenue: float, goal: float, currency: str | None) -> None:
     """Revenue so far against the goal, as a bar: a fact, with no projected line."""
     locale = view.locale
+    so_far = t("forecast.card.so_far", locale)
     fig = go.Figure()
-    fig.add_bar(y=[""], x=[revenue], orientation="h", marker_color="#54A24B",
-                name=t("forecast.card.so_far", locale),
+    fig.add_bar(y=[""], x=[revenue], orientation="h", marker_color=ACTUAL_COLOUR, name=so_far,
                 text=[c.fmt_money(revenue, currency, locale)],
-                hovertemplate="%{text}<extra></extra>")  # fmt: skip
-    fig.add_vline(x=goal, line_width=3, line_dash="dash", line_color="#E45756",
-                  annotation_text=t("forecast.card.goal", locale),
-                  annotation_position="top")  # fmt: skip
-    fig.update_layout(height=170, showlegend=False,
-                      xaxis={"range": [0, max(revenue, goal) * 1.15 or 1]})  # fmt: skip
+                customdata=[charts.named(so_far, c.fmt_money(revenue, currency, locale))],
+                hovertemplate=charts.HOVER)  # fmt: skip
+    fig.update_layout(showlegend=False)
+    charts.localise(fig, locale, height=170, y=charts.Axis("category"),
+                    x=charts.Axis("money", currency=currency, include=(goal,)))  # fmt: skip
+    charts.reference_lines(fig, [charts.Reference(goal, t("forecast.card.goal", locale),
+                                                  colour=GOAL_COLOUR, width=3)])  # fmt: skip
     c.plot(fig, key="forecast.progress")
 
 
@@ -228,14 +229,20 @@ def pipeline_section(view: View, scope: metrics_data.Request, report: Report,
         name=t("forecast.col.value", locale),
         text=[t("forecast.bar_text", locale, value=c.fmt_money(r.value, currency, locale),
                 deals=i18n.number(r.deals, locale)) for r in rows],
-        textposition="auto", hovertemplate="%{y}<br>%{text}<extra></extra>",
+        textposition="auto",
+        customdata=[charts.lines(label, t("forecast.bar_text", locale,
+                                          value=c.fmt_money(r.value, currency, locale),
+                                          deals=i18n.number(r.deals, locale)))
+                    for label, r in zip(labels, rows, strict=True)],
+        hovertemplate=charts.HOVER,
     )  # fmt: skip
-    fig.update_layout(
-        height=120 + 30 * len(rows),
-        yaxis={"autorange": "reversed", "automargin": True},
-        xaxis={"title": t("forecast.axis_value", locale, currency=currency or "")},
-        showlegend=False,
-    )
+    fig.update_layout(showlegend=False)
+    charts.localise(
+        fig, locale, height=120 + 30 * len(rows), y=charts.Axis("category"),
+        x=charts.Axis("money", title=t("forecast.axis_value", locale, currency=currency or ""),
+                      currency=currency),
+    )  # fmt: skip
+    fig.update_layout(yaxis={"autorange": "reversed"})
     c.plot(fig, key="forecast.pipeline")
     values = pd.DataFrame(
         {
@@ -350,11 +357,12 @@ def fan_chart(view: View, result: Forecast, currency: str | None) -> None:
                           goal=c.fmt_money(g[1], currency, locale)) for g in with_goal],
             hovertemplate="%{customdata}<extra></extra>",
         )  # fmt: skip
-    fig.update_layout(
-        height=400, separators=c.separators(locale), hovermode="closest",
-        yaxis={"title": t("forecast.fan.axis", locale, currency=currency or ""),
-               "rangemode": "tozero"},
-        xaxis={"title": t("forecast.fan.months", locale), "type": "category"},
+    fig.update_layout(hovermode="closest")
+    charts.localise(
+        fig, locale, height=400,
+        y=charts.Axis("money", title=t("forecast.fan.axis", locale, currency=currency or ""),
+                      currency=currency),
+        x=charts.Axis("category", title=t("forecast.fan.months", locale)),
     )  # fmt: skip
     c.plot(fig, key="forecast.fan")
 
@@ -529,11 +537,13 @@ def weighted_section(view: View, result: Forecast, labels: Labels, currency: str
                         for n, s in zip(names, stages, strict=True)],
             hovertemplate="%{customdata}<extra></extra>",
         )  # fmt: skip
-    fig.update_layout(
-        barmode="group", height=140 + 44 * len(stages), separators=c.separators(locale),
-        yaxis={"autorange": "reversed", "automargin": True},
-        xaxis={"title": t("forecast.axis_value", locale, currency=currency or "")},
+    fig.update_layout(barmode="group")
+    charts.localise(
+        fig, locale, height=140 + 44 * len(stages), y=charts.Axis("category"),
+        x=charts.Axis("money", title=t("forecast.axis_value", locale, currency=currency or ""),
+                      currency=currency),
     )  # fmt: skip
+    fig.update_layout(yaxis={"autorange": "reversed"})
     c.plot(fig, key="forecast.weighted")
     cells = pd.DataFrame(
         {

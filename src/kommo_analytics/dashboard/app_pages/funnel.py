@@ -16,8 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kommo_analytics.dashboard import charts, filters, metrics_data
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics.params import MetricParams
@@ -123,7 +123,10 @@ def funnel_chart(view: View, pipeline: Pipeline) -> None:
             hoverinfo="y+text",
         )
     )
-    fig.update_layout(height=max(240, 60 * len(stages)), showlegend=False)
+    fig.update_layout(showlegend=False)
+    # The widths speak through their labels: an axis of counts under a funnel says nothing more.
+    charts.localise(fig, locale, height=max(240, 60 * len(stages)),
+                    x=charts.Axis("count", hidden=True), y=charts.Axis("category"))  # fmt: skip
     c.plot(fig, key=f"funnel.reach.{pipeline.pipeline_id}")
     st.caption(t("funnel.reach_caption", locale))
 

@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kommo_analytics.dashboard import charts, filters, metrics_data
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View, channel_label
@@ -123,17 +123,22 @@ def leads_over_time(view: View, report: Report, frame: pd.DataFrame,
     order = [k for k in section(report.leads, "leads").by_channel if k in set(buckets["channel"])]
     order += sorted(set(buckets["channel"]) - set(order))
     colours = c.channel_colours(order)
+    buckets = charts.complete(buckets, view.start, min(view.end, view.today), grain, ("channel",))
     fig = go.Figure()
     for channel in order:
         rows = buckets[buckets["channel"] == channel]
-        fig.add_bar(x=rows["bucket"], y=rows["leads"], name=channel_label(channel, locale),
-                    marker_color=colours[channel])  # fmt: skip
-    fig.update_layout(
-        barmode="stack",
-        height=360,
-        xaxis={"title": t(f"grain.{grain}", locale)},
-        yaxis={"title": t("intake.axis_leads", locale)},
-    )
+        name = channel_label(channel, locale)
+        fig.add_bar(
+            x=rows["bucket"], y=rows["leads"], name=name, marker_color=colours[channel],
+            customdata=[charts.lines(charts.bucket_label(b, grain, locale),
+                                     charts.named(name, charts.value_text("count", v, locale)))
+                        for b, v in zip(rows["bucket"], rows["leads"], strict=True)],
+            hovertemplate=charts.HOVER,
+        )  # fmt: skip
+    fig.update_layout(barmode="stack")
+    charts.localise(fig, locale, height=360,
+                    x=charts.Axis("date", title=t(f"grain.{grain}", locale), grain=grain),
+                    y=charts.Axis("count", title=t("intake.axis_leads", locale)))  # fmt: skip
     c.plot(fig, key="intake.over_time")
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from kommo_analytics.dashboard import charts, filters, metrics_data
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import month_label
@@ -103,7 +103,8 @@ def cards(view: View, report: Report, previous: Report | None,
                 )
 
 
-def trend(view: View, scope: metrics_data.Request, params: MetricParams) -> None:
+def trend(view: View, scope: metrics_data.Request, params: MetricParams,
+          currency: str | None) -> None:  # fmt: skip
     locale = view.locale
     frames = metrics_data.load_series(scope, ("leads_by_day", "sales_by_day"))
     grain = series.grain_for(params)
@@ -113,25 +114,39 @@ def trend(view: View, scope: metrics_data.Request, params: MetricParams) -> None
     if leads.empty and sales.empty:
         st.info(t("overview.trend_empty", locale))
         return
+    end = min(view.end, view.today)
     fig = go.Figure()
+    if not leads.empty:
+        leads = charts.complete(leads, view.start, end, grain, ("channel",))
     colours = c.channel_colours(sorted(set(leads["channel"]))) if not leads.empty else {}
     for channel, rows in leads.groupby("channel"):
+        name = channel_label(str(channel), locale)
         fig.add_bar(
-            x=rows["bucket"], y=rows["leads"], name=channel_label(str(channel), locale),
-            marker_color=colours.get(str(channel)),
+            x=rows["bucket"], y=rows["leads"], name=name, marker_color=colours.get(str(channel)),
+            customdata=[charts.lines(charts.bucket_label(b, grain, locale),
+                                     charts.named(name, charts.value_text("count", v, locale)))
+                        for b, v in zip(rows["bucket"], rows["leads"], strict=True)],
+            hovertemplate=charts.HOVER,
         )  # fmt: skip
     if not sales.empty:
+        sales = charts.complete(sales, view.start, end, grain)
+        name = t("overview.revenue_line", locale)
         fig.add_scatter(
-            x=sales["bucket"], y=sales["revenue"], name=t("overview.revenue_line", locale),
-            yaxis="y2", mode="lines+markers", line={"color": "#222", "width": 2},
+            x=sales["bucket"], y=sales["revenue"], name=name, yaxis="y2", mode="lines+markers",
+            line={"color": charts.LINE_COLOUR, "width": 2},
+            customdata=[charts.lines(charts.bucket_label(b, grain, locale),
+                                     charts.named(name, charts.value_text("money", v, locale,
+                                                                          currency)))
+                        for b, v in zip(sales["bucket"], sales["revenue"], strict=True)],
+            hovertemplate=charts.HOVER,
         )  # fmt: skip
-    fig.update_layout(
-        barmode="stack",
-        yaxis={"title": t("overview.axis_leads", locale)},
-        yaxis2={"title": t("overview.axis_revenue", locale), "overlaying": "y", "side": "right",
-                "showgrid": False},
-        xaxis={"title": t(f"grain.{grain}", locale)},
-        height=380,
+    fig.update_layout(barmode="stack")
+    charts.localise(
+        fig, locale, height=380,
+        x=charts.Axis("date", title=t(f"grain.{grain}", locale), grain=grain),
+        y=charts.Axis("count", title=t("overview.axis_leads", locale)),
+        y2=charts.Axis("money", title=t("overview.axis_revenue", locale), currency=currency)
+        if not sales.empty else None,
     )  # fmt: skip
     c.plot(fig, key="overview.trend")
 
@@ -186,22 +201,36 @@ def month_vs_goal(view: View, scope: metrics_data.Request, report: Report) -> No
         likely = month_forecast(view, scope, currency)
     with left:
         fig = go.Figure()
-        fig.add_bar(y=[""], x=[revenue], name=t("overview.month_revenue", locale),
-                    marker_color="#54A24B")  # fmt: skip
+        so_far = t("overview.month_revenue", locale)
+        fig.add_bar(y=[""], x=[revenue], name=so_far, orientation="h",
+                    marker_color=charts.WON_COLOUR,
+                    customdata=[charts.named(so_far, c.fmt_money(revenue, currency, locale))],
+                    hovertemplate=charts.HOVER)  # fmt: skip
+        references = []
+        include: tuple[float, ...] = ()
         if likely is not None:
             # The likely month behind the bar: what is won so far, against where it may end.
             fig.add_vrect(x0=likely.p10, x1=likely.p90, fillcolor="#4C78A8", opacity=0.2,
-                          line_width=0, annotation_text=t("overview.forecast_band", locale),
-                          annotation_position="bottom left")  # fmt: skip
-            fig.add_vline(x=likely.p50, line_width=2, line_dash="dot", line_color="#4C78A8",
-                          annotation_text=t("overview.forecast_p50_short", locale),
-                          annotation_position="top left")  # fmt: skip
+                          line_width=0)  # fmt: skip
+            band = t("overview.forecast_range", locale,
+                     p10=c.fmt_money(likely.p10, currency, locale),
+                     p90=c.fmt_money(likely.p90, currency, locale))  # fmt: skip
+            references.append(charts.Reference(likely.p50, t("overview.forecast_p50_short", locale),
+                                               colour="#4C78A8", dash="dot"))  # fmt: skip
+            include = (likely.p90,)
+            fig.add_annotation(x=(likely.p10 + likely.p90) / 2, y=0, yref="paper",
+                               yanchor="bottom", text=t("overview.forecast_band", locale),
+                               hovertext=band, showarrow=False,
+                               font={"color": "#4C78A8", "size": 11})  # fmt: skip
         if goal is not None:
-            fig.add_vline(x=goal, line_width=3, line_dash="dash", line_color="#E45756",
-                          annotation_text=t("overview.month_goal", locale))  # fmt: skip
-        highest = max(revenue, goal or 0, likely.p90 if likely is not None else 0)
-        fig.update_layout(height=160, showlegend=False, separators=c.separators(locale),
-                          xaxis={"range": [0, highest * 1.15 or 1]})  # fmt: skip
+            references.append(charts.Reference(goal, t("overview.month_goal", locale),
+                                               colour=charts.LOST_COLOUR, width=3))  # fmt: skip
+            include += (goal,)
+        fig.update_layout(showlegend=False)
+        charts.localise(fig, locale, height=170,
+                        x=charts.Axis("money", currency=currency, include=include),
+                        y=charts.Axis("category"))  # fmt: skip
+        charts.reference_lines(fig, references)
         c.plot(fig, key="overview.month")
 
 
@@ -239,7 +268,7 @@ def render() -> None:
         currency=report.currency,
         subdomain=acc.subdomain,
     )
-    trend(view, scope, metrics_data.params_of(scope, acc, sla))
+    trend(view, scope, metrics_data.params_of(scope, acc, sla), report.currency)
     month_vs_goal(view, scope, report)
     quality = section(report.data_quality, "data_quality")
     for key, message in (

@@ -13,8 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kommo_analytics.dashboard import charts, filters, metrics_data
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard import goals as add_inputs
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View, channel_label
@@ -192,28 +192,37 @@ def revenue_chart(view: View, report: Report, names: dict[int, str | None]) -> N
         st.info(t("performance.no_revenue", locale))
         return
     labels = [seller_label(r.user_id, names, locale) for r in rows]
+    revenue_name = t("performance.col.revenue", locale)
     fig = go.Figure()
     fig.add_bar(
-        y=labels, x=[r.revenue for r in rows], orientation="h",
-        name=t("performance.col.revenue", locale), marker_color="#54A24B",
+        y=labels, x=[r.revenue for r in rows], orientation="h", name=revenue_name,
+        marker_color=charts.WON_COLOUR,
         text=[c.fmt_money(r.revenue, currency, locale) for r in rows],
-        hovertemplate="%{y}: %{text}<extra></extra>",
+        customdata=[charts.lines(label, charts.named(revenue_name,
+                                                     c.fmt_money(r.revenue, currency, locale)))
+                    for label, r in zip(labels, rows, strict=True)],
+        hovertemplate=charts.HOVER,
     )  # fmt: skip
     with_goal = [(label, r) for label, r in zip(labels, rows, strict=True) if r.goal is not None]
     if with_goal:
+        goal_name = t("performance.goal_marker", locale)
         fig.add_scatter(
             y=[label for label, _ in with_goal], x=[r.goal for _, r in with_goal],
-            mode="markers", name=t("performance.goal_marker", locale),
-            marker={"symbol": "diamond", "size": 12, "color": "#E45756"},
-            text=[c.fmt_money(r.goal, currency, locale) for _, r in with_goal],
-            hovertemplate="%{y}: %{text}<extra></extra>",
+            mode="markers", name=goal_name,
+            marker={"symbol": "diamond", "size": 12, "color": charts.LOST_COLOUR},
+            customdata=[charts.lines(label, charts.named(goal_name,
+                                                         c.fmt_money(r.goal, currency, locale)))
+                        for label, r in with_goal],
+            hovertemplate=charts.HOVER,
         )  # fmt: skip
-    fig.update_layout(
-        height=120 + 32 * len(rows),
-        yaxis={"autorange": "reversed", "automargin": True},
-        xaxis={"title": t("performance.axis_revenue", locale, currency=currency or "")},
-        showlegend=bool(with_goal),
-    )
+    fig.update_layout(showlegend=bool(with_goal))
+    charts.localise(
+        fig, locale, height=120 + 32 * len(rows),
+        x=charts.Axis("money", title=t("performance.axis_revenue", locale, currency=currency or ""),
+                      currency=currency),
+        y=charts.Axis("category"),
+    )  # fmt: skip
+    fig.update_layout(yaxis={"autorange": "reversed"})
     c.plot(fig, key="performance.revenue")
     if not section(report.goals_imported, "goals_imported"):
         st.caption(t("performance.no_goal_markers", locale))
@@ -339,16 +348,20 @@ def heatmap_section(view: View, scope: metrics_data.Request, report: Report,
     fig = go.Figure(
         go.Heatmap(
             z=conversion.values, x=col_labels, y=row_labels, text=text,
-            texttemplate="%{text}", hovertemplate="%{y} · %{x}<br>%{text}<extra></extra>",
+            texttemplate="%{text}", hovertemplate=charts.HOVER,
+            customdata=[[charts.lines(f"{row} · {col}", cell) for col, cell in zip(col_labels, cells, strict=True)]
+                        for row, cells in zip(row_labels, text, strict=True)],
             colorscale="Blues", zmin=0, zmax=100, xgap=2, ygap=2,
-            colorbar={"title": {"text": "%"}},
+            colorbar=charts.colorbar("percent", 100, locale, "%", top=100),
         )
     )  # fmt: skip
     fig.update_layout(
         height=140 + 36 * len(row_labels),
-        yaxis={"autorange": "reversed", "automargin": True, "showgrid": False},
-        xaxis={"side": "top", "showgrid": False},
-    )
+        separators=charts.separators(locale),
+        yaxis={"type": "category", "autorange": "reversed", "automargin": True,
+               "showgrid": False, "fixedrange": True},
+        xaxis={"type": "category", "side": "top", "showgrid": False, "fixedrange": True},
+    )  # fmt: skip
     c.plot(fig, key="performance.heatmap")
     counts = leads.to_numpy(dtype=float)
     options = []
@@ -431,16 +444,21 @@ def roi_chart(view: View, report: Report, rows: list[Channel]) -> None:
         return
     labels = [channel_label(r.channel, locale) for r in rows]
     fig = go.Figure()
-    for field, colour in (("cost", "#E45756"), ("revenue", "#54A24B")):
+    for field, colour in (("cost", charts.LOST_COLOUR), ("revenue", charts.WON_COLOUR)):
+        name = t(f"performance.col.{field}", locale)
         fig.add_bar(
-            x=labels, y=[getattr(r, field) for r in rows], name=t(f"performance.col.{field}", locale),
-            marker_color=colour,
+            x=labels, y=[getattr(r, field) for r in rows], name=name, marker_color=colour,
             text=[c.fmt_money(getattr(r, field), currency, locale) for r in rows],
-            hovertemplate="%{x}: %{text}<extra></extra>",
+            customdata=[charts.lines(label, charts.named(
+                name, c.fmt_money(getattr(r, field), currency, locale)))
+                for label, r in zip(labels, rows, strict=True)],
+            hovertemplate=charts.HOVER,
         )  # fmt: skip
-    fig.update_layout(
-        barmode="group", height=320,
-        yaxis={"title": t("performance.axis_revenue", locale, currency=currency or "")},
+    fig.update_layout(barmode="group")
+    charts.localise(
+        fig, locale, height=320, x=charts.Axis("category"),
+        y=charts.Axis("money", title=t("performance.axis_revenue", locale, currency=currency or ""),
+                      currency=currency),
     )  # fmt: skip
     c.plot(fig, key="performance.roi")
 

@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kommo_analytics.dashboard import charts, filters, metrics_data
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import filters, metrics_data
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.dashboard.filters import View
 from kommo_analytics.metrics import series
@@ -23,8 +23,8 @@ from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
 SERIES: Final = ("sales_by_day", "cycle_days")
-WON_COLOUR: Final = "#54A24B"
-LOST_COLOUR: Final = "#E45756"
+WON_COLOUR: Final = charts.WON_COLOUR
+LOST_COLOUR: Final = charts.LOST_COLOUR
 HISTOGRAM_BINS: Final = 30
 
 # The report sections this page shows: only their queries run.
@@ -103,28 +103,39 @@ def cards(view: View, report: Report, previous: Report | None) -> None:
 
 def over_time(view: View, report: Report, frame: pd.DataFrame,
               grain: series.Grain) -> None:  # fmt: skip
-    locale = view.locale
+    locale, currency = view.locale, report.currency
     st.subheader(t("sales.over_time", locale), help=c.tip("sales.revenue", locale))
     buckets = series.rebucket(frame, grain)
     if buckets.empty:
         st.info(t("sales.no_closed", locale))
         return
+    buckets = charts.complete(buckets, view.start, min(view.end, view.today), grain)
+    when = [charts.bucket_label(b, grain, locale) for b in buckets["bucket"]]
     fig = go.Figure()
-    fig.add_bar(x=buckets["bucket"], y=buckets["won"], name=t("sales.won", locale),
-                marker_color=WON_COLOUR)  # fmt: skip
-    fig.add_bar(x=buckets["bucket"], y=buckets["lost"], name=t("sales.lost", locale),
-                marker_color=LOST_COLOUR)  # fmt: skip
+    for column, key, colour in (("won", "sales.won", WON_COLOUR),
+                                ("lost", "sales.lost", LOST_COLOUR)):  # fmt: skip
+        name = t(key, locale)
+        fig.add_bar(
+            x=buckets["bucket"], y=buckets[column], name=name, marker_color=colour,
+            customdata=[charts.lines(w, charts.named(name, charts.value_text("count", v, locale)))
+                        for w, v in zip(when, buckets[column], strict=True)],
+            hovertemplate=charts.HOVER,
+        )  # fmt: skip
+    name = t("sales.revenue", locale)
     fig.add_scatter(
-        x=buckets["bucket"], y=buckets["revenue"], name=t("sales.revenue", locale), yaxis="y2",
-        mode="lines+markers", line={"color": "#222", "width": 2},
+        x=buckets["bucket"], y=buckets["revenue"], name=name, yaxis="y2",
+        mode="lines+markers", line={"color": charts.LINE_COLOUR, "width": 2},
+        customdata=[charts.lines(w, charts.named(name, c.fmt_money(v, currency, locale)))
+                    for w, v in zip(when, buckets["revenue"], strict=True)],
+        hovertemplate=charts.HOVER,
     )  # fmt: skip
-    fig.update_layout(
-        barmode="group",
-        height=380,
-        xaxis={"title": t(f"grain.{grain}", locale)},
-        yaxis={"title": t("sales.axis_deals", locale)},
-        yaxis2={"title": t("sales.axis_revenue", locale, currency=report.currency or "—"),
-                "overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero"},
+    fig.update_layout(barmode="group")
+    charts.localise(
+        fig, locale, height=380,
+        x=charts.Axis("date", title=t(f"grain.{grain}", locale), grain=grain),
+        y=charts.Axis("count", title=t("sales.axis_deals", locale)),
+        y2=charts.Axis("money", title=t("sales.axis_revenue", locale, currency=currency or "—"),
+                       currency=currency),
     )  # fmt: skip
     c.plot(fig, key="sales.over_time")
 
@@ -143,28 +154,29 @@ def win_rate_chart(view: View, report: Report) -> None:
         st.info(t("sales.no_closed", locale))
         return
     rows.sort(key=lambda r: (r.win_rate_pct, r.won + r.lost))
+    texts = [t("sales.rate_label", locale, pct=c.fmt_pct(r.win_rate_pct, locale),
+               won=c.fmt_number(r.won, locale), closed=c.fmt_number(r.won + r.lost, locale))
+             for r in rows]  # fmt: skip
+    labels = [seller_label(r, locale) for r in rows]
     fig = go.Figure()
     fig.add_bar(
-        y=[seller_label(r, locale) for r in rows],
-        x=[r.win_rate_pct for r in rows],
-        orientation="h",
-        marker_color="#4C78A8",
-        text=[t("sales.rate_label", locale, pct=c.fmt_pct(r.win_rate_pct, locale),
-                won=c.fmt_number(r.won, locale),
-                closed=c.fmt_number(r.won + r.lost, locale)) for r in rows],
+        y=labels, x=[r.win_rate_pct for r in rows], orientation="h", marker_color="#4C78A8",
+        text=texts,
         # "auto" hides the label of a bar too short to hold it: a seller at 0 % would be a
         # blank row. Short bars carry their label beside them.
         textposition=["inside" if (r.win_rate_pct or 0) >= 35 else "outside" for r in rows],
         cliponaxis=False,
-        hoverinfo="text",
+        customdata=[charts.named(label, text) for label, text in zip(labels, texts, strict=True)],
+        hovertemplate=charts.HOVER,
     )  # fmt: skip
     overall = section(report.sales, "sales").win_rate_pct
+    fig.update_layout(showlegend=False)
+    charts.localise(fig, locale, height=max(220, 34 * len(rows) + 80),
+                    x=charts.Axis("percent", title=t("sales.axis_win_rate", locale), top=100),
+                    y=charts.Axis("category"))  # fmt: skip
     if overall is not None:
-        fig.add_vline(x=overall, line_width=2, line_dash="dash", line_color="#222",
-                      annotation_text=t("sales.overall", locale,
-                                        pct=c.fmt_pct(overall, locale)))  # fmt: skip
-    fig.update_layout(height=max(220, 34 * len(rows) + 80), showlegend=False,
-                      xaxis={"title": t("sales.axis_win_rate", locale), "range": [0, 100]})  # fmt: skip
+        charts.reference_lines(fig, [charts.Reference(
+            overall, t("sales.overall", locale, pct=c.fmt_pct(overall, locale)))])  # fmt: skip
     c.plot(fig, key="sales.win_rate")
     if left_out:
         st.caption(t("sales.left_out", locale, count=c.fmt_number(left_out, locale)))
@@ -203,19 +215,28 @@ def loss_reasons(view: View, scope: metrics_data.Request, report: Report,
     labels = [reason_label(r.reason, locale) for r in rows]
     shares = [r.share_pct or 0.0 for r in rows]
     cumulative = [sum(shares[: i + 1]) for i in range(len(shares))]
+    lost_name, cumulative_name = t("sales.col.lost_deals", locale), t("sales.cumulative", locale)
     fig = go.Figure()
-    fig.add_bar(x=labels, y=[r.count for r in rows], name=t("sales.col.lost_deals", locale),
-                marker_color=LOST_COLOUR)  # fmt: skip
-    fig.add_scatter(
-        x=labels, y=cumulative, name=t("sales.cumulative", locale), yaxis="y2",
-        mode="lines+markers", line={"color": "#222", "width": 2},
-        hovertemplate="%{y:.1f} %<extra></extra>",
+    fig.add_bar(
+        x=labels, y=[r.count for r in rows], name=lost_name, marker_color=LOST_COLOUR,
+        customdata=[charts.lines(label, charts.named(lost_name, c.fmt_number(r.count, locale)),
+                                 charts.named(t("sales.col.share", locale),
+                                              c.fmt_pct(r.share_pct, locale)))
+                    for label, r in zip(labels, rows, strict=True)],
+        hovertemplate=charts.HOVER,
     )  # fmt: skip
-    fig.update_layout(
-        height=380,
-        yaxis={"title": t("sales.col.lost_deals", locale)},
-        yaxis2={"title": t("sales.cumulative", locale), "overlaying": "y", "side": "right",
-                "range": [0, 105], "ticksuffix": " %", "showgrid": False},
+    fig.add_scatter(
+        x=labels, y=cumulative, name=cumulative_name, yaxis="y2",
+        mode="lines+markers", line={"color": charts.LINE_COLOUR, "width": 2},
+        customdata=[charts.lines(label, charts.named(cumulative_name, c.fmt_pct(v, locale)))
+                    for label, v in zip(labels, cumulative, strict=True)],
+        hovertemplate=charts.HOVER,
+    )  # fmt: skip
+    charts.localise(
+        fig, locale, height=380,
+        x=charts.Axis("category"),
+        y=charts.Axis("count", title=lost_name),
+        y2=charts.Axis("percent", title=cumulative_name, top=100),
     )  # fmt: skip
     c.plot(fig, key="sales.loss_reasons")
 
@@ -248,24 +269,33 @@ def cycle_chart(view: View, report: Report, frame: pd.DataFrame) -> None:
     if days.empty:
         st.info(t("sales.no_won", locale))
         return
+    # Counted here in whole days, so each bar's hover says which days it holds.
+    bins = charts.histogram(days.tolist(), max_bins=HISTOGRAM_BINS)
+    won_name = t("sales.axis_won_deals", locale)
     fig = go.Figure()
-    fig.add_histogram(x=days, nbinsx=HISTOGRAM_BINS, marker_color=WON_COLOUR,
-                      name=t("sales.axis_won_deals", locale),
-                      hovertemplate="%{x}: %{y}<extra></extra>")  # fmt: skip
-    for value, key, dash in (
-        (s.sales_cycle_avg_days, "sales.cycle_avg_line", "dash"),
-        (s.sales_cycle_median_days, "sales.cycle_median_line", "dot"),
-    ):
-        if value is not None:
-            fig.add_vline(x=value, line_width=2, line_dash=dash, line_color="#222",
-                          annotation_text=t(key, locale, days=c.fmt_days(value, locale)))  # fmt: skip
-    fig.update_layout(
-        height=340,
-        showlegend=False,
-        bargap=0.05,
-        xaxis={"title": t("sales.axis_cycle_days", locale), "rangemode": "tozero"},
-        yaxis={"title": t("sales.axis_won_deals", locale)},
-    )
+    fig.add_bar(
+        x=[(low + high + 1) / 2 for low, high, _ in bins], y=[n for _, _, n in bins],
+        width=[high + 1 - low for low, high, _ in bins], marker_color=WON_COLOUR, name=won_name,
+        customdata=[charts.lines(
+            t("charts.day_range", locale, low=i18n.number(low, locale),
+              high=i18n.number(high, locale)),
+            charts.named(won_name, c.fmt_number(n, locale))) for low, high, n in bins],
+        hovertemplate=charts.HOVER,
+    )  # fmt: skip
+    references = [
+        charts.Reference(value, t(key, locale, days=c.fmt_days(value, locale)), dash=dash)
+        for value, key, dash in (
+            (s.sales_cycle_avg_days, "sales.cycle_avg_line", "dash"),
+            (s.sales_cycle_median_days, "sales.cycle_median_line", "dot"),
+        )
+        if value is not None
+    ]
+    fig.update_layout(showlegend=False, bargap=0.05)
+    charts.localise(fig, locale, height=340,
+                    x=charts.Axis("days", title=t("sales.axis_cycle_days", locale),
+                                 include=(bins[-1][1] + 1,)),
+                    y=charts.Axis("count", title=won_name))  # fmt: skip
+    charts.reference_lines(fig, references)
     c.plot(fig, key="sales.cycle")
 
 
