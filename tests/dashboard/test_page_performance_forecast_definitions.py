@@ -363,7 +363,7 @@ def test_definitions_show_the_documented_text(missing_url: str, make_app: MakeAp
     assert app.title[0].value == "Definitions"
     labels = [unescape(e.label) for e in app.expander]
     shown = [unescape(m.value) for m in app.markdown]
-    assert len(labels) == len(definitions.all_definitions("en"))
+    assert len(labels) == len(definitions_page.for_readers(definitions.all_definitions("en")))
     for key in ("sales.win_rate_pct", "sellers.attainment_pct", "forecast.working_days_left"):
         title, text = documented(key)
         assert title in labels
@@ -371,6 +371,25 @@ def test_definitions_show_the_documented_text(missing_url: str, make_app: MakeAp
         assert text in shown
     assert "won ÷ (won + lost) × 100" in [code.value for code in app.code]
     assert [s.value for s in app.subheader][:2] == ["Common rules", "1. Lead intake and origin"]
+
+
+@pytest.mark.parametrize("lang", ["pt-BR", "es", "en"])
+def test_definitions_say_each_thing_once_and_only_what_readers_need(
+    missing_url: str, make_app: MakeApp, lang: str
+) -> None:
+    app = make_app(missing_url, DEFINITIONS, lang=lang).run()
+    no_exception(app)
+    titles = [definitions_page.fold(unescape(e.label)) for e in app.expander]
+    assert len(titles) == len(set(titles)), [t for t in titles if titles.count(t) > 1]
+    keys = [unescape(m.value).strip("`") for m in app.markdown if m.value.startswith("`")]
+    assert len(keys) > 100
+    developer = [k for k in keys if k in definitions_page.DEVELOPER_ONLY
+                 or k.endswith(("_id", ".seed", ".status")) and k != "funnel.bottleneck_status_id"
+                 or k.startswith(("period.", "filters.", "data_quality."))]  # fmt: skip
+    assert developer == []
+    # The headline metric stays where a table's column shares its title.
+    assert {"sales.revenue", "sales.won", "leads.cost.per_lead"} <= set(keys)
+    assert not {"sellers.revenue", "channels.revenue", "sellers.won"} & set(keys)
 
 
 def test_definitions_search_and_language(missing_url: str, make_app: MakeApp) -> None:

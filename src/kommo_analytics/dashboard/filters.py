@@ -402,6 +402,8 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
         key=key(K_PIPELINES),
         format_func=lambda i: pipelines.get(i, str(i)),
         placeholder=t("filter.pipelines_all", locale),
+        # Its "Select all" is English whatever the language, and empty already means all.
+        select_all=False,
     )
     chosen_users = sidebar.multiselect(
         t("filter.users", locale),
@@ -413,6 +415,7 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
             else users.get(i, str(i))
         ),
         placeholder=t("filter.users_all", locale),
+        select_all=False,
     )
     chosen_channels = sidebar.multiselect(
         t("filter.channels", locale),
@@ -420,6 +423,7 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
         key=key(K_CHANNELS),
         format_func=lambda c: channel_label(c, locale),
         placeholder=t("filter.channels_all", locale),
+        select_all=False,
     )
     sidebar.divider()
     # Language names are written in their own language, the same in every locale, so this

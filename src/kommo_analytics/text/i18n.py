@@ -144,6 +144,11 @@ def month_name(value: date, locale: Locale) -> str:
     return format_skeleton("yMMMM", value, locale=babel_id(locale))
 
 
+def month_only(value: date, locale: Locale) -> str:
+    """A month's name alone, as it stands in a sentence ("dezembro", "diciembre", "December")."""
+    return format_skeleton("MMMM", value, locale=babel_id(locale))
+
+
 def moment(value: datetime, zone: tzinfo, locale: Locale) -> str:
     """A point in time as the locale writes it (short date and time), in `zone`."""
     return format_datetime(value, "short", tzinfo=zone, locale=babel_id(locale))
@@ -200,6 +205,7 @@ __all__ = [
     "moment",
     "money",
     "month_name",
+    "month_only",
     "normalise_locale",
     "number",
     "t",
