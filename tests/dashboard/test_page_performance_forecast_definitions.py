@@ -234,7 +234,7 @@ def test_performance_shows_goals_pacing_and_roi_once_imported(
     assert f.month_goal == 500_000.0
     needed = (f.month_goal - f.month_revenue_to_date) / f.working_days_left
     assert metric(app, "Needed per working day") == c.fmt_money(needed, "BRL", "en")
-    assert metric(app, "Month goal") == c.fmt_money(500_000.0, "BRL", "en")
+    assert metric(app, "Month goal") == c.card_money(500_000.0, "BRL", "en").shown
     ranking = app.dataframe[0].value
     (samuel,) = [s for s in report.sellers if s.user_id == SAMUEL]
     row = ranking[ranking["seller"] == samuel.name].iloc[0]
@@ -280,7 +280,7 @@ def test_forecast_keeps_the_months_facts_below_the_forecast(
     report = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31))
     f = report.forecast
     assert app.title[0].value == "Forecast"
-    assert metric(app, "Revenue so far") == c.fmt_money(f.month_revenue_to_date, "BRL", "en")
+    assert metric(app, "Revenue so far") == c.card_money(f.month_revenue_to_date, "BRL", "en").shown
     assert metric(app, "Deals won so far") == c.fmt_number(f.month_won_deals, "en")
     assert metric(app, "Working days left") == i18n.number(f.working_days_left, "en")
     assert any("not the period chosen in the sidebar" in cap.value for cap in app.caption)
@@ -322,8 +322,8 @@ def test_forecast_paces_the_month_goal(goals_url: str, make_app: MakeApp) -> Non
     no_exception(app)
     f = report_for(goals_url, date(2026, 10, 1), date(2026, 10, 31)).forecast
     needed = (f.month_goal - f.month_revenue_to_date) / f.working_days_left
-    assert metric(app, "Month goal") == c.fmt_money(f.month_goal, "BRL", "en")
-    assert metric(app, "Gap to goal") == c.fmt_money(f.month_gap_to_goal, "BRL", "en")
+    assert metric(app, "Month goal") == c.card_money(f.month_goal, "BRL", "en").shown
+    assert metric(app, "Gap to goal") == c.card_money(f.month_gap_to_goal, "BRL", "en").shown
     assert metric(app, "Needed per working day") == c.fmt_money(needed, "BRL", "en")
 
 
@@ -384,7 +384,7 @@ def test_definitions_say_each_thing_once_and_only_what_readers_need(
     keys = [unescape(m.value).strip("`") for m in app.markdown if m.value.startswith("`")]
     assert len(keys) > 100
     developer = [k for k in keys if k in definitions_page.DEVELOPER_ONLY
-                 or k.endswith(("_id", ".seed", ".status")) and k != "funnel.bottleneck_status_id"
+                 or (k.endswith(("_id", ".seed", ".status")) and k != "funnel.bottleneck_status_id")
                  or k.startswith(("period.", "filters.", "data_quality."))]  # fmt: skip
     assert developer == []
     # The headline metric stays where a table's column shares its title.
