@@ -825,3 +825,19 @@ def test_a_run_without_row_counts_shows_an_empty_cell() -> None:
 
     for missing in (None, math.nan, pd.NA):
         assert data_health.rows_per_stream(missing, "en") == ""
+
+
+def _uploader_page() -> None:
+    from kommo_analytics.dashboard.app import widget_texts
+
+    widget_texts("pt-BR")
+
+
+def test_the_file_uploaders_own_words_are_in_the_readers_language() -> None:
+    # Streamlit has "Upload" and "200MB per file • CSV" in English only: the styles the app adds
+    # put the catalogue's words in their place.
+    app = AppTest.from_function(_uploader_page).run()
+    no_exception(app)
+    (style,) = [e.proto.body for e in app.get("html")]
+    assert 'content: "Escolher arquivo"' in style
+    assert 'content: "Arquivo de até 200 MB"' in style

@@ -208,6 +208,8 @@ def test_the_hero_row_leads_with_the_reports_and_the_forecasts_numbers(
     month, won, rate, pipeline = app.metric[:4]
     assert month.label == overview.t("overview.hero.month_revenue", lang,
                                      month=i18n.month_only(date(2026, 11, 1), lang))  # fmt: skip
+    assert month.label == {"pt-BR": "Receita de novembro", "es": "Ingresos de noviembre",
+                           "en": "Revenue of November"}[lang]  # fmt: skip
     assert month.value == components.card_money(f.month_revenue_to_date, "BRL", lang).shown
     # No goal for November: the card says so in place of the goal.
     assert month.proto.delta_description == overview.t("overview.hero.no_goal", lang)

@@ -85,6 +85,29 @@ def look() -> None:
     st.html(STYLES)  # styles only: Streamlit adds them to the page without an element
 
 
+def widget_texts(locale: Locale) -> None:
+    """The file uploader's own words, which Streamlit 1.67 has in English only and no option to
+    change: its button ("Upload") and its limit line ("200MB per file • CSV") are replaced, in
+    the reader's language, by text drawn from the catalogue (the label above it names the file)."""
+    limit = t("widget.upload_limit", locale,
+              size=i18n.number(int(st.get_option("server.maxUploadSize")), locale))  # fmt: skip
+
+    def css_text(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"')
+
+    zone = '[data-testid="stFileUploaderDropzone"]'
+    st.html(
+        "<style>"
+        f'{zone} button [data-testid="stMarkdownContainer"] p {{ font-size: 0; }}'
+        f'{zone} button [data-testid="stMarkdownContainer"] p::after {{'
+        f' content: "{css_text(t("widget.upload", locale))}"; font-size: 1rem; }}'
+        f'[data-testid="stFileUploaderDropzoneInstructions"] span {{ font-size: 0; }}'
+        f'[data-testid="stFileUploaderDropzoneInstructions"] span::after {{'
+        f' content: "{css_text(limit)}"; font-size: 0.875rem; }}'
+        "</style>"
+    )
+
+
 def keep_requested_page(locale: Locale) -> None:
     """While the sign-in form is shown, register the pages without drawing or running any, so
     the URL keeps the page a link named and the viewer lands on it once signed in."""
@@ -104,6 +127,7 @@ def main() -> None:
     view = filters.render_sidebar(filters.now_utc(), access.allowed_sellers)
     st.session_state[filters.VIEW_KEY] = view
     locale = view.locale
+    widget_texts(locale)
     auth.sidebar(access, locale)
     if access.allowed_sellers == ():
         # Scope.seller_ids() refuses an empty reach; say what to ask for instead of erroring.

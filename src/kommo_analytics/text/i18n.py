@@ -15,7 +15,13 @@ from importlib import resources
 from typing import Final
 
 from babel import Locale as BabelLocale
-from babel.dates import format_datetime, format_interval, format_skeleton, format_timedelta
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_interval,
+    format_skeleton,
+    format_timedelta,
+)
 from babel.numbers import (
     format_compact_currency,
     format_compact_decimal,
@@ -146,7 +152,8 @@ def month_name(value: date, locale: Locale) -> str:
 
 def month_only(value: date, locale: Locale) -> str:
     """A month's name alone, as it stands in a sentence ("dezembro", "diciembre", "December")."""
-    return format_skeleton("MMMM", value, locale=babel_id(locale))
+    # A pattern, not a skeleton: Babel's skeleton "MMMM" falls back to the abbreviation ("dez.").
+    return format_date(value, "MMMM", locale=babel_id(locale))
 
 
 def moment(value: datetime, zone: tzinfo, locale: Locale) -> str:
