@@ -468,6 +468,7 @@ def test_the_language_switch_changes_the_strings(make_app: MakeApp, synced_url: 
 
 
 def test_data_health_shows_the_warehouse_bookkeeping(make_app: MakeApp, synced_url: str) -> None:
+    stream_label, table_label = data_health.stream_label, data_health.table_label
     app = make_app(synced_url, lang="en")
     app.run()
     app.switch_page(HEALTH).run()
@@ -478,24 +479,45 @@ def test_data_health_shows_the_warehouse_bookkeeping(make_app: MakeApp, synced_u
     assert runs["status"].tolist() == ["Finished"]
     assert runs["mode"].tolist() == ["Full"]
     assert runs["requests"].tolist() == [f"{requests:,}"]
-    assert '"leads": 1982' in rows_json and "leads: 1,982" in runs["rows_per_stream"][0]
+    assert '"leads": 1982' in rows_json and "Leads: 1,982" in runs["rows_per_stream"][0]
+    # Streams and tables by the names people use, never the sync's keys.
+    assert "Calls logged on contacts: " in runs["rows_per_stream"][0]
+    assert "contact_calls" not in runs["rows_per_stream"][0]
 
     state = dict(sql(synced_url, "SELECT stream, watermark FROM {t}sync_state"))
-    assert sorted(streams["stream"]) == sorted(state)
+    assert sorted(streams["stream"]) == sorted(stream_label(name, "en") for name in state)
+    assert not set(streams["stream"]) & set(state) - {"leads"}  # "Leads" is its own name
     # Watermarks are seconds; shown in São Paulo time, and against the pinned clock (three
     # hours after the history ends) they are three hours old.
-    leads_row = streams[streams["stream"] == "leads"].iloc[0]
+    leads_row = streams[streams["stream"] == "Leads"].iloc[0]
     expected_time = datetime.fromtimestamp(state["leads"], UTC).astimezone(SAO_PAULO)
     assert leads_row["watermark"] == f"11/25/26, {expected_time:%-I:%M}\u202fPM"
     assert leads_row["age"] == "3 hours ago"
 
+    labels = {table_label(name, "en"): name for name in health.RAW_TABLES}
+    assert len(labels) == len(health.RAW_TABLES) and set(counts["table"]) <= set(labels)
     expected_counts = {
-        name: sql(synced_url, f"SELECT count(*) FROM {{t}}{name}")[0][0] for name in counts["table"]
+        label: sql(synced_url, f"SELECT count(*) FROM {{t}}{labels[label]}")[0][0]
+        for label in counts["table"]
     }
-    assert {"leads", "events", "sync_runs"} <= set(expected_counts)
+    assert {"Leads", "Events", "Sync runs", "Calls"} <= set(expected_counts)
     assert dict(zip(counts["table"], counts["rows"], strict=True)) == {
-        name: f"{n:,}" for name, n in expected_counts.items()
+        label: f"{n:,}" for label, n in expected_counts.items()
     }
+    assert not set(counts["table"]) & (set(health.RAW_TABLES) - {"leads"})
+
+
+@pytest.mark.parametrize("lang", ["pt-BR", "es", "en"])
+def test_every_stream_and_raw_table_has_a_name_for_people(lang: i18n.Locale) -> None:
+    stream_label, table_label = data_health.stream_label, data_health.table_label
+    # The names come from the declarations: a stream or table added to the sync without one
+    # fails here, in every language.
+    for names, label in ((health.STREAMS, stream_label), (health.RAW_TABLES, table_label)):
+        shown = [label(name, lang) for name in names]
+        for text, name in zip(shown, names, strict=True):
+            assert text and text != name and "_" not in text, name
+    assert stream_label("a_future_stream", lang) == "a_future_stream"  # another version's
+    assert stream_label("contact_calls", "pt-BR") == "Ligações registradas em contatos"
 
 
 def test_data_health_shows_a_killed_run_as_interrupted_not_running(
@@ -650,6 +672,17 @@ def test_streamlit_is_started_on_the_entrypoint_headless_and_without_telemetry()
     assert options["--server.port"] == "8600"
     assert options["--server.headless"] == "true"
     assert options["--browser.gatherUsageStats"] == "false"
+    # The product's theme, whatever folder the command runs from: every key one Streamlit knows.
+    from streamlit import config as streamlit_config
+
+    from kommo_analytics.dashboard import theme
+
+    themed = {k.removeprefix("--"): v for k, v in options.items() if k.startswith("--theme.")}
+    assert themed == {f"theme.{key}": value for key, value in theme.THEME.items()}
+    assert set(themed) <= set(streamlit_config._config_options_template)
+    assert options["--theme.primaryColor"] == "#2E5C8A"
+    assert theme.LOGO.is_file() and theme.ICON.is_file()
+    assert theme.LOGO.read_text().lstrip().startswith("<svg")
 
 
 def test_data_health_words_the_last_runs_warnings_in_each_language() -> None:
@@ -793,3 +826,19 @@ def test_a_run_without_row_counts_shows_an_empty_cell() -> None:
 
     for missing in (None, math.nan, pd.NA):
         assert data_health.rows_per_stream(missing, "en") == ""
+
+
+def _uploader_page() -> None:
+    from kommo_analytics.dashboard.app import widget_texts
+
+    widget_texts("pt-BR")
+
+
+def test_the_file_uploaders_own_words_are_in_the_readers_language() -> None:
+    # Streamlit has "Upload" and "200MB per file • CSV" in English only: the styles the app adds
+    # put the catalogue's words in their place.
+    app = AppTest.from_function(_uploader_page).run()
+    no_exception(app)
+    (style,) = [e.proto.body for e in app.get("html")]
+    assert 'content: "Escolher arquivo"' in style
+    assert 'content: "Arquivo de até 200 MB"' in style

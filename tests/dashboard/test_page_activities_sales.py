@@ -156,7 +156,10 @@ def test_sales_page_shows_the_report_and_drills_into_the_deals(
     assert won.delta  # a change against the previous period
     shown = metrics(app)
     assert shown["Deals lost"] == n(sales.lost)
-    assert shown["Revenue"] == i18n.money(round(sales.revenue, 2), "BRL", "en")
+    # Compact on the card, to the cent in its tooltip.
+    assert shown["Revenue"] == i18n.compact_money(sales.revenue, "BRL", "en")
+    exact = i18n.money(round(sales.revenue, 2), "BRL", "en")
+    assert f"Exact figure: {exact}" in next(m.help for m in app.metric if m.label == "Revenue")
     assert shown["Sales cycle (median)"] == f"{n(round(sales.sales_cycle_median_days, 1))} days"
     assert [s.value for s in app.subheader] == [
         "Won, lost and revenue over time",

@@ -83,7 +83,7 @@ def test_the_ranges_are_those_of_the_forecast_command(synced_url: str, make_app:
     # The first card is this month's P50; the fan chart names its parts in the reader's words.
     label = "Likely revenue in Nov 2026 (P50)"
     assert [m.value for m in app.metric if m.label == label] == [
-        c.fmt_money(months[0]["revenue"]["p50"], "BRL", "en")
+        c.card_money(months[0]["revenue"]["p50"], "BRL", "en").shown
     ]
     fan = json.loads(app.get("plotly_chart")[0].proto.spec)
     names = {trace.get("name") for trace in fan["data"]}
@@ -182,7 +182,7 @@ def test_the_overview_card_shows_the_range(synced_url: str, make_app: MakeApp) -
     assert company is not None
     month = company.months[0].revenue
     assert [m.value for m in app.metric if m.label == "Likely month revenue (P50)"] == [
-        c.fmt_money(month.p50, "BRL", "en")
+        c.card_money(month.p50, "BRL", "en").shown
     ]
     expected = (f"Likely between {c.fmt_money(month.p10, 'BRL', 'en')} and "
                 f"{c.fmt_money(month.p90, 'BRL', 'en')} (P10–P90).")  # fmt: skip

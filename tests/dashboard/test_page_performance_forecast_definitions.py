@@ -234,7 +234,7 @@ def test_performance_shows_goals_pacing_and_roi_once_imported(
     assert f.month_goal == 500_000.0
     needed = (f.month_goal - f.month_revenue_to_date) / f.working_days_left
     assert metric(app, "Needed per working day") == c.fmt_money(needed, "BRL", "en")
-    assert metric(app, "Month goal") == c.fmt_money(500_000.0, "BRL", "en")
+    assert metric(app, "Month goal") == c.card_money(500_000.0, "BRL", "en").shown
     ranking = app.dataframe[0].value
     (samuel,) = [s for s in report.sellers if s.user_id == SAMUEL]
     row = ranking[ranking["seller"] == samuel.name].iloc[0]
@@ -279,7 +279,7 @@ def test_forecast_keeps_the_months_facts_below_the_forecast(
     report = report_for(synced_url, date(2026, 10, 1), date(2026, 10, 31))
     f = report.forecast
     assert app.title[0].value == "Forecast"
-    assert metric(app, "Revenue so far") == c.fmt_money(f.month_revenue_to_date, "BRL", "en")
+    assert metric(app, "Revenue so far") == c.card_money(f.month_revenue_to_date, "BRL", "en").shown
     assert metric(app, "Deals won so far") == c.fmt_number(f.month_won_deals, "en")
     assert metric(app, "Working days left") == i18n.number(f.working_days_left, "en")
     assert any("not the period chosen in the sidebar" in cap.value for cap in app.caption)
@@ -295,8 +295,9 @@ def test_forecast_keeps_the_months_facts_below_the_forecast(
                         channels=["paid"]).forecast  # fmt: skip
     assert paid.title[0].value == "Pronóstico"
     assert paid_f.month_revenue_to_date != f.month_revenue_to_date
-    assert metric(paid, "Ingresos hasta ahora") == c.fmt_money(
-        paid_f.month_revenue_to_date, "BRL", "es"
+    assert (
+        metric(paid, "Ingresos hasta ahora")
+        == c.card_money(paid_f.month_revenue_to_date, "BRL", "es").shown
     )
 
 
@@ -321,8 +322,8 @@ def test_forecast_paces_the_month_goal(goals_url: str, make_app: MakeApp) -> Non
     no_exception(app)
     f = report_for(goals_url, date(2026, 10, 1), date(2026, 10, 31)).forecast
     needed = (f.month_goal - f.month_revenue_to_date) / f.working_days_left
-    assert metric(app, "Month goal") == c.fmt_money(f.month_goal, "BRL", "en")
-    assert metric(app, "Gap to goal") == c.fmt_money(f.month_gap_to_goal, "BRL", "en")
+    assert metric(app, "Month goal") == c.card_money(f.month_goal, "BRL", "en").shown
+    assert metric(app, "Gap to goal") == c.card_money(f.month_gap_to_goal, "BRL", "en").shown
     assert metric(app, "Needed per working day") == c.fmt_money(needed, "BRL", "en")
 
 
@@ -362,7 +363,7 @@ def test_definitions_show_the_documented_text(missing_url: str, make_app: MakeAp
     assert app.title[0].value == "Definitions"
     labels = [unescape(e.label) for e in app.expander]
     shown = [unescape(m.value) for m in app.markdown]
-    assert len(labels) == len(definitions.all_definitions("en"))
+    assert len(labels) == len(definitions_page.for_readers(definitions.all_definitions("en")))
     for key in ("sales.win_rate_pct", "sellers.attainment_pct", "forecast.working_days_left"):
         title, text = documented(key)
         assert title in labels
@@ -370,6 +371,25 @@ def test_definitions_show_the_documented_text(missing_url: str, make_app: MakeAp
         assert text in shown
     assert "won ÷ (won + lost) × 100" in [code.value for code in app.code]
     assert [s.value for s in app.subheader][:2] == ["Common rules", "1. Lead intake and origin"]
+
+
+@pytest.mark.parametrize("lang", ["pt-BR", "es", "en"])
+def test_definitions_say_each_thing_once_and_only_what_readers_need(
+    missing_url: str, make_app: MakeApp, lang: str
+) -> None:
+    app = make_app(missing_url, DEFINITIONS, lang=lang).run()
+    no_exception(app)
+    titles = [definitions_page.fold(unescape(e.label)) for e in app.expander]
+    assert len(titles) == len(set(titles)), [t for t in titles if titles.count(t) > 1]
+    keys = [unescape(m.value).strip("`") for m in app.markdown if m.value.startswith("`")]
+    assert len(keys) > 100
+    developer = [k for k in keys if k in definitions_page.DEVELOPER_ONLY
+                 or (k.endswith(("_id", ".seed", ".status")) and k != "funnel.bottleneck_status_id")
+                 or k.startswith(("period.", "filters.", "data_quality."))]  # fmt: skip
+    assert developer == []
+    # The headline metric stays where a table's column shares its title.
+    assert {"sales.revenue", "sales.won", "leads.cost.per_lead"} <= set(keys)
+    assert not {"sellers.revenue", "channels.revenue", "sellers.won"} & set(keys)
 
 
 def test_definitions_search_and_language(missing_url: str, make_app: MakeApp) -> None:

@@ -23,6 +23,7 @@ from rich.console import Console
 from kommo_analytics.cli import ports
 from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.dashboard import ENV_DATABASE_URL
+from kommo_analytics.dashboard.theme import theme_options
 from kommo_analytics.errors import ConfigError, KommoAnalyticsError
 from kommo_analytics.service import account, users
 from kommo_analytics.settings import load_settings
@@ -58,6 +59,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
         # Readers of the dashboard get no "Deploy" or developer menu.
         "--client.toolbarMode",
         "viewer",
+        # The product's look, whatever folder the command runs from (see dashboard/theme.py).
+        *theme_options(),
     ]
 
 

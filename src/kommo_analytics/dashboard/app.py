@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from kommo_analytics import files
-from kommo_analytics.dashboard import auth, filters
+from kommo_analytics.dashboard import auth, filters, theme
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -54,6 +54,60 @@ def pages(access: auth.Access, locale: Locale) -> dict[str, list[Any]]:
             for section, group in every.items()}  # fmt: skip
 
 
+# Streamlit writes "Press Enter to apply" (and a character count) under a text box while one
+# types, in English whatever the language: hidden, the search boxes' placeholders say it instead.
+# On a phone (Streamlit stacks every column below 640 px, one card per screen line): KPI cards
+# two to a row, with a smaller figure so that a compact amount still fits; nothing wider than the
+# screen makes the page scroll sideways (a wide table or chart scrolls inside itself).
+STYLES = """<style>
+[data-testid="InputInstructions"] { display: none; }
+@media (max-width: 640px) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) {
+    flex-flow: row wrap !important;
+    gap: 0.5rem !important;
+  }
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"])
+    > [data-testid="stColumn"] {
+    flex: 1 1 calc(50% - 0.25rem) !important;
+    width: calc(50% - 0.25rem) !important;
+    min-width: calc(50% - 0.25rem) !important;
+  }
+  [data-testid="stMetricValue"] { font-size: 1.35rem !important; }
+  [data-testid="stMain"] { overflow-x: hidden; }
+}
+</style>"""
+
+
+def look() -> None:
+    """The product's logo in the sidebar and the phone layout; colours and font are the theme
+    `kommo-analytics dashboard` starts Streamlit with (dashboard/theme.py)."""
+    st.logo(str(theme.LOGO), icon_image=str(theme.ICON), size="large")
+    st.html(STYLES)  # styles only: Streamlit adds them to the page without an element
+
+
+def widget_texts(locale: Locale) -> None:
+    """The file uploader's own words, which Streamlit 1.67 has in English only and no option to
+    change: its button ("Upload") and its limit line ("200MB per file • CSV") are replaced, in
+    the reader's language, by text drawn from the catalogue (the label above it names the file)."""
+    limit = t("widget.upload_limit", locale,
+              size=i18n.number(int(st.get_option("server.maxUploadSize")), locale))  # fmt: skip
+
+    def css_text(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"')
+
+    zone = '[data-testid="stFileUploaderDropzone"]'
+    st.html(
+        "<style>"
+        f'{zone} button [data-testid="stMarkdownContainer"] p {{ font-size: 0; }}'
+        f'{zone} button [data-testid="stMarkdownContainer"] p::after {{'
+        f' content: "{css_text(t("widget.upload", locale))}"; font-size: 1rem; }}'
+        f'[data-testid="stFileUploaderDropzoneInstructions"] span {{ font-size: 0; }}'
+        f'[data-testid="stFileUploaderDropzoneInstructions"] span::after {{'
+        f' content: "{css_text(limit)}"; font-size: 0.875rem; }}'
+        "</style>"
+    )
+
+
 def keep_requested_page(locale: Locale) -> None:
     """While the sign-in form is shown, register the pages without drawing or running any, so
     the URL keeps the page a link named and the viewer lands on it once signed in."""
@@ -67,11 +121,13 @@ def main() -> None:
     st.set_page_config(
         page_title=t("app.title", i18n.DEFAULT_LOCALE), page_icon=":bar_chart:", layout="wide"
     )
+    look()
     # Before anything reads the warehouse: a viewer who must sign in sees only the form.
     access = auth.require_access(keep_requested_page)
     view = filters.render_sidebar(filters.now_utc(), access.allowed_sellers)
     st.session_state[filters.VIEW_KEY] = view
     locale = view.locale
+    widget_texts(locale)
     auth.sidebar(access, locale)
     if access.allowed_sellers == ():
         # Scope.seller_ids() refuses an empty reach; say what to ask for instead of erroring.

@@ -8,6 +8,7 @@ Texts come from the catalogues (:mod:`i18n`) and the metric definitions
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -120,17 +121,24 @@ def cell_hours(value: float | None, locale: Locale) -> str:
 def change(
     current: float | None, previous: float | None, locale: Locale, *, points: bool
 ) -> str | None:
-    """The change against the comparison period: percentage points for rates, % otherwise."""
+    """The change against the comparison period: percentage points for rates, % otherwise. A
+    change that rounds to zero reads "0 p.p." / "0 %", never "−0" or "+0"."""
     if current is None or previous is None:
         return None
     if points:
-        diff = round(current - previous, 1)
+        diff = round(current - previous, 1) or 0.0  # `or`: -0.0 is falsy, and prints as "-0"
         sign = "+" if diff > 0 else ""
         return t("kpi.delta_points", locale, value=f"{sign}{i18n.number(diff, locale)}")
     if previous == 0:
         return None
-    relative = 100.0 * (current - previous) / abs(previous)
-    return f"{'+' if relative >= 0 else ''}{i18n.number(round(relative, 1), locale)} %"
+    relative = round(100.0 * (current - previous) / abs(previous), 1) or 0.0
+    return f"{'+' if relative > 0 else ''}{i18n.number(relative, locale)} %"
+
+
+def is_zero_change(delta: str | None) -> bool:
+    """Whether a change text says nothing moved ("0 %", "0 p.p."): Streamlit colours any text
+    delta that does not start with a minus as a rise."""
+    return delta is not None and not re.search(r"[1-9]", delta)
 
 
 def on_target(value: float | None, target: float | None, direction: Direction) -> bool | None:
@@ -139,9 +147,43 @@ def on_target(value: float | None, target: float | None, direction: Direction) -
     return value >= target if direction == "higher" else value <= target
 
 
+@dataclass(frozen=True)
+class CardValue:
+    """A card's figure: what fits the card, and the exact figure its tooltip gives."""
+
+    shown: str
+    exact: str
+
+
+# Money from here up is shown compact on a card ("R$ 187,6 mil"): a full figure with cents does
+# not fit a card four to a row, and Streamlit cuts it with an ellipsis.
+CARD_COMPACT_FROM: Final = 1_000.0
+# Every KPI card has the same height, so a row of cards with and without a target or a change
+# line stays level (label, value and one line under it; each line cut rather than wrapped).
+CARD_HEIGHT: Final = 128
+# The hero row's cards hold a card and one line under it (a caption, which may wrap on a phone).
+HERO_HEIGHT: Final = 184
+
+
+def card_money(value: float | None, currency: str | None, locale: Locale) -> CardValue:
+    exact = fmt_money(value, currency, locale)
+    if value is None or abs(value) < CARD_COMPACT_FROM:
+        return CardValue(exact, exact)
+    return CardValue(i18n.compact_money(value, currency, locale), exact)
+
+
+def target_line(target: str, hit: bool | None, locale: Locale) -> str:
+    """The card's target under its value: coloured (and marked, for who does not see colour)
+    when the value is known to meet it or not. Red is always the bad side."""
+    text = t("kpi.target", locale, target=target)
+    if hit is None:
+        return text
+    return f":green[✓ {text}]" if hit else f":red[✗ {text}]"
+
+
 def kpi(
     label: str,
-    value: str,
+    value: str | CardValue,
     *,
     locale: Locale,
     help_key: str | None = None,
@@ -150,28 +192,40 @@ def kpi(
     target: str | None = None,
     hit: bool | None = None,
     note: str | None = None,
+    note_line: str | None = None,
+    even: bool = False,
+    border: bool = True,
 ) -> None:
-    """One card: the value, its change against the comparison period (green when it moved the
-    good way), and the target with a coloured mark."""
+    """One card: the value (compact, the exact figure in its tooltip), its change against the
+    comparison period (green when it moved the good way, grey when it did not move) and, on the
+    same line, the target marked met or not. `even`: the card has the fixed height of a row of
+    cards, so that the row stays level; its note (why it is empty) is then in the tooltip, and
+    `note_line`, its few words, stands on the card's last line in place of the target."""
+    card = value if isinstance(value, CardValue) else CardValue(value, value)
+    parts = [tip(help_key, locale) if help_key else None]
+    if card.exact != card.shown:
+        parts.insert(0, t("kpi.exact", locale, value=card.exact))
+    if target is not None and hit is not None:
+        word = t("kpi.on_target" if hit else "kpi.off_target", locale)
+        parts.insert(0, f"{t('kpi.target', locale, target=target)}: {word}")
+    if note and even:
+        parts.insert(0, note)
+    zero = is_zero_change(delta)
+    line = target_line(target, hit, locale) if target is not None else None
+    if note_line and even:
+        line = note_line
     st.metric(
         label,
-        value,
+        card.shown,
         delta=delta,
-        delta_color="normal" if good_when == "higher" else "inverse",
-        help=tip(help_key, locale) if help_key else None,
-        border=True,
+        delta_color="off" if zero else ("normal" if good_when == "higher" else "inverse"),
+        delta_arrow="off" if zero else "auto",
+        help="\n\n".join(p for p in parts if p) or None,
+        border=border,
+        delta_description=line,
+        height=CARD_HEIGHT if even else "content",
     )
-    if target is not None:
-        if hit is None:
-            st.caption(t("kpi.target", locale, target=target))
-        else:
-            colour, word = (
-                ("green", t("kpi.on_target", locale))
-                if hit
-                else ("red", t("kpi.off_target", locale))
-            )
-            st.caption(f":{colour}-badge[{word}] {t('kpi.target', locale, target=target)}")
-    if note:
+    if note and not even:
         st.caption(note)
 
 

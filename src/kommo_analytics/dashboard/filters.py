@@ -404,6 +404,8 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
         key=key(K_PIPELINES),
         format_func=lambda i: pipelines.get(i, str(i)),
         placeholder=t("filter.pipelines_all", locale),
+        # Its "Select all" is English whatever the language, and empty already means all.
+        select_all=False,
     )
     chosen_users = sidebar.multiselect(
         t("filter.users", locale),
@@ -415,6 +417,7 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
             else users.get(i, str(i))
         ),
         placeholder=t("filter.users_all", locale),
+        select_all=False,
     )
     chosen_channels = sidebar.multiselect(
         t("filter.channels", locale),
@@ -422,6 +425,7 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
         key=key(K_CHANNELS),
         format_func=lambda c: channel_label(c, locale),
         placeholder=t("filter.channels_all", locale),
+        select_all=False,
     )
     sidebar.divider()
     # Language names are written in their own language, the same in every locale, so this

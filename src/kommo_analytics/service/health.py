@@ -18,12 +18,16 @@ from kommo_analytics.model.schema import model_qualified
 from kommo_analytics.service import _sql
 from kommo_analytics.settings import UnknownSetting, unknown_settings
 from kommo_analytics.sync.lock import writer_active
+from kommo_analytics.sync.streams import MODEL, STREAM_NAMES
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.backends import backend_for
 from kommo_analytics.warehouse.tables import TABLES
 from kommo_analytics.warehouse.target import Target, parse_database_url
 
 RAW_TABLES: Final = tuple(TABLES)  # every raw table, in the order the sync declares them
+# What the sync's bookkeeping names a stream by (`sync_state.stream`, the keys of a run's rows):
+# the declared streams, and the model build the progress shows beside them.
+STREAMS: Final = (*STREAM_NAMES, MODEL)
 RUNS_SHOWN: Final = 20
 RUNNING: Final = "running"
 INTERRUPTED: Final = "interrupted"

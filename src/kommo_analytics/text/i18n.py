@@ -15,7 +15,13 @@ from importlib import resources
 from typing import Final
 
 from babel import Locale as BabelLocale
-from babel.dates import format_datetime, format_interval, format_skeleton, format_timedelta
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_interval,
+    format_skeleton,
+    format_timedelta,
+)
 from babel.numbers import (
     format_compact_currency,
     format_compact_decimal,
@@ -144,6 +150,12 @@ def month_name(value: date, locale: Locale) -> str:
     return format_skeleton("yMMMM", value, locale=babel_id(locale))
 
 
+def month_only(value: date, locale: Locale) -> str:
+    """A month's name alone, as it stands in a sentence ("dezembro", "diciembre", "December")."""
+    # A pattern, not a skeleton: Babel's skeleton "MMMM" falls back to the abbreviation ("dez.").
+    return format_date(value, "MMMM", locale=babel_id(locale))
+
+
 def moment(value: datetime, zone: tzinfo, locale: Locale) -> str:
     """A point in time as the locale writes it (short date and time), in `zone`."""
     return format_datetime(value, "short", tzinfo=zone, locale=babel_id(locale))
@@ -200,6 +212,7 @@ __all__ = [
     "moment",
     "money",
     "month_name",
+    "month_only",
     "normalise_locale",
     "number",
     "t",

@@ -21,7 +21,7 @@ import streamlit as st
 from kommo_analytics.dashboard import auth, charts, components, data, filters
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.service.health import RAW_TABLES, SetupWarnings
+from kommo_analytics.service.health import RAW_TABLES, STREAMS, SetupWarnings
 from kommo_analytics.service.quality import QualityRun
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
@@ -83,8 +83,21 @@ def _count(value: Any, locale: Locale) -> str:
     return i18n.number(int(value), locale) if _present(value) else ""
 
 
+def stream_label(name: Any, locale: Locale) -> str:
+    """A stream as people call it ("Ligações registradas em contatos" for `contact_calls`); a
+    name this version does not declare (written by another one) as it is."""
+    text = str(name or "")
+    return t(f"health.stream.{text}", locale) if text in STREAMS else text
+
+
+def table_label(name: Any, locale: Locale) -> str:
+    """A raw table as people call it ("Leads na lixeira"); an unknown one as it is."""
+    text = str(name or "")
+    return t(f"health.table.{text}", locale) if text in RAW_TABLES else text
+
+
 def rows_per_stream(rows_json: object, locale: Locale) -> str:
-    """`{"events": 14531, "leads": 1982}` → "events: 14.531 · leads: 1.982" (pt-BR); a NULL
+    """`{"events": 14531, "leads": 1982}` → "Eventos (…): 14.531 · Leads: 1.982" (pt-BR); a NULL
     (None, NaN or NA, as the backend's driver and pandas hand it over) → an empty cell."""
     if not isinstance(rows_json, str) or not rows_json:
         return ""
@@ -94,7 +107,9 @@ def rows_per_stream(rows_json: object, locale: Locale) -> str:
         return rows_json  # written by another version: show it as it is rather than nothing
     if not isinstance(rows, dict):
         return rows_json
-    return " · ".join(f"{name}: {_count(rows[name], locale)}" for name in sorted(rows))
+    return " · ".join(
+        f"{stream_label(name, locale)}: {_count(rows[name], locale)}" for name in sorted(rows)
+    )
 
 
 def runs_frame(runs: pd.DataFrame, zone: tzinfo, locale: Locale) -> pd.DataFrame:
@@ -143,7 +158,7 @@ def run_warnings(warnings_json: Any, locale: Locale) -> list[str]:
                 t(
                     "health.warn_null_jump",
                     locale,
-                    table=w.get("table", ""),
+                    table=table_label(w.get("table", ""), locale),
                     column=w.get("column", ""),
                     now=components.fmt_pct(100 * float(w.get("run_null_share", 0)), locale),
                     rows=i18n.number(int(w.get("run_rows", 0)), locale),
@@ -161,7 +176,7 @@ def streams_frame(
     ]
     return pd.DataFrame(
         {
-            "stream": streams["stream"],
+            "stream": [stream_label(v, locale) for v in streams["stream"]],
             "watermark": [i18n.moment(m, zone, locale) if m else "" for m in marks],
             "age": [i18n.ago(m, now, locale) if m else "" for m in marks],
             "rows_total": [_count(v, locale) for v in streams["rows_total"]],
@@ -172,7 +187,10 @@ def streams_frame(
 
 def counts_frame(counts: pd.DataFrame, locale: Locale) -> pd.DataFrame:
     return pd.DataFrame(
-        {"table": counts["table"], "rows": [_count(v, locale) for v in counts["rows"]]}
+        {
+            "table": [table_label(v, locale) for v in counts["table"]],
+            "rows": [_count(v, locale) for v in counts["rows"]],
+        }
     )
 
 

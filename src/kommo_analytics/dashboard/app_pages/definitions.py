@@ -2,6 +2,11 @@
 ones `docs/metrics.md` is rendered from (:mod:`kommo_analytics.text.definitions`), in the
 same order and sections, so the page, the tooltips and the document cannot disagree. It reads
 no warehouse: it works before the first sync.
+
+The document serves whoever reads `metrics --json` too; the page is for the people who read the
+dashboard, so it leaves out what only a program needs (ids, the forecast's seed and method, the
+report's echo of its own parameters) and says each thing once: a table's column named like a
+headline metric ("Revenue" per seller, per channel) is that metric, already on the page.
 """
 
 from __future__ import annotations
@@ -22,6 +27,26 @@ SEARCH_KEY: Final = "definitions.search"
 CONTEXT: Final = "context"  # the report's context (period, filters, model): the last section
 # Characters Streamlit's Markdown would read as formatting: "R$ … R$" would turn into a formula.
 _MARKDOWN: Final = re.compile(r"([\\`*_\[\]<>$~|#])")
+
+
+# Entries only a program reading `metrics --json` needs.
+DEVELOPER_ONLY: Final = frozenset(
+    {
+        "concept.compatibility_views",
+        "goals_imported",
+        "leads.cost.imported",
+        "forecast.status",
+        "forecast.note",
+        "forecast.method",
+        "forecast.seed",
+    }
+)
+ID_FIELDS: Final = ("pipeline_id", "status_id", "user_id")
+# The report's context (its period, filters and the model's stamp) echoes what the sidebar and
+# the caption under each title already say; these few tell a reader something more.
+READER_CONTEXT: Final = frozenset(
+    {"model.built_at", "model.timezone", "model.channels", "model.channel_rules"}
+)
 
 
 def fold(text: str) -> str:
@@ -53,6 +78,34 @@ def sections(items: Iterable[Definition]) -> list[tuple[str, list[Definition]]]:
     if context:
         out.append((CONTEXT, context))
     return out
+
+
+def for_readers(items: Iterable[Definition]) -> list[Definition]:
+    """The entries the page shows, in document order: no developer-only entry, and one entry per
+    title — where a table's column (an entry under another, `sellers.revenue` under `sellers`)
+    is titled like another entry, the one that is not a column stays; between equals, the first."""
+    items = list(items)
+    keys = {d.key for d in items}
+
+    def developer_only(item: Definition) -> bool:
+        if item.key in DEVELOPER_ONLY or item.key.rsplit(".", 1)[-1] in ID_FIELDS:
+            return True
+        context = item.module == "common" and not item.is_concept
+        return context and item.key not in READER_CONTEXT
+
+    def is_column(item: Definition) -> bool:
+        parts = item.key.split(".")
+        return any(".".join(parts[:n]) in keys for n in range(1, len(parts)))
+
+    kept = [d for d in items if not developer_only(d)]
+    best: dict[str, tuple[bool, int]] = {}
+    for index, item in enumerate(kept):
+        rank = (is_column(item), index)
+        title = fold(item.title)
+        if title not in best or rank < best[title]:
+            best[title] = rank
+    chosen = {index for _, index in best.values()}
+    return [item for index, item in enumerate(kept) if index in chosen]
 
 
 def escape(text: str) -> str:
@@ -93,7 +146,7 @@ def render() -> None:
         )
         or ""
     ).strip()
-    every = definitions.all_definitions(locale)
+    every = for_readers(definitions.all_definitions(locale))
     found = [d for d in every if matches(d, query)]
     if not found:
         st.info(t("definitions.no_match", locale, query=query))

@@ -98,7 +98,7 @@ def month_section(view: View, report: Report) -> None:
     goal, so_far, days = f.month_goal, f.month_revenue_to_date, f.working_days_left
     cols = st.columns(3)
     with cols[0]:
-        c.kpi(t("forecast.card.so_far", locale), c.fmt_money(so_far, currency, locale),
+        c.kpi(t("forecast.card.so_far", locale), c.card_money(so_far, currency, locale),
               locale=locale, help_key="forecast.month_revenue_to_date")  # fmt: skip
     with cols[1]:
         c.kpi(t("forecast.card.won", locale), c.fmt_number(f.month_won_deals, locale),
@@ -117,11 +117,11 @@ def month_section(view: View, report: Report) -> None:
     needed = needed_per_working_day(goal, so_far, days)
     cols = st.columns(3)
     with cols[0]:
-        c.kpi(t("forecast.card.goal", locale), c.fmt_money(goal, currency, locale),
+        c.kpi(t("forecast.card.goal", locale), c.card_money(goal, currency, locale),
               locale=locale, help_key="forecast.month_goal")  # fmt: skip
     with cols[1]:
         c.kpi(t("forecast.card.gap", locale),
-              c.fmt_money(f.month_gap_to_goal, currency, locale), locale=locale,
+              c.card_money(f.month_gap_to_goal, currency, locale), locale=locale,
               help_key="forecast.month_gap_to_goal", good_when="lower")  # fmt: skip
     with cols[2]:
         c.kpi(t("forecast.card.needed", locale),
@@ -383,7 +383,7 @@ def ranges_section(view: View, result: Forecast, currency: str | None) -> None:
     cols = st.columns(3 if goal_now is not None else 2)
     with cols[0]:
         c.kpi(t("forecast.card.p50", locale, month=month_name(current.month, locale)),
-              c.fmt_money(current.revenue.p50, currency, locale), locale=locale,
+              c.card_money(current.revenue.p50, currency, locale), locale=locale,
               help_key="concept.forecast_range",
               note=t("forecast.range_note", locale,
                      p10=c.fmt_money(current.revenue.p10, currency, locale),

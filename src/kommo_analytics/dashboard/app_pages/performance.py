@@ -257,14 +257,14 @@ def pacing_section(view: View, report: Report, pacing: pd.DataFrame | None,
     # Two by two: four amounts side by side do not fit their cards beside the sidebar.
     cols = [*st.columns(2), *st.columns(2)]
     with cols[0]:
-        c.kpi(t("performance.card.so_far", locale), c.fmt_money(so_far, currency, locale),
+        c.kpi(t("performance.card.so_far", locale), c.card_money(so_far, currency, locale),
               locale=locale, help_key="forecast.month_revenue_to_date")  # fmt: skip
     with cols[1]:
-        c.kpi(t("performance.card.goal", locale), c.fmt_money(goal, currency, locale),
+        c.kpi(t("performance.card.goal", locale), c.card_money(goal, currency, locale),
               locale=locale, help_key="forecast.month_goal")  # fmt: skip
     with cols[2]:
         c.kpi(t("performance.card.gap", locale),
-              c.fmt_money(f.month_gap_to_goal, currency, locale), locale=locale,
+              c.card_money(f.month_gap_to_goal, currency, locale), locale=locale,
               help_key="forecast.month_gap_to_goal", good_when="lower")  # fmt: skip
     with cols[3]:
         c.kpi(t("performance.card.needed", locale), needed_text(needed, goal, so_far, currency,
@@ -405,11 +405,11 @@ def roi_section(view: View, scope: metrics_data.Request, report: Report,
         cols = st.columns(3)
         with cols[0]:
             c.kpi(t("performance.card.cost", locale),
-                  c.fmt_money(marketing.cost, currency, locale), locale=locale,
+                  c.card_money(marketing.cost, currency, locale), locale=locale,
                   help_key="marketing.cost")  # fmt: skip
         with cols[1]:
             c.kpi(t("performance.card.paid_revenue", locale),
-                  c.fmt_money(marketing.revenue, currency, locale), locale=locale,
+                  c.card_money(marketing.revenue, currency, locale), locale=locale,
                   help_key="marketing.revenue")  # fmt: skip
         with cols[2]:
             c.kpi(t("performance.card.roi", locale), c.fmt_pct(marketing.roi_pct, locale),

@@ -89,7 +89,9 @@ def cards(view: View, report: Report, previous: Report | None) -> None:
                 value = now[card]
                 c.kpi(
                     t(f"sales.card.{card}", locale),
-                    formatted(kind, value, currency, locale),
+                    c.card_money(value, currency, locale)
+                    if kind == "money"
+                    else formatted(kind, value, currency, locale),
                     locale=locale,
                     help_key=help_key,
                     delta=c.change(value, before.get(card), locale, points=rate),
