@@ -215,28 +215,24 @@ def abandonment_chart(view: View, pipeline: Pipeline) -> None:
     if not any(s.reached for s in stages):
         st.info(t("funnel.cohort_empty", locale))
         return
+    labels = [stage_label(i, s) for i, s in enumerate(stages, start=1)]
+    texts = [t("funnel.abandonment_text", locale,
+               pct=c.cell_pct(s.abandonment_pct, locale) or "—",
+               lost=i18n.number(s.abandoned, locale), reached=i18n.number(s.reached, locale))
+             for s in stages]  # fmt: skip
     fig = go.Figure()
     fig.add_bar(
-        x=[stage_label(i, s) for i, s in enumerate(stages, start=1)],
+        x=labels,
         y=[s.abandonment_pct for s in stages],
-        text=[
-            t("funnel.abandonment_text", locale, pct=c.cell_pct(s.abandonment_pct, locale) or "—",
-              lost=i18n.number(s.abandoned, locale),
-              reached=i18n.number(s.reached, locale))
-            for s in stages
-        ],
+        text=texts,
         textposition="auto",
-        hoverinfo="x+text",
+        customdata=[charts.named(label, text) for label, text in zip(labels, texts, strict=True)],
+        hovertemplate=charts.HOVER,
         marker_color=abandonment_colours(pipeline),
     )  # fmt: skip
-    fig.update_layout(
-        height=340,
-        showlegend=False,
-        separators=c.separators(locale),
-        xaxis={"automargin": True},
-        yaxis={"title": t("funnel.axis_abandonment", locale), "rangemode": "tozero",
-               "tickformat": ",~f", "ticksuffix": " %", "automargin": True},
-    )  # fmt: skip
+    fig.update_layout(showlegend=False)
+    charts.localise(fig, locale, height=340, x=charts.Axis("category"),
+                    y=charts.Axis("percent", title=t("funnel.axis_abandonment", locale)))  # fmt: skip
     c.plot(fig, key=f"funnel.abandonment.{pipeline.pipeline_id}")
     if pipeline.bottleneck_status_id is not None:
         st.caption(t("funnel.abandonment_caption", locale))
@@ -315,15 +311,15 @@ def flow_figure(moves: list[Move], locale: Locale) -> go.Figure:
                        for (_, m), share in zip(rows, shares, strict=True)],
             hoverinfo="text",
         )  # fmt: skip
+    longest = max((m[3] for m in shown), default=0)
+    charts.localise(fig, locale, height=140 + 34 * len(shown),
+                    x=charts.Axis("count", title=t("funnel.axis_moves", locale),
+                                  include=(longest,)),
+                    y=charts.Axis("category"))  # fmt: skip
     fig.update_layout(
-        height=140 + 34 * len(shown),
-        separators=c.separators(locale),
-        xaxis={"title": t("funnel.axis_moves", locale), "tickformat": ",d", "rangemode": "tozero",
-               "automargin": True},
-        yaxis={"type": "category", "categoryorder": "array", "categoryarray": labels,
-               "autorange": "reversed", "automargin": True},
+        yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
         legend={"traceorder": "normal"},
-    )  # fmt: skip
+    )
     return fig
 
 

@@ -214,15 +214,12 @@ def response_figure(buckets: pd.DataFrame, sla: float, locale: Locale) -> go.Fig
         text=t("intake.sla_line", locale, sla=c.fmt_hours(sla, locale)),
         font={"color": SLA_OUTLINE},
     )  # fmt: skip
-    fig.update_layout(
-        height=360,
-        showlegend=False,
-        separators=c.separators(locale),
-        xaxis={"title": t("intake.axis_response", locale), "type": "category",
-               "automargin": True},
-        yaxis={"title": t("intake.axis_leads", locale), "tickformat": ",d", "automargin": True,
-               "rangemode": "tozero", "range": [0, max(counts, default=0) * 1.18 or 1]},
-    )  # fmt: skip
+    fig.update_layout(showlegend=False)
+    # Room above the tallest bar for its "count · share" label.
+    charts.localise(fig, locale, height=360,
+                    x=charts.Axis("category", title=t("intake.axis_response", locale)),
+                    y=charts.Axis("count", title=t("intake.axis_leads", locale),
+                                  include=(max(counts, default=0) * 1.18,)))  # fmt: skip
     return fig
 
 
