@@ -2,25 +2,33 @@
 
 The server runs `serve_dashboard` (what `kommo-analytics dashboard` runs) in a child process
 against the session's synced warehouse. Its clock is the machine's, so these tests only use
-custom date ranges. Screenshots at desktop and phone widths land in `tests/artifacts/`.
+custom date ranges. Every page, in Portuguese, is photographed at desktop and phone widths into
+`tests/artifacts/` (`<page>-desktop-1440.png`, `<page>-phone-390.png`), and the overview's first
+screenful as the README shows it (`readme-overview.png`, for `docs/images/overview.png`).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import math
 import os
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from kommo_analytics.text.i18n import t
+from kommo_analytics.text.languages import LOCALES, Locale
 from tests.dashboard.conftest import sql
 from tests.readiness import free_port, wait_for_http
 
@@ -128,25 +136,6 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def screenshots(browser: Browser, url: str, name: str, ready: Callable[[Page], None]) -> None:
-    """`url` at desktop and phone widths, each in a fresh page: a page shrunk after loading keeps
-    its sidebar collapsed (and inert) when widened again."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for label, (width, height) in WIDTHS.items():
-        context = browser.new_context(viewport={"width": width, "height": height})
-        context.set_default_timeout(WAIT_MS)
-        try:
-            page = context.new_page()
-            page.goto(url)
-            ready(page)
-            painted(page)
-            path = ARTIFACTS / f"{name}-{label}-{width}.png"
-            page.screenshot(path=str(path), full_page=True)
-        finally:
-            context.close()
-        assert path.stat().st_size > 10_000, f"{path} looks blank"
-
-
 def settled(page: Page) -> None:
     """Wait until the app's script run has ended and nothing from an earlier run is left.
 
@@ -210,7 +199,7 @@ def query_of(page: Page) -> dict[str, list[str]]:
 
 
 def test_leads_filters_from_the_url_and_the_ui_and_the_csv(
-    browser: Browser, page: Page, server: str, synced_url: str
+    page: Page, server: str, synced_url: str
 ) -> None:
     ((total,),) = sql(synced_url, "SELECT count(*) FROM {t}leads WHERE NOT is_deleted")
     ((pipeline_id, pipeline, in_pipeline),) = sql(
@@ -245,16 +234,9 @@ def test_leads_filters_from_the_url_and_the_ui_and_the_csv(
     assert {row["Pipeline"] for row in rows} == {pipeline}
     assert csv_file.suggested_filename == "leads_2024-01-01_2026-12-31.csv"
 
-    screenshots(
-        browser,
-        f"{server}/leads?{WHOLE_HISTORY}",
-        "leads",
-        lambda p: expect_count(p, total, table=True),
-    )
-
 
 def test_data_health_and_navigation_keep_the_filters(
-    browser: Browser, page: Page, server: str, synced_url: str
+    page: Page, server: str, synced_url: str
 ) -> None:
     ((pipeline_id, in_pipeline),) = sql(
         synced_url,
@@ -267,12 +249,6 @@ def test_data_health_and_navigation_keep_the_filters(
         expect(page.get_by_role("heading", name=heading)).to_be_visible()
     expect(page.get_by_text("No data-quality check has run yet")).to_be_visible()
     expect(page.get_by_test_id("stDataFrame")).to_have_count(4)
-    screenshots(
-        browser,
-        page.url,
-        "data-health",
-        lambda p: expect(p.get_by_test_id("stDataFrame")).to_have_count(4),
-    )
 
     # The sidebar link to the leads keeps the period and the pipeline.
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Leads", exact=True).click()
@@ -294,19 +270,19 @@ def test_data_health_and_navigation_keep_the_filters(
 # -- the metrics pages -----------------------------------------------------------------------------
 
 OCTOBER = "period=custom&from=2026-10-01&to=2026-10-31&lang=en"
-# Every page by its URL path and its English title.
+# Every page of the navigation by its URL path and the catalogue key of its title.
 PAGES = {
-    "": "Overview",
-    "leads-and-origin": "Leads and origin",
-    "funnel": "Funnel",
-    "activities": "Activities",
-    "sales": "Sales",
-    "performance": "Performance",
-    "forecast": "Forecast",
-    "leads": "Leads",
-    "definitions": "Definitions",
-    "data-health": "Data health",
-    "settings": "Settings",
+    "": "overview.title",
+    "leads-and-origin": "intake.title",
+    "funnel": "funnel.title",
+    "activities": "activities.title",
+    "sales": "sales.title",
+    "performance": "performance.title",
+    "forecast": "forecast.title",
+    "leads": "leads.title",
+    "definitions": "definitions.title",
+    "data-health": "health.title",
+    "settings": "settings.heading",
 }
 
 
@@ -350,7 +326,7 @@ def cards_on(page: Page) -> dict[str, str]:
 
 
 def test_the_overview_shows_the_numbers_of_metrics_json(
-    browser: Browser, page: Page, server: str, synced_url: str
+    page: Page, server: str, synced_url: str
 ) -> None:
     from kommo_analytics.dashboard.app_pages import overview
     from kommo_analytics.metrics.results import Report
@@ -375,19 +351,304 @@ def test_the_overview_shows_the_numbers_of_metrics_json(
     # Compact, as the card has room for (the exact figure is in its tooltip).
     assert shown["Revenue"] == f"R${sales['revenue'] / 1000:,.1f}K".replace(".0K", "K")
     no_exception_shown(page)
-    screenshots(browser, f"{server}/?{OCTOBER}", "overview",
-                lambda p: expect(p.get_by_test_id("stMetric")).to_have_count(len(shown)))  # fmt: skip
 
 
-@pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_opens_on_desktop_and_phone(browser: Browser, server: str, path: str) -> None:
-    def opened(page: Page) -> None:
-        drawn(page, PAGES[path])
-        no_exception_shown(page)
+# -- every page, in every language, at both widths -------------------------------------------------
 
-    # Each width in a page of its own (see `screenshots`): the page is drawn, and without an
-    # error, on both.
-    screenshots(browser, f"{server}/{path}?{OCTOBER}", path or "overview-page", opened)
+# English month names as Plotly's default date axes print them ("Oct 4", "Nov 2026"): capitalised
+# and without the full stop Babel's Portuguese and Spanish abbreviations carry ("out.", "nov.").
+ENGLISH_MONTH = re.compile(
+    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b(?!\.)"
+    r"|\b(?:January|February|March|April|June|July|August|September|October|November|December)\b"
+)
+# "25.89k", "1.2M": Plotly's SI abbreviations (Babel's compact forms are words: "25 mil").
+SI_SUFFIX = re.compile(r"\d[kMGT]\b")
+# A decimal point where pt-BR and es write a comma. "1.500" is a thousands group there, so only
+# one or two digits (or more than three) after the point count.
+DECIMAL_POINT = re.compile(r"\d\.(?:\d{1,2}|\d{4,})(?!\d)")
+# A raw ISO month or day ("Receita do mês 2026-12"), in any language.
+ISO_DATE = re.compile(r"(?<![\d-])\d{4}-\d{2}(?:-\d{2})?(?![\d-])")
+# "−0 p.p.", "-0,0 %": a sign on a zero.
+NEGATIVE_ZERO = re.compile(r"(?<![\w,.])[−-]0(?:[.,]0+)?(?![.,]?\d)")
+# A terminal command in the page's text: a sales manager never opens a terminal.
+COMMAND = re.compile(r"kommo-analytics ")
+
+# Everything one evaluation reads of a drawn page, at the current width.
+PAGE_STATE_JS = """() => {
+  const box = e => e.getBoundingClientRect();
+  const visible = e => { const r = box(e); return r.width > 0 && r.height > 0; };
+  const lines = t => {
+    // A tick label on two lines ("Oct 4" over "2026") is one <text> of two tspans.
+    const parts = t.querySelectorAll('tspan.line');
+    return (parts.length ? [...parts].map(p => p.textContent) : [t.textContent]).join(' ').trim();
+  };
+  const charts = [...document.querySelectorAll('.js-plotly-plot')].filter(visible).map(plot => {
+    const axis = plot.querySelector('.g-ytitle text, .g-xtitle text');
+    const legend = plot.querySelector('g.legend');
+    const area = plot.querySelector('.nsewdrag') || plot.querySelector('.pielayer');
+    return {
+      name: axis ? lines(axis) : '',
+      texts: [...plot.querySelectorAll('svg text')].map(lines).filter(Boolean),
+      legendBeside: !!(legend && area && visible(legend)
+                       && box(legend).left >= box(area).right - 2),
+    };
+  });
+  const blocks = [];
+  const cards = [...document.querySelectorAll('[data-testid=stMetric]')].filter(visible).map(card => {
+    const value = card.querySelector('[data-testid=stMetricValue]');
+    const part = id => { const e = card.querySelector(`[data-testid=${id}]`); return e ? e.innerText.trim() : ''; };
+    const row = card.closest('[data-testid=stHorizontalBlock]');
+    if (row && !blocks.includes(row)) blocks.push(row);
+    return {
+      label: part('stMetricLabel'), value: part('stMetricValue'), delta: part('stMetricDelta'),
+      cut: !!value && [value, ...value.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth),
+      top: Math.round(box(card).top), block: row ? blocks.indexOf(row) : -1,
+    };
+  });
+  const main = document.querySelector('[data-testid=stMain]');
+  const wide = [...document.querySelectorAll('[data-testid=stMain] [data-testid]')]
+    .filter(e => visible(e) && box(e).right > innerWidth + 1)
+    .map(e => e.getAttribute('data-testid'));
+  return {
+    charts, cards,
+    text: document.querySelector('[data-testid=stApp]').textContent,
+    errors: document.querySelectorAll('[data-testid=stException], [data-testid=stAlertContentError]').length,
+    scroll: Math.max(document.scrollingElement.scrollWidth - innerWidth,
+                     main ? main.scrollWidth - main.clientWidth : 0),
+    wide: [...new Set(wide)].slice(0, 4),
+  };
+}"""
+
+# Plotly draws a chart again at its container's new width after the window is resized.
+REFLOWED_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].every(plot => {
+  const svg = plot.querySelector('svg.main-svg');
+  const box = plot.closest('[data-testid=stPlotlyChart]') || plot.parentElement;
+  return !svg || box.clientWidth === 0
+         || Math.abs(svg.getBoundingClientRect().width - box.clientWidth) <= 1;
+})"""
+
+
+# One miss: what it is about ("chart 2 (Revenue)", "card 'Receita'"), which rule it breaks, and
+# the text that breaks it.
+Problem = tuple[str, str, str]
+
+
+def localisation_problems(subject: str, text: str, locale: Locale) -> list[Problem]:
+    """What in one chart label, card or tooltip is written the English (or the raw) way."""
+    rules = [(ISO_DATE, "raw ISO date"), (NEGATIVE_ZERO, "signed zero")]
+    if locale != "en":
+        rules += [(ENGLISH_MONTH, "English month"), (SI_SUFFIX, "SI suffix"),
+                  (DECIMAL_POINT, "decimal point")]  # fmt: skip
+    return [(subject, rule, text) for pattern, rule in rules if pattern.search(text)]
+
+
+def page_problems(state: dict[str, Any], locale: Locale, phone: bool) -> list[Problem]:
+    """Every point of the dashboard's finish the page misses at this width."""
+    problems = []
+    for number, chart in enumerate(state["charts"], 1):
+        subject = f"chart {number}" + (f" ({chart['name']})" if chart["name"] else "")
+        for text in chart["texts"]:
+            problems += localisation_problems(subject, text, locale)
+        if phone and chart["legendBeside"]:
+            problems.append((subject, "legend beside the chart, not below it", ""))
+    for card in state["cards"]:
+        subject = f"card {card['label']!r}"
+        shown = f"{card['value']} {card['delta']}".strip()
+        problems += localisation_problems(subject, f"{card['label']}: {shown}", locale)
+        if card["cut"] or "…" in card["value"]:
+            problems.append((subject, "value truncated", card["value"]))
+    if phone:
+        by_block: dict[int, list[int]] = {}
+        for card in state["cards"]:
+            if card["block"] >= 0:
+                by_block.setdefault(card["block"], []).append(card["top"])
+        for tops in by_block.values():
+            rows = Counter(tops)
+            if len(tops) > 1 and (len(rows) != math.ceil(len(tops) / 2) or max(rows.values()) > 2):
+                problems.append(
+                    ("KPI cards", "not two per row", f"{len(tops)} in {len(rows)} rows")
+                )
+        if state["scroll"] > 0:
+            wider = ", ".join(state["wide"])
+            problems.append(("page", "scrolls sideways", f"by {state['scroll']} px ({wider})"))
+    for match in COMMAND.finditer(state["text"]):
+        around = state["text"][max(0, match.start() - 40) : match.end() + 30]
+        problems.append(("text", "terminal command", f"…{around}…"))
+    if state["errors"]:
+        problems.append(("page", "error shown", str(state["errors"])))
+    return problems
+
+
+# Where the pointer finds a tooltip in a chart (viewport coordinates): the middle bar, marker or
+# box of each of its first traces, or the middle of a line.
+HOVER_TARGETS_JS = """(plot) => [...plot.querySelectorAll('.cartesianlayer .trace')].slice(0, 3)
+  .map(trace => {
+    const shapes = [...trace.querySelectorAll('.point, path.box, path.js-line')];
+    const shape = shapes[Math.floor(shapes.length / 2)];
+    if (!shape) return null;
+    if (shape.matches('path.js-line') && shape.getTotalLength() > 0) {
+      const at = shape.getPointAtLength(shape.getTotalLength() / 2)
+        .matrixTransform(shape.getScreenCTM());
+      return {x: at.x, y: at.y};
+    }
+    const r = shape.getBoundingClientRect();
+    return r.width || r.height ? {x: r.left + r.width / 2, y: r.top + r.height / 2} : null;
+  }).filter(Boolean)"""
+
+
+def tooltip_problems(page: Page, locale: Locale) -> list[Problem]:
+    """The tooltips of each chart's first traces, at their middle point: Plotly draws a tooltip
+    only under the pointer, and only near a point."""
+    problems = []
+    plots = page.locator(".js-plotly-plot")
+    for number in range(plots.count()):
+        plot = plots.nth(number)
+        if plot.bounding_box() is None:
+            continue  # a chart in a closed tab
+        plot.scroll_into_view_if_needed()
+        for target in plot.evaluate(HOVER_TARGETS_JS):
+            page.mouse.move(target["x"], target["y"], steps=2)
+            painted(page)
+            for text in plot.locator(".hoverlayer text").all_text_contents():
+                problems += localisation_problems(f"chart {number + 1} tooltip", text, locale)
+    page.mouse.move(0, 0)
+    return problems
+
+
+def csv_problems(page: Page, locale: Locale) -> list[Problem]:
+    """The page's first CSV as Brazilian Excel reads it: UTF-8 with a BOM, columns split on `;`,
+    decimal commas, values rounded as the table shows them."""
+    button = page.get_by_role("button", name=t("table.download_csv", locale)).first
+    raw = Path(download(page, button).path()).read_bytes()
+    problems: list[Problem] = [] if raw.startswith(codecs.BOM_UTF8) else [("CSV", "no BOM", "")]
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    if len(rows) < 2 or len(rows[0]) < 3 or {len(row) for row in rows} != {len(rows[0])}:
+        problems.append(("CSV", "not in columns split on ';'", repr(rows[0] if rows else [])))
+    cells = [cell for row in rows[1:] for cell in row]
+    if not any(re.fullmatch(r"-?[\d.]*\d,\d+", cell) for cell in cells):
+        problems.append(("CSV", "no number with a decimal comma", ""))
+    for rule, pattern in (
+        ("decimal point", r"-?\d+\.\d+"),
+        ("not rounded", r"-?[\d.]*\d[.,]\d{3,}"),
+    ):
+        problems += [("CSV", rule, cell) for cell in cells if re.fullmatch(pattern, cell)]
+    return problems
+
+
+def reflowed(page: Page, width: int, height: int) -> None:
+    """The window resized, without reloading: Streamlit lays the page out again in the browser
+    (no script run), and each chart is drawn again at its new width."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_function(REFLOWED_JS)
+    painted(page)
+
+
+def screenshot(page: Page, name: str, label: str) -> None:
+    """The whole page at this width: Streamlit scrolls its main pane, not the document, so the
+    window is made as tall as that pane's content for the picture."""
+    width, height = WIDTHS[label]
+    tall = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+    reflowed(page, width, max(height, min(int(tall), 12_000)))
+    path = ARTIFACTS / f"{name}-{label}-{width}.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"{path} looks blank"
+    if name == "overview" and label == "desktop":  # the README's picture: the first screenful
+        first = {"x": 0, "y": 0, "width": width, "height": height}
+        page.screenshot(path=str(ARTIFACTS / "readme-overview.png"), clip=first)
+
+
+def open_from_sidebar(page: Page, path: str) -> None:
+    """Follow the sidebar's link to the page: the session stays, only the page's script runs (a
+    reload would also start the app in the browser again)."""
+    expand = page.get_by_test_id("stExpandSidebarButton")
+    if expand.is_visible():  # Streamlit may keep the sidebar collapsed once the phone width left
+        expand.click()
+    page.get_by_test_id("stSidebarNav").locator(f"a[href$='/{path}']").click()
+
+
+def report(found: dict[tuple[str, str, str], dict[str, dict[str, None]]], locale: Locale) -> str:
+    """One line per page, subject and rule: the widths it was seen at and a few of the texts."""
+    lines = []
+    for (name, subject, rule), seen in found.items():
+        widths = "+".join(seen["widths"])
+        texts = [text for text in seen["texts"] if text]
+        shown = ", ".join(repr(text) for text in texts[:4]) + (
+            f" (+{len(texts) - 4} more)" if len(texts) > 4 else ""
+        )
+        lines.append(
+            f"{name} · {locale} · {widths} · {subject}: {rule}" + (f": {shown}" if shown else "")
+        )
+    return f"{len(lines)} problem(s):\n" + "\n".join(lines)
+
+
+def test_the_localisation_rules_tell_english_writing_from_local() -> None:
+    def rules(text: str, locale: Locale = "pt-BR") -> list[str]:
+        return [rule for _, rule, _ in localisation_problems("x", text, locale)]
+
+    # What Plotly and Python write by default…
+    assert rules("Oct 4 2026") == ["English month"]
+    assert rules("November") == ["English month"]
+    assert rules("−2.06k") == ["SI suffix", "decimal point"]
+    assert rules("1.2M") == ["SI suffix", "decimal point"]
+    assert rules("16.6 %") == ["decimal point"]
+    assert rules("Receita do mês 2026-12") == ["raw ISO date"]
+    assert rules("−0 p.p.") == ["signed zero"]
+    # …and what Babel writes in pt-BR and es, thousands groups and abbreviations included.
+    for local in ("8 de nov.", "jan. de 2026", "R$ 25 mil", "1.500", "R$ 1.234.567,89",
+                  "16,6 %", "−0,5 p.p.", "1,2 M", "Marketing", "Dic 2026", "mar. 2026"):  # fmt: skip
+        assert rules(local) == [], local
+    # English text may use English months and points, never a raw ISO month.
+    assert rules("Nov 8, 16.6 %", "en") == []
+    assert rules("Revenue 2026-12", "en") == ["raw ISO date"]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_page_in_every_language_at_desktop_and_phone_widths(
+    browser: Browser, server: str, locale: Locale
+) -> None:
+    """Each page of the navigation is drawn once at 1440 px, checked, narrowed to 390 px and
+    checked again; every miss is collected, so that one run names them all. In pt-BR the pages
+    are photographed at both widths and the first CSV of "Leads and origin" is opened as
+    Brazilian Excel would."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    desktop = WIDTHS["desktop"]
+    context = browser.new_context(
+        viewport={"width": desktop[0], "height": desktop[1]}, accept_downloads=True, locale=locale
+    )
+    context.set_default_timeout(WAIT_MS)
+    found: dict[tuple[str, str, str], dict[str, dict[str, None]]] = {}
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/?{OCTOBER.replace('lang=en', f'lang={locale}')}")
+        for path, title in PAGES.items():
+            name = path or "overview"
+            if path:
+                open_from_sidebar(page, path)
+            drawn(page, t(title, locale))
+            painted(page)
+            problems: list[tuple[str, Problem]] = []
+            if name == "overview" and not page.get_by_test_id("stMetric").count():
+                problems.append(("1440", ("KPI cards", "none found (stMetric)", "")))
+            for label, (width, height) in WIDTHS.items():
+                if label == "phone":
+                    reflowed(page, width, height)
+                state = page.evaluate(PAGE_STATE_JS)
+                seen = page_problems(state, locale, phone=label == "phone")
+                if label == "desktop" and locale != "en":  # English tooltips are Plotly's own
+                    seen += tooltip_problems(page, locale)
+                    if locale == "pt-BR" and path == "leads-and-origin":
+                        seen += csv_problems(page, locale)
+                problems += [(str(width), problem) for problem in seen]
+                if locale == "pt-BR":
+                    screenshot(page, name, label)
+            for width_seen, (subject, rule, text) in problems:
+                entry = found.setdefault((name, subject, rule), {"widths": {}, "texts": {}})
+                entry["widths"][width_seen] = None
+                entry["texts"][text] = None
+            reflowed(page, *desktop)
+    finally:
+        context.close()
+    assert not found, report(found, locale)
 
 
 def test_a_channel_filter_narrows_a_metrics_page_and_its_csv(
