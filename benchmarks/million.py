@@ -98,7 +98,9 @@ def _synced(scale: str, dest: Path) -> None:
             settings, SyncOptions(), transport=httpx.ASGITransport(app=app), clock=Clock(NOW + 60)
         )
         _log(f"synced {sum(result.rows.values()):,} rows in {time.perf_counter() - started:.0f} s")
-        (work / "kommo.duckdb").replace(dest)
+        # The served name is a symlink to one of the two published files: move the file itself
+        # (the link would dangle once the folder is removed).
+        (work / "kommo.duckdb").resolve().replace(dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
