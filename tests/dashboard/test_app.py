@@ -701,7 +701,7 @@ def test_data_health_words_the_last_runs_warnings_in_each_language() -> None:
     en = run_warnings(logged, "en")
     assert len(en) == 2
     assert "ACCOUNT_TIMEZONE" in en[0] and "UTC" in en[0]
-    assert "price (leads)" in en[1] and "100" in en[1] and "1,982" in en[1]
+    assert "price (Leads)" in en[1] and "100" in en[1] and "1,982" in en[1]
     pt = run_warnings(logged, "pt-BR")
     assert "fuso horário" in pt[0] and "1.982" in pt[1]
     assert "zona horaria" in run_warnings(logged, "es")[0]
