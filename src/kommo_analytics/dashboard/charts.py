@@ -52,6 +52,8 @@ STAGE_COLOURS: Final = ("#9ECAE9", "#6BAED6", "#4C78A8", "#3A5E8C", "#2B4870", "
 WON_COLOUR: Final = "#54A24B"
 LOST_COLOUR: Final = "#E45756"
 LINE_COLOUR: Final = "#222222"
+# A goal is a mark to reach, not a bad outcome: neutral, since red means the worst everywhere.
+GOAL_COLOUR: Final = LINE_COLOUR
 
 # About this many ticks on a value axis: readable on a phone, enough to read a bar against.
 _TICKS: Final = 5

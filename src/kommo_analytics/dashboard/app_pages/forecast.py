@@ -53,7 +53,7 @@ RISK_MARKS: Final = {"high": "🔴", "medium": "🟠", "low": "🟢"}
 BAND_COLOUR: Final = "rgba(76, 120, 168, 0.22)"
 P50_COLOUR: Final = "#4C78A8"
 ACTUAL_COLOUR: Final = "#54A24B"
-GOAL_COLOUR: Final = "#E45756"
+GOAL_COLOUR: Final = charts.GOAL_COLOUR
 # Methods of the new-leads model that are its simpler fallbacks (docs/forecast.md, step 2).
 FALLBACK_METHODS: Final = frozenset({"recent_mean", "none"})
 # The history a trend needs (docs/forecast.md, step 2): a shorter series that falls back to a

@@ -310,53 +310,55 @@ def month_vs_goal(view: View, report: Report, result: Forecast | None) -> None:
                  help=c.tip("forecast.month_revenue_to_date", locale))  # fmt: skip
     revenue, goal = f.month_revenue_to_date, f.month_goal
     likely = month_range(result)
-    left, right = st.columns([2, 1])
-    with right:
+    # The two cards side by side (two per row on a phone too), then the bar across the page.
+    so_far_column, goal_column = st.columns(2)
+    with so_far_column:
         c.kpi(t("overview.month_revenue", locale), c.card_money(revenue, currency, locale),
               locale=locale, help_key="forecast.month_revenue_to_date")  # fmt: skip
+    with goal_column:
         if goal is None:
             add_inputs.missing(t("overview.no_goal", locale, month=month,
                                  action=add_inputs.action("goals", locale)), "goals", locale)  # fmt: skip
         else:
             c.kpi(t("overview.month_goal", locale), c.card_money(goal, currency, locale),
                   locale=locale, help_key="forecast.month_goal")  # fmt: skip
-            st.caption(t("overview.month_gap", locale,
-                         gap=c.fmt_money(f.month_gap_to_goal, currency, locale),
-                         days=i18n.number(f.working_days_left, locale)))  # fmt: skip
-        month_forecast(result, currency, locale)
-    with left:
-        fig = go.Figure()
-        so_far = t("overview.month_revenue", locale)
-        fig.add_bar(y=[""], x=[revenue], name=so_far, orientation="h",
-                    marker_color=charts.WON_COLOUR,
-                    customdata=[charts.named(so_far, c.fmt_money(revenue, currency, locale))],
-                    hovertemplate=charts.HOVER)  # fmt: skip
-        references = []
-        include: tuple[float, ...] = ()
-        if likely is not None:
-            # The likely month behind the bar: what is won so far, against where it may end.
-            fig.add_vrect(x0=likely.p10, x1=likely.p90, fillcolor="#4C78A8", opacity=0.2,
-                          line_width=0)  # fmt: skip
-            band = t("overview.forecast_range", locale,
-                     p10=c.fmt_money(likely.p10, currency, locale),
-                     p90=c.fmt_money(likely.p90, currency, locale))  # fmt: skip
-            references.append(charts.Reference(likely.p50, t("overview.forecast_p50_short", locale),
-                                               colour="#4C78A8", dash="dot"))  # fmt: skip
-            include = (likely.p90,)
-            fig.add_annotation(x=(likely.p10 + likely.p90) / 2, y=0, yref="paper",
-                               yanchor="bottom", text=t("overview.forecast_band", locale),
-                               hovertext=band, showarrow=False,
-                               font={"color": "#4C78A8", "size": 11})  # fmt: skip
-        if goal is not None:
-            references.append(charts.Reference(goal, t("overview.month_goal", locale),
-                                               colour=charts.LOST_COLOUR, width=3))  # fmt: skip
-            include += (goal,)
-        fig.update_layout(showlegend=False)
-        charts.localise(fig, locale, height=170,
-                        x=charts.Axis("money", currency=currency, include=include),
-                        y=charts.Axis("category"))  # fmt: skip
-        charts.reference_lines(fig, references)
-        c.plot(fig, key="overview.month")
+    if goal is not None:
+        st.caption(t("overview.month_gap", locale,
+                     gap=c.fmt_money(f.month_gap_to_goal, currency, locale),
+                     days=i18n.number(f.working_days_left, locale)))  # fmt: skip
+    month_forecast(result, currency, locale)
+    fig = go.Figure()
+    so_far = t("overview.month_revenue", locale)
+    fig.add_bar(y=[""], x=[revenue], name=so_far, orientation="h",
+                marker_color=charts.WON_COLOUR,
+                customdata=[charts.named(so_far, c.fmt_money(revenue, currency, locale))],
+                hovertemplate=charts.HOVER)  # fmt: skip
+    references = []
+    include: tuple[float, ...] = ()
+    if likely is not None:
+        # The likely month behind the bar: what is won so far, against where it may end.
+        fig.add_vrect(x0=likely.p10, x1=likely.p90, fillcolor="#4C78A8", opacity=0.2,
+                      line_width=0)  # fmt: skip
+        band = t("overview.forecast_range", locale,
+                 p10=c.fmt_money(likely.p10, currency, locale),
+                 p90=c.fmt_money(likely.p90, currency, locale))  # fmt: skip
+        references.append(charts.Reference(likely.p50, t("overview.forecast_p50_short", locale),
+                                           colour="#4C78A8", dash="dot"))  # fmt: skip
+        include = (likely.p90,)
+        fig.add_annotation(x=(likely.p10 + likely.p90) / 2, y=0, yref="paper",
+                           yanchor="bottom", text=t("overview.forecast_band", locale),
+                           hovertext=band, showarrow=False,
+                           font={"color": "#4C78A8", "size": 11})  # fmt: skip
+    if goal is not None:
+        references.append(charts.Reference(goal, t("overview.month_goal", locale),
+                                           colour=charts.GOAL_COLOUR, width=3))  # fmt: skip
+        include += (goal,)
+    fig.update_layout(showlegend=False)
+    charts.localise(fig, locale, height=170,
+                    x=charts.Axis("money", currency=currency, include=include),
+                    y=charts.Axis("category"))  # fmt: skip
+    charts.reference_lines(fig, references)
+    c.plot(fig, key="overview.month")
 
 
 def render() -> None:

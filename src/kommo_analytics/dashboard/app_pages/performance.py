@@ -209,7 +209,7 @@ def revenue_chart(view: View, report: Report, names: dict[int, str | None]) -> N
         fig.add_scatter(
             y=[label for label, _ in with_goal], x=[r.goal for _, r in with_goal],
             mode="markers", name=goal_name,
-            marker={"symbol": "diamond", "size": 12, "color": charts.LOST_COLOUR},
+            marker={"symbol": "diamond", "size": 12, "color": charts.GOAL_COLOUR},
             customdata=[charts.lines(label, charts.named(goal_name,
                                                          c.fmt_money(r.goal, currency, locale)))
                         for label, r in with_goal],
