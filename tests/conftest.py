@@ -164,10 +164,11 @@ SHARED_DATABASES = "shared-databases.txt"  # "kind name" per line: the servers' 
 
 @dataclass(frozen=True)
 class Synced:
-    """The small account (seed 3) synced into an empty warehouse of `backend`: the run's shared
+    """The small account (`seed`) synced into an empty warehouse of `backend`: the run's shared
     source, with what its sync reported (the first-sync tests check it against the warehouse)."""
 
     backend: str
+    seed: int
     url: str
     folder: Path  # laid out as `sync` leaves it: `data/` (and `warehouse/` on DuckDB)
     status: str
@@ -190,14 +191,18 @@ def _shared_lock(root: Path, name: str) -> Iterator[None]:
         yield
 
 
+SEED = 3  # the small account every shared warehouse holds
+
+
 def _sync_small(folder: Path, url: str, backend: str) -> Synced:
     from tests.sync.harness import account, sync
 
-    acc = account(seed=3)
+    acc = account(seed=SEED)
     result = sync(acc, folder, url)
     assert result.status == "ok", result
     return Synced(
         backend,
+        SEED,
         url,
         folder,
         result.status,
