@@ -346,6 +346,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # (`--no-loadscope-reorder`: xdist would otherwise hand out the modules with the most tests first,
 # leaving the few long ones for the end while a core idles). These, the longest as measured with
 # `--junitxml` (test time per module, most first), go first; the rest follow in file order.
+# test_sync_truth.py stays near the top: it makes the shared syncs (`synced_sources`) that the
+# modules after it copy, so they rarely wait for one.
 LONGEST_FIRST = (
     "tests/dashboard/test_browser.py",
     "tests/sync/test_sync_truth.py",
@@ -358,11 +360,11 @@ LONGEST_FIRST = (
     "tests/cli/test_report_command.py",
     "tests/cli/test_metrics_command.py",
     "tests/dashboard/test_page_performance_forecast_definitions.py",
-    "tests/dashboard/test_backends.py",
     "tests/dashboard/test_app.py",
     "tests/test_secrets.py",
     "tests/cli/test_emulator_command.py",
     "tests/dashboard/test_during_sync.py",
+    "tests/dashboard/test_backends.py",
     "tests/dashboard/test_page_forecast.py",
     "tests/cli/test_sync_command.py",
     "tests/dashboard/test_page_intake_funnel.py",
