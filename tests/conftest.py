@@ -175,6 +175,7 @@ class Synced:
     mode: str
     requests: int  # the sync's requests, every stream's
     blocks: int  # the emulator's IP blocks during it (the test asserts there were none)
+    warnings: list[dict[str, Any]]  # the sync's warnings (none: the emulator sends every field)
 
 
 def _run_root(factory: pytest.TempPathFactory) -> Path:
@@ -209,6 +210,7 @@ def _sync_small(folder: Path, url: str, backend: str) -> Synced:
         result.mode,
         sum(result.requests.values()),
         int(acc.state.stats["blocks"]) + int(bool(acc.state.stats["blocked"])),
+        list(result.warnings),
     )
 
 
