@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SyncedSources, synced_database
 from tests.dashboard.conftest import MakeApp
 from tests.dashboard.test_app import HEALTH, LEADS, no_exception, shown_count
-from tests.sync.harness import account, sync
 
 PERIOD = {"period": "custom", "from": "2026-09-01", "to": "2026-11-25"}
 
@@ -20,13 +20,15 @@ def test_pages_show_the_same_leads_on_every_backend(
     backend: str,
     make_app: MakeApp,
     synced_url: str,
+    synced_sources: SyncedSources,
     tmp_path: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
-    url: str = request.getfixturevalue(f"{backend}_url")
-    # The same seed as the session's DuckDB warehouse: the same account.
-    assert sync(account(seed=3), tmp_path, url).status == "ok"
+    # The run's sync of the same account as the DuckDB warehouse, into this backend.
+    with synced_database(synced_sources(backend), tmp_path) as url:
+        same_pages(make_app, synced_url, url)
 
+
+def same_pages(make_app: MakeApp, synced_url: str, url: str) -> None:
     reference = make_app(synced_url, LEADS, **PERIOD).run()
     no_exception(reference)
     app = make_app(url, LEADS, **PERIOD).run()

@@ -1,7 +1,7 @@
 """The model and the metrics on a real synced account, on DuckDB, MariaDB and PostgreSQL.
 
-One small emulated account is synced into each backend once for the module (the sync builds the
-model at its end). The metric definitions are tested number by number on hand-built data in
+One small emulated account, synced into each backend once for the whole run (the sync builds the
+model at its end); the module works on copies of those warehouses. The metric definitions are tested number by number on hand-built data in
 ``tests/metrics``; here the point is that the three backends agree, that the model is written
 all-or-nothing, and that the earlier system's SQL still runs.
 """
@@ -32,8 +32,8 @@ from kommo_analytics.service.scope import Scope
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.loader import Warehouse
 from kommo_analytics.warehouse.target import Kind, Target, parse_database_url
-from tests.conftest import mariadb_database, postgres_database
-from tests.sync.harness import NOW, account, settings_for, sync, synced_copy
+from tests.conftest import SyncedSources, synced_database
+from tests.sync.harness import NOW, settings_for
 
 BACKENDS = ("duckdb", "mariadb", "postgres")
 AS_OF = datetime.fromtimestamp(NOW, UTC)
@@ -41,21 +41,17 @@ AS_OF = datetime.fromtimestamp(NOW, UTC)
 
 @pytest.fixture(scope="module")
 def synced(
-    small_synced: Path, tmp_path_factory: pytest.TempPathFactory
+    synced_sources: SyncedSources, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, tuple[str, Path]]]:
-    """Backend → (warehouse URL, data folder), each holding the same synced account (DuckDB's a
-    copy of the session's sync of it)."""
+    """Backend → (warehouse URL, data folder), each a copy of the run's sync of the same account
+    into that backend (tests/conftest.py)."""
     base = tmp_path_factory.mktemp("model")
     with ExitStack() as stack:
-        out = {"duckdb": (synced_copy(small_synced, base / "duckdb"), base / "duckdb")}
-        for name, url in (
-            ("mariadb", stack.enter_context(mariadb_database())),
-            ("postgres", stack.enter_context(postgres_database())),
-        ):
-            folder = base / name
-            folder.mkdir(exist_ok=True)
-            assert sync(account(seed=3), folder, url).status == "ok"
-            out[name] = (url, folder)
+        out = {}
+        for backend in BACKENDS:
+            folder = base / backend
+            url = stack.enter_context(synced_database(synced_sources(backend), folder))
+            out[backend] = (url, folder)
         yield out
 
 

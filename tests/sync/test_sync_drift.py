@@ -17,13 +17,13 @@ from kommo_analytics.sync import runner
 from kommo_analytics.sync.engine import SyncOptions
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse.target import parse_database_url
+from tests.conftest import SyncedSources
 from tests.sync.harness import (
     LEAD_COLUMNS,
     account,
     duckdb_url,
     rows,
     settings_for,
-    sync,
     synced_copy,
 )
 
@@ -152,11 +152,13 @@ def test_a_page_that_stays_broken_names_entity_window_and_page(tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_nulls_are_stored_but_a_jump_and_a_missing_time_zone_are_warned(tmp_path: Path) -> None:
+def test_nulls_are_stored_but_a_jump_and_a_missing_time_zone_are_warned(
+    synced_sources: SyncedSources, tmp_path: Path
+) -> None:
     acc = account(seed=3)
-    url = duckdb_url(tmp_path)
-    first = sync(acc, tmp_path, url)
+    first = synced_sources("duckdb")  # this account's first sync, whose warehouse we copy
     assert first.warnings == []  # the emulator sends every field and the time zone
+    url = synced_copy(first.folder, tmp_path)
 
     settings = settings_for("http://kommo.test", acc.state.tokens.demo_token, tmp_path, url)
     result = run_sync(

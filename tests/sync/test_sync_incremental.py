@@ -14,7 +14,9 @@ from kommo_analytics.model.store import rebuild
 from kommo_analytics.sync.engine import SilentReporter, SyncOptions
 from kommo_analytics.sync.runner import run_sync
 from kommo_analytics.warehouse.target import parse_database_url
+from tests.conftest import Synced, SyncedSources, synced_database
 from tests.sync.harness import (
+    BACKENDS,
     Account,
     TickingTransport,
     account,
@@ -24,16 +26,24 @@ from tests.sync.harness import (
     rows,
     settings_for,
     sync,
+    synced_copy,
 )
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_incremental_sync_picks_up_changes_deletions_and_restores(
-    warehouse_url: str, tmp_path: Path
+    backend: str, synced_sources: SyncedSources, tmp_path: Path
 ) -> None:
-    acc = account(seed=5, fresh=True)
-    full = sync(acc, tmp_path, warehouse_url)
+    # The first, full sync of this account: a copy of the run's (tests/conftest.py), which
+    # test_sync_truth.py checks against the account; this account is a private one to change.
+    full = synced_sources(backend)
     assert full.mode == "full"
+    with synced_database(full, tmp_path) as warehouse_url:
+        changes_picked_up(account(seed=full.seed, fresh=True), full, tmp_path, warehouse_url)
+
+
+def changes_picked_up(acc: Account, full: Synced, tmp_path: Path, warehouse_url: str) -> None:
 
     changes: Counter[str] = Counter()
     for _ in range(8):
@@ -55,7 +65,7 @@ def test_incremental_sync_picks_up_changes_deletions_and_restores(
     settings = settings_for("http://kommo.test", "unused", tmp_path, warehouse_url)
     assert rebuild(settings, target).startswith("analytics model built:")
     assert_same_model(updated, model_tables(target))
-    full_requests = sum(full.requests.values())
+    full_requests = full.requests
     incremental_requests = sum(incremental.requests.values())
     assert incremental_requests * 4 < full_requests, (incremental_requests, full_requests)
 
@@ -105,10 +115,11 @@ def assert_same_model(got: dict[str, pd.DataFrame], expected: dict[str, pd.DataF
 
 
 @pytest.mark.slow
-def test_a_deleted_lead_is_marked_and_a_restored_one_unmarked(tmp_path: Path) -> None:
-    acc = account(seed=6, fresh=True)
-    url = duckdb_url(tmp_path)
-    sync(acc, tmp_path, url)
+def test_a_deleted_lead_is_marked_and_a_restored_one_unmarked(
+    small_synced: Path, tmp_path: Path
+) -> None:
+    acc = account(seed=3, fresh=True)
+    url = synced_copy(small_synced, tmp_path)  # this account, synced
     cur = acc.store.cursor()
     live = [int(r[0]) for r in cur.execute(
         "SELECT id FROM leads WHERE NOT is_deleted ORDER BY id LIMIT 2"
