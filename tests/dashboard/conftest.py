@@ -71,7 +71,9 @@ def make_app(monkeypatch: pytest.MonkeyPatch) -> MakeApp:
     def make(url: str, page: str | None = None, **params: str) -> AppTest:
         monkeypatch.setenv(ENV_DATABASE_URL, url)
         monkeypatch.setattr(filters, "now_utc", lambda: PINNED_NOW)
-        app = AppTest.from_file(str(APP), default_timeout=30)
+        # A ceiling, not a budget: a first render on a loaded 2-core CI machine (a server
+        # database, cold caches) took over 30 s once; a hung script still fails.
+        app = AppTest.from_file(str(APP), default_timeout=120)
         app.query_params.update(params)
         if page is not None:  # else the default page, the overview
             app.switch_page(page)
