@@ -254,6 +254,7 @@ def test_both_pages_render_from_the_synced_warehouse(make_app: MakeApp, synced_u
     no_exception(app)
     assert app.title[0].value == "Saúde dos dados"
     assert [s.value for s in app.subheader] == [
+        "Sincronização",
         "Últimas sincronizações",
         "Atualização por fluxo",
         "Códigos de rastreamento",

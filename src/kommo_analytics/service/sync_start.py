@@ -13,7 +13,7 @@ and from the child started here: the last one started by this dashboard process,
 from __future__ import annotations
 
 import os
-import subprocess  # nosec B404 - a fixed argument list of our own Python, never a shell
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -99,7 +99,7 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str], output: Path) -> Child:
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, files.PRIVATE_FILE)
     with os.fdopen(fd, "wb") as out:
         # Its own session: a Ctrl+C or a restart of the dashboard does not stop the sync halfway.
-        return subprocess.Popen(  # nosec B603 - our interpreter and fixed arguments, no shell
+        return subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=out,
