@@ -37,6 +37,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         {
             "errors",
             "files",
+            "logs",
             "settings",
             "text",
             "workdays",

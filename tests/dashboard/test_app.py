@@ -254,6 +254,7 @@ def test_both_pages_render_from_the_synced_warehouse(make_app: MakeApp, synced_u
     no_exception(app)
     assert app.title[0].value == "Saúde dos dados"
     assert [s.value for s in app.subheader] == [
+        "Sincronização",
         "Últimas sincronizações",
         "Atualização por fluxo",
         "Códigos de rastreamento",
@@ -275,8 +276,17 @@ def test_without_a_sync_every_page_says_how_to_get_data(
             app.switch_page(page).run()
         no_exception(app)
         assert not app.dataframe
-        (message,) = [i.value for i in app.info if "sync" in i.value]
-        assert "`kommo-analytics sync`" in message and "`./scripts/demo.sh`" in message
+        (message,) = [i.value for i in app.info if i.value.startswith("Nothing has been synced")]
+        assert "kommo-analytics" not in message and "demo.sh" not in message
+        links = [link.proto.label for link in app.get("page_link")]
+        if page is None:  # an admin (local mode) is sent to the Data health page's sync
+            assert message.endswith("Start a sync on the Data health page.")
+            assert links == ["Open Data health → Sync"]
+        else:  # no Kommo account configured in the tests: the page says how to set one up
+            assert message.endswith(
+                "The message above says how to set up the Kommo account to sync."
+            )
+            assert any("KOMMO_BASE_URL" in i.value for i in app.info) and not links
     assert any("Data-quality checks run after the first sync" in c.value for c in app.caption)
     # The sidebar still works: no pipeline or seller to offer, the language still switches.
     assert app.sidebar.multiselect(key=w(filters.K_PIPELINES, "en")).options == []
@@ -761,12 +771,17 @@ def test_every_page_gives_the_same_no_data_advice_with_the_absolute_path(
     # DATA_DIR is relative to where the dashboard runs: the advice must say where that is.
     monkeypatch.chdir(tmp_path)
     app = make_app("duckdb:///data/kommo.duckdb", lang=lang).run()
-    expected = i18n.t(
-        "warehouse.no_data", i18n.normalise_locale(lang), where=f"`{tmp_path}/data/kommo.duckdb`"
-    )
-    assert str(tmp_path / "data" / "kommo.duckdb") in expected
-    assert "kommo-analytics sync" in expected and "demo.sh" in expected
+    locale = i18n.normalise_locale(lang)
+
+    def advice(action: str) -> str:
+        where = f"`{tmp_path}/data/kommo.duckdb`"
+        return i18n.t("warehouse.no_data", locale, where=where, action=i18n.t(action, locale))
+
     for page in PAGES_WITH_DATA:
+        # The Data health page holds the sync; without a Kommo account it says how to add one.
+        expected = advice("sync.first.no_account" if page == HEALTH else "sync.first.admin")
+        assert str(tmp_path / "data" / "kommo.duckdb") in expected
+        assert "kommo-analytics" not in expected and "demo.sh" not in expected
         if page:
             app.switch_page(page).run()
         no_exception(app)

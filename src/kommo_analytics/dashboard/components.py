@@ -21,7 +21,7 @@ from babel.dates import format_date
 from babel.lists import format_list
 from babel.units import format_unit
 
-from kommo_analytics.dashboard import charts, data, metrics_data
+from kommo_analytics.dashboard import charts, data, metrics_data, syncing
 from kommo_analytics.dashboard.export import Column, missing, to_csv, to_xlsx
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.metrics.results import Report
@@ -667,12 +667,12 @@ def page_report(
 def no_model(view: View) -> None:
     """What a metrics page says before the first sync (or model build)."""
     locale = view.locale
-    if view.warehouse.error is not None:
-        show_error(view.warehouse.error, locale)
-    elif not view.warehouse.ready:
-        data.show_no_data(view.warehouse.where, locale)
+    if view.warehouse.error is not None or not view.warehouse.ready:
+        syncing.show_problem(view.warehouse, locale)
     else:  # synced, but the model was never built (a sync stopped before its end)
-        st.info(t("model.missing", locale, where=f"`{view.warehouse.where}`"))
+        st.info(t("model.missing", locale, where=f"`{view.warehouse.where}`",
+                  action=syncing.first_action(locale)))  # fmt: skip
+        syncing.offer(locale)
 
 
 def _num(value: Any) -> float | None:

@@ -67,17 +67,10 @@ def _data_dir() -> Path:
         return DEFAULT_DATA_DIR  # the invalid setting itself is shown by the probe
 
 
-def show_problem(warehouse: WarehouseState, locale: Locale) -> None:
-    """The message for a warehouse that has no data yet or cannot be read."""
-    if warehouse.error is not None:
-        show_error(warehouse.error, locale)
-    else:
-        show_no_data(warehouse.where, locale)
-
-
-def show_no_data(where: str, locale: Locale) -> None:
-    """The one "nothing synced yet" advice of every page: where it looked and what fills it."""
-    st.info(t("warehouse.no_data", locale, where=f"`{where}`"))
+def show_no_data(where: str, locale: Locale, action: str) -> None:
+    """The one "nothing synced yet" advice of every page: where it looked, and ``action``,
+    what the viewer can do about it in the app (dashboard/syncing.py words it by role)."""
+    st.info(t("warehouse.no_data", locale, where=f"`{where}`", action=action))
 
 
 def show_error(error: KommoAnalyticsError, locale: Locale) -> None:

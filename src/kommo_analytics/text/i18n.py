@@ -100,6 +100,18 @@ def t(key: str, locale: Locale, **values: object) -> str:
     return template.format(**values) if values else template
 
 
+# A message the CLI prints too may have a dashboard wording, `<key>.app`: the CLI names the
+# command that fixes something, the dashboard the button (or the person) that does it.
+APP_SUFFIX: Final = ".app"
+
+
+def t_app(key: str, locale: Locale, **values: object) -> str:
+    """The dashboard's wording of `key`: `<key>.app` when the catalogue has one, else `key`
+    (placeholders the chosen text does not use are ignored)."""
+    app_key = key + APP_SUFFIX
+    return t(app_key if app_key in MESSAGES[DEFAULT_LOCALE] else key, locale, **values)
+
+
 def tn(key: str, count: int, locale: Locale, **values: object) -> str:
     """A message with a count: `key_one` for exactly one, `key_other` otherwise (all three
     locales pluralise that way), with the count formatted for the locale."""

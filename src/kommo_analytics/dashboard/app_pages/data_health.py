@@ -18,13 +18,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from kommo_analytics.dashboard import auth, charts, components, data, filters
+from kommo_analytics.dashboard import auth, charts, components, data, filters, syncing
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.health import RAW_TABLES, STREAMS, SetupWarnings
 from kommo_analytics.service.quality import QualityRun
 from kommo_analytics.text import i18n
-from kommo_analytics.text.i18n import Locale, t
+from kommo_analytics.text.i18n import Locale, t, t_app
 
 RUN_COLUMNS: Final = (
     ("started", "health.col.started"),
@@ -272,7 +272,9 @@ def setup_messages(found: SetupWarnings, locale: Locale, shown: int = 3) -> list
 
 def rules_frame(run: QualityRun, locale: Locale) -> pd.DataFrame:
     """One row per rule: its name, severity, failing of checked, score and message with the
-    fix, in the reader's language."""
+    fix, in the reader's language; a fix the CLI words as a command is the page's sync button
+    (or asking an admin for it) here."""
+    fixes = syncing.fixes(locale)
     return pd.DataFrame(
         {
             "rule": [t(f"quality.rule.{r.rule}", locale) for r in run.rules],
@@ -282,7 +284,10 @@ def rules_frame(run: QualityRun, locale: Locale) -> pd.DataFrame:
                 for r in run.rules
             ],
             "score": [components.fmt_number(r.score, locale, 1) for r in run.rules],
-            "message": [t(r.message_key, locale, **r.message_values(locale)) for r in run.rules],
+            "message": [
+                t_app(r.message_key, locale, **{**fixes, **r.message_values(locale)})
+                for r in run.rules
+            ],
         }
     )
 
@@ -403,8 +408,9 @@ def render() -> None:
     # Before the warehouse: a misspelt DATABASE_URL is often why there is no data to show.
     for message in setup_messages(data.setup_warnings(warehouse.url), locale):
         st.warning(message)
+    buttons = syncing.section(view)
     if not warehouse.ready:
-        data.show_problem(warehouse, locale)
+        syncing.show_problem(warehouse, locale, here=True, buttons=buttons)
         st.caption(t("health.quality", locale))
         return
     st.caption(t("health.scope", locale, tz=str(view.zone)))

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import data, filters
+from kommo_analytics.dashboard import data, filters, syncing
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service.account import Account, zone_of
@@ -113,7 +113,7 @@ def render() -> None:
     st.title(t("leads.title", locale))
     warehouse = view.warehouse
     if not warehouse.ready or not TABLES_NEEDED.issubset(warehouse.tables):
-        data.show_problem(warehouse, locale)
+        syncing.show_problem(warehouse, locale)
         return
     scope = Scope(
         start=view.start,
