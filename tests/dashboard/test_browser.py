@@ -30,6 +30,7 @@ import pytest
 from kommo_analytics.text.i18n import t
 from kommo_analytics.text.languages import LOCALES, Locale
 from tests.dashboard.conftest import sql
+from tests.dashboard.localisation import broken_rules
 from tests.readiness import free_port, wait_for_http
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -355,21 +356,6 @@ def test_the_overview_shows_the_numbers_of_metrics_json(
 
 # -- every page, in every language, at both widths -------------------------------------------------
 
-# English month names as Plotly's default date axes print them ("Oct 4", "Nov 2026"): capitalised
-# and without the full stop Babel's Portuguese and Spanish abbreviations carry ("out.", "nov.").
-ENGLISH_MONTH = re.compile(
-    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b(?!\.)"
-    r"|\b(?:January|February|March|April|June|July|August|September|October|November|December)\b"
-)
-# "25.89k", "1.2M": Plotly's SI abbreviations (Babel's compact forms are words: "25 mil").
-SI_SUFFIX = re.compile(r"\d[kMGT]\b")
-# A decimal point where pt-BR and es write a comma. "1.500" is a thousands group there, so only
-# one or two digits (or more than three) after the point count.
-DECIMAL_POINT = re.compile(r"\d\.(?:\d{1,2}|\d{4,})(?!\d)")
-# A raw ISO month or day ("Receita do mês 2026-12"), in any language.
-ISO_DATE = re.compile(r"(?<![\d-])\d{4}-\d{2}(?:-\d{2})?(?![\d-])")
-# "−0 p.p.", "-0,0 %": a sign on a zero.
-NEGATIVE_ZERO = re.compile(r"(?<![\w,.])[−-]0(?:[.,]0+)?(?![.,]?\d)")
 # A terminal command in the page's text: a sales manager never opens a terminal.
 COMMAND = re.compile(r"kommo-analytics ")
 
@@ -435,11 +421,7 @@ Problem = tuple[str, str, str]
 
 def localisation_problems(subject: str, text: str, locale: Locale) -> list[Problem]:
     """What in one chart label, card or tooltip is written the English (or the raw) way."""
-    rules = [(ISO_DATE, "raw ISO date"), (NEGATIVE_ZERO, "signed zero")]
-    if locale != "en":
-        rules += [(ENGLISH_MONTH, "English month"), (SI_SUFFIX, "SI suffix"),
-                  (DECIMAL_POINT, "decimal point")]  # fmt: skip
-    return [(subject, rule, text) for pattern, rule in rules if pattern.search(text)]
+    return [(subject, rule, text) for rule in broken_rules(text, locale)]
 
 
 def page_problems(state: dict[str, Any], locale: Locale, phone: bool) -> list[Problem]:

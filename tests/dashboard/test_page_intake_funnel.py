@@ -28,6 +28,7 @@ from kommo_analytics.settings import load_settings
 from kommo_analytics.text.i18n import Locale
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.dashboard.conftest import PINNED_NOW, MakeApp, listed
+from tests.dashboard.localisation import ENGLISH_MONTH, SI_SUFFIX
 
 INTAKE = "app_pages/intake.py"
 FUNNEL = "app_pages/funnel.py"
@@ -333,12 +334,6 @@ def test_without_a_model_both_pages_say_how_to_get_data(
 
 # -- the four charts of issue 16, drawn from hand-built numbers -----------------------------------
 
-# "Nov 8", "November": an English date (not "Novo", a Portuguese stage name).
-ENGLISH_MONTHS = re.compile(
-    r"\b(?:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d|(?:January|February|March|"
-    r"April|June|July|August|September|October|November|December)\b)"
-)
-
 
 def shown_text(fig: Any) -> str:
     """Every piece of text a figure can show: ticks, labels, bar texts, hovers, annotations."""
@@ -346,8 +341,8 @@ def shown_text(fig: Any) -> str:
 
 
 def assert_localised(text: str, locale: Locale) -> None:
-    assert not ENGLISH_MONTHS.search(text) or locale == "en"
-    assert not re.search(r"\d(\.\d)?k\b", text)  # no "25.89k"
+    assert not ENGLISH_MONTH.search(text) or locale == "en"
+    assert not SI_SUFFIX.search(text)  # no "25.89k"
     if locale != "en":  # a decimal point between digits, outside the JSON's own numbers
         shown = re.findall(r'"(?:text|hovertext|ticktext|x|y)": (\[[^\]]*\]|"[^"]*")', text)
         assert not any(re.search(r"\d\.\d\D", s) for s in shown if '"' in s), shown

@@ -18,7 +18,7 @@ Pure Plotly, pandas and Babel: no Streamlit, so every builder is testable withou
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final, Literal
@@ -146,6 +146,35 @@ def bucket_label(day: date, grain: Grain, locale: Locale) -> str:
         return i18n.month_name(day, locale)
     full = format_skeleton("yMMMd", day, locale=i18n.babel_locale(locale))
     return t("charts.week_of", locale, day=full) if grain == "week" else full
+
+
+def stacked_counts(
+    buckets: pd.DataFrame,
+    *,
+    by: str,
+    value: str,
+    order: Sequence[str],
+    name_of: Callable[[str], str],
+    colour_of: Callable[[str], str],
+    grain: Grain,
+    locale: Locale,
+) -> go.Figure:
+    """Counts per date bucket stacked by `by` (leads per channel, actions per medium), in
+    `order`, each bar's hover naming its bucket and its series; the axes are left to
+    :func:`localise`, which the caller runs with its own titles."""
+    fig = go.Figure()
+    for key in order:
+        rows = buckets[buckets[by] == key]
+        name = name_of(key)
+        fig.add_bar(
+            x=rows["bucket"], y=rows[value], name=name, marker_color=colour_of(key),
+            customdata=[lines(bucket_label(b, grain, locale),
+                              named(name, value_text("count", v, locale)))
+                        for b, v in zip(rows["bucket"], rows[value], strict=True)],
+            hovertemplate=HOVER,
+        )  # fmt: skip
+    fig.update_layout(barmode="stack")
+    return fig
 
 
 def hour_label(hour: int, locale: Locale) -> str:

@@ -329,21 +329,13 @@ def over_time(view: View, frame: pd.DataFrame, grain: series.Grain) -> None:
         st.info(t("activities.no_events", locale))
         return
     buckets = charts.complete(buckets, view.start, min(view.end, view.today), grain, ("medium",))
-    fig = go.Figure()
     order = [m for m in MEDIA if m in set(buckets["medium"])]
     order += sorted(set(buckets["medium"]) - set(order))
-    for medium in order:
-        rows = buckets[buckets["medium"] == medium]
-        name = medium_label(medium, locale)
-        fig.add_bar(
-            x=rows["bucket"], y=rows["events"], name=name,
-            marker_color=MEDIUM_COLOURS.get(medium, "#9D755D"),
-            customdata=[charts.lines(charts.bucket_label(b, grain, locale),
-                                     charts.named(name, charts.value_text("count", v, locale)))
-                        for b, v in zip(rows["bucket"], rows["events"], strict=True)],
-            hovertemplate=charts.HOVER,
-        )  # fmt: skip
-    fig.update_layout(barmode="stack")
+    fig = charts.stacked_counts(
+        buckets, by="medium", value="events", order=order, grain=grain, locale=locale,
+        name_of=lambda m: medium_label(m, locale),
+        colour_of=lambda m: MEDIUM_COLOURS.get(m, "#9D755D"),
+    )  # fmt: skip
     charts.localise(fig, locale, height=360,
                     x=charts.Axis("date", title=t(f"grain.{grain}", locale), grain=grain),
                     y=charts.Axis("count", title=t("activities.axis_events", locale)))  # fmt: skip

@@ -126,18 +126,10 @@ def leads_over_time(view: View, report: Report, frame: pd.DataFrame,
     order += sorted(set(buckets["channel"]) - set(order))
     colours = c.channel_colours(order)
     buckets = charts.complete(buckets, view.start, min(view.end, view.today), grain, ("channel",))
-    fig = go.Figure()
-    for channel in order:
-        rows = buckets[buckets["channel"] == channel]
-        name = channel_label(channel, locale)
-        fig.add_bar(
-            x=rows["bucket"], y=rows["leads"], name=name, marker_color=colours[channel],
-            customdata=[charts.lines(charts.bucket_label(b, grain, locale),
-                                     charts.named(name, charts.value_text("count", v, locale)))
-                        for b, v in zip(rows["bucket"], rows["leads"], strict=True)],
-            hovertemplate=charts.HOVER,
-        )  # fmt: skip
-    fig.update_layout(barmode="stack")
+    fig = charts.stacked_counts(
+        buckets, by="channel", value="leads", order=order, grain=grain, locale=locale,
+        name_of=lambda k: channel_label(k, locale), colour_of=lambda k: colours[k],
+    )  # fmt: skip
     charts.localise(fig, locale, height=360,
                     x=charts.Axis("date", title=t(f"grain.{grain}", locale), grain=grain),
                     y=charts.Axis("count", title=t("intake.axis_leads", locale)))  # fmt: skip
