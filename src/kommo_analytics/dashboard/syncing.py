@@ -75,7 +75,8 @@ def fixes(locale: Locale) -> dict[str, str]:
 def section(view: filters.View) -> bool:
     """The sync's buttons, and how the last one stands; for admins only. Whether the buttons
     are shown (not without a Kommo account to sync from)."""
-    if not can_sync():
+    # A warehouse that cannot be read is said once, by show_problem: no sync can write it either.
+    if not can_sync() or view.warehouse.error is not None:
         return False
     locale = view.locale
     st.subheader(t("sync.title", locale))
