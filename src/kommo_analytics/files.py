@@ -114,15 +114,19 @@ def _quoted(path: Path) -> str:
 
 
 def write_private_json(path: Path, document: object) -> None:
-    """Replace ``path`` with ``document`` as JSON, whole or not at all: a temporary file created
-    0600 (a chmod afterwards would leave a moment when others can read it), flushed to disk,
-    then renamed over ``path``. The folder must exist."""
+    """Replace ``path`` with ``document`` as JSON, whole or not at all (:func:`write_private`)."""
+    write_private(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, whole or not at all: a temporary file created 0600 (a
+    chmod afterwards would leave a moment when others can read it), flushed to disk, then
+    renamed over ``path``. The folder must exist."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(path)

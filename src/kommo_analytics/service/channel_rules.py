@@ -10,8 +10,6 @@ here and are kept as they are.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,14 +177,4 @@ def save(settings: Settings, target: Target, edited: Edited) -> str | None:
 def _write(path: Path, text: str) -> None:
     """Whole or not at all: a half-written rules file would stop every sync."""
     files.private_dir(path.parent)
-    # mkstemp creates the file 0600, and the rename keeps that mode.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".channel_rules.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_private(path, text)

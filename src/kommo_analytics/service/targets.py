@@ -8,9 +8,7 @@ dashboard and every restart sees the same targets.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -76,17 +74,7 @@ def save(data_dir: Path, values: dict[str, float]) -> None:
         if value < 0:
             raise ConfigError(f"the target for {key} cannot be negative")
     files.private_dir(data_dir)
-    # mkstemp creates the file 0600, and the rename keeps that mode.
-    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".kpi_targets.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({k: values[k] for k in sorted(values)}, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path_in(data_dir))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_private_json(path_in(data_dir), {k: values[k] for k in sorted(values)})
 
 
 def parse(text: str) -> float:
