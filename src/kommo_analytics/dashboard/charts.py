@@ -47,8 +47,6 @@ CHANNEL_COLOURS: Final = {
     "unknown": "#BAB0AC",
 }
 OTHER_CHANNEL_COLOUR: Final = "#72B7B2"
-# Stages in pipeline order, light to dark, the same on every page that draws stages.
-STAGE_COLOURS: Final = ("#9ECAE9", "#6BAED6", "#4C78A8", "#3A5E8C", "#2B4870", "#1D3354")
 WON_COLOUR: Final = "#54A24B"
 LOST_COLOUR: Final = "#E45756"
 LINE_COLOUR: Final = "#222222"
@@ -519,11 +517,6 @@ def reference_lines(fig: go.Figure, references: Sequence[Reference]) -> None:
     fig.update_layout(margin={"t": margin_top})
 
 
-def stage_colours(count: int) -> list[str]:
-    """A colour per stage in pipeline order (the palette repeats past its end)."""
-    return [STAGE_COLOURS[i % len(STAGE_COLOURS)] for i in range(count)]
-
-
 def channel_colours(keys: Sequence[str]) -> dict[str, str]:
     return {k: CHANNEL_COLOURS.get(k, OTHER_CHANNEL_COLOUR) for k in keys}
 
@@ -572,7 +565,6 @@ __all__ = [
     "phone_layout",
     "reference_lines",
     "separators",
-    "stage_colours",
     "tick_text",
     "value_text",
     "value_ticks",

@@ -32,9 +32,6 @@ from kommo_analytics.text.i18n import Locale, t
 
 Direction = Literal["higher", "lower"]
 
-# The palette of every chart, so a channel keeps its colour from page to page.
-CHANNEL_COLOURS: Final = charts.CHANNEL_COLOURS
-
 
 def tip(key: str, locale: Locale) -> str | None:
     """The metric's definition (docs/metrics.md), for a tooltip; None for an unknown key."""
