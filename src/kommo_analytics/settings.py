@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kommo_analytics.errors import ConfigError
@@ -59,6 +70,11 @@ class Settings(BaseSettings):
     kommo_redirect_uri: str | None = None
     kommo_auth_code: SecretStr | None = None
     kommo_rate_limit_per_second: float = Field(default=7.0, gt=0, le=50)
+    kommo_account: str | None = Field(
+        default=None,
+        description="Which account of the register a command works on (`--account`); default: "
+        "the account of this file, else the register's first",
+    )
 
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = Field(
@@ -153,6 +169,70 @@ class Settings(BaseSettings):
             if saved.is_file():
                 self.channel_rules_file = saved
         return self
+
+    # The install's own DATA_DIR when these settings are an account's of the register (whose
+    # data_dir is its own folder): what every account shares lives there — the register, the
+    # dashboard's users, exchange rates, the stage mapping.
+    _install_dir: Path | None = PrivateAttr(default=None)
+    _main_configured: bool | None = PrivateAttr(default=None)
+
+    @property
+    def main_configured(self) -> bool:
+        """Whether .env (or the environment) configures an account of its own."""
+        if self._main_configured is None:
+            return self.has_any_kommo_setting
+        return self._main_configured
+
+    @property
+    def install_dir(self) -> Path:
+        return self._install_dir or self.data_dir
+
+    @property
+    def account_name(self) -> str:
+        """The register's name of the account these settings are for."""
+        return self.kommo_account or MAIN_ACCOUNT
+
+    def for_account(self, name: str) -> Settings:
+        """These settings for the account ``name`` of the register: its address and secrets, its
+        own folder (tokens, goals, costs, rules, logs) and its own warehouse. ``MAIN_ACCOUNT`` is
+        the account of .env and the environment: these settings as they are."""
+        if name == MAIN_ACCOUNT:
+            return self
+        registered = read_register(self.install_dir)
+        entry = registered.get(name)
+        if entry is None:
+            known = ", ".join(n for n in registered) or "none yet"
+            raise ConfigError(
+                f"there is no account named {name!r} (accounts: {known})",
+                hint="see them with `kommo-analytics accounts list`, or add it with "
+                "`kommo-analytics accounts add`",
+            )
+        folder = account_dir(self.install_dir, name)
+        rules = self.channel_rules_file
+        if rules is not None and rules == self.install_dir / SAVED_CHANNEL_RULES:
+            rules = None  # the main account's saved rules are its own, not this account's
+        if rules is None and (folder / SAVED_CHANNEL_RULES).is_file():
+            rules = folder / SAVED_CHANNEL_RULES
+        account = self.model_copy(
+            update={
+                "kommo_account": name,
+                "data_dir": folder,
+                "database_url": account_database_url(self.database_url, name),
+                "kommo_base_url": entry.base_url,
+                "kommo_access_token": _secret(folder / ACCESS_TOKEN_FILE),
+                "kommo_client_id": entry.client_id,
+                "kommo_client_secret": _secret(folder / CLIENT_SECRET_FILE),
+                "kommo_redirect_uri": entry.redirect_uri,
+                "kommo_auth_code": None,
+                # Each account's days are its own: .env's overrides are the main account's.
+                "account_timezone": None,
+                "holidays_country": None,
+                "channel_rules_file": rules,
+            }
+        )
+        account._install_dir = self.install_dir
+        account._main_configured = self.main_configured
+        return account
 
     @property
     def channel_rules_to_save(self) -> Path:
@@ -448,12 +528,157 @@ def unknown_settings(
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from env and `.env`, with a readable error instead of a pydantic trace."""
+    """Settings from env and `.env`, with a readable error instead of a pydantic trace: those
+    of the account chosen by :func:`using_account`, else by ``KOMMO_ACCOUNT``, else of the
+    default account (:func:`default_account`)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        base = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
             for err in exc.errors()
         )
         raise ConfigError(f"invalid setting — {problems}") from exc
+    name = _CHOSEN_ACCOUNT.get() or base.kommo_account or default_account(base)
+    return base.for_account(name)
+
+
+# --- The accounts register -------------------------------------------------------------------
+# An agency's accounts, beside the one of .env (docs/architecture.md "Many accounts"). The
+# register is read here, with the settings, because every command's settings depend on which
+# account it works on; it is written by `service/accounts.py`.
+
+# The account of .env and the environment, first of every list.
+MAIN_ACCOUNT: Final = "main"
+REGISTER_FILE: Final = "accounts.toml"
+ACCOUNTS_FOLDER: Final = "accounts"
+ACCESS_TOKEN_FILE: Final = "access_token"  # nosec B105 — a file name, not a secret
+CLIENT_SECRET_FILE: Final = "oauth_client_secret"  # nosec B105 — a file name
+# Safe as a folder name and inside a database name on every warehouse kind.
+ACCOUNT_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,29}")
+
+_CHOSEN_ACCOUNT: ContextVar[str | None] = ContextVar("kommo_analytics_account", default=None)
+
+
+@dataclass(frozen=True)
+class RegisteredAccount:
+    """One account of the register; its secrets are files in its folder, never here."""
+
+    name: str
+    base_url: str
+    display_name: str | None = None
+    auth: Literal["token", "oauth"] = "token"
+    client_id: str | None = None
+    redirect_uri: str | None = None
+    # As Kommo reported them at `accounts add` / `accounts test`.
+    timezone: str | None = None
+    currency: str | None = None
+    added_at: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+
+def check_account_name(name: str) -> str:
+    if name == MAIN_ACCOUNT or not ACCOUNT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{name!r} cannot name an account",
+            hint="use 1 to 30 lower-case letters, digits or _, starting with a letter (and not "
+            f"{MAIN_ACCOUNT!r}, the account of .env), e.g. acme_brasil",
+        )
+    return name
+
+
+def account_dir(install_dir: Path, name: str) -> Path:
+    return install_dir / ACCOUNTS_FOLDER / name
+
+
+def register_path(install_dir: Path) -> Path:
+    return install_dir / REGISTER_FILE
+
+
+def read_register(install_dir: Path) -> dict[str, RegisteredAccount]:
+    """The registered accounts by name, in the order they were added; {} without a register."""
+    path = register_path(install_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the accounts register {path}: {exc.strerror or exc}",
+            hint="check that this user may read it",
+        ) from exc
+    try:
+        document = tomllib.loads(text)
+        table = document.get("accounts", {})
+        accounts = {
+            name: RegisteredAccount(name=check_account_name(name), **fields)
+            for name, fields in table.items()
+        }
+    except (tomllib.TOMLDecodeError, TypeError, AttributeError, ConfigError) as exc:
+        raise ConfigError(
+            f"the accounts register {path} is damaged ({exc})",
+            hint="restore it from a backup, or remove the broken entry and add the account "
+            "again with `kommo-analytics accounts add`",
+        ) from exc
+    return accounts
+
+
+def account_names(settings: Settings) -> list[str]:
+    """Every account of the install: the one of .env first (when it has one), then the
+    register's, in the order they were added."""
+    names = [MAIN_ACCOUNT] if settings.main_configured else []
+    return names + list(read_register(settings.install_dir))
+
+
+def default_account(settings: Settings) -> str:
+    """The account a command works on when none is chosen: the one of .env when it has one (a
+    single-account install never meets the register), else the register's first."""
+    if settings.main_configured:
+        return MAIN_ACCOUNT
+    registered = read_register(settings.install_dir)
+    return next(iter(registered), MAIN_ACCOUNT)
+
+
+@contextmanager
+def using_account(name: str | None) -> Iterator[None]:
+    """Every :func:`load_settings` inside the block (in this thread or task) is for ``name``:
+    the dashboard's account switcher, a worker's job."""
+    token = _CHOSEN_ACCOUNT.set(name)
+    try:
+        yield
+    finally:
+        _CHOSEN_ACCOUNT.reset(token)
+
+
+def account_database_url(database_url: str | None, name: str) -> str | None:
+    """The warehouse of account ``name``, derived from the install's DATABASE_URL: a DuckDB file
+    in the account's folder, or on a server a database of its own (``kommo`` → ``kommo_acme``).
+    None (the default DuckDB file, which then lies in the account's folder) stays None."""
+    if database_url is None:
+        return None
+    if database_url.lower().startswith("duckdb:///"):
+        path = Path(database_url[len("duckdb:///") :])
+        return f"duckdb:///{path.parent / ACCOUNTS_FOLDER / name / path.name}"
+    parts = urlsplit(database_url)
+    database = parts.path.strip("/")
+    if not database:
+        return database_url  # parse_database_url names what is missing
+    return urlunsplit(
+        (parts.scheme, parts.netloc, f"/{database}_{name}", parts.query, parts.fragment)
+    )
+
+
+def _secret(path: Path) -> SecretStr | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            hint="check that this user may read it (it is kept readable by its owner only)",
+        ) from exc
+    return SecretStr(text) if text else None

@@ -102,7 +102,7 @@ def serve_dashboard(
     """
     settings = load_settings()
     target = account.target(database_url or settings.resolved_database_url)
-    check_access(host, settings.data_dir)
+    check_access(host, settings.install_dir)
     check_port_free(host, port, option=port_option)
     # The absolute form: the app must read the very file named here, whatever its folder.
     env = {**os.environ, ENV_DATABASE_URL: target.url}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from kommo_analytics import __version__, files
 from kommo_analytics.cli import (
+    accounts_cmd,
     alerts_cmd,
     backup_cmd,
     check_cmd,
@@ -57,8 +60,19 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    account: str | None = typer.Option(
+        None,
+        "--account",
+        "-a",
+        help="Which account of `accounts list` to work on (default: the one of .env).",
+        envvar="KOMMO_ACCOUNT",
+    ),
 ) -> None:
     """Business intelligence for the Kommo CRM."""
+    if account:
+        # Through the environment, so that every setting read of this command and of the
+        # processes it starts (the dashboard, a sync from the dashboard) is this account's.
+        os.environ["KOMMO_ACCOUNT"] = account
     # Whatever the shell's umask, what a command writes (the warehouse, tokens, the dashboard's
     # targets, since its process inherits this) is readable by this user only.
     files.restrict_umask()
@@ -68,6 +82,7 @@ def main(
 
 
 emulator_cmd.register(app)
+accounts_cmd.register(app)
 sync_cmd.register(app)
 dashboard_cmd.register(app)
 metrics_cmd.register(app)

@@ -25,7 +25,7 @@ FROM_STDIN_HELP = "Read the password from the first line of standard input (for 
 
 
 def _path() -> Path:
-    return users.users_path(load_settings().data_dir)
+    return users.users_path(load_settings().install_dir)
 
 
 def _password(from_stdin: bool) -> str:

@@ -71,7 +71,7 @@ def clock() -> float:
 
 
 def users_file() -> Path:
-    return users.users_path(load_settings().data_dir)
+    return users.users_path(load_settings().install_dir)
 
 
 def expired(last_activity: float, now: float, minutes: int) -> bool:

@@ -344,6 +344,18 @@ class Backend:
         private file; a server database is there or its error says so)."""
         return True
 
+    # -- a warehouse of its own per account (docs/architecture.md "Many accounts") ---------------
+
+    def create_database(self) -> bool:
+        """Create this warehouse's database on its server when it is not there yet (DuckDB: its
+        file is made by the first sync); True when it was created."""
+        return False
+
+    def drop_database(self) -> None:
+        """Delete this warehouse whole: the database with everything in it, or the DuckDB files.
+        Only for an account being removed: nothing else lives in it."""
+        raise NotImplementedError
+
     def prepare_writer(self) -> None:
         """Get the writer's storage ready before it connects (DuckDB: the private file)."""
 
@@ -872,6 +884,15 @@ class DuckDBBackend(Backend):
             self.serving.with_name(f"{stem}.b{suffix}"),
         )
 
+    def drop_database(self) -> None:
+        files = (self.serving, self.private, *self.served_files())
+        for path in files:
+            for one in (path, Path(f"{path}.wal")):
+                try:
+                    one.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise self.translate(exc, write=True) from exc
+
     def current_file(self) -> Path | None:
         """The served file the served path names; None when it is not one of ours (nothing yet,
         or an earlier version's plain file)."""
@@ -1336,6 +1357,41 @@ class MySQLBackend(Backend):
             (f"mariadb {who} -p {name} < {name}-YYYYMMDDTHHMMSSZ.sql",),
         )
 
+    def create_database(self) -> bool:
+        import pymysql
+
+        name = self.target.dataset
+        try:
+            con = self._open(write=True, database=False)
+            try:
+                with con.cursor() as cur:
+                    created = cur.execute(
+                        f"CREATE DATABASE IF NOT EXISTS {self.quote(name)} CHARACTER SET utf8mb4"
+                    )
+                con.commit()
+            finally:
+                con.close()
+        except pymysql.Error as exc:
+            raise self.translate(exc, write=True) from exc
+        return bool(created)
+
+    def drop_database(self) -> None:
+        import pymysql
+
+        name = self.target.dataset
+        try:
+            con = self._open(write=True, database=False)
+            try:
+                with con.cursor() as cur:
+                    # dlt loads through a staging database of its own beside the dataset.
+                    for database in (name, f"{name}_staging"):
+                        cur.execute(f"DROP DATABASE IF EXISTS {self.quote(database)}")
+                con.commit()
+            finally:
+                con.close()
+        except pymysql.Error as exc:
+            raise self.translate(exc, write=True) from exc
+
     def lock_name(self) -> str:
         """GET_LOCK's name: server-wide, so it names the database (at most 64 characters)."""
         name = f"kommo_analytics.{self.target.dataset}"
@@ -1701,6 +1757,33 @@ class PostgresBackend(Backend):
         # dlt's own postgres destination wants psycopg2 and a password; this one takes the
         # postgresql+psycopg:// URL users give as it is.
         return sqlalchemy(self.target.url, create_primary_keys=True)
+
+    def create_database(self) -> bool:
+        import psycopg
+
+        if self._database_exists():
+            return False
+        name = urlsplit(self.target.url).path.strip("/")
+        try:
+            # CREATE DATABASE cannot run inside a transaction.
+            with psycopg.connect(**self._connect_args("postgres"), autocommit=True) as con:
+                con.execute(f"CREATE DATABASE {self.quote(name)}")
+        except psycopg.errors.DuplicateDatabase:
+            return False  # another process made it a moment ago
+        except psycopg.Error as exc:
+            raise self.translate(exc, write=True) from exc
+        return True
+
+    def drop_database(self) -> None:
+        import psycopg
+
+        name = urlsplit(self.target.url).path.strip("/")
+        try:
+            with psycopg.connect(**self._connect_args("postgres"), autocommit=True) as con:
+                # FORCE: a dashboard's or a worker's idle session must not keep it alive.
+                con.execute(f"DROP DATABASE IF EXISTS {self.quote(name)} WITH (FORCE)")
+        except psycopg.Error as exc:
+            raise self.translate(exc, write=True) from exc
 
     def _database_exists(self) -> bool | None:
         """Asked of the server's catalog through its maintenance database; None if that fails."""
