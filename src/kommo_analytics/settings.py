@@ -159,6 +159,41 @@ class Settings(BaseSettings):
         default=5_000_000, ge=10_000, description="Size at which a log file is rotated"
     )
     log_backups: int = Field(default=5, ge=1, le=100, description="Rotated log files kept")
+    # --- Agencies: workers on a queue (automation/queue.py) ---
+    broker_url: SecretStr | None = Field(
+        default=None,
+        description="redis://host:6379/0 or amqp://user:password@host:5672/: `serve` puts its "
+        "jobs on this queue for `kommo-analytics worker` processes instead of running them",
+    )
+    limiter_url: SecretStr | None = Field(
+        default=None,
+        description="redis://host:6379/1: where workers share each account's request budget; "
+        "default: BROKER_URL when it is a Redis one",
+    )
+
+    @model_validator(mode="after")
+    def _workers_need_a_server(self) -> Settings:
+        # Workers on several machines share one warehouse: a DuckDB file lets one process at a
+        # time write it, on one machine (docs/architecture.md "Many accounts").
+        if self.broker_url is not None and self.resolved_database_url.lower().startswith("duckdb"):
+            raise ValueError(
+                "BROKER_URL is set, so workers run the jobs, but the warehouse is a DuckDB file, "
+                "which only one process of one machine can write; set DATABASE_URL to a "
+                "PostgreSQL database (postgresql+psycopg://user:password@host:5432/kommo), or "
+                "empty BROKER_URL to run every job inside `serve`"
+            )
+        return self
+
+    @property
+    def resolved_limiter_url(self) -> str | None:
+        """Where workers share each account's request budget (a Redis URL), if anywhere."""
+        if self.limiter_url is not None:
+            return self.limiter_url.get_secret_value()
+        if self.broker_url is not None:
+            broker = self.broker_url.get_secret_value()
+            if broker.lower().startswith(("redis://", "rediss://")):
+                return broker
+        return None
 
     @model_validator(mode="after")
     def _saved_channel_rules(self) -> Settings:

@@ -170,6 +170,10 @@ async def test_pause_delays_callers_already_waiting() -> None:
 def test_shared_limiter_is_one_per_rate() -> None:
     assert shared_limiter(7) is shared_limiter(7.0)
     assert shared_limiter(7) is not shared_limiter(6)
+    # Each account has a budget of its own.
+    a = "https://a.kommo.com"
+    assert shared_limiter(7, a) is shared_limiter(7, a)
+    assert shared_limiter(7, a) is not shared_limiter(7, "https://b.kommo.com")
 
 
 @pytest.mark.anyio

@@ -174,7 +174,9 @@ def register(app: typer.Typer) -> None:
                     redirect_uri=settings.kommo_redirect_uri or "",
                     code=the_code or "",
                     token_file=token_file,
-                    limiter=shared_limiter(settings.kommo_rate_limit_per_second),
+                    limiter=shared_limiter(
+                        settings.kommo_rate_limit_per_second, settings.kommo_base_url or ""
+                    ),
                 )
 
         asyncio.run(main())

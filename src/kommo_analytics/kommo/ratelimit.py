@@ -242,15 +242,17 @@ class RateLimiter:
             self.rate = min(self.ceiling, self.rate + self.step)
 
 
-_SHARED: dict[float, RateLimiter] = {}
+_SHARED: dict[tuple[str, float], RateLimiter] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_limiter(per_second: float) -> RateLimiter:
-    """The process-wide limiter for ``per_second``: every client and token refresh of the process
-    that uses the same rate shares one window, as the server does."""
+def shared_limiter(per_second: float, account: str = "") -> RateLimiter:
+    """The process-wide limiter of one account (its base URL) at ``per_second``: every client and
+    token refresh of the process that talks to that account shares one window, as the server
+    does; another account has a budget of its own."""
     with _SHARED_LOCK:
-        limiter = _SHARED.get(per_second)
+        key = (account, float(per_second))
+        limiter = _SHARED.get(key)
         if limiter is None:
-            limiter = _SHARED[per_second] = RateLimiter(per_second)
+            limiter = _SHARED[key] = RateLimiter(per_second)
         return limiter
