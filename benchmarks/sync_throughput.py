@@ -190,13 +190,13 @@ def worker(base: str, token: str, work: Path) -> None:
         "rate_crawl": (requests - dictionaries) / crawl,
         "minimum": minimum_requests(url, dictionaries),
         "by_stream": result.requests,
-        "limiter": _limiter_use(),
+        "limiter": _limiter_use(base),
     }
     print(json.dumps(figures))
 
 
-def _limiter_use() -> str:
-    limiter = shared_limiter(7)
+def _limiter_use(base: str) -> str:
+    limiter = shared_limiter(7, base)
     share = limiter.waits / limiter.grants if limiter.grants else 0.0
     return f"{share:.0%} of sends waited on the limiter"
 
