@@ -170,3 +170,54 @@ def test_broker_urls_name_their_broker_and_queue_and_hide_the_password() -> None
         parse_broker_url("postgresql://127.0.0.1/kommo")
     with pytest.raises(ConfigError, match="not a plain name"):
         parse_broker_url("redis://127.0.0.1:6379/0?queue=a b")
+
+
+def test_serve_puts_each_planned_job_on_the_queue_for_every_account_or_runs_each_in_turn(
+    tmp_path: Path, log: tuple[logging.Logger, Lines]
+) -> None:
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from kommo_analytics.automation import serve
+
+    planned = serve.Planned("sync", IntervalTrigger(seconds=60), then=("alerts",))
+    queued: list[tuple[str, str, tuple[str, ...]]] = []
+    context = JobContext(Settings(data_dir=tmp_path), log=log[0])
+    with_broker = serve.Runner(
+        {},
+        context,
+        log[0],
+        accounts=lambda: ["alfa", "bravo"],
+        enqueue=lambda account, p: queued.append((account, p.name, p.then)),
+    )
+    with_broker.run_planned(planned)
+    # Queued, follow-ups and all, for each account; nothing ran here.
+    assert queued == [("alfa", "sync", ("alerts",)), ("bravo", "sync", ("alerts",))]
+    assert with_broker.history == [("sync", "queued"), ("sync", "queued")]
+
+    ran: list[tuple[str, str]] = []
+
+    def job(name: str) -> jobs.JobFunction:
+        def run(ctx: JobContext) -> JobOutcome:
+            ran.append((name, ctx.settings.data_dir.name))
+            return JobOutcome(f"{name} done")
+
+        return run
+
+    in_turn = serve.Runner(
+        {"sync": job("sync"), "alerts": job("alerts")},
+        context,
+        log[0],
+        accounts=lambda: ["alfa", "bravo"],
+        context_for=lambda name: JobContext(Settings(data_dir=tmp_path / name), log=log[0]),
+    )
+    in_turn.run_planned(planned, only=["bravo"])  # a catch-up for the account that missed it
+    in_turn.run_planned(planned)
+    assert ran == [
+        ("sync", "bravo"),
+        ("alerts", "bravo"),
+        ("sync", "alfa"),
+        ("alerts", "alfa"),
+        ("sync", "bravo"),
+        ("alerts", "bravo"),
+    ]
+    assert any(line.startswith("job sync [alfa]: ok") for line in log[1].lines)
