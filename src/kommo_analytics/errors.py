@@ -143,6 +143,15 @@ class SyncError(KommoAnalyticsError):
     """A sync cannot start or go on (another sync running, inconsistent state)."""
 
 
+class WriterBusyError(SyncError):
+    """Another writer (a sync, a rebuild, an import, a backup) holds the warehouse's lock: not a
+    failure of the one that found it taken, which may wait for its next turn."""
+
+
+class BrokerError(KommoAnalyticsError):
+    """The job queue's broker (BROKER_URL) cannot be reached or refused us."""
+
+
 class DataDriftError(FatalApiError):
     """A page Kommo answered whose content no longer fits a column: a number became text, an id
     is missing. Storing it would write NULLs over good data, so the run stops before the page

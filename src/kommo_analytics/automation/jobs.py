@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.errors import KommoAnalyticsError, WriterBusyError
 from kommo_analytics.settings import Settings
 
 Level = Literal["ok", "warning"]
@@ -69,14 +69,19 @@ def _sync(ctx: JobContext, *, full: bool) -> JobOutcome:
         raise JobSkipped(
             "another writer holds the warehouse's lock", hint="the next scheduled sync runs"
         )
-    result = run_sync(
-        settings,
-        SyncOptions(full=full),
-        LogReporter(ctx.log.info, every=60),
-        database_url=ctx.database_url,
-        after_build=AFTER_BUILD,
-        after_unchanged=AFTER_UNCHANGED,
-    )
+    try:
+        result = run_sync(
+            settings,
+            SyncOptions(full=full),
+            LogReporter(ctx.log.info, every=60),
+            database_url=ctx.database_url,
+            after_build=AFTER_BUILD,
+            after_unchanged=AFTER_UNCHANGED,
+        )
+    except WriterBusyError as exc:
+        # Taken between the look above and the run's own lock (another worker's sync of the
+        # same account started in that moment): the same "not my turn".
+        raise JobSkipped(exc.message, hint="the next scheduled sync runs") from exc
     rows = sum(result.rows.values())
     requests = sum(result.requests.values())
     summary = f"{result.mode} sync {result.status}: {rows:,} rows, {requests:,} requests"

@@ -34,7 +34,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as dt_time
 from pathlib import Path
@@ -57,7 +57,15 @@ from kommo_analytics.automation.jobs import (
     JobSkipped,
 )
 from kommo_analytics.errors import ConfigError, KommoAnalyticsError
-from kommo_analytics.settings import WEEKDAYS, Settings, parse_clock, parse_weekly
+from kommo_analytics.settings import (
+    WEEKDAYS,
+    Settings,
+    account_names,
+    load_settings,
+    parse_clock,
+    parse_weekly,
+    using_account,
+)
 from kommo_analytics.text.i18n import t
 from kommo_analytics.text.languages import Locale
 
@@ -69,7 +77,7 @@ MISFIRE_GRACE_SECONDS: Final = 3600
 CHILD_STOP_SECONDS: Final = 10
 WAIT_STEP_SECONDS: Final = 0.2
 
-Status = Literal["ok", "warning", "failed", "skipped"]
+Status = Literal["ok", "warning", "failed", "skipped", "queued"]
 
 
 @dataclass(frozen=True)
@@ -117,16 +125,19 @@ class _NoCoalesceNotice(logging.Filter):
         return "maximum number of running instances" not in record.getMessage()
 
 
-def setup_logging(settings: Settings, *, console: bool = True) -> logging.Logger:
+def setup_logging(
+    settings: Settings, *, console: bool = True, name: str = "serve"
+) -> logging.Logger:
     """The scheduler's log: ``DATA_DIR/logs/serve.log`` (rotated, private, secrets masked) and,
     for a service manager's journal, standard error. The sync's own log (dlt, the drivers)
-    stays in ``sync.log``; the sync job's progress lines come here."""
+    stays in ``sync.log``; the sync job's progress lines come here. A worker's goes to
+    ``worker.log`` (``name``)."""
     logs.configure(
         max_bytes=settings.log_max_bytes,
         backups=settings.log_backups,
         secrets=logs.secret_values(settings),
     )
-    path = logs.log_file(settings.data_dir, "serve")
+    path = logs.log_file(settings.data_dir, name)
     try:
         handlers: list[logging.Handler] = [logs.file_handler(path)]
     except OSError as exc:
@@ -136,8 +147,12 @@ def setup_logging(settings: Settings, *, console: bool = True) -> logging.Logger
         ) from exc
     if console:
         handlers.append(logs.console_handler())
-    for name, level in (("kommo_analytics", logging.INFO), ("apscheduler", logging.WARNING)):
-        logger = logging.getLogger(name)
+    for logger_name, level in (
+        ("kommo_analytics", logging.INFO),
+        ("apscheduler", logging.WARNING),
+        ("dramatiq", logging.WARNING),
+    ):
+        logger = logging.getLogger(logger_name)
         for old in list(logger.handlers):
             logger.removeHandler(old)
             old.close()
@@ -148,7 +163,7 @@ def setup_logging(settings: Settings, *, console: bool = True) -> logging.Logger
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(f, _NoCoalesceNotice) for f in scheduler_log.filters):
         scheduler_log.addFilter(_NoCoalesceNotice())
-    return logging.getLogger(LOGGER_NAME)
+    return logging.getLogger(LOGGER_NAME if name == "serve" else f"kommo_analytics.{name}")
 
 
 def account_zone(settings: Settings, database_url: str | None = None) -> tzinfo:
@@ -207,7 +222,11 @@ def default_plan(settings: Settings, zone: tzinfo) -> list[Planned]:
 
 class Runner:
     """Runs jobs by name, one at a time, logging each one's start, end, duration and outcome.
-    A job that raises is logged as failed and nothing else stops."""
+    A job that raises is logged as failed and nothing else stops.
+
+    With ``accounts`` (an install of several accounts) each planned job runs for every account
+    in turn, with that account's context (``context_for``); with ``enqueue`` (BROKER_URL) it is
+    put on the workers' queue for every account instead of running here."""
 
     def __init__(
         self,
@@ -216,36 +235,83 @@ class Runner:
         log: logging.Logger,
         *,
         after: Callable[[str, Status], None] | None = None,
+        accounts: Callable[[], Sequence[str]] | None = None,
+        context_for: Callable[[str], JobContext] | None = None,
+        enqueue: Callable[[str, Planned], None] | None = None,
     ) -> None:
         self.jobs = jobs
         self.context = context
         self.log = log
         self.after = after
+        self.accounts = accounts
+        self.context_for = context_for
+        self.enqueue = enqueue
         self._one_at_a_time = threading.Lock()
         self.history: list[tuple[str, Status]] = []  # every end, in order (for the tests)
 
-    def run_planned(self, planned: Planned) -> None:
+    def run_planned(self, planned: Planned, only: Sequence[str] | None = None) -> None:
         with self._one_at_a_time:
-            status = self._run(planned.name)
-            follow = [*(planned.then_if_ok if status in ("ok", "warning") else ()), *planned.then]
-            if status == "skipped":
-                follow = []  # nothing ran: nothing new to check or alert on
-            for name in follow:
-                self._run(name)
+            if self.accounts is None and self.enqueue is None:
+                self._turn(planned, self.context, None)  # one account: as it always was
+                return
+            names = list(self.accounts()) if self.accounts is not None else []
+            for account in names if only is None else [n for n in names if n in only]:
+                label = f"{planned.name} [{account}]"
+                if self.context.stopping.is_set():
+                    self.log.info(t("serve.log.job.stopping", LOG_LOCALE, job=label))
+                    self._end(planned.name, "skipped")
+                    continue
+                if self.enqueue is not None:
+                    self._put(planned, account, label)
+                    continue
+                try:
+                    assert self.context_for is not None
+                    context = self.context_for(account)
+                except KommoAnalyticsError as exc:  # an account removed, its settings broken
+                    values = {"job": label, "seconds": "0.0", "detail": exc.one_line()}
+                    self.log.error(t("serve.log.job.failed", LOG_LOCALE, **values))
+                    self._end(planned.name, "failed")
+                    continue
+                self._turn(planned, context, account)
 
-    def _run(self, name: str) -> Status:
-        if self.context.stopping.is_set():
-            self.log.info(t("serve.log.job.stopping", LOG_LOCALE, job=name))
+    def _put(self, planned: Planned, account: str, label: str) -> None:
+        assert self.enqueue is not None
+        try:
+            self.enqueue(account, planned)
+        except Exception as exc:  # the broker may be down for a moment: the next run tries again
+            detail = exc.one_line() if isinstance(exc, KommoAnalyticsError) else repr(exc)
+            values = {"job": label, "seconds": "0.0", "detail": detail}
+            self.log.error(t("serve.log.job.failed", LOG_LOCALE, **values))
+            self._end(planned.name, "failed")
+            return
+        self.log.info(t("worker.log.enqueued", LOG_LOCALE, job=label))
+        self._end(planned.name, "queued")
+
+    def _turn(self, planned: Planned, context: JobContext, account: str | None) -> None:
+        status = self._run(planned.name, context, account)
+        follow = [*(planned.then_if_ok if status in ("ok", "warning") else ()), *planned.then]
+        if status == "skipped":
+            follow = []  # nothing ran: nothing new to check or alert on
+        for name in follow:
+            self._run(name, context, account)
+
+    def _run(
+        self, name: str, context: JobContext | None = None, account: str | None = None
+    ) -> Status:
+        context = context or self.context
+        label = name if account is None else f"{name} [{account}]"
+        if context.stopping.is_set():
+            self.log.info(t("serve.log.job.stopping", LOG_LOCALE, job=label))
             return self._end(name, "skipped")
         job = self.jobs.get(name)
         if job is None:
-            self.log.error(t("serve.log.job.unknown", LOG_LOCALE, job=name))
+            self.log.error(t("serve.log.job.unknown", LOG_LOCALE, job=label))
             return self._end(name, "failed")
-        self.log.info(t("serve.log.job.started", LOG_LOCALE, job=name))
+        self.log.info(t("serve.log.job.started", LOG_LOCALE, job=label))
         started = time.monotonic()
         status: Status
         try:
-            outcome = job(self.context)
+            outcome = job(context)
         except JobSkipped as exc:
             status, detail = "skipped", exc.one_line()
         except KommoAnalyticsError as exc:
@@ -260,7 +326,7 @@ class Runner:
             else:
                 status, detail = outcome.level, outcome.summary
         took = time.monotonic() - started
-        values = {"job": name, "seconds": f"{took:.1f}", "detail": detail}
+        values = {"job": label, "seconds": f"{took:.1f}", "detail": detail}
         level = {"ok": logging.INFO, "warning": logging.WARNING, "skipped": logging.INFO}
         self.log.log(
             level.get(status, logging.ERROR), t(f"serve.log.job.{status}", LOG_LOCALE, **values)
@@ -300,9 +366,23 @@ class Service:
     # daily and weekly times are the account's.
     replan: Callable[[tzinfo], Sequence[Planned]] | None = None
     zone_source: Callable[[], tzinfo] | None = None
+    # Several accounts (see Runner): who they are, each one's context, or the queue's send; and
+    # which accounts missed a run of a planned job (by its name) while nothing was running.
+    accounts: Callable[[], Sequence[str]] | None = None
+    context_for: Callable[[str], JobContext] | None = None
+    enqueue: Callable[[str, Planned], None] | None = None
+    missed_for: Callable[[str, datetime], Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
-        self.runner = Runner(self.jobs, self.context, self.log, after=self._after_job)
+        self.runner = Runner(
+            self.jobs,
+            self.context,
+            self.log,
+            after=self._after_job,
+            accounts=self.accounts,
+            context_for=self.context_for,
+            enqueue=self.enqueue,
+        )
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={
@@ -331,7 +411,20 @@ class Service:
         now = datetime.now(self.zone)
         for planned in self.plan:
             extra: dict[str, datetime] = {"next_run_time": now} if planned.run_at_start else {}
-            if planned.missed is not None and planned.missed(now):
+            if planned.missed is not None and self.missed_for is not None:
+                # Each account has its own record of what ran: only those that missed it.
+                only = list(self.missed_for(planned.name, now))
+                if only:
+                    self.log.info(t("serve.log.catch_up", LOG_LOCALE, job=planned.name))
+                    self.scheduler.add_job(
+                        self.runner.run_planned,
+                        "date",
+                        run_date=now + timedelta(seconds=1),
+                        args=[planned, only],
+                        id=f"{planned.name}:catch_up",
+                        name=planned.name,
+                    )
+            elif planned.missed is not None and planned.missed(now):
                 # A second later: behind the start's runs on the one-thread executor.
                 extra = {"next_run_time": now + timedelta(seconds=1)}
                 self.log.info(t("serve.log.catch_up", LOG_LOCALE, job=planned.name))
@@ -457,9 +550,14 @@ def build_service(
     jobs: Mapping[str, JobFunction] = DEFAULT_JOBS,
     plan: Callable[[Settings, tzinfo], Sequence[Planned]] = default_plan,
     console: bool = True,
+    enqueue: Callable[[str, Planned], None] | None = None,
 ) -> Service:
     """The service of ``kommo-analytics serve``: its logging set up, the zone decided, the plan
-    made from the settings (tests hand in their own jobs and plan)."""
+    made from the settings (tests hand in their own jobs and plan).
+
+    An install of one account runs as it always did. With several, every planned job runs for
+    each account in turn, at the times of the zone of ``settings``' account; with ``enqueue``
+    (BROKER_URL) it is put on the workers' queue for each account instead."""
     log = setup_logging(settings, console=console)
     zone = account_zone(settings, database_url)
     log.info(
@@ -477,7 +575,7 @@ def build_service(
         log=logging.getLogger("kommo_analytics.jobs"),
         dashboard_url=dashboard_url,
     )
-    return Service(
+    service = Service(
         plan(settings, zone),
         jobs,
         context,
@@ -487,3 +585,32 @@ def build_service(
         replan=lambda new: plan(settings, new),
         zone_source=lambda: account_zone(settings, database_url),
     )
+    if enqueue is None and len(account_names(settings)) <= 1:
+        return service
+
+    def names() -> list[str]:
+        # Read at every run: an account added while serve runs gets its jobs from the next one.
+        return account_names(settings) or [settings.account_name]
+
+    def context_for(name: str) -> JobContext:
+        with using_account(name):
+            own = load_settings()
+        return replace(context, settings=own, database_url=None)
+
+    def missed_for(job: str, now: datetime) -> list[str]:
+        found = []
+        for name in names():
+            try:
+                own = context_for(name).settings
+            except KommoAnalyticsError:
+                continue
+            if any(p.name == job and p.missed and p.missed(now) for p in plan(own, zone)):
+                found.append(name)
+        return found
+
+    service.accounts = names
+    service.context_for = context_for
+    service.enqueue = enqueue
+    service.missed_for = missed_for
+    service.__post_init__()  # the runner again, with the accounts
+    return service

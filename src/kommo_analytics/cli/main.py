@@ -23,6 +23,7 @@ from kommo_analytics.cli import (
     serve_cmd,
     sync_cmd,
     users_cmd,
+    worker_cmd,
 )
 from kommo_analytics.cli.help import App
 from kommo_analytics.settings import UnknownSetting, unknown_settings
@@ -92,6 +93,7 @@ backup_cmd.register(app)
 health_cmd.register(app)
 alerts_cmd.register(app)
 serve_cmd.register(app)
+worker_cmd.register(app)
 schedule_cmd.register(app)
 logs_cmd.register(app)
 report_cmd.register(app)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kommo_analytics import logs
+from kommo_analytics.automation import queue
 from kommo_analytics.automation import serve as service
 from kommo_analytics.cli import dashboard_cmd, values
 from kommo_analytics.cli.errors import handle_errors
@@ -53,7 +54,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run unattended: the dashboard plus scheduled syncs (every SYNC_INTERVAL_MINUTES, a
         full one daily at FULL_SYNC_TIME), health and data-quality checks, alerts and the weekly
-        report, one job at a time. SIGTERM or Ctrl+C stops it after the running job."""
+        report, one job at a time. With BROKER_URL set it puts these jobs on the queue for
+        `kommo-analytics worker` processes instead, for every account. SIGTERM or Ctrl+C stops
+        it after the running job."""
         settings = load_settings()
         error = settings.kommo_account_error()
         if error is not None:
@@ -75,8 +78,16 @@ def register(app: typer.Typer) -> None:
                 ),
                 highlight=False,
             )
+        enqueue = None
+        if settings.broker_url is not None:
+            # Workers run the jobs: this process only plans them, for every account.
+            job_queue = queue.connect(settings.broker_url.get_secret_value())
+
+            def enqueue(name: str, planned: service.Planned) -> None:
+                job_queue.send(planned.name, name, then_if_ok=planned.then_if_ok, then=planned.then)
+
         built = service.build_service(
-            settings, database_url=db, child=child, dashboard_url=dashboard_url
+            settings, database_url=db, child=child, dashboard_url=dashboard_url, enqueue=enqueue
         )
         console.print(
             escape(t("serve.cli.started", CLI_LOCALE, logs=logs.logs_dir(settings.data_dir))),

@@ -21,7 +21,7 @@ import streamlit as st
 
 from kommo_analytics.dashboard import ENV_DATABASE_URL
 from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.service import account, health, leads, quality
+from kommo_analytics.service import account, dead_letters, health, leads, quality
 from kommo_analytics.service.account import Account
 from kommo_analytics.service.health import Status, WarehouseState
 from kommo_analytics.service.pages import Page, PageRequest
@@ -178,3 +178,19 @@ def run_quality_checks(url: str) -> QualityRun:
     load_quality.clear()
     load_quality_trend.clear()
     return run
+
+
+# -- the workers' dead-letter list (service/dead_letters.py) -----------------------------------
+# Kept short: a job is given up on between syncs, which do not change the warehouse's version.
+DEAD_LETTERS_TTL_SECONDS: Final = 30
+
+
+@st.cache_data(ttl=DEAD_LETTERS_TTL_SECONDS, show_spinner=False)
+def load_dead_letters(url: str) -> list[dead_letters.DeadLetter]:
+    return dead_letters.dead_letters(account.target(url))
+
+
+def dismiss_dead_letter(url: str, letter_id: str) -> bool:
+    removed = dead_letters.remove(account.target(url), letter_id)
+    load_dead_letters.clear()
+    return removed

@@ -21,7 +21,7 @@ from typing import Literal
 from filelock import FileLock, Timeout
 
 from kommo_analytics import files
-from kommo_analytics.errors import SyncError
+from kommo_analytics.errors import WriterBusyError
 from kommo_analytics.warehouse.backends import backend_for, folder_problem
 from kommo_analytics.warehouse.target import Target
 
@@ -32,7 +32,7 @@ Purpose = Literal["sync", "model rebuild", "import", "backup", "data-quality che
 
 @contextmanager
 def writer_lock(target: Target, data_dir: Path, purpose: Purpose = "sync") -> Iterator[None]:
-    """Hold the lock of ``target``'s writer for the block; SyncError if another holds it."""
+    """Hold the lock of ``target``'s writer for the block; WriterBusyError if another holds it."""
     backend = backend_for(target)
     with sync_lock(backend.lock_path(data_dir), purpose), backend.database_lock():
         yield
@@ -78,7 +78,7 @@ def sync_lock(path: Path, purpose: Purpose = "sync") -> Iterator[None]:
         lock.acquire()
     except Timeout:
         what, who = _describe_holder(path, purpose)
-        raise SyncError(
+        raise WriterBusyError(
             f"{what} of this warehouse is running{who}",
             hint="wait for it to finish (one writer at a time keeps the data consistent); "
             f"the lock is {path}, and the operating system frees it when that process ends",

@@ -34,9 +34,9 @@ from kommo_analytics.errors import (
     MissingTableError,
     NoSyncedDataError,
     QueryError,
-    SyncError,
     UnknownDatabaseError,
     WarehouseError,
+    WriterBusyError,
     causes,
     first_line,
 )
@@ -324,7 +324,7 @@ class Backend:
     def database_lock(self) -> Iterator[None]:
         """Held by the one writer for the whole of its work, in the database itself, so that
         writers on other machines or with other data folders (whose file locks it cannot see)
-        wait their turn; SyncError at once if another holds it.
+        wait their turn; WriterBusyError at once if another holds it.
 
         The lock belongs to a dedicated session: the server frees it when that session ends, also
         when the process is killed. DuckDB needs none: its file lock is already exclusive.
@@ -512,8 +512,8 @@ def _holder(name: str | None, address: str | None, session: str) -> str:
 _LOCK_GRACE_SECONDS = 2
 
 
-def writer_busy(holder: str) -> SyncError:
-    return SyncError(
+def writer_busy(holder: str) -> WriterBusyError:
+    return WriterBusyError(
         f"another writer of this warehouse (a sync, a model rebuild, an import or a backup) is "
         f"running ({holder})",
         hint="wait for it to finish (one writer at a time keeps the data consistent); the lock "

@@ -5,7 +5,8 @@ the sidebar filters do not apply. The last run's warnings (no time zone from Kom
 whose NULL share jumped) are shown above the runs. The tracking codes the leads carry are listed,
 marked when no channel rule uses them. Below them, the data-quality checks' latest stored run
 (service/quality.py): the overall score and its trend, each rule's result, the score per seller,
-and each rule's failing leads linked to Kommo; before any run, a button that runs them.
+and each rule's failing leads linked to Kommo; before any run, a button that runs them. Below the
+runs, the jobs the workers gave up on (service/dead_letters.py), which an admin can dismiss.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import streamlit as st
 from kommo_analytics.dashboard import auth, charts, components, data, filters, syncing
 from kommo_analytics.dashboard.export import Column
 from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.service.dead_letters import DeadLetter
 from kommo_analytics.service.health import RAW_TABLES, STREAMS, SetupWarnings
 from kommo_analytics.service.quality import QualityRun
+from kommo_analytics.settings import load_settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t, t_app
 
@@ -53,7 +56,17 @@ TRACKING_COLUMNS: Final = (
     ("used", "health.col.used"),
 )
 NUMBER_COLUMNS: Final = frozenset(
-    {"requests", "retries", "rate_limited", "rows_total", "rows", "leads", "failing", "score"}
+    {
+        "requests",
+        "retries",
+        "rate_limited",
+        "rows_total",
+        "rows",
+        "leads",
+        "failing",
+        "score",
+        "attempts",
+    }
 )
 RULE_COLUMNS: Final = (
     ("rule", "quality.col.rule"),
@@ -67,6 +80,14 @@ SELLER_COLUMNS: Final = (
     ("failing", "quality.col.failing"),
     ("score", "quality.col.score"),
 )
+DEAD_LETTER_COLUMNS: Final = (
+    ("failed_at", "health.dead.col.when"),
+    ("account", "health.dead.col.account"),
+    ("job", "health.dead.col.job"),
+    ("attempts", "health.dead.col.attempts"),
+    ("error", "health.dead.col.error"),
+)
+KNOWN_JOBS: Final = frozenset({"sync", "full_sync", "health", "checks", "alerts", "weekly_report"})
 KNOWN_RUN_STATUSES: Final = frozenset({"ok", "failed", "running", "interrupted"})
 KNOWN_RUN_MODES: Final = frozenset({"full", "incremental"})
 
@@ -215,6 +236,64 @@ def tracking_frame(
             "used": [mark(str(code)) for code in codes["code"]],
         }
     )
+
+
+def dead_letters_frame(letters: list[DeadLetter], zone: tzinfo, locale: Locale) -> pd.DataFrame:
+    """The workers' dead letters as the page shows them: when in the account's zone, the job's
+    name in the reader's language (an unknown one as it is), the error as the job wrote it."""
+    return pd.DataFrame(
+        {
+            "failed_at": [_moment(d.failed_at, zone, locale) for d in letters],
+            "account": [d.account for d in letters],
+            "job": [
+                t(f"health.dead.job.{d.job}", locale) if d.job in KNOWN_JOBS else d.job
+                for d in letters
+            ],
+            "attempts": [_count(d.attempts, locale) for d in letters],
+            "error": [d.error for d in letters],
+        },
+        columns=[key for key, _ in DEAD_LETTER_COLUMNS],
+    )
+
+
+def _dead_letters_section(view: filters.View) -> None:
+    """Jobs the workers gave up on after their retries (only with a job queue): the list, and
+    for an admin a way to take one off it once dealt with."""
+    locale = view.locale
+    try:
+        letters = data.load_dead_letters(view.warehouse.url)
+    except KommoAnalyticsError as exc:
+        st.subheader(t("health.dead.title", locale))
+        data.show_error(exc, locale)
+        return
+    if not letters and load_settings().broker_url is None:
+        return  # no workers, no queue: nothing to say
+    st.subheader(t("health.dead.title", locale))
+    if not letters:
+        st.info(t("health.dead.empty", locale))
+        return
+    st.caption(t("health.dead.caption", locale))
+    _table(
+        dead_letters_frame(letters, view.zone, locale), DEAD_LETTER_COLUMNS, view, "dead_letters"
+    )
+    if not syncing.can_sync():
+        return
+    labels = {
+        d.id: f"{_moment(d.failed_at, view.zone, locale)} · {d.account} · {d.job}" for d in letters
+    }
+    chosen = st.selectbox(
+        t("health.dead.choose", locale),
+        list(labels),
+        format_func=labels.__getitem__,
+        key="health.dead.choice",
+    )
+    if chosen is not None and st.button(t("health.dead.dismiss", locale), key="health.dead.go"):
+        try:
+            data.dismiss_dead_letter(view.warehouse.url, chosen)
+        except KommoAnalyticsError as exc:
+            data.show_error(exc, locale)
+            return
+        st.rerun()
 
 
 def _table(
@@ -435,6 +514,8 @@ def render() -> None:
         st.info(t("health.runs_empty", locale))
     else:
         _table(runs_frame(runs, view.zone, locale), RUN_COLUMNS, view, "sync_runs")
+
+    _dead_letters_section(view)
 
     st.subheader(t("health.freshness", locale))
     if streams is None or streams.empty:
