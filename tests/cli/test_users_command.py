@@ -116,6 +116,42 @@ def test_link_before_any_sync_says_to_sync(data_dir: Path) -> None:
     assert code == 2 and "kommo-analytics sync" in out
 
 
+def test_accounts_a_user_may_see_and_links_in_the_commands_account(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An install of two registered accounts (no account in .env), acme's warehouse knowing
+    # Kommo user 21: a link is made in the account the command works on.
+    data_dir.mkdir(parents=True)
+    (data_dir / "accounts.toml").write_text(
+        '[accounts.acme]\nbase_url = "https://acme.kommo.com"\n'
+        '[accounts.beta]\nbase_url = "https://beta.kommo.com"\n'
+    )
+    (data_dir / "accounts" / "acme").mkdir(parents=True)
+    with duckdb.connect(str(data_dir / "accounts" / "acme" / "kommo.duckdb")) as db:
+        db.execute("CREATE SCHEMA kommo_model")
+        db.execute("CREATE TABLE kommo_model.dim_users (user_id BIGINT, name TEXT, email TEXT)")
+        db.execute("INSERT INTO kommo_model.dim_users VALUES (21, 'Rita Dias', NULL)")
+    path = users.users_path(data_dir)
+    code, out = invoke("users", "add", "rita", "--role", "seller", "--account", "acne",
+                       "--password-stdin", input=f"{PASSWORD}\n")  # fmt: skip
+    assert code == 2 and "no account named 'acne'" in out and "acme, beta" in out
+    assert not path.exists()  # refused before anything was written
+    code, out = invoke("--account", "acme", "users", "add", "rita", "--role", "seller",
+                       "--account", "acme", "--kommo-user", "Rita Dias", "--password-stdin",
+                       input=f"{PASSWORD}\n")  # fmt: skip
+    assert code == 0, out
+    rita = users.get(path, "rita")
+    assert rita.accounts == ("acme",) and rita.allowed_sellers_in("acme") == (21,)
+    code, out = invoke("users", "list")
+    assert code == 0 and "acme: 21" in out, out
+    code, out = invoke("users", "accounts", "rita", "beta", "acme")
+    assert code == 0 and "rita sees acme, beta" in out
+    code, out = invoke("users", "accounts", "rita", "--all")
+    assert code == 0 and users.get(path, "rita").accounts is None
+    code, out = invoke("users", "accounts", "rita")
+    assert code == 2 and "either account names or --all" in out
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost"])
 def test_loopback_may_serve_without_users(host: str, tmp_path: Path) -> None:
     dashboard_cmd.check_access(host, tmp_path)

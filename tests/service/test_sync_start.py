@@ -105,3 +105,33 @@ def test_the_child_writes_its_output_to_a_private_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
     launch = sync_start.Launch(False, NOW, output, child.pid, 0)
     assert sync_start.output_tail(launch) == ["synced"]
+
+
+def test_the_child_syncs_the_account_on_screen(
+    tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    install = tmp_path / "data"
+    install.mkdir()
+    (install / "accounts.toml").write_text('[accounts.acme]\nbase_url = "https://a.kommo.com"\n')
+    (install / "accounts" / "acme").mkdir(parents=True)
+    (install / "accounts" / "acme" / "access_token").write_text("token")
+    main = account(tmp_path)
+    acme = main.for_account("acme")
+    monkeypatch.setenv("KOMMO_ACCOUNT", "beta")  # the dashboard was started on another account
+    child = FakeChild()
+    # The account of .env: its URL as DATABASE_URL, as before, and never the process's account.
+    sync_start.start(main, url, full=False, now=NOW, spawn=child.spawn)
+    assert child.calls[-1][1]["KOMMO_ACCOUNT"] == "main"
+    assert child.calls[-1][1]["DATABASE_URL"] == url
+    # A registered account: the child derives the same warehouse from the install's settings.
+    own = acme.resolved_database_url
+    sync_start.start(acme, own, full=False, now=NOW, spawn=FakeChild().spawn)
+    env = sync_start.child_environment(acme, own)
+    assert env["KOMMO_ACCOUNT"] == "acme" and "DATABASE_URL" not in env
+    sync_start.forget(own)
+    # A warehouse the child would not derive is refused rather than a sync of another one.
+    child.code = 0
+    with pytest.raises(SyncNotStarted) as refused:
+        sync_start.start(acme, url, full=False, now=NOW, spawn=child.spawn)
+    assert refused.value.reason == "not_started" and len(child.calls) == 1

@@ -171,3 +171,77 @@ def test_roles_map_to_the_viewers_reach() -> None:
     assert Scope(sellers=(5, 9), allowed_sellers=seller.allowed_sellers).seller_ids() == (5,)
     assert Scope(allowed_sellers=seller.allowed_sellers).seller_ids() == (5, 7)
     assert Scope(sellers=(9,), allowed_sellers=manager.allowed_sellers).seller_ids() == (9,)
+
+
+# -- accounts: which of an install's accounts a user sees, and their links per account ---------
+
+KNOWN = ("main", "acme", "beta")
+
+
+def test_a_file_written_before_accounts_reads_the_same_and_is_written_back_the_same(
+    path: Path,
+) -> None:
+    # A single-account install's file has neither field: everyone sees every account, and a
+    # seller's links are in the account of .env.
+    users.add(path, "bruno", "seller", PASSWORD, kommo_user_ids=[3])
+    before = path.read_text()
+    assert "accounts" not in before
+    bruno = users.get(path, "bruno")
+    assert bruno.accounts is None and bruno.visible_accounts(KNOWN) == list(KNOWN)
+    assert bruno.allowed_sellers_in("main") == (3,) and bruno.allowed_sellers_in("acme") == ()
+    users.set_password(path, "bruno", "a new password")
+    assert "accounts" not in path.read_text()
+
+
+def test_accounts_are_checked_against_the_install_and_an_admin_sees_all(path: Path) -> None:
+    with pytest.raises(ConfigError, match="no account named 'acne'") as caught:
+        users.add(path, "caio", "manager", PASSWORD, accounts=["acne"], known_accounts=KNOWN)
+    assert caught.value.hint is not None and "main, acme, beta" in caught.value.hint
+    with pytest.raises(ConfigError, match="an admin sees every account"):
+        users.add(path, "ana", "admin", PASSWORD, accounts=["acme"], known_accounts=KNOWN)
+    assert not path.exists()
+    # Kept in the install's order, each once.
+    caio = users.add(path, "caio", "manager", PASSWORD, accounts=["beta", "acme", "beta"],
+                     known_accounts=KNOWN)  # fmt: skip
+    assert caio.accounts == ("acme", "beta")
+    assert users.get(path, "caio").visible_accounts(KNOWN) == ["acme", "beta"]
+    assert users.set_accounts(path, "caio", None, KNOWN).visible_accounts(KNOWN) == list(KNOWN)
+    assert users.set_accounts(path, "caio", ["main"], KNOWN).accounts == ("main",)
+
+
+def test_a_sellers_links_are_per_account(path: Path) -> None:
+    users.add(path, "sofia", "seller", PASSWORD, kommo_user_ids=[5], account="acme",
+              accounts=["acme", "beta"], known_accounts=KNOWN)  # fmt: skip
+    users.link(path, "sofia", [9, 8], account="beta")
+    sofia = users.get(path, "sofia")
+    # The ids of one account never reach another: the same number is someone else there.
+    assert [sofia.allowed_sellers_in(a) for a in KNOWN] == [(), (5,), (8, 9)]
+    assert sofia.kommo_user_ids == ()
+    # Linking in an account she may not see would be a link nobody can use: refused.
+    with pytest.raises(ConfigError, match="may not see"):
+        users.link(path, "sofia", [1], account="main")
+    assert users.get(path, "sofia") == sofia
+
+
+def test_an_account_the_install_no_longer_has_keeps_the_file_readable(path: Path) -> None:
+    users.add(path, "caio", "manager", PASSWORD, accounts=["beta"], known_accounts=KNOWN)
+    # `accounts remove beta` later: caio simply sees nothing, and everyone can still sign in.
+    assert users.get(path, "caio").visible_accounts(("main", "acme")) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [
+        ('"accounts": "acme"', "accounts is not a list"),
+        ('"accounts": ["Acme!"]', "accounts is not a list"),
+        ('"kommo_user_ids_by_account": {"acme": [0]}', "kommo_user_ids_by_account"),
+        ('"kommo_user_ids_by_account": {"main": [1]}', "kommo_user_ids_by_account"),
+    ],
+)
+def test_malformed_account_fields_are_named(path: Path, field: str, problem: str) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text('{"version": 1, "users": [{"username": "a", "role": "seller", '
+                    f'"password_hash": "$argon2id$x", {field}}}]}}')  # fmt: skip
+    with pytest.raises(ConfigError, match="unreadable") as caught:
+        users.load(path)
+    assert problem in caught.value.message

@@ -1,7 +1,11 @@
-"""`kommo-analytics users add|remove|passwd|list|link`: who may sign in to the dashboard.
+"""`kommo-analytics users add|remove|passwd|list|link|accounts`: who may sign in to the
+dashboard, and which accounts and Kommo users they see.
 
 Passwords are never command-line arguments (other users of the machine read those in `ps`):
 they are typed twice without echo, or read from standard input with `--password-stdin`.
+
+Kommo users belong to an account: `link` (and `add --kommo-user`) link in the account the command
+works on (`kommo-analytics --account NAME users link …`, default: the one of .env).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from kommo_analytics.cli.errors import handle_errors
 from kommo_analytics.cli.help import App
 from kommo_analytics.errors import ConfigError
 from kommo_analytics.service import account, names, users
-from kommo_analytics.settings import load_settings
+from kommo_analytics.settings import MAIN_ACCOUNT, account_names, load_settings
 
 console = Console()
 
@@ -26,6 +30,11 @@ FROM_STDIN_HELP = "Read the password from the first line of standard input (for 
 
 def _path() -> Path:
     return users.users_path(load_settings().install_dir)
+
+
+def _accounts() -> list[str]:
+    """The install's accounts (those `--account` may name)."""
+    return account_names(load_settings())
 
 
 def _password(from_stdin: bool) -> str:
@@ -73,7 +82,15 @@ def register(app: typer.Typer) -> None:
         ),
         email: str | None = typer.Option(None, "--email", help="E-mail address (optional)."),
         kommo_user: list[str] = typer.Option(
-            [], "--kommo-user", help="A Kommo user (id or name) this user is; repeatable."
+            [],
+            "--kommo-user",
+            help="A Kommo user (id or name) this user is, in the account the command works on; "
+            "repeatable.",
+        ),
+        visible: list[str] = typer.Option(
+            [],
+            "--account",
+            help="An account this user may see (default: all of them); repeatable. Admins see all.",
         ),
         db: str | None = typer.Option(None, "--db", help="Warehouse to look Kommo users up in."),
         password_stdin: bool = typer.Option(False, "--password-stdin", help=FROM_STDIN_HELP),
@@ -90,12 +107,27 @@ def register(app: typer.Typer) -> None:
                 f"the user {username.strip().lower()!r} already exists",
                 hint="`kommo-analytics users passwd` changes a password",
             )
+        known = _accounts()
+        # Checked before any prompt: a typo costs no password typed twice.
+        limited = users.check_accounts(visible, known) if visible else None
+        if limited is not None and role == "admin":
+            raise ConfigError(
+                "an admin sees every account", hint="limit a manager or a seller to some accounts"
+            )
         ids = _kommo_ids(kommo_user, db) if kommo_user else []
         user = users.add(
-            path, username, role, _password(password_stdin), email=email, kommo_user_ids=ids
+            path,
+            username,
+            role,
+            _password(password_stdin),
+            email=email,
+            kommo_user_ids=ids,
+            account=load_settings().account_name,
+            accounts=limited,
+            known_accounts=known,
         )
         console.print(f"Added [bold]{user.username}[/] ({user.role}) to {path}", highlight=False)
-        if user.role == "seller" and not user.kommo_user_ids:
+        if user.role == "seller" and not user.kommo_ids_in(load_settings().account_name):
             console.print(
                 f"[yellow]note:[/] a seller sees nothing until linked: "
                 f"`kommo-analytics users link {user.username} <Kommo user>`",
@@ -134,9 +166,32 @@ def register(app: typer.Typer) -> None:
         """Say which Kommo users a dashboard user is (a seller sees only their data)."""
         path = _path()
         users.get(path, username)  # an unknown name is said before any prompt
-        user = users.link(path, username, _kommo_ids(kommo_user, db))
-        linked = ", ".join(str(i) for i in user.kommo_user_ids)
-        console.print(f"[bold]{user.username}[/] is Kommo user(s) {linked}", highlight=False)
+        name = load_settings().account_name
+        user = users.link(path, username, _kommo_ids(kommo_user, db), account=name)
+        linked = ", ".join(str(i) for i in user.kommo_ids_in(name))
+        where = f" in the account {name}" if len(_accounts()) > 1 else ""
+        console.print(f"[bold]{user.username}[/] is Kommo user(s) {linked}{where}", highlight=False)
+
+    @sub.command("accounts")
+    @handle_errors
+    def accounts_of(
+        username: str = typer.Argument(..., help="The dashboard user."),
+        names: list[str] = typer.Argument(
+            None, help="The accounts this user may see; replaces the earlier list."
+        ),
+        every: bool = typer.Option(
+            False, "--all", help="Let this user see every account, also those added later."
+        ),
+    ) -> None:
+        """Say which accounts a user may see (admins see every one)."""
+        if every == bool(names):
+            raise ConfigError(
+                "give either account names or --all",
+                hint=f"accounts: {', '.join(_accounts()) or 'none yet'}",
+            )
+        user = users.set_accounts(_path(), username, None if every else names, _accounts())
+        shown = ", ".join(user.accounts) if user.accounts is not None else "every account"
+        console.print(f"[bold]{user.username}[/] sees {shown}", highlight=False)
 
     @sub.command("list")
     @handle_errors
@@ -151,15 +206,26 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
             )
             return
-        rows = tables.Rows(
-            f"Dashboard users ({path})",
-            [("user", "left"), ("role", "left"), ("Kommo users", "left"), ("e-mail", "left")],
-        )
+        known = _accounts()
+        several = len(known) > 1
+        columns = [("user", "left"), ("role", "left"), ("Kommo users", "left")]
+        if several:
+            columns.append(("accounts", "left"))
+        rows = tables.Rows(f"Dashboard users ({path})", [*columns, ("e-mail", "left")])
         for user in found:
-            rows.add_row(
-                user.username,
-                user.role,
-                ", ".join(str(i) for i in user.kommo_user_ids) or "—",
-                user.email or "—",
-            )
+            if several:
+                linked = "; ".join(
+                    f"{name}: {', '.join(str(i) for i in user.kommo_ids_in(name))}"
+                    for name in known
+                    if user.kommo_ids_in(name)
+                )
+                seen = ", ".join(user.visible_accounts(known)) or "none"
+                if user.role == "admin" or user.accounts is None:
+                    seen = "all"
+                rows.add_row(user.username, user.role, linked or "—", seen, user.email or "—")
+            else:
+                linked = ", ".join(
+                    str(i) for i in user.kommo_ids_in(known[0] if known else MAIN_ACCOUNT)
+                )
+                rows.add_row(user.username, user.role, linked or "—", user.email or "—")
         rows.print(console)

@@ -12,7 +12,9 @@ from typing import Any
 import streamlit as st
 
 from kommo_analytics import files
-from kommo_analytics.dashboard import auth, filters, theme
+from kommo_analytics.dashboard import accounts, auth, data, filters, theme
+from kommo_analytics.errors import KommoAnalyticsError
+from kommo_analytics.settings import MAIN_ACCOUNT, using_account
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -124,6 +126,22 @@ def main() -> None:
     look()
     # Before anything reads the warehouse: a viewer who must sign in sees only the form.
     access = auth.require_access(keep_requested_page)
+    # The sidebar's language as it will decide it (filters._seed): the switcher comes first.
+    locale = i18n.normalise_locale(st.session_state.get(filters.K_LANG)
+                                   or st.query_params.get(filters.P_LANG))  # fmt: skip
+    try:
+        chosen = accounts.switcher(locale)
+    except KommoAnalyticsError as exc:  # a damaged accounts register: said, nothing shown
+        data.show_error(exc, locale)
+        st.stop()
+    # Every settings read of this run — the warehouse, the data folder, goals, costs, channel
+    # rules, the sync's buttons — is the chosen account's (None: the process's, as always).
+    with using_account(chosen):
+        access = auth.on_account(access, chosen or data.process_account())
+        run_page(access)
+
+
+def run_page(access: auth.Access) -> None:
     view = filters.render_sidebar(filters.now_utc(), access.allowed_sellers)
     st.session_state[filters.VIEW_KEY] = view
     locale = view.locale
@@ -132,8 +150,9 @@ def main() -> None:
     if access.allowed_sellers == ():
         # Scope.seller_ids() refuses an empty reach; say what to ask for instead of erroring.
         name = access.user.username if access.user is not None else ""
+        where = "" if access.account == MAIN_ACCOUNT else f"--account {access.account} "
         st.warning(t("auth.no_sellers_linked", locale,
-                     command=f"kommo-analytics users link {name} <Kommo user>"))  # fmt: skip
+                     command=f"kommo-analytics {where}users link {name} <Kommo user>"))  # fmt: skip
         st.stop()
     st.navigation(pages(access, locale)).run()
 

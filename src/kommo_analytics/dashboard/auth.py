@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Final
@@ -28,7 +28,7 @@ from kommo_analytics.dashboard import filters
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.service import users
 from kommo_analytics.service.users import Role, User
-from kommo_analytics.settings import load_settings
+from kommo_analytics.settings import MAIN_ACCOUNT, load_settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -43,9 +43,11 @@ K_LOGIN_LANG: Final = "login_lang"
 
 @dataclass(frozen=True)
 class Access:
-    """The viewer of this run: a signed-in user, or nobody in local mode (full access)."""
+    """The viewer of this run: a signed-in user, or nobody in local mode (full access), and
+    the account on screen (a seller's Kommo users are an account's own)."""
 
     user: User | None = None
+    account: str = MAIN_ACCOUNT
 
     @property
     def role(self) -> Role:
@@ -53,7 +55,7 @@ class Access:
 
     @property
     def allowed_sellers(self) -> tuple[int, ...] | None:
-        return self.user.allowed_sellers if self.user is not None else None
+        return self.user.allowed_sellers_in(self.account) if self.user is not None else None
 
     @property
     def can_edit_settings(self) -> bool:
@@ -89,6 +91,14 @@ def current_access() -> Access:
     """The access `app.py` decided for this run."""
     access = st.session_state.get(_ACCESS)
     return access if isinstance(access, Access) else Access()
+
+
+def on_account(access: Access, account: str) -> Access:
+    """This run's viewer on ``account`` (the switcher's choice, or the process's own), kept for
+    the pages' :func:`current_access`."""
+    access = replace(access, account=account)
+    st.session_state[_ACCESS] = access
+    return access
 
 
 def require_access(keep_page: Callable[[Locale], None]) -> Access:

@@ -27,15 +27,28 @@ from kommo_analytics.service.health import Status, WarehouseState
 from kommo_analytics.service.pages import Page, PageRequest
 from kommo_analytics.service.quality import QualityRun
 from kommo_analytics.service.scope import Scope
-from kommo_analytics.settings import DEFAULT_DATA_DIR, load_settings
+from kommo_analytics.settings import DEFAULT_DATA_DIR, load_settings, using_account
 from kommo_analytics.text.i18n import Locale, t
 
 CACHE_TTL_SECONDS: Final = 600
 
 
 def database_url() -> str:
-    """The URL given by `kommo-analytics dashboard --db`, else DATABASE_URL / the default."""
-    return os.environ.get(ENV_DATABASE_URL) or load_settings().resolved_database_url
+    """The warehouse of the account on screen. `kommo-analytics dashboard` hands the process the
+    URL of the account it starts on (its `--db`, else that account's DATABASE_URL or default
+    file); another account chosen with the switcher reads its own (dashboard/accounts.py)."""
+    settings = load_settings()
+    given = os.environ.get(ENV_DATABASE_URL)
+    if given and settings.account_name == process_account():
+        return given
+    return settings.resolved_database_url
+
+
+def process_account() -> str:
+    """The account this dashboard process starts on (`--account`, else the default one): the
+    one `kommo-analytics dashboard` hands a warehouse URL for, outside any switcher choice."""
+    with using_account(None):
+        return load_settings().account_name
 
 
 def probe(url: str | None = None) -> WarehouseState:

@@ -53,6 +53,8 @@ DEFAULT_COMPARISON: Final = Comparison.PREVIOUS_PERIOD
 P_LANG: Final = "lang"
 # Parameters a page reads itself: the Settings page's tab, named by another page's link.
 PAGE_PARAMS: Final = frozenset({"tab"})
+# The account on screen in an install of several (dashboard/accounts.py writes and reads it).
+P_ACCOUNT: Final = "account"
 P_PERIOD: Final = "period"
 P_FROM: Final = "from"
 P_TO: Final = "to"
@@ -448,9 +450,11 @@ def render_sidebar(now: datetime, allowed_sellers: tuple[int, ...] | None = None
         channels=tuple(sorted(str(c) for c in chosen_channels)),
     )
     st.session_state[_STATE_KEY] = (state, period)
-    # A page's own parameters (the Settings page's tab) are left for the page to read.
+    # A page's own parameters (the Settings page's tab) are left for the page to read, and the
+    # account for the switcher.
     asked = st.query_params.to_dict()
-    wanted = encode_params(state) | {k: v for k, v in asked.items() if k in PAGE_PARAMS}
+    kept = PAGE_PARAMS | {P_ACCOUNT}
+    wanted = encode_params(state) | {k: v for k, v in asked.items() if k in kept}
     if asked != wanted:
         st.query_params.from_dict(wanted)
     return View(

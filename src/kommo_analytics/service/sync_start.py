@@ -24,13 +24,15 @@ from typing import Final, Literal, Protocol
 
 from kommo_analytics import files, logs
 from kommo_analytics.errors import KommoAnalyticsError, SyncError
-from kommo_analytics.settings import Settings
+from kommo_analytics.settings import MAIN_ACCOUNT, Settings
 from kommo_analytics.sync.lock import writer_active
 from kommo_analytics.warehouse.target import parse_database_url
 
 # The child reads the warehouse from the environment rather than `--db`: a URL may hold a
 # password, and a command line is visible to every user of the machine (`ps`).
 ENV_DATABASE_URL: Final = "DATABASE_URL"
+# And the account it syncs (the dashboard's switcher may show another than the process's own).
+ENV_ACCOUNT: Final = "KOMMO_ACCOUNT"
 OUTPUT_LOG: Final = "dashboard-sync"
 
 Reason = Literal["busy", "no_account", "not_started"]
@@ -134,13 +136,34 @@ def start(
             target, settings.data_dir
         ):
             raise SyncNotStarted("busy", "a writer of this warehouse is running")
-        env = {**os.environ, ENV_DATABASE_URL: url}
+        env = child_environment(settings, url)
         try:
             child = (spawn or _spawn)(command(full=full), env, output)
         except (OSError, KommoAnalyticsError) as exc:
             raise SyncNotStarted("not_started", str(exc)) from exc
         _started[url] = _Started(full, now, output, child)
     return _launch(_started[url])
+
+
+def child_environment(settings: Settings, url: str) -> dict[str, str]:
+    """The sync child's environment: this one, with the account to sync and its warehouse.
+
+    The account of .env takes ``url`` as its DATABASE_URL, as it always did (the dashboard's
+    `--db` included). A registered account's warehouse is derived from the install's
+    DATABASE_URL (``settings.account_database_url``), so the child gets the install's as it is
+    and derives the same; a warehouse it would not derive is refused rather than synced
+    elsewhere than the page shows."""
+    env = {**os.environ, ENV_ACCOUNT: settings.account_name}
+    if settings.account_name == MAIN_ACCOUNT:
+        env[ENV_DATABASE_URL] = url
+        return env
+    if parse_database_url(url).url != parse_database_url(settings.resolved_database_url).url:
+        raise SyncNotStarted(
+            "not_started",
+            f"the dashboard shows {parse_database_url(url).display}, which is not the account "
+            f"{settings.account_name}'s own warehouse; a sync would write that one",
+        )
+    return env
 
 
 def last(url: str) -> Launch | None:

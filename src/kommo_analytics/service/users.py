@@ -7,8 +7,14 @@ parameters, which follow RFC 9106's low-memory profile).
 
 A role decides what a viewer sees: ``admin`` everything and the settings, ``manager`` all the
 data but no settings, ``seller`` only the leads and numbers of the Kommo users linked to them.
-The reach is one value, :attr:`User.allowed_sellers`, that goes into
+The reach is one value, :meth:`User.allowed_sellers_in` the account on screen, that goes into
 :class:`~kommo_analytics.service.scope.Scope` and is applied there by every reader.
+
+In an install of several accounts (docs/architecture.md "Many accounts") a user may be limited to
+some of them (``accounts``; absent: all, and an admin always sees all), and a seller's link to
+Kommo users is per account: Kommo user ids are an account's own. The links in the account of
+.env are kept where they always were (``kommo_user_ids``), so a single-account install's file is
+the same as before; the register's accounts' links are ``kommo_user_ids_by_account``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal, cast, get_args
@@ -27,6 +33,7 @@ from filelock import FileLock
 
 from kommo_analytics import files
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.settings import ACCOUNT_NAME, MAIN_ACCOUNT
 
 Role = Literal["admin", "manager", "seller"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
@@ -45,13 +52,37 @@ class User:
     username: str
     role: Role
     password_hash: str = field(repr=False)
+    # The Kommo users this user is in the account of .env (MAIN_ACCOUNT).
     kommo_user_ids: tuple[int, ...] = ()
     email: str | None = None
+    # The accounts this user may see (None: every one); an admin sees every one whatever it says.
+    accounts: tuple[str, ...] | None = None
+    # The Kommo users this user is in the register's accounts: (account, ids), by account name.
+    account_links: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def kommo_ids_in(self, account: str) -> tuple[int, ...]:
+        """The Kommo users this user is in ``account``."""
+        if account == MAIN_ACCOUNT:
+            return self.kommo_user_ids
+        return dict(self.account_links).get(account, ())
+
+    def allowed_sellers_in(self, account: str) -> tuple[int, ...] | None:
+        """The Kommo users of ``account`` whose data this viewer may read (None: everyone)."""
+        if self.role != "seller":
+            return None
+        return tuple(sorted(set(self.kommo_ids_in(account))))
 
     @property
     def allowed_sellers(self) -> tuple[int, ...] | None:
-        """The Kommo users whose data this viewer may read (None: everyone)."""
-        return tuple(sorted(set(self.kommo_user_ids))) if self.role == "seller" else None
+        """The reach in the account of .env (:meth:`allowed_sellers_in` for another)."""
+        return self.allowed_sellers_in(MAIN_ACCOUNT)
+
+    def sees_account(self, account: str) -> bool:
+        return self.role == "admin" or self.accounts is None or account in self.accounts
+
+    def visible_accounts(self, names: Iterable[str]) -> list[str]:
+        """Those of the install's accounts ``names`` this user may see, in their order."""
+        return [name for name in names if self.sees_account(name)]
 
     @property
     def can_edit_settings(self) -> bool:
@@ -105,7 +136,7 @@ def _user_of(path: Path, index: int, item: Any) -> User:
     where = f"user {index + 1}"
     if not isinstance(item, dict):
         raise _corrupt(path, f"{where} is not an object")
-    unknown = sorted(set(item) - {"username", "role", "password_hash", "kommo_user_ids", "email"})
+    unknown = sorted(set(item) - _FIELDS)
     if unknown:
         raise _corrupt(path, f"{where} has unknown field(s) {', '.join(unknown)}")
     username, role, digest = item.get("username"), item.get("role"), item.get("password_hash")
@@ -120,7 +151,57 @@ def _user_of(path: Path, index: int, item: Any) -> User:
         raise _corrupt(path, f"{username}'s kommo_user_ids is not a list of Kommo user ids")
     if email is not None and not isinstance(email, str):
         raise _corrupt(path, f"{username}'s email is not text")
-    return User(username, cast(Role, role), digest, tuple(ids), email or None)
+    # An account named here that the install no longer has is kept, and simply not shown: a
+    # removed account must not make the file unreadable (nobody could sign in).
+    accounts = item.get("accounts")
+    if accounts is not None and not (
+        isinstance(accounts, list) and all(_is_account_name(a) for a in accounts)
+    ):
+        raise _corrupt(path, f"{username}'s accounts is not a list of account names")
+    by_account = item.get("kommo_user_ids_by_account", {})
+    if not isinstance(by_account, dict) or not all(
+        _is_account_name(name)
+        and name != MAIN_ACCOUNT
+        and isinstance(linked, list)
+        and all(isinstance(i, int) and i > 0 for i in linked)
+        for name, linked in by_account.items()
+    ):
+        raise _corrupt(
+            path,
+            f"{username}'s kommo_user_ids_by_account is not an object of account names and "
+            "lists of Kommo user ids",
+        )
+    return User(
+        username,
+        cast(Role, role),
+        digest,
+        tuple(ids),
+        email or None,
+        accounts=tuple(dict.fromkeys(accounts)) if accounts is not None else None,
+        account_links=_links(by_account),
+    )
+
+
+_FIELDS: Final = frozenset(
+    {
+        "username",
+        "role",
+        "password_hash",
+        "kommo_user_ids",
+        "email",
+        "accounts",
+        "kommo_user_ids_by_account",
+    }
+)
+
+
+def _is_account_name(value: object) -> bool:
+    return isinstance(value, str) and (value == MAIN_ACCOUNT or bool(ACCOUNT_NAME.fullmatch(value)))
+
+
+def _links(by_account: Mapping[str, Iterable[int]]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Hashable and in one order: (account, sorted ids), accounts by name, none without ids."""
+    return tuple((name, tuple(sorted(set(ids)))) for name, ids in sorted(by_account.items()) if ids)
 
 
 def load(path: Path) -> list[User]:
@@ -150,21 +231,63 @@ def load(path: Path) -> list[User]:
 
 def save(path: Path, users: Sequence[User]) -> None:
     """Write the file whole: a 0600 temporary file beside it, flushed, renamed over it."""
-    document = {
-        "version": FORMAT_VERSION,
-        "users": [
-            {
-                "username": u.username,
-                "role": u.role,
-                "kommo_user_ids": list(u.kommo_user_ids),
-                "email": u.email,
-                "password_hash": u.password_hash,
-            }
-            for u in users
-        ],
-    }
+    document = {"version": FORMAT_VERSION, "users": [_record(u) for u in users]}
     path.parent.mkdir(parents=True, exist_ok=True)
     files.write_private_json(path, document)
+
+
+def _record(user: User) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "username": user.username,
+        "role": user.role,
+        "kommo_user_ids": list(user.kommo_user_ids),
+        "email": user.email,
+    }
+    # Written only when used: a single-account install's file stays as it always was.
+    if user.accounts is not None:
+        record["accounts"] = list(user.accounts)
+    if user.account_links:
+        record["kommo_user_ids_by_account"] = {name: list(ids) for name, ids in user.account_links}
+    record["password_hash"] = user.password_hash
+    return record
+
+
+def check_accounts(names: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as the install's accounts (``known``: ``settings.account_names``), each once
+    in the install's order; an unknown one is an error naming the known ones."""
+    wanted = list(dict.fromkeys(name.strip() for name in names))
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"no account named {', '.join(repr(n) for n in unknown)} in this install",
+            hint=f"known accounts: {', '.join(known) or 'none yet'} (`kommo-analytics accounts "
+            "list` shows them)",
+        )
+    if not wanted:
+        raise ConfigError(
+            "no account given", hint=f"name one or more of: {', '.join(known) or 'none yet'}"
+        )
+    return tuple(name for name in known if name in wanted)
+
+
+def _with_link(user: User, account: str, ids: Iterable[int]) -> User:
+    linked = tuple(sorted(set(ids)))
+    if account == MAIN_ACCOUNT:
+        return replace(user, kommo_user_ids=linked)
+    links = dict(user.account_links)
+    links[account] = linked
+    return replace(user, account_links=_links(links))
+
+
+def _check_link_visible(user: User, account: str) -> None:
+    if user.kommo_ids_in(account) and not user.sees_account(account):
+        raise ConfigError(
+            f"{user.username!r} would be linked to Kommo users of the account {account!r}, "
+            "which they may not see",
+            hint=f"link them in one of their accounts ({', '.join(user.accounts or ())}) with "
+            "`kommo-analytics --account <name> users link …`, or give them this account with "
+            "`kommo-analytics users accounts`",
+        )
 
 
 def _edit(path: Path) -> FileLock:
@@ -196,10 +319,16 @@ def add(
     *,
     email: str | None = None,
     kommo_user_ids: Iterable[int] = (),
+    account: str = MAIN_ACCOUNT,
+    accounts: Iterable[str] | None = None,
+    known_accounts: Sequence[str] = (MAIN_ACCOUNT,),
 ) -> User:
+    """A new user; ``kommo_user_ids`` are Kommo users of ``account``; ``accounts`` (None: all)
+    are checked against the install's ``known_accounts``."""
     name = normalise_username(username)
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}", hint=f"choose one of {', '.join(ROLES)}")
+    visible = _visible(role, accounts, known_accounts)
     with _edit(path):
         users = load(path)
         if any(u.username == name for u in users):
@@ -207,15 +336,24 @@ def add(
                 f"the user {name!r} already exists",
                 hint="`kommo-analytics users passwd` changes a password",
             )
-        user = User(
-            name,
-            role,
-            hash_password(password),
-            tuple(sorted(set(kommo_user_ids))),
-            (email or "").strip() or None,
-        )
+        user = User(name, role, "", (), (email or "").strip() or None, accounts=visible)
+        user = _with_link(user, account, kommo_user_ids)
+        _check_link_visible(user, account)
+        user = replace(user, password_hash=hash_password(password))
         save(path, [*users, user])
     return user
+
+
+def _visible(
+    role: str, accounts: Iterable[str] | None, known: Sequence[str]
+) -> tuple[str, ...] | None:
+    if accounts is None:
+        return None
+    if role == "admin":
+        raise ConfigError(
+            "an admin sees every account", hint="limit a manager or a seller to some accounts"
+        )
+    return check_accounts(accounts, known)
 
 
 def remove(path: Path, username: str) -> None:
@@ -239,13 +377,28 @@ def set_password(path: Path, username: str, password: str) -> None:
         save(path, _replace(users, replace(user, password_hash=hash_password(password))))
 
 
-def link(path: Path, username: str, kommo_user_ids: Iterable[int]) -> User:
-    """Set which Kommo users a dashboard user is (replacing the previous links)."""
+def link(
+    path: Path, username: str, kommo_user_ids: Iterable[int], account: str = MAIN_ACCOUNT
+) -> User:
+    """Set which Kommo users of ``account`` a dashboard user is (replacing the previous links
+    in that account; those in other accounts stay)."""
     with _edit(path):
         users = load(path)
-        user = replace(
-            _find(users, username, path), kommo_user_ids=tuple(sorted(set(kommo_user_ids)))
-        )
+        user = _with_link(_find(users, username, path), account, kommo_user_ids)
+        _check_link_visible(user, account)
+        save(path, _replace(users, user))
+    return user
+
+
+def set_accounts(
+    path: Path, username: str, accounts: Iterable[str] | None, known_accounts: Sequence[str]
+) -> User:
+    """Set which of the install's accounts a user may see (None: every one, also those added
+    later). Their links in other accounts are kept, unused, should the account come back."""
+    with _edit(path):
+        users = load(path)
+        found = _find(users, username, path)
+        user = replace(found, accounts=_visible(found.role, accounts, known_accounts))
         save(path, _replace(users, user))
     return user
 
