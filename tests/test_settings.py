@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from kommo_analytics.dashboard import ENV_DATABASE_URL
 from kommo_analytics.errors import ConfigError
@@ -149,3 +150,14 @@ def test_every_variable_the_project_reads_outside_settings_counts_as_known() -> 
     assert "KOMMO_TEST_REQUIRE_SERVERS" in names and "KOMMO_VENV_EXTRAS" in names
     reported = [u.name for u in unknown_settings(dict.fromkeys(names, "1"), Path("no.env"))]
     assert reported == []
+
+
+def test_the_limiter_shares_a_redis_broker_without_its_queue_name() -> None:
+    pg = "postgresql+psycopg://postgres@127.0.0.1:5432/kommo"
+    settings = Settings(broker_url="redis://h:6379/2?queue=agency_a", database_url=pg)
+    assert settings.resolved_limiter_url == "redis://h:6379/2"
+    # RabbitMQ keeps no rate budget: without LIMITER_URL there is none to share, so it is asked.
+    with pytest.raises(ValidationError, match="set LIMITER_URL to a Redis URL"):
+        Settings(broker_url="amqp://guest:guest@h:5672/", database_url=pg)
+    given = Settings(broker_url="amqp://h/", limiter_url="redis://r:6379/1", database_url=pg)
+    assert given.resolved_limiter_url == "redis://r:6379/1"

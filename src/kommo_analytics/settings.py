@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import (
     Field,
@@ -182,6 +182,14 @@ class Settings(BaseSettings):
                 "PostgreSQL database (postgresql+psycopg://user:password@host:5432/kommo), or "
                 "empty BROKER_URL to run every job inside `serve`"
             )
+        if self.broker_url is not None and self.resolved_limiter_url is None:
+            # Workers that talk to one account must share its 7 requests/second; only Redis
+            # keeps that budget (kommo/ratelimit.py).
+            raise ValueError(
+                "BROKER_URL is not a Redis one, so the workers have nowhere to share each "
+                "account's request budget; set LIMITER_URL to a Redis URL, e.g. "
+                "redis://127.0.0.1:6379/1"
+            )
         return self
 
     @property
@@ -192,7 +200,11 @@ class Settings(BaseSettings):
         if self.broker_url is not None:
             broker = self.broker_url.get_secret_value()
             if broker.lower().startswith(("redis://", "rediss://")):
-                return broker
+                # `?queue=` names the workers' queue (automation/queue.py); Redis itself
+                # would refuse it as a connection option.
+                parts = urlsplit(broker)
+                kept = [(k, v) for k, v in parse_qsl(parts.query) if k != "queue"]
+                return urlunsplit(parts._replace(query=urlencode(kept)))
         return None
 
     @model_validator(mode="after")
