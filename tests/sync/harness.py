@@ -67,26 +67,34 @@ class Account:
     clock: Clock
 
 
-_STORES: dict[int, AccountStore] = {}
+_STORES: dict[tuple[int, str], AccountStore] = {}
 
 
-def account(seed: int = 3, *, config: EmulatorConfig | None = None, fresh: bool = False) -> Account:
-    """The small account for `seed`, served in-process. Stores are shared unless `fresh`
-    (live mode and anything else that changes the data needs its own)."""
-    if fresh or seed not in _STORES:
-        store = build_account(seed=seed, scale="small", now=NOW)
+def account(
+    seed: int = 3,
+    *,
+    config: EmulatorConfig | None = None,
+    fresh: bool = False,
+    country: str = "BR",
+) -> Account:
+    """The small account for `seed` (in `country`'s currency and time zone: the emulator's
+    profiles), served in-process. Stores are shared unless `fresh` (live mode and anything else
+    that changes the data needs its own)."""
+    key = (seed, country)
+    if fresh or key not in _STORES:
+        store = build_account(seed=seed, scale="small", now=NOW, country=country)
         if fresh:
             clock = Clock(NOW + 60)
             app = create_app(
                 store, config or EmulatorConfig(rate_limit_per_second=1000), clock=clock
             )
             return Account(store, app, get_state(app), clock)
-        _STORES[seed] = store
+        _STORES[key] = store
     clock = Clock(NOW + 60)
     app = create_app(
-        _STORES[seed], config or EmulatorConfig(rate_limit_per_second=1000), clock=clock
+        _STORES[key], config or EmulatorConfig(rate_limit_per_second=1000), clock=clock
     )
-    return Account(_STORES[seed], app, get_state(app), clock)
+    return Account(_STORES[key], app, get_state(app), clock)
 
 
 def duckdb_url(tmp_path: Path) -> str:

@@ -41,11 +41,15 @@ def serve(
     title: str,
     token_ttl: int = 86400,
     quirks: str | None = None,
+    country: str = "BR",
 ) -> None:
     if scale not in SCALES:
         raise EmulatorError(f"unknown scale {scale!r}", hint=f"use one of: {', '.join(SCALES)}")
     fault_spec = FaultSpec.parse(faults)
     quirk_spec = Quirks.parse(quirks)
+    from kommo_analytics.emulator.generator.profiles import profile_for
+
+    profile = profile_for(country)
     if dump is None:
         _check_port_free(host, port)
 
@@ -58,7 +62,7 @@ def serve(
 
     started = time.perf_counter()
     with console.status(f"Generating the {scale} demo account (seed {seed})…"):
-        store = build_account(seed=seed, scale=scale)
+        store = build_account(seed=seed, scale=scale, country=profile.country)
     counts = {t: store.count(t) for t in ("users", "leads", "contacts", "events", "tasks", "notes")}
     console.print(
         f"[green]✓[/] account generated in {time.perf_counter() - started:.1f} s: "
@@ -87,7 +91,8 @@ def serve(
     code = state.tokens.issue_auth_code()
     # Printed without a panel and with soft wrapping so that tokens stay copyable in one piece.
     lines = [
-        f"[bold]{title}[/] serving a {scale} account at [cyan]{base}[/]",
+        f"[bold]{title}[/] serving a {scale} account at [cyan]{base}[/] "
+        f"({profile.country}: {profile.currency}, {profile.timezone})",
         "",
         "Long-lived token (no refresh needed):",
         f"  [yellow]{token}[/]",
@@ -138,6 +143,12 @@ def register(app: typer.Typer) -> None:
         dump: Path | None = typer.Option(
             None, help="Write the account's ground truth as Parquet to this folder and exit."
         ),
+        country: str = typer.Option(
+            "BR",
+            help="The account's country, which sets its currency, time zone and price scale: "
+            "BR (BRL, America/Sao_Paulo), MX (MXN, America/Mexico_City), CO (COP, "
+            "America/Bogota) or AR (ARS, America/Argentina/Buenos_Aires).",
+        ),
     ) -> None:
         """Serve a synthetic Kommo account through a faithful API v4 emulator."""
         serve(
@@ -154,6 +165,7 @@ def register(app: typer.Typer) -> None:
             title="Kommo emulator",
             token_ttl=token_ttl,
             quirks=quirks,
+            country=country,
         )
 
     @app.command()

@@ -175,7 +175,9 @@ def register(app: typer.Typer) -> None:
                     code=the_code or "",
                     token_file=token_file,
                     limiter=shared_limiter(
-                        settings.kommo_rate_limit_per_second, settings.kommo_base_url or ""
+                        settings.kommo_rate_limit_per_second,
+                        settings.kommo_base_url or "",
+                        settings.resolved_limiter_url,
                     ),
                 )
 

@@ -26,6 +26,7 @@ from kommo_analytics.emulator.generator.common import (
 )
 from kommo_analytics.emulator.generator.load import ulids
 from kommo_analytics.emulator.generator.people import phone_parts
+from kommo_analytics.emulator.generator.profiles import profile_of_currency
 from kommo_analytics.emulator.sql import compose
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
@@ -60,6 +61,10 @@ class LiveMutator:
                 self.counters[key] = int(row[0]) if row else 1
         self.clock = int(store.get_meta("live_now") or store.get_meta("now") or 0)
         self.subdomain = store.get_meta("demo_subdomain") or "demo"
+        # New leads are priced in the account's currency (generator/profiles.py).
+        currency = cur.execute("SELECT currency FROM account").fetchone()
+        self.profile = profile_of_currency(str(currency[0]) if currency else "BRL")
+        self.domain = f"{self.subdomain}.{self.profile.domain}"
 
         # Open stages per pipeline in funnel order, incoming first.
         self.stages: dict[int, list[int]] = {}
@@ -227,7 +232,11 @@ class LiveMutator:
                 else f"Facebook Lead Ads - {person}" if channel == 1
                 else f"WhatsApp: {person}" if inbound else f"{person} - Prospecção")  # fmt: skip
         status = stages[0] if inbound else stages[min(1, len(stages) - 1)]
-        price = 0 if inbound else int(round(float(rng.lognormal(np.log(3800), 0.5)) / 10) * 10)
+        step = self.profile.price_step
+        median = 3800 * self.profile.price_factor
+        price = (
+            0 if inbound else int(round(float(rng.lognormal(np.log(median), 0.5)) / step) * step)
+        )
 
         cur.execute(
             "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, false, NULL, [])",
@@ -279,7 +288,7 @@ class LiveMutator:
         uniq = f"{uniq[:8]}-{uniq[8:12]}-4{uniq[13:16]}-a{uniq[17:20]}-{uniq[20:32]}"
         ddd, number = phone_parts(np.array([contact_id], dtype=np.int64), self.seed)
         digits = f"{int(number[0]):08d}"
-        link = f"https://gravacoes.{self.subdomain}.com.br/rec/{uniq}.mp3" if answered else ""
+        link = f"https://gravacoes.{self.domain}/rec/{uniq}.mp3" if answered else ""
         status, result = (4, "Conversa realizada") if answered else vocab.CALL_UNANSWERED[0]
         params = (
             f'{{"uniq":"{uniq}","duration":{duration},"source":"{vocab.CALL_SOURCES[0]}",'

@@ -596,6 +596,10 @@ def client_from_settings(
             "KOMMO_BASE_URL is not set",
             hint="set KOMMO_BASE_URL to your account's address, e.g. https://acme.kommo.com",
         )
-    limiter = shared_limiter(settings.kommo_rate_limit_per_second, settings.kommo_base_url)
+    limiter = shared_limiter(
+        settings.kommo_rate_limit_per_second,
+        settings.kommo_base_url,
+        settings.resolved_limiter_url,
+    )
     auth = auth_from_settings(settings, limiter)
     return KommoClient(settings.kommo_base_url, auth, limiter=limiter, transport=transport)

@@ -21,6 +21,11 @@ requests included. The limiter therefore keeps three rules at once:
   integration on the same IP, a stricter account) is found and respected, instead of being hit
   again at full speed right after every pause.
 
+Workers in several processes or machines that serve one account share its budget as well: given a
+``gate`` (:class:`~kommo_analytics.kommo.budget.SharedBudget`, pyrate-limiter's Redis bucket),
+every granted slot also waits for a slot of the account's shared budget before it is handed out,
+and a pause reaches every process through it.
+
 Written by hand: ``aiolimiter`` is a leaky bucket (lets a drained bucket refill and send 2N in the
 server's window) and ``pyrate-limiter`` is a sliding-window log with a fixed rate — neither paces,
 re-times a send at departure, nor adapts its rate to 429s (docs/architecture.md).
@@ -38,6 +43,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
 # The turn class of the requests made in this context (and in the tasks it starts): 0 goes first.
 _YIELDING: ContextVar[int] = ContextVar("kommo_analytics_limiter_yielding", default=0)
@@ -58,6 +64,14 @@ def yielding() -> Iterator[None]:
         yield
     finally:
         _YIELDING.reset(token)
+
+
+class Gate(Protocol):
+    """A budget shared with other processes (kommo/budget.py ``SharedBudget``)."""
+
+    async def take(self) -> int: ...
+
+    def pause(self, seconds: float) -> None: ...
 
 
 @dataclass
@@ -91,6 +105,7 @@ class RateLimiter:
         decrease: float = 0.5,
         min_fraction: float = 0.1,
         recovery_successes: int = 60,
+        gate: Gate | None = None,
     ) -> None:
         if not per_second > 0 or math.isinf(per_second):
             raise ValueError(f"per_second must be a positive number, got {per_second!r}")
@@ -122,6 +137,8 @@ class RateLimiter:
         self.grants = 0
         self.waits = 0
         self.waited = 0.0
+        self.gate = gate
+        self.gate_waited = 0.0  # seconds spent waiting for the shared budget, after the grant
         self._lock = threading.Lock()
 
     # -- deciding -----------------------------------------------------------------------------
@@ -154,7 +171,28 @@ class RateLimiter:
         Without ``hand_back`` the send is recorded as leaving now. With it, the caller must call
         :meth:`sent` right before the request leaves (or :meth:`release` if it never does): the
         send is then timed at its real departure.
+
+        With a gate, the slot granted here then waits for a slot of the shared budget, held (it
+        counts as leaving now) meanwhile: the shared window is taken right before the send, so a
+        slot taken there is never older than its request.
         """
+        if self.gate is None:
+            return await self._acquire_local(hand_back)
+        ticket = await self._acquire_local(True)
+        started = self._clock()
+        try:
+            await self.gate.take()
+        except BaseException:
+            self.release(ticket)
+            raise
+        with self._lock:
+            self.gate_waited += self._clock() - started
+        if not hand_back:
+            self.sent(ticket)
+        ticket.held = hand_back
+        return ticket
+
+    async def _acquire_local(self, hand_back: bool) -> Ticket:
         asked: float | None = None
         turn = (_YIELDING.get(), next(self._arrivals))
         with self._lock:
@@ -224,6 +262,8 @@ class RateLimiter:
         one caller has to hold back all of them."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+        if self.gate is not None:
+            self.gate.pause(seconds)
 
     def slow_down(self, sent_at: float | None = None) -> bool:
         """A 429: cut the pacing rate (multiplicatively). A 429 for a request sent before the
@@ -242,17 +282,29 @@ class RateLimiter:
             self.rate = min(self.ceiling, self.rate + self.step)
 
 
-_SHARED: dict[tuple[str, float], RateLimiter] = {}
+_SHARED: dict[tuple[str, float, str | None], RateLimiter] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_limiter(per_second: float, account: str = "") -> RateLimiter:
+def shared_limiter(
+    per_second: float, account: str = "", limiter_url: str | None = None
+) -> RateLimiter:
     """The process-wide limiter of one account (its base URL) at ``per_second``: every client and
     token refresh of the process that talks to that account shares one window, as the server
-    does; another account has a budget of its own."""
+    does; another account has a budget of its own. With ``limiter_url`` (a Redis URL: the
+    ``LIMITER_URL`` setting) the account's budget is shared with every other process given the
+    same URL, too."""
     with _SHARED_LOCK:
-        key = (account, float(per_second))
+        key = (account, float(per_second), limiter_url)
         limiter = _SHARED.get(key)
         if limiter is None:
-            limiter = _SHARED[key] = RateLimiter(per_second)
+            limiter = RateLimiter(per_second)
+            if limiter_url:
+                # Imported here: a single-process install never loads the Redis client.
+                from kommo_analytics.kommo.budget import SharedBudget
+
+                limiter.gate = SharedBudget(
+                    limiter_url, account, burst=limiter.burst, span=limiter.span
+                )
+            _SHARED[key] = limiter
         return limiter

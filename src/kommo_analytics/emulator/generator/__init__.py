@@ -31,11 +31,12 @@ from kommo_analytics.emulator.generator.funnel import build_leads
 from kommo_analytics.emulator.generator.lifecycle import build_fields
 from kommo_analytics.emulator.generator.load import Writer
 from kommo_analytics.emulator.generator.people import build_people
+from kommo_analytics.emulator.generator.profiles import PROFILES, profile_for
 from kommo_analytics.emulator.generator.setup import build_setup
 from kommo_analytics.emulator.store import AccountStore
 from kommo_analytics.errors import EmulatorError
 
-__all__ = ["SCALE_LEADS", "build_account"]
+__all__ = ["PROFILES", "SCALE_LEADS", "build_account"]
 
 SCALE_LEADS: dict[str, int] = {"small": 2_000, "medium": 50_000, "large": 1_000_000}
 
@@ -49,14 +50,17 @@ def build_account(
     scale: str = "small",
     now: int | None = None,
     *,
+    country: str = "BR",
     progress: Callable[[str, float], None] | None = None,
 ) -> AccountStore:
     """Generate the account for (seed, scale) as it looks at `now` (Unix seconds; default: the
-    current hour). `progress`, if given, is called with each phase name and its seconds."""
+    current hour), in `country`'s currency and time zone (profiles.py: BR, MX, CO, AR).
+    `progress`, if given, is called with each phase name and its seconds."""
     if scale not in SCALE_LEADS:
         raise EmulatorError(
             f"unknown emulator scale {scale!r}", hint=f"use one of: {', '.join(SCALES)}"
         )
+    profile = profile_for(country)
     if now is None:
         now = int(time.time()) // 3600 * 3600
     clock = time.perf_counter()
@@ -69,7 +73,7 @@ def build_account(
             progress(name, elapsed - clock)
             clock = elapsed
 
-    setup = build_setup(seed, now)
+    setup = build_setup(seed, now, profile)
     leads, moves = build_leads(setup, SCALE_LEADS[scale])
     phase("funnel")
     people = build_people(setup, leads)

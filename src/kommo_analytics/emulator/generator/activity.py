@@ -22,7 +22,6 @@ from kommo_analytics.emulator.generator.common import (
     STREAM_LIFETIME,
     STREAM_SHAPES,
     STREAM_TASKS,
-    TZ_OFFSET,
     Arr,
     business_hours,
     increasing_ids,
@@ -107,6 +106,7 @@ def activity_end(setup: Setup, leads: Leads) -> Arr:
 def build_activity(setup: Setup, leads: Leads, act_end: Arr) -> tuple[Activity, Notes]:
     rng = stream(setup.seed, STREAM_ACTIVITY)
     users = setup.users
+    offset = setup.profile.utc_offset
     n = leads.n
     idx = np.arange(n)
     owner0 = leads.owner0
@@ -115,7 +115,7 @@ def build_activity(setup: Setup, leads: Leads, act_end: Arr) -> tuple[Activity, 
     manual = ~leads.robot_created
     delay = lognormal(rng, users.response_minutes[owner0] * MINUTE, 0.9, n)
     delay = np.where(manual, rng.exponential(10 * MINUTE, n) + 30, delay)
-    t1 = business_hours(rng, leads.created + delay.astype(np.int64) + 30)
+    t1 = business_hours(rng, leads.created + delay.astype(np.int64) + 30, offset=offset)
     answered = manual | (rng.random(n) >= users.silence[owner0])
     first_ok = answered & (t1 <= np.minimum(act_end + DAY, setup.now))
     k1 = np.where(
@@ -135,7 +135,7 @@ def build_activity(setup: Setup, leads: Leads, act_end: Arr) -> tuple[Activity, 
     span = np.maximum(act_end[e_idx] - leads.created[e_idx], MINUTE)
     e_t = leads.created[e_idx] + 60 + (rng.random(e_idx.size) * span).astype(np.int64)
     e_kind = pick(rng, EXTRA_MIX, e_idx.size)
-    e_t = np.where(OUTGOING[e_kind], business_hours(rng, e_t, 0.1), e_t)
+    e_t = np.where(OUTGOING[e_kind], business_hours(rng, e_t, 0.1, offset=offset), e_t)
 
     lead = np.concatenate([f_idx, e_idx])
     t = np.concatenate([t1[first_ok], e_t])
@@ -159,7 +159,9 @@ def build_activity(setup: Setup, leads: Leads, act_end: Arr) -> tuple[Activity, 
     c_lead = np.repeat(idx, c_count)
     c_span = np.maximum(act_end[c_lead] - leads.created[c_lead], MINUTE)
     c_t = business_hours(
-        rng, leads.created[c_lead] + 120 + (rng.random(c_lead.size) * c_span).astype(np.int64)
+        rng,
+        leads.created[c_lead] + 120 + (rng.random(c_lead.size) * c_span).astype(np.int64),
+        offset=offset,
     )
     c_ok = c_t <= setup.now
     c_lead, c_t = c_lead[c_ok], c_t[c_ok]
@@ -278,12 +280,14 @@ def add_service_and_mail_notes(
     return moved, all_notes, creation_note
 
 
-def _deadline(rng: np.random.Generator, t: Arr, median: float) -> Arr:
+def _deadline(rng: np.random.Generator, t: Arr, median: float, offset: int) -> Arr:
     """Deadlines on the 5-minute grid in business hours, a third of them "end of day"."""
-    due = business_hours(rng, t + lognormal(rng, median, 0.8, t.size).astype(np.int64), 0.0)
+    due = business_hours(
+        rng, t + lognormal(rng, median, 0.8, t.size).astype(np.int64), 0.0, offset=offset
+    )
     due = due // 300 * 300
-    local = due + TZ_OFFSET
-    end_of_day = local - local % DAY + DAY - 1 - TZ_OFFSET
+    local = due + offset
+    end_of_day = local - local % DAY + DAY - 1 - offset
     due = np.where(rng.random(t.size) < 0.33, end_of_day, due)
     result: Arr = np.maximum(due, t + 15 * MINUTE)
     return result
@@ -292,6 +296,7 @@ def _deadline(rng: np.random.Generator, t: Arr, median: float) -> Arr:
 def build_tasks(setup: Setup, leads: Leads, moves: Moves, act_end: Arr) -> Tasks:
     rng = stream(setup.seed, STREAM_TASKS)
     users = setup.users
+    offset = setup.profile.utc_offset
     n, now = leads.n, setup.now
     idx = np.arange(n)
     pipes = setup.pipelines
@@ -306,7 +311,7 @@ def build_tasks(setup: Setup, leads: Leads, moves: Moves, act_end: Arr) -> Tasks
     first = np.nonzero(leads.robot_created & (rng.random(n) < 0.7))[0]
     f_t = leads.created[first] + rng.integers(1, 90, first.size)
     parts.append((first, np.full(first.size, TASK_FOLLOW_UP), f_t,
-                  rng.random(first.size) < 0.65, _deadline(rng, f_t, 3 * HOUR),
+                  rng.random(first.size) < 0.65, _deadline(rng, f_t, 3 * HOUR, offset),
                   np.zeros(first.size, np.int64)))  # fmt: skip
 
     forward = (moves.dst < WON) & (moves.dst > moves.src)
@@ -316,19 +321,19 @@ def build_tasks(setup: Setup, leads: Leads, moves: Moves, act_end: Arr) -> Tasks
     )[0]
     m_t = moves.t[meet] + rng.integers(10, 600, meet.size)
     parts.append((moves.lead[meet], np.full(meet.size, TASK_MEETING), m_t,
-                  np.zeros(meet.size, bool), _deadline(rng, m_t, 2.5 * DAY),
+                  np.zeros(meet.size, bool), _deadline(rng, m_t, 2.5 * DAY, offset),
                   rng.choice(np.array([1800, 2700, 3600]), meet.size)))  # fmt: skip
     prop = meet[rng.random(meet.size) < 0.5]
     p_t = moves.t[prop] + rng.integers(600, 4 * HOUR, prop.size)
     parts.append((moves.lead[prop], np.full(prop.size, TASK_PROPOSAL), p_t,
-                  rng.random(prop.size) < 0.1, _deadline(rng, p_t, 1.5 * DAY),
+                  rng.random(prop.size) < 0.1, _deadline(rng, p_t, 1.5 * DAY, offset),
                   np.zeros(prop.size, np.int64)))  # fmt: skip
     chase = np.nonzero(
         forward & (moves.dst == proposal_stage[mpipe]) & (rng.random(moves.t.size) < 0.7)
     )[0]
     c_t = moves.t[chase] + rng.integers(10, 600, chase.size)
     parts.append((moves.lead[chase], np.full(chase.size, TASK_FOLLOW_UP), c_t,
-                  rng.random(chase.size) < 0.4, _deadline(rng, c_t, 3 * DAY),
+                  rng.random(chase.size) < 0.4, _deadline(rng, c_t, 3 * DAY, offset),
                   np.zeros(chase.size, np.int64)))  # fmt: skip
 
     # Routine follow-ups during the life of the deal.
@@ -336,10 +341,12 @@ def build_tasks(setup: Setup, leads: Leads, moves: Moves, act_end: Arr) -> Tasks
     count = rng.poisson(0.2 * np.minimum(1 + life / (15 * DAY), 3))
     r_lead = np.repeat(idx, count)
     r_t = business_hours(
-        rng, leads.created[r_lead] + (rng.random(r_lead.size) * life[r_lead]).astype(np.int64)
+        rng,
+        leads.created[r_lead] + (rng.random(r_lead.size) * life[r_lead]).astype(np.int64),
+        offset=offset,
     )
     parts.append((r_lead, np.full(r_lead.size, TASK_FOLLOW_UP), r_t,
-                  rng.random(r_lead.size) < 0.15, _deadline(rng, r_t, 2 * DAY),
+                  rng.random(r_lead.size) < 0.15, _deadline(rng, r_t, 2 * DAY, offset),
                   np.zeros(r_lead.size, np.int64)))  # fmt: skip
 
     # Deals alive today have their next step scheduled (some of it already overdue).
@@ -348,7 +355,7 @@ def build_tasks(setup: Setup, leads: Leads, moves: Moves, act_end: Arr) -> Tasks
         act_end[alive] - rng.integers(0, 6 * DAY, alive.size), leads.created[alive] + 60
     )
     parts.append((alive, np.full(alive.size, TASK_FOLLOW_UP), a_t,
-                  np.zeros(alive.size, bool), _deadline(rng, a_t, 3 * DAY),
+                  np.zeros(alive.size, bool), _deadline(rng, a_t, 3 * DAY, offset),
                   np.zeros(alive.size, np.int64)))  # fmt: skip
 
     lead, kind, created, robot, deadline, duration = (
@@ -401,7 +408,7 @@ def build_tasks(setup: Setup, leads: Leads, moves: Moves, act_end: Arr) -> Tasks
     u_created = np.maximum(u_created, users.start[u_owner] + HOUR)
     u_ok = (u_created < users.end[u_owner]) & (u_created < now)
     u_owner, u_created = u_owner[u_ok], u_created[u_ok]
-    u_deadline = _deadline(rng, u_created, 1 * DAY)
+    u_deadline = _deadline(rng, u_created, 1 * DAY, offset)
     u_done_at = np.maximum(u_deadline - rng.integers(0, HOUR, u_owner.size), u_created + MINUTE)
     u_done = (u_done_at <= now) & (u_done_at < users.end[u_owner])
 

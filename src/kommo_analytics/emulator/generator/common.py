@@ -14,8 +14,10 @@ import numpy.typing as npt
 
 Arr = npt.NDArray[Any]
 
-# America/Sao_Paulo has had no daylight saving time since 2019, so a fixed offset is exact for
-# any history this generator produces.
+# The default (Brazilian) account's UTC offset. America/Sao_Paulo has had no daylight saving time
+# since 2019, so a fixed offset is exact for any history this generator produces; the other
+# profiles' zones are chosen for the same reason (profiles.py). Every local-time helper takes the
+# account's offset.
 TZ_OFFSET = -3 * 3600
 DAY = 86_400
 HOUR = 3_600
@@ -68,16 +70,17 @@ def pick_rows(rng: np.random.Generator, weights: Arr) -> Arr:
     return chosen.astype(np.int64)
 
 
-def local_parts(t: Arr) -> tuple[Arr, Arr, Arr]:
-    """(local day number, seconds into the local day, weekday with Monday = 0) of Unix times."""
-    local = t + TZ_OFFSET
+def local_parts(t: Arr, offset: int = TZ_OFFSET) -> tuple[Arr, Arr, Arr]:
+    """(local day number, seconds into the local day, weekday with Monday = 0) of Unix times, at
+    ``offset`` seconds from UTC."""
+    local = t + offset
     day = local // DAY
     # 1970-01-01 was a Thursday.
     return day, local - day * DAY, (day + 3) % 7
 
 
-def local_year_month(t: Arr) -> tuple[Arr, Arr]:
-    days = ((t + TZ_OFFSET) // DAY).astype("datetime64[D]")
+def local_year_month(t: Arr, offset: int = TZ_OFFSET) -> tuple[Arr, Arr]:
+    days = ((t + offset) // DAY).astype("datetime64[D]")
     months = days.astype("datetime64[M]").astype(np.int64)
     return months // 12 + 1970, months % 12 + 1
 
@@ -86,11 +89,13 @@ def local_year_month(t: Arr) -> tuple[Arr, Arr]:
 _DEFERRED_HOURS = (4.0, 4.5, 4.2, 3.6, 2.2, 3.2, 3.6, 3.4, 3.0, 2.4, 1.4)
 
 
-def business_hours(rng: np.random.Generator, t: Arr, keep_off_hours: float = 0.06) -> Arr:
+def business_hours(
+    rng: np.random.Generator, t: Arr, keep_off_hours: float = 0.06, *, offset: int = TZ_OFFSET
+) -> Arr:
     """Move times that fall outside 08:00–19:00 Mon–Fri (local) into the next working day: people,
     unlike robots, act in business hours. Deferred work spreads over that day (a bit more in the
     morning) rather than piling up at 08:00. A few stay put (evening WhatsApp)."""
-    day, sec, weekday = local_parts(t)
+    day, sec, weekday = local_parts(t, offset)
     before = sec < 8 * HOUR
     after = sec >= 19 * HOUR
     weekend = weekday >= 5
@@ -99,7 +104,7 @@ def business_hours(rng: np.random.Generator, t: Arr, keep_off_hours: float = 0.0
     target_weekday = (target + 3) % 7
     target += np.where(target_weekday == 5, 2, np.where(target_weekday == 6, 1, 0))
     hour = 8 + pick(rng, _DEFERRED_HOURS, t.size)
-    shifted = target * DAY + hour * HOUR + rng.integers(0, HOUR, t.size) - TZ_OFFSET
+    shifted = target * DAY + hour * HOUR + rng.integers(0, HOUR, t.size) - offset
     return np.where(move, shifted, t).astype(np.int64)
 
 

@@ -22,7 +22,6 @@ from kommo_analytics.emulator.generator.common import (
     STREAM_OWNERS,
     STREAM_REASSIGN,
     STREAM_TIMES,
-    TZ_OFFSET,
     Arr,
     business_hours,
     increasing_ids,
@@ -116,8 +115,9 @@ class Leads:
 def creation_days(setup: Setup, n: int) -> Arr:
     """Local day numbers of lead creations, with growth and yearly/weekly seasonality."""
     rng = stream(setup.seed, STREAM_TIMES)
-    first_day = (setup.start + TZ_OFFSET) // DAY + 1
-    last_day = (setup.now + TZ_OFFSET) // DAY
+    offset = setup.profile.utc_offset
+    first_day = (setup.start + offset) // DAY + 1
+    last_day = (setup.now + offset) // DAY
     days = np.arange(first_day, last_day + 1)
     growth = rng.uniform(0.30, 0.60)
     years = (days - days[0]) / 365.25
@@ -133,7 +133,7 @@ def time_of_day(setup: Setup, day: Arr, office: Arr, rng: np.random.Generator) -
     an around-the-clock one for forms and chats. Times past `now` fold back into history."""
     n = day.size
     hour = np.where(office, pick(rng, HOUR_OFFICE, n), pick(rng, HOUR_INBOUND, n))
-    t = day * DAY + hour * HOUR + rng.integers(0, HOUR, n) - TZ_OFFSET
+    t = day * DAY + hour * HOUR + rng.integers(0, HOUR, n) - setup.profile.utc_offset
     late = t >= setup.now
     # Today's leads that would land in the future move to earlier today (or yesterday).
     t[late] = setup.now - 1 - rng.integers(0, 20 * HOUR, int(late.sum()))
@@ -268,7 +268,7 @@ def _simulate(setup: Setup, leads: Leads, rng: np.random.Generator) -> Moves:
         med_h = np.where(robot & (jj == 0) & ~closed, 2.0 / 60.0, med_h)
         dt = np.maximum(lognormal(rng, med_h * HOUR, 0.9, m), MINUTE).astype(np.int64)
         t_new = t[a] + dt
-        t_new = np.where(robot, t_new, business_hours(rng, t_new))
+        t_new = np.where(robot, t_new, business_hours(rng, t_new, offset=setup.profile.utc_offset))
         t_new = np.maximum(t_new, t[a] + 1)
         happen = ~stall & (t_new <= now)
 

@@ -142,7 +142,9 @@ def build_fields(
         pipe_median / 3_800.0 * unit * quantity**0.6 * CHANNEL_TICKET[leads.channel]
         * users.ticket[leads.owner0] * lognormal(rng, 1.0, 0.45, n)
     )  # fmt: skip
-    price = (np.round(price / 10.0) * 10).astype(np.int64)
+    # In the account's currency: the Brazilian figures scaled (profiles.py), then rounded.
+    step = setup.profile.price_step
+    price = (np.round(price * setup.profile.price_factor / step) * step).astype(np.int64)
     zero = rng.random(n) < np.where(qualified, 0.01, 0.12)
     price = np.where(zero, 0, price)
     # NULL price is an emulator choice to exercise nullable handling; the real API sends 0.
@@ -150,7 +152,7 @@ def build_fields(
 
     # Tracking fields.
     ch = leads.channel
-    year, month = local_year_month(leads.created)
+    year, month = local_year_month(leads.created, setup.profile.utc_offset)
     referral_utm = (ch == REFERRAL) & leads.inbound
     has_utm = np.isin(ch, [GOOGLE_ADS, FACEBOOK, INSTAGRAM, ORGANIC, EMAIL]) | referral_utm
     instagram_paid = (ch == INSTAGRAM) & (rng.random(n) < 0.55)

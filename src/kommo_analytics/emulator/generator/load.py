@@ -172,13 +172,14 @@ class Writer:
 
     def dictionaries(self) -> None:
         s, con, users = self.setup, self.con, self.setup.users
+        zone = s.profile
         con.execute(
-            "INSERT INTO account VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'BR', 'BRL', 'R$', 'disabled', "
-            "true, true, false, false, 1, ?, ?, 11, 'America/Sao_Paulo', '-03:00', "
+            "INSERT INTO account VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'disabled', "
+            "true, true, false, false, 1, ?, ?, 11, ?, ?, "
             "'d/m/Y H:i', 'd/m/Y', 'H:i', 'd/m/Y', 'H:i')",
             [s.account_id, s.account_name, s.subdomain, s.account_created_at, int(users.ids[0]),
-             s.now - 12 * 86_400, int(users.ids[0]), int(users.ids[0]), s.amojo_id,
-             s.account_uuid],
+             s.now - 12 * 86_400, int(users.ids[0]), int(users.ids[0]), zone.country, zone.currency,
+             zone.currency_symbol, s.amojo_id, s.account_uuid, zone.timezone, zone.offset_text],
         )  # fmt: skip
         _insert_rows(con, "users_groups", s.groups)
         _insert_rows(con, "task_types", [
@@ -451,7 +452,7 @@ class Writer:
         index = np.concatenate(picked)
         kind = np.concatenate([np.full(p.size, k, np.int64) for k, p in enumerate(picked)])
         ids = sql_list([str(s.extra_tracking_ids[code]) for code in codes])
-        site = f"www.{s.subdomain}.com.br"
+        site = f"www.{s.domain}"
         digits = "CAST(('0x' || substr(md5('{seed}:{tag}:' || id), 1, 13))::BIGINT AS VARCHAR)"
 
         def number(tag: str) -> str:
@@ -558,7 +559,7 @@ class Writer:
         unanswered = sql_list([text for _, text in vocab.CALL_UNANSWERED])
         phone = _phone_sql("ddd", "digits")
         uniq = _uuid_sql(f"md5('{s.seed}:n:' || id)")
-        link_host = f"https://gravacoes.{s.subdomain}.com.br/rec/"
+        link_host = f"https://gravacoes.{s.domain}/rec/"
         line = f"+5511{30_000_000 + s.seed % 10_000_000:08d}"
         services = sql_list([service for service, _ in vocab.SERVICE_NOTES])
         service_texts = sql_list([text for _, text in vocab.SERVICE_NOTES])
@@ -669,7 +670,7 @@ class Writer:
                 INSERT INTO unsorted SELECT md5('{seed}:u:' || lead_id),
                     CASE category WHEN 0 THEN 'site-form' WHEN 1 THEN
                         CASE WHEN ch = 2 THEN 'instagram-direct' ELSE 'whatsapp-business' END
-                        WHEN 2 THEN 'pabx-virtual' ELSE 'contato@{subdomain}.com.br' END,
+                        WHEN 2 THEN 'pabx-virtual' ELSE 'contato@{domain}' END,
                     CASE category
                         WHEN 0 THEN CASE ch WHEN 1 THEN 'Facebook Lead Ads'
                             WHEN 2 THEN 'Formulário do Instagram' ELSE 'Formulário do site' END
@@ -679,7 +680,7 @@ class Writer:
                     lead_id, (['accepted', 'declined', 'pending'])[status + 1], sorted_at
                 FROM g_unsorted""",
                     seed=s.seed,
-                    subdomain=s.subdomain,
+                    domain=s.domain,
                 )
             )
 

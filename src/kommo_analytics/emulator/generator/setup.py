@@ -23,6 +23,7 @@ from kommo_analytics.emulator.generator.common import (
     slug,
     stream,
 )
+from kommo_analytics.emulator.generator.profiles import BR, Profile
 from kommo_analytics.kommo.entities import TRACKING_FIELD_CODES
 
 HISTORY_DAYS = 791  # about 26 months
@@ -93,6 +94,13 @@ class Setup:
     contact_tag_ids: list[int] = field(default_factory=list)
     # (id, name, pipeline_id, external_id, origin_code, unsorted category)
     sources: list[tuple[int, str, int, str, str, str]] = field(default_factory=list)
+    # The country, currency, time zone and price scale (profiles.py); Brazil by default.
+    profile: Profile = BR
+
+    @property
+    def domain(self) -> str:
+        """The account's own e-mail and web domain."""
+        return f"{self.subdomain}.{self.profile.domain}"
 
 
 def _uuid(rng: np.random.Generator) -> str:
@@ -336,13 +344,16 @@ def _extra_tracking_fields(seed: int, fields: list[tuple[object, ...]]) -> dict[
     return ids
 
 
-def build_setup(seed: int, now: int) -> Setup:
+def build_setup(seed: int, now: int, profile: Profile = BR) -> Setup:
     rng = stream(seed, STREAM_SETUP)
     start = now - HISTORY_DAYS * DAY
     prefix = vocab.ACCOUNT_PREFIXES[int(rng.integers(len(vocab.ACCOUNT_PREFIXES)))]
     core = vocab.ACCOUNT_CORES[int(rng.integers(len(vocab.ACCOUNT_CORES)))]
     suffix = vocab.ACCOUNT_SUFFIXES[int(rng.integers(len(vocab.ACCOUNT_SUFFIXES)))]
-    subdomain = slug(prefix + core)
+    # Another country's account has its own legal suffix, and its country in its subdomain, so
+    # that accounts of several profiles never share an address. The draws above stay the same.
+    suffix = profile.company_suffix or suffix
+    subdomain = slug(prefix + core) + ("" if profile is BR else profile.country.lower())
     account_created = start - int(rng.integers(30, 400)) * DAY
 
     group_base = 300_000 + int(rng.integers(0, 600_000))
@@ -353,7 +364,7 @@ def build_setup(seed: int, now: int) -> Setup:
         groups.append((group_base, vocab.GROUP_NAMES[i], _uuid(rng)))
 
     pipes = _pipelines(rng)
-    users = _users(rng, start, now, pipes, groups, f"{subdomain}.com.br")
+    users = _users(rng, start, now, pipes, groups, f"{subdomain}.{profile.domain}")
 
     loss_base = 9_000_000 + int(rng.integers(0, 3_000_000))
     loss_ids = [int(x) for x in loss_base + np.cumsum(rng.integers(1, 9, len(vocab.LOSS_REASONS)))]
@@ -398,4 +409,5 @@ def build_setup(seed: int, now: int) -> Setup:
         lead_tag_ids=lead_tags,
         contact_tag_ids=contact_tags,
         sources=sources,
+        profile=profile,
     )
