@@ -80,7 +80,7 @@ def emulator_totals(bases: list[str]) -> tuple[int, int]:
     requests = refused = 0
     for base in bases:
         stats = httpx.get(f"{base}/_emulator/stats", timeout=10).json()
-        requests += int(stats["api_requests"])
+        requests += int(stats["requests"])  # reset by stats/reset, unlike api_requests
         refused += int(stats["429"])
     return requests, refused
 
@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--latency", default="latency=200ms,jitter=100ms")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     counts = [int(n) for n in args.workers.split(",")]
     procs: list[subprocess.Popen[str]] = []
     emulators: list[tuple[str, str]] = []
