@@ -14,13 +14,11 @@ Rates into BRL: USD January 5.0, February 5.5, March (as_of's month) 6.0.
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import duckdb
 import pytest
 
 from kommo_analytics.errors import InputFileError
@@ -38,6 +36,7 @@ from kommo_analytics.service import account, reports
 from kommo_analytics.service import consolidated as service
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
+from tests.service.consolidated_builders import two_account_install
 from tests.sync.harness import NOW
 
 START, END = date(2026, 1, 1), date(2026, 2, 28)
@@ -330,28 +329,7 @@ def test_a_stage_mapping_names_known_accounts_once_per_stage(tmp_path: Path) -> 
 
 @pytest.fixture
 def two_accounts(small_synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An install with two registered accounts, ``alpha`` and ``beta``, each a copy of the
-    synced small account; beta's model says USD (a fake second currency: the same deals)."""
-    for name in ("KOMMO_BASE_URL", "KOMMO_ACCESS_TOKEN", "KOMMO_CLIENT_ID", "KOMMO_ACCOUNT",
-                 "KOMMO_CLIENT_SECRET", "ACCOUNT_TIMEZONE", "HOLIDAYS_COUNTRY"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "accounts.toml").write_text(
-        '[accounts.alpha]\nbase_url = "https://alpha.kommo.com"\n'
-        '[accounts.beta]\nbase_url = "https://beta.kommo.com"\n',
-        encoding="utf-8",
-    )
-    for name in ("alpha", "beta"):
-        shutil.copytree(small_synced / "warehouse", tmp_path / "wh" / "accounts" / name,
-                        ignore=shutil.ignore_patterns("*.lock"))  # fmt: skip
-        (data / "accounts" / name).mkdir(parents=True)
-    with duckdb.connect(str(tmp_path / "wh" / "accounts" / "beta" / "kommo.duckdb")) as con:
-        con.execute("UPDATE kommo_model.model_info SET value = 'USD' WHERE item = 'currency'")
-    monkeypatch.setenv("DATA_DIR", str(data))
-    monkeypatch.setenv("DATABASE_URL", f"duckdb:///{tmp_path / 'wh' / 'kommo.duckdb'}")
-    return tmp_path
+    return two_account_install(small_synced, tmp_path, monkeypatch)
 
 
 E2E_START, E2E_END = date(2026, 9, 15), date(2026, 11, 10)

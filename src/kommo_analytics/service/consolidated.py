@@ -29,12 +29,13 @@ from typing import Final
 
 from kommo_analytics import files
 from kommo_analytics.errors import ConfigError
+from kommo_analytics.kommo.entities import LOST_STATUS_ID, WON_STATUS_ID
 from kommo_analytics.metrics import consolidated as combine
 from kommo_analytics.metrics.consolidated import AccountReports, Consolidated, MapRow, Rates
 from kommo_analytics.metrics.results import Report
 from kommo_analytics.model import inputs
 from kommo_analytics.service import account as account_service
-from kommo_analytics.service import reports
+from kommo_analytics.service import forecasts, reports
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import (
     Settings,
@@ -276,6 +277,23 @@ def save_stage_map_text(settings: Settings, text: str, *, source: str) -> int:
            stage_map_csv([MapRow(r.account, r.pipeline, r.stage, r.common_stage)
                           for r in rows]))  # fmt: skip
     return len(rows)
+
+
+def read_file(path: Path) -> str:
+    """A CSV file's text, decoded as the costs import decodes it."""
+    return inputs.read_text(path)
+
+
+def stages_of(name: str) -> list[tuple[str, str]]:
+    """An account's open stages as (pipeline name, stage name), in Kommo's order: what the
+    Settings page's mapping grid offers to map."""
+    settings = account_settings(name)
+    labels = forecasts.labels(account_service.target_for(settings))
+    order = sorted(
+        (k for k in labels.stages if k[1] not in (WON_STATUS_ID, LOST_STATUS_ID)),
+        key=lambda k: (k[0], labels.stage_order.get(k, 0)),
+    )
+    return [(labels.pipeline(p), labels.stage(p, s)) for p, s in order]
 
 
 def _write(path: Path, text: str) -> None:
