@@ -12,6 +12,7 @@ from kommo_analytics.cli import (
     alerts_cmd,
     backup_cmd,
     check_cmd,
+    consolidated_cmd,
     dashboard_cmd,
     emulator_cmd,
     forecast_cmd,
@@ -87,6 +88,7 @@ accounts_cmd.register(app)
 sync_cmd.register(app)
 dashboard_cmd.register(app)
 metrics_cmd.register(app)
+consolidated_cmd.register(app)
 forecast_cmd.register(app)
 users_cmd.register(app)
 backup_cmd.register(app)

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from kommo_analytics import files
-from kommo_analytics.dashboard import accounts, auth, data, filters, theme
+from kommo_analytics.dashboard import accounts, auth, consolidation, data, filters, theme
 from kommo_analytics.errors import KommoAnalyticsError
 from kommo_analytics.settings import MAIN_ACCOUNT, using_account
 from kommo_analytics.text import i18n
@@ -27,13 +27,18 @@ def pages(access: auth.Access, locale: Locale) -> dict[str, list[Any]]:
         hidden.add("data-health")
     if not access.can_edit_settings:
         hidden.add("settings")
+    # A single-account install stays as it was; the consolidated totals are whole accounts'.
+    if not access.sees_whole_account or not consolidation.is_multi_account():
+        hidden.add("all-accounts")
 
     def page(path: str, key: str, icon: str, url: str, default: bool = False) -> Any:
         return st.Page(path, title=t(key, locale), icon=icon, url_path=url, default=default)
 
     every = {
         "": [page("app_pages/overview.py", "nav.overview", ":material/dashboard:", "overview",
-                  default=True)],
+                  default=True),
+             page("app_pages/all_accounts.py", "nav.all_accounts", ":material/hub:",
+                  "all-accounts")],
         t("nav.section.modules", locale): [
             page("app_pages/intake.py", "nav.intake", ":material/input:", "leads-and-origin"),
             page("app_pages/funnel.py", "nav.funnel", ":material/filter_alt:", "funnel"),

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import data, metrics_data
+from kommo_analytics.dashboard import consolidation, data, metrics_data
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import month_label
 from kommo_analytics.errors import InputFileError, KommoAnalyticsError, Problem
@@ -25,7 +25,7 @@ from kommo_analytics.settings import Settings, load_settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
-TABS: Final = ("targets", "goals", "costs", "channels")
+TABS: Final = ("targets", "goals", "costs", "channels", *consolidation.TABS)
 _COSTS_UPLOAD: Final = "settings.costs.upload"
 
 
@@ -373,7 +373,17 @@ def _change(delta: int, locale: Locale) -> str:
     return ("+" if delta > 0 else "−") + i18n.number(abs(delta), locale)
 
 
+def tabs() -> tuple[str, ...]:
+    """The tabs shown: the exchange rates and stage mapping only with two accounts or more."""
+    if consolidation.is_multi_account():
+        return TABS
+    return tuple(tab for tab in TABS if tab not in consolidation.TABS)
+
+
 def render(view: View, tab: str) -> None:
+    if tab in consolidation.TABS:
+        consolidation.render(view, tab)
+        return
     settings = load_settings()
     {"targets": render_targets, "goals": render_goals, "costs": render_costs,
      "channels": render_channels}[tab](view, settings)  # fmt: skip

@@ -533,3 +533,142 @@ def parse_goals(text: str, *, users: Sequence[UserRef], source: str) -> list[Goa
             )
     _refuse_if(problems, source)
     return out
+
+
+# --- exchange rates and the stage mapping (the consolidated view of many accounts) -------------
+
+RATE_HELP = "write 5.1234 or 5,1234: the reporting currency's units for 1 unit of from_currency"
+CURRENCY_HELP = "write the currency's three-letter ISO code, e.g. BRL, USD, EUR"
+
+
+@dataclass(frozen=True)
+class RateRow:
+    """1 ``from_currency`` = ``rate`` ``to_currency`` for money of ``month``."""
+
+    month: date  # the first day of the month
+    from_currency: str
+    to_currency: str
+    rate: Decimal
+
+
+@dataclass(frozen=True)
+class StageMapRow:
+    """One account's stage and the common stage name it counts under in the consolidated
+    funnel; pipeline and stage as the user wrote them (an id or a name), resolved against each
+    account's funnel by the consolidation."""
+
+    account: str
+    pipeline: str
+    stage: str
+    common_stage: str
+
+
+_RATES = _Layout("exchange rates", ("month", "from_currency", "to_currency", "rate"), ())
+_STAGE_MAP = _Layout("stage mapping", ("account", "pipeline", "stage", "common_stage"), ())
+RATES_COLUMNS: tuple[str, ...] = _RATES.required
+STAGE_MAP_COLUMNS: tuple[str, ...] = _STAGE_MAP.required
+
+
+def _currency(text: str) -> str:
+    code = text.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise _Invalid(text, f"is not a currency code ({CURRENCY_HELP})")
+    return code
+
+
+def parse_rate(text: str) -> Decimal:
+    """An exchange rate. Unlike an amount (:func:`parse_amount`), a rate often has three or
+    four decimals, so one separator is always the decimal one (``5,123`` is 5.123, never five
+    thousand); with both ``.`` and ``,`` the last one is. Zero and negatives are refused: no
+    rate converts money into nothing."""
+    s = re.sub(r"\s", "", text)
+    if "." in s and "," in s:
+        decimal_sep = "." if s.rfind(".") > s.rfind(",") else ","
+        head, _, fraction = s.rpartition(decimal_sep)
+        integer = _grouped_digits(head, "," if decimal_sep == "." else ".")
+    elif s.count(".") + s.count(",") == 1:
+        integer, _, fraction = s.replace(",", ".").partition(".")
+        integer = integer or "0"
+    else:
+        integer, fraction = s, ""
+    if integer is None or not integer.isdigit() or (fraction and not fraction.isdigit()):
+        raise _Invalid(text, f"is not a rate ({RATE_HELP})")
+    value = Decimal(f"{integer}.{fraction}" if fraction else integer)
+    if value <= 0:
+        raise _Invalid(text, "is not above zero; a rate converts 1 unit into some amount")
+    if value >= Decimal(10) ** MAX_INTEGER_DIGITS:
+        raise _Invalid(text, "is too large for an exchange rate")
+    return value
+
+
+def parse_rates(text: str, *, source: str) -> list[RateRow]:
+    """Exchange rates: ``month,from_currency,to_currency,rate``, meaning 1 ``from_currency`` =
+    ``rate`` ``to_currency`` for the money of that month. One row per month and pair; the
+    reverse direction is a row of its own (never derived: a rate is what the user supplies)."""
+    problems: list[Problem] = []
+    rows = _read_rows(text, _RATES, problems)
+    out: list[RateRow] = []
+    first_line: dict[tuple[date, str, str], int] = {}
+    for line, values in rows:
+        month = _check(problems, line, "month", values["month"], _parse_month, missing=MONTH_HELP)
+        source_code = _check(problems, line, "from_currency", values["from_currency"],
+                             _currency, missing=CURRENCY_HELP)  # fmt: skip
+        target_code = _check(problems, line, "to_currency", values["to_currency"], _currency,
+                             missing=CURRENCY_HELP)  # fmt: skip
+        rate = _check(problems, line, "rate", values["rate"], parse_rate, missing=RATE_HELP)
+        if month is None or source_code is None or target_code is None or rate is None:
+            continue
+        if source_code == target_code:
+            problems.append(Problem(line, "to_currency", values["to_currency"],
+                                    "is the same as from_currency; money in the reporting "
+                                    "currency needs no rate"))  # fmt: skip
+            continue
+        key = (month, source_code, target_code)
+        if key in first_line:
+            problems.append(Problem(line, None, None,
+                                    f"same month and currencies as line {first_line[key]} "
+                                    "(keep one rate per month and pair)"))  # fmt: skip
+            continue
+        first_line[key] = line
+        out.append(RateRow(month, source_code, target_code, rate))
+    _refuse_if(problems, source)
+    return out
+
+
+def parse_stage_map(text: str, *, accounts: Sequence[str], source: str) -> list[StageMapRow]:
+    """The stage mapping: ``account,pipeline,stage,common_stage`` — the account by its name,
+    pipeline and stage by id or name. ``accounts``: the install's account names. The same
+    account, pipeline and stage twice is refused: it would count under two common stages."""
+    known = {a.casefold(): a for a in accounts}
+
+    def account(raw: str) -> str:
+        name = known.get(raw.casefold())
+        if name is None:
+            raise _Invalid(
+                raw, f"is not an account of this install (one of: {', '.join(accounts)})"
+            )
+        return name
+
+    problems: list[Problem] = []
+    rows = _read_rows(text, _STAGE_MAP, problems)
+    out: list[StageMapRow] = []
+    first_line: dict[tuple[str, str, str], int] = {}
+    for line, values in rows:
+        name = _check(problems, line, "account", values["account"], account,
+                      missing="write the account's name")  # fmt: skip
+        for column in ("pipeline", "stage", "common_stage"):
+            if not values[column]:
+                problems.append(Problem(line, column, None, "is empty (write an id or a name)"))
+        if name is None or not all(values[c] for c in ("pipeline", "stage", "common_stage")):
+            continue
+        key = (name, _plain(values["pipeline"]), _plain(values["stage"]))
+        if key in first_line:
+            problems.append(Problem(line, None, None,
+                                    f"same account, pipeline and stage as line {first_line[key]} "
+                                    "(a stage counts under one common stage)"))  # fmt: skip
+            continue
+        first_line[key] = line
+        out.append(StageMapRow(name, values["pipeline"], values["stage"],
+                               " ".join(values["common_stage"].split())))  # fmt: skip
+    _refuse_if(problems, source)
+    return out

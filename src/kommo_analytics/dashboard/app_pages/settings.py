@@ -17,7 +17,8 @@ def render() -> None:
     locale = view.locale
     st.title(t("settings.heading", locale))
     st.caption(t("settings.heading_caption", locale))
-    labels = {tab: t(f"settings.tab.{tab}", locale) for tab in settings_tabs.TABS}
+    shown = settings_tabs.tabs()
+    labels = {tab: t(f"settings.tab.{tab}", locale) for tab in shown}
     # Read once, then dropped: the address should not keep naming a tab the reader left.
     asked = st.query_params.get(P_TAB)
     if asked is not None:
@@ -26,7 +27,7 @@ def render() -> None:
     # Only the open tab runs: the goals grid and the rules preview read the warehouse.
     tabs = st.tabs(list(labels.values()), default=default, key=f"settings.tabs.{locale}",
                    on_change="rerun")  # fmt: skip
-    for tab, container in zip(settings_tabs.TABS, tabs, strict=True):
+    for tab, container in zip(shown, tabs, strict=True):
         if container.open is False:
             continue
         with container:
