@@ -1,5 +1,6 @@
-"""Workers as real processes on a real Redis: three emulated accounts (seeds 11, 12, 13, each its
-own emulator at 50 requests/second, the workers asking 40), two `kommo-analytics worker`
+"""Workers as real processes on a real Redis: three emulated accounts (seeds 11, 12, 13; a
+Brazilian, a Mexican and a Colombian one — three currencies and time zones; each its own
+emulator at 50 requests/second, the workers asking 40), two `kommo-analytics worker`
 processes, one PostgreSQL warehouse per account. One of the two is killed (SIGKILL) in the
 middle of a sync: the other runs that job again (Redis gives it back once the dead worker's
 heartbeats are 15 s old), and every account's raw tables equal its emulator's ground truth —
@@ -35,7 +36,7 @@ from kommo_analytics.warehouse.target import parse_database_url
 from tests.conftest import _create_database, _drop_database, _postgres
 from tests.sync.harness import NOW, Clock, account, assert_matches_truth
 
-ACCOUNTS = {"alfa": 11, "bravo": 12, "charlie": 13}
+ACCOUNTS = {"alfa": (11, "BR"), "bravo": (12, "MX"), "charlie": (13, "CO")}
 REDIS = "redis://127.0.0.1:6379/0"
 WORKER = [sys.executable, "-m", "kommo_analytics", "worker", "--threads"]
 DEADLINE_SECONDS = 150
@@ -128,7 +129,7 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
     queue_name = f"test_{uuid.uuid4().hex[:10]}"  # keys and queue of this run only
     broker_url = f"{REDIS}?queue={queue_name}"
     install = tmp_path / "data"
-    emulated = {name: account(seed=seed) for name, seed in ACCOUNTS.items()}
+    emulated = {name: account(seed=seed, country=country) for name, (seed, country) in ACCOUNTS.items()}
 
     with ExitStack() as stack:
         register = {}
@@ -198,6 +199,19 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
         assert not any("FAILED" in line for line in first.lines + second.lines)
         for name, acc in emulated.items():
             assert_matches_truth(acc.store, f"{databases}_{name}")
+        # Each warehouse holds its own account: its currency and zone as Kommo reported them.
+        seen = {
+            name: reader.query(
+                parse_database_url(f"{databases}_{name}"),
+                "SELECT currency, timezone FROM kommo_raw.account",
+            )[0]
+            for name in ACCOUNTS
+        }
+        assert seen == {
+            "alfa": ("BRL", "America/Sao_Paulo"),
+            "bravo": ("MXN", "America/Mexico_City"),
+            "charlie": ("COP", "America/Bogota"),
+        }
             stats = acc.state.stats
             assert stats["429"] == 0 and stats["blocks"] == 0, (name, stats)
 
