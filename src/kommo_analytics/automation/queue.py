@@ -49,6 +49,7 @@ from kommo_analytics.automation.jobs import (
     JobOutcome,
     JobSkipped,
 )
+from kommo_analytics.automation.serve import signal_name
 from kommo_analytics.errors import BrokerError, ConfigError, KommoAnalyticsError
 from kommo_analytics.settings import Settings, load_settings, using_account
 from kommo_analytics.text.i18n import t
@@ -361,7 +362,7 @@ class WorkerProcess:
             # got their acks) and a sync cut short resumes where it stopped.
             self.log.warning(t("serve.log.stop.now", LOG_LOCALE))
             os._exit(1)
-        self.log.info(t("worker.log.stop.asked", LOG_LOCALE, signal=_signal_name(signum)))
+        self.log.info(t("worker.log.stop.asked", LOG_LOCALE, signal=signal_name(signum)))
         self.queue.stopping.set()
 
     def run_until_stopped(self) -> int:
@@ -386,15 +387,6 @@ class WorkerProcess:
                 signal.signal(signum, handler)
             self.log.info(t("worker.log.stopped", LOG_LOCALE))
         return 0
-
-
-def _signal_name(signum: int | None) -> str:
-    if signum is None:
-        return "request"
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return str(signum)
 
 
 def connect(url: str, **options: Any) -> JobQueue:

@@ -464,7 +464,7 @@ class Service:
             self.log.warning(t("serve.log.stop.now", LOG_LOCALE))
             self._stop_child()
             os._exit(1)
-        self.log.info(t("serve.log.stop.asked", LOG_LOCALE, signal=_signal_name(signum)))
+        self.log.info(t("serve.log.stop.asked", LOG_LOCALE, signal=signal_name(signum)))
         self.stopping.set()
 
     def run_until_stopped(self) -> int:
@@ -532,7 +532,8 @@ class Service:
                 self.scheduler.reschedule_job(planned.name, trigger=planned.trigger)
 
 
-def _signal_name(signum: int | None) -> str:
+def signal_name(signum: int | None) -> str:
+    """A signal as people name it (SIGTERM), for the stop's log line."""
     if signum is None:
         return "request"
     try:

@@ -139,15 +139,28 @@ def render_rates(view: View, settings: Settings) -> None:
                             width="stretch", key="consolidated.rates.grid")  # fmt: skip
     if st.button(t("consolidated.rates.save", locale), type="primary", key="rates.save"):
         text, count = _grid_text(edited, service.RATES_COLUMNS)
-        try:
-            service.save_rates_text(settings, text, source=GRID_SOURCE)
-        except InputFileError as exc:
-            st.error(t("consolidated.grid.refused", locale) + "\n\n" + "\n".join(
-                f"- {_said(p, locale)}" for p in exc.problems))  # fmt: skip
-        except (KommoAnalyticsError, OSError) as exc:
-            st.error(t("settings.save_failed", locale, message=str(exc)))
-        else:
-            st.success(t("consolidated.rates.saved", locale, count=i18n.number(count, locale)))
+        _save(service.save_rates_text, settings, text, "consolidated.rates.saved", count, locale)
+
+
+def _save(
+    write: Callable[..., object],
+    settings: Settings,
+    text: str,
+    saved: str,
+    count: int,
+    locale: Locale,
+) -> None:
+    """Save a grid's text through the file's own parser: its line problems, or a failure, said
+    on screen; nothing is stored while a line is bad."""
+    try:
+        write(settings, text, source=GRID_SOURCE)
+    except InputFileError as exc:
+        st.error(t("consolidated.grid.refused", locale) + "\n\n" + "\n".join(
+            f"- {_said(p, locale)}" for p in exc.problems))  # fmt: skip
+    except (KommoAnalyticsError, OSError) as exc:
+        st.error(t("settings.save_failed", locale, message=str(exc)))
+    else:
+        st.success(t(saved, locale, count=i18n.number(count, locale)))
 
 
 def render_stage_map(view: View, settings: Settings) -> None:
@@ -173,15 +186,8 @@ def render_stage_map(view: View, settings: Settings) -> None:
         # A row left without a common stage is a stage not mapped (the page lists those).
         kept = edited[edited["common_stage"].fillna("").str.strip() != ""]
         text, count = _grid_text(kept, service.STAGE_MAP_COLUMNS)
-        try:
-            service.save_stage_map_text(settings, text, source=GRID_SOURCE)
-        except InputFileError as exc:
-            st.error(t("consolidated.grid.refused", locale) + "\n\n" + "\n".join(
-                f"- {_said(p, locale)}" for p in exc.problems))  # fmt: skip
-        except (KommoAnalyticsError, OSError) as exc:
-            st.error(t("settings.save_failed", locale, message=str(exc)))
-        else:
-            st.success(t("consolidated.stage_map.saved", locale, count=i18n.number(count, locale)))
+        _save(service.save_stage_map_text, settings, text, "consolidated.stage_map.saved", count,
+              locale)  # fmt: skip
 
 
 def _stages(name: str) -> list[tuple[str, str]]:
