@@ -129,7 +129,9 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
     queue_name = f"test_{uuid.uuid4().hex[:10]}"  # keys and queue of this run only
     broker_url = f"{REDIS}?queue={queue_name}"
     install = tmp_path / "data"
-    emulated = {name: account(seed=seed, country=country) for name, (seed, country) in ACCOUNTS.items()}
+    emulated = {
+        name: account(seed=seed, country=country) for name, (seed, country) in ACCOUNTS.items()
+    }
 
     with ExitStack() as stack:
         register = {}
@@ -199,6 +201,8 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
         assert not any("FAILED" in line for line in first.lines + second.lines)
         for name, acc in emulated.items():
             assert_matches_truth(acc.store, f"{databases}_{name}")
+            stats = acc.state.stats
+            assert stats["429"] == 0 and stats["blocks"] == 0, (name, stats)
         # Each warehouse holds its own account: its currency and zone as Kommo reported them.
         seen = {
             name: reader.query(
@@ -212,8 +216,6 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
             "bravo": ("MXN", "America/Mexico_City"),
             "charlie": ("COP", "America/Bogota"),
         }
-            stats = acc.state.stats
-            assert stats["429"] == 0 and stats["blocks"] == 0, (name, stats)
 
 
 def _forget_queue(queue: JobQueue) -> None:
