@@ -51,6 +51,13 @@ def describe_unknown(found: list[UnknownSetting]) -> str:
     )
 
 
+def _put_back(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"kommo-analytics {__version__}")
@@ -59,6 +66,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -73,8 +81,11 @@ def main(
     """Business intelligence for the Kommo CRM."""
     if account:
         # Through the environment, so that every setting read of this command and of the
-        # processes it starts (the dashboard, a sync from the dashboard) is this account's.
+        # processes it starts (the dashboard, a sync from the dashboard) is this account's;
+        # put back when the command ends, for a caller that runs several in one process.
+        before = os.environ.get("KOMMO_ACCOUNT")
         os.environ["KOMMO_ACCOUNT"] = account
+        ctx.call_on_close(lambda: _put_back("KOMMO_ACCOUNT", before))
     # Whatever the shell's umask, what a command writes (the warehouse, tokens, the dashboard's
     # targets, since its process inherits this) is readable by this user only.
     files.restrict_umask()
