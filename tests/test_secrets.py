@@ -6,6 +6,7 @@ output, log record, file of the data folder and text column of the warehouse is 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from kommo_analytics import dashboard
 from kommo_analytics.cli.main import app as cli
 from kommo_analytics.dashboard import ENV_DATABASE_URL
 from kommo_analytics.service.health import probe
+from kommo_analytics.settings import ACCESS_TOKEN_FILE
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.sync.harness import account, duckdb_url, settings_for, sync
@@ -124,18 +126,45 @@ def test_the_cli_shows_no_secret_on_its_outputs_and_error_paths(
     assert _leaks(result.stdout + result.stderr, secrets) == []
 
 
-@pytest.mark.parametrize("which", ["synced", "refusing"])
-def test_no_dashboard_page_shows_a_secret(
-    synced: tuple[Path, str, list[str]], monkeypatch: pytest.MonkeyPatch, which: str
+def _agency_install(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str
 ) -> None:
-    _base, url, secrets = synced
+    """Two registered accounts, each a copy of the synced warehouse and each with the known
+    token in its private token file: the All accounts page and the switcher are shown too."""
+    data = tmp_path / "data"
+    lines = []
+    for name in ("alpha", "beta"):
+        lines.append(f'[accounts.{name}]\nbase_url = "https://{name}.kommo.com"\n')
+        shutil.copytree(base / "warehouse", tmp_path / "wh" / "accounts" / name,
+                        ignore=shutil.ignore_patterns("*.lock"))  # fmt: skip
+        (data / "accounts" / name).mkdir(parents=True)
+        (data / "accounts" / name / ACCESS_TOKEN_FILE).write_text(token + "\n", encoding="utf-8")
+    (data / "accounts.toml").write_text("".join(lines), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.delenv("KOMMO_BASE_URL", raising=False)
+    monkeypatch.setenv("DATA_DIR", str(data))
+    monkeypatch.setenv(ENV_DATABASE_URL, f"duckdb:///{tmp_path / 'wh' / 'kommo.duckdb'}")
+
+
+@pytest.mark.parametrize("which", ["synced", "refusing", "agency"])
+def test_no_dashboard_page_shows_a_secret(
+    synced: tuple[Path, str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    which: str,
+) -> None:
+    base, url, secrets = synced
     monkeypatch.setenv(ENV_DATABASE_URL, url if which == "synced" else REFUSING_PG)
     monkeypatch.setenv("KOMMO_ACCESS_TOKEN", secrets[0])
     monkeypatch.setenv("KOMMO_CLIENT_SECRET", CLIENT_SECRET)
+    if which == "agency":
+        _agency_install(base, tmp_path, monkeypatch, secrets[0])
     app = AppTest.from_file(str(APP), default_timeout=60)
     app.query_params.update({"lang": "en"})
     app.run()
-    for page in PAGES:
+    # The All accounts page is in the navigation only with two accounts or more.
+    pages = PAGES if which == "agency" else [p for p in PAGES if p != "all_accounts.py"]
+    for page in pages:
         app.switch_page(f"app_pages/{page}").run()
         assert not app.exception, (page, [e.value for e in app.exception])
         # The whole test app: rendered elements and session state (a repr reaches logs).
