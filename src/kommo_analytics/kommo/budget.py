@@ -4,7 +4,8 @@ Workers on several machines may serve the same account; Kommo counts their reque
 (docs/kommo-api.md §4). Each process keeps its own :class:`~kommo_analytics.kommo.ratelimit.
 RateLimiter` (pacing, turns, departure times, AIMD), and before each send it also takes a slot
 here: a sliding-window log in Redis — pyrate-limiter's ``RedisBucket``, whose check-and-insert is
-one Lua script, so two processes can never both take the last slot — with the account's
+one Lua script (counting slots stamped after the new one too, see ``_PUT_SCRIPT``), so two
+processes can never both take the last slot — with the account's
 ``floor(rate)`` sends per ``window + margin``, the in-process limiter's own span, and sends paced
 evenly (one per span / floor(rate)), as the in-process limiter paces them.
 
@@ -28,10 +29,12 @@ import hashlib
 import logging
 import math
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from pyrate_limiter import Rate, RateItem, RedisBucket
+from pyrate_limiter.buckets.redis_bucket import LuaScript
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
@@ -57,6 +60,30 @@ LIMITER_HINT = (
     "no request is sent without it, as the workers serving this account could together go over "
     "Kommo's limit"
 )
+
+# pyrate-limiter's script counts a window's slots up to the new slot's stamp. A stamp is read
+# before the script runs, so a caller held up in between (a busy machine, a slow link) arrives
+# with a stamp older than slots taken meanwhile, and those would not be counted: eight slots in
+# 1.1 s. Counting every slot from the window's start on, later stamps included, keeps the bound
+# whatever the order of arrival; the late caller waits and tries again with a fresh stamp.
+_ORDERED = "redis.call('ZCOUNT', bucket, window_start, now)"
+_PUT_SCRIPT = LuaScript.PUT_ITEM.replace(
+    _ORDERED, "redis.call('ZCOUNT', bucket, window_start, '+inf')"
+)
+if _PUT_SCRIPT == LuaScript.PUT_ITEM:  # pragma: no cover - the pin on pyrate-limiter holds it
+    raise ImportError("pyrate-limiter's Redis script changed: review kommo/budget.py against it")
+
+
+class _Bucket(RedisBucket):
+    """pyrate-limiter's Redis bucket with its script counting late-arriving stamps too."""
+
+    @classmethod
+    def load(cls, rates: list[Rate], client: redis.Redis, key: str) -> _Bucket:
+        return cls(rates, client, key, client.script_load(_PUT_SCRIPT))
+
+    def now(self) -> int:
+        # The library's own clock (wall time in ms), typed.
+        return time.time_ns() // 1_000_000
 
 
 def display_url(url: str) -> str:
@@ -109,7 +136,7 @@ class SharedBudget:
         self.bucket_key = f"{prefix}:budget:{key}"
         self.pause_key = f"{prefix}:paused:{key}"
         self._pause_script = self._redis.register_script(_PAUSE_SCRIPT)
-        self._bucket: RedisBucket | None = None
+        self._bucket: _Bucket | None = None
         self._taken = 0
         # The bucket records its last verdict on itself: one put-and-read at a time per process.
         self._lock = threading.Lock()
@@ -129,7 +156,7 @@ class SharedBudget:
         None)."""
         with self._lock:
             if self._bucket is None:
-                self._bucket = RedisBucket.init(self.rates, self._redis, self.bucket_key)
+                self._bucket = _Bucket.load(self.rates, self._redis, self.bucket_key)
             bucket = self._bucket
             paused = int(self._redis.pttl(self.pause_key))
             if paused > 0:
