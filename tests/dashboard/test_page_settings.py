@@ -57,6 +57,19 @@ def test_a_link_opens_its_tab_with_its_editor(
     assert "tab" not in app.query_params  # read once, not kept in the address
 
 
+def test_a_tab_opened_by_a_link_stays_open_when_its_button_is_pressed(
+    make_app: MakeApp, synced_url: str, data_dir: Path
+) -> None:
+    """The link's tab is selected through the tabs' state: on the press's run (the address no
+    longer names it) the same tab is open and its button runs — here refusing an empty grid."""
+    app = make_app(synced_url, SETTINGS, lang="en", tab="costs").run()
+    (save,) = [b for b in app.button if b.key == "costs.save"]
+    save.click().run()
+    no_exception(app)
+    assert grids(app) == ["costs.grid"]
+    assert [w.value for w in app.warning] == [MESSAGES["en"]["costs.empty"]]
+
+
 def test_kpi_targets_show_units_and_local_decimals_and_read_them_back(
     make_app: MakeApp, synced_url: str, data_dir: Path
 ) -> None:

@@ -19,13 +19,18 @@ def render() -> None:
     st.caption(t("settings.heading_caption", locale))
     shown = settings_tabs.tabs()
     labels = {tab: t(f"settings.tab.{tab}", locale) for tab in shown}
-    # Read once, then dropped: the address should not keep naming a tab the reader left.
+    key = f"settings.tabs.{locale}"
+    # Read once, then dropped: the address should not keep naming a tab the reader left. The
+    # tab asked for is selected through the widget's state, not its default: a default that
+    # changed on the next run (a button pressed in that tab) would make it another widget, back
+    # on the first tab, and the pressed button would never run.
     asked = st.query_params.get(P_TAB)
     if asked is not None:
         del st.query_params[P_TAB]
-    default = labels.get(asked or "", labels["targets"])
+        if asked in labels:
+            st.session_state[key] = labels[asked]
     # Only the open tab runs: the goals grid and the rules preview read the warehouse.
-    tabs = st.tabs(list(labels.values()), default=default, key=f"settings.tabs.{locale}",
+    tabs = st.tabs(list(labels.values()), default=labels["targets"], key=key,
                    on_change="rerun")  # fmt: skip
     for tab, container in zip(shown, tabs, strict=True):
         if container.open is False:
