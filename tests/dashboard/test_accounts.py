@@ -144,7 +144,7 @@ def test_a_user_limited_to_one_account_sees_only_it_and_a_link_cannot_widen_it(
     sofia = sign_in(make_app(install["acme"], lang="en").run(), "sofia")
     assert [w.value for w in sofia.warning] == [
         "Your user is not linked to any Kommo seller yet, so there is no data to show. Ask an "
-        "administrator to run `kommo-analytics --account acme users link sofia <Kommo user>`."
+        "administrator to link it in Settings → Users."
     ]
     sofia.sidebar.selectbox(key=accounts.K_ACCOUNT).set_value("beta").run()
     no_exception(sofia)

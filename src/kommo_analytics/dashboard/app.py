@@ -14,7 +14,7 @@ import streamlit as st
 from kommo_analytics import files
 from kommo_analytics.dashboard import accounts, auth, consolidation, data, filters, theme
 from kommo_analytics.errors import KommoAnalyticsError
-from kommo_analytics.settings import MAIN_ACCOUNT, using_account
+from kommo_analytics.settings import using_account
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
@@ -154,10 +154,7 @@ def run_page(access: auth.Access) -> None:
     auth.sidebar(access, locale)
     if access.allowed_sellers == ():
         # Scope.seller_ids() refuses an empty reach; say what to ask for instead of erroring.
-        name = access.user.username if access.user is not None else ""
-        where = "" if access.account == MAIN_ACCOUNT else f"--account {access.account} "
-        st.warning(t("auth.no_sellers_linked", locale,
-                     command=f"kommo-analytics {where}users link {name} <Kommo user>"))  # fmt: skip
+        st.warning(t("auth.no_sellers_linked", locale))
         st.stop()
     st.navigation(pages(access, locale)).run()
 

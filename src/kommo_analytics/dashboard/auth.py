@@ -179,7 +179,7 @@ def sign_in_form(path: Path, known: list[User], keep_page: Callable[[Locale], No
             password = st.text_input(t("auth.password", locale), type="password",
                                      key="login_password")  # fmt: skip
             submitted = st.form_submit_button(t("auth.submit", locale), type="primary")
-        st.caption(t("auth.reset_hint", locale, command="kommo-analytics users passwd"))
+        st.caption(t("auth.reset_hint", locale))
         if not submitted:
             return
         outcome = users.sign_in(path, username, password, throttle=THROTTLE,

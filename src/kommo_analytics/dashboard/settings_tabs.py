@@ -1,4 +1,5 @@
-"""The Settings page's tabs: KPI targets, sales goals, marketing costs and channel rules.
+"""The Settings page's tabs: KPI targets, sales goals, marketing costs, channel rules and users
+(``users_tab.py``).
 
 Every write goes through the service's writers — the same validation, lock and publish as the
 CLI's imports and `kommo-analytics model` — so a grid cannot store what a file would be refused
@@ -16,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from kommo_analytics.dashboard import components as c
-from kommo_analytics.dashboard import consolidation, data, metrics_data
+from kommo_analytics.dashboard import consolidation, data, metrics_data, users_tab
 from kommo_analytics.dashboard.filters import View, channel_label
 from kommo_analytics.dashboard.goals import month_label
 from kommo_analytics.errors import InputFileError, KommoAnalyticsError, Problem
@@ -25,7 +26,7 @@ from kommo_analytics.settings import Settings, load_settings
 from kommo_analytics.text import i18n
 from kommo_analytics.text.i18n import Locale, t
 
-TABS: Final = ("targets", "goals", "costs", "channels", *consolidation.TABS)
+TABS: Final = ("targets", "goals", "costs", "channels", users_tab.TAB, *consolidation.TABS)
 _COSTS_UPLOAD: Final = "settings.costs.upload"
 
 
@@ -386,4 +387,4 @@ def render(view: View, tab: str) -> None:
         return
     settings = load_settings()
     {"targets": render_targets, "goals": render_goals, "costs": render_costs,
-     "channels": render_channels}[tab](view, settings)  # fmt: skip
+     "channels": render_channels, users_tab.TAB: users_tab.render}[tab](view, settings)  # fmt: skip
