@@ -159,6 +159,48 @@ def test_intervals_cron_can_say(minutes: float, fields: str) -> None:
     assert cron.every(minutes, "SYNC_INTERVAL_MINUTES") == fields
 
 
+@pytest.mark.parametrize(
+    ("minutes", "offset", "fields"),
+    [(15, 3, "3-59/15 * * * *"), (15, 15, "*/15 * * * *"), (15, 17, "2-59/15 * * * *"),
+     (1, 5, "* * * * *"), (60, 2, "2 * * * *"), (120, 61, "1 */2 * * *")],
+)  # fmt: skip
+def test_intervals_start_later_by_an_offset(minutes: float, offset: int, fields: str) -> None:
+    """Every 15 minutes from minute 3 is 3, 18, 33, 48: `3-59/15`; an offset of a whole
+    interval is no offset; every minute cannot start later."""
+    assert cron.every(minutes, "SYNC_INTERVAL_MINUTES", offset) == fields
+
+
+def test_every_account_of_the_install_gets_its_own_entries(
+    table: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two registered accounts (no account in .env): each job per account, with `--account`,
+    its log in its own folder, the second's repeating jobs a minute after the first's."""
+    monkeypatch.delenv("ACCOUNT_TIMEZONE")
+    data = clean_env / "data"
+    data.mkdir()
+    (data / "accounts.toml").write_text(
+        '[accounts.acme]\nbase_url = "https://acme.kommo.com"\n'
+        '[accounts.beta]\nbase_url = "https://beta.kommo.com"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["schedule", "install"])
+    assert result.exit_code == 0, result.output
+    assert "(8 lines)" in result.stdout and "(beta: UTC)" in result.stdout
+    lines = table.read_text().splitlines()
+    assert lines.count("# account acme") == 1 and lines.count("# account beta") == 1
+    jobs = [line for line in lines if not line.startswith("#")]
+    assert len(jobs) == 8
+    acme, beta = jobs[:4], jobs[4:]
+    assert all(" --account acme " in j and "beta" not in j for j in acme)
+    assert all(" --account beta " in j and "acme" not in j for j in beta)
+    assert acme[0].startswith("*/15 * * * * ") and beta[0].startswith("1-59/15 * * * * ")
+    assert acme[1].split()[:2] == beta[1].split()[:2]  # the daily time: each zone's, both UTC
+    for name, own in (("acme", acme), ("beta", beta)):
+        log = data / "accounts" / name / "logs" / "cron.log"
+        assert all(f">> {log} 2>&1" in j for j in own)
+        assert log.parent.is_dir()
+
+
 @pytest.mark.parametrize("minutes", [45, 7, 0.5, 90])
 def test_intervals_cron_cannot_say_name_the_setting(minutes: float) -> None:
     with pytest.raises(ConfigError, match="SYNC_INTERVAL_MINUTES"):

@@ -12,6 +12,11 @@ the project folder first (so `.env` is read), calls the command by its absolute 
 its output to ``DATA_DIR/logs/cron.log``. The daily and weekly times are the account's: they are
 converted to the machine's zone with today's offset, which a daylight-saving change shifts by an
 hour until `schedule install` is run again.
+
+In an install of several accounts (docs/architecture.md "Many accounts") every account has
+entries of its own: its commands say ``--account``, its daily and weekly times are its zone's, its
+cron log is in its own folder, and its repeating jobs start a minute after the previous
+account's, so that a dozen accounts do not all start syncing in the same second.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -28,7 +33,13 @@ from typing import Final
 
 from kommo_analytics import files, logs
 from kommo_analytics.errors import ConfigError
-from kommo_analytics.settings import WEEKDAYS, Settings, parse_clock, parse_weekly
+from kommo_analytics.settings import (
+    WEEKDAYS,
+    Settings,
+    account_names,
+    parse_clock,
+    parse_weekly,
+)
 
 TAG: Final = "kommo-analytics"
 CRON_TIMEOUT_SECONDS: Final = 30
@@ -145,16 +156,20 @@ def executable() -> list[str]:
     return [str(Path(sys.executable).absolute()), "-m", "kommo_analytics"]
 
 
-def every(minutes: float, setting: str) -> str:
+def every(minutes: float, setting: str, offset: int = 0) -> str:
     """The minute and hour fields repeating every ``minutes`` — which cron can say only for a
-    whole number of minutes dividing an hour, or whole hours dividing a day."""
+    whole number of minutes dividing an hour, or whole hours dividing a day — starting
+    ``offset`` minutes past the usual start (spreading several accounts' jobs apart)."""
     if minutes == int(minutes):
         whole = int(minutes)
         if 1 <= whole < 60 and 60 % whole == 0:
-            return "* * * * *" if whole == 1 else f"*/{whole} * * * *"
+            if whole == 1:
+                return "* * * * *"
+            start = offset % whole
+            return f"{start}-59/{whole} * * * *" if start else f"*/{whole} * * * *"
         if whole % 60 == 0 and 24 % (whole // 60) == 0:
             hours = whole // 60
-            return "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
+            return f"{offset % 60} * * * *" if hours == 1 else f"{offset % 60} */{hours} * * *"
     raise ConfigError(
         f"{setting}={minutes:g} cannot be said to cron, which repeats only a whole number of "
         "minutes dividing an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) or hours dividing a day",
@@ -181,6 +196,12 @@ class Entries:
     lines: tuple[str, ...]
     # (setting's value, account zone, the same time in the machine's zone) for the message
     converted: tuple[tuple[str, str, str], ...]
+    # The folders the jobs' shell appends cron.log in: cron makes none of them.
+    log_dirs: tuple[Path, ...] = ()
+
+    @property
+    def jobs(self) -> int:
+        return sum(not line.startswith("#") for line in self.lines)
 
 
 def entries(
@@ -191,9 +212,13 @@ def entries(
     account_zone: tzinfo,
     system_zone: tzinfo,
     today: date,
+    account: str | None = None,
+    offset: int = 0,
 ) -> Entries:
-    """The crontab lines of the settings' schedule (the block's inside)."""
-    exe = shlex.join(command)
+    """The crontab lines of the settings' schedule (the block's inside); with ``account``, of
+    that account of the install (every command with ``--account``), its repeating jobs
+    ``offset`` minutes later than the usual start."""
+    exe = shlex.join([*command, *(["--account", account] if account is not None else [])])
     log = shlex.quote(str(logs.log_file(settings.data_dir, "cron")))
 
     # cron's shell appends to cron.log, past the rotation of our own log files: each job first
@@ -220,22 +245,49 @@ def entries(
         day, report_hour, report_minute, account_zone, system_zone, today
     )
     lines = (
-        f"{every(settings.sync_interval_minutes, 'SYNC_INTERVAL_MINUTES')} "
+        f"{every(settings.sync_interval_minutes, 'SYNC_INTERVAL_MINUTES', offset)} "
         + run(f"{exe} sync;", alerts),
         f"{full_minute} {full_hour} * * * " + run(f"{exe} sync --full &&", f"{exe} check;", alerts),
-        f"{every(settings.health_interval_minutes, 'HEALTH_INTERVAL_MINUTES')} "
+        f"{every(settings.health_interval_minutes, 'HEALTH_INTERVAL_MINUTES', offset)} "
         + run(f"{exe} health;", alerts),
         f"{local_minute} {local_hour} * * {local_day} " + run(f"{exe} report weekly --send;"),
     )
+    zone = str(account_zone) if account is None else f"{account}: {account_zone}"
     converted = (
-        (settings.full_sync_time, str(account_zone), f"{full_hour:02d}:{full_minute:02d}"),
-        (
-            settings.weekly_report_time,
-            str(account_zone),
-            f"{local_day} {local_hour:02d}:{local_minute:02d}",
-        ),
+        (settings.full_sync_time, zone, f"{full_hour:02d}:{full_minute:02d}"),
+        (settings.weekly_report_time, zone, f"{local_day} {local_hour:02d}:{local_minute:02d}"),
     )
-    return Entries(lines, converted)
+    return Entries(lines, converted, (logs.logs_dir(settings.data_dir),))
+
+
+def install_entries(
+    settings: Settings,
+    *,
+    folder: Path,
+    command: Sequence[str],
+    zone_of: Callable[[Settings], tzinfo],
+    system_zone: tzinfo,
+    today: date,
+) -> Entries:
+    """The lines of every account of the install. One account: its schedule, as always. Several:
+    each account's jobs with ``--account``, its daily and weekly times in its own zone, its
+    own cron log in its folder, and its repeating jobs a minute later than the previous
+    account's, so that they do not all start at once (``serve`` runs them in turn instead)."""
+    names = account_names(settings)
+    if len(names) <= 1:
+        return entries(settings, folder=folder, command=command, account_zone=zone_of(settings),
+                       system_zone=system_zone, today=today)  # fmt: skip
+    lines: list[str] = []
+    converted: list[tuple[str, str, str]] = []
+    log_dirs: list[Path] = []
+    for index, name in enumerate(names):
+        own = settings.for_account(name)
+        made = entries(own, folder=folder, command=command, account_zone=zone_of(own),
+                       system_zone=system_zone, today=today, account=name, offset=index)  # fmt: skip
+        lines += [f"# account {name}", *made.lines]
+        converted += made.converted
+        log_dirs += made.log_dirs
+    return Entries(tuple(lines), tuple(converted), tuple(log_dirs))
 
 
 def block(folder: Path, lines: Sequence[str]) -> str:
@@ -253,7 +305,8 @@ def install(settings: Settings, *, folder: Path, made: Entries) -> str:
     """Put our block in the crontab (replacing an earlier one); returns it."""
     current = read_crontab()
     # cron's shell appends to cron.log but does not make its folder.
-    files.private_dir(logs.logs_dir(settings.data_dir))
+    for folder_of_logs in made.log_dirs or (logs.logs_dir(settings.data_dir),):
+        files.private_dir(folder_of_logs)
     ours = block(folder, made.lines)
     write_crontab(with_ours(current, ours, folder))
     return ours

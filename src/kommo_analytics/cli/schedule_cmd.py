@@ -43,17 +43,16 @@ def register(app: typer.Typer) -> None:
         folder = project_folder()
         system = datetime.now().astimezone().tzinfo
         assert system is not None
-        zone = account_zone(settings)
-        made = cron.entries(
+        made = cron.install_entries(
             settings,
             folder=folder,
             command=cron.executable(),
-            account_zone=zone,
+            zone_of=account_zone,
             system_zone=system,
-            today=datetime.now(zone).date(),
+            today=datetime.now(account_zone(settings)).date(),
         )
         typer.echo(cron.install(settings, folder=folder, made=made), nl=False)
-        typer.echo(t("schedule.installed", CLI_LOCALE, count=len(made.lines)))
+        typer.echo(t("schedule.installed", CLI_LOCALE, count=made.jobs))
         for local, account, converted in made.converted:
             typer.echo(
                 t(
