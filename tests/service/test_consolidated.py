@@ -34,6 +34,7 @@ from kommo_analytics.metrics.results import Report
 from kommo_analytics.model import inputs
 from kommo_analytics.service import account, reports
 from kommo_analytics.service import consolidated as service
+from kommo_analytics.service.forecasts import Labels
 from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
 from tests.service.consolidated_builders import two_account_install
@@ -268,6 +269,50 @@ def test_the_mapping_sums_each_common_stage_over_the_accounts() -> None:
         ("br", "Parceiros", "Conversa")
     ]
     assert [r.stage for r in result.funnel.unmatched] == ["Negotiation"]
+
+
+def test_a_name_two_pipelines_or_stages_share_matches_neither() -> None:
+    """Kommo lets two pipelines (or two stages of one) have the same name: a row naming it could
+    be either, so it is listed as unmatched, never silently the first; by id it counts."""
+    twins = [
+        pipeline(1, "Vendas", 2, [(11, "Novo", 10), (12, "Novo", 4)]),
+        pipeline(2, "Vendas", 1, [(21, "Novo", 3)]),
+    ]
+    item = AccountReports("br", "Brasil", report("BRL", funnel=twins), {})
+    mapping = [
+        MapRow("br", "Vendas", "Novo", "Lead"),  # pipeline 1 or 2?
+        MapRow("br", "1", "Novo", "Lead"),  # pipeline 1, but stage 11 or 12?
+        MapRow("br", "1", "11", "Lead"),
+        MapRow("br", "2", "Novo", "Lead"),  # pipeline 2 has one "Novo"
+    ]
+    result = consolidate([item], Rates("BRL", {}), mapping)
+    assert result.funnel is not None
+    (lead,) = result.funnel.stages
+    assert lead.reached == 10 + 3
+    assert [(r.pipeline, r.stage) for r in result.funnel.unmatched] == [
+        ("Vendas", "Novo"),
+        ("1", "Novo"),
+    ]
+
+
+def test_the_grid_offers_a_shared_name_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mapping grid's rows: names, but the id of a pipeline (or stage) whose name another
+    one has too — what the matching above can tell apart. Won and lost are never offered."""
+    found = Labels(
+        pipelines={1: "Vendas", 2: " vendas", 3: "Parceiros"},
+        stages={(1, 11): "Novo", (1, 12): "Novo", (2, 21): "Novo", (3, 31): "Conversa",
+                (3, 142): "Ganho"},
+        stage_order={(1, 11): 1, (1, 12): 2, (2, 21): 1, (3, 31): 1, (3, 142): 9},
+        sellers={},
+    )  # fmt: skip
+    monkeypatch.setattr(service, "account_settings", lambda name: Settings())
+    monkeypatch.setattr(service.forecasts, "labels", lambda target: found)
+    assert service.stages_of("br") == [
+        ("1", "11"),
+        ("1", "12"),
+        ("2", "Novo"),
+        ("Parceiros", "Conversa"),
+    ]
 
 
 # -- the files ---------------------------------------------------------------------------------

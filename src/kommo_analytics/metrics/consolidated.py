@@ -20,10 +20,10 @@ for the same calendar dates in that account's own time zone. Here they are only 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kommo_analytics.metrics.common import pct, ratio
 from kommo_analytics.metrics.results import Pipeline, Report, section
@@ -445,11 +445,22 @@ def _plain(text: str | None) -> str:
     return " ".join((text or "").split()).casefold()
 
 
+T = TypeVar("T")
+
+
+def _one(items: Sequence[T], wanted: str, key: Callable[[T], int], name: Callable[[T], str | None]
+         ) -> T | None:  # fmt: skip
+    """The item ``wanted`` names by id, else by name — when only one has that name: Kommo lets
+    two pipelines (or two stages of one) share a name, and a row naming it could be either."""
+    by_id = [i for i in items if wanted.strip() == str(key(i))]
+    if by_id:
+        return by_id[0]
+    named = [i for i in items if _plain(name(i)) == _plain(wanted)]
+    return named[0] if len(named) == 1 else None
+
+
 def _find_pipeline(pipelines: Sequence[Pipeline], wanted: str) -> Pipeline | None:
-    for p in pipelines:
-        if wanted.strip() == str(p.pipeline_id) or _plain(p.name) == _plain(wanted):
-            return p
-    return None
+    return _one(pipelines, wanted, lambda p: p.pipeline_id, lambda p: p.name)
 
 
 def funnel(items: Sequence[AccountReports], mapping: Sequence[MapRow]) -> ConsolidatedFunnel:
@@ -476,8 +487,7 @@ def funnel(items: Sequence[AccountReports], mapping: Sequence[MapRow]) -> Consol
         pipeline = _find_pipeline(pipelines, row.pipeline)
         stage = None
         if pipeline is not None:
-            stage = next((s for s in pipeline.stages if row.stage.strip() == str(s.status_id)
-                          or _plain(s.name) == _plain(row.stage)), None)  # fmt: skip
+            stage = _one(pipeline.stages, row.stage, lambda s: s.status_id, lambda s: s.name)
         if pipeline is None or stage is None:
             unmatched.append(row)
             continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -285,15 +286,30 @@ def read_file(path: Path) -> str:
 
 
 def stages_of(name: str) -> list[tuple[str, str]]:
-    """An account's open stages as (pipeline name, stage name), in Kommo's order: what the
-    Settings page's mapping grid offers to map."""
+    """An account's open stages as (pipeline, stage), in Kommo's order: what the Settings
+    page's mapping grid offers to map. By name, except a name two pipelines (or two stages of
+    one) share: by id, the only way a row can say which one it means."""
     settings = account_settings(name)
     labels = forecasts.labels(account_service.target_for(settings))
     order = sorted(
         (k for k in labels.stages if k[1] not in (WON_STATUS_ID, LOST_STATUS_ID)),
         key=lambda k: (k[0], labels.stage_order.get(k, 0)),
     )
-    return [(labels.pipeline(p), labels.stage(p, s)) for p, s in order]
+    pipelines = Counter(_plain(labels.pipeline(p)) for p in {p for p, _ in order})
+    stages = Counter((p, _plain(labels.stage(p, s))) for p, s in order)
+
+    def said(text: str, count: int, identity: int) -> str:
+        return text if count == 1 else str(identity)
+
+    return [
+        (said(labels.pipeline(p), pipelines[_plain(labels.pipeline(p))], p),
+         said(labels.stage(p, s), stages[(p, _plain(labels.stage(p, s)))], s))
+        for p, s in order
+    ]  # fmt: skip
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _write(path: Path, text: str) -> None:
