@@ -209,6 +209,60 @@ def test_the_plan_of_the_settings_in_the_accounts_zone() -> None:
     assert set(plan) <= set(jobs.DEFAULT_JOBS)
 
 
+def test_with_several_accounts_each_runs_its_daily_and_weekly_jobs_at_its_own_clock(
+    tmp_path: Path,
+) -> None:
+    """A Brazilian and a Mexican account, both with the full sync at 06:00 and the report on
+    Monday 08:00: one entry per account and job, each at that time on its own clock (São Paulo
+    UTC-3, Mexico City UTC-6: three hours apart). An account added is planned, a zone learnt
+    moves its entries, an account removed loses them; the interval jobs stay one for all."""
+    zones = {"alfa": ZoneInfo("America/Sao_Paulo"), "bravo": ZoneInfo("America/Mexico_City")}
+    settings = Settings(full_sync_time="06:00", weekly_report_time="mon 08:00",
+                        sync_interval_minutes=60, health_interval_minutes=60)  # fmt: skip
+    accounts = ["alfa", "bravo"]
+    rec = Recorder()
+    service = serve.Service(
+        serve.default_plan(settings, zones["alfa"]),
+        {name: rec.job(name, 0) for name in jobs.DEFAULT_JOBS},
+        context(tmp_path),
+        log=LOG,
+        zone=zones["alfa"],
+        accounts=lambda: list(accounts),
+        context_for=lambda _name: context(tmp_path),
+        plan_for=lambda name: serve.default_plan(settings, zones[name]),
+    )
+    service.start()
+    try:
+        ids = sorted(job.id for job in service.scheduler.get_jobs())
+        assert ids == sorted(["sync", "health", serve.TIMED_REFRESH_ID, "full_sync:alfa",
+                              "full_sync:bravo", "weekly_report:alfa", "weekly_report:bravo"])  # fmt: skip
+
+        def next_run(job_id: str) -> datetime:
+            job = service.scheduler.get_job(job_id)
+            assert job is not None and job.next_run_time is not None
+            return job.next_run_time
+
+        for name, zone in zones.items():
+            full, weekly = next_run(f"full_sync:{name}"), next_run(f"weekly_report:{name}")
+            assert (full.tzinfo, full.hour, full.minute) == (zone, 6, 0)
+            assert (weekly.tzinfo, weekly.weekday(), weekly.hour) == (zone, 0, 8)
+        gap = next_run("full_sync:bravo") - next_run("full_sync:alfa")
+        assert gap.total_seconds() % 86400 == 3 * 3600
+
+        accounts.append("charlie")
+        zones["charlie"] = ZoneInfo("America/Bogota")
+        zones["bravo"] = ZoneInfo("America/Sao_Paulo")  # its first sync told its real zone
+        accounts.remove("alfa")
+        service.refresh_timed_jobs()
+        ids = {job.id for job in service.scheduler.get_jobs()}
+        assert {"full_sync:charlie", "weekly_report:charlie"} <= ids
+        assert not {"full_sync:alfa", "weekly_report:alfa"} & ids
+        assert next_run("full_sync:bravo").tzinfo == ZoneInfo("America/Sao_Paulo")
+        assert next_run("full_sync:charlie").tzinfo == ZoneInfo("America/Bogota")
+    finally:
+        service.shutdown()
+
+
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 

@@ -74,6 +74,9 @@ LOGGER_NAME: Final = "kommo_analytics.serve"
 # A run later than this (the machine was asleep, a long sync held the turn) is dropped; a
 # shorter delay still runs it once.
 MISFIRE_GRACE_SECONDS: Final = 3600
+# With several accounts, how often the accounts' daily and weekly entries are brought up to date.
+TIMED_REFRESH_SECONDS: Final = 600
+TIMED_REFRESH_ID: Final = "accounts_timed_jobs"
 CHILD_STOP_SECONDS: Final = 10
 WAIT_STEP_SECONDS: Final = 0.2
 
@@ -372,6 +375,9 @@ class Service:
     context_for: Callable[[str], JobContext] | None = None
     enqueue: Callable[[str, Planned], None] | None = None
     missed_for: Callable[[str, datetime], Sequence[str]] | None = None
+    # Each account's own plan, in its own zone: the daily and weekly jobs run at the account's
+    # clock, one scheduler entry per account (``_timed_jobs``); None: everyone's at this zone.
+    plan_for: Callable[[str], Sequence[Planned]] | None = None
 
     def __post_init__(self) -> None:
         self.runner = Runner(
@@ -428,6 +434,8 @@ class Service:
                 # A second later: behind the start's runs on the one-thread executor.
                 extra = {"next_run_time": now + timedelta(seconds=1)}
                 self.log.info(t("serve.log.catch_up", LOG_LOCALE, job=planned.name))
+            if self._per_account(planned):
+                continue  # one entry per account, each at its own clock: below
             self.scheduler.add_job(
                 self.runner.run_planned,
                 planned.trigger,
@@ -436,18 +444,19 @@ class Service:
                 name=planned.name,
                 **extra,
             )
+        if self.plan_for is not None:
+            self.refresh_timed_jobs()
+            # Accounts come and go, and a first sync reveals an account's zone: looked at again.
+            self.scheduler.add_job(self.refresh_timed_jobs, IntervalTrigger(
+                seconds=TIMED_REFRESH_SECONDS, timezone=self.zone), id=TIMED_REFRESH_ID,
+                name=TIMED_REFRESH_ID)  # fmt: skip
         self.scheduler.start()
-        for planned in self.plan:
-            job = self.scheduler.get_job(planned.name)
-            when = job.next_run_time.isoformat() if job and job.next_run_time else "-"
+        for job in self.scheduler.get_jobs():
+            if job.id == TIMED_REFRESH_ID or job.id.endswith(":catch_up"):
+                continue
+            when = job.next_run_time.isoformat() if job.next_run_time else "-"
             self.log.info(
-                t(
-                    "serve.log.planned",
-                    LOG_LOCALE,
-                    job=planned.name,
-                    trigger=planned.trigger,
-                    next=when,
-                )
+                t("serve.log.planned", LOG_LOCALE, job=job.id, trigger=job.trigger, next=when)
             )
         if self.child is not None:
             self.process = subprocess.Popen(
@@ -456,6 +465,45 @@ class Service:
             self.log.info(
                 t("serve.log.child.started", LOG_LOCALE, name=self.child.name, pid=self.process.pid)
             )
+
+    def _per_account(self, planned: Planned) -> bool:
+        """Whether ``planned`` runs at each account's clock (a daily or weekly time, with
+        several accounts) rather than once for all of them in turn (an interval)."""
+        return self.plan_for is not None and isinstance(planned.trigger, CronTrigger)
+
+    def refresh_timed_jobs(self) -> None:
+        """One scheduler entry per account and timed job (``full_sync:acme``), at that account's
+        time in its zone: added for a new account, moved when its zone or times changed, taken
+        out for an account that is gone."""
+        assert self.plan_for is not None and self.accounts is not None
+        wanted: dict[str, Planned] = {}
+        accounts: dict[str, str] = {}
+        for account in self.accounts():
+            try:
+                own = self.plan_for(account)
+            except KommoAnalyticsError as exc:  # its settings broken: its interval jobs say so
+                self.log.warning("no daily or weekly jobs for %s: %s", account, exc.one_line())
+                continue
+            for planned in own:
+                if isinstance(planned.trigger, CronTrigger):
+                    wanted[f"{planned.name}:{account}"] = planned
+                    accounts[f"{planned.name}:{account}"] = account
+        names = {planned.name for planned in self.plan if self._per_account(planned)}
+        for job in self.scheduler.get_jobs():
+            name, _, account = job.id.partition(":")
+            if name in names and account and account != "catch_up" and job.id not in wanted:
+                self.scheduler.remove_job(job.id)
+        for job_id, planned in wanted.items():
+            job = self.scheduler.get_job(job_id)
+            if job is None:
+                self.scheduler.add_job(self.runner.run_planned, planned.trigger,
+                                       args=[planned, [accounts[job_id]]], id=job_id,
+                                       name=planned.name)  # fmt: skip
+            elif repr(job.trigger) != repr(planned.trigger):  # str() leaves the zone out
+                moved = self.scheduler.reschedule_job(job_id, trigger=planned.trigger)
+                when = moved.next_run_time.isoformat() if moved.next_run_time else "-"
+                self.log.info(t("serve.log.planned", LOG_LOCALE, job=job_id,
+                                trigger=planned.trigger, next=when))  # fmt: skip
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         self._signals += 1
@@ -556,9 +604,9 @@ def build_service(
     """The service of ``kommo-analytics serve``: its logging set up, the zone decided, the plan
     made from the settings (tests hand in their own jobs and plan).
 
-    An install of one account runs as it always did. With several, every planned job runs for
-    each account in turn, at the times of the zone of ``settings``' account; with ``enqueue``
-    (BROKER_URL) it is put on the workers' queue for each account instead."""
+    An install of one account runs as it always did. With several, every interval job runs for
+    each account in turn, and the daily and weekly ones for each account at its own time in its
+    own zone; with ``enqueue`` (BROKER_URL) they are put on the workers' queue instead."""
     log = setup_logging(settings, console=console)
     zone = account_zone(settings, database_url)
     log.info(
@@ -598,14 +646,18 @@ def build_service(
             own = load_settings()
         return replace(context, settings=own, database_url=None)
 
+    def plan_for(name: str) -> Sequence[Planned]:
+        own = context_for(name).settings
+        return plan(own, account_zone(own))
+
     def missed_for(job: str, now: datetime) -> list[str]:
         found = []
         for name in names():
             try:
-                own = context_for(name).settings
+                own = plan_for(name)
             except KommoAnalyticsError:
                 continue
-            if any(p.name == job and p.missed and p.missed(now) for p in plan(own, zone)):
+            if any(p.name == job and p.missed and p.missed(now) for p in own):
                 found.append(name)
         return found
 
@@ -613,5 +665,6 @@ def build_service(
     service.context_for = context_for
     service.enqueue = enqueue
     service.missed_for = missed_for
+    service.plan_for = plan_for
     service.__post_init__()  # the runner again, with the accounts
     return service
