@@ -17,7 +17,9 @@ echo "→ pytest"
 status=0
 # One worker per core; a test module stays on one worker, so its module-scoped fixtures (a synced
 # warehouse, a running dashboard) are built once. `-n 0` after the command runs in one process.
-python -m pytest -n auto --dist loadscope --no-loadscope-reorder "$@" || status=$?
+# The slowest tests are listed at the end: CI must stay under 15 minutes on two cores, and a test
+# that grows slow belongs in benchmarks/.
+python -m pytest -n auto --dist loadscope --no-loadscope-reorder --durations=15 "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "error: pytest collected no tests — that is a failure, not a pass" >&2
     exit 1
