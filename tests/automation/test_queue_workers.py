@@ -4,7 +4,8 @@ emulator at 50 requests/second, the workers asking 40), two `kommo-analytics wor
 processes, one PostgreSQL warehouse per account. One of the two is killed (SIGKILL) in the
 middle of a sync: the other runs that job again (Redis gives it back once the dead worker's
 heartbeats are 15 s old), and every account's raw tables equal its emulator's ground truth —
-nothing lost, nothing doubled; no emulator answered 429.
+nothing lost, nothing doubled; no emulator answered 429. The three warehouses, consolidated in
+BRL, equal the sum of their own reports converted at the given rates.
 
 The small scale (2,000 leads) is the emulator's smallest; each sync takes about 10 s here, most of
 it loading and building the model, so the whole test takes about a minute."""
@@ -20,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO
 
@@ -31,15 +33,22 @@ from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.server import serve_in_thread
 from kommo_analytics.emulator.state import get_state
+from kommo_analytics.metrics.consolidated import month_slices
+from kommo_analytics.service import consolidated
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import parse_database_url
 from tests.conftest import _create_database, _drop_database, _postgres
+from tests.service.consolidated_builders import direct_report
 from tests.sync.harness import NOW, Clock, account, assert_matches_truth
 
 ACCOUNTS = {"alfa": (11, "BR"), "bravo": (12, "MX"), "charlie": (13, "CO")}
 REDIS = "redis://127.0.0.1:6379/0"
 WORKER = [sys.executable, "-m", "kommo_analytics", "worker", "--threads"]
 DEADLINE_SECONDS = 150
+# The consolidated check's period: three calendar months, each at its own rate; "now" is the
+# emulated accounts' (25 November 2026), so the open pipeline takes November's rate.
+START, END = date(2026, 9, 15), date(2026, 11, 10)
+AS_OF = datetime.fromtimestamp(NOW, UTC)
 
 
 class Worker:
@@ -118,7 +127,7 @@ def wait_for(what: str, done: object, deadline: float, workers: list[Worker]) ->
 
 
 def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_the_other(
-    tmp_path: Path, databases: str
+    tmp_path: Path, databases: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     try:
         import redis
@@ -216,6 +225,35 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
             "bravo": ("MXN", "America/Mexico_City"),
             "charlie": ("COP", "America/Bogota"),
         }
+
+    # The three warehouses consolidated in BRL equal their own reports, each in its own days,
+    # the Mexican and Colombian revenue converted month by month at the rates given.
+    for name in [k for k in os.environ if k.startswith(("KOMMO_", "BROKER_", "LIMITER_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATA_DIR", str(install))
+    monkeypatch.setenv("DATABASE_URL", databases)
+    rates = {"MXN": {"2026-09": 0.28, "2026-10": 0.29, "2026-11": 0.3},
+             "COP": {"2026-09": 0.0013, "2026-10": 0.0014, "2026-11": 0.0015}}  # fmt: skip
+    consolidated.save_rates_text(
+        consolidated.install_settings(),
+        "month,from_currency,to_currency,rate\n"
+        + "".join(f"{m},{c},BRL,{r}\n" for c, by in rates.items() for m, r in by.items()),
+        source="test",
+    )
+    result = consolidated.consolidate(None, start=START, end=END, currency="BRL", now=AS_OF)
+    assert result.money is not None, result.missing_rates
+    whole = {name: direct_report(name, START, END, AS_OF) for name in ACCOUNTS}
+    expected = whole["alfa"].sales.revenue  # type: ignore[union-attr]
+    for name, currency in (("bravo", "MXN"), ("charlie", "COP")):
+        for month, first, last in month_slices(START, END):
+            part = direct_report(name, first, last, AS_OF).sales
+            assert part is not None
+            expected += part.revenue * rates[currency][month]
+    assert result.money.revenue == pytest.approx(expected)
+    assert expected > whole["alfa"].sales.revenue > 0  # type: ignore[union-attr]
+    assert result.counts.leads == sum(r.leads.total for r in whole.values())  # type: ignore[union-attr]
+    assert result.counts.won == sum(r.sales.won for r in whole.values())  # type: ignore[union-attr]
 
 
 def _forget_queue(queue: JobQueue) -> None:

@@ -1,13 +1,29 @@
 """An install with two registered accounts made of the synced small account, for the
-consolidated view's end-to-end tests (service and dashboard)."""
+consolidated view's end-to-end tests (service and dashboard), and an account's own report to
+check the consolidated one against."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from kommo_analytics.metrics.results import Report
+from kommo_analytics.service import account, reports
+from kommo_analytics.service import consolidated as service
+from kommo_analytics.service.scope import Scope
+
+
+def direct_report(name: str, first: date, last: date, now: datetime) -> Report:
+    """Account ``name``'s report as `metrics --json --from first --to last` computes it."""
+    settings = service.account_settings(name)
+    target = account.target_for(settings)
+    acc = account.load_modelled(target)
+    p = reports.params(acc, Scope(start=first, end=last, as_of=now), now=now)
+    return reports.report(target, acc, p, ("leads", "sales"), forecast_range=False)
 
 
 def alpha_url(install: Path) -> str:

@@ -32,12 +32,10 @@ from kommo_analytics.metrics.consolidated import (
 )
 from kommo_analytics.metrics.results import Report
 from kommo_analytics.model import inputs
-from kommo_analytics.service import account, reports
 from kommo_analytics.service import consolidated as service
 from kommo_analytics.service.forecasts import Labels
-from kommo_analytics.service.scope import Scope
 from kommo_analytics.settings import Settings
-from tests.service.consolidated_builders import two_account_install
+from tests.service.consolidated_builders import direct_report, two_account_install
 from tests.sync.harness import NOW
 
 START, END = date(2026, 1, 1), date(2026, 2, 28)
@@ -383,12 +381,7 @@ E2E_RATES = "month,from_currency,to_currency,rate\n2026-09,USD,BRL,2\n2026-10,US
 
 
 def _direct(name: str, first: date, last: date) -> Report:
-    """An account's report as `metrics --json --from first --to last` computes it."""
-    settings = service.account_settings(name)
-    target = account.target_for(settings)
-    acc = account.load_modelled(target)
-    p = reports.params(acc, Scope(start=first, end=last, as_of=E2E_NOW), now=E2E_NOW)
-    return reports.report(target, acc, p, ("leads", "sales"), forecast_range=False)
+    return direct_report(name, first, last, E2E_NOW)
 
 
 def test_synced_accounts_consolidate_to_their_reports_converted(two_accounts: Path) -> None:
