@@ -1,11 +1,13 @@
 """The job queue's actors on Dramatiq's in-memory broker: retries end on the dead-letter list
 (written to the account's real PostgreSQL warehouse), a sync that finds the account's writer
-busy is skipped or, if full, asked again later, and never dead-lettered; BROKER_URL parsing.
-The workers as real processes on a real Redis are in test_queue_workers.py."""
+busy is skipped or, if full, asked again later, and never dead-lettered; BROKER_URL parsing; a
+job and its follow-up through the machine's real RabbitMQ. The workers as real processes on a
+real Redis are in test_queue_workers.py."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +19,8 @@ from pydantic import SecretStr
 
 from kommo_analytics.automation import jobs
 from kommo_analytics.automation.jobs import JobContext, JobOutcome
-from kommo_analytics.automation.queue import JobQueue, Policy, parse_broker_url
-from kommo_analytics.errors import ConfigError, SyncError
+from kommo_analytics.automation.queue import JobQueue, Policy, connect, parse_broker_url
+from kommo_analytics.errors import BrokerError, ConfigError, SyncError
 from kommo_analytics.service import dead_letters
 from kommo_analytics.settings import Settings
 from kommo_analytics.sync.lock import writer_lock
@@ -221,3 +223,44 @@ def test_serve_puts_each_planned_job_on_the_queue_for_every_account_or_runs_each
         ("alerts", "bravo"),
     ]
     assert any(line.startswith("job sync [alfa]: ok") for line in log[1].lines)
+
+
+def test_a_job_and_its_follow_up_go_through_the_real_rabbitmq_to_a_worker(
+    tmp_path: Path, log: tuple[logging.Logger, Lines]
+) -> None:
+    """BROKER_URL may name RabbitMQ as well as Redis: a job put on the machine's RabbitMQ is run
+    by a worker on it for its account, then its follow-up; the queue (this test's own) is
+    deleted afterwards."""
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    ran: list[tuple[str, str]] = []
+
+    def job(kind: str) -> jobs.JobFunction:
+        def run(ctx: JobContext) -> JobOutcome:
+            ran.append((kind, ctx.settings.data_dir.name))
+            return JobOutcome(f"{kind} done")
+
+        return run
+
+    try:
+        queue = connect(
+            f"amqp://guest:guest@127.0.0.1:5672/?queue={name}",
+            jobs={"health": job("health"), "alerts": job("alerts")},
+            settings_for=lambda account: Settings(data_dir=tmp_path / account),
+            log=log[0],
+        )
+    except BrokerError as exc:  # pragma: no cover - RabbitMQ runs on every machine here
+        pytest.fail(f"this test needs RabbitMQ at 127.0.0.1:5672: {exc}")
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        queue.send("health", "acme", then=("alerts",))
+        queue.broker.join(name, timeout=20_000)
+        worker.join()
+        assert ran == [("health", "acme"), ("alerts", "acme")]
+        assert any(line.startswith("job health [acme]: ok") for line in log[1].lines)
+    finally:
+        worker.stop()
+        channel = queue.broker.channel  # type: ignore[attr-defined]
+        for suffix in ("", ".DQ", ".XQ"):
+            channel.queue_delete(name + suffix)
+        queue.broker.close()
