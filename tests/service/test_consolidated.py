@@ -20,8 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from filelock import FileLock
 
-from kommo_analytics.errors import InputFileError
+from kommo_analytics.errors import ConfigError, InputFileError
 from kommo_analytics.metrics.consolidated import (
     AccountReports,
     MapRow,
@@ -353,6 +354,25 @@ def test_a_rates_file_with_a_bad_line_is_refused_whole(tmp_path: Path) -> None:
     rates = service.rates_for(service.read_rates(settings), "BRL")
     assert rates.table == {("2026-01", "USD"): 5.0, ("2026-02", "USD"): 5.5}
     assert service.rates_for(service.read_rates(settings), "USD").table == {}  # never inverted
+
+
+def test_a_change_waits_for_another_and_is_refused_after_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rates file while another process changes it: refused with what to do, the stored
+    rates as they were; once the other change is over, the import goes through."""
+    settings = Settings(data_dir=tmp_path)
+    service.save_rates_text(settings, "month,from_currency,to_currency,rate\n2026-01,USD,BRL,5\n",
+                            source="test")  # fmt: skip
+    monkeypatch.setattr(service, "LOCK_SECONDS", 0.1)
+    path = service.rates_path(settings)
+    other = FileLock(str(path.with_name(f".{path.name}.lock")))
+    new = tmp_path / "new.csv"
+    new.write_text("month,from_currency,to_currency,rate\n2026-02,USD,BRL,5.5\n", encoding="utf-8")
+    with other, pytest.raises(ConfigError, match="being changed by someone else"):
+        service.import_rates(settings, new, replace=False)
+    assert [r.month.month for r in service.read_rates(settings)] == [1]
+    assert service.import_rates(settings, new, replace=False) == (1, 1)
 
 
 def test_a_stage_mapping_names_known_accounts_once_per_stage(tmp_path: Path) -> None:

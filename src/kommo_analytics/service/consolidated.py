@@ -22,11 +22,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Final
+
+from filelock import FileLock, Timeout
 
 from kommo_analytics import files
 from kommo_analytics.errors import ConfigError
@@ -48,6 +51,8 @@ from kommo_analytics.settings import (
 
 RATES_FILE: Final = "exchange_rates.csv"
 STAGE_MAP_FILE: Final = "stage_mapping.csv"
+# How long a change waits for another one of the same file to end before it is refused.
+LOCK_SECONDS: Final = 10
 RateRow = inputs.RateRow
 StageMapRow = inputs.StageMapRow
 RATES_COLUMNS = inputs.RATES_COLUMNS
@@ -226,7 +231,8 @@ def save_rates_text(settings: Settings, text: str, *, source: str) -> int:
     """The rates become exactly those of ``text`` (the Settings page's grid written as CSV):
     checked whole first, so nothing is stored while a line is bad. Returns the rows stored."""
     rows = inputs.parse_rates(text, source=source) if text.strip() else []
-    _write(rates_path(settings), rates_csv(rows))
+    with _editing(rates_path(settings)):
+        _write(rates_path(settings), rates_csv(rows))
     return len(rows)
 
 
@@ -236,9 +242,10 @@ def import_rates(settings: Settings, path: Path, *, replace: bool) -> tuple[int,
     first. Returns (rows imported, stored rows kept)."""
     new = inputs.parse_rates(inputs.read_text(path), source=path.name)
     keys = {(r.month, r.from_currency, r.to_currency) for r in new}
-    kept = [] if replace else [r for r in read_rates(settings)
-                               if (r.month, r.from_currency, r.to_currency) not in keys]  # fmt: skip
-    _write(rates_path(settings), rates_csv([*kept, *new]))
+    with _editing(rates_path(settings)):
+        kept = [] if replace else [r for r in read_rates(settings)
+                                   if (r.month, r.from_currency, r.to_currency) not in keys]  # fmt: skip
+        _write(rates_path(settings), rates_csv([*kept, *new]))
     return len(new), len(kept)
 
 
@@ -274,9 +281,10 @@ def save_stage_map_text(settings: Settings, text: str, *, source: str) -> int:
     checked whole first. Returns the rows stored."""
     rows = (inputs.parse_stage_map(text, accounts=account_names(settings), source=source)
             if text.strip() else [])  # fmt: skip
-    _write(stage_map_path(settings),
-           stage_map_csv([MapRow(r.account, r.pipeline, r.stage, r.common_stage)
-                          for r in rows]))  # fmt: skip
+    with _editing(stage_map_path(settings)):
+        _write(stage_map_path(settings),
+               stage_map_csv([MapRow(r.account, r.pipeline, r.stage, r.common_stage)
+                              for r in rows]))  # fmt: skip
     return len(rows)
 
 
@@ -312,6 +320,22 @@ def _plain(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _write(path: Path, text: str) -> None:
+@contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """One change of ``path`` at a time across processes (the CLI, the dashboard's grid): an
+    import reads the stored rows and writes them back with its own, and two at once would each
+    lose the other's."""
     files.private_dir(path.parent)
+    lock = FileLock(str(path.with_name(f".{path.name}.lock")), timeout=LOCK_SECONDS, mode=0o600)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise ConfigError(
+            f"{path.name} is being changed by someone else right now",
+            hint="try again in a moment",
+        ) from None
+
+
+def _write(path: Path, text: str) -> None:
     files.write_private(path, text)
