@@ -77,6 +77,9 @@ MISFIRE_GRACE_SECONDS: Final = 3600
 # With several accounts, how often the accounts' daily and weekly entries are brought up to date.
 TIMED_REFRESH_SECONDS: Final = 600
 TIMED_REFRESH_ID: Final = "accounts_timed_jobs"
+# The one-off run of a missed job; "-" is in no account name, so no account's entry
+# (``full_sync:acme``) can be taken for it.
+CATCH_UP: Final = ":catch-up"
 CHILD_STOP_SECONDS: Final = 10
 WAIT_STEP_SECONDS: Final = 0.2
 
@@ -376,7 +379,7 @@ class Service:
     enqueue: Callable[[str, Planned], None] | None = None
     missed_for: Callable[[str, datetime], Sequence[str]] | None = None
     # Each account's own plan, in its own zone: the daily and weekly jobs run at the account's
-    # clock, one scheduler entry per account (``_timed_jobs``); None: everyone's at this zone.
+    # clock, one scheduler entry per account (``refresh_timed_jobs``); None: all at this zone.
     plan_for: Callable[[str], Sequence[Planned]] | None = None
 
     def __post_init__(self) -> None:
@@ -427,7 +430,7 @@ class Service:
                         "date",
                         run_date=now + timedelta(seconds=1),
                         args=[planned, only],
-                        id=f"{planned.name}:catch_up",
+                        id=f"{planned.name}{CATCH_UP}",
                         name=planned.name,
                     )
             elif planned.missed is not None and planned.missed(now):
@@ -452,7 +455,7 @@ class Service:
                 name=TIMED_REFRESH_ID)  # fmt: skip
         self.scheduler.start()
         for job in self.scheduler.get_jobs():
-            if job.id == TIMED_REFRESH_ID or job.id.endswith(":catch_up"):
+            if job.id == TIMED_REFRESH_ID or job.id.endswith(CATCH_UP):
                 continue
             when = job.next_run_time.isoformat() if job.next_run_time else "-"
             self.log.info(
@@ -491,7 +494,7 @@ class Service:
         names = {planned.name for planned in self.plan if self._per_account(planned)}
         for job in self.scheduler.get_jobs():
             name, _, account = job.id.partition(":")
-            if name in names and account and account != "catch_up" and job.id not in wanted:
+            if name in names and account and not job.id.endswith(CATCH_UP) and job.id not in wanted:
                 self.scheduler.remove_job(job.id)
         for job_id, planned in wanted.items():
             job = self.scheduler.get_job(job_id)
