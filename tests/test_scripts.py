@@ -86,5 +86,8 @@ def test_the_checks_install_the_dev_extras(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     made = calls(project)
     assert any(c.endswith("-e .[dev]") for c in made if "pip install" in c), made
-    assert "python -m pytest -n auto --dist loadscope --no-loadscope-reorder -x" in made
+    # The arguments after the command reach pytest, after the suite's own (the slowest listed).
+    assert (
+        "python -m pytest -n auto --dist loadscope --no-loadscope-reorder --durations=15 -x" in made
+    )
     assert (project / ".venv" / ".installed-dev").exists()

@@ -33,7 +33,6 @@ from kommo_analytics.emulator.app import create_app
 from kommo_analytics.emulator.config import EmulatorConfig
 from kommo_analytics.emulator.server import serve_in_thread
 from kommo_analytics.emulator.state import get_state
-from kommo_analytics.metrics.consolidated import month_slices
 from kommo_analytics.service import consolidated
 from kommo_analytics.warehouse import reader
 from kommo_analytics.warehouse.target import parse_database_url
@@ -45,9 +44,10 @@ ACCOUNTS = {"alfa": (11, "BR"), "bravo": (12, "MX"), "charlie": (13, "CO")}
 REDIS = "redis://127.0.0.1:6379/0"
 WORKER = [sys.executable, "-m", "kommo_analytics", "worker", "--threads"]
 DEADLINE_SECONDS = 150
-# The consolidated check's period: three calendar months, each at its own rate; "now" is the
-# emulated accounts' (25 November 2026), so the open pipeline takes November's rate.
-START, END = date(2026, 9, 15), date(2026, 11, 10)
+# The consolidated check's period: October, at October's rate; "now" is the emulated accounts'
+# (25 November 2026), so the open pipeline takes November's rate. The conversion of a period of
+# several months, month by month, is checked in tests/service/test_consolidated.py.
+START, END = date(2026, 10, 1), date(2026, 10, 31)
 AS_OF = datetime.fromtimestamp(NOW, UTC)
 
 
@@ -227,14 +227,16 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
         }
 
     # The three warehouses consolidated in BRL equal their own reports, each in its own days,
-    # the Mexican and Colombian revenue converted month by month at the rates given.
+    # the Mexican and Colombian revenue converted at the month's rates given.
     for name in [k for k in os.environ if k.startswith(("KOMMO_", "BROKER_", "LIMITER_"))]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("DATA_DIR", str(install))
     monkeypatch.setenv("DATABASE_URL", databases)
-    rates = {"MXN": {"2026-09": 0.28, "2026-10": 0.29, "2026-11": 0.3},
-             "COP": {"2026-09": 0.0013, "2026-10": 0.0014, "2026-11": 0.0015}}  # fmt: skip
+    rates = {
+        "MXN": {"2026-10": 0.29, "2026-11": 0.3},
+        "COP": {"2026-10": 0.0014, "2026-11": 0.0015},
+    }
     consolidated.save_rates_text(
         consolidated.install_settings(),
         "month,from_currency,to_currency,rate\n"
@@ -246,10 +248,7 @@ def test_two_workers_sync_three_accounts_and_a_killed_workers_sync_is_redone_by_
     whole = {name: direct_report(name, START, END, AS_OF) for name in ACCOUNTS}
     expected = whole["alfa"].sales.revenue  # type: ignore[union-attr]
     for name, currency in (("bravo", "MXN"), ("charlie", "COP")):
-        for month, first, last in month_slices(START, END):
-            part = direct_report(name, first, last, AS_OF).sales
-            assert part is not None
-            expected += part.revenue * rates[currency][month]
+        expected += whole[name].sales.revenue * rates[currency]["2026-10"]  # type: ignore[union-attr]
     assert result.money.revenue == pytest.approx(expected)
     assert expected > whole["alfa"].sales.revenue > 0  # type: ignore[union-attr]
     assert result.counts.leads == sum(r.leads.total for r in whole.values())  # type: ignore[union-attr]
