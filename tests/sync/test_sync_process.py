@@ -31,9 +31,13 @@ from tests.sync.harness import (
     synced_copy,
 )
 
+# Five runs on DuckDB; three on PostgreSQL, whose syncs are slower (CI's time budget), and where
+# a worker killed mid-sync is also tested (tests/automation/test_queue_workers.py).
+RUNS = {"duckdb": 5, "postgres": 3}
+
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+@pytest.mark.parametrize("backend", list(RUNS))
 def test_a_sync_killed_at_random_moments_resumes_with_nothing_lost_or_doubled(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -47,7 +51,7 @@ def test_a_sync_killed_at_random_moments_resumes_with_nothing_lost_or_doubled(
     killed = 0
     with serve_in_thread(app) as base:
         env = sync_env(base, state.tokens.demo_token, tmp_path, database_url)
-        for _ in range(5):
+        for _ in range(RUNS[backend]):
             proc = subprocess.Popen(
                 SYNC_COMMAND,
                 env=env,
@@ -69,7 +73,7 @@ def test_a_sync_killed_at_random_moments_resumes_with_nothing_lost_or_doubled(
             SYNC_COMMAND, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
         )
     assert final.returncode == 0, final.stdout + final.stderr
-    assert killed >= 3, "the runs ended before they could be killed: the test proves nothing"
+    assert killed >= RUNS[backend] - 2, "the runs ended before being killed: it proves nothing"
     assert_matches_truth(acc.store, database_url)
 
 
