@@ -441,7 +441,9 @@ def consolidate(
 # -- the consolidated funnel ----------------------------------------------------------------------
 
 
-def _plain(text: str | None) -> str:
+def plain_name(text: str | None) -> str:
+    """How a mapping row's pipeline or stage name is compared with the account's: inner spaces
+    collapsed, case-folded."""
     return " ".join((text or "").split()).casefold()
 
 
@@ -455,7 +457,7 @@ def _one(items: Sequence[T], wanted: str, key: Callable[[T], int], name: Callabl
     by_id = [i for i in items if wanted.strip() == str(key(i))]
     if by_id:
         return by_id[0]
-    named = [i for i in items if _plain(name(i)) == _plain(wanted)]
+    named = [i for i in items if plain_name(name(i)) == plain_name(wanted)]
     return named[0] if len(named) == 1 else None
 
 

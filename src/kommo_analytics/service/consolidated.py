@@ -303,21 +303,17 @@ def stages_of(name: str) -> list[tuple[str, str]]:
         (k for k in labels.stages if k[1] not in (WON_STATUS_ID, LOST_STATUS_ID)),
         key=lambda k: (k[0], labels.stage_order.get(k, 0)),
     )
-    pipelines = Counter(_plain(labels.pipeline(p)) for p in {p for p, _ in order})
-    stages = Counter((p, _plain(labels.stage(p, s))) for p, s in order)
+    pipelines = Counter(combine.plain_name(labels.pipeline(p)) for p in {p for p, _ in order})
+    stages = Counter((p, combine.plain_name(labels.stage(p, s))) for p, s in order)
 
     def said(text: str, count: int, identity: int) -> str:
         return text if count == 1 else str(identity)
 
     return [
-        (said(labels.pipeline(p), pipelines[_plain(labels.pipeline(p))], p),
-         said(labels.stage(p, s), stages[(p, _plain(labels.stage(p, s)))], s))
+        (said(labels.pipeline(p), pipelines[combine.plain_name(labels.pipeline(p))], p),
+         said(labels.stage(p, s), stages[(p, combine.plain_name(labels.stage(p, s)))], s))
         for p, s in order
     ]  # fmt: skip
-
-
-def _plain(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 @contextmanager
