@@ -82,6 +82,13 @@ def _done(message: str) -> None:
     st.rerun()
 
 
+def _passwords(label: str, key: str, repeat_key: str, locale: Locale) -> tuple[str, str]:
+    """A password field and the one that repeats it (inside a form)."""
+    password = st.text_input(label, type="password", key=key)
+    repeated = st.text_input(t("users.repeat_password", locale), type="password", key=repeat_key)
+    return password, repeated
+
+
 # -- local mode ---------------------------------------------------------------------------------
 
 
@@ -89,10 +96,8 @@ def _first_admin(path: Path, locale: Locale) -> None:
     st.info(t("users.local_mode", locale))
     with st.form("users.first", clear_on_submit=False):
         username = st.text_input(t("auth.username", locale), key="users.first.name")
-        password = st.text_input(t("auth.password", locale), type="password",
-                                 key="users.first.password")  # fmt: skip
-        repeated = st.text_input(t("users.repeat_password", locale), type="password",
-                                 key="users.first.repeat")  # fmt: skip
+        password, repeated = _passwords(t("auth.password", locale), "users.first.password",
+                                        "users.first.repeat", locale)  # fmt: skip
         submitted = st.form_submit_button(t("users.create_admin", locale), type="primary")
     if not submitted:
         return
@@ -162,10 +167,8 @@ def _add(path: Path, known: Sequence[User], ctx: _Context) -> None:
         st.caption(t("users.roles_explained", locale))
         ids = _seller_picker(ctx, (), "users.add.sellers")
         chosen = _accounts_picker(ctx, None, "users.add.accounts")
-        password = st.text_input(t("auth.password", locale), type="password",
-                                 key="users.add.password")  # fmt: skip
-        repeated = st.text_input(t("users.repeat_password", locale), type="password",
-                                 key="users.add.repeat")  # fmt: skip
+        password, repeated = _passwords(t("auth.password", locale), "users.add.password",
+                                        "users.add.repeat", locale)  # fmt: skip
         submitted = st.form_submit_button(t("users.add", locale), type="primary")
     if not submitted:
         return
@@ -259,10 +262,9 @@ def _edit(path: Path, known: Sequence[User], ctx: _Context) -> None:
                 else:
                     _done(t("users.access_saved", locale, name=user.username))
     with st.form(f"users.password.{user.username}", clear_on_submit=True):
-        password = st.text_input(t("users.new_password", locale), type="password",
-                                 key=f"users.password.new.{chosen}")  # fmt: skip
-        repeated = st.text_input(t("users.repeat_password", locale), type="password",
-                                 key=f"users.password.repeat.{chosen}")  # fmt: skip
+        password, repeated = _passwords(t("users.new_password", locale),
+                                        f"users.password.new.{chosen}",
+                                        f"users.password.repeat.{chosen}", locale)  # fmt: skip
         if st.form_submit_button(t("users.change_password", locale)):
             wrong = check_password(password, repeated, locale)
             if wrong:
