@@ -58,6 +58,19 @@ def account_settings(tmp_path: Path, url: str) -> Settings:
     )
 
 
+def recording(ran: list[tuple[str, str]], *names: str) -> dict[str, jobs.JobFunction]:
+    """Jobs of these names that note (job, the account's folder name) in ``ran`` and succeed."""
+
+    def job(name: str) -> jobs.JobFunction:
+        def run(ctx: JobContext) -> JobOutcome:
+            ran.append((name, ctx.settings.data_dir.name))
+            return JobOutcome(f"{name} done")
+
+        return run
+
+    return {name: job(name) for name in names}
+
+
 def run_all(queue: JobQueue, send: list[tuple[str, str]]) -> StubBroker:
     broker = queue.broker
     assert isinstance(broker, StubBroker)
@@ -197,16 +210,8 @@ def test_serve_puts_each_planned_job_on_the_queue_for_every_account_or_runs_each
     assert with_broker.history == [("sync", "queued"), ("sync", "queued")]
 
     ran: list[tuple[str, str]] = []
-
-    def job(name: str) -> jobs.JobFunction:
-        def run(ctx: JobContext) -> JobOutcome:
-            ran.append((name, ctx.settings.data_dir.name))
-            return JobOutcome(f"{name} done")
-
-        return run
-
     in_turn = serve.Runner(
-        {"sync": job("sync"), "alerts": job("alerts")},
+        recording(ran, "sync", "alerts"),
         context,
         log[0],
         accounts=lambda: ["alfa", "bravo"],
@@ -233,18 +238,10 @@ def test_a_job_and_its_follow_up_go_through_the_real_rabbitmq_to_a_worker(
     deleted afterwards."""
     name = f"test_{uuid.uuid4().hex[:10]}"
     ran: list[tuple[str, str]] = []
-
-    def job(kind: str) -> jobs.JobFunction:
-        def run(ctx: JobContext) -> JobOutcome:
-            ran.append((kind, ctx.settings.data_dir.name))
-            return JobOutcome(f"{kind} done")
-
-        return run
-
     try:
         queue = connect(
             f"amqp://guest:guest@127.0.0.1:5672/?queue={name}",
-            jobs={"health": job("health"), "alerts": job("alerts")},
+            jobs=recording(ran, "health", "alerts"),
             settings_for=lambda account: Settings(data_dir=tmp_path / account),
             log=log[0],
         )
